@@ -1,0 +1,89 @@
+//! `/__admin`: the test-side API (no auth, not counted, never faulted), mirroring the Rust
+//! methods of [`crate::Emulator`] for tests and demos that run the binary.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use super::AppState;
+use crate::faults::Fault;
+use crate::records::{
+    CallRecord, ClientRecord, ClockAdvance, ConfigPatch, RoleSeed, SeedClient, SeededClient,
+};
+
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/clients", get(clients).post(seed_client))
+        .route("/deleted", get(deleted))
+        .route("/roles", post(seed_role))
+        .route("/faults", post(add_fault).delete(clear_faults))
+        .route("/calls", get(call_counts))
+        .route("/calls/log", get(call_log))
+        .route("/clock", post(advance_clock))
+        .route("/config", post(patch_config))
+        .with_state(state)
+}
+
+async fn clients(State(state): State<AppState>) -> Json<Vec<ClientRecord>> {
+    Json(state.store().records())
+}
+
+async fn deleted(State(state): State<AppState>) -> Json<Vec<String>> {
+    Json(state.store().deleted_ids())
+}
+
+async fn seed_client(
+    State(state): State<AppState>,
+    Json(seed): Json<SeedClient>,
+) -> Json<SeededClient> {
+    Json(state.store().seed_client(seed))
+}
+
+async fn seed_role(State(state): State<AppState>, Json(role): Json<RoleSeed>) -> StatusCode {
+    state.store().seed_role(&role.role_id, role.permissions);
+    StatusCode::NO_CONTENT
+}
+
+async fn add_fault(State(state): State<AppState>, Json(fault): Json<Fault>) -> StatusCode {
+    state.store().add_fault(fault);
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(State(state): State<AppState>) -> StatusCode {
+    state.store().clear_faults();
+    StatusCode::NO_CONTENT
+}
+
+async fn call_counts(
+    State(state): State<AppState>,
+) -> Json<std::collections::BTreeMap<String, u64>> {
+    Json(state.store().call_counts())
+}
+
+async fn call_log(State(state): State<AppState>) -> Json<Vec<CallRecord>> {
+    Json(state.store().calls())
+}
+
+async fn advance_clock(State(state): State<AppState>, Json(by): Json<ClockAdvance>) -> StatusCode {
+    state
+        .store()
+        .advance_clock(Duration::from_secs(by.advance_seconds));
+    StatusCode::NO_CONTENT
+}
+
+async fn patch_config(State(state): State<AppState>, Json(patch): Json<ConfigPatch>) -> StatusCode {
+    let mut store = state.store();
+    if let Some(n) = patch.client_limit {
+        store.config.client_limit = n;
+    }
+    if let Some(rate) = patch.rate_limit_per_minute {
+        store.config.rate_limit_per_minute = rate;
+    }
+    if let Some(ms) = patch.propagation_delay_ms {
+        store.config.propagation_delay = Duration::from_millis(ms);
+    }
+    StatusCode::NO_CONTENT
+}

@@ -1,0 +1,68 @@
+//! The HTTP face of the emulator: routes of the real API, the `/__admin` API, the per-request
+//! pipeline (call log, faults) and our own connection loop.
+//!
+//! Layout: `/__admin/*` goes to [`admin`]; everything else goes through [`pipeline`] (count,
+//! fault, log) and then to the real API's handlers in [`api`] and [`token`].
+
+pub(crate) mod admin;
+pub(crate) mod api;
+pub(crate) mod pipeline;
+pub(crate) mod server;
+pub(crate) mod token;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::store::Store;
+
+/// State shared by the server and the [`crate::Emulator`] handle.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    store: Mutex<Store>,
+}
+
+pub(crate) type AppState = Arc<Shared>;
+
+impl Shared {
+    pub(crate) fn new(store: Store) -> Self {
+        Shared {
+            store: Mutex::new(store),
+        }
+    }
+
+    /// Locks the store. A panic elsewhere while holding the lock leaves the data usable (every
+    /// store method leaves it consistent before it can panic), so poisoning is ignored.
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The whole application.
+pub(crate) fn router(state: AppState) -> Router {
+    let real_api = Router::new()
+        .route("/oauth/token", post(token::issue))
+        .route(
+            "/api/v2/oauth/clients",
+            get(api::list_clients).post(api::create_client),
+        )
+        .route(
+            "/api/v2/oauth/clients/{id}",
+            get(api::get_client)
+                .put(api::update_client)
+                .delete(api::delete_client),
+        )
+        .route("/api/v2/oauth/clients/{id}/secret", post(api::new_secret))
+        .route("/api/v2/tokens/me", get(api::tokens_me))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pipeline::pipeline,
+        ))
+        .with_state(state.clone());
+    Router::new()
+        .nest("/__admin", admin::router(state))
+        .fallback_service(real_api)
+}

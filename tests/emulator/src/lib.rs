@@ -1,0 +1,215 @@
+//! # genesys-emulator
+//!
+//! A local emulator of the Genesys Cloud APIs the rotator uses: the login host's
+//! `POST /oauth/token` (client credentials), `/api/v2/oauth/clients` (list, create, read,
+//! update, delete, new secret) and `GET /api/v2/tokens/me`. It is test equipment held to the real
+//! API (shapes and rules from the official SDK `PureCloudPlatformClientV2` v269 and
+//! `shared/REFERENCE.md`), not a stub: it enforces permissions, client states, token expiry,
+//! secret visibility, the org's client limit, a per-token rate limit and propagation delay, and
+//! it injects faults on demand, including connections dropped before or after the server acted.
+//!
+//! One base URL serves both hosts: the SDKs derive the login host by replacing `//api.` with
+//! `//login.`, which leaves `http://127.0.0.1:PORT` as it is.
+//!
+//! ## Use from Rust
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use genesys_emulator::{Emulator, EmulatorConfig, Fault, FaultAction, SeedClient, routes};
+//! let emu = Emulator::start(EmulatorConfig::default()).await?;
+//! let master = emu.seed_client(SeedClient::admin("rotator-master"));
+//! emu.inject_fault(Fault::new(routes::CREATE_CLIENT, FaultAction::DropAfterApply));
+//! // ... point the code under test at emu.base_url() with master.id / master.secret ...
+//! # Ok(()) }
+//! ```
+//!
+//! ## Choices where the real API is undocumented
+//!
+//! - **Token request for an `inactive` or `disabled` client**: 400 `invalid_client` (the
+//!   login host's answer for such clients is unconfirmed). Unknown client, wrong secret or missing
+//!   Basic auth: 401 `invalid_client`. Missing `grant_type`: 400 `invalid_request`; another grant
+//!   type: 400 `unsupported_grant_type`; a client whose `authorizedGrantType` is not
+//!   `CLIENT-CREDENTIALS`: 400 `unauthorized_client`.
+//! - **Propagation delay**: a client created through the API gets 400 `invalid_client` from
+//!   `/oauth/token` until `dateCreated + delay` (emulator clock; the delay in force at creation).
+//! - **Client limit**: creating a client when `client_limit` clients exist (any state) is a 400
+//!   `bad.request` naming the limit. The real code and message are unconfirmed.
+//! - **DELETE** of a client that is not `inactive`: 400 `bad.request`. Success: 204, no body.
+//! - **Tokens**: `disabled` revokes the client's tokens (401 `bad.credentials` afterwards, even if
+//!   re-activated); `inactive` keeps them working until expiry; DELETE revokes them; a new secret
+//!   does not. Permissions are read live from the token's client.
+//! - **Permissions**: a granted permission may use `*` per segment (`oauth:*:*`). Missing: 403
+//!   `missing.permissions` with `messageParams.missingPermissions = "[perm]"`.
+//! - **Rate limit**: only requests with a valid token are counted, refused ones (429) are not;
+//!   order of checks is 401, 429, 403, then body validation (400), then 404.
+//! - **Unknown routes**: 404 `not.found` (ErrorBody), counted under `"METHOD /path"`; a wrong
+//!   method on a known path: 405 `method.not.allowed`, counted under `"METHOD /pattern"` (e.g.
+//!   `"PATCH /api/v2/oauth/clients/{id}"`).
+//! - **Status faults** answer an `ErrorBody` whose code follows the status (`internal.server.error`,
+//!   `service.unavailable`, `too.many.requests.retry.after`, ...) with `Retry-After` when
+//!   `retry_after` is set; on `/oauth/token` they answer the OAuth error shape instead.
+//! - Secrets and tokens are never logged: the log shows route keys, statuses and client ids.
+//!
+//! ## Modules
+//!
+//! - [`models`]: the wire formats of the real API.
+//! - [`records`]: configuration, seeds, inventory and call-log types (Rust and `/__admin` API).
+//! - [`faults`]: fault definitions, route keys and the fault queue.
+//! - `store`: org state and the API's rules, no HTTP.
+//! - `http`: routes, the request pipeline, the admin API and the connection loop.
+
+mod clock;
+mod error;
+pub mod faults;
+mod http;
+pub mod models;
+pub mod records;
+mod store;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+pub use clock::genesys_time;
+pub use faults::{routes, Fault, FaultAction};
+pub use models::{ClientState, GrantType, RoleDivision};
+pub use records::{
+    CallRecord, ClientRecord, EmulatorConfig, SeedClient, SeededClient, DEFAULT_ORG_ID, ORG_NAME,
+};
+
+use http::{AppState, Shared};
+use store::Store;
+
+/// A running emulator. Dropping it (or [`Emulator::shutdown`]) stops the server and closes every
+/// open connection.
+#[derive(Debug)]
+pub struct Emulator {
+    state: AppState,
+    addr: SocketAddr,
+    server: Option<JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// Starts an emulator on `127.0.0.1` with a free port.
+    pub async fn start(config: EmulatorConfig) -> std::io::Result<Emulator> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Ok(Self::start_on(listener, config).await)
+    }
+
+    /// Starts an emulator on a listener the caller bound. Must run inside a Tokio runtime.
+    pub async fn start_on(listener: TcpListener, config: EmulatorConfig) -> Emulator {
+        let addr = listener
+            .local_addr()
+            .expect("a bound TCP listener has a local address");
+        let state: AppState = Arc::new(Shared::new(Store::new(config)));
+        let app = http::router(state.clone());
+        let server = tokio::spawn(http::server::serve(listener, app));
+        Emulator {
+            state,
+            addr,
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server and waits until it has stopped.
+    pub async fn shutdown(mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+            let _ = server.await;
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`: serves both `/oauth/token` and `/api/v2/...`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Defines (or redefines) a role that clients created through the API can be given via
+    /// `roleDivisions` / `roleIds`.
+    pub fn seed_role(&self, role_id: &str, permissions: &[&str]) {
+        self.state
+            .store()
+            .seed_role(role_id, permissions.iter().map(|p| p.to_string()).collect());
+    }
+
+    /// Plants a client (counts toward the client limit, but is never refused by it).
+    pub fn seed_client(&self, seed: SeedClient) -> SeededClient {
+        self.state.store().seed_client(seed)
+    }
+
+    /// Queues a fault (see [`Fault`]).
+    pub fn inject_fault(&self, fault: Fault) {
+        self.state.store().add_fault(fault);
+    }
+
+    /// Removes every pending fault.
+    pub fn clear_faults(&self) {
+        self.state.store().clear_faults();
+    }
+
+    /// Every existing client (deleted ones excluded), in creation order, with secrets.
+    pub fn clients(&self) -> Vec<ClientRecord> {
+        self.state.store().records()
+    }
+
+    /// Ids of the clients deleted through the API, in deletion order.
+    pub fn deleted_client_ids(&self) -> Vec<String> {
+        self.state.store().deleted_ids()
+    }
+
+    /// Number of calls per route key (see [`routes`]), faulted calls included.
+    pub fn call_counts(&self) -> BTreeMap<String, u64> {
+        self.state.store().call_counts()
+    }
+
+    /// Every call so far, in the order they finished.
+    pub fn calls(&self) -> Vec<CallRecord> {
+        self.state.store().calls()
+    }
+
+    /// Moves the emulator's clock forward (token expiry, dates, propagation, rate-limit window).
+    pub fn advance_clock(&self, by: Duration) {
+        self.state.store().advance_clock(by);
+    }
+
+    pub fn set_rate_limit(&self, per_minute: Option<u32>) {
+        self.state.store().config.rate_limit_per_minute = per_minute;
+    }
+
+    /// Applies to clients created from now on.
+    pub fn set_propagation_delay(&self, d: Duration) {
+        self.state.store().config.propagation_delay = d;
+    }
+
+    pub fn set_client_limit(&self, n: usize) {
+        self.state.store().config.client_limit = n;
+    }
+
+    /// Mints a valid token for an existing `active` client (no secret or propagation check);
+    /// `None` if there is no such client or it is not active.
+    pub fn issue_token_for(&self, client_id: &str) -> Option<String> {
+        self.state.store().issue_token_for(client_id)
+    }
+
+    /// Every access token the emulator has minted, valid or not (for searching logs).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.state.store().minted_tokens()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The test-side types: configuration, seeds, the inventory view of clients and the call log.
+//! They are what the Rust API of [`crate::Emulator`] takes and returns, and (camelCase JSON) what
+//! the `/__admin` HTTP API takes and returns.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
+
+use crate::clock::genesys_time;
+use crate::models::{ClientState, RoleDivision};
+
+/// Default organization id shown by `tokens/me` (fixed so test output is stable).
+pub const DEFAULT_ORG_ID: &str = "5a1f7c1e-0000-4000-8000-00000000e0e0";
+/// Organization name shown by `tokens/me`.
+pub const ORG_NAME: &str = "genesys-emulator";
+
+/// Settings of one emulator instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmulatorConfig {
+    /// The org's OAuth client limit (commonly quoted as 500; unconfirmed). Creating a client when
+    /// this many exist (any state) is refused.
+    pub client_limit: usize,
+    /// Requests per minute per access token on `/api/v2`; `None` = unlimited.
+    pub rate_limit_per_minute: Option<u32>,
+    /// How long a client created through the API cannot get tokens (eventual consistency).
+    pub propagation_delay: Duration,
+    /// Organization id shown by `tokens/me`.
+    pub org_id: String,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            client_limit: 500,
+            rate_limit_per_minute: None,
+            propagation_delay: Duration::ZERO,
+            org_id: DEFAULT_ORG_ID.to_string(),
+        }
+    }
+}
+
+/// A client to plant directly in the org (bypassing auth; it counts toward the client limit but
+/// is never refused by it). Seeded clients get tokens at once (no propagation delay) and have
+/// grant type `CLIENT-CREDENTIALS`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SeedClient {
+    pub name: String,
+    /// The permissions its tokens carry, e.g. `oauth:client:view` (segments may be `*`).
+    pub permissions: Vec<String>,
+    pub state: ClientState,
+    pub access_token_validity_seconds: u32,
+    /// Shown in the client's `roleDivisions`; does not grant anything (use `permissions`).
+    pub role_divisions: Vec<RoleDivision>,
+    /// Defaults to the emulator's "now".
+    #[serde(with = "genesys_time::option", skip_serializing_if = "Option::is_none")]
+    pub date_created: Option<OffsetDateTime>,
+}
+
+impl Default for SeedClient {
+    fn default() -> Self {
+        SeedClient {
+            name: "seeded-client".to_string(),
+            permissions: Vec::new(),
+            state: ClientState::Active,
+            access_token_validity_seconds: 86_400,
+            role_divisions: Vec::new(),
+            date_created: None,
+        }
+    }
+}
+
+impl SeedClient {
+    /// An active client with these permissions and default everything else.
+    pub fn new(name: impl Into<String>, permissions: &[&str]) -> Self {
+        SeedClient {
+            name: name.into(),
+            permissions: permissions.iter().map(|p| p.to_string()).collect(),
+            ..SeedClient::default()
+        }
+    }
+
+    /// Permissions to manage OAuth clients fully: view, add, edit, delete.
+    pub const ADMIN_PERMISSIONS: [&'static str; 4] = [
+        "oauth:client:view",
+        "oauth:client:add",
+        "oauth:client:edit",
+        "oauth:client:delete",
+    ];
+
+    /// An active client holding [`SeedClient::ADMIN_PERMISSIONS`].
+    pub fn admin(name: impl Into<String>) -> Self {
+        Self::new(name, &Self::ADMIN_PERMISSIONS)
+    }
+}
+
+/// Credentials of a seeded client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeededClient {
+    pub id: String,
+    pub secret: String,
+}
+
+/// Inventory view of one existing client, secret and effective permissions included.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientRecord {
+    pub id: String,
+    pub name: String,
+    pub state: ClientState,
+    pub secret: String,
+    pub permissions: Vec<String>,
+    pub role_divisions: Vec<RoleDivision>,
+    pub access_token_validity_seconds: u32,
+    #[serde(with = "genesys_time")]
+    pub date_created: OffsetDateTime,
+    #[serde(with = "genesys_time")]
+    pub date_modified: OffsetDateTime,
+    pub description: Option<String>,
+    /// E.g. `"CLIENT-CREDENTIALS"`.
+    pub authorized_grant_type: String,
+}
+
+/// One entry of the call log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallRecord {
+    /// Route key, e.g. `"PUT /api/v2/oauth/clients/{id}"`; `"METHOD /path"` for unknown paths.
+    pub route: String,
+    /// The status answered; `None` when the connection was dropped by a fault.
+    pub status: Option<u16>,
+    /// The caller: the client id behind the Bearer token (if the token was known), or for
+    /// `/oauth/token` the Basic-auth client id.
+    pub client_id: Option<String>,
+}
+
+/// Body of `POST /__admin/roles`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleSeed {
+    pub role_id: String,
+    pub permissions: Vec<String>,
+}
+
+/// Body of `POST /__admin/clock`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClockAdvance {
+    pub advance_seconds: u64,
+}
+
+/// Body of `POST /__admin/config`: absent fields are left alone; `"rateLimitPerMinute": null`
+/// turns rate limiting off.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigPatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_limit: Option<usize>,
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rate_limit_per_minute: Option<Option<u32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagation_delay_ms: Option<u64>,
+}
+
+/// Tells a field that is present (even as `null`) from one that is absent.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_patch_null_means_off() {
+        let p: ConfigPatch = serde_json::from_str(r#"{"rateLimitPerMinute":null}"#).unwrap();
+        assert_eq!(p.rate_limit_per_minute, Some(None));
+        let p: ConfigPatch = serde_json::from_str(r#"{"clientLimit":3}"#).unwrap();
+        assert_eq!(p.rate_limit_per_minute, None);
+        assert_eq!(p.client_limit, Some(3));
+    }
+
+    #[test]
+    fn seed_client_defaults_from_json() {
+        let s: SeedClient =
+            serde_json::from_str(r#"{"name":"m","permissions":["a:b:c"]}"#).unwrap();
+        assert_eq!(s.state, ClientState::Active);
+        assert_eq!(s.access_token_validity_seconds, 86_400);
+    }
+}

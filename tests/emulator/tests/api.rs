@@ -1,0 +1,1015 @@
+//! Drives a running emulator over real HTTP (reqwest) and checks it behaves like the Genesys
+//! Cloud API described in shared/REFERENCE.md.
+
+use std::time::{Duration, Instant};
+
+use genesys_emulator::models::{
+    ErrorBody, OAuthClient, OAuthClientEntityListing, TokenInfo, TokenResponse,
+};
+use genesys_emulator::{
+    routes, ClientState, Emulator, EmulatorConfig, Fault, FaultAction, RoleDivision, SeedClient,
+    SeededClient,
+};
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+
+struct Harness {
+    emu: Emulator,
+    http: Client,
+    base: String,
+}
+
+impl Harness {
+    async fn new(config: EmulatorConfig) -> Self {
+        let emu = Emulator::start(config).await.expect("emulator starts");
+        let base = emu.base_url();
+        Harness {
+            emu,
+            http: Client::new(),
+            base,
+        }
+    }
+
+    async fn default() -> Self {
+        Self::new(EmulatorConfig::default()).await
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn token_response(&self, id: &str, secret: &str) -> Response {
+        self.http
+            .post(self.url("/oauth/token"))
+            .basic_auth(id, Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .expect("token request is answered")
+    }
+
+    async fn token(&self, c: &SeededClient) -> String {
+        let resp = self.token_response(&c.id, &c.secret).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        let t: TokenResponse = resp.json().await.unwrap();
+        assert_eq!(t.token_type, "bearer");
+        assert!(t.access_token.len() >= 32);
+        t.access_token
+    }
+
+    async fn admin_token(&self) -> String {
+        let master = self.emu.seed_client(SeedClient::admin("master"));
+        self.token(&master).await
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("answered")
+    }
+
+    async fn create(&self, token: &str, body: Value) -> Response {
+        self.call(
+            reqwest::Method::POST,
+            "/api/v2/oauth/clients",
+            token,
+            Some(body),
+        )
+        .await
+    }
+
+    async fn create_ok(&self, token: &str, name: &str) -> OAuthClient {
+        let resp = self.create(token, cc_body(name)).await;
+        assert_eq!(resp.status(), StatusCode::OK, "create answers 200");
+        resp.json().await.unwrap()
+    }
+
+    async fn put(&self, token: &str, id: &str, body: Value) -> Response {
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/api/v2/oauth/clients/{id}"),
+            token,
+            Some(body),
+        )
+        .await
+    }
+
+    async fn get(&self, token: &str, path: &str) -> Response {
+        self.call(reqwest::Method::GET, path, token, None).await
+    }
+
+    async fn delete(&self, token: &str, id: &str) -> Response {
+        self.call(
+            reqwest::Method::DELETE,
+            &format!("/api/v2/oauth/clients/{id}"),
+            token,
+            None,
+        )
+        .await
+    }
+}
+
+fn cc_body(name: &str) -> Value {
+    json!({"name": name, "authorizedGrantType": "CLIENT-CREDENTIALS"})
+}
+
+async fn error_body(resp: Response) -> ErrorBody {
+    resp.json().await.expect("an ErrorBody")
+}
+
+#[tokio::test]
+async fn secret_only_on_create_and_new_secret() {
+    let h = Harness::default().await;
+    let token = h.admin_token().await;
+
+    let resp = h
+        .create(
+            &token,
+            json!({"name": "rotated", "authorizedGrantType": "CLIENT-CREDENTIALS",
+                   "description": "d", "accessTokenValiditySeconds": 600, "someFutureField": true}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let raw: Value = resp.json().await.unwrap();
+    let created: OAuthClient = serde_json::from_value(raw.clone()).unwrap();
+    let secret = created.secret.clone().expect("create returns the secret");
+    assert_eq!(created.state, ClientState::Active);
+    assert_eq!(created.access_token_validity_seconds, 600);
+    assert_eq!(
+        created.self_uri,
+        format!("/api/v2/oauth/clients/{}", created.id)
+    );
+    let date = raw["dateCreated"].as_str().unwrap();
+    assert!(
+        date.ends_with('Z') && date.len() == "2025-01-01T00:00:00.000Z".len(),
+        "{date}"
+    );
+    assert!(raw["createdBy"]["id"].is_string());
+
+    let got = h
+        .get(&token, &format!("/api/v2/oauth/clients/{}", created.id))
+        .await;
+    assert_eq!(got.status(), StatusCode::OK);
+    let raw: Value = got.json().await.unwrap();
+    assert!(raw.get("secret").is_none(), "GET hides the secret");
+
+    let list: OAuthClientEntityListing = h
+        .get(&token, "/api/v2/oauth/clients")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.total, 2);
+    assert_eq!(list.page_number, 1);
+    assert_eq!(list.page_count, 1);
+    assert!(list.next_uri.is_none());
+    assert!(list.entities.iter().all(|c| c.secret.is_none()));
+
+    let new = h
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v2/oauth/clients/{}/secret", created.id),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(new.status(), StatusCode::OK);
+    let new: OAuthClient = new.json().await.unwrap();
+    let new_secret = new.secret.expect("new-secret returns the secret");
+    assert_ne!(new_secret, secret);
+
+    let old = h.token_response(&created.id, &secret).await;
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = old.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client");
+    assert!(body["description"].is_string() && body["error_description"].is_string());
+    let fresh = h.token_response(&created.id, &new_secret).await;
+    assert_eq!(fresh.status(), StatusCode::OK);
+    let t: TokenResponse = fresh.json().await.unwrap();
+    assert_eq!(t.expires_in, 600);
+
+    let inventory = h.emu.clients();
+    let rec = inventory.iter().find(|c| c.id == created.id).unwrap();
+    assert_eq!(rec.secret, new_secret);
+    assert_eq!(rec.authorized_grant_type, "CLIENT-CREDENTIALS");
+}
+
+#[tokio::test]
+async fn request_validation() {
+    let h = Harness::default().await;
+    let token = h.admin_token().await;
+    for bad in [
+        json!({"name": "x", "authorizedGrantType": "CLIENT_CREDENTIALS"}),
+        json!({"name": "x"}),
+        json!({"authorizedGrantType": "CLIENT-CREDENTIALS"}),
+        json!({"name": " ", "authorizedGrantType": "CLIENT-CREDENTIALS"}),
+        json!({"name": "x", "authorizedGrantType": "CLIENT-CREDENTIALS", "accessTokenValiditySeconds": 299}),
+        json!({"name": "x", "authorizedGrantType": "CLIENT-CREDENTIALS", "accessTokenValiditySeconds": 172801}),
+        json!({"name": "x", "authorizedGrantType": "CLIENT-CREDENTIALS", "state": "deleted"}),
+        json!({"name": "x", "authorizedGrantType": "CLIENT-CREDENTIALS",
+               "roleDivisions": [{"roleId": "no-such-role", "divisionId": "home"}]}),
+    ] {
+        let resp = h.create(&token, bad.clone()).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(error_body(resp).await.code, "bad.request");
+    }
+    for grant in [
+        "CODE",
+        "TOKEN",
+        "SAML2-BEARER",
+        "PASSWORD",
+        "CLIENT-CREDENTIALS",
+    ] {
+        let resp = h
+            .create(&token, json!({"name": grant, "authorizedGrantType": grant}))
+            .await;
+        assert_eq!(resp.status(), StatusCode::OK, "{grant}");
+    }
+    // Duplicate names are allowed, as in the real API.
+    h.create_ok(&token, "CODE").await;
+
+    // Token endpoint: unsupported grant type, missing auth, non-client-credentials client.
+    let master = h.emu.seed_client(SeedClient::admin("m2"));
+    let resp = h
+        .http
+        .post(h.url("/oauth/token"))
+        .basic_auth(&master.id, Some(&master.secret))
+        .form(&[("grant_type", "password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"],
+        "unsupported_grant_type"
+    );
+    let resp = h
+        .http
+        .post(h.url("/oauth/token"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn put_replaces_the_whole_client() {
+    let h = Harness::default().await;
+    h.emu.seed_role("viewer", &["oauth:client:view"]);
+    let token = h.admin_token().await;
+    let body = json!({"name": "full", "authorizedGrantType": "CLIENT-CREDENTIALS", "description": "d",
+                      "accessTokenValiditySeconds": 3600,
+                      "roleDivisions": [{"roleId": "viewer", "divisionId": "home"}]});
+    let created: OAuthClient = h.create(&token, body).await.json().await.unwrap();
+    assert_eq!(
+        created.role_divisions,
+        vec![RoleDivision {
+            role_id: "viewer".into(),
+            division_id: "home".into()
+        }]
+    );
+    assert_eq!(created.role_ids, vec!["viewer".to_string()]);
+
+    h.emu.advance_clock(Duration::from_secs(5));
+    let resp = h
+        .put(
+            &token,
+            &created.id,
+            json!({"name": "renamed", "authorizedGrantType": "CLIENT-CREDENTIALS"}),
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let raw: Value = resp.json().await.unwrap();
+    assert!(raw.get("secret").is_none());
+    let updated: OAuthClient = serde_json::from_value(raw).unwrap();
+    assert_eq!(updated.name, "renamed");
+    assert_eq!(updated.description, None);
+    assert_eq!(updated.access_token_validity_seconds, 86_400);
+    assert!(updated.role_divisions.is_empty());
+    assert!(updated.date_modified > updated.date_created);
+    let rec = h
+        .emu
+        .clients()
+        .into_iter()
+        .find(|c| c.id == created.id)
+        .unwrap();
+    assert_eq!(rec.secret, created.secret.unwrap(), "PUT keeps the secret");
+
+    let missing = h.put(&token, "nope", cc_body("x")).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_body(missing).await.code, "not.found");
+}
+
+#[tokio::test]
+async fn permissions_are_enforced() {
+    let h = Harness::default().await;
+    let viewer = h
+        .emu
+        .seed_client(SeedClient::new("viewer", &["oauth:client:view"]));
+    let token = h.token(&viewer).await;
+
+    assert_eq!(
+        h.get(&token, "/api/v2/oauth/clients").await.status(),
+        StatusCode::OK
+    );
+    let resp = h.create(&token, cc_body("x")).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let err = error_body(resp).await;
+    assert_eq!(err.code, "missing.permissions");
+    assert_eq!(err.status, 403);
+    assert!(err
+        .message_params
+        .values()
+        .any(|v| v.contains("oauth:client:add")));
+    assert!(!err.context_id.is_empty());
+
+    let resp = h.put(&token, &viewer.id, cc_body("x")).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = h.delete(&token, &viewer.id).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = h
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/v2/oauth/clients/{}/secret", viewer.id),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+    // tokens/me needs no permission at all.
+    let nobody = h.emu.seed_client(SeedClient::new("nobody", &[]));
+    let t = h.token(&nobody).await;
+    let resp = h.get(&t, "/api/v2/tokens/me").await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let raw: Value = resp.json().await.unwrap();
+    assert_eq!(raw["OAuthClient"]["id"], nobody.id.as_str());
+    assert_eq!(raw["organization"]["id"], genesys_emulator::DEFAULT_ORG_ID);
+    assert!(raw["homeOrganization"]["id"].is_string());
+    assert!(raw["authorizedScope"].is_array());
+    let _: TokenInfo = serde_json::from_value(raw).unwrap();
+    assert_eq!(
+        h.get(&t, "/api/v2/oauth/clients").await.status(),
+        StatusCode::FORBIDDEN
+    );
+
+    // No token / unknown token.
+    let resp = h.http.get(h.url("/api/v2/tokens/me")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(error_body(resp).await.code, "bad.credentials");
+    let resp = h.get("not-a-token", "/api/v2/tokens/me").await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+
+    // Roles grant permissions to API-created clients, wildcards included.
+    h.emu.seed_role("oauth-admin", &["oauth:*:*"]);
+    let admin = h.admin_token().await;
+    let body = json!({"name": "child", "authorizedGrantType": "CLIENT-CREDENTIALS",
+                      "roleDivisions": [{"roleId": "oauth-admin", "divisionId": "*"}]});
+    let child: OAuthClient = h.create(&admin, body).await.json().await.unwrap();
+    let child_token = h
+        .token(&SeededClient {
+            id: child.id.clone(),
+            secret: child.secret.unwrap(),
+        })
+        .await;
+    assert_eq!(
+        h.create(&child_token, cc_body("grandchild")).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn inactive_disabled_and_deleted_clients() {
+    let h = Harness::default().await;
+    let admin = h.admin_token().await;
+    let a = h
+        .emu
+        .seed_client(SeedClient::new("a", &["oauth:client:view"]));
+    let a_token = h.token(&a).await;
+
+    // Delete needs inactive first.
+    let resp = h.delete(&admin, &a.id).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let err = error_body(resp).await;
+    assert_eq!(err.code, "bad.request");
+    assert!(err.message.contains("inactive"));
+
+    // Inactive: existing tokens keep working, no new ones.
+    let body =
+        json!({"name": "a", "authorizedGrantType": "CLIENT-CREDENTIALS", "state": "inactive"});
+    let resp = h.put(&admin, &a.id, body).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.json::<OAuthClient>().await.unwrap().state,
+        ClientState::Inactive
+    );
+    assert_eq!(
+        h.get(&a_token, "/api/v2/tokens/me").await.status(),
+        StatusCode::OK
+    );
+    let resp = h.token_response(&a.id, &a.secret).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
+
+    // Delete: 204, then its tokens are dead and it is gone.
+    let resp = h.delete(&admin, &a.id).await;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert!(resp.bytes().await.unwrap().is_empty());
+    assert_eq!(
+        h.get(&a_token, "/api/v2/tokens/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let resp = h
+        .get(&admin, &format!("/api/v2/oauth/clients/{}", a.id))
+        .await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        h.delete(&admin, &a.id).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(h.emu.deleted_client_ids(), vec![a.id.clone()]);
+    assert!(h.emu.clients().iter().all(|c| c.id != a.id));
+    assert_eq!(
+        h.token_response(&a.id, &a.secret).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Disabled: existing tokens die at once, no new ones.
+    let b = h
+        .emu
+        .seed_client(SeedClient::new("b", &["oauth:client:view"]));
+    let b_token = h.token(&b).await;
+    let body =
+        json!({"name": "b", "authorizedGrantType": "CLIENT-CREDENTIALS", "state": "disabled"});
+    assert_eq!(h.put(&admin, &b.id, body).await.status(), StatusCode::OK);
+    assert_eq!(
+        h.get(&b_token, "/api/v2/tokens/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        h.token_response(&b.id, &b.secret).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        h.delete(&admin, &b.id).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+
+    // issue_token_for only mints for active clients.
+    assert!(h.emu.issue_token_for(&b.id).is_none());
+    let c = h.emu.seed_client(SeedClient {
+        state: ClientState::Inactive,
+        ..SeedClient::new("c", &[])
+    });
+    assert!(h.emu.issue_token_for(&c.id).is_none());
+    assert!(h.emu.issue_token_for("nope").is_none());
+}
+
+#[tokio::test]
+async fn tokens_expire_by_the_emulator_clock() {
+    let h = Harness::default().await;
+    let c = h.emu.seed_client(SeedClient {
+        access_token_validity_seconds: 300,
+        ..SeedClient::new("short", &[])
+    });
+    let resp = h.token_response(&c.id, &c.secret).await;
+    let t: TokenResponse = resp.json().await.unwrap();
+    assert_eq!(t.expires_in, 300);
+    let minted = h.emu.issue_token_for(&c.id).unwrap();
+    h.emu.advance_clock(Duration::from_secs(299));
+    assert_eq!(
+        h.get(&t.access_token, "/api/v2/tokens/me").await.status(),
+        StatusCode::OK
+    );
+    h.emu.advance_clock(Duration::from_secs(2));
+    assert_eq!(
+        h.get(&t.access_token, "/api/v2/tokens/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        h.get(&minted, "/api/v2/tokens/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn client_limit() {
+    let h = Harness::new(EmulatorConfig {
+        client_limit: 2,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let token = h.admin_token().await;
+    h.create_ok(&token, "one").await;
+    let resp = h.create(&token, cc_body("two")).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let err = error_body(resp).await;
+    assert_eq!(err.code, "bad.request");
+    assert!(err.message.contains('2'), "{}", err.message);
+    // Seeding is never refused, but counts.
+    h.emu.seed_client(SeedClient::new("over", &[]));
+    assert_eq!(h.emu.clients().len(), 3);
+    h.emu.set_client_limit(4);
+    h.create_ok(&token, "three").await;
+    assert_eq!(
+        h.create(&token, cc_body("four")).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after() {
+    let h = Harness::new(EmulatorConfig {
+        rate_limit_per_minute: Some(3),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let token = h.admin_token().await;
+    let other = h.admin_token().await;
+    for _ in 0..3 {
+        assert_eq!(
+            h.get(&token, "/api/v2/tokens/me").await.status(),
+            StatusCode::OK
+        );
+    }
+    let resp = h.get(&token, "/api/v2/oauth/clients").await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(error_body(resp).await.code, "too.many.requests.retry.after");
+    // Per token: another token is not limited.
+    assert_eq!(
+        h.get(&other, "/api/v2/tokens/me").await.status(),
+        StatusCode::OK
+    );
+    h.emu.advance_clock(Duration::from_secs(retry));
+    assert_eq!(
+        h.get(&token, "/api/v2/tokens/me").await.status(),
+        StatusCode::OK
+    );
+    h.emu.set_rate_limit(None);
+    for _ in 0..5 {
+        assert_eq!(
+            h.get(&token, "/api/v2/tokens/me").await.status(),
+            StatusCode::OK
+        );
+    }
+}
+
+#[tokio::test]
+async fn new_clients_propagate_after_a_delay() {
+    let h = Harness::new(EmulatorConfig {
+        propagation_delay: Duration::from_secs(10),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let token = h.admin_token().await;
+    let created = h.create_ok(&token, "fresh").await;
+    let secret = created.secret.unwrap();
+    let resp = h.token_response(&created.id, &secret).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
+    h.emu.advance_clock(Duration::from_secs(10));
+    assert_eq!(
+        h.token_response(&created.id, &secret).await.status(),
+        StatusCode::OK
+    );
+    h.emu.set_propagation_delay(Duration::ZERO);
+    let instant = h.create_ok(&token, "instant").await;
+    assert_eq!(
+        h.token_response(&instant.id, &instant.secret.unwrap())
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn status_faults() {
+    let h = Harness::default().await;
+    let token = h.admin_token().await;
+    h.emu.inject_fault(Fault::new(
+        routes::LIST_CLIENTS,
+        FaultAction::Status {
+            status: 503,
+            retry_after: None,
+        },
+    ));
+    h.emu.inject_fault(
+        Fault::new(
+            routes::TOKENS_ME,
+            FaultAction::Status {
+                status: 429,
+                retry_after: Some(7),
+            },
+        )
+        .skip(1)
+        .times(2),
+    );
+    h.emu.inject_fault(Fault::new(
+        routes::CREATE_CLIENT,
+        FaultAction::Status {
+            status: 500,
+            retry_after: None,
+        },
+    ));
+
+    let resp = h.get(&token, "/api/v2/oauth/clients").await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(error_body(resp).await.code, "service.unavailable");
+    assert_eq!(
+        h.get(&token, "/api/v2/oauth/clients").await.status(),
+        StatusCode::OK
+    );
+
+    assert_eq!(
+        h.get(&token, "/api/v2/tokens/me").await.status(),
+        StatusCode::OK
+    );
+    for _ in 0..2 {
+        let resp = h.get(&token, "/api/v2/tokens/me").await;
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers()["retry-after"], "7");
+        assert_eq!(error_body(resp).await.code, "too.many.requests.retry.after");
+    }
+    assert_eq!(
+        h.get(&token, "/api/v2/tokens/me").await.status(),
+        StatusCode::OK
+    );
+
+    let before = h.emu.clients().len();
+    let resp = h.create(&token, cc_body("x")).await;
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(error_body(resp).await.code, "internal.server.error");
+    assert_eq!(
+        h.emu.clients().len(),
+        before,
+        "a status fault acts before the operation"
+    );
+
+    // Token route faults answer in the OAuth error shape, filtered by Basic-auth client id.
+    let other = h.emu.seed_client(SeedClient::new("other", &[]));
+    let target = h.emu.seed_client(SeedClient::new("target", &[]));
+    h.emu.inject_fault(
+        Fault::new(
+            routes::TOKEN,
+            FaultAction::Status {
+                status: 503,
+                retry_after: Some(2),
+            },
+        )
+        .for_client(&target.id),
+    );
+    assert_eq!(
+        h.token_response(&other.id, &other.secret).await.status(),
+        StatusCode::OK
+    );
+    let resp = h.token_response(&target.id, &target.secret).await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(resp.headers()["retry-after"], "2");
+    assert!(resp.json::<Value>().await.unwrap()["error"].is_string());
+
+    // Filtered by {id} path parameter; clear_faults removes pending ones.
+    h.emu.inject_fault(
+        Fault::new(
+            routes::GET_CLIENT,
+            FaultAction::Status {
+                status: 502,
+                retry_after: None,
+            },
+        )
+        .for_client(&target.id),
+    );
+    let path = |id: &str| format!("/api/v2/oauth/clients/{id}");
+    assert_eq!(
+        h.get(&token, &path(&other.id)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        h.get(&token, &path(&target.id)).await.status(),
+        StatusCode::BAD_GATEWAY
+    );
+    h.emu
+        .inject_fault(Fault::new(routes::GET_CLIENT, FaultAction::Drop));
+    h.emu.clear_faults();
+    assert_eq!(
+        h.get(&token, &path(&target.id)).await.status(),
+        StatusCode::OK
+    );
+
+    let counts = h.emu.call_counts();
+    assert_eq!(counts[routes::LIST_CLIENTS], 2);
+    assert_eq!(counts[routes::TOKENS_ME], 4);
+    assert_eq!(counts[routes::CREATE_CLIENT], 1);
+    assert_eq!(counts[routes::GET_CLIENT], 3);
+}
+
+#[tokio::test]
+async fn drop_fault_closes_the_connection_without_acting() {
+    let h = Harness::default().await;
+    let token = h.admin_token().await;
+    // Warm the pool so the dropped request rides a reused keep-alive connection.
+    assert_eq!(
+        h.get(&token, "/api/v2/tokens/me").await.status(),
+        StatusCode::OK
+    );
+    h.emu
+        .inject_fault(Fault::new(routes::CREATE_CLIENT, FaultAction::Drop));
+    let before = h.emu.clients().len();
+    let err = h
+        .http
+        .post(h.url("/api/v2/oauth/clients"))
+        .bearer_auth(&token)
+        .json(&cc_body("dropped"))
+        .send()
+        .await
+        .expect_err("a dropped connection is an error, not a status");
+    assert!(err.status().is_none());
+    assert_eq!(h.emu.clients().len(), before, "nothing was created");
+    // Exactly one request was hit: the same client carries on.
+    h.create_ok(&token, "next").await;
+    let calls = h.emu.calls();
+    let creates: Vec<_> = calls
+        .iter()
+        .filter(|c| c.route == routes::CREATE_CLIENT)
+        .collect();
+    assert_eq!(creates.len(), 2);
+    assert_eq!(creates[0].status, None);
+    assert_eq!(creates[1].status, Some(200));
+}
+
+#[tokio::test]
+async fn drop_after_apply_acts_then_closes_the_connection() {
+    let h = Harness::default().await;
+    let token = h.admin_token().await;
+    h.emu.inject_fault(Fault::new(
+        routes::CREATE_CLIENT,
+        FaultAction::DropAfterApply,
+    ));
+    let before = h.emu.clients().len();
+    let err = h.create_raw_err(&token, cc_body("orphan")).await;
+    assert!(err.status().is_none());
+    let clients = h.emu.clients();
+    assert_eq!(clients.len(), before + 1, "the client was created");
+    assert!(clients.iter().any(|c| c.name == "orphan"));
+
+    // Also on new-secret: the secret changed though the caller never saw it.
+    let target = h.emu.seed_client(SeedClient::new("t", &[]));
+    h.emu.inject_fault(
+        Fault::new(routes::NEW_SECRET, FaultAction::DropAfterApply).for_client(&target.id),
+    );
+    let r = h
+        .http
+        .post(h.url(&format!("/api/v2/oauth/clients/{}/secret", target.id)))
+        .bearer_auth(&token)
+        .send()
+        .await;
+    assert!(r.is_err());
+    assert_eq!(
+        h.token_response(&target.id, &target.secret).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // And on the token route.
+    h.emu
+        .inject_fault(Fault::new(routes::TOKEN, FaultAction::Drop));
+    let r = h
+        .http
+        .post(h.url("/oauth/token"))
+        .basic_auth(&target.id, Some("whatever"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await;
+    assert!(r.is_err());
+}
+
+impl Harness {
+    async fn create_raw_err(&self, token: &str, body: Value) -> reqwest::Error {
+        self.http
+            .post(self.url("/api/v2/oauth/clients"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect_err("connection error expected")
+    }
+}
+
+#[tokio::test]
+async fn delay_fault_answers_late() {
+    let h = Harness::default().await;
+    let token = h.admin_token().await;
+    h.emu.inject_fault(Fault::new(
+        routes::TOKENS_ME,
+        FaultAction::Delay(Duration::from_millis(300)),
+    ));
+    let start = Instant::now();
+    assert_eq!(
+        h.get(&token, "/api/v2/tokens/me").await.status(),
+        StatusCode::OK
+    );
+    assert!(start.elapsed() >= Duration::from_millis(300));
+    let start = Instant::now();
+    assert_eq!(
+        h.get(&token, "/api/v2/tokens/me").await.status(),
+        StatusCode::OK
+    );
+    assert!(start.elapsed() < Duration::from_millis(300));
+}
+
+#[tokio::test]
+async fn unknown_routes_are_404_error_bodies() {
+    let h = Harness::default().await;
+    let token = h.admin_token().await;
+    let resp = h.get(&token, "/api/v2/users").await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_body(resp).await.code, "not.found");
+    let resp = h
+        .call(
+            reqwest::Method::PATCH,
+            "/api/v2/oauth/clients/x",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let counts = h.emu.call_counts();
+    assert_eq!(counts["GET /api/v2/users"], 1);
+    assert_eq!(counts["PATCH /api/v2/oauth/clients/{id}"], 1);
+}
+
+#[tokio::test]
+async fn admin_http_api() {
+    let h = Harness::default().await;
+    let admin = |p: &str| h.url(&format!("/__admin{p}"));
+    let seeded: SeededClient = h
+        .http
+        .post(admin("/clients"))
+        .json(&json!({"name": "master", "permissions": SeedClient::ADMIN_PERMISSIONS}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = h.token(&seeded).await;
+
+    let ok = |r: Response| assert!(r.status().is_success(), "{}", r.status());
+    ok(h.http
+        .post(admin("/roles"))
+        .json(&json!({"roleId": "r", "permissions": ["oauth:client:view"]}))
+        .send()
+        .await
+        .unwrap());
+    let body = json!({"name": "c", "authorizedGrantType": "CLIENT-CREDENTIALS",
+                      "roleDivisions": [{"roleId": "r", "divisionId": "d"}]});
+    assert_eq!(h.create(&token, body).await.status(), StatusCode::OK);
+
+    ok(h.http
+        .post(admin("/faults"))
+        .json(
+            &json!({"route": "GET /api/v2/tokens/me", "action": {"type": "status", "status": 500}}),
+        )
+        .send()
+        .await
+        .unwrap());
+    assert_eq!(
+        h.get(&token, "/api/v2/tokens/me").await.status(),
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+    ok(h.http
+        .post(admin("/faults"))
+        .json(&json!({"route": "GET /api/v2/tokens/me", "action": {"type": "drop"}}))
+        .send()
+        .await
+        .unwrap());
+    ok(h.http.delete(admin("/faults")).send().await.unwrap());
+    assert_eq!(
+        h.get(&token, "/api/v2/tokens/me").await.status(),
+        StatusCode::OK
+    );
+
+    let inventory: Vec<Value> = h
+        .http
+        .get(admin("/clients"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(inventory.len(), 2);
+    assert_eq!(inventory[1]["permissions"], json!(["oauth:client:view"]));
+    assert!(inventory[1]["secret"].is_string());
+
+    ok(h.http
+        .post(admin("/config"))
+        .json(&json!({"rateLimitPerMinute": 1, "clientLimit": 2}))
+        .send()
+        .await
+        .unwrap());
+    assert_eq!(
+        h.create(&token, cc_body("over")).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        h.get(&token, "/api/v2/tokens/me").await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    ok(h.http
+        .post(admin("/clock"))
+        .json(&json!({"advanceSeconds": 60}))
+        .send()
+        .await
+        .unwrap());
+    assert_eq!(
+        h.get(&token, "/api/v2/tokens/me").await.status(),
+        StatusCode::OK
+    );
+    ok(h.http
+        .post(admin("/config"))
+        .json(&json!({"rateLimitPerMinute": null}))
+        .send()
+        .await
+        .unwrap());
+    assert_eq!(
+        h.get(&token, "/api/v2/tokens/me").await.status(),
+        StatusCode::OK
+    );
+
+    let counts: Value = h
+        .http
+        .get(admin("/calls"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counts["GET /api/v2/tokens/me"], 5);
+    assert_eq!(counts["POST /api/v2/oauth/clients"], 2);
+    assert_eq!(counts["POST /oauth/token"], 1);
+    assert!(counts
+        .as_object()
+        .unwrap()
+        .keys()
+        .all(|k| !k.contains("__admin")));
+}
+
+#[tokio::test]
+async fn shutdown_stops_serving() {
+    let emu = Emulator::start(EmulatorConfig::default()).await.unwrap();
+    let url = format!("{}/api/v2/tokens/me", emu.base_url());
+    emu.shutdown().await;
+    assert!(Client::new().get(url).send().await.is_err());
+}
+
+#[tokio::test]
+async fn a_call_abandoned_during_a_delay_is_still_logged() {
+    let h = Harness::default().await;
+    let token = h.admin_token().await;
+    h.emu.inject_fault(Fault::new(
+        routes::TOKENS_ME,
+        FaultAction::Delay(Duration::from_secs(5)),
+    ));
+    let err = h
+        .http
+        .get(h.url("/api/v2/tokens/me"))
+        .bearer_auth(&token)
+        .timeout(Duration::from_millis(200))
+        .send()
+        .await
+        .expect_err("the client gives up first");
+    assert!(err.is_timeout());
+    // The server notices the closed connection and drops the handler.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !h.emu.call_counts().contains_key(routes::TOKENS_ME) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let calls = h.emu.calls();
+    let me: Vec<_> = calls
+        .iter()
+        .filter(|c| c.route == routes::TOKENS_ME)
+        .collect();
+    assert_eq!(me.len(), 1);
+    assert_eq!(me[0].status, None);
+}

@@ -1,0 +1,287 @@
+"""SDK fidelity test: the official Genesys Cloud Python SDK (PureCloudPlatformClientV2 v269)
+must understand every answer of the emulator (tests/emulator).
+
+The SDK deserializes answers into its generated models (OAuthClient, OAuthClientEntityListing,
+TokenInfo, ...) by their JSON keys, parses dates with dateutil, and maps unknown enum values to
+"outdated_sdk_version". Checking that the models come back with the expected fields populated
+proves the emulator's wire format is the real API's, as far as the SDK knows it.
+
+How the token call reaches the emulator (read from PureCloudPlatformClientV2/api_client.py,
+ApiClient.get_conf_url): with no gateway configured, the login URL is the API host with
+``re.sub(r'//(api)\\.', '//login.', host)`` applied, so ``https://api.mypurecloud.com`` becomes
+``https://login.mypurecloud.com``. A host with no ``//api.`` in it, like the emulator's
+``http://127.0.0.1:PORT``, is left unchanged: ``/oauth/token`` and ``/api/v2/...`` both go to the
+emulator's one base URL. test_login_host_is_the_api_host pins this down.
+
+Run (from the repository root, after ``cargo build -p genesys-emulator``):
+    python3 -m venv /tmp/sdkvenv && /tmp/sdkvenv/bin/pip install -r tests/sdk_fidelity/requirements.txt
+    /tmp/sdkvenv/bin/python -m pytest tests/sdk_fidelity -q
+The emulator binary comes from $GENESYS_EMULATOR_BIN (default target/debug/genesys-emulator,
+relative to the repository root).
+"""
+
+import datetime
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+import PureCloudPlatformClientV2 as genesys
+from PureCloudPlatformClientV2.rest import ApiException
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ADMIN_PERMISSIONS = [
+    "oauth:client:view",
+    "oauth:client:add",
+    "oauth:client:edit",
+    "oauth:client:delete",
+]
+LISTENING = re.compile(r"^genesys-emulator listening on (http://127\.0\.0\.1:\d+)$")
+
+
+def emulator_binary() -> Path:
+    path = Path(os.environ.get("GENESYS_EMULATOR_BIN", "target/debug/genesys-emulator"))
+    if not path.is_absolute():
+        path = REPO_ROOT / path
+    if not path.exists():
+        pytest.fail(f"emulator binary not found at {path}: run `cargo build -p genesys-emulator`")
+    return path
+
+
+@pytest.fixture(scope="module")
+def emulator_url():
+    proc = subprocess.Popen(
+        [str(emulator_binary()), "--listen", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    # Read the one announcement line, but never hang the suite on a binary that stays silent.
+    line = {}
+    reader = threading.Thread(target=lambda: line.setdefault("v", proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout=30)
+    match = LISTENING.match(line.get("v", "").strip())
+    if not match:
+        proc.kill()
+        pytest.fail(f"emulator did not announce its URL: {line.get('v')!r}")
+    try:
+        yield match.group(1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(timeout=10) == 0, "emulator exits cleanly on SIGTERM"
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+
+
+def admin(url: str, method: str, path: str, body=None):
+    resp = requests.request(method, f"{url}/__admin{path}", json=body, timeout=10)
+    resp.raise_for_status()
+    return resp.json() if resp.content else None
+
+
+@pytest.fixture(scope="module")
+def master(emulator_url):
+    """A seeded client holding every OAuth client permission, like the rotator's master client."""
+    return admin(emulator_url, "POST", "/clients", {"name": "sdk-master", "permissions": ADMIN_PERMISSIONS})
+
+
+@pytest.fixture(scope="module")
+def role_id(emulator_url):
+    role = f"role-{uuid.uuid4()}"
+    admin(emulator_url, "POST", "/roles", {"roleId": role, "permissions": ["oauth:client:view"]})
+    return role
+
+
+def login(url: str, client_id: str, secret: str) -> genesys.ApiClient:
+    client = genesys.ApiClient(host=url).get_client_credentials_token(client_id, secret)
+    assert isinstance(client, genesys.ApiClient)
+    assert client.access_token and len(client.access_token) >= 32
+    return client
+
+
+@pytest.fixture
+def oauth(emulator_url, master) -> genesys.OAuthApi:
+    return genesys.OAuthApi(login(emulator_url, master["id"], master["secret"]))
+
+
+def error_code(exc: ApiException) -> str:
+    return json.loads(exc.body)["code"]
+
+
+def test_login_host_is_the_api_host(emulator_url):
+    client = genesys.ApiClient(host=emulator_url)
+    assert client.get_conf_url("login", emulator_url) == emulator_url
+    assert client.get_conf_url("api", emulator_url) == emulator_url
+    # The substitution it relies on, for a real region:
+    assert client.get_conf_url("login", "https://api.mypurecloud.ie") == "https://login.mypurecloud.ie"
+
+
+def test_client_lifecycle_through_the_sdk(emulator_url, master, role_id, oauth):
+    request = genesys.OAuthClientRequest()
+    request.name = "sdk-rotated"
+    request.description = "made by the SDK fidelity test"
+    request.authorized_grant_type = "CLIENT-CREDENTIALS"
+    request.access_token_validity_seconds = 600
+    division = genesys.RoleDivision()
+    division.role_id = role_id
+    division.division_id = "home-division"
+    request.role_divisions = [division]
+
+    # Create: 200 with the secret.
+    created = oauth.post_oauth_clients(request)
+    assert isinstance(created, genesys.OAuthClient)
+    assert created.id and created.name == "sdk-rotated"
+    assert created.secret, "create returns the secret"
+    assert created.state == "active"
+    assert created.authorized_grant_type == "CLIENT-CREDENTIALS"
+    assert created.access_token_validity_seconds == 600
+    assert created.description == "made by the SDK fidelity test"
+    assert isinstance(created.date_created, datetime.datetime)
+    assert created.date_created.tzinfo is not None
+    assert isinstance(created.date_modified, datetime.datetime)
+    assert isinstance(created.created_by, genesys.DomainEntityRef)
+    assert created.created_by.id == master["id"]
+    assert len(created.role_divisions) == 1
+    assert isinstance(created.role_divisions[0], genesys.RoleDivision)
+    assert created.role_divisions[0].role_id == role_id
+    assert created.role_divisions[0].division_id == "home-division"
+    assert created.role_ids == [role_id]
+    assert created.self_uri == f"/api/v2/oauth/clients/{created.id}"
+
+    # List: every entity an OAuthClient, no secrets.
+    listing = oauth.get_oauth_clients()
+    assert isinstance(listing, genesys.OAuthClientEntityListing)
+    assert listing.page_number == 1 and listing.page_count == 1
+    assert listing.total == len(listing.entities) >= 2
+    assert listing.next_uri is None
+    assert all(isinstance(c, genesys.OAuthClient) for c in listing.entities)
+    assert all(c.secret is None for c in listing.entities)
+    assert created.id in {c.id for c in listing.entities}
+
+    # Read: no secret.
+    fetched = oauth.get_oauth_client(created.id)
+    assert isinstance(fetched, genesys.OAuthClient)
+    assert fetched.secret is None
+    assert fetched.date_created == created.date_created
+    assert fetched.role_divisions[0].role_id == role_id
+
+    # The new client logs in and sees itself through tokens/me.
+    child = login(emulator_url, created.id, created.secret)
+    me = genesys.TokensApi(child).get_tokens_me()
+    assert isinstance(me, genesys.TokenInfo)
+    assert isinstance(me.o_auth_client, genesys.OrgOAuthClient)
+    assert me.o_auth_client.id == created.id
+    assert me.o_auth_client.name == "sdk-rotated"
+    assert me.o_auth_client.state == "active"
+    assert isinstance(me.o_auth_client.date_created, datetime.datetime)
+    assert isinstance(me.o_auth_client.organization, genesys.NamedEntity)
+    assert isinstance(me.organization, genesys.NamedEntity) and me.organization.id
+    assert isinstance(me.home_organization, genesys.NamedEntity)
+    assert me.organization.id == me.o_auth_client.organization.id
+    assert isinstance(me.authorized_scope, list)
+    # Its role only lets it view.
+    genesys.OAuthApi(child).get_oauth_clients()
+    with pytest.raises(ApiException) as forbidden:
+        genesys.OAuthApi(child).post_oauth_clients(request)
+    assert forbidden.value.status == 403
+    assert error_code(forbidden.value) == "missing.permissions"
+
+    # New secret: returned once, the old one stops working.
+    rotated = oauth.post_oauth_client_secret(created.id)
+    assert isinstance(rotated, genesys.OAuthClient)
+    assert rotated.secret and rotated.secret != created.secret
+    with pytest.raises(ApiException) as refused:
+        login(emulator_url, created.id, created.secret)
+    assert refused.value.status == 401
+    assert json.loads(refused.value.body)["error"] == "invalid_client"
+    login(emulator_url, created.id, rotated.secret)
+
+    # Delete needs inactive first.
+    with pytest.raises(ApiException) as active_delete:
+        oauth.delete_oauth_client(created.id)
+    assert active_delete.value.status == 400
+    assert error_code(active_delete.value) == "bad.request"
+
+    update = genesys.OAuthClientRequest()
+    update.name = "sdk-rotated"
+    update.authorized_grant_type = "CLIENT-CREDENTIALS"
+    update.role_divisions = [division]
+    update.state = "inactive"
+    updated = oauth.put_oauth_client(created.id, update)
+    assert isinstance(updated, genesys.OAuthClient)
+    assert updated.state == "inactive"
+    assert updated.secret is None
+    assert updated.access_token_validity_seconds == 86400, "PUT is a full replace"
+    assert isinstance(updated.modified_by, genesys.DomainEntityRef)
+    # Inactive: the token it already has keeps working, a new one is refused.
+    assert genesys.TokensApi(child).get_tokens_me().o_auth_client.state == "inactive"
+    with pytest.raises(ApiException) as inactive_login:
+        login(emulator_url, created.id, rotated.secret)
+    assert inactive_login.value.status == 400
+
+    assert oauth.delete_oauth_client(created.id) is None
+    with pytest.raises(ApiException) as gone:
+        oauth.get_oauth_client(created.id)
+    assert gone.value.status == 404
+    assert error_code(gone.value) == "not.found"
+    with pytest.raises(ApiException) as dead_token:
+        genesys.TokensApi(child).get_tokens_me()
+    assert dead_token.value.status == 401
+    assert error_code(dead_token.value) == "bad.credentials"
+
+    inventory = admin(emulator_url, "GET", "/clients")
+    assert created.id not in {c["id"] for c in inventory}
+    assert created.id in admin(emulator_url, "GET", "/deleted")
+
+
+def test_date_to_delete_round_trips(oauth):
+    request = genesys.OAuthClientRequest()
+    request.name = "sdk-dated"
+    request.authorized_grant_type = "CLIENT-CREDENTIALS"
+    when = datetime.datetime(2030, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    request.date_to_delete = when
+    created = oauth.post_oauth_clients(request)
+    assert created.date_to_delete == when
+    assert oauth.get_oauth_client(created.id).date_to_delete == when
+
+
+def test_error_body_for_an_unknown_grant_type(emulator_url, oauth):
+    # The SDK model maps an unknown enum to "outdated_sdk_version" before sending, so post the
+    # wrong spelling raw, with the SDK's token.
+    token = oauth.api_client.access_token
+    resp = requests.post(
+        f"{emulator_url}/api/v2/oauth/clients",
+        json={"name": "x", "authorizedGrantType": "CLIENT_CREDENTIALS"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert resp.status_code == 400
+    body = resp.json()
+    assert set(body) >= {"message", "code", "status", "contextId", "details", "errors", "messageParams"}
+    assert body["code"] == "bad.request" and body["status"] == 400
+
+
+def test_sdk_retries_through_faults(emulator_url, master, oauth):
+    """The SDK's urllib3 Retry honours Retry-After on 429 and retries dropped connections: both
+    show the faults look like the real thing on the wire."""
+    counts_before = admin(emulator_url, "GET", "/calls")
+    admin(emulator_url, "POST", "/faults", {
+        "route": "GET /api/v2/oauth/clients/{id}",
+        "clientId": master["id"],
+        "action": {"type": "status", "status": 429, "retryAfter": 1},
+    })
+    assert oauth.get_oauth_client(master["id"]).id == master["id"]
+    admin(emulator_url, "POST", "/faults", {"route": "GET /api/v2/oauth/clients", "action": {"type": "drop"}})
+    assert isinstance(oauth.get_oauth_clients(), genesys.OAuthClientEntityListing)
+    counts = admin(emulator_url, "GET", "/calls")
+    for route in ("GET /api/v2/oauth/clients/{id}", "GET /api/v2/oauth/clients"):
+        assert counts[route] - counts_before.get(route, 0) == 2, route
