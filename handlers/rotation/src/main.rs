@@ -1,0 +1,28 @@
+//! The rotation Lambda: Secrets Manager calls it with createSecret, setSecret, testSecret and
+//! finishSecret. All logic lives in the `genesys_rotator` library; this only wires it up.
+
+#![recursion_limit = "256"] // the SDK futures nest deeper than the default allows
+
+use genesys_rotator::config::RotatorConfig;
+use genesys_rotator::rotation::Rotator;
+use genesys_rotator::store::AwsSecretStore;
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    // Checked once at start: a bad environment fails the cold start, not every rotation.
+    let config = RotatorConfig::from_env()?;
+    let aws = aws_config::load_from_env().await;
+    let rotator = Rotator::new(AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&aws)), config);
+    let rotator = &rotator;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        rotator
+            .handle_json(&event.payload)
+            .await
+            .map(|outcome| serde_json::to_value(outcome).expect("outcomes serialize"))
+            .map_err(Diagnostic::from)
+    }))
+    .await
+}

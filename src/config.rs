@@ -1,0 +1,542 @@
+//! Configuration, checked once: the function's environment ([`RotatorConfig`]) and the JSON
+//! held in the secrets it rotates ([`IntegrationSecret`], [`MasterSecret`]).
+//!
+//! Everything a rotation needs to make the *next* credential travels inside the integration
+//! secret itself, so one function can serve many secrets in many regions. The environment only
+//! says what the function is allowed to do (which master secrets it may use) and how patient it
+//! is. The master credential is never read from the environment: it lives in its own secret.
+//!
+//! Every field error names the field, so an operator can fix the secret without reading code.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+use crate::genesys::RoleDivision;
+use crate::region::{EndpointOverrides, Region};
+use crate::secret::ClientCredentials;
+
+/// Shortest and longest token lifetime Genesys Cloud accepts (`accessTokenValiditySeconds`).
+pub const TOKEN_LIFETIME_RANGE: std::ops::RangeInclusive<u32> = 300..=172_800;
+/// Token lifetime Genesys Cloud applies when none is given.
+pub const DEFAULT_TOKEN_LIFETIME_SECONDS: u32 = 86_400;
+/// Longest managed-name prefix: the client name is the prefix plus a 36-character version id.
+pub const MAX_PREFIX_LEN: usize = 40;
+
+/// A configuration problem. None of these can be fixed by retrying.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A required environment variable is not set.
+    #[error("environment variable {0} is not set")]
+    MissingEnv(&'static str),
+    /// An environment variable is set to something unusable.
+    #[error("environment variable {name} is invalid: {reason}")]
+    InvalidEnv {
+        /// The variable.
+        name: &'static str,
+        /// What is wrong with it (never its value if it could be secret).
+        reason: String,
+    },
+    /// The secret's value is not a JSON object.
+    #[error("secret value is not a JSON object: {0}")]
+    NotJson(String),
+    /// A required field is absent or null.
+    #[error("secret field `{0}` is missing")]
+    MissingField(&'static str),
+    /// A field is present but unusable.
+    #[error("secret field `{field}` is invalid: {reason}")]
+    InvalidField {
+        /// The JSON field name, as written in the secret.
+        field: &'static str,
+        /// What is wrong with it. Never contains the value of a secret field.
+        reason: String,
+    },
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::InvalidField {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// The rotation function's own settings, read from its environment at start.
+#[derive(Debug, Clone)]
+pub struct RotatorConfig {
+    /// ARNs of the master secrets this function may use. A secret naming any other master is
+    /// refused: whoever can edit an integration secret must not be able to borrow a more
+    /// powerful master.
+    pub allowed_master_arns: Vec<String>,
+    /// Test-only redirection of regions to local emulators (loopback addresses only).
+    pub endpoint_overrides: EndpointOverrides,
+    /// Deadline of one HTTP request to Genesys Cloud.
+    pub request_timeout: Duration,
+    /// How long testSecret keeps retrying while a brand-new client propagates.
+    pub propagation_timeout: Duration,
+}
+
+impl RotatorConfig {
+    /// Environment variable: comma-separated master secret ARNs (required).
+    pub const ENV_ALLOWED_MASTERS: &'static str = "ALLOWED_MASTER_SECRET_ARNS";
+    /// Environment variable: `domain=url,...` endpoint overrides (optional, tests and demo only).
+    pub const ENV_ENDPOINT_OVERRIDES: &'static str = crate::region::ENDPOINT_OVERRIDES_ENV;
+    /// Environment variable: per-request timeout in seconds (optional, default 10).
+    pub const ENV_REQUEST_TIMEOUT: &'static str = "GENESYS_REQUEST_TIMEOUT_SECONDS";
+    /// Environment variable: propagation wait of testSecret in seconds (optional, default 60).
+    pub const ENV_PROPAGATION_TIMEOUT: &'static str = "PROPAGATION_TIMEOUT_SECONDS";
+
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let masters = lookup(Self::ENV_ALLOWED_MASTERS)
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(ConfigError::MissingEnv(Self::ENV_ALLOWED_MASTERS))?;
+        let allowed_master_arns = masters
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|arn| {
+                validate_secret_arn(arn)
+                    .map(|()| arn.to_owned())
+                    .map_err(|reason| ConfigError::InvalidEnv {
+                        name: Self::ENV_ALLOWED_MASTERS,
+                        reason,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let endpoint_overrides = match lookup(Self::ENV_ENDPOINT_OVERRIDES) {
+            Some(v) if !v.trim().is_empty() => EndpointOverrides::parse(&v).map_err(|e| ConfigError::InvalidEnv {
+                name: Self::ENV_ENDPOINT_OVERRIDES,
+                reason: e.to_string(),
+            })?,
+            _ => EndpointOverrides::none(),
+        };
+        let seconds = |name: &'static str, default: u64, max: u64| -> Result<Duration, ConfigError> {
+            match lookup(name) {
+                None => Ok(Duration::from_secs(default)),
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if (1..=max).contains(&n) => Ok(Duration::from_secs(n)),
+                    _ => Err(ConfigError::InvalidEnv {
+                        name,
+                        reason: format!("expected whole seconds from 1 to {max}, got {v:?}"),
+                    }),
+                },
+            }
+        };
+        Ok(Self {
+            allowed_master_arns,
+            endpoint_overrides,
+            request_timeout: seconds(Self::ENV_REQUEST_TIMEOUT, 10, 120)?,
+            propagation_timeout: seconds(Self::ENV_PROPAGATION_TIMEOUT, 60, 600)?,
+        })
+    }
+
+    /// Whether `arn` is one of the master secrets this function may use.
+    pub fn master_allowed(&self, arn: &str) -> bool {
+        self.allowed_master_arns.iter().any(|a| a == arn)
+    }
+}
+
+/// Checks the shape of a Secrets Manager secret ARN.
+fn validate_secret_arn(arn: &str) -> Result<(), String> {
+    let parts: Vec<&str> = arn.splitn(7, ':').collect();
+    let ok = parts.len() == 7
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "secretsmanager"
+        && !parts[3].is_empty()
+        && parts[4].len() == 12
+        && parts[4].bytes().all(|b| b.is_ascii_digit())
+        && parts[5] == "secret"
+        && !parts[6].is_empty();
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{arn:?} is not a Secrets Manager secret ARN"))
+    }
+}
+
+/// The prefix every managed client's name starts with. Clients without it are never touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamePrefix(String);
+
+impl NamePrefix {
+    /// Validates a prefix: 3 to 40 characters of letters, digits, `-`, `_` and `.`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.len() < 3 || s.len() > MAX_PREFIX_LEN {
+            return Err(format!("must be 3 to {MAX_PREFIX_LEN} characters long"));
+        }
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        {
+            return Err("may contain only letters, digits, '-', '_' and '.'".into());
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The prefix itself.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The name of the client made for secret version `token`: deterministic, so a retried
+    /// createSecret can find a client whose secret a crash lost.
+    pub fn client_name(&self, token: &str) -> String {
+        format!("{}{}", self.0, token)
+    }
+
+    /// Whether a client name is one this prefix manages.
+    pub fn manages(&self, name: &str) -> bool {
+        name.starts_with(&self.0)
+    }
+}
+
+/// The non-secret settings of an integration secret: what is needed to make its next client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationSettings {
+    /// Genesys Cloud region of the organization.
+    pub region: Region,
+    /// ARN of the secret holding the master client that creates and deletes clients.
+    pub master_secret_arn: String,
+    /// Managed-name prefix.
+    pub name_prefix: NamePrefix,
+    /// Roles (per division) granted to every new client.
+    pub role_divisions: Vec<RoleDivision>,
+    /// `accessTokenValiditySeconds` of new clients.
+    pub token_lifetime_seconds: u32,
+    /// Optional description copied to new clients.
+    pub description: Option<String>,
+}
+
+/// An integration secret's value: the current credential plus its settings.
+///
+/// The original JSON object is kept so that fields this tool does not know (a consumer's own
+/// settings) are carried forward unchanged into the next version.
+#[derive(Debug, Clone)]
+pub struct IntegrationSecret {
+    /// The OAuth client credential.
+    pub credentials: ClientCredentials,
+    /// The validated settings.
+    pub settings: IntegrationSettings,
+    /// Every field of the JSON object except `clientSecret`.
+    rest: Map<String, Value>,
+}
+
+impl IntegrationSecret {
+    /// Parses and validates a secret value. Errors name the field and never quote a secret.
+    pub fn parse(json: &str) -> Result<Self, ConfigError> {
+        let mut obj = parse_object(json)?;
+        let credentials = take_credentials(&mut obj)?;
+        let region = parse_region(&obj)?;
+        let master_secret_arn = required_str(&obj, "masterSecretArn")?.to_owned();
+        validate_secret_arn(&master_secret_arn).map_err(|r| invalid("masterSecretArn", r))?;
+        let name_prefix = NamePrefix::parse(required_str(&obj, "namePrefix")?)
+            .map_err(|r| invalid("namePrefix", r))?;
+        let role_divisions = parse_role_divisions(&obj)?;
+        let token_lifetime_seconds = match obj.get("tokenLifetimeSeconds") {
+            None | Some(Value::Null) => DEFAULT_TOKEN_LIFETIME_SECONDS,
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| TOKEN_LIFETIME_RANGE.contains(n))
+                .ok_or_else(|| {
+                    invalid(
+                        "tokenLifetimeSeconds",
+                        format!(
+                            "must be a whole number from {} to {}",
+                            TOKEN_LIFETIME_RANGE.start(),
+                            TOKEN_LIFETIME_RANGE.end()
+                        ),
+                    )
+                })?,
+        };
+        let description = match obj.get("description") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.len() <= 500 => Some(s.clone()),
+            Some(_) => return Err(invalid("description", "must be a string of at most 500 characters")),
+        };
+        Ok(Self {
+            credentials,
+            settings: IntegrationSettings {
+                region,
+                master_secret_arn,
+                name_prefix,
+                role_divisions,
+                token_lifetime_seconds,
+                description,
+            },
+            rest: obj,
+        })
+    }
+
+    /// The JSON of the next version: this one's fields, with the credential replaced.
+    pub fn successor_json(&self, client_id: &str, client_secret: &SecretString) -> SecretString {
+        use secrecy::ExposeSecret;
+        let mut obj = self.rest.clone();
+        obj.insert("clientId".into(), Value::String(client_id.to_owned()));
+        obj.insert(
+            "clientSecret".into(),
+            Value::String(client_secret.expose_secret().to_owned()),
+        );
+        SecretString::from(Value::Object(obj).to_string())
+    }
+}
+
+/// The master secret's value: the narrowly scoped client that manages the integration clients.
+#[derive(Debug, Clone)]
+pub struct MasterSecret {
+    /// The master OAuth client credential.
+    pub credentials: ClientCredentials,
+    /// Region, when the master secret states one; it must then match the integration's.
+    pub region: Option<Region>,
+}
+
+impl MasterSecret {
+    /// Parses and validates a master secret value.
+    pub fn parse(json: &str) -> Result<Self, ConfigError> {
+        let mut obj = parse_object(json)?;
+        let credentials = take_credentials(&mut obj)?;
+        let region = match obj.get("region") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(parse_region(&obj)?),
+        };
+        Ok(Self { credentials, region })
+    }
+}
+
+fn parse_object(json: &str) -> Result<Map<String, Value>, ConfigError> {
+    // The serde error may quote part of the input, which may be secret: report only where.
+    match serde_json::from_str::<Value>(json) {
+        Ok(Value::Object(obj)) => Ok(obj),
+        Ok(_) => Err(ConfigError::NotJson("the value is JSON but not an object".into())),
+        Err(e) => Err(ConfigError::NotJson(format!(
+            "invalid JSON at line {} column {}",
+            e.line(),
+            e.column()
+        ))),
+    }
+}
+
+fn required_str<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<&'a str, ConfigError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Err(ConfigError::MissingField(field)),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(invalid(field, "must not be empty")),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(invalid(field, "must be a string")),
+    }
+}
+
+/// Removes `clientSecret` from the object (so it is never carried or printed twice) and
+/// validates both credential fields.
+fn take_credentials(obj: &mut Map<String, Value>) -> Result<ClientCredentials, ConfigError> {
+    let client_id = required_str(obj, "clientId")?;
+    if client_id.len() > 128 || client_id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid("clientId", "must be at most 128 characters with no spaces"));
+    }
+    let client_id = client_id.to_owned();
+    let secret = match obj.remove("clientSecret") {
+        None | Some(Value::Null) => return Err(ConfigError::MissingField("clientSecret")),
+        Some(Value::String(s)) if s.is_empty() => return Err(invalid("clientSecret", "must not be empty")),
+        Some(Value::String(s)) => SecretString::from(s),
+        Some(_) => return Err(invalid("clientSecret", "must be a string")),
+    };
+    Ok(ClientCredentials {
+        client_id,
+        client_secret: secret,
+    })
+}
+
+fn parse_region(obj: &Map<String, Value>) -> Result<Region, ConfigError> {
+    let raw = required_str(obj, "region")?;
+    Region::parse(raw).map_err(|e| invalid("region", e.to_string()))
+}
+
+fn parse_role_divisions(obj: &Map<String, Value>) -> Result<Vec<RoleDivision>, ConfigError> {
+    const FIELD: &str = "roleDivisions";
+    let items = match obj.get(FIELD) {
+        None | Some(Value::Null) => return Err(ConfigError::MissingField(FIELD)),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(invalid(FIELD, "must be an array of {roleId, divisionId}")),
+    };
+    if items.is_empty() {
+        return Err(invalid(FIELD, "must grant at least one role, or the new client can do nothing"));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let get = |key: &str| {
+                item.get(key)
+                    .and_then(Value::as_str)
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty() && s.len() <= 128)
+                    .map(str::to_owned)
+                    .ok_or_else(|| invalid(FIELD, format!("item {i} needs a non-empty string `{key}`")))
+            };
+            Ok(RoleDivision {
+                role_id: get("roleId")?,
+                division_id: get("divisionId")?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use serde_json::json;
+
+    const MASTER: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:genesys/master-AbCdEf";
+
+    fn valid() -> Value {
+        json!({
+            "clientId": "2f1c8a52-8f0e-4c1e-9d6b-0d3c5c7e9a11",
+            "clientSecret": "s3cr3t-value-never-printed",
+            "region": "mypurecloud.ie",
+            "masterSecretArn": MASTER,
+            "namePrefix": "crm-rot-",
+            "roleDivisions": [{"roleId": "r1", "divisionId": "*"}],
+            "tokenLifetimeSeconds": 3600,
+            "consumerSetting": {"keep": true}
+        })
+    }
+
+    fn with(field: &str, value: Value) -> String {
+        let mut v = valid();
+        v[field] = value;
+        v.to_string()
+    }
+
+    fn without(field: &str) -> String {
+        let mut v = valid();
+        v.as_object_mut().unwrap().remove(field);
+        v.to_string()
+    }
+
+    #[test]
+    fn a_valid_secret_parses_with_every_setting() {
+        let s = IntegrationSecret::parse(&valid().to_string()).unwrap();
+        assert_eq!(s.credentials.client_id, "2f1c8a52-8f0e-4c1e-9d6b-0d3c5c7e9a11");
+        assert_eq!(s.settings.region.domain(), "mypurecloud.ie");
+        assert_eq!(s.settings.name_prefix.client_name("tok"), "crm-rot-tok");
+        assert_eq!(s.settings.token_lifetime_seconds, 3600);
+        assert_eq!(s.settings.role_divisions.len(), 1);
+    }
+
+    #[test]
+    fn region_may_be_given_by_sdk_name() {
+        let s = IntegrationSecret::parse(&with("region", json!("eu_west_1"))).unwrap();
+        assert_eq!(s.settings.region.domain(), "mypurecloud.ie");
+    }
+
+    #[test]
+    fn every_required_field_is_named_when_missing() {
+        for field in ["clientId", "clientSecret", "region", "masterSecretArn", "namePrefix", "roleDivisions"] {
+            let err = IntegrationSecret::parse(&without(field)).unwrap_err();
+            assert_eq!(err, ConfigError::MissingField(field), "{field}");
+        }
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let cases: &[(&str, Value)] = &[
+            ("clientId", json!(42)),
+            ("clientId", json!("has space")),
+            ("clientSecret", json!("")),
+            ("region", json!("evil.example.com")),
+            ("region", json!("api.mypurecloud.com")),
+            ("masterSecretArn", json!("not-an-arn")),
+            ("namePrefix", json!("a")),
+            ("namePrefix", json!("bad prefix!")),
+            ("roleDivisions", json!([])),
+            ("roleDivisions", json!([{"roleId": "r1"}])),
+            ("roleDivisions", json!("r1")),
+            ("tokenLifetimeSeconds", json!(10)),
+            ("tokenLifetimeSeconds", json!(172_801)),
+            ("tokenLifetimeSeconds", json!("3600")),
+            ("description", json!(5)),
+        ];
+        for (field, value) in cases {
+            let err = IntegrationSecret::parse(&with(field, value.clone())).unwrap_err();
+            match err {
+                ConfigError::InvalidField { field: f, .. } => assert_eq!(f, *field, "{value}"),
+                other => panic!("{field}={value}: unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn errors_never_quote_the_secret() {
+        let raw = r#"{"clientId": "x", "clientSecret": "TOPSECRET" "#;
+        let err = IntegrationSecret::parse(raw).unwrap_err().to_string();
+        assert!(!err.contains("TOPSECRET"), "{err}");
+        let err = IntegrationSecret::parse(&with("clientSecret", json!(["TOPSECRET"]))).unwrap_err();
+        assert!(!format!("{err:?}").contains("TOPSECRET"));
+        let parsed = IntegrationSecret::parse(&valid().to_string()).unwrap();
+        assert!(!format!("{parsed:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn non_objects_are_refused() {
+        for raw in ["", "[]", "\"x\"", "null", "{"] {
+            assert!(matches!(IntegrationSecret::parse(raw), Err(ConfigError::NotJson(_))), "{raw}");
+        }
+    }
+
+    #[test]
+    fn the_successor_carries_every_other_field_forward() {
+        let s = IntegrationSecret::parse(&valid().to_string()).unwrap();
+        let next = s.successor_json("new-id", &SecretString::from("new-secret"));
+        let v: Value = serde_json::from_str(next.expose_secret()).unwrap();
+        let mut expected = valid();
+        expected["clientId"] = json!("new-id");
+        expected["clientSecret"] = json!("new-secret");
+        assert_eq!(v, expected);
+    }
+
+    #[test]
+    fn master_secret_needs_only_the_credential() {
+        let m = MasterSecret::parse(r#"{"clientId":"m","clientSecret":"ms"}"#).unwrap();
+        assert!(m.region.is_none());
+        let m = MasterSecret::parse(r#"{"clientId":"m","clientSecret":"ms","region":"usw2.pure.cloud"}"#).unwrap();
+        assert_eq!(m.region.unwrap().domain(), "usw2.pure.cloud");
+        assert_eq!(
+            MasterSecret::parse(r#"{"clientSecret":"ms"}"#).unwrap_err(),
+            ConfigError::MissingField("clientId")
+        );
+    }
+
+    #[test]
+    fn environment_is_checked_once() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        assert_eq!(
+            RotatorConfig::from_lookup(env(&[])).unwrap_err(),
+            ConfigError::MissingEnv("ALLOWED_MASTER_SECRET_ARNS")
+        );
+        assert!(RotatorConfig::from_lookup(env(&[("ALLOWED_MASTER_SECRET_ARNS", "nope")])).is_err());
+        let c = RotatorConfig::from_lookup(env(&[("ALLOWED_MASTER_SECRET_ARNS", MASTER)])).unwrap();
+        assert!(c.master_allowed(MASTER));
+        assert!(!c.master_allowed("arn:aws:secretsmanager:us-east-1:123456789012:secret:other"));
+        assert_eq!(c.propagation_timeout, Duration::from_secs(60));
+        let bad = RotatorConfig::from_lookup(env(&[
+            ("ALLOWED_MASTER_SECRET_ARNS", MASTER),
+            ("GENESYS_ENDPOINT_OVERRIDES", "mypurecloud.ie=http://10.0.0.1:80"),
+        ]));
+        assert!(matches!(bad, Err(ConfigError::InvalidEnv { name: "GENESYS_ENDPOINT_OVERRIDES", .. })));
+        let bad = RotatorConfig::from_lookup(env(&[
+            ("ALLOWED_MASTER_SECRET_ARNS", MASTER),
+            ("PROPAGATION_TIMEOUT_SECONDS", "0"),
+        ]));
+        assert!(bad.is_err());
+    }
+}

@@ -1,0 +1,288 @@
+//! What can go wrong talking to Genesys Cloud, and whether a retry can help.
+//!
+//! No variant ever holds a secret, a token or a raw response body: error
+//! messages end up in logs and in Secrets Manager's rotation failure reason.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use super::models::{ErrorBody, OAuthErrorBody};
+
+/// The longest server-provided message kept in an error.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// A failed call to Genesys Cloud.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GenesysError {
+    /// The Platform API answered with an error status (other than 404 and 429).
+    /// Retryable for 5xx and 408, not for other 4xx.
+    #[error("Genesys Cloud answered HTTP {status} ({code}): {message}", code = code.as_deref().unwrap_or("no code"))]
+    Http {
+        /// HTTP status.
+        status: u16,
+        /// Genesys error code, e.g. `missing.permissions`.
+        code: Option<String>,
+        /// Genesys error message (shortened), or a description of the body.
+        message: String,
+    },
+    /// HTTP 429, and either the retries ran out or the server asked to wait
+    /// longer than the client is set to sleep. Retryable, later.
+    #[error("Genesys Cloud rate limit (HTTP 429){}", match retry_after {
+        Some(d) => format!(", retry after {} s", d.as_secs()),
+        None => String::new(),
+    })]
+    RateLimited {
+        /// The server's `Retry-After`, if it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// The token endpoint refused the client's credentials (HTTP 400/401,
+    /// e.g. `invalid_client`). Not retryable in general; a client created a
+    /// few seconds ago may still be propagating, which callers may wait out.
+    #[error("Genesys Cloud refused the client credentials (HTTP {status}): {description}")]
+    InvalidClient {
+        /// HTTP status.
+        status: u16,
+        /// The OAuth error and its description.
+        description: String,
+    },
+    /// The request did not get an answer: connection refused or reset,
+    /// DNS failure, timeout, body cut short. Retryable.
+    #[error("could not reach Genesys Cloud: {0}")]
+    Transport(String),
+    /// The answer was not what the API promises (bad JSON, missing field,
+    /// endless pagination). Not retryable.
+    #[error("unexpected answer from Genesys Cloud: {0}")]
+    Decode(String),
+    /// HTTP 404: the entity does not exist. Not retryable.
+    #[error("Genesys Cloud answered HTTP 404: not found")]
+    NotFound,
+}
+
+impl GenesysError {
+    /// True if repeating the same call later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            GenesysError::Http { status, .. } => *status >= 500 || *status == 408 || *status == 429,
+            GenesysError::RateLimited { .. } | GenesysError::Transport(_) => true,
+            GenesysError::InvalidClient { .. }
+            | GenesysError::Decode(_)
+            | GenesysError::NotFound => false,
+        }
+    }
+
+    /// The HTTP status, if the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            GenesysError::Http { status, .. } | GenesysError::InvalidClient { status, .. } => {
+                Some(*status)
+            }
+            GenesysError::RateLimited { .. } => Some(429),
+            GenesysError::NotFound => Some(404),
+            GenesysError::Transport(_) | GenesysError::Decode(_) => None,
+        }
+    }
+
+    /// Builds the error for a Platform API error answer.
+    pub(crate) fn from_api_response(
+        status: u16,
+        retry_after: Option<Duration>,
+        body: &[u8],
+    ) -> GenesysError {
+        match status {
+            404 => GenesysError::NotFound,
+            429 => GenesysError::RateLimited { retry_after },
+            _ => match serde_json::from_slice::<ErrorBody>(body) {
+                Ok(parsed) => GenesysError::Http {
+                    status,
+                    code: parsed.code.map(|c| shorten(&c)),
+                    message: match (parsed.message, parsed.context_id) {
+                        (Some(m), Some(ctx)) => format!("{} (contextId {ctx})", shorten(&m)),
+                        (Some(m), None) => shorten(&m),
+                        (None, Some(ctx)) => format!("no message (contextId {ctx})"),
+                        (None, None) => "no message".to_owned(),
+                    },
+                },
+                Err(_) => GenesysError::Http {
+                    status,
+                    code: None,
+                    message: describe_opaque_body(body),
+                },
+            },
+        }
+    }
+
+    /// Builds the error for an error answer of the OAuth token endpoint.
+    pub(crate) fn from_token_response(
+        status: u16,
+        retry_after: Option<Duration>,
+        body: &[u8],
+    ) -> GenesysError {
+        match status {
+            400 | 401 => {
+                let parsed: OAuthErrorBody = serde_json::from_slice(body).unwrap_or_default();
+                let error = parsed.error.unwrap_or_else(|| "unknown error".to_owned());
+                let description = match parsed.error_description.or(parsed.description) {
+                    Some(d) => format!("{}: {}", shorten(&error), shorten(&d)),
+                    None => shorten(&error),
+                };
+                GenesysError::InvalidClient {
+                    status,
+                    description,
+                }
+            }
+            429 => GenesysError::RateLimited { retry_after },
+            // The token endpoint answers its other errors like the API does.
+            _ => GenesysError::from_api_response(status, retry_after, body),
+        }
+    }
+
+    /// Describes a transport-level failure without its URL's query or any
+    /// header, keeping the cause chain ("connection refused", "timed out").
+    pub(crate) fn from_transport(err: &reqwest::Error) -> GenesysError {
+        let mut text = if err.is_timeout() {
+            "request timed out".to_owned()
+        } else if err.is_connect() {
+            "could not connect".to_owned()
+        } else if err.is_body() || err.is_decode() {
+            "response body was cut short".to_owned()
+        } else {
+            "request failed".to_owned()
+        };
+        if let Some(url) = err.url() {
+            text.push_str(&format!(
+                " ({} {})",
+                url.host_str().unwrap_or("?"),
+                url.path()
+            ));
+        }
+        let mut source = err.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&shorten(&cause.to_string()));
+            source = cause.source();
+        }
+        GenesysError::Transport(text)
+    }
+}
+
+fn shorten(s: &str) -> String {
+    let one_line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if one_line.chars().count() <= MAX_MESSAGE_CHARS {
+        one_line
+    } else {
+        let mut cut: String = one_line.chars().take(MAX_MESSAGE_CHARS).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// A non-JSON body is described, never quoted: it could echo anything.
+fn describe_opaque_body(body: &[u8]) -> String {
+    if body.is_empty() {
+        "empty body".to_owned()
+    } else {
+        format!("non-JSON body of {} bytes", body.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retryability_by_variant() {
+        let http = |status| GenesysError::Http {
+            status,
+            code: None,
+            message: String::new(),
+        };
+        assert!(http(500).is_retryable());
+        assert!(http(502).is_retryable());
+        assert!(http(503).is_retryable());
+        assert!(http(408).is_retryable());
+        assert!(!http(400).is_retryable());
+        assert!(!http(401).is_retryable());
+        assert!(!http(403).is_retryable());
+        assert!(!http(409).is_retryable());
+        assert!(GenesysError::RateLimited { retry_after: None }.is_retryable());
+        assert!(GenesysError::Transport("x".into()).is_retryable());
+        assert!(!GenesysError::Decode("x".into()).is_retryable());
+        assert!(!GenesysError::NotFound.is_retryable());
+        assert!(!GenesysError::InvalidClient {
+            status: 401,
+            description: "x".into()
+        }
+        .is_retryable());
+    }
+
+    #[test]
+    fn api_error_body_is_parsed() {
+        let e = GenesysError::from_api_response(
+            403,
+            None,
+            br#"{"message":"You lack oauth:client:add","code":"missing.permissions","status":403,"contextId":"c-1"}"#,
+        );
+        assert_eq!(
+            e,
+            GenesysError::Http {
+                status: 403,
+                code: Some("missing.permissions".into()),
+                message: "You lack oauth:client:add (contextId c-1)".into()
+            }
+        );
+        assert!(e.to_string().contains("HTTP 403 (missing.permissions)"));
+    }
+
+    #[test]
+    fn special_statuses() {
+        assert_eq!(
+            GenesysError::from_api_response(404, None, b"{}"),
+            GenesysError::NotFound
+        );
+        assert_eq!(
+            GenesysError::from_api_response(429, Some(Duration::from_secs(3)), b""),
+            GenesysError::RateLimited {
+                retry_after: Some(Duration::from_secs(3))
+            }
+        );
+    }
+
+    #[test]
+    fn opaque_bodies_are_not_quoted() {
+        let e = GenesysError::from_api_response(502, None, b"<html>secret-ish</html>");
+        assert!(!e.to_string().contains("secret-ish"));
+        assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn token_errors() {
+        let e = GenesysError::from_token_response(
+            401,
+            None,
+            br#"{"error":"invalid_client","description":"client not found","error_description":"client not found"}"#,
+        );
+        assert_eq!(
+            e,
+            GenesysError::InvalidClient {
+                status: 401,
+                description: "invalid_client: client not found".into()
+            }
+        );
+        assert!(!e.is_retryable());
+        let e = GenesysError::from_token_response(400, None, b"garbage");
+        assert!(matches!(e, GenesysError::InvalidClient { status: 400, .. }));
+        let e = GenesysError::from_token_response(503, None, b"");
+        assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn long_messages_are_shortened() {
+        let long = "x".repeat(1000);
+        let body = format!(r#"{{"message":"{long}","code":"bad.request"}}"#);
+        let e = GenesysError::from_api_response(400, None, body.as_bytes());
+        assert!(e.to_string().len() < 400);
+    }
+}

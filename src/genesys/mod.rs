@@ -1,0 +1,654 @@
+//! The one HTTP client for Genesys Cloud: OAuth tokens and the OAuth client API.
+//!
+//! A [`GenesysClient`] acts as one OAuth client (the "admin" client whose
+//! credentials it holds) against one region's [`Endpoints`]. It gets and
+//! caches a client-credentials token, and calls the Platform API with it.
+//! Every call goes through one retry policy (see [`HttpSettings`]) and
+//! fails with a [`GenesysError`] that says whether a retry can help.
+//!
+//! Nothing here logs or returns a secret: request and response bodies and
+//! headers are never logged, and errors carry only statuses, Genesys error
+//! codes and messages.
+
+mod error;
+mod models;
+mod retry;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use tokio::sync::Mutex;
+use tracing::{debug, warn};
+
+pub use error::GenesysError;
+pub use models::{
+    ClientState, EntityRef, ErrorBody, GrantType, NamedEntity, OAuthClient,
+    OAuthClientEntityListing, OAuthClientRequest, OAuthErrorBody, RoleDivision, TokenInfo,
+    TokenInfoClient, TokenResponse,
+};
+pub use retry::HttpSettings;
+
+use crate::region::Endpoints;
+use crate::secret::{AccessToken, ClientCredentials, ExposeSecret};
+use retry::{Failure, Idempotency};
+
+/// Most pages [`GenesysClient::list_clients`] follows before it gives up.
+/// Genesys' default page size is 25; organizations hold a few hundred clients.
+pub const MAX_LIST_PAGES: usize = 100;
+
+/// Longest safety margin before a cached token's expiry.
+const MAX_TOKEN_MARGIN: Duration = Duration::from_secs(60);
+
+/// The outcome of [`GenesysClient::delete_client`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    /// This call deleted the client.
+    Deleted,
+    /// There was no such client (HTTP 404): already deleted, perhaps by an
+    /// earlier attempt whose answer was lost.
+    AlreadyGone,
+}
+
+struct CachedToken {
+    token: AccessToken,
+    margin: Duration,
+}
+
+/// A Genesys Cloud API client acting as one OAuth client in one region.
+///
+/// Cheap to share behind an `Arc`; the token cache is internal.
+pub struct GenesysClient {
+    http: reqwest::Client,
+    endpoints: Endpoints,
+    credentials: ClientCredentials,
+    settings: HttpSettings,
+    token: Mutex<Option<CachedToken>>,
+}
+
+impl fmt::Debug for GenesysClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GenesysClient")
+            .field("client_id", &self.credentials.client_id)
+            .field("api_base", &self.endpoints.api_base.as_str())
+            .field("login_base", &self.endpoints.login_base.as_str())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GenesysClient {
+    /// A client that authenticates with `credentials` against `endpoints`.
+    ///
+    /// `http` can be shared by many clients; per-request timeouts come from
+    /// `settings`.
+    pub fn new(
+        http: reqwest::Client,
+        endpoints: Endpoints,
+        credentials: ClientCredentials,
+        settings: HttpSettings,
+    ) -> Self {
+        Self {
+            http,
+            endpoints,
+            credentials,
+            settings,
+            token: Mutex::new(None),
+        }
+    }
+
+    /// The OAuth client id this client authenticates as.
+    pub fn client_id(&self) -> &str {
+        &self.credentials.client_id
+    }
+
+    /// The endpoints this client talks to.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// The retry and timeout settings.
+    pub fn settings(&self) -> &HttpSettings {
+        &self.settings
+    }
+
+    /// A valid access token, from the cache or from the token endpoint.
+    ///
+    /// A cached token is reused until `min(60 s, 10% of its lifetime)` before
+    /// it expires. Concurrent callers wait for one token request rather than
+    /// each making their own. Token requests are retried per the retry policy;
+    /// refused credentials ([`GenesysError::InvalidClient`]) are not.
+    pub async fn token(&self) -> Result<AccessToken, GenesysError> {
+        let mut cache = self.token.lock().await;
+        if let Some(cached) = cache.as_ref() {
+            if cached.token.is_fresh(cached.margin) {
+                return Ok(cached.token.clone());
+            }
+        }
+        let (token, lifetime) = self.fetch_token().await?;
+        *cache = Some(CachedToken {
+            token: token.clone(),
+            margin: token_margin(lifetime),
+        });
+        Ok(token)
+    }
+
+    /// Drops `stale` from the cache (if it is still the cached token), so the
+    /// next [`token`](Self::token) call fetches a new one.
+    async fn forget_token(&self, stale: &AccessToken) {
+        let mut cache = self.token.lock().await;
+        if cache
+            .as_ref()
+            .is_some_and(|c| c.token.bearer() == stale.bearer())
+        {
+            *cache = None;
+        }
+    }
+
+    async fn fetch_token(&self) -> Result<(AccessToken, Duration), GenesysError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let failure = match request_token_once(
+                &self.http,
+                &self.endpoints.login_base,
+                &self.credentials,
+                self.settings.request_timeout,
+            )
+            .await
+            {
+                Ok(got) => {
+                    debug!(
+                        client_id = %self.credentials.client_id,
+                        expires_in_s = got.1.as_secs(),
+                        "got a Genesys Cloud access token"
+                    );
+                    return Ok(got);
+                }
+                Err(failure) => failure,
+            };
+            let route = "POST /oauth/token";
+            self.wait_or_give_up(
+                &Method::POST,
+                route,
+                attempt,
+                Idempotency::Idempotent,
+                failure,
+            )
+            .await?;
+        }
+    }
+
+    /// Sleeps before the next attempt if the policy allows one, else returns
+    /// the failure's error.
+    async fn wait_or_give_up(
+        &self,
+        method: &Method,
+        route: &'static str,
+        attempt: u32,
+        idempotency: Idempotency,
+        failure: Failure,
+    ) -> Result<(), GenesysError> {
+        match retry::next_delay(
+            &self.settings,
+            attempt,
+            idempotency,
+            &failure,
+            retry::random_unit(),
+        ) {
+            Some(wait) => {
+                warn!(
+                    method = %method,
+                    route,
+                    status = failure.error.status(),
+                    attempt,
+                    max_attempts = self.settings.max_attempts,
+                    wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    error = %failure.error,
+                    "Genesys Cloud call failed; retrying"
+                );
+                tokio::time::sleep(wait).await;
+                Ok(())
+            }
+            None => {
+                debug!(
+                    method = %method,
+                    route,
+                    status = failure.error.status(),
+                    attempt,
+                    retryable = failure.error.is_retryable(),
+                    error = %failure.error,
+                    "Genesys Cloud call failed; not retrying"
+                );
+                Err(failure.error)
+            }
+        }
+    }
+
+    /// Sends one API call with the retry policy and returns the body of its
+    /// 2xx answer. A 401 drops the cached token and repeats the call once
+    /// with a new one (not counted as an attempt: a 401 means the request was
+    /// refused before anything happened).
+    async fn send(
+        &self,
+        method: Method,
+        route: &'static str,
+        url: Url,
+        body: Option<Vec<u8>>,
+        idempotency: Idempotency,
+    ) -> Result<Vec<u8>, GenesysError> {
+        let mut attempt = 0;
+        let mut reauthenticated = false;
+        loop {
+            attempt += 1;
+            let token = self.token().await?;
+            let failure = match self.send_once(&method, &url, body.as_deref(), &token).await {
+                Ok((status, _, bytes)) if status.is_success() => {
+                    debug!(method = %method, route, status = status.as_u16(), attempt, "Genesys Cloud call succeeded");
+                    return Ok(bytes);
+                }
+                Ok((StatusCode::UNAUTHORIZED, _, _)) if !reauthenticated => {
+                    debug!(method = %method, route, "Genesys Cloud refused the cached token; getting a new one");
+                    reauthenticated = true;
+                    attempt -= 1;
+                    self.forget_token(&token).await;
+                    continue;
+                }
+                Ok((status, retry_after, bytes)) => Failure::answered(
+                    GenesysError::from_api_response(status.as_u16(), retry_after, &bytes),
+                ),
+                Err(failure) => failure,
+            };
+            self.wait_or_give_up(&method, route, attempt, idempotency, failure)
+                .await?;
+        }
+    }
+
+    async fn send_once(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&[u8]>,
+        token: &AccessToken,
+    ) -> Result<(StatusCode, Option<Duration>, Vec<u8>), Failure> {
+        let mut request = self
+            .http
+            .request(method.clone(), url.clone())
+            .bearer_auth(token.bearer())
+            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .timeout(self.settings.request_timeout);
+        if let Some(body) = body {
+            request = request
+                .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+                .body(body.to_vec());
+        }
+        let response = request.send().await.map_err(|e| Failure::transport(&e))?;
+        let status = response.status();
+        let retry_after = retry::parse_retry_after(response.headers());
+        let bytes = response.bytes().await.map_err(|e| Failure::transport(&e))?;
+        Ok((status, retry_after, bytes.to_vec()))
+    }
+
+    /// `api_base` followed by `segments`, each percent-encoded (an id cannot
+    /// escape its path segment).
+    fn api_url(&self, segments: &[&str]) -> Result<Url, GenesysError> {
+        let mut url = self.endpoints.api_base.clone();
+        url.path_segments_mut()
+            .map_err(|()| GenesysError::Decode("the API base URL cannot take a path".into()))?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
+    /// Resolves a listing's `nextUri` against `api_base`. Only its path and
+    /// query are used, so an absolute `nextUri` can never send our token to
+    /// another host.
+    fn next_page_url(&self, next_uri: &str) -> Result<Url, GenesysError> {
+        let root = Url::parse("http://next-uri.invalid/").expect("static URL parses");
+        let parsed = root
+            .join(next_uri.trim())
+            .map_err(|e| GenesysError::Decode(format!("unusable nextUri: {e}")))?;
+        let mut url = self.endpoints.api_base.clone();
+        let prefix = url.path().trim_end_matches('/').to_owned();
+        let path = if parsed.path().starts_with(&format!("{prefix}/")) {
+            parsed.path().to_owned()
+        } else {
+            format!("{prefix}{}", parsed.path())
+        };
+        url.set_path(&path);
+        url.set_query(parsed.query());
+        Ok(url)
+    }
+
+    /// All OAuth clients of the organization (`GET /api/v2/oauth/clients`),
+    /// following `nextUri` for at most [`MAX_LIST_PAGES`] pages.
+    pub async fn list_clients(&self) -> Result<Vec<OAuthClient>, GenesysError> {
+        const ROUTE: &str = "GET /api/v2/oauth/clients";
+        let mut url = self.api_url(&["api", "v2", "oauth", "clients"])?;
+        let mut seen = HashSet::new();
+        let mut clients = Vec::new();
+        for _ in 0..MAX_LIST_PAGES {
+            seen.insert(url.to_string());
+            let body = self
+                .send(Method::GET, ROUTE, url, None, Idempotency::Idempotent)
+                .await?;
+            let page: OAuthClientEntityListing = decode(&body, "client listing", false)?;
+            clients.extend(page.entities);
+            match page.next_uri.filter(|next| !next.trim().is_empty()) {
+                None => return Ok(clients),
+                Some(next) => {
+                    url = self.next_page_url(&next)?;
+                    if seen.contains(url.as_str()) {
+                        return Err(GenesysError::Decode(format!(
+                            "client listing repeats page {}",
+                            url.path()
+                        )));
+                    }
+                }
+            }
+        }
+        Err(GenesysError::Decode(format!(
+            "client listing did not end after {MAX_LIST_PAGES} pages"
+        )))
+    }
+
+    /// Creates an OAuth client (`POST /api/v2/oauth/clients`). The answer is
+    /// the only place its `secret` is ever shown.
+    ///
+    /// Not idempotent, so retried only when the server provably did not act:
+    /// on 429 and when the connection could not be made. A timeout, a dropped
+    /// connection or a 5xx after the request was sent is returned as is: the
+    /// client may exist now, with a secret nobody saw. Retrying would make a
+    /// second one; the caller must instead find the orphan (by name) and
+    /// delete it.
+    pub async fn create_client(
+        &self,
+        request: &OAuthClientRequest,
+    ) -> Result<OAuthClient, GenesysError> {
+        const ROUTE: &str = "POST /api/v2/oauth/clients";
+        let url = self.api_url(&["api", "v2", "oauth", "clients"])?;
+        let body = self
+            .send(
+                Method::POST,
+                ROUTE,
+                url,
+                Some(encode(request)?),
+                Idempotency::NotIdempotent,
+            )
+            .await?;
+        decode(&body, "created client", true)
+    }
+
+    /// One OAuth client (`GET /api/v2/oauth/clients/{id}`); `None` if there
+    /// is none. The answer has no `secret`.
+    pub async fn get_client(&self, id: &str) -> Result<Option<OAuthClient>, GenesysError> {
+        const ROUTE: &str = "GET /api/v2/oauth/clients/{id}";
+        let url = self.api_url(&["api", "v2", "oauth", "clients", id])?;
+        match self
+            .send(Method::GET, ROUTE, url, None, Idempotency::Idempotent)
+            .await
+        {
+            Ok(body) => decode(&body, "client", false).map(Some),
+            Err(GenesysError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces an OAuth client (`PUT /api/v2/oauth/clients/{id}`, full body:
+    /// start from [`OAuthClient::to_request`]). [`GenesysError::NotFound`] if
+    /// there is no such client.
+    pub async fn update_client(
+        &self,
+        id: &str,
+        request: &OAuthClientRequest,
+    ) -> Result<OAuthClient, GenesysError> {
+        const ROUTE: &str = "PUT /api/v2/oauth/clients/{id}";
+        let url = self.api_url(&["api", "v2", "oauth", "clients", id])?;
+        let body = self
+            .send(
+                Method::PUT,
+                ROUTE,
+                url,
+                Some(encode(request)?),
+                Idempotency::Idempotent,
+            )
+            .await?;
+        decode(&body, "updated client", false)
+    }
+
+    /// Deletes an OAuth client (`DELETE /api/v2/oauth/clients/{id}`). Genesys
+    /// expects it to be `inactive` first. A 404 is
+    /// [`Deleted::AlreadyGone`], which makes retries safe.
+    pub async fn delete_client(&self, id: &str) -> Result<Deleted, GenesysError> {
+        const ROUTE: &str = "DELETE /api/v2/oauth/clients/{id}";
+        let url = self.api_url(&["api", "v2", "oauth", "clients", id])?;
+        match self
+            .send(Method::DELETE, ROUTE, url, None, Idempotency::Idempotent)
+            .await
+        {
+            Ok(_) => Ok(Deleted::Deleted),
+            Err(GenesysError::NotFound) => Ok(Deleted::AlreadyGone),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Who this client's token belongs to (`GET /api/v2/tokens/me`): proves
+    /// the credentials work end to end.
+    pub async fn token_info(&self) -> Result<TokenInfo, GenesysError> {
+        const ROUTE: &str = "GET /api/v2/tokens/me";
+        let url = self.api_url(&["api", "v2", "tokens", "me"])?;
+        let body = self
+            .send(Method::GET, ROUTE, url, None, Idempotency::Idempotent)
+            .await?;
+        decode(&body, "token info", false)
+    }
+}
+
+/// The safety margin for a token that lives `lifetime`:
+/// `min(60 s, lifetime / 10)`.
+fn token_margin(lifetime: Duration) -> Duration {
+    (lifetime / 10).min(MAX_TOKEN_MARGIN)
+}
+
+/// Gets a client-credentials token: `POST {login_base}/oauth/token` with
+/// HTTP Basic authentication and `grant_type=client_credentials`. One attempt,
+/// no retries, no cache (see [`GenesysClient::token`] for those).
+///
+/// Returns the token and its lifetime (`expires_in`). The expiry is counted
+/// from before the request was sent, so it errs early.
+pub async fn request_token(
+    http: &reqwest::Client,
+    login_base: &Url,
+    credentials: &ClientCredentials,
+    timeout: Duration,
+) -> Result<(AccessToken, Duration), GenesysError> {
+    request_token_once(http, login_base, credentials, timeout)
+        .await
+        .map_err(|failure| failure.error)
+}
+
+async fn request_token_once(
+    http: &reqwest::Client,
+    login_base: &Url,
+    credentials: &ClientCredentials,
+    timeout: Duration,
+) -> Result<(AccessToken, Duration), Failure> {
+    let mut url = login_base.clone();
+    url.path_segments_mut()
+        .map_err(|()| {
+            Failure::fatal(GenesysError::Decode(
+                "the login base URL cannot take a path".into(),
+            ))
+        })?
+        .pop_if_empty()
+        .extend(["oauth", "token"]);
+    let started = Instant::now();
+    let response = http
+        .post(url)
+        .basic_auth(
+            &credentials.client_id,
+            Some(credentials.client_secret.expose_secret()),
+        )
+        .header(ACCEPT, HeaderValue::from_static("application/json"))
+        .form(&[("grant_type", "client_credentials")])
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| Failure::transport(&e))?;
+    let status = response.status();
+    let retry_after = retry::parse_retry_after(response.headers());
+    let body = response.bytes().await.map_err(|e| Failure::transport(&e))?;
+    if !status.is_success() {
+        return Err(Failure::answered(GenesysError::from_token_response(
+            status.as_u16(),
+            retry_after,
+            &body,
+        )));
+    }
+    let parsed: TokenResponse = decode(&body, "token answer", true).map_err(Failure::fatal)?;
+    let lifetime = Duration::from_secs(parsed.expires_in);
+    Ok((
+        AccessToken::new(parsed.access_token, started + lifetime),
+        lifetime,
+    ))
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, GenesysError> {
+    serde_json::to_vec(value)
+        .map_err(|e| GenesysError::Decode(format!("could not encode the request body: {e}")))
+}
+
+/// Parses a JSON answer. For answers that carry a secret (`sensitive`), the
+/// error says only where parsing failed: serde messages can quote values.
+fn decode<T: DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+    sensitive: bool,
+) -> Result<T, GenesysError> {
+    serde_json::from_slice(body).map_err(|e| {
+        if sensitive {
+            GenesysError::Decode(format!(
+                "{what}: {:?} error at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
+        } else {
+            GenesysError::Decode(format!("{what}: {e}"))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::region::{Endpoints, Region};
+
+    fn client(api_base: &str) -> GenesysClient {
+        GenesysClient::new(
+            reqwest::Client::new(),
+            Endpoints::single(Url::parse(api_base).unwrap()),
+            ClientCredentials::new("id", "secret-value-xyz"),
+            HttpSettings::default(),
+        )
+    }
+
+    #[test]
+    fn token_margin_is_the_smaller_of_60s_and_a_tenth() {
+        assert_eq!(
+            token_margin(Duration::from_secs(86400)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            token_margin(Duration::from_secs(300)),
+            Duration::from_secs(30)
+        );
+        assert_eq!(token_margin(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn api_urls_encode_ids_into_one_segment() {
+        let c = client("http://127.0.0.1:5000");
+        assert_eq!(
+            c.api_url(&["api", "v2", "oauth", "clients", "abc"])
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:5000/api/v2/oauth/clients/abc"
+        );
+        assert_eq!(
+            c.api_url(&["api", "v2", "oauth", "clients", "../../tokens/me"])
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:5000/api/v2/oauth/clients/..%2F..%2Ftokens%2Fme"
+        );
+        let real = GenesysClient::new(
+            reqwest::Client::new(),
+            Endpoints::for_region(Region::EuWest1),
+            ClientCredentials::new("id", "s"),
+            HttpSettings::default(),
+        );
+        assert_eq!(
+            real.api_url(&["api", "v2", "tokens", "me"])
+                .unwrap()
+                .as_str(),
+            "https://api.mypurecloud.ie/api/v2/tokens/me"
+        );
+    }
+
+    #[test]
+    fn api_urls_keep_a_base_path() {
+        let c = client("http://127.0.0.1:5000/emu");
+        assert_eq!(
+            c.api_url(&["api", "v2", "tokens", "me"]).unwrap().as_str(),
+            "http://127.0.0.1:5000/emu/api/v2/tokens/me"
+        );
+    }
+
+    #[test]
+    fn next_uri_stays_on_the_api_host() {
+        let c = client("http://127.0.0.1:5000");
+        assert_eq!(
+            c.next_page_url("/api/v2/oauth/clients?pageSize=25&pageNumber=2")
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:5000/api/v2/oauth/clients?pageSize=25&pageNumber=2"
+        );
+        assert_eq!(
+            c.next_page_url("https://evil.example.com/api/v2/oauth/clients?pageNumber=3")
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:5000/api/v2/oauth/clients?pageNumber=3"
+        );
+        let prefixed = client("http://127.0.0.1:5000/emu/");
+        assert_eq!(
+            prefixed
+                .next_page_url("/api/v2/oauth/clients?pageNumber=2")
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:5000/emu/api/v2/oauth/clients?pageNumber=2"
+        );
+    }
+
+    #[test]
+    fn client_debug_hides_the_secret() {
+        let c = client("http://127.0.0.1:5000");
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("secret-value-xyz"), "{printed}");
+        assert!(printed.contains("\"id\""));
+    }
+
+    #[test]
+    fn sensitive_decode_errors_do_not_quote_values() {
+        let err = decode::<TokenResponse>(
+            br#"{"access_token":"tok-SECRET","token_type":"bearer","expires_in":"tok-SECRET2"}"#,
+            "token answer",
+            true,
+        )
+        .unwrap_err();
+        assert!(!err.to_string().contains("SECRET"), "{err}");
+        assert!(!err.is_retryable());
+    }
+}

@@ -1,0 +1,20 @@
+//! genesys-rotator: rotates Genesys Cloud OAuth client credentials held in AWS Secrets Manager,
+//! replacing each with a brand-new OAuth client so that no secret lives longer than its schedule.
+//!
+//! # Layout
+//! - [`config`]: the function's environment and the JSON of the secrets it rotates, checked once.
+//! - [`region`]: the 18 Genesys Cloud regions and their hosts; test-only loopback overrides.
+//! - [`secret`]: credential and token types that cannot be printed by accident.
+//! - [`genesys`]: the one HTTP client for Genesys Cloud: typed models, errors, retries, token cache.
+//! - [`store`]: the Secrets Manager calls a rotation makes, behind a narrow trait.
+//! - [`rotation`]: the four rotation steps, idempotent under Secrets Manager's retries.
+//! - [`drain`]: what happens to the client a rotation replaced.
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod drain;
+pub mod genesys;
+pub mod region;
+pub mod rotation;
+pub mod secret;
+pub mod store;

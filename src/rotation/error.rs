@@ -1,0 +1,128 @@
+//! Errors of a rotation step, each classified retryable or not, and turned into the Lambda
+//! runtime's [`Diagnostic`] so the `errorType` a caller sees says which.
+
+use lambda_runtime::Diagnostic;
+use thiserror::Error;
+
+use super::event::EventError;
+use crate::config::ConfigError;
+use crate::genesys::GenesysError;
+use crate::store::StoreError;
+
+/// Why a rotation step failed. Messages carry ids and labels, never secret values.
+#[derive(Debug, Error)]
+pub enum RotationError {
+    /// The event itself is malformed.
+    #[error(transparent)]
+    Event(#[from] EventError),
+    /// The integration secret's value is unusable.
+    #[error("secret {secret_id} version {version}: {source}")]
+    Secret {
+        /// The secret.
+        secret_id: String,
+        /// The version (id or stage) that was read.
+        version: String,
+        /// What is wrong with it.
+        source: ConfigError,
+    },
+    /// The master secret is unusable.
+    #[error("master secret {arn}: {source}")]
+    MasterSecret {
+        /// The master secret's ARN.
+        arn: String,
+        /// What is wrong with it.
+        source: ConfigError,
+    },
+    /// The secret names a master this function is not configured to use.
+    #[error("secret names master secret {0}, which this function is not allowed to use (see ALLOWED_MASTER_SECRET_ARNS)")]
+    MasterNotAllowed(String),
+    /// The master secret states a region other than the integration secret's.
+    #[error("master secret is for region {master}, the integration secret for {integration}")]
+    RegionMismatch {
+        /// The master's region domain.
+        master: String,
+        /// The integration's region domain.
+        integration: String,
+    },
+    /// A version the step needs holds no value.
+    #[error("secret {secret_id} has no value at {version}")]
+    MissingValue {
+        /// The secret.
+        secret_id: String,
+        /// The version id or stage.
+        version: String,
+    },
+    /// Rotation is not enabled on the secret.
+    #[error("secret {0} does not have rotation enabled")]
+    RotationNotEnabled(String),
+    /// The token is not a version of the secret.
+    #[error("secret {secret_id} has no version {token}")]
+    UnknownVersion {
+        /// The secret.
+        secret_id: String,
+        /// The ClientRequestToken.
+        token: String,
+    },
+    /// The token's version is neither AWSCURRENT nor AWSPENDING.
+    #[error("secret {secret_id} version {token} is not set as AWSPENDING for rotation")]
+    NotPending {
+        /// The secret.
+        secret_id: String,
+        /// The ClientRequestToken.
+        token: String,
+    },
+    /// The secret has no AWSCURRENT version.
+    #[error("secret {0} has no AWSCURRENT version")]
+    NoCurrent(String),
+    /// The pending credential does not match what Genesys Cloud holds.
+    #[error("pending client check failed: {0}")]
+    PendingClient(String),
+    /// A Secrets Manager call failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A Genesys Cloud call failed.
+    #[error("Genesys Cloud: {0}")]
+    Genesys(#[from] GenesysError),
+}
+
+impl RotationError {
+    /// Whether running the step again (as Secrets Manager does) may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            RotationError::Store(e) => e.is_retryable(),
+            RotationError::Genesys(e) => e.is_retryable(),
+            // Eventual consistency: a client just made may not be visible yet.
+            RotationError::PendingClient(_) => true,
+            _ => false,
+        }
+    }
+
+    /// A short stable name of the variant, for `errorType` and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RotationError::Event(_) => "InvalidEvent",
+            RotationError::Secret { .. } => "InvalidSecret",
+            RotationError::MasterSecret { .. } => "InvalidMasterSecret",
+            RotationError::MasterNotAllowed(_) => "MasterNotAllowed",
+            RotationError::RegionMismatch { .. } => "RegionMismatch",
+            RotationError::MissingValue { .. } => "MissingValue",
+            RotationError::RotationNotEnabled(_) => "RotationNotEnabled",
+            RotationError::UnknownVersion { .. } => "UnknownVersion",
+            RotationError::NotPending { .. } => "NotPending",
+            RotationError::NoCurrent(_) => "NoCurrent",
+            RotationError::PendingClient(_) => "PendingClient",
+            RotationError::Store(_) => "SecretsManager",
+            RotationError::Genesys(_) => "GenesysCloud",
+        }
+    }
+}
+
+impl From<RotationError> for Diagnostic {
+    fn from(e: RotationError) -> Self {
+        let class = if e.is_retryable() { "Retryable" } else { "NonRetryable" };
+        Diagnostic {
+            error_type: format!("{class}.{}", e.kind()),
+            error_message: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,495 @@
+//! The four rotation steps (createSecret, setSecret, testSecret, finishSecret) over a
+//! [`SecretStore`] and Genesys Cloud.
+//!
+//! Every step may be run again after a crash at any point, by Secrets Manager's own retries with
+//! the same ClientRequestToken, so each one first looks at what is already done:
+//! - createSecret names the new client after the token; a retry that finds such a client whose
+//!   secret never reached AWSPENDING deletes it (its secret is lost: Genesys shows it only once)
+//!   and makes a fresh one. There is never more than one live client for a token.
+//! - setSecret and testSecret only read.
+//! - finishSecret moves AWSCURRENT once; a retry finds it moved and only re-runs retirement.
+
+mod error;
+mod event;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use tracing::{info, warn};
+
+pub use error::RotationError;
+pub use event::{EventError, RotationEvent, Step};
+
+use crate::config::{IntegrationSecret, MasterSecret, RotatorConfig};
+use crate::drain::{KeepOldClient, RetiringClient, Retirement};
+use crate::genesys::{ClientState, Deleted, GenesysClient, GenesysError, HttpSettings, OAuthClient, OAuthClientRequest};
+use crate::region::Region;
+use crate::store::{SecretDescription, SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+
+/// What a step did. Returned to the caller (and shown by the demo); holds no secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "camelCase")]
+pub enum StepOutcome {
+    /// The token's version is already AWSCURRENT: nothing to do.
+    AlreadyCurrent,
+    /// createSecret made a client and stored it as AWSPENDING.
+    #[serde(rename_all = "camelCase")]
+    Created {
+        /// The new client.
+        client_id: String,
+        /// Clients of earlier failed attempts for this token that were deleted first.
+        replaced_lost_clients: usize,
+    },
+    /// createSecret found AWSPENDING already holding a value for this token.
+    AlreadyCreated,
+    /// setSecret found the pending client present and active.
+    #[serde(rename_all = "camelCase")]
+    Confirmed {
+        /// The pending client.
+        client_id: String,
+    },
+    /// testSecret got a token with the pending credential and tokens/me named the client.
+    #[serde(rename_all = "camelCase")]
+    Tested {
+        /// The pending client.
+        client_id: String,
+        /// Token requests made before one succeeded (propagation).
+        attempts: u32,
+    },
+    /// testSecret ran without a pending credential (rotate-secret --no-rotate-immediately) and
+    /// checked the configuration instead.
+    #[serde(rename_all = "camelCase")]
+    ConfigurationChecked {
+        /// The master client that authenticated and listed clients.
+        master_client_id: String,
+        /// The current client, which got a working token.
+        current_client_id: String,
+    },
+    /// finishSecret moved AWSCURRENT to the new version.
+    #[serde(rename_all = "camelCase")]
+    Promoted {
+        /// The version that held AWSCURRENT before.
+        previous_version: String,
+        /// The client now in AWSCURRENT.
+        client_id: String,
+    },
+}
+
+/// Runs rotation steps. Build one per process and share it: it caches master clients (and so
+/// their tokens) across invocations.
+pub struct Rotator<S, R = KeepOldClient> {
+    store: S,
+    config: RotatorConfig,
+    http: reqwest::Client,
+    retirement: R,
+    masters: Mutex<HashMap<MasterKey, Arc<GenesysClient>>>,
+}
+
+/// A master client is reused only for the same secret version and region: a rotated master
+/// secret gets a fresh client.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct MasterKey {
+    arn: String,
+    version_id: String,
+    region: Region,
+}
+
+impl<S: SecretStore> Rotator<S, KeepOldClient> {
+    /// A rotator that leaves rotated-out clients alone.
+    pub fn new(store: S, config: RotatorConfig) -> Self {
+        Self::with_retirement(store, config, KeepOldClient)
+    }
+}
+
+impl<S: SecretStore, R: Retirement> Rotator<S, R> {
+    /// A rotator with the given retirement policy for rotated-out clients.
+    pub fn with_retirement(store: S, config: RotatorConfig, retirement: R) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(config.request_timeout)
+            .connect_timeout(config.request_timeout.min(Duration::from_secs(5)))
+            .build()
+            .expect("the TLS backend is compiled in");
+        Self {
+            store,
+            config,
+            http,
+            retirement,
+            masters: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Drops the cached master clients (and their tokens): the next step authenticates again.
+    pub fn forget_masters(&self) {
+        self.masters.lock().expect("master cache lock").clear();
+    }
+
+    /// The store this rotator uses.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Parses a Lambda payload and runs the step it names.
+    pub async fn handle_json(&self, payload: &serde_json::Value) -> Result<StepOutcome, RotationError> {
+        let event = RotationEvent::from_json(payload)?;
+        self.handle(&event).await
+    }
+
+    /// Runs one rotation step, after the checks every step shares.
+    #[tracing::instrument(skip_all, fields(step = event.step.as_str(), secret_id = %event.secret_id, version = %event.client_request_token))]
+    pub async fn handle(&self, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
+        let started = Instant::now();
+        let result = self.run_step(event).await;
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        match &result {
+            Ok(outcome) => info!(elapsed_ms, ?outcome, "step done"),
+            Err(e) => warn!(elapsed_ms, error = %e, retryable = e.is_retryable(), "step failed"),
+        }
+        result
+    }
+
+    async fn run_step(&self, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
+        let secret_id = event.secret_id.as_str();
+        let token = event.client_request_token.as_str();
+        let desc = self.store.describe(secret_id).await?;
+        if !desc.rotation_enabled {
+            return Err(RotationError::RotationNotEnabled(desc.arn));
+        }
+        let stages = desc.stages_of(token).ok_or_else(|| RotationError::UnknownVersion {
+            secret_id: desc.arn.clone(),
+            token: token.to_owned(),
+        })?;
+        if stages.iter().any(|s| s == AWSCURRENT) {
+            if event.step == Step::FinishSecret {
+                // A finishSecret retried after the label moved still owes the retirement.
+                self.retire_previous(&desc).await?;
+            }
+            return Ok(StepOutcome::AlreadyCurrent);
+        }
+        if !stages.iter().any(|s| s == AWSPENDING) {
+            return Err(RotationError::NotPending {
+                secret_id: desc.arn.clone(),
+                token: token.to_owned(),
+            });
+        }
+        match event.step {
+            Step::CreateSecret => self.create_secret(&desc, event).await,
+            Step::SetSecret => self.set_secret(&desc, token).await,
+            Step::TestSecret => self.test_secret(&desc, token).await,
+            Step::FinishSecret => self.finish_secret(&desc, token).await,
+        }
+    }
+
+    /// Reads and validates one version of the integration secret; `None` if it has no value.
+    async fn read_integration(
+        &self,
+        arn: &str,
+        version: Version<'_>,
+    ) -> Result<Option<IntegrationSecret>, RotationError> {
+        let label = match version {
+            Version::Stage(s) => s.to_owned(),
+            Version::IdAndStage(id, _) => id.to_owned(),
+        };
+        let Some(value) = self.store.get_value(arn, version).await? else {
+            return Ok(None);
+        };
+        let secret = IntegrationSecret::parse(value.value.expose_secret()).map_err(|source| RotationError::Secret {
+            secret_id: arn.to_owned(),
+            version: label,
+            source,
+        })?;
+        if !self.config.master_allowed(&secret.settings.master_secret_arn) {
+            return Err(RotationError::MasterNotAllowed(secret.settings.master_secret_arn));
+        }
+        Ok(Some(secret))
+    }
+
+    async fn read_current(&self, desc: &SecretDescription) -> Result<IntegrationSecret, RotationError> {
+        self.read_integration(&desc.arn, Version::Stage(AWSCURRENT))
+            .await?
+            .ok_or_else(|| RotationError::NoCurrent(desc.arn.clone()))
+    }
+
+    /// The Genesys client for the master named by `secret`, reused while the master secret's
+    /// version is unchanged so its token is fetched once per lifetime, not once per call.
+    async fn master(&self, secret: &IntegrationSecret) -> Result<Arc<GenesysClient>, RotationError> {
+        let settings = &secret.settings;
+        let arn = settings.master_secret_arn.as_str();
+        let value = self
+            .store
+            .get_value(arn, Version::Stage(AWSCURRENT))
+            .await?
+            .ok_or_else(|| RotationError::MissingValue {
+                secret_id: arn.to_owned(),
+                version: AWSCURRENT.to_owned(),
+            })?;
+        let key = MasterKey {
+            arn: arn.to_owned(),
+            version_id: value.version_id.clone(),
+            region: settings.region,
+        };
+        if let Some(client) = self.masters.lock().expect("master cache lock").get(&key) {
+            return Ok(client.clone());
+        }
+        let master = MasterSecret::parse(value.value.expose_secret()).map_err(|source| RotationError::MasterSecret {
+            arn: arn.to_owned(),
+            source,
+        })?;
+        if let Some(region) = master.region {
+            if region != settings.region {
+                return Err(RotationError::RegionMismatch {
+                    master: region.domain().to_owned(),
+                    integration: settings.region.domain().to_owned(),
+                });
+            }
+        }
+        let client = Arc::new(self.genesys_client(settings.region, master.credentials));
+        let mut cache = self.masters.lock().expect("master cache lock");
+        cache.retain(|k, _| k.arn != key.arn || k.region != key.region);
+        cache.insert(key, client.clone());
+        Ok(client)
+    }
+
+    fn genesys_client(&self, region: Region, credentials: crate::secret::ClientCredentials) -> GenesysClient {
+        GenesysClient::new(
+            self.http.clone(),
+            self.config.endpoint_overrides.resolve(region),
+            credentials,
+            HttpSettings {
+                request_timeout: self.config.request_timeout,
+                ..HttpSettings::default()
+            },
+        )
+    }
+
+    async fn create_secret(&self, desc: &SecretDescription, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
+        let token = event.client_request_token.as_str();
+        let current = self.read_current(desc).await?;
+        // Secrets Manager retries with the same token: a value already stored is the answer.
+        if self
+            .store
+            .get_value(&desc.arn, Version::IdAndStage(token, AWSPENDING))
+            .await?
+            .is_some()
+        {
+            return Ok(StepOutcome::AlreadyCreated);
+        }
+        let settings = &current.settings;
+        let master = self.master(&current).await?;
+        let name = settings.name_prefix.client_name(token);
+
+        // A client already named for this token was made by an attempt that crashed before
+        // PutSecretValue: its secret is gone for good, so it can only be deleted.
+        let lost: Vec<OAuthClient> = master
+            .list_clients()
+            .await?
+            .into_iter()
+            .filter(|c| c.name == name && c.id != current.credentials.client_id)
+            .collect();
+        for client in &lost {
+            warn!(client_id = %client.id, client_name = %client.name, "deleting client whose secret an earlier attempt lost");
+            delete_client(&master, client).await?;
+        }
+
+        let mut request = OAuthClientRequest::client_credentials(name.clone(), settings.role_divisions.clone());
+        request.description = Some(
+            settings
+                .description
+                .clone()
+                .unwrap_or_else(|| format!("Managed by genesys-rotator for {}; do not edit", desc.arn)),
+        );
+        request.access_token_validity_seconds = Some(settings.token_lifetime_seconds);
+        let created = master.create_client(&request).await?;
+        let Some(secret) = created.secret.clone() else {
+            // Without its secret the client is useless: remove it rather than leave an orphan.
+            delete_client(&master, &created).await?;
+            return Err(RotationError::PendingClient(format!(
+                "create of client {} answered without a secret",
+                created.id
+            )));
+        };
+        info!(client_id = %created.id, client_name = %name, "created client");
+        let value = current.successor_json(&created.id, &secret);
+        // On failure the client is not deleted here: the put may have landed even though the
+        // answer was lost, and then the client is the pending credential. The retry decides,
+        // by looking: a stored value means done, none means the client is found by name and
+        // replaced.
+        self.store
+            .put_pending(&desc.arn, token, &value, event.rotation_token.as_deref())
+            .await?;
+        Ok(StepOutcome::Created {
+            client_id: created.id,
+            replaced_lost_clients: lost.len(),
+        })
+    }
+
+    async fn read_pending(&self, desc: &SecretDescription, token: &str) -> Result<IntegrationSecret, RotationError> {
+        self.read_integration(&desc.arn, Version::IdAndStage(token, AWSPENDING))
+            .await?
+            .ok_or_else(|| RotationError::MissingValue {
+                secret_id: desc.arn.clone(),
+                version: token.to_owned(),
+            })
+    }
+
+    async fn set_secret(&self, desc: &SecretDescription, token: &str) -> Result<StepOutcome, RotationError> {
+        let pending = self.read_pending(desc, token).await?;
+        let master = self.master(&pending).await?;
+        let id = &pending.credentials.client_id;
+        let client = master
+            .get_client(id)
+            .await?
+            .ok_or_else(|| RotationError::PendingClient(format!("client {id} does not exist")))?;
+        let expected_name = pending.settings.name_prefix.client_name(token);
+        if client.name != expected_name {
+            return Err(RotationError::PendingClient(format!(
+                "client {id} is named {:?}, expected {expected_name:?}",
+                client.name
+            )));
+        }
+        if client.effective_state() != ClientState::Active {
+            return Err(RotationError::PendingClient(format!("client {id} is not active")));
+        }
+        Ok(StepOutcome::Confirmed { client_id: client.id })
+    }
+
+    async fn test_secret(&self, desc: &SecretDescription, token: &str) -> Result<StepOutcome, RotationError> {
+        let current = self.read_current(desc).await?;
+        let pending = self
+            .read_integration(&desc.arn, Version::IdAndStage(token, AWSPENDING))
+            .await?;
+        // `rotate-secret --no-rotate-immediately` runs testSecret alone, on an AWSPENDING that
+        // is empty (AWS) or a copy of AWSCURRENT (moto): check the configuration instead.
+        let pending = match pending {
+            Some(p) if p.credentials.client_id != current.credentials.client_id => p,
+            _ => return self.check_configuration(&current).await,
+        };
+        let id = pending.credentials.client_id.clone();
+        let client = self.genesys_client(pending.settings.region, pending.credentials);
+        let (info, attempts) = self.until_propagated(|| client.token_info()).await?;
+        let seen = info.o_auth_client.as_ref().map(|c| c.id.as_str());
+        if seen != Some(id.as_str()) {
+            return Err(RotationError::PendingClient(format!(
+                "tokens/me names client {seen:?}, expected {id}"
+            )));
+        }
+        Ok(StepOutcome::Tested { client_id: id, attempts })
+    }
+
+    /// Retries `call` while a fresh client may still be propagating (its token requests fail
+    /// as invalid_client) or the failure is transient, with bounded jittered backoff.
+    async fn until_propagated<T, F, Fut>(&self, mut call: F) -> Result<(T, u32), RotationError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, GenesysError>>,
+    {
+        let deadline = Instant::now() + self.config.propagation_timeout;
+        let mut delay = Duration::from_millis(250);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match call().await {
+                Ok(v) => return Ok((v, attempts)),
+                Err(e) if (matches!(e, GenesysError::InvalidClient { .. }) || e.is_retryable()) && Instant::now() + delay < deadline => {
+                    info!(attempts, error = %e, "pending client not usable yet; waiting");
+                    let jitter = rand::random_range(0..=delay.as_millis() as u64 / 2);
+                    tokio::time::sleep(delay + Duration::from_millis(jitter)).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn check_configuration(&self, current: &IntegrationSecret) -> Result<StepOutcome, RotationError> {
+        let master = self.master(current).await?;
+        master.list_clients().await?;
+        let id = current.credentials.client_id.clone();
+        let client = self.genesys_client(current.settings.region, current.credentials.clone());
+        let info = client.token_info().await?;
+        if info.o_auth_client.as_ref().map(|c| c.id.as_str()) != Some(id.as_str()) {
+            return Err(RotationError::PendingClient(format!(
+                "tokens/me for the current credential does not name client {id}"
+            )));
+        }
+        info!(master_client_id = %master.client_id(), current_client_id = %id, "configuration checked: master can list clients, current credential works");
+        Ok(StepOutcome::ConfigurationChecked {
+            master_client_id: master.client_id().to_owned(),
+            current_client_id: id,
+        })
+    }
+
+    async fn finish_secret(&self, desc: &SecretDescription, token: &str) -> Result<StepOutcome, RotationError> {
+        let current_version = desc
+            .version_with(AWSCURRENT)
+            .ok_or_else(|| RotationError::NoCurrent(desc.arn.clone()))?
+            .to_owned();
+        let pending = self.read_pending(desc, token).await?;
+        self.store.promote(&desc.arn, token, &current_version).await?;
+        info!(previous_version = %current_version, client_id = %pending.credentials.client_id, "AWSCURRENT moved");
+        let desc = self.store.describe(&desc.arn).await?;
+        self.retire_previous(&desc).await?;
+        Ok(StepOutcome::Promoted {
+            previous_version: current_version,
+            client_id: pending.credentials.client_id,
+        })
+    }
+
+    /// Hands the client held by AWSPREVIOUS to the retirement policy, unless AWSCURRENT or
+    /// AWSPENDING still holds it.
+    async fn retire_previous(&self, desc: &SecretDescription) -> Result<(), RotationError> {
+        let Some(previous_version) = desc.version_with(AWSPREVIOUS) else {
+            return Ok(());
+        };
+        let current = self.read_current(desc).await?;
+        let Some(previous) = self
+            .read_integration(&desc.arn, Version::IdAndStage(previous_version, AWSPREVIOUS))
+            .await?
+        else {
+            return Ok(());
+        };
+        let pending_id = match desc.version_with(AWSPENDING) {
+            Some(v) if Some(v) != desc.version_with(AWSCURRENT) => self
+                .read_integration(&desc.arn, Version::IdAndStage(v, AWSPENDING))
+                .await?
+                .map(|p| p.credentials.client_id),
+            _ => None,
+        };
+        let old_id = previous.credentials.client_id;
+        if old_id == current.credentials.client_id || pending_id.as_deref() == Some(old_id.as_str()) {
+            return Ok(());
+        }
+        let master = self.master(&current).await?;
+        self.retirement
+            .retire(
+                &master,
+                &RetiringClient {
+                    secret_arn: desc.arn.clone(),
+                    version_id: previous_version.to_owned(),
+                    client_id: old_id,
+                    current_client_id: current.credentials.client_id,
+                },
+            )
+            .await
+    }
+}
+
+/// Deactivates (required before DELETE) and deletes a client; a client already gone is fine.
+pub(crate) async fn delete_client(master: &GenesysClient, client: &OAuthClient) -> Result<(), GenesysError> {
+    if client.effective_state() != ClientState::Inactive {
+        let mut body = client.to_request();
+        body.state = Some(ClientState::Inactive);
+        match master.update_client(&client.id, &body).await {
+            Ok(_) => {}
+            Err(GenesysError::NotFound) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    match master.delete_client(&client.id).await? {
+        Deleted::Deleted => info!(client_id = %client.id, "deleted client"),
+        Deleted::AlreadyGone => info!(client_id = %client.id, "client already gone"),
+    }
+    Ok(())
+}

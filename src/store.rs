@@ -1,0 +1,298 @@
+//! The secret store: the handful of AWS Secrets Manager calls a rotation makes, behind a narrow
+//! trait ([`SecretStore`]) so tests can wrap the real client and inject failures at any call.
+//!
+//! [`AwsSecretStore`] is the only implementation shipped; it always names a version stage or id
+//! when reading (moto, and a careless reader of real AWS, would otherwise get a default version
+//! rather than AWSCURRENT).
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use secrecy::{ExposeSecret, SecretString};
+use thiserror::Error;
+
+/// Staging label of the live version.
+pub const AWSCURRENT: &str = "AWSCURRENT";
+/// Staging label of the version being rotated in.
+pub const AWSPENDING: &str = "AWSPENDING";
+/// Staging label Secrets Manager moves to the version AWSCURRENT left.
+pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
+
+/// A failed Secrets Manager call.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The secret or version does not exist.
+    #[error("{operation}: not found: {message}")]
+    NotFound {
+        /// The Secrets Manager operation.
+        operation: &'static str,
+        /// The service's message.
+        message: String,
+    },
+    /// The service refused the request as invalid; retrying the same request cannot help.
+    #[error("{operation}: refused ({code}): {message}")]
+    Refused {
+        /// The Secrets Manager operation.
+        operation: &'static str,
+        /// The service's error code.
+        code: String,
+        /// The service's message.
+        message: String,
+    },
+    /// Throttling, a server error, a timeout or a dropped connection: a retry may succeed.
+    #[error("{operation}: transient failure: {message}")]
+    Transient {
+        /// The Secrets Manager operation.
+        operation: &'static str,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+impl StoreError {
+    /// Whether retrying the same call may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Transient { .. })
+    }
+}
+
+/// What DescribeSecret says about a secret, as far as rotation cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretDescription {
+    /// The secret's full ARN.
+    pub arn: String,
+    /// Whether rotation is turned on.
+    pub rotation_enabled: bool,
+    /// Every version id and its staging labels.
+    pub versions: HashMap<String, Vec<String>>,
+}
+
+impl SecretDescription {
+    /// The version that holds `stage`, if any.
+    pub fn version_with(&self, stage: &str) -> Option<&str> {
+        self.versions
+            .iter()
+            .find(|(_, stages)| stages.iter().any(|s| s == stage))
+            .map(|(id, _)| id.as_str())
+    }
+
+    /// The staging labels of `version_id`, if it is a version of the secret.
+    pub fn stages_of(&self, version_id: &str) -> Option<&[String]> {
+        self.versions.get(version_id).map(Vec::as_slice)
+    }
+}
+
+/// Which version to read.
+#[derive(Debug, Clone, Copy)]
+pub enum Version<'a> {
+    /// The version holding this staging label.
+    Stage(&'a str),
+    /// This version id, which must hold this staging label.
+    IdAndStage(&'a str, &'a str),
+}
+
+/// One version's value.
+#[derive(Debug, Clone)]
+pub struct SecretValue {
+    /// The version id.
+    pub version_id: String,
+    /// The string value; it may hold credentials, so it cannot be printed.
+    pub value: SecretString,
+}
+
+/// The Secrets Manager calls a rotation makes.
+pub trait SecretStore: Send + Sync {
+    /// DescribeSecret.
+    fn describe(&self, secret_id: &str) -> impl Future<Output = Result<SecretDescription, StoreError>> + Send;
+
+    /// GetSecretValue. `Ok(None)` when the version exists but holds no value yet (an AWSPENDING
+    /// label that Secrets Manager attached before createSecret ran) or does not exist.
+    fn get_value(
+        &self,
+        secret_id: &str,
+        version: Version<'_>,
+    ) -> impl Future<Output = Result<Option<SecretValue>, StoreError>> + Send;
+
+    /// PutSecretValue of `value` as version `token` with the AWSPENDING label. `rotation_token`
+    /// comes from the rotation event and must be passed on when present.
+    fn put_pending(
+        &self,
+        secret_id: &str,
+        token: &str,
+        value: &SecretString,
+        rotation_token: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// UpdateSecretVersionStage moving AWSCURRENT from `from_version` to `to_version`.
+    fn promote(
+        &self,
+        secret_id: &str,
+        to_version: &str,
+        from_version: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// [`SecretStore`] over the AWS SDK client.
+#[derive(Debug, Clone)]
+pub struct AwsSecretStore {
+    client: aws_sdk_secretsmanager::Client,
+}
+
+impl AwsSecretStore {
+    /// Wraps an SDK client.
+    pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
+        Self { client }
+    }
+}
+
+/// Sorts an SDK error into [`StoreError`]: the service's own verdict where it gave one.
+fn classify<E, R>(operation: &'static str, err: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match &err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            let code = e.code().unwrap_or("Unknown").to_owned();
+            let message = e.message().unwrap_or_default().to_owned();
+            match code.as_str() {
+                "ResourceNotFoundException" => StoreError::NotFound { operation, message },
+                "ThrottlingException" | "InternalServiceError" | "InternalServiceErrorException"
+                | "ServiceUnavailable" | "RequestTimeout" => StoreError::Transient {
+                    operation,
+                    message: format!("{code}: {message}"),
+                },
+                _ => StoreError::Refused {
+                    operation,
+                    code,
+                    message,
+                },
+            }
+        }
+        // Construction errors are our own bug; everything else is the network or a timeout.
+        SdkError::ConstructionFailure(_) => StoreError::Refused {
+            operation,
+            code: "ConstructionFailure".into(),
+            message: aws_smithy_error_chain(&err),
+        },
+        _ => StoreError::Transient {
+            operation,
+            message: aws_smithy_error_chain(&err),
+        },
+    }
+}
+
+/// The error and its sources on one line (SDK errors put the useful part in the source chain).
+fn aws_smithy_error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+impl SecretStore for AwsSecretStore {
+    async fn describe(&self, secret_id: &str) -> Result<SecretDescription, StoreError> {
+        let out = self
+            .client
+            .describe_secret()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|e| classify("DescribeSecret", e))?;
+        Ok(SecretDescription {
+            arn: out.arn().unwrap_or(secret_id).to_owned(),
+            rotation_enabled: out.rotation_enabled().unwrap_or(false),
+            versions: out.version_ids_to_stages().cloned().unwrap_or_default(),
+        })
+    }
+
+    async fn get_value(&self, secret_id: &str, version: Version<'_>) -> Result<Option<SecretValue>, StoreError> {
+        let mut req = self.client.get_secret_value().secret_id(secret_id);
+        req = match version {
+            Version::Stage(stage) => req.version_stage(stage),
+            Version::IdAndStage(id, stage) => req.version_id(id).version_stage(stage),
+        };
+        match req.send().await {
+            Ok(out) => Ok(out.secret_string().map(|s| SecretValue {
+                version_id: out.version_id().unwrap_or_default().to_owned(),
+                value: SecretString::from(s.to_owned()),
+            })),
+            Err(e) => match classify("GetSecretValue", e) {
+                StoreError::NotFound { .. } => Ok(None),
+                other => Err(other),
+            },
+        }
+    }
+
+    async fn put_pending(
+        &self,
+        secret_id: &str,
+        token: &str,
+        value: &SecretString,
+        rotation_token: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut req = self
+            .client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .client_request_token(token)
+            .secret_string(value.expose_secret())
+            .version_stages(AWSPENDING);
+        if let Some(rt) = rotation_token {
+            req = req.rotation_token(rt);
+        }
+        req.send().await.map_err(|e| classify("PutSecretValue", e))?;
+        Ok(())
+    }
+
+    async fn promote(&self, secret_id: &str, to_version: &str, from_version: &str) -> Result<(), StoreError> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(secret_id)
+            .version_stage(AWSCURRENT)
+            .move_to_version_id(to_version)
+            .remove_from_version_id(from_version)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateSecretVersionStage", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn description_finds_versions_by_stage() {
+        let d = SecretDescription {
+            arn: "a".into(),
+            rotation_enabled: true,
+            versions: HashMap::from([
+                ("v1".to_owned(), vec![AWSPREVIOUS.to_owned()]),
+                ("v2".to_owned(), vec![AWSCURRENT.to_owned()]),
+                ("v3".to_owned(), vec![AWSPENDING.to_owned()]),
+            ]),
+        };
+        assert_eq!(d.version_with(AWSCURRENT), Some("v2"));
+        assert_eq!(d.version_with(AWSPENDING), Some("v3"));
+        assert_eq!(d.stages_of("v1"), Some(&[AWSPREVIOUS.to_owned()][..]));
+        assert_eq!(d.stages_of("nope"), None);
+    }
+
+    #[test]
+    fn only_transient_errors_are_retryable() {
+        let t = StoreError::Transient { operation: "X", message: "m".into() };
+        let r = StoreError::Refused { operation: "X", code: "c".into(), message: "m".into() };
+        let n = StoreError::NotFound { operation: "X", message: "m".into() };
+        assert!(t.is_retryable());
+        assert!(!r.is_retryable());
+        assert!(!n.is_retryable());
+    }
+}
