@@ -97,19 +97,7 @@ impl RotatorConfig {
         let masters = lookup(Self::ENV_ALLOWED_MASTERS)
             .filter(|v| !v.trim().is_empty())
             .ok_or(ConfigError::MissingEnv(Self::ENV_ALLOWED_MASTERS))?;
-        let allowed_master_arns = masters
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(|arn| {
-                validate_secret_arn(arn)
-                    .map(|()| arn.to_owned())
-                    .map_err(|reason| ConfigError::InvalidEnv {
-                        name: Self::ENV_ALLOWED_MASTERS,
-                        reason,
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let allowed_master_arns = parse_arn_list(Self::ENV_ALLOWED_MASTERS, &masters)?;
         let endpoint_overrides = match lookup(Self::ENV_ENDPOINT_OVERRIDES) {
             Some(v) if !v.trim().is_empty() => EndpointOverrides::parse(&v).map_err(|e| ConfigError::InvalidEnv {
                 name: Self::ENV_ENDPOINT_OVERRIDES,
@@ -143,8 +131,216 @@ impl RotatorConfig {
     }
 }
 
+/// Settings of the drain-then-delete retirement, shared by the rotation and cleanup functions
+/// and read from their environment at start.
+#[derive(Debug, Clone)]
+pub struct DrainConfig {
+    /// URL of the SQS queue that holds pending deletions.
+    pub queue_url: String,
+    /// How long a retired client drains.
+    pub settings: crate::drain::DrainSettings,
+}
+
+impl DrainConfig {
+    /// Environment variable: the drain queue's URL (required).
+    pub const ENV_QUEUE_URL: &'static str = "DRAIN_QUEUE_URL";
+    /// Environment variable: seconds added to the old client's token lifetime (default 3600).
+    pub const ENV_MARGIN: &'static str = "DRAIN_MARGIN_SECONDS";
+    /// Environment variable: minimum drain in seconds (optional; at most 7 days).
+    pub const ENV_DRAIN: &'static str = "DRAIN_SECONDS";
+
+    /// Reads the drain settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the drain settings through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let queue_url = lookup(Self::ENV_QUEUE_URL)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .ok_or(ConfigError::MissingEnv(Self::ENV_QUEUE_URL))?;
+        if !(queue_url.starts_with("https://") || queue_url.starts_with("http://")) {
+            return Err(ConfigError::InvalidEnv {
+                name: Self::ENV_QUEUE_URL,
+                reason: "expected an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)".into(),
+            });
+        }
+        let seconds = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
+            match lookup(name) {
+                None => Ok(None),
+                Some(v) if v.trim().is_empty() => Ok(None),
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .map(|n| Some(Duration::from_secs(n)))
+                    .map_err(|_| ConfigError::InvalidEnv {
+                        name,
+                        reason: format!("expected whole seconds, got {v:?}"),
+                    }),
+            }
+        };
+        let margin = seconds(Self::ENV_MARGIN)?.unwrap_or(crate::drain::settings::DEFAULT_MARGIN);
+        let drain = seconds(Self::ENV_DRAIN)?;
+        let settings = crate::drain::DrainSettings::new(margin, drain).map_err(|reason| ConfigError::InvalidEnv {
+            name: if drain.is_some() {
+                Self::ENV_DRAIN
+            } else {
+                Self::ENV_MARGIN
+            },
+            reason,
+        })?;
+        Ok(Self { queue_url, settings })
+    }
+}
+
+/// Settings of reconciliation ([`crate::reconcile`]), read from the environment at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileConfig {
+    /// A managed client no stage references is deleted once it is older than this. Must exceed
+    /// the longest drain, so a retired client still draining is never deleted early.
+    pub horizon: Duration,
+    /// The organization's OAuth client limit (commonly quoted as 500; unconfirmed).
+    pub client_limit: usize,
+    /// createSecret refuses to create a client when the org holds `client_limit - limit_margin`
+    /// clients or more.
+    pub limit_margin: usize,
+    /// List what would be deleted, delete nothing (the scheduled pass only: createSecret always
+    /// deletes, since its limit check counts on the room it frees).
+    pub dry_run: bool,
+    /// `DRAIN_SECONDS`, when set: the horizon must exceed it.
+    pub configured_drain: Option<Duration>,
+    /// `DRAIN_MARGIN_SECONDS` (default 1 h): added to a secret's token lifetime to get its drain.
+    pub drain_margin: Duration,
+    /// The secrets the scheduled pass reconciles (`RECONCILE_SECRET_ARNS`).
+    pub secret_arns: Vec<String>,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        Self {
+            horizon: Self::DEFAULT_HORIZON,
+            client_limit: 500,
+            limit_margin: 10,
+            dry_run: false,
+            configured_drain: None,
+            drain_margin: crate::drain::settings::DEFAULT_MARGIN,
+            secret_arns: Vec::new(),
+        }
+    }
+}
+
+impl ReconcileConfig {
+    /// Environment variable: the horizon in seconds (default 172800 = 48 h, at most 90 days).
+    pub const ENV_HORIZON: &'static str = "RECONCILE_HORIZON_SECONDS";
+    /// Environment variable: the org's client limit (default 500).
+    pub const ENV_CLIENT_LIMIT: &'static str = "CLIENT_LIMIT";
+    /// Environment variable: the margin below the limit (default 10).
+    pub const ENV_LIMIT_MARGIN: &'static str = "CLIENT_LIMIT_MARGIN";
+    /// Environment variable: `true` to only list what would be deleted (default `false`).
+    pub const ENV_DRY_RUN: &'static str = "RECONCILE_DRY_RUN";
+    /// Environment variable: comma-separated ARNs of the secrets the scheduled pass reconciles.
+    pub const ENV_SECRET_ARNS: &'static str = "RECONCILE_SECRET_ARNS";
+    /// Default horizon: 48 h.
+    pub const DEFAULT_HORIZON: Duration = Duration::from_secs(48 * 3600);
+    /// Longest horizon accepted: 90 days.
+    pub const MAX_HORIZON: Duration = Duration::from_secs(90 * 24 * 3600);
+
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup`. `DRAIN_SECONDS` and `DRAIN_MARGIN_SECONDS` are read
+    /// too, when set, so that a horizon shorter than the configured drain is refused here, once.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let number = |name: &'static str, min: u64, max: u64| -> Result<Option<u64>, ConfigError> {
+            match lookup(name) {
+                None => Ok(None),
+                Some(v) if v.trim().is_empty() => Ok(None),
+                Some(v) => match v.trim().parse::<u64>() {
+                    Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                    _ => Err(ConfigError::InvalidEnv {
+                        name,
+                        reason: format!("expected a whole number from {min} to {max}, got {v:?}"),
+                    }),
+                },
+            }
+        };
+        let d = Self::default();
+        let horizon = number(Self::ENV_HORIZON, 1, Self::MAX_HORIZON.as_secs())?.map_or(d.horizon, Duration::from_secs);
+        let client_limit = number(Self::ENV_CLIENT_LIMIT, 1, 1_000_000)?.map_or(d.client_limit, |n| n as usize);
+        let limit_margin = number(Self::ENV_LIMIT_MARGIN, 0, 1_000_000)?.map_or(d.limit_margin, |n| n as usize);
+        if limit_margin >= client_limit {
+            return Err(ConfigError::InvalidEnv {
+                name: Self::ENV_LIMIT_MARGIN,
+                reason: format!("margin {limit_margin} leaves no room under the client limit {client_limit}"),
+            });
+        }
+        let dry_run = match lookup(Self::ENV_DRY_RUN).as_deref().map(str::trim) {
+            None | Some("") | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(v) => {
+                return Err(ConfigError::InvalidEnv {
+                    name: Self::ENV_DRY_RUN,
+                    reason: format!("expected true or false, got {v:?}"),
+                })
+            }
+        };
+        let configured_drain = number(DrainConfig::ENV_DRAIN, 0, u64::MAX)?.map(Duration::from_secs);
+        let drain_margin = number(DrainConfig::ENV_MARGIN, 0, u64::MAX)?.map_or(d.drain_margin, Duration::from_secs);
+        let config = Self {
+            horizon,
+            client_limit,
+            limit_margin,
+            dry_run,
+            configured_drain,
+            drain_margin,
+            secret_arns: parse_arn_list(
+                Self::ENV_SECRET_ARNS,
+                &lookup(Self::ENV_SECRET_ARNS).unwrap_or_default(),
+            )?,
+        };
+        if let Some(drain) = configured_drain {
+            if horizon <= drain {
+                return Err(ConfigError::InvalidEnv {
+                    name: Self::ENV_HORIZON,
+                    reason: format!(
+                        "horizon of {} s must exceed the drain of {} s ({}), or draining clients would be deleted early",
+                        horizon.as_secs(),
+                        drain.as_secs(),
+                        DrainConfig::ENV_DRAIN
+                    ),
+                });
+            }
+        }
+        Ok(config)
+    }
+
+    /// The longest a client of a secret whose tokens live `token_lifetime_seconds` drains: the
+    /// configured drain, or the lifetime plus the drain margin if that is longer.
+    pub fn longest_drain(&self, token_lifetime_seconds: u32) -> Duration {
+        let by_lifetime = Duration::from_secs(u64::from(token_lifetime_seconds)) + self.drain_margin;
+        self.configured_drain.map_or(by_lifetime, |d| d.max(by_lifetime))
+    }
+}
+
+/// Parses a comma-separated list of secret ARNs from environment variable `name`.
+fn parse_arn_list(name: &'static str, value: &str) -> Result<Vec<String>, ConfigError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|arn| {
+            validate_secret_arn(arn)
+                .map(|()| arn.to_owned())
+                .map_err(|reason| ConfigError::InvalidEnv { name, reason })
+        })
+        .collect()
+}
+
 /// Checks the shape of a Secrets Manager secret ARN.
-fn validate_secret_arn(arn: &str) -> Result<(), String> {
+pub(crate) fn validate_secret_arn(arn: &str) -> Result<(), String> {
     let parts: Vec<&str> = arn.splitn(7, ':').collect();
     let ok = parts.len() == 7
         && parts[0] == "arn"
@@ -237,8 +433,7 @@ impl IntegrationSecret {
         let region = parse_region(&obj)?;
         let master_secret_arn = required_str(&obj, "masterSecretArn")?.to_owned();
         validate_secret_arn(&master_secret_arn).map_err(|r| invalid("masterSecretArn", r))?;
-        let name_prefix = NamePrefix::parse(required_str(&obj, "namePrefix")?)
-            .map_err(|r| invalid("namePrefix", r))?;
+        let name_prefix = NamePrefix::parse(required_str(&obj, "namePrefix")?).map_err(|r| invalid("namePrefix", r))?;
         let role_divisions = parse_role_divisions(&obj)?;
         let token_lifetime_seconds = match obj.get("tokenLifetimeSeconds") {
             None | Some(Value::Null) => DEFAULT_TOKEN_LIFETIME_SECONDS,
@@ -366,7 +561,10 @@ fn parse_role_divisions(obj: &Map<String, Value>) -> Result<Vec<RoleDivision>, C
         Some(_) => return Err(invalid(FIELD, "must be an array of {roleId, divisionId}")),
     };
     if items.is_empty() {
-        return Err(invalid(FIELD, "must grant at least one role, or the new client can do nothing"));
+        return Err(invalid(
+            FIELD,
+            "must grant at least one role, or the new client can do nothing",
+        ));
     }
     items
         .iter()
@@ -439,7 +637,14 @@ mod tests {
 
     #[test]
     fn every_required_field_is_named_when_missing() {
-        for field in ["clientId", "clientSecret", "region", "masterSecretArn", "namePrefix", "roleDivisions"] {
+        for field in [
+            "clientId",
+            "clientSecret",
+            "region",
+            "masterSecretArn",
+            "namePrefix",
+            "roleDivisions",
+        ] {
             let err = IntegrationSecret::parse(&without(field)).unwrap_err();
             assert_eq!(err, ConfigError::MissingField(field), "{field}");
         }
@@ -487,7 +692,10 @@ mod tests {
     #[test]
     fn non_objects_are_refused() {
         for raw in ["", "[]", "\"x\"", "null", "{"] {
-            assert!(matches!(IntegrationSecret::parse(raw), Err(ConfigError::NotJson(_))), "{raw}");
+            assert!(
+                matches!(IntegrationSecret::parse(raw), Err(ConfigError::NotJson(_))),
+                "{raw}"
+            );
         }
     }
 
@@ -532,7 +740,13 @@ mod tests {
             ("ALLOWED_MASTER_SECRET_ARNS", MASTER),
             ("GENESYS_ENDPOINT_OVERRIDES", "mypurecloud.ie=http://10.0.0.1:80"),
         ]));
-        assert!(matches!(bad, Err(ConfigError::InvalidEnv { name: "GENESYS_ENDPOINT_OVERRIDES", .. })));
+        assert!(matches!(
+            bad,
+            Err(ConfigError::InvalidEnv {
+                name: "GENESYS_ENDPOINT_OVERRIDES",
+                ..
+            })
+        ));
         let bad = RotatorConfig::from_lookup(env(&[
             ("ALLOWED_MASTER_SECRET_ARNS", MASTER),
             ("PROPAGATION_TIMEOUT_SECONDS", "0"),

@@ -8,12 +8,16 @@
 //! - [`genesys`]: the one HTTP client for Genesys Cloud: typed models, errors, retries, token cache.
 //! - [`store`]: the Secrets Manager calls a rotation makes, behind a narrow trait.
 //! - [`rotation`]: the four rotation steps, idempotent under Secrets Manager's retries.
-//! - [`drain`]: what happens to the client a rotation replaced.
+//! - [`drain`]: what happens to the client a rotation replaced: deactivate, queue its deletion.
+//! - [`cleanup`]: deletes drained clients from the drain queue, refusing any wrong delete.
+//! - [`reconcile`]: deletes old managed clients no version references; guards the client limit.
 #![warn(missing_docs)]
 
+pub mod cleanup;
 pub mod config;
 pub mod drain;
 pub mod genesys;
+pub mod reconcile;
 pub mod region;
 pub mod rotation;
 pub mod secret;

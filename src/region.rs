@@ -80,11 +80,7 @@ const TABLE: [(Region, &str, &str); 18] = [
     (Region::EuCentral2, "eu_central_2", "euc2.pure.cloud"),
     (Region::MxCentral1, "mx_central_1", "mxc1.pure.cloud"),
     (Region::ApSoutheast1, "ap_southeast_1", "apse1.pure.cloud"),
-    (
-        Region::EuscDeEast1,
-        "eusc_de_east_1",
-        "edee1.eusc-pure.cloud",
-    ),
+    (Region::EuscDeEast1, "eusc_de_east_1", "edee1.eusc-pure.cloud"),
 ];
 
 /// A string that names no Genesys Cloud region.
@@ -136,9 +132,7 @@ impl Region {
             .iter()
             .find(|(_, key, domain)| *domain == wanted || *key == as_key)
             .map(|(region, _, _)| *region)
-            .ok_or_else(|| UnknownRegion {
-                value: s.to_owned(),
-            })
+            .ok_or_else(|| UnknownRegion { value: s.to_owned() })
     }
 
     /// The SDK key, e.g. `eu_west_1`.
@@ -205,10 +199,8 @@ impl Endpoints {
     /// The real endpoints of `region`.
     pub fn for_region(region: Region) -> Endpoints {
         Endpoints {
-            api_base: Url::parse(&format!("{}/", region.api_base()))
-                .expect("region table holds valid host names"),
-            login_base: Url::parse(&format!("{}/", region.login_base()))
-                .expect("region table holds valid host names"),
+            api_base: Url::parse(&format!("{}/", region.api_base())).expect("region table holds valid host names"),
+            login_base: Url::parse(&format!("{}/", region.login_base())).expect("region table holds valid host names"),
         }
     }
 
@@ -298,12 +290,9 @@ impl EndpointOverrides {
     pub fn parse(s: &str) -> Result<Self, EndpointOverrideError> {
         let mut by_region = BTreeMap::new();
         for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let (region, url) =
-                entry
-                    .split_once('=')
-                    .ok_or_else(|| EndpointOverrideError::Malformed {
-                        entry: entry.to_owned(),
-                    })?;
+            let (region, url) = entry.split_once('=').ok_or_else(|| EndpointOverrideError::Malformed {
+                entry: entry.to_owned(),
+            })?;
             let region = Region::parse(region)?;
             let url = parse_loopback_url(url.trim())?;
             if by_region.insert(region, url).is_some() {
@@ -446,10 +435,7 @@ mod tests {
         let msg = Region::parse("mypurecloud.xx").unwrap_err().to_string();
         assert!(msg.contains("\"mypurecloud.xx\""), "{msg}");
         assert!(msg.contains("eu_west_1 (mypurecloud.ie)"), "{msg}");
-        assert!(
-            msg.contains("eusc_de_east_1 (edee1.eusc-pure.cloud)"),
-            "{msg}"
-        );
+        assert!(msg.contains("eusc_de_east_1 (edee1.eusc-pure.cloud)"), "{msg}");
     }
 
     #[test]
@@ -464,10 +450,7 @@ mod tests {
         assert_eq!(Region::ApNortheast1.domain(), "mypurecloud.jp");
         assert_eq!(Region::EuCentral1.domain(), "mypurecloud.de");
         assert_eq!(Region::UsWest2.domain(), "usw2.pure.cloud");
-        assert_eq!(
-            Region::EuscDeEast1.login_base(),
-            "https://login.edee1.eusc-pure.cloud"
-        );
+        assert_eq!(Region::EuscDeEast1.login_base(), "https://login.edee1.eusc-pure.cloud");
     }
 
     #[test]
@@ -489,10 +472,9 @@ mod tests {
     #[test]
     fn overrides_parse_and_resolve() {
         // GIVEN two overrides, one by domain and one by key, with a trailing comma
-        let o = EndpointOverrides::parse(
-            " mypurecloud.ie=http://127.0.0.1:5000 , us_west_2=http://localhost:5001/emu,",
-        )
-        .unwrap();
+        let o =
+            EndpointOverrides::parse(" mypurecloud.ie=http://127.0.0.1:5000 , us_west_2=http://localhost:5001/emu,")
+                .unwrap();
         // THEN overridden regions point both bases at the local server
         let ie = o.resolve(Region::EuWest1);
         assert_eq!(ie.api_base.as_str(), "http://127.0.0.1:5000/");
@@ -500,10 +482,7 @@ mod tests {
         let usw2 = o.resolve(Region::UsWest2);
         assert_eq!(usw2.api_base.as_str(), "http://localhost:5001/emu/");
         // AND other regions keep their real endpoints
-        assert_eq!(
-            o.resolve(Region::UsEast1),
-            Endpoints::for_region(Region::UsEast1)
-        );
+        assert_eq!(o.resolve(Region::UsEast1), Endpoints::for_region(Region::UsEast1));
         assert!(o.get(Region::UsEast1).is_none());
     }
 
@@ -562,9 +541,6 @@ mod tests {
         let mut o = EndpointOverrides::none();
         assert!(o.insert(Region::EuWest1, "http://example.com").is_err());
         o.insert(Region::EuWest1, "http://127.0.0.1:9").unwrap();
-        assert_eq!(
-            o.resolve(Region::EuWest1).api_base.as_str(),
-            "http://127.0.0.1:9/"
-        );
+        assert_eq!(o.resolve(Region::EuWest1).api_base.as_str(), "http://127.0.0.1:9/");
     }
 }

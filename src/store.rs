@@ -159,8 +159,11 @@ where
             let message = e.message().unwrap_or_default().to_owned();
             match code.as_str() {
                 "ResourceNotFoundException" => StoreError::NotFound { operation, message },
-                "ThrottlingException" | "InternalServiceError" | "InternalServiceErrorException"
-                | "ServiceUnavailable" | "RequestTimeout" => StoreError::Transient {
+                "ThrottlingException"
+                | "InternalServiceError"
+                | "InternalServiceErrorException"
+                | "ServiceUnavailable"
+                | "RequestTimeout" => StoreError::Transient {
                     operation,
                     message: format!("{code}: {message}"),
                 },
@@ -288,9 +291,19 @@ mod tests {
 
     #[test]
     fn only_transient_errors_are_retryable() {
-        let t = StoreError::Transient { operation: "X", message: "m".into() };
-        let r = StoreError::Refused { operation: "X", code: "c".into(), message: "m".into() };
-        let n = StoreError::NotFound { operation: "X", message: "m".into() };
+        let t = StoreError::Transient {
+            operation: "X",
+            message: "m".into(),
+        };
+        let r = StoreError::Refused {
+            operation: "X",
+            code: "c".into(),
+            message: "m".into(),
+        };
+        let n = StoreError::NotFound {
+            operation: "X",
+            message: "m".into(),
+        };
         assert!(t.is_retryable());
         assert!(!r.is_retryable());
         assert!(!n.is_retryable());

@@ -64,18 +64,14 @@ impl GenesysError {
         match self {
             GenesysError::Http { status, .. } => *status >= 500 || *status == 408 || *status == 429,
             GenesysError::RateLimited { .. } | GenesysError::Transport(_) => true,
-            GenesysError::InvalidClient { .. }
-            | GenesysError::Decode(_)
-            | GenesysError::NotFound => false,
+            GenesysError::InvalidClient { .. } | GenesysError::Decode(_) | GenesysError::NotFound => false,
         }
     }
 
     /// The HTTP status, if the server answered.
     pub fn status(&self) -> Option<u16> {
         match self {
-            GenesysError::Http { status, .. } | GenesysError::InvalidClient { status, .. } => {
-                Some(*status)
-            }
+            GenesysError::Http { status, .. } | GenesysError::InvalidClient { status, .. } => Some(*status),
             GenesysError::RateLimited { .. } => Some(429),
             GenesysError::NotFound => Some(404),
             GenesysError::Transport(_) | GenesysError::Decode(_) => None,
@@ -83,11 +79,7 @@ impl GenesysError {
     }
 
     /// Builds the error for a Platform API error answer.
-    pub(crate) fn from_api_response(
-        status: u16,
-        retry_after: Option<Duration>,
-        body: &[u8],
-    ) -> GenesysError {
+    pub(crate) fn from_api_response(status: u16, retry_after: Option<Duration>, body: &[u8]) -> GenesysError {
         match status {
             404 => GenesysError::NotFound,
             429 => GenesysError::RateLimited { retry_after },
@@ -112,11 +104,7 @@ impl GenesysError {
     }
 
     /// Builds the error for an error answer of the OAuth token endpoint.
-    pub(crate) fn from_token_response(
-        status: u16,
-        retry_after: Option<Duration>,
-        body: &[u8],
-    ) -> GenesysError {
+    pub(crate) fn from_token_response(status: u16, retry_after: Option<Duration>, body: &[u8]) -> GenesysError {
         match status {
             400 | 401 => {
                 let parsed: OAuthErrorBody = serde_json::from_slice(body).unwrap_or_default();
@@ -125,10 +113,7 @@ impl GenesysError {
                     Some(d) => format!("{}: {}", shorten(&error), shorten(&d)),
                     None => shorten(&error),
                 };
-                GenesysError::InvalidClient {
-                    status,
-                    description,
-                }
+                GenesysError::InvalidClient { status, description }
             }
             429 => GenesysError::RateLimited { retry_after },
             // The token endpoint answers its other errors like the API does.
@@ -149,11 +134,7 @@ impl GenesysError {
             "request failed".to_owned()
         };
         if let Some(url) = err.url() {
-            text.push_str(&format!(
-                " ({} {})",
-                url.host_str().unwrap_or("?"),
-                url.path()
-            ));
+            text.push_str(&format!(" ({} {})", url.host_str().unwrap_or("?"), url.path()));
         }
         let mut source = err.source();
         while let Some(cause) = source {
@@ -166,10 +147,7 @@ impl GenesysError {
 }
 
 fn shorten(s: &str) -> String {
-    let one_line: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let one_line: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     if one_line.chars().count() <= MAX_MESSAGE_CHARS {
         one_line
     } else {

@@ -26,9 +26,8 @@ use tracing::{debug, warn};
 
 pub use error::GenesysError;
 pub use models::{
-    ClientState, EntityRef, ErrorBody, GrantType, NamedEntity, OAuthClient,
-    OAuthClientEntityListing, OAuthClientRequest, OAuthErrorBody, RoleDivision, TokenInfo,
-    TokenInfoClient, TokenResponse,
+    ClientState, EntityRef, ErrorBody, GrantType, NamedEntity, OAuthClient, OAuthClientEntityListing,
+    OAuthClientRequest, OAuthErrorBody, RoleDivision, TokenInfo, TokenInfoClient, TokenResponse,
 };
 pub use retry::HttpSettings;
 
@@ -140,10 +139,7 @@ impl GenesysClient {
     /// next [`token`](Self::token) call fetches a new one.
     async fn forget_token(&self, stale: &AccessToken) {
         let mut cache = self.token.lock().await;
-        if cache
-            .as_ref()
-            .is_some_and(|c| c.token.bearer() == stale.bearer())
-        {
+        if cache.as_ref().is_some_and(|c| c.token.bearer() == stale.bearer()) {
             *cache = None;
         }
     }
@@ -171,14 +167,8 @@ impl GenesysClient {
                 Err(failure) => failure,
             };
             let route = "POST /oauth/token";
-            self.wait_or_give_up(
-                &Method::POST,
-                route,
-                attempt,
-                Idempotency::Idempotent,
-                failure,
-            )
-            .await?;
+            self.wait_or_give_up(&Method::POST, route, attempt, Idempotency::Idempotent, failure)
+                .await?;
         }
     }
 
@@ -192,13 +182,7 @@ impl GenesysClient {
         idempotency: Idempotency,
         failure: Failure,
     ) -> Result<(), GenesysError> {
-        match retry::next_delay(
-            &self.settings,
-            attempt,
-            idempotency,
-            &failure,
-            retry::random_unit(),
-        ) {
+        match retry::next_delay(&self.settings, attempt, idempotency, &failure, retry::random_unit()) {
             Some(wait) => {
                 warn!(
                     method = %method,
@@ -257,9 +241,9 @@ impl GenesysClient {
                     self.forget_token(&token).await;
                     continue;
                 }
-                Ok((status, retry_after, bytes)) => Failure::answered(
-                    GenesysError::from_api_response(status.as_u16(), retry_after, &bytes),
-                ),
+                Ok((status, retry_after, bytes)) => {
+                    Failure::answered(GenesysError::from_api_response(status.as_u16(), retry_after, &bytes))
+                }
                 Err(failure) => failure,
             };
             self.wait_or_give_up(&method, route, attempt, idempotency, failure)
@@ -364,10 +348,7 @@ impl GenesysClient {
     /// client may exist now, with a secret nobody saw. Retrying would make a
     /// second one; the caller must instead find the orphan (by name) and
     /// delete it.
-    pub async fn create_client(
-        &self,
-        request: &OAuthClientRequest,
-    ) -> Result<OAuthClient, GenesysError> {
+    pub async fn create_client(&self, request: &OAuthClientRequest) -> Result<OAuthClient, GenesysError> {
         const ROUTE: &str = "POST /api/v2/oauth/clients";
         let url = self.api_url(&["api", "v2", "oauth", "clients"])?;
         let body = self
@@ -387,10 +368,7 @@ impl GenesysClient {
     pub async fn get_client(&self, id: &str) -> Result<Option<OAuthClient>, GenesysError> {
         const ROUTE: &str = "GET /api/v2/oauth/clients/{id}";
         let url = self.api_url(&["api", "v2", "oauth", "clients", id])?;
-        match self
-            .send(Method::GET, ROUTE, url, None, Idempotency::Idempotent)
-            .await
-        {
+        match self.send(Method::GET, ROUTE, url, None, Idempotency::Idempotent).await {
             Ok(body) => decode(&body, "client", false).map(Some),
             Err(GenesysError::NotFound) => Ok(None),
             Err(e) => Err(e),
@@ -400,21 +378,11 @@ impl GenesysClient {
     /// Replaces an OAuth client (`PUT /api/v2/oauth/clients/{id}`, full body:
     /// start from [`OAuthClient::to_request`]). [`GenesysError::NotFound`] if
     /// there is no such client.
-    pub async fn update_client(
-        &self,
-        id: &str,
-        request: &OAuthClientRequest,
-    ) -> Result<OAuthClient, GenesysError> {
+    pub async fn update_client(&self, id: &str, request: &OAuthClientRequest) -> Result<OAuthClient, GenesysError> {
         const ROUTE: &str = "PUT /api/v2/oauth/clients/{id}";
         let url = self.api_url(&["api", "v2", "oauth", "clients", id])?;
         let body = self
-            .send(
-                Method::PUT,
-                ROUTE,
-                url,
-                Some(encode(request)?),
-                Idempotency::Idempotent,
-            )
+            .send(Method::PUT, ROUTE, url, Some(encode(request)?), Idempotency::Idempotent)
             .await?;
         decode(&body, "updated client", false)
     }
@@ -478,20 +446,13 @@ async fn request_token_once(
 ) -> Result<(AccessToken, Duration), Failure> {
     let mut url = login_base.clone();
     url.path_segments_mut()
-        .map_err(|()| {
-            Failure::fatal(GenesysError::Decode(
-                "the login base URL cannot take a path".into(),
-            ))
-        })?
+        .map_err(|()| Failure::fatal(GenesysError::Decode("the login base URL cannot take a path".into())))?
         .pop_if_empty()
         .extend(["oauth", "token"]);
     let started = Instant::now();
     let response = http
         .post(url)
-        .basic_auth(
-            &credentials.client_id,
-            Some(credentials.client_secret.expose_secret()),
-        )
+        .basic_auth(&credentials.client_id, Some(credentials.client_secret.expose_secret()))
         .header(ACCEPT, HeaderValue::from_static("application/json"))
         .form(&[("grant_type", "client_credentials")])
         .timeout(timeout)
@@ -510,24 +471,16 @@ async fn request_token_once(
     }
     let parsed: TokenResponse = decode(&body, "token answer", true).map_err(Failure::fatal)?;
     let lifetime = Duration::from_secs(parsed.expires_in);
-    Ok((
-        AccessToken::new(parsed.access_token, started + lifetime),
-        lifetime,
-    ))
+    Ok((AccessToken::new(parsed.access_token, started + lifetime), lifetime))
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, GenesysError> {
-    serde_json::to_vec(value)
-        .map_err(|e| GenesysError::Decode(format!("could not encode the request body: {e}")))
+    serde_json::to_vec(value).map_err(|e| GenesysError::Decode(format!("could not encode the request body: {e}")))
 }
 
 /// Parses a JSON answer. For answers that carry a secret (`sensitive`), the
 /// error says only where parsing failed: serde messages can quote values.
-fn decode<T: DeserializeOwned>(
-    body: &[u8],
-    what: &str,
-    sensitive: bool,
-) -> Result<T, GenesysError> {
+fn decode<T: DeserializeOwned>(body: &[u8], what: &str, sensitive: bool) -> Result<T, GenesysError> {
     serde_json::from_slice(body).map_err(|e| {
         if sensitive {
             GenesysError::Decode(format!(
@@ -558,14 +511,8 @@ mod tests {
 
     #[test]
     fn token_margin_is_the_smaller_of_60s_and_a_tenth() {
-        assert_eq!(
-            token_margin(Duration::from_secs(86400)),
-            Duration::from_secs(60)
-        );
-        assert_eq!(
-            token_margin(Duration::from_secs(300)),
-            Duration::from_secs(30)
-        );
+        assert_eq!(token_margin(Duration::from_secs(86400)), Duration::from_secs(60));
+        assert_eq!(token_margin(Duration::from_secs(300)), Duration::from_secs(30));
         assert_eq!(token_margin(Duration::ZERO), Duration::ZERO);
     }
 
@@ -573,9 +520,7 @@ mod tests {
     fn api_urls_encode_ids_into_one_segment() {
         let c = client("http://127.0.0.1:5000");
         assert_eq!(
-            c.api_url(&["api", "v2", "oauth", "clients", "abc"])
-                .unwrap()
-                .as_str(),
+            c.api_url(&["api", "v2", "oauth", "clients", "abc"]).unwrap().as_str(),
             "http://127.0.0.1:5000/api/v2/oauth/clients/abc"
         );
         assert_eq!(
@@ -591,9 +536,7 @@ mod tests {
             HttpSettings::default(),
         );
         assert_eq!(
-            real.api_url(&["api", "v2", "tokens", "me"])
-                .unwrap()
-                .as_str(),
+            real.api_url(&["api", "v2", "tokens", "me"]).unwrap().as_str(),
             "https://api.mypurecloud.ie/api/v2/tokens/me"
         );
     }

@@ -168,10 +168,7 @@ pub struct OAuthClientRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub state: Option<ClientState>,
     /// When Genesys should delete the client.
-    #[serde(
-        with = "time::serde::rfc3339::option",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
     pub date_to_delete: Option<OffsetDateTime>,
 }
 
@@ -445,10 +442,7 @@ mod tests {
         // The underscore form is not the same value: it stays unknown.
         let odd: GrantType = serde_json::from_str("\"CLIENT_CREDENTIALS\"").unwrap();
         assert_eq!(odd, GrantType::Other("CLIENT_CREDENTIALS".into()));
-        assert_eq!(
-            serde_json::to_string(&odd).unwrap(),
-            "\"CLIENT_CREDENTIALS\""
-        );
+        assert_eq!(serde_json::to_string(&odd).unwrap(), "\"CLIENT_CREDENTIALS\"");
     }
 
     #[test]
@@ -476,8 +470,7 @@ mod tests {
 
     #[test]
     fn full_request_is_camel_case() {
-        let mut req =
-            OAuthClientRequest::client_credentials("n", vec![RoleDivision::new("r", "d")]);
+        let mut req = OAuthClientRequest::client_credentials("n", vec![RoleDivision::new("r", "d")]);
         req.description = Some("x".into());
         req.access_token_validity_seconds = Some(3600);
         req.state = Some(ClientState::Inactive);
@@ -503,10 +496,7 @@ mod tests {
         assert_eq!(c.authorized_grant_type, GrantType::ClientCredentials);
         assert_eq!(c.state, Some(ClientState::Active));
         assert_eq!(c.date_created, Some(datetime!(2025-01-01 00:00:00 UTC)));
-        assert_eq!(
-            c.date_modified,
-            Some(datetime!(2025-01-02 03:04:05.678 UTC))
-        );
+        assert_eq!(c.date_modified, Some(datetime!(2025-01-02 03:04:05.678 UTC)));
         assert_eq!(c.role_divisions, vec![RoleDivision::new("r1", "d1")]);
         assert!(c.scope.is_empty());
         assert_eq!(c.created_by.as_ref().unwrap().id, "u1");
@@ -515,10 +505,8 @@ mod tests {
 
     #[test]
     fn sparse_client_deserializes() {
-        let c: OAuthClient = serde_json::from_str(
-            r#"{"id":"a","name":"b","authorizedGrantType":"CODE","dateCreated":null}"#,
-        )
-        .unwrap();
+        let c: OAuthClient =
+            serde_json::from_str(r#"{"id":"a","name":"b","authorizedGrantType":"CODE","dateCreated":null}"#).unwrap();
         assert!(c.secret.is_none());
         assert!(c.state.is_none());
         assert_eq!(c.effective_state(), ClientState::Active);
@@ -571,10 +559,9 @@ mod tests {
         );
         assert!(page.next_uri.is_none());
 
-        let t: TokenResponse = serde_json::from_str(
-            r#"{"access_token":"tok-VALUE-xyz","token_type":"bearer","expires_in":86399}"#,
-        )
-        .unwrap();
+        let t: TokenResponse =
+            serde_json::from_str(r#"{"access_token":"tok-VALUE-xyz","token_type":"bearer","expires_in":86399}"#)
+                .unwrap();
         assert_eq!(t.expires_in, 86399);
         assert!(!format!("{t:?}").contains("tok-VALUE-xyz"));
 
@@ -595,10 +582,9 @@ mod tests {
         assert_eq!(e.code.as_deref(), Some("not.found"));
         assert_eq!(e.context_id.as_deref(), Some("ctx"));
 
-        let o: OAuthErrorBody = serde_json::from_str(
-            r#"{"error":"invalid_client","description":"bad","error_description":"bad client"}"#,
-        )
-        .unwrap();
+        let o: OAuthErrorBody =
+            serde_json::from_str(r#"{"error":"invalid_client","description":"bad","error_description":"bad client"}"#)
+                .unwrap();
         assert_eq!(o.error.as_deref(), Some("invalid_client"));
     }
 }

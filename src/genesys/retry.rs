@@ -75,10 +75,7 @@ impl Failure {
     /// The server answered with an error.
     pub(crate) fn answered(error: GenesysError) -> Self {
         let not_processed = matches!(error, GenesysError::RateLimited { .. });
-        Self {
-            error,
-            not_processed,
-        }
+        Self { error, not_processed }
     }
 
     /// The request failed below HTTP.
@@ -224,13 +221,7 @@ mod tests {
     #[test]
     fn idempotent_calls_retry_server_and_transport_errors() {
         let s = settings();
-        for f in [
-            http(500),
-            http(503),
-            http(408),
-            transport(false),
-            transport(true),
-        ] {
+        for f in [http(500), http(503), http(408), transport(false), transport(true)] {
             assert_eq!(
                 next_delay(&s, 1, Idempotent, &f, 1.0),
                 Some(Duration::from_millis(200)),
@@ -266,10 +257,7 @@ mod tests {
         // 5xx and mid-request transport errors: the client may exist now.
         assert_eq!(next_delay(&s, 1, NotIdempotent, &http(500), 0.5), None);
         assert_eq!(next_delay(&s, 1, NotIdempotent, &http(503), 0.5), None);
-        assert_eq!(
-            next_delay(&s, 1, NotIdempotent, &transport(false), 0.5),
-            None
-        );
+        assert_eq!(next_delay(&s, 1, NotIdempotent, &transport(false), 0.5), None);
         // A refused connection and a 429: nothing happened.
         assert!(next_delay(&s, 1, NotIdempotent, &transport(true), 0.5).is_some());
         assert_eq!(
@@ -305,10 +293,7 @@ mod tests {
         let s = settings();
         assert!(next_delay(&s, 4, Idempotent, &http(503), 0.5).is_some());
         assert_eq!(next_delay(&s, 5, Idempotent, &http(503), 0.5), None);
-        assert_eq!(
-            next_delay(&s, 5, Idempotent, &rate_limited(Some(1)), 0.5),
-            None
-        );
+        assert_eq!(next_delay(&s, 5, Idempotent, &rate_limited(Some(1)), 0.5), None);
         let once = HttpSettings {
             max_attempts: 0,
             ..settings()
@@ -323,10 +308,7 @@ mod tests {
         assert_eq!(parse_retry_after(&h), None);
         h.insert(RETRY_AFTER, HeaderValue::from_static(" 7 "));
         assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(7)));
-        h.insert(
-            RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
+        h.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
         assert_eq!(parse_retry_after(&h), None);
         h.insert(RETRY_AFTER, HeaderValue::from_static("-3"));
         assert_eq!(parse_retry_after(&h), None);

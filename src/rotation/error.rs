@@ -6,7 +6,9 @@ use thiserror::Error;
 
 use super::event::EventError;
 use crate::config::ConfigError;
+use crate::drain::DrainError;
 use crate::genesys::GenesysError;
+use crate::reconcile::ReconcileError;
 use crate::store::StoreError;
 
 /// Why a rotation step failed. Messages carry ids and labels, never secret values.
@@ -34,7 +36,9 @@ pub enum RotationError {
         source: ConfigError,
     },
     /// The secret names a master this function is not configured to use.
-    #[error("secret names master secret {0}, which this function is not allowed to use (see ALLOWED_MASTER_SECRET_ARNS)")]
+    #[error(
+        "secret names master secret {0}, which this function is not allowed to use (see ALLOWED_MASTER_SECRET_ARNS)"
+    )]
     MasterNotAllowed(String),
     /// The master secret states a region other than the integration secret's.
     #[error("master secret is for region {master}, the integration secret for {integration}")]
@@ -83,6 +87,12 @@ pub enum RotationError {
     /// A Genesys Cloud call failed.
     #[error("Genesys Cloud: {0}")]
     Genesys(#[from] GenesysError),
+    /// Retiring the rotated-out client (deactivate, queue its deletion) failed.
+    #[error("retiring the old client: {0}")]
+    Retirement(DrainError),
+    /// Reconciliation before the create failed, or the org is too close to its client limit.
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileError),
 }
 
 impl RotationError {
@@ -91,6 +101,8 @@ impl RotationError {
         match self {
             RotationError::Store(e) => e.is_retryable(),
             RotationError::Genesys(e) => e.is_retryable(),
+            RotationError::Retirement(e) => e.is_retryable(),
+            RotationError::Reconcile(e) => e.is_retryable(),
             // Eventual consistency: a client just made may not be visible yet.
             RotationError::PendingClient(_) => true,
             _ => false,
@@ -113,6 +125,8 @@ impl RotationError {
             RotationError::PendingClient(_) => "PendingClient",
             RotationError::Store(_) => "SecretsManager",
             RotationError::Genesys(_) => "GenesysCloud",
+            RotationError::Retirement(_) => "Retirement",
+            RotationError::Reconcile(e) => e.kind(),
         }
     }
 }

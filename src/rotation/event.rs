@@ -72,7 +72,10 @@ impl RotationEvent {
             match obj.get(field) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.as_str())),
-                Some(_) => Err(EventError::Invalid { field, reason: "must be a string".into() }),
+                Some(_) => Err(EventError::Invalid {
+                    field,
+                    reason: "must be a string".into(),
+                }),
             }
         };
         let step_raw = string("Step")?.ok_or(EventError::Missing("Step"))?;
@@ -137,8 +140,9 @@ mod tests {
 
     #[test]
     fn rotation_token_is_optional() {
-        let e = RotationEvent::from_json(&json!({"Step": "createSecret", "SecretId": "s", "ClientRequestToken": TOKEN}))
-            .unwrap();
+        let e =
+            RotationEvent::from_json(&json!({"Step": "createSecret", "SecretId": "s", "ClientRequestToken": TOKEN}))
+                .unwrap();
         assert_eq!(e.rotation_token, None);
     }
 
@@ -147,9 +151,18 @@ mod tests {
         let base = json!({"Step": "createSecret", "SecretId": "s", "ClientRequestToken": TOKEN});
         let cases = [
             (json!([]), EventError::NotAnObject),
-            (json!({"SecretId": "s", "ClientRequestToken": TOKEN}), EventError::Missing("Step")),
-            (json!({"Step": "createSecret", "ClientRequestToken": TOKEN}), EventError::Missing("SecretId")),
-            (json!({"Step": "createSecret", "SecretId": "s"}), EventError::Missing("ClientRequestToken")),
+            (
+                json!({"SecretId": "s", "ClientRequestToken": TOKEN}),
+                EventError::Missing("Step"),
+            ),
+            (
+                json!({"Step": "createSecret", "ClientRequestToken": TOKEN}),
+                EventError::Missing("SecretId"),
+            ),
+            (
+                json!({"Step": "createSecret", "SecretId": "s"}),
+                EventError::Missing("ClientRequestToken"),
+            ),
         ];
         for (event, expected) in cases {
             assert_eq!(RotationEvent::from_json(&event).unwrap_err(), expected, "{event}");
@@ -160,7 +173,10 @@ mod tests {
             ("SecretId", json!("")),
             ("SecretId", json!({"a": 1})),
             ("ClientRequestToken", json!("short")),
-            ("ClientRequestToken", json!("../../../../../../../../../../../etc/passwd")),
+            (
+                "ClientRequestToken",
+                json!("../../../../../../../../../../../etc/passwd"),
+            ),
             ("RotationToken", json!(7)),
             ("RotationToken", json!("")),
         ] {

@@ -23,9 +23,11 @@ use tracing::{info, warn};
 pub use error::RotationError;
 pub use event::{EventError, RotationEvent, Step};
 
-use crate::config::{IntegrationSecret, MasterSecret, RotatorConfig};
-use crate::drain::{KeepOldClient, RetiringClient, Retirement};
-use crate::genesys::{ClientState, Deleted, GenesysClient, GenesysError, HttpSettings, OAuthClient, OAuthClientRequest};
+use crate::config::{IntegrationSecret, MasterSecret, ReconcileConfig, RotatorConfig};
+use crate::drain::{KeepOldClient, Retirement, RetiringClient};
+use crate::genesys::{
+    ClientState, Deleted, GenesysClient, GenesysError, HttpSettings, OAuthClient, OAuthClientRequest,
+};
 use crate::region::Region;
 use crate::store::{SecretDescription, SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 
@@ -85,6 +87,7 @@ pub struct Rotator<S, R = KeepOldClient> {
     config: RotatorConfig,
     http: reqwest::Client,
     retirement: R,
+    reconcile: ReconcileConfig,
     masters: Mutex<HashMap<MasterKey, Arc<GenesysClient>>>,
 }
 
@@ -117,8 +120,20 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             config,
             http,
             retirement,
+            reconcile: ReconcileConfig::default(),
             masters: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same rotator with these reconciliation settings (default: [`ReconcileConfig::default`]).
+    pub fn with_reconcile(mut self, reconcile: ReconcileConfig) -> Self {
+        self.reconcile = reconcile;
+        self
+    }
+
+    /// The reconciliation settings.
+    pub fn reconcile_config(&self) -> &ReconcileConfig {
+        &self.reconcile
     }
 
     /// Drops the cached master clients (and their tokens): the next step authenticates again.
@@ -183,7 +198,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     }
 
     /// Reads and validates one version of the integration secret; `None` if it has no value.
-    async fn read_integration(
+    pub(crate) async fn read_integration(
         &self,
         arn: &str,
         version: Version<'_>,
@@ -206,7 +221,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         Ok(Some(secret))
     }
 
-    async fn read_current(&self, desc: &SecretDescription) -> Result<IntegrationSecret, RotationError> {
+    pub(crate) async fn read_current(&self, desc: &SecretDescription) -> Result<IntegrationSecret, RotationError> {
         self.read_integration(&desc.arn, Version::Stage(AWSCURRENT))
             .await?
             .ok_or_else(|| RotationError::NoCurrent(desc.arn.clone()))
@@ -214,7 +229,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
 
     /// The Genesys client for the master named by `secret`, reused while the master secret's
     /// version is unchanged so its token is fetched once per lifetime, not once per call.
-    async fn master(&self, secret: &IntegrationSecret) -> Result<Arc<GenesysClient>, RotationError> {
+    pub(crate) async fn master(&self, secret: &IntegrationSecret) -> Result<Arc<GenesysClient>, RotationError> {
         let settings = &secret.settings;
         let arn = settings.master_secret_arn.as_str();
         let value = self
@@ -233,10 +248,11 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         if let Some(client) = self.masters.lock().expect("master cache lock").get(&key) {
             return Ok(client.clone());
         }
-        let master = MasterSecret::parse(value.value.expose_secret()).map_err(|source| RotationError::MasterSecret {
-            arn: arn.to_owned(),
-            source,
-        })?;
+        let master =
+            MasterSecret::parse(value.value.expose_secret()).map_err(|source| RotationError::MasterSecret {
+                arn: arn.to_owned(),
+                source,
+            })?;
         if let Some(region) = master.region {
             if region != settings.region {
                 return Err(RotationError::RegionMismatch {
@@ -264,7 +280,11 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         )
     }
 
-    async fn create_secret(&self, desc: &SecretDescription, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
+    async fn create_secret(
+        &self,
+        desc: &SecretDescription,
+        event: &RotationEvent,
+    ) -> Result<StepOutcome, RotationError> {
         let token = event.client_request_token.as_str();
         let current = self.read_current(desc).await?;
         // Secrets Manager retries with the same token: a value already stored is the answer.
@@ -280,18 +300,42 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         let master = self.master(&current).await?;
         let name = settings.name_prefix.client_name(token);
 
+        // Orphans of earlier rotations older than the horizon go first (the versions read
+        // above are not read again), then the org's room is checked before the POST.
+        let mut clients = master.list_clients().await?;
+        let known = [
+            (
+                desc.version_with(AWSCURRENT).unwrap_or_default(),
+                Some(current.credentials.client_id.as_str()),
+            ),
+            (token, None),
+        ];
+        let report = crate::reconcile::before_create(
+            &self.store,
+            &master,
+            desc,
+            &current,
+            &known,
+            &clients,
+            &self.reconcile,
+            time::OffsetDateTime::now_utc(),
+        )
+        .await?;
+        clients.retain(|c| !report.deleted.iter().any(|d| d.client_id == c.id));
+
         // A client already named for this token was made by an attempt that crashed before
-        // PutSecretValue: its secret is gone for good, so it can only be deleted.
-        let lost: Vec<OAuthClient> = master
-            .list_clients()
-            .await?
-            .into_iter()
+        // PutSecretValue: its secret is gone for good, so it can only be deleted. It is younger
+        // than the horizon, so reconciliation kept it.
+        let lost: Vec<OAuthClient> = clients
+            .iter()
             .filter(|c| c.name == name && c.id != current.credentials.client_id)
+            .cloned()
             .collect();
         for client in &lost {
             warn!(client_id = %client.id, client_name = %client.name, "deleting client whose secret an earlier attempt lost");
             delete_client(&master, client).await?;
         }
+        crate::reconcile::check_client_limit(clients.len() - lost.len(), &self.reconcile)?;
 
         let mut request = OAuthClientRequest::client_credentials(name.clone(), settings.role_divisions.clone());
         request.description = Some(
@@ -375,7 +419,10 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 "tokens/me names client {seen:?}, expected {id}"
             )));
         }
-        Ok(StepOutcome::Tested { client_id: id, attempts })
+        Ok(StepOutcome::Tested {
+            client_id: id,
+            attempts,
+        })
     }
 
     /// Retries `call` while a fresh client may still be propagating (its token requests fail
@@ -392,7 +439,10 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             attempts += 1;
             match call().await {
                 Ok(v) => return Ok((v, attempts)),
-                Err(e) if (matches!(e, GenesysError::InvalidClient { .. }) || e.is_retryable()) && Instant::now() + delay < deadline => {
+                Err(e)
+                    if (matches!(e, GenesysError::InvalidClient { .. }) || e.is_retryable())
+                        && Instant::now() + delay < deadline =>
+                {
                     info!(attempts, error = %e, "pending client not usable yet; waiting");
                     let jitter = rand::random_range(0..=delay.as_millis() as u64 / 2);
                     tokio::time::sleep(delay + Duration::from_millis(jitter)).await;
@@ -470,6 +520,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                     version_id: previous_version.to_owned(),
                     client_id: old_id,
                     current_client_id: current.credentials.client_id,
+                    name_prefix: current.settings.name_prefix.clone(),
                 },
             )
             .await

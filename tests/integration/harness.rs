@@ -163,7 +163,8 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         self.wrap("DescribeSecret", self.inner.describe(secret_id)).await
     }
     async fn get_value(&self, secret_id: &str, version: Version<'_>) -> Result<Option<SecretValue>, StoreError> {
-        self.wrap("GetSecretValue", self.inner.get_value(secret_id, version)).await
+        self.wrap("GetSecretValue", self.inner.get_value(secret_id, version))
+            .await
     }
     async fn put_pending(
         &self,
@@ -172,12 +173,18 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         value: &SecretString,
         rotation_token: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.wrap("PutSecretValue", self.inner.put_pending(secret_id, token, value, rotation_token))
-            .await
+        self.wrap(
+            "PutSecretValue",
+            self.inner.put_pending(secret_id, token, value, rotation_token),
+        )
+        .await
     }
     async fn promote(&self, secret_id: &str, to_version: &str, from_version: &str) -> Result<(), StoreError> {
-        self.wrap("UpdateSecretVersionStage", self.inner.promote(secret_id, to_version, from_version))
-            .await
+        self.wrap(
+            "UpdateSecretVersionStage",
+            self.inner.promote(secret_id, to_version, from_version),
+        )
+        .await
     }
 }
 
@@ -203,10 +210,7 @@ impl Org {
     pub async fn start(domain: &'static str, config: EmulatorConfig) -> Org {
         let emulator = Emulator::start(config).await.expect("start emulator");
         emulator.seed_role(ROLE, &["conversation:communication:view"]);
-        let master = emulator.seed_client(SeedClient::new(
-            "genesys-rotator-master",
-            &MASTER_PERMISSIONS,
-        ));
+        let master = emulator.seed_client(SeedClient::new("genesys-rotator-master", &MASTER_PERMISSIONS));
         let legacy = emulator.seed_client(SeedClient::new(
             "crm-legacy-integration",
             &["conversation:communication:view"],
@@ -346,7 +350,8 @@ impl World {
 
     /// Creates the standard integration secret for org 0.
     pub async fn integration_secret(&self) -> String {
-        self.create_secret("genesys/crm-integration", &self.integration_json(0)).await
+        self.create_secret("genesys/crm-integration", &self.integration_json(0))
+            .await
     }
 
     pub async fn describe(&self, arn: &str) -> SecretDescription {
@@ -383,7 +388,9 @@ impl World {
             .send()
             .await;
         match result {
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) => {}
             other => panic!("moto's RotateSecret should fail to find the Lambda: {other:?}"),
         }
         let desc = self.describe(arn).await;
@@ -409,7 +416,12 @@ impl World {
     /// The four steps in order; stops at the first failure.
     pub async fn run_steps(&self, arn: &str, token: &str) -> Result<Vec<StepOutcome>, (Step, RotationError)> {
         let mut outcomes = Vec::new();
-        for step in [Step::CreateSecret, Step::SetSecret, Step::TestSecret, Step::FinishSecret] {
+        for step in [
+            Step::CreateSecret,
+            Step::SetSecret,
+            Step::TestSecret,
+            Step::FinishSecret,
+        ] {
             outcomes.push(self.step(arn, token, step).await.map_err(|e| (step, e))?);
         }
         Ok(outcomes)
@@ -454,10 +466,18 @@ impl World {
     /// token. Returns the current client id.
     pub async fn assert_rotated(&self, arn: &str, token: &str, previous_version: Option<&str>, org: usize) -> String {
         let desc = self.describe(arn).await;
-        assert_eq!(desc.version_with(AWSCURRENT), Some(token), "AWSCURRENT on the new version");
+        assert_eq!(
+            desc.version_with(AWSCURRENT),
+            Some(token),
+            "AWSCURRENT on the new version"
+        );
         assert_eq!(desc.version_with(AWSPENDING), None, "AWSPENDING cleared");
         if let Some(prev) = previous_version {
-            assert_eq!(desc.version_with(AWSPREVIOUS), Some(prev), "AWSPREVIOUS on the old version");
+            assert_eq!(
+                desc.version_with(AWSPREVIOUS),
+                Some(prev),
+                "AWSPREVIOUS on the old version"
+            );
         }
         let current = self.value(arn, AWSCURRENT).await;
         let id = current["clientId"].as_str().unwrap().to_owned();
@@ -465,7 +485,11 @@ impl World {
         assert_eq!(client.state, ClientState::Active);
         let prefix = current["namePrefix"].as_str().unwrap();
         assert_eq!(client.name, format!("{prefix}{token}"));
-        assert_eq!(current["clientSecret"].as_str().unwrap(), client.secret, "stored secret is the client's");
+        assert_eq!(
+            current["clientSecret"].as_str().unwrap(),
+            client.secret,
+            "stored secret is the client's"
+        );
         id
     }
 }
@@ -505,5 +529,486 @@ impl std::io::Write for LogCapture {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drain and delete: SQS on moto, an event-source-mapping player, a queue that fails on demand,
+// and a world whose rotator retires old clients through the drain queue.
+
+use std::collections::HashMap;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use genesys_rotator::cleanup::{Cleanup, Disposition};
+use genesys_rotator::config::DrainConfig;
+use genesys_rotator::drain::{DrainMessage, DrainQueue, DrainRetirement, QueueError, SqsDrainQueue};
+use time::OffsetDateTime;
+
+impl Moto {
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        let conf = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test", "test", None, None, "static",
+            ))
+            .endpoint_url(&self.url)
+            .build();
+        aws_sdk_sqs::Client::from_conf(conf)
+    }
+}
+
+impl World {
+    /// The rotator configuration `World::with_orgs` uses, for other functions of the same world.
+    pub fn rotator_config(&self) -> RotatorConfig {
+        let overrides = self
+            .orgs
+            .iter()
+            .map(|o| format!("{}={}", o.domain, o.emulator.base_url()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let masters = self.master_arns.join(",");
+        RotatorConfig::from_lookup(|k| match k {
+            "ALLOWED_MASTER_SECRET_ARNS" => Some(masters.clone()),
+            "GENESYS_ENDPOINT_OVERRIDES" => Some(overrides.clone()),
+            "GENESYS_REQUEST_TIMEOUT_SECONDS" => Some("5".into()),
+            "PROPAGATION_TIMEOUT_SECONDS" => Some("20".into()),
+            _ => None,
+        })
+        .expect("config")
+    }
+}
+
+/// One message the player handed to the function (ids and body shown in failure messages).
+#[allow(dead_code)]
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub message_id: String,
+    pub receive_count: u32,
+    pub body: String,
+}
+
+/// What one batch delivery did.
+#[derive(Debug, Default)]
+pub struct Delivery {
+    pub received: Vec<Received>,
+    /// Message ids the function reported as batch item failures.
+    pub failed: Vec<String>,
+}
+
+/// Plays Lambda's SQS event source mapping against moto (whose own trigger ignores delays and
+/// partial batch responses): receive a batch, hand it to the cleanup, delete what succeeded,
+/// make failures visible again at once (standing in for the visibility timeout). moto moves a
+/// message to the DLQ itself once it has been received maxReceiveCount times (checked: the next
+/// receive after the last allowed one redrives it); the player does the same if it ever sees a
+/// count above the limit, so the test holds either way.
+pub struct SqsPlayer {
+    pub sqs: aws_sdk_sqs::Client,
+    pub queue_url: String,
+    pub queue_arn: String,
+    pub dlq_url: String,
+    pub max_receive: u32,
+}
+
+impl SqsPlayer {
+    pub async fn create(sqs: aws_sdk_sqs::Client, name: &str, max_receive: u32) -> SqsPlayer {
+        let dlq_url = sqs
+            .create_queue()
+            .queue_name(format!("{name}-dlq"))
+            .attributes(QueueAttributeName::MessageRetentionPeriod, "1209600")
+            .send()
+            .await
+            .expect("create DLQ")
+            .queue_url()
+            .unwrap()
+            .to_owned();
+        let dlq_arn = Self::arn(&sqs, &dlq_url).await;
+        let redrive = json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": max_receive.to_string()}).to_string();
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(name)
+            .attributes(QueueAttributeName::RedrivePolicy, redrive)
+            .attributes(QueueAttributeName::VisibilityTimeout, "30")
+            .attributes(QueueAttributeName::MessageRetentionPeriod, "345600")
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url()
+            .unwrap()
+            .to_owned();
+        let queue_arn = Self::arn(&sqs, &queue_url).await;
+        SqsPlayer {
+            sqs,
+            queue_url,
+            queue_arn,
+            dlq_url,
+            max_receive,
+        }
+    }
+
+    async fn arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+        sqs.get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn))
+            .expect("queue ARN")
+            .clone()
+    }
+
+    /// Receives one batch (up to 10) and runs it through `cleanup` at `now`.
+    pub async fn deliver<S: SecretStore, Q: DrainQueue>(
+        &self,
+        cleanup: &Cleanup<S, Q>,
+        now: OffsetDateTime,
+    ) -> Delivery {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(30)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .send()
+            .await
+            .expect("receive");
+        let mut delivery = Delivery::default();
+        let mut event = SqsEvent::default();
+        let mut handles = HashMap::new();
+        for m in out.messages() {
+            let id = m.message_id().unwrap().to_owned();
+            let attributes: HashMap<String, String> = m
+                .attributes()
+                .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect())
+                .unwrap_or_default();
+            let receive_count: u32 = attributes
+                .get("ApproximateReceiveCount")
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(1);
+            let body = m.body().unwrap_or_default().to_owned();
+            if receive_count > self.max_receive {
+                // moto did not redrive it: do what SQS would.
+                self.sqs
+                    .send_message()
+                    .queue_url(&self.dlq_url)
+                    .message_body(&body)
+                    .send()
+                    .await
+                    .unwrap();
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                continue;
+            }
+            handles.insert(id.clone(), m.receipt_handle().unwrap().to_owned());
+            let mut record = SqsMessage::default();
+            record.message_id = Some(id.clone());
+            record.receipt_handle = m.receipt_handle().map(str::to_owned);
+            record.body = Some(body.clone());
+            record.md5_of_body = m.md5_of_body().map(str::to_owned);
+            record.attributes = attributes;
+            record.event_source = Some("aws:sqs".into());
+            record.event_source_arn = Some(self.queue_arn.clone());
+            record.aws_region = Some("us-east-1".into());
+            event.records.push(record);
+            delivery.received.push(Received {
+                message_id: id,
+                receive_count,
+                body,
+            });
+        }
+        if event.records.is_empty() {
+            return delivery;
+        }
+        let response: SqsBatchResponse = cleanup.handle_batch(event, now).await;
+        delivery.failed = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        for (id, handle) in handles {
+            if delivery.failed.contains(&id) {
+                self.sqs
+                    .change_message_visibility()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(handle)
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .expect("change visibility");
+            } else {
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .expect("delete message");
+            }
+        }
+        delivery
+    }
+
+    /// Delivers batches at `now` until the queue has nothing visible (at most `max_batches`).
+    pub async fn deliver_all<S: SecretStore, Q: DrainQueue>(
+        &self,
+        cleanup: &Cleanup<S, Q>,
+        now: OffsetDateTime,
+        max_batches: usize,
+    ) -> Vec<Delivery> {
+        let mut all = Vec::new();
+        for _ in 0..max_batches {
+            let d = self.deliver(cleanup, now).await;
+            if d.received.is_empty() {
+                break;
+            }
+            all.push(d);
+        }
+        all
+    }
+
+    /// Messages in the queue: visible, in flight and delayed.
+    pub async fn depth(&self, url: &str) -> u64 {
+        let out = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .expect("queue attributes");
+        out.attributes()
+            .map(|a| a.values().filter_map(|v| v.parse::<u64>().ok()).sum())
+            .unwrap_or(0)
+    }
+
+    /// Bodies in the dead-letter queue (received and left there).
+    pub async fn dlq_bodies(&self) -> Vec<String> {
+        let out = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.dlq_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .expect("receive DLQ");
+        out.messages()
+            .iter()
+            .map(|m| m.body().unwrap_or_default().to_owned())
+            .collect()
+    }
+}
+
+/// The drain queue the tests use: SQS on moto, but time is simulated, so each copy is sent
+/// visible at once and the requested delay is recorded for the test to advance its clock by.
+/// Fails its n-th send, once, before or after the real send.
+#[derive(Clone)]
+pub struct TestQueue {
+    inner: SqsDrainQueue,
+    sent: Arc<Mutex<Vec<(DrainMessage, Duration)>>>,
+    calls: Arc<AtomicUsize>,
+    plan: Arc<Mutex<Option<(usize, When)>>>,
+}
+
+impl TestQueue {
+    pub fn new(inner: SqsDrainQueue) -> Self {
+        Self {
+            inner,
+            sent: Arc::default(),
+            calls: Arc::default(),
+            plan: Arc::default(),
+        }
+    }
+
+    /// Fails the `n`-th send from now (0 = the next one).
+    pub fn fail_send(&self, n: usize, when: When) {
+        let base = self.calls.load(Ordering::SeqCst);
+        *self.plan.lock().unwrap() = Some((base + n, when));
+    }
+
+    /// Every message actually sent, with the delay asked for.
+    pub fn sent(&self) -> Vec<(DrainMessage, Duration)> {
+        self.sent.lock().unwrap().clone()
+    }
+}
+
+impl DrainQueue for TestQueue {
+    async fn send(&self, message: &DrainMessage, delay: Duration) -> Result<(), QueueError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        let fault = {
+            let mut plan = self.plan.lock().unwrap();
+            match *plan {
+                Some((at, when)) if at == n => {
+                    *plan = None;
+                    Some(when)
+                }
+                _ => None,
+            }
+        };
+        let injected = || QueueError::Transient("injected failure".into());
+        if fault == Some(When::Before) {
+            return Err(injected());
+        }
+        self.inner.send(message, Duration::ZERO).await?;
+        self.sent.lock().unwrap().push((message.clone(), delay));
+        if fault == Some(When::After) {
+            return Err(injected());
+        }
+        Ok(())
+    }
+}
+
+pub type DrainRotator = Rotator<FaultyStore<AwsSecretStore>, DrainRetirement<TestQueue>>;
+
+/// A [`World`] whose rotator retires old clients through a drain queue on moto, plus the
+/// cleanup function and the SQS player.
+pub struct DrainWorld {
+    pub w: World,
+    pub player: SqsPlayer,
+    pub queue: TestQueue,
+    pub rotator: DrainRotator,
+    pub cleanup: Cleanup<FaultyStore<AwsSecretStore>, TestQueue>,
+}
+
+impl DrainWorld {
+    /// `env`: extra drain settings (`DRAIN_SECONDS`, `DRAIN_MARGIN_SECONDS`).
+    pub async fn new(env: &[(&str, &str)]) -> DrainWorld {
+        DrainWorld::with_world(World::new().await, env).await
+    }
+
+    pub async fn with_world(w: World, env: &[(&str, &str)]) -> DrainWorld {
+        let player = SqsPlayer::create(w._moto.sqs(), "genesys-drain", 3).await;
+        let url = player.queue_url.clone();
+        let drain = DrainConfig::from_lookup(|k| {
+            if k == "DRAIN_QUEUE_URL" {
+                return Some(url.clone());
+            }
+            env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        })
+        .expect("drain config");
+        let queue = TestQueue::new(SqsDrainQueue::new(player.sqs.clone(), &drain.queue_url));
+        let rotator = Rotator::with_retirement(
+            w.store.clone(),
+            w.rotator_config(),
+            DrainRetirement::new(queue.clone(), drain.settings),
+        );
+        let cleanup = Cleanup::new(w.store.clone(), w.rotator_config(), queue.clone());
+        DrainWorld {
+            w,
+            player,
+            queue,
+            rotator,
+            cleanup,
+        }
+    }
+
+    pub async fn step(&self, arn: &str, token: &str, step: Step) -> Result<StepOutcome, RotationError> {
+        self.rotator
+            .handle(&RotationEvent {
+                step,
+                secret_id: arn.to_owned(),
+                client_request_token: token.to_owned(),
+                rotation_token: None,
+            })
+            .await
+    }
+
+    pub async fn run_steps(&self, arn: &str, token: &str) -> Result<Vec<StepOutcome>, (Step, RotationError)> {
+        let mut outcomes = Vec::new();
+        for step in [
+            Step::CreateSecret,
+            Step::SetSecret,
+            Step::TestSecret,
+            Step::FinishSecret,
+        ] {
+            outcomes.push(self.step(arn, token, step).await.map_err(|e| (step, e))?);
+        }
+        Ok(outcomes)
+    }
+
+    /// A whole rotation with the drain rotator, retried as Secrets Manager does.
+    pub async fn rotate(&self, arn: &str, attempts: usize) -> Rotation {
+        let token = self.w.begin_rotation(arn, true).await;
+        let mut failures = Vec::new();
+        for _ in 0..attempts {
+            match self.run_steps(arn, &token).await {
+                Ok(outcomes) => {
+                    self.w.clear_pending(arn, &token).await;
+                    return Rotation {
+                        token,
+                        outcomes,
+                        failures,
+                    };
+                }
+                Err(f) => failures.push(f),
+            }
+        }
+        panic!("rotation did not finish in {attempts} attempts: {failures:?}");
+    }
+
+    /// Runs a batch straight through the cleanup (no queue), for hand-made messages.
+    pub async fn process(&self, message: &DrainMessage, now: OffsetDateTime) -> Disposition {
+        self.cleanup.process(&message.to_body(), now).await
+    }
+}
+
+/// The status of `GET /api/v2/tokens/me` with a raw bearer token.
+pub async fn tokens_me_status(org: &Org, token: &str) -> u16 {
+    reqwest::Client::new()
+        .get(format!("{}/api/v2/tokens/me", org.emulator.base_url()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("tokens/me")
+        .status()
+        .as_u16()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reconciliation: managed clients of any age, and a pass with the rotator's settings.
+
+impl Org {
+    /// Plants a client named `<prefix><uuid>` (the shape of a managed client) created at
+    /// `created` (`None`: the emulator's now). Returns its id.
+    pub fn seed_managed(&self, prefix: &str, created: Option<time::OffsetDateTime>) -> String {
+        self.seed_named(&format!("{prefix}{}", uuid::Uuid::new_v4()), created)
+    }
+
+    /// Plants a client with this exact name, created at `created`. Returns its id.
+    pub fn seed_named(&self, name: &str, created: Option<time::OffsetDateTime>) -> String {
+        self.emulator
+            .seed_client(SeedClient {
+                date_created: created,
+                ..SeedClient::new(name, &["conversation:communication:view"])
+            })
+            .id
+    }
+}
+
+impl World {
+    /// One scheduled reconciliation pass over `arns` at `now`, with the rotator's settings
+    /// except `dry_run`.
+    pub async fn reconcile(
+        &self,
+        arns: &[String],
+        now: time::OffsetDateTime,
+        dry_run: bool,
+    ) -> genesys_rotator::reconcile::ReconcileReport {
+        let config = genesys_rotator::config::ReconcileConfig {
+            dry_run,
+            ..self.rotator.reconcile_config().clone()
+        };
+        genesys_rotator::reconcile::reconcile_all_with(&self.rotator, &config, arns, now).await
     }
 }

@@ -22,7 +22,10 @@ fn fault(route: &str, skip: u32, times: u32, action: FaultAction) -> Fault {
 }
 
 fn status(status: u16) -> FaultAction {
-    FaultAction::Status { status, retry_after: None }
+    FaultAction::Status {
+        status,
+        retry_after: None,
+    }
 }
 
 #[tokio::test]
@@ -34,7 +37,13 @@ async fn a_clean_rotation_moves_current_to_a_new_working_client() {
     let r = w.rotate(&arn, 1).await;
 
     assert!(r.failures.is_empty());
-    assert!(matches!(r.outcomes[0], StepOutcome::Created { replaced_lost_clients: 0, .. }));
+    assert!(matches!(
+        r.outcomes[0],
+        StepOutcome::Created {
+            replaced_lost_clients: 0,
+            ..
+        }
+    ));
     assert!(matches!(r.outcomes[1], StepOutcome::Confirmed { .. }));
     assert!(matches!(r.outcomes[2], StepOutcome::Tested { .. }));
     assert!(matches!(r.outcomes[3], StepOutcome::Promoted { .. }));
@@ -114,7 +123,10 @@ async fn a_crash_at_every_aws_call_of_create_secret_is_recovered() {
             case += 1;
             let prefix = format!("aws-crash-{case}-");
             let arn = w
-                .create_secret(&format!("genesys/aws-crash-{case}"), &w.integration_json_with_prefix(0, &prefix))
+                .create_secret(
+                    &format!("genesys/aws-crash-{case}"),
+                    &w.integration_json_with_prefix(0, &prefix),
+                )
                 .await;
             let token = w.begin_rotation(&arn, true).await;
             w.store.fail_call(n, when);
@@ -122,7 +134,9 @@ async fn a_crash_at_every_aws_call_of_create_secret_is_recovered() {
             let err = first.expect_err(&format!("call {n} {when:?} must fail the step"));
             assert!(err.is_retryable(), "{err:?} after {:?}", w.store.log());
             // Secrets Manager retries the whole rotation with the same token.
-            w.run_steps(&arn, &token).await.unwrap_or_else(|e| panic!("retry after call {n} {when:?}: {e:?}"));
+            w.run_steps(&arn, &token)
+                .await
+                .unwrap_or_else(|e| panic!("retry after call {n} {when:?}: {e:?}"));
             w.clear_pending(&arn, &token).await;
             w.assert_rotated(&arn, &token, None, 0).await;
             assert_one_client_for(&w, &arn, &token, &prefix).await;
@@ -136,7 +150,11 @@ async fn a_crash_at_every_genesys_call_of_create_secret_is_recovered() {
     // createSecret's Genesys calls: master token, list, create. A crash after the create was
     // applied loses the secret, which the retry must clean up (PUT inactive, DELETE): those
     // calls fail in the second round, after a lost client exists.
-    let routes = ["POST /oauth/token", "GET /api/v2/oauth/clients", "POST /api/v2/oauth/clients"];
+    let routes = [
+        "POST /oauth/token",
+        "GET /api/v2/oauth/clients",
+        "POST /api/v2/oauth/clients",
+    ];
     let actions = [status(500), FaultAction::Drop, FaultAction::DropAfterApply, status(400)];
     let mut case = 0;
     for route in routes {
@@ -144,7 +162,10 @@ async fn a_crash_at_every_genesys_call_of_create_secret_is_recovered() {
             case += 1;
             let prefix = format!("gc-crash-{case}-");
             let arn = w
-                .create_secret(&format!("genesys/gc-crash-{case}"), &w.integration_json_with_prefix(0, &prefix))
+                .create_secret(
+                    &format!("genesys/gc-crash-{case}"),
+                    &w.integration_json_with_prefix(0, &prefix),
+                )
                 .await;
             let token = w.begin_rotation(&arn, true).await;
             // A fresh master client each case, so the token call is really made.
@@ -168,7 +189,10 @@ async fn a_crash_at_every_genesys_call_of_create_secret_is_recovered() {
             case += 1;
             let prefix = format!("gc-crash-{case}-");
             let arn = w
-                .create_secret(&format!("genesys/gc-crash-{case}"), &w.integration_json_with_prefix(0, &prefix))
+                .create_secret(
+                    &format!("genesys/gc-crash-{case}"),
+                    &w.integration_json_with_prefix(0, &prefix),
+                )
                 .await;
             let token = w.begin_rotation(&arn, true).await;
             w.org()
@@ -176,7 +200,10 @@ async fn a_crash_at_every_genesys_call_of_create_secret_is_recovered() {
                 .inject_fault(fault("POST /api/v2/oauth/clients", 0, 1, FaultAction::DropAfterApply));
             assert!(w.step(&arn, &token, Step::CreateSecret).await.is_err());
             w.org().emulator.inject_fault(fault(route, 0, 10, action.clone()));
-            assert!(w.step(&arn, &token, Step::CreateSecret).await.is_err(), "{route} {action:?}");
+            assert!(
+                w.step(&arn, &token, Step::CreateSecret).await.is_err(),
+                "{route} {action:?}"
+            );
             w.org().emulator.clear_faults();
             w.run_steps(&arn, &token)
                 .await
@@ -201,11 +228,23 @@ async fn a_client_whose_secret_was_lost_is_deleted_and_replaced() {
     assert_eq!(lost.len(), 1, "the crashed create made a client");
 
     let outcome = w.step(&arn, &token, Step::CreateSecret).await.unwrap();
-    assert!(matches!(outcome, StepOutcome::Created { replaced_lost_clients: 1, .. }), "{outcome:?}");
+    assert!(
+        matches!(
+            outcome,
+            StepOutcome::Created {
+                replaced_lost_clients: 1,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
     assert!(w.org().client(&lost[0].id).is_none(), "lost client deleted");
     assert!(w.org().emulator.deleted_client_ids().contains(&lost[0].id));
     // A retry of a createSecret that succeeded changes nothing.
-    assert_eq!(w.step(&arn, &token, Step::CreateSecret).await.unwrap(), StepOutcome::AlreadyCreated);
+    assert_eq!(
+        w.step(&arn, &token, Step::CreateSecret).await.unwrap(),
+        StepOutcome::AlreadyCreated
+    );
     assert_eq!(w.org().managed(PREFIX).len(), 1);
 }
 
@@ -231,7 +270,11 @@ async fn a_429_storm_is_waited_out() {
         ));
     }
     let r = w.rotate(&arn, 1).await;
-    assert!(r.failures.is_empty(), "429s are retried inside a step: {:?}", r.failures);
+    assert!(
+        r.failures.is_empty(),
+        "429s are retried inside a step: {:?}",
+        r.failures
+    );
     w.assert_rotated(&arn, &r.token, None, 0).await;
     let calls = w.org().emulator.call_counts();
     assert!(calls["POST /api/v2/oauth/clients"] >= 3, "{calls:?}");
@@ -324,7 +367,10 @@ async fn the_step_guards_refuse_what_secrets_manager_would() {
         .unwrap_err();
     assert!(matches!(err, RotationError::UnknownVersion { .. }), "{err:?}");
     // AWSCURRENT's version: nothing to do.
-    assert_eq!(w.step(&arn, &current, Step::CreateSecret).await.unwrap(), StepOutcome::AlreadyCurrent);
+    assert_eq!(
+        w.step(&arn, &current, Step::CreateSecret).await.unwrap(),
+        StepOutcome::AlreadyCurrent
+    );
 
     let steps = w.run_steps(&arn, &token).await.unwrap();
     assert_eq!(steps.len(), 4);
@@ -333,7 +379,10 @@ async fn the_step_guards_refuse_what_secrets_manager_would() {
     let err = w.step(&arn, &current, Step::SetSecret).await.unwrap_err();
     assert!(matches!(err, RotationError::NotPending { .. }), "{err:?}");
     // A retried finishSecret after success is a no-op.
-    assert_eq!(w.step(&arn, &token, Step::FinishSecret).await.unwrap(), StepOutcome::AlreadyCurrent);
+    assert_eq!(
+        w.step(&arn, &token, Step::FinishSecret).await.unwrap(),
+        StepOutcome::AlreadyCurrent
+    );
 }
 
 #[tokio::test]
@@ -375,7 +424,12 @@ async fn every_bad_secret_field_is_refused_by_name_and_changes_nothing() {
         ("roleDivisions", None),
         ("region", Some(json!("evil.example.com"))),
         ("region", Some(json!("mars_north_1"))),
-        ("masterSecretArn", Some(json!("arn:aws:secretsmanager:us-east-1:123456789012:secret:other-master"))),
+        (
+            "masterSecretArn",
+            Some(json!(
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:other-master"
+            )),
+        ),
         ("namePrefix", Some(json!("x"))),
         ("roleDivisions", Some(json!([]))),
         ("tokenLifetimeSeconds", Some(json!(60))),
@@ -401,18 +455,25 @@ async fn every_bad_secret_field_is_refused_by_name_and_changes_nothing() {
         }
         assert!(!msg.contains(&w.org().legacy_secret), "error leaks the secret: {msg}");
         // Nothing changed: no pending value, no client created.
-        let pending = w
-            .sm
-            .get_secret_value()
-            .secret_id(&arn)
-            .version_id(&token)
-            .version_stage(AWSPENDING)
-            .send()
-            .await;
+        let pending =
+            w.sm.get_secret_value()
+                .secret_id(&arn)
+                .version_id(&token)
+                .version_stage(AWSPENDING)
+                .send()
+                .await;
         assert!(pending.is_err(), "{field}: AWSPENDING must stay empty");
     }
     assert!(w.org().managed(PREFIX).is_empty());
-    assert_eq!(w.org().emulator.call_counts().get("POST /api/v2/oauth/clients").copied().unwrap_or(0), 0);
+    assert_eq!(
+        w.org()
+            .emulator
+            .call_counts()
+            .get("POST /api/v2/oauth/clients")
+            .copied()
+            .unwrap_or(0),
+        0
+    );
 }
 
 #[tokio::test]
@@ -469,5 +530,8 @@ async fn no_secret_or_token_is_ever_logged() {
     for token in w.org().emulator.issued_tokens() {
         assert!(!text.contains(&token), "an access token appears in the logs");
     }
-    assert!(!text.to_lowercase().contains("bearer "), "an Authorization header appears in the logs");
+    assert!(
+        !text.to_lowercase().contains("bearer "),
+        "an Authorization header appears in the logs"
+    );
 }

@@ -1,22 +1,38 @@
-//! The cleanup Lambda: will hard-delete rotated-out clients once their tokens have drained,
-//! from the drain queue's messages. Until that lands it accepts SQS batches and reports every
-//! message as failed, so nothing is lost or deleted by mistake: the messages stay on the queue.
+//! The cleanup Lambda: triggered by the drain queue (SQS, with `ReportBatchItemFailures`), it
+//! deletes rotated-out clients once their tokens have drained; triggered by its EventBridge
+//! schedule, it reconciles orphans of the secrets in `RECONCILE_SECRET_ARNS`. All logic lives in
+//! `genesys_rotator::cleanup`; this only wires it up.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+#![recursion_limit = "256"] // the SDK futures nest deeper than the default allows
+
+use genesys_rotator::cleanup::{Cleanup, Trigger};
+use genesys_rotator::config::{DrainConfig, ReconcileConfig, RotatorConfig};
+use genesys_rotator::drain::SqsDrainQueue;
+use genesys_rotator::store::AwsSecretStore;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use time::OffsetDateTime;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async move {
-        let mut response = SqsBatchResponse::default();
-        for record in event.payload.records {
-            tracing::warn!(message_id = ?record.message_id, "cleanup not implemented yet; message left on the queue");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = record.message_id.unwrap_or_default();
-            response.batch_item_failures.push(failure);
-        }
-        Ok::<_, Error>(response)
+    // Checked once at start: the same allowed masters and endpoints as the rotation function,
+    // and the queue that not-yet-due messages are re-sent to.
+    let config = RotatorConfig::from_env()?;
+    let drain = DrainConfig::from_env()?;
+    let reconcile = ReconcileConfig::from_env()?;
+    let aws = aws_config::load_from_env().await;
+    let cleanup = Cleanup::new(
+        AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&aws)),
+        config,
+        SqsDrainQueue::new(aws_sdk_sqs::Client::new(&aws), drain.queue_url),
+    )
+    .with_reconcile(reconcile);
+    let cleanup = &cleanup;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
+        // An unrecognised payload is the only whole-invocation error: queue failures are
+        // reported per message, so one bad message never fails the rest of its batch.
+        let trigger = Trigger::from_json(event.payload)?;
+        Ok::<_, Error>(cleanup.handle(trigger, OffsetDateTime::now_utc()).await)
     }))
     .await
 }

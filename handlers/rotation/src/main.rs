@@ -1,9 +1,14 @@
 //! The rotation Lambda: Secrets Manager calls it with createSecret, setSecret, testSecret and
 //! finishSecret. All logic lives in the `genesys_rotator` library; this only wires it up.
+//!
+//! finishSecret retires the rotated-out client through the drain queue (`DRAIN_QUEUE_URL`,
+//! required: a rotation that could not retire the old client would leave a live credential
+//! behind, which is what this tool exists to prevent).
 
 #![recursion_limit = "256"] // the SDK futures nest deeper than the default allows
 
-use genesys_rotator::config::RotatorConfig;
+use genesys_rotator::config::{DrainConfig, ReconcileConfig, RotatorConfig};
+use genesys_rotator::drain::{DrainRetirement, SqsDrainQueue};
 use genesys_rotator::rotation::Rotator;
 use genesys_rotator::store::AwsSecretStore;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
@@ -14,8 +19,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     // Checked once at start: a bad environment fails the cold start, not every rotation.
     let config = RotatorConfig::from_env()?;
+    let drain = DrainConfig::from_env()?;
+    let reconcile = ReconcileConfig::from_env()?;
     let aws = aws_config::load_from_env().await;
-    let rotator = Rotator::new(AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&aws)), config);
+    let retirement = DrainRetirement::new(
+        SqsDrainQueue::new(aws_sdk_sqs::Client::new(&aws), drain.queue_url),
+        drain.settings,
+    );
+    let rotator = Rotator::with_retirement(
+        AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&aws)),
+        config,
+        retirement,
+    )
+    .with_reconcile(reconcile);
     let rotator = &rotator;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         rotator

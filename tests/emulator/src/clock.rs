@@ -39,9 +39,7 @@ pub mod genesys_time {
 
     /// Formats `t` the way the Genesys API does.
     pub fn format(t: OffsetDateTime) -> String {
-        let fmt = format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-        );
+        let fmt = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
         t.to_offset(UtcOffset::UTC)
             .format(&fmt)
             .expect("formatting a UTC time cannot fail")
@@ -77,19 +75,14 @@ pub mod genesys_time {
     pub mod option {
         use super::*;
 
-        pub fn serialize<S: Serializer>(
-            t: &Option<OffsetDateTime>,
-            s: S,
-        ) -> Result<S::Ok, S::Error> {
+        pub fn serialize<S: Serializer>(t: &Option<OffsetDateTime>, s: S) -> Result<S::Ok, S::Error> {
             match t {
                 Some(t) => s.serialize_str(&format(*t)),
                 None => s.serialize_none(),
             }
         }
 
-        pub fn deserialize<'de, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Option<OffsetDateTime>, D::Error> {
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, D::Error> {
             match Option::<String>::deserialize(d)? {
                 Some(s) => parse(&s).map(Some).map_err(serde::de::Error::custom),
                 None => Ok(None),

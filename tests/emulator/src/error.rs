@@ -68,12 +68,9 @@ impl ApiError {
         let mut e = Self::new(
             429,
             "too.many.requests.retry.after",
-            format!(
-                "Rate limit exceeded the maximum. Retry the request in [{retry_after}] seconds"
-            ),
+            format!("Rate limit exceeded the maximum. Retry the request in [{retry_after}] seconds"),
         );
-        e.message_params
-            .insert("retryAfter".into(), retry_after.to_string());
+        e.message_params.insert("retryAfter".into(), retry_after.to_string());
         e.retry_after = Some(retry_after);
         e
     }
@@ -185,7 +182,6 @@ impl IntoResponse for TokenError {
 
 fn add_retry_after(resp: &mut Response, retry_after: Option<u64>) {
     if let Some(secs) = retry_after {
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
 }

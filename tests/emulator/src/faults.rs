@@ -109,10 +109,7 @@ impl Fault {
 pub enum FaultAction {
     /// Answer this status with an error body instead of acting; a `Retry-After` header is sent
     /// when `retry_after` is set.
-    Status {
-        status: u16,
-        retry_after: Option<u64>,
-    },
+    Status { status: u16, retry_after: Option<u64> },
     /// Close the connection without answering, before acting: the server did nothing.
     Drop,
     /// Act (state changes!) and then close the connection without answering: models a crash or
@@ -142,13 +139,7 @@ enum FaultActionWire {
 impl From<FaultActionWire> for FaultAction {
     fn from(w: FaultActionWire) -> Self {
         match w {
-            FaultActionWire::Status {
-                status,
-                retry_after,
-            } => FaultAction::Status {
-                status,
-                retry_after,
-            },
+            FaultActionWire::Status { status, retry_after } => FaultAction::Status { status, retry_after },
             FaultActionWire::Drop => FaultAction::Drop,
             FaultActionWire::DropAfterApply => FaultAction::DropAfterApply,
             FaultActionWire::Delay { ms } => FaultAction::Delay(Duration::from_millis(ms)),
@@ -159,13 +150,7 @@ impl From<FaultActionWire> for FaultAction {
 impl From<FaultAction> for FaultActionWire {
     fn from(a: FaultAction) -> Self {
         match a {
-            FaultAction::Status {
-                status,
-                retry_after,
-            } => FaultActionWire::Status {
-                status,
-                retry_after,
-            },
+            FaultAction::Status { status, retry_after } => FaultActionWire::Status { status, retry_after },
             FaultAction::Drop => FaultActionWire::Drop,
             FaultAction::DropAfterApply => FaultActionWire::DropAfterApply,
             FaultAction::Delay(d) => FaultActionWire::Delay {
@@ -195,16 +180,8 @@ impl FaultQueue {
 
     /// Consults the first fault matching this call: returns its action if it hits, and uses up
     /// one `skip` or one `times` of it either way.
-    pub(crate) fn take(
-        &mut self,
-        route: &str,
-        path_id: Option<&str>,
-        basic_id: Option<&str>,
-    ) -> Option<FaultAction> {
-        let pos = self
-            .faults
-            .iter()
-            .position(|f| f.matches(route, path_id, basic_id))?;
+    pub(crate) fn take(&mut self, route: &str, path_id: Option<&str>, basic_id: Option<&str>) -> Option<FaultAction> {
+        let pos = self.faults.iter().position(|f| f.matches(route, path_id, basic_id))?;
         let fault = &mut self.faults[pos];
         if fault.skip > 0 {
             fault.skip -= 1;
@@ -226,11 +203,7 @@ mod tests {
     #[test]
     fn skip_then_times_then_gone() {
         let mut q = FaultQueue::default();
-        q.push(
-            Fault::new(routes::TOKEN, FaultAction::Drop)
-                .skip(1)
-                .times(2),
-        );
+        q.push(Fault::new(routes::TOKEN, FaultAction::Drop).skip(1).times(2));
         assert_eq!(q.take(routes::TOKEN, None, None), None);
         assert_eq!(q.take(routes::TOKEN, None, None), Some(FaultAction::Drop));
         assert_eq!(q.take(routes::TOKEN, None, None), Some(FaultAction::Drop));
@@ -247,20 +220,16 @@ mod tests {
         q.push(Fault::new(routes::GET_CLIENT, s503.clone()).for_client("a"));
         q.push(Fault::new(routes::GET_CLIENT, FaultAction::Drop));
         assert_eq!(q.take(routes::LIST_CLIENTS, None, None), None);
-        assert_eq!(
-            q.take(routes::GET_CLIENT, Some("b"), None),
-            Some(FaultAction::Drop)
-        );
+        assert_eq!(q.take(routes::GET_CLIENT, Some("b"), None), Some(FaultAction::Drop));
         assert_eq!(q.take(routes::GET_CLIENT, Some("b"), None), None);
         assert_eq!(q.take(routes::GET_CLIENT, Some("a"), None), Some(s503));
     }
 
     #[test]
     fn json_shape() {
-        let f: Fault = serde_json::from_str(
-            r#"{"route":"POST /oauth/token","action":{"type":"delay","ms":250},"clientId":"x"}"#,
-        )
-        .unwrap();
+        let f: Fault =
+            serde_json::from_str(r#"{"route":"POST /oauth/token","action":{"type":"delay","ms":250},"clientId":"x"}"#)
+                .unwrap();
         assert_eq!(f.times, 1);
         assert_eq!(f.skip, 0);
         assert_eq!(f.action, FaultAction::Delay(Duration::from_millis(250)));

@@ -77,9 +77,7 @@ use tokio::task::JoinHandle;
 pub use clock::genesys_time;
 pub use faults::{routes, Fault, FaultAction};
 pub use models::{ClientState, GrantType, RoleDivision};
-pub use records::{
-    CallRecord, ClientRecord, EmulatorConfig, SeedClient, SeededClient, DEFAULT_ORG_ID, ORG_NAME,
-};
+pub use records::{CallRecord, ClientRecord, EmulatorConfig, SeedClient, SeededClient, DEFAULT_ORG_ID, ORG_NAME};
 
 use http::{AppState, Shared};
 use store::Store;
@@ -102,9 +100,7 @@ impl Emulator {
 
     /// Starts an emulator on a listener the caller bound. Must run inside a Tokio runtime.
     pub async fn start_on(listener: TcpListener, config: EmulatorConfig) -> Emulator {
-        let addr = listener
-            .local_addr()
-            .expect("a bound TCP listener has a local address");
+        let addr = listener.local_addr().expect("a bound TCP listener has a local address");
         let state: AppState = Arc::new(Shared::new(Store::new(config)));
         let app = http::router(state.clone());
         let server = tokio::spawn(http::server::serve(listener, app));

@@ -108,11 +108,7 @@ pub struct OAuthClientRequest {
     pub role_divisions: Option<Vec<RoleDivision>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<ClientState>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "genesys_time::option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "genesys_time::option")]
     pub date_to_delete: Option<OffsetDateTime>,
 }
 
@@ -148,11 +144,7 @@ pub struct OAuthClient {
     #[serde(default)]
     pub role_divisions: Vec<RoleDivision>,
     pub state: ClientState,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "genesys_time::option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "genesys_time::option")]
     pub date_to_delete: Option<OffsetDateTime>,
     pub self_uri: String,
 }
@@ -207,11 +199,7 @@ pub struct OrgOAuthClient {
     #[serde(default)]
     pub role_divisions: Vec<RoleDivision>,
     pub state: ClientState,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "genesys_time::option"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "genesys_time::option")]
     pub date_to_delete: Option<OffsetDateTime>,
     pub organization: NamedEntity,
 }

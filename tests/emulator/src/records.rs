@@ -158,20 +158,14 @@ pub struct ClockAdvance {
 pub struct ConfigPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_limit: Option<usize>,
-    #[serde(
-        default,
-        deserialize_with = "present",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
     pub rate_limit_per_minute: Option<Option<u32>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub propagation_delay_ms: Option<u64>,
 }
 
 /// Tells a field that is present (even as `null`) from one that is absent.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -190,8 +184,7 @@ mod tests {
 
     #[test]
     fn seed_client_defaults_from_json() {
-        let s: SeedClient =
-            serde_json::from_str(r#"{"name":"m","permissions":["a:b:c"]}"#).unwrap();
+        let s: SeedClient = serde_json::from_str(r#"{"name":"m","permissions":["a:b:c"]}"#).unwrap();
         assert_eq!(s.state, ClientState::Active);
         assert_eq!(s.access_token_validity_seconds, 86_400);
     }

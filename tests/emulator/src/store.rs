@@ -22,12 +22,10 @@ use crate::clock::Clock;
 use crate::error::{ApiError, TokenError};
 use crate::faults::{FaultAction, FaultQueue};
 use crate::models::{
-    ClientState, GrantType, NamedEntity, OAuthClient, OAuthClientEntityListing, OAuthClientRequest,
-    OrgOAuthClient, RoleDivision, TokenInfo, TokenResponse, UriReference,
+    ClientState, GrantType, NamedEntity, OAuthClient, OAuthClientEntityListing, OAuthClientRequest, OrgOAuthClient,
+    RoleDivision, TokenInfo, TokenResponse, UriReference,
 };
-use crate::records::{
-    CallRecord, ClientRecord, EmulatorConfig, SeedClient, SeededClient, ORG_NAME,
-};
+use crate::records::{CallRecord, ClientRecord, EmulatorConfig, SeedClient, SeededClient, ORG_NAME};
 use crate::Fault;
 
 const CLIENTS_URI: &str = "/api/v2/oauth/clients";
@@ -333,13 +331,7 @@ impl Store {
         }
         match grant_type {
             Some("client_credentials") => {}
-            None | Some("") => {
-                return Err(TokenError::new(
-                    400,
-                    "invalid_request",
-                    "missing grant_type",
-                ))
-            }
+            None | Some("") => return Err(TokenError::new(400, "invalid_request", "missing grant_type")),
             Some(_) => {
                 return Err(TokenError::new(
                     400,
@@ -379,11 +371,7 @@ impl Store {
 
     /// Checks, in the real API's order: a valid token (401), the rate limit (429), then the
     /// permission (403). `required = None` accepts any valid token.
-    pub(crate) fn authorize(
-        &mut self,
-        token: Option<&str>,
-        required: Option<&str>,
-    ) -> Result<Caller, ApiError> {
+    pub(crate) fn authorize(&mut self, token: Option<&str>, required: Option<&str>) -> Result<Caller, ApiError> {
         let now = self.now();
         let token = token.ok_or_else(ApiError::bad_credentials)?;
         let issued = self
@@ -406,11 +394,7 @@ impl Store {
             if window.len() >= limit as usize {
                 // The slot frees when enough of the oldest requests have left the window to
                 // bring the count under the limit.
-                let frees_at = window
-                    .get(window.len() - limit as usize)
-                    .copied()
-                    .unwrap_or(now)
-                    + RATE_WINDOW;
+                let frees_at = window.get(window.len() - limit as usize).copied().unwrap_or(now) + RATE_WINDOW;
                 let wait = (frees_at - now).as_seconds_f64().ceil().max(1.0) as u64;
                 return Err(ApiError::too_many_requests(wait));
             }
@@ -459,13 +443,8 @@ impl Store {
                 }
             }
         }
-        if role_divisions
-            .iter()
-            .any(|rd| rd.division_id.trim().is_empty())
-        {
-            return Err(ApiError::bad_request(
-                "roleDivisions[].divisionId is required.",
-            ));
+        if role_divisions.iter().any(|rd| rd.division_id.trim().is_empty()) {
+            return Err(ApiError::bad_request("roleDivisions[].divisionId is required."));
         }
         Ok(ClientSpec {
             name,
@@ -506,11 +485,7 @@ impl Store {
             .ok_or_else(|| ApiError::not_found(id))
     }
 
-    pub(crate) fn create_client(
-        &mut self,
-        caller: &Caller,
-        req: OAuthClientRequest,
-    ) -> Result<OAuthClient, ApiError> {
+    pub(crate) fn create_client(&mut self, caller: &Caller, req: OAuthClientRequest) -> Result<OAuthClient, ApiError> {
         let spec = self.validate(req)?;
         let limit = self.config.client_limit;
         if self.clients.len() >= limit {
@@ -595,11 +570,7 @@ impl Store {
         Ok(())
     }
 
-    pub(crate) fn new_secret(
-        &mut self,
-        caller: &Caller,
-        id: &str,
-    ) -> Result<OAuthClient, ApiError> {
+    pub(crate) fn new_secret(&mut self, caller: &Caller, id: &str) -> Result<OAuthClient, ApiError> {
         let now = self.now();
         let client = self.client_mut(id).ok_or_else(|| ApiError::not_found(id))?;
         client.secret = random_string(32);
@@ -615,9 +586,7 @@ impl Store {
     // ---- /api/v2/tokens/me ------------------------------------------------------------------
 
     pub(crate) fn token_info(&self, caller: &Caller) -> Result<TokenInfo, ApiError> {
-        let c = self
-            .client(&caller.client_id)
-            .ok_or_else(ApiError::bad_credentials)?;
+        let c = self.client(&caller.client_id).ok_or_else(ApiError::bad_credentials)?;
         let org = NamedEntity {
             id: self.config.org_id.clone(),
             name: ORG_NAME.to_string(),
@@ -639,10 +608,7 @@ impl Store {
                 role_divisions: c.role_divisions.clone(),
                 state: c.state,
                 date_to_delete: c.date_to_delete,
-                organization: NamedEntity {
-                    self_uri: None,
-                    ..org
-                },
+                organization: NamedEntity { self_uri: None, ..org },
             },
         })
     }
@@ -700,9 +666,7 @@ mod tests {
         let mut s = Store::new(EmulatorConfig::default());
         s.seed_role("r1", vec!["oauth:client:view".into()]);
         let admin = s.seed_client(SeedClient::admin("m"));
-        let caller = Caller {
-            client_id: admin.id,
-        };
+        let caller = Caller { client_id: admin.id };
         let mut req = request("x");
         req.role_divisions = Some(vec![RoleDivision {
             role_id: "r1".into(),
@@ -710,11 +674,7 @@ mod tests {
         }]);
         let created = s.create_client(&caller, req.clone()).unwrap();
         assert_eq!(created.role_ids, vec!["r1".to_string()]);
-        let rec = s
-            .records()
-            .into_iter()
-            .find(|r| r.id == created.id)
-            .unwrap();
+        let rec = s.records().into_iter().find(|r| r.id == created.id).unwrap();
         assert_eq!(rec.permissions, vec!["oauth:client:view".to_string()]);
         req.role_divisions.as_mut().unwrap()[0].role_id = "nope".into();
         assert_eq!(s.create_client(&caller, req).unwrap_err().status, 400);

@@ -3,12 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use genesys_emulator::models::{
-    ErrorBody, OAuthClient, OAuthClientEntityListing, TokenInfo, TokenResponse,
-};
+use genesys_emulator::models::{ErrorBody, OAuthClient, OAuthClientEntityListing, TokenInfo, TokenResponse};
 use genesys_emulator::{
-    routes, ClientState, Emulator, EmulatorConfig, Fault, FaultAction, RoleDivision, SeedClient,
-    SeededClient,
+    routes, ClientState, Emulator, EmulatorConfig, Fault, FaultAction, RoleDivision, SeedClient, SeededClient,
 };
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
@@ -62,13 +59,7 @@ impl Harness {
         self.token(&master).await
     }
 
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> Response {
+    async fn call(&self, method: reqwest::Method, path: &str, token: &str, body: Option<Value>) -> Response {
         let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
@@ -77,13 +68,8 @@ impl Harness {
     }
 
     async fn create(&self, token: &str, body: Value) -> Response {
-        self.call(
-            reqwest::Method::POST,
-            "/api/v2/oauth/clients",
-            token,
-            Some(body),
-        )
-        .await
+        self.call(reqwest::Method::POST, "/api/v2/oauth/clients", token, Some(body))
+            .await
     }
 
     async fn create_ok(&self, token: &str, name: &str) -> OAuthClient {
@@ -143,10 +129,7 @@ async fn secret_only_on_create_and_new_secret() {
     let secret = created.secret.clone().expect("create returns the secret");
     assert_eq!(created.state, ClientState::Active);
     assert_eq!(created.access_token_validity_seconds, 600);
-    assert_eq!(
-        created.self_uri,
-        format!("/api/v2/oauth/clients/{}", created.id)
-    );
+    assert_eq!(created.self_uri, format!("/api/v2/oauth/clients/{}", created.id));
     let date = raw["dateCreated"].as_str().unwrap();
     assert!(
         date.ends_with('Z') && date.len() == "2025-01-01T00:00:00.000Z".len(),
@@ -154,19 +137,12 @@ async fn secret_only_on_create_and_new_secret() {
     );
     assert!(raw["createdBy"]["id"].is_string());
 
-    let got = h
-        .get(&token, &format!("/api/v2/oauth/clients/{}", created.id))
-        .await;
+    let got = h.get(&token, &format!("/api/v2/oauth/clients/{}", created.id)).await;
     assert_eq!(got.status(), StatusCode::OK);
     let raw: Value = got.json().await.unwrap();
     assert!(raw.get("secret").is_none(), "GET hides the secret");
 
-    let list: OAuthClientEntityListing = h
-        .get(&token, "/api/v2/oauth/clients")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: OAuthClientEntityListing = h.get(&token, "/api/v2/oauth/clients").await.json().await.unwrap();
     assert_eq!(list.total, 2);
     assert_eq!(list.page_number, 1);
     assert_eq!(list.page_count, 1);
@@ -221,13 +197,7 @@ async fn request_validation() {
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{bad}");
         assert_eq!(error_body(resp).await.code, "bad.request");
     }
-    for grant in [
-        "CODE",
-        "TOKEN",
-        "SAML2-BEARER",
-        "PASSWORD",
-        "CLIENT-CREDENTIALS",
-    ] {
+    for grant in ["CODE", "TOKEN", "SAML2-BEARER", "PASSWORD", "CLIENT-CREDENTIALS"] {
         let resp = h
             .create(&token, json!({"name": grant, "authorizedGrantType": grant}))
             .await;
@@ -247,10 +217,7 @@ async fn request_validation() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["error"],
-        "unsupported_grant_type"
-    );
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "unsupported_grant_type");
     let resp = h
         .http
         .post(h.url("/oauth/token"))
@@ -296,12 +263,7 @@ async fn put_replaces_the_whole_client() {
     assert_eq!(updated.access_token_validity_seconds, 86_400);
     assert!(updated.role_divisions.is_empty());
     assert!(updated.date_modified > updated.date_created);
-    let rec = h
-        .emu
-        .clients()
-        .into_iter()
-        .find(|c| c.id == created.id)
-        .unwrap();
+    let rec = h.emu.clients().into_iter().find(|c| c.id == created.id).unwrap();
     assert_eq!(rec.secret, created.secret.unwrap(), "PUT keeps the secret");
 
     let missing = h.put(&token, "nope", cc_body("x")).await;
@@ -312,24 +274,16 @@ async fn put_replaces_the_whole_client() {
 #[tokio::test]
 async fn permissions_are_enforced() {
     let h = Harness::default().await;
-    let viewer = h
-        .emu
-        .seed_client(SeedClient::new("viewer", &["oauth:client:view"]));
+    let viewer = h.emu.seed_client(SeedClient::new("viewer", &["oauth:client:view"]));
     let token = h.token(&viewer).await;
 
-    assert_eq!(
-        h.get(&token, "/api/v2/oauth/clients").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(h.get(&token, "/api/v2/oauth/clients").await.status(), StatusCode::OK);
     let resp = h.create(&token, cc_body("x")).await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let err = error_body(resp).await;
     assert_eq!(err.code, "missing.permissions");
     assert_eq!(err.status, 403);
-    assert!(err
-        .message_params
-        .values()
-        .any(|v| v.contains("oauth:client:add")));
+    assert!(err.message_params.values().any(|v| v.contains("oauth:client:add")));
     assert!(!err.context_id.is_empty());
 
     let resp = h.put(&token, &viewer.id, cc_body("x")).await;
@@ -357,10 +311,7 @@ async fn permissions_are_enforced() {
     assert!(raw["homeOrganization"]["id"].is_string());
     assert!(raw["authorizedScope"].is_array());
     let _: TokenInfo = serde_json::from_value(raw).unwrap();
-    assert_eq!(
-        h.get(&t, "/api/v2/oauth/clients").await.status(),
-        StatusCode::FORBIDDEN
-    );
+    assert_eq!(h.get(&t, "/api/v2/oauth/clients").await.status(), StatusCode::FORBIDDEN);
 
     // No token / unknown token.
     let resp = h.http.get(h.url("/api/v2/tokens/me")).send().await.unwrap();
@@ -391,9 +342,7 @@ async fn permissions_are_enforced() {
 async fn inactive_disabled_and_deleted_clients() {
     let h = Harness::default().await;
     let admin = h.admin_token().await;
-    let a = h
-        .emu
-        .seed_client(SeedClient::new("a", &["oauth:client:view"]));
+    let a = h.emu.seed_client(SeedClient::new("a", &["oauth:client:view"]));
     let a_token = h.token(&a).await;
 
     // Delete needs inactive first.
@@ -404,24 +353,14 @@ async fn inactive_disabled_and_deleted_clients() {
     assert!(err.message.contains("inactive"));
 
     // Inactive: existing tokens keep working, no new ones.
-    let body =
-        json!({"name": "a", "authorizedGrantType": "CLIENT-CREDENTIALS", "state": "inactive"});
+    let body = json!({"name": "a", "authorizedGrantType": "CLIENT-CREDENTIALS", "state": "inactive"});
     let resp = h.put(&admin, &a.id, body).await;
     assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(
-        resp.json::<OAuthClient>().await.unwrap().state,
-        ClientState::Inactive
-    );
-    assert_eq!(
-        h.get(&a_token, "/api/v2/tokens/me").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(resp.json::<OAuthClient>().await.unwrap().state, ClientState::Inactive);
+    assert_eq!(h.get(&a_token, "/api/v2/tokens/me").await.status(), StatusCode::OK);
     let resp = h.token_response(&a.id, &a.secret).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["error"],
-        "invalid_client"
-    );
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_client");
 
     // Delete: 204, then its tokens are dead and it is gone.
     let resp = h.delete(&admin, &a.id).await;
@@ -431,14 +370,9 @@ async fn inactive_disabled_and_deleted_clients() {
         h.get(&a_token, "/api/v2/tokens/me").await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let resp = h
-        .get(&admin, &format!("/api/v2/oauth/clients/{}", a.id))
-        .await;
+    let resp = h.get(&admin, &format!("/api/v2/oauth/clients/{}", a.id)).await;
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-    assert_eq!(
-        h.delete(&admin, &a.id).await.status(),
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(h.delete(&admin, &a.id).await.status(), StatusCode::NOT_FOUND);
     assert_eq!(h.emu.deleted_client_ids(), vec![a.id.clone()]);
     assert!(h.emu.clients().iter().all(|c| c.id != a.id));
     assert_eq!(
@@ -447,12 +381,9 @@ async fn inactive_disabled_and_deleted_clients() {
     );
 
     // Disabled: existing tokens die at once, no new ones.
-    let b = h
-        .emu
-        .seed_client(SeedClient::new("b", &["oauth:client:view"]));
+    let b = h.emu.seed_client(SeedClient::new("b", &["oauth:client:view"]));
     let b_token = h.token(&b).await;
-    let body =
-        json!({"name": "b", "authorizedGrantType": "CLIENT-CREDENTIALS", "state": "disabled"});
+    let body = json!({"name": "b", "authorizedGrantType": "CLIENT-CREDENTIALS", "state": "disabled"});
     assert_eq!(h.put(&admin, &b.id, body).await.status(), StatusCode::OK);
     assert_eq!(
         h.get(&b_token, "/api/v2/tokens/me").await.status(),
@@ -462,10 +393,7 @@ async fn inactive_disabled_and_deleted_clients() {
         h.token_response(&b.id, &b.secret).await.status(),
         StatusCode::BAD_REQUEST
     );
-    assert_eq!(
-        h.delete(&admin, &b.id).await.status(),
-        StatusCode::BAD_REQUEST
-    );
+    assert_eq!(h.delete(&admin, &b.id).await.status(), StatusCode::BAD_REQUEST);
 
     // issue_token_for only mints for active clients.
     assert!(h.emu.issue_token_for(&b.id).is_none());
@@ -539,36 +467,20 @@ async fn rate_limit_answers_429_with_retry_after() {
     let token = h.admin_token().await;
     let other = h.admin_token().await;
     for _ in 0..3 {
-        assert_eq!(
-            h.get(&token, "/api/v2/tokens/me").await.status(),
-            StatusCode::OK
-        );
+        assert_eq!(h.get(&token, "/api/v2/tokens/me").await.status(), StatusCode::OK);
     }
     let resp = h.get(&token, "/api/v2/oauth/clients").await;
     assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = resp.headers()["retry-after"]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let retry: u64 = resp.headers()["retry-after"].to_str().unwrap().parse().unwrap();
     assert!((1..=60).contains(&retry), "{retry}");
     assert_eq!(error_body(resp).await.code, "too.many.requests.retry.after");
     // Per token: another token is not limited.
-    assert_eq!(
-        h.get(&other, "/api/v2/tokens/me").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(h.get(&other, "/api/v2/tokens/me").await.status(), StatusCode::OK);
     h.emu.advance_clock(Duration::from_secs(retry));
-    assert_eq!(
-        h.get(&token, "/api/v2/tokens/me").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(h.get(&token, "/api/v2/tokens/me").await.status(), StatusCode::OK);
     h.emu.set_rate_limit(None);
     for _ in 0..5 {
-        assert_eq!(
-            h.get(&token, "/api/v2/tokens/me").await.status(),
-            StatusCode::OK
-        );
+        assert_eq!(h.get(&token, "/api/v2/tokens/me").await.status(), StatusCode::OK);
     }
 }
 
@@ -584,21 +496,13 @@ async fn new_clients_propagate_after_a_delay() {
     let secret = created.secret.unwrap();
     let resp = h.token_response(&created.id, &secret).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap()["error"],
-        "invalid_client"
-    );
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"], "invalid_client");
     h.emu.advance_clock(Duration::from_secs(10));
-    assert_eq!(
-        h.token_response(&created.id, &secret).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(h.token_response(&created.id, &secret).await.status(), StatusCode::OK);
     h.emu.set_propagation_delay(Duration::ZERO);
     let instant = h.create_ok(&token, "instant").await;
     assert_eq!(
-        h.token_response(&instant.id, &instant.secret.unwrap())
-            .await
-            .status(),
+        h.token_response(&instant.id, &instant.secret.unwrap()).await.status(),
         StatusCode::OK
     );
 }
@@ -636,25 +540,16 @@ async fn status_faults() {
     let resp = h.get(&token, "/api/v2/oauth/clients").await;
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(error_body(resp).await.code, "service.unavailable");
-    assert_eq!(
-        h.get(&token, "/api/v2/oauth/clients").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(h.get(&token, "/api/v2/oauth/clients").await.status(), StatusCode::OK);
 
-    assert_eq!(
-        h.get(&token, "/api/v2/tokens/me").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(h.get(&token, "/api/v2/tokens/me").await.status(), StatusCode::OK);
     for _ in 0..2 {
         let resp = h.get(&token, "/api/v2/tokens/me").await;
         assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(resp.headers()["retry-after"], "7");
         assert_eq!(error_body(resp).await.code, "too.many.requests.retry.after");
     }
-    assert_eq!(
-        h.get(&token, "/api/v2/tokens/me").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(h.get(&token, "/api/v2/tokens/me").await.status(), StatusCode::OK);
 
     let before = h.emu.clients().len();
     let resp = h.create(&token, cc_body("x")).await;
@@ -700,21 +595,11 @@ async fn status_faults() {
         .for_client(&target.id),
     );
     let path = |id: &str| format!("/api/v2/oauth/clients/{id}");
-    assert_eq!(
-        h.get(&token, &path(&other.id)).await.status(),
-        StatusCode::OK
-    );
-    assert_eq!(
-        h.get(&token, &path(&target.id)).await.status(),
-        StatusCode::BAD_GATEWAY
-    );
-    h.emu
-        .inject_fault(Fault::new(routes::GET_CLIENT, FaultAction::Drop));
+    assert_eq!(h.get(&token, &path(&other.id)).await.status(), StatusCode::OK);
+    assert_eq!(h.get(&token, &path(&target.id)).await.status(), StatusCode::BAD_GATEWAY);
+    h.emu.inject_fault(Fault::new(routes::GET_CLIENT, FaultAction::Drop));
     h.emu.clear_faults();
-    assert_eq!(
-        h.get(&token, &path(&target.id)).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(h.get(&token, &path(&target.id)).await.status(), StatusCode::OK);
 
     let counts = h.emu.call_counts();
     assert_eq!(counts[routes::LIST_CLIENTS], 2);
@@ -728,12 +613,8 @@ async fn drop_fault_closes_the_connection_without_acting() {
     let h = Harness::default().await;
     let token = h.admin_token().await;
     // Warm the pool so the dropped request rides a reused keep-alive connection.
-    assert_eq!(
-        h.get(&token, "/api/v2/tokens/me").await.status(),
-        StatusCode::OK
-    );
-    h.emu
-        .inject_fault(Fault::new(routes::CREATE_CLIENT, FaultAction::Drop));
+    assert_eq!(h.get(&token, "/api/v2/tokens/me").await.status(), StatusCode::OK);
+    h.emu.inject_fault(Fault::new(routes::CREATE_CLIENT, FaultAction::Drop));
     let before = h.emu.clients().len();
     let err = h
         .http
@@ -748,10 +629,7 @@ async fn drop_fault_closes_the_connection_without_acting() {
     // Exactly one request was hit: the same client carries on.
     h.create_ok(&token, "next").await;
     let calls = h.emu.calls();
-    let creates: Vec<_> = calls
-        .iter()
-        .filter(|c| c.route == routes::CREATE_CLIENT)
-        .collect();
+    let creates: Vec<_> = calls.iter().filter(|c| c.route == routes::CREATE_CLIENT).collect();
     assert_eq!(creates.len(), 2);
     assert_eq!(creates[0].status, None);
     assert_eq!(creates[1].status, Some(200));
@@ -761,10 +639,8 @@ async fn drop_fault_closes_the_connection_without_acting() {
 async fn drop_after_apply_acts_then_closes_the_connection() {
     let h = Harness::default().await;
     let token = h.admin_token().await;
-    h.emu.inject_fault(Fault::new(
-        routes::CREATE_CLIENT,
-        FaultAction::DropAfterApply,
-    ));
+    h.emu
+        .inject_fault(Fault::new(routes::CREATE_CLIENT, FaultAction::DropAfterApply));
     let before = h.emu.clients().len();
     let err = h.create_raw_err(&token, cc_body("orphan")).await;
     assert!(err.status().is_none());
@@ -774,9 +650,8 @@ async fn drop_after_apply_acts_then_closes_the_connection() {
 
     // Also on new-secret: the secret changed though the caller never saw it.
     let target = h.emu.seed_client(SeedClient::new("t", &[]));
-    h.emu.inject_fault(
-        Fault::new(routes::NEW_SECRET, FaultAction::DropAfterApply).for_client(&target.id),
-    );
+    h.emu
+        .inject_fault(Fault::new(routes::NEW_SECRET, FaultAction::DropAfterApply).for_client(&target.id));
     let r = h
         .http
         .post(h.url(&format!("/api/v2/oauth/clients/{}/secret", target.id)))
@@ -790,8 +665,7 @@ async fn drop_after_apply_acts_then_closes_the_connection() {
     );
 
     // And on the token route.
-    h.emu
-        .inject_fault(Fault::new(routes::TOKEN, FaultAction::Drop));
+    h.emu.inject_fault(Fault::new(routes::TOKEN, FaultAction::Drop));
     let r = h
         .http
         .post(h.url("/oauth/token"))
@@ -823,16 +697,10 @@ async fn delay_fault_answers_late() {
         FaultAction::Delay(Duration::from_millis(300)),
     ));
     let start = Instant::now();
-    assert_eq!(
-        h.get(&token, "/api/v2/tokens/me").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(h.get(&token, "/api/v2/tokens/me").await.status(), StatusCode::OK);
     assert!(start.elapsed() >= Duration::from_millis(300));
     let start = Instant::now();
-    assert_eq!(
-        h.get(&token, "/api/v2/tokens/me").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(h.get(&token, "/api/v2/tokens/me").await.status(), StatusCode::OK);
     assert!(start.elapsed() < Duration::from_millis(300));
 }
 
@@ -844,12 +712,7 @@ async fn unknown_routes_are_404_error_bodies() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_eq!(error_body(resp).await.code, "not.found");
     let resp = h
-        .call(
-            reqwest::Method::PATCH,
-            "/api/v2/oauth/clients/x",
-            &token,
-            None,
-        )
+        .call(reqwest::Method::PATCH, "/api/v2/oauth/clients/x", &token, None)
         .await;
     assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
     let counts = h.emu.call_counts();
@@ -886,9 +749,7 @@ async fn admin_http_api() {
 
     ok(h.http
         .post(admin("/faults"))
-        .json(
-            &json!({"route": "GET /api/v2/tokens/me", "action": {"type": "status", "status": 500}}),
-        )
+        .json(&json!({"route": "GET /api/v2/tokens/me", "action": {"type": "status", "status": 500}}))
         .send()
         .await
         .unwrap());
@@ -903,10 +764,7 @@ async fn admin_http_api() {
         .await
         .unwrap());
     ok(h.http.delete(admin("/faults")).send().await.unwrap());
-    assert_eq!(
-        h.get(&token, "/api/v2/tokens/me").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(h.get(&token, "/api/v2/tokens/me").await.status(), StatusCode::OK);
 
     let inventory: Vec<Value> = h
         .http
@@ -941,38 +799,20 @@ async fn admin_http_api() {
         .send()
         .await
         .unwrap());
-    assert_eq!(
-        h.get(&token, "/api/v2/tokens/me").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(h.get(&token, "/api/v2/tokens/me").await.status(), StatusCode::OK);
     ok(h.http
         .post(admin("/config"))
         .json(&json!({"rateLimitPerMinute": null}))
         .send()
         .await
         .unwrap());
-    assert_eq!(
-        h.get(&token, "/api/v2/tokens/me").await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(h.get(&token, "/api/v2/tokens/me").await.status(), StatusCode::OK);
 
-    let counts: Value = h
-        .http
-        .get(admin("/calls"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let counts: Value = h.http.get(admin("/calls")).send().await.unwrap().json().await.unwrap();
     assert_eq!(counts["GET /api/v2/tokens/me"], 5);
     assert_eq!(counts["POST /api/v2/oauth/clients"], 2);
     assert_eq!(counts["POST /oauth/token"], 1);
-    assert!(counts
-        .as_object()
-        .unwrap()
-        .keys()
-        .all(|k| !k.contains("__admin")));
+    assert!(counts.as_object().unwrap().keys().all(|k| !k.contains("__admin")));
 }
 
 #[tokio::test]
@@ -1006,10 +846,7 @@ async fn a_call_abandoned_during_a_delay_is_still_logged() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let calls = h.emu.calls();
-    let me: Vec<_> = calls
-        .iter()
-        .filter(|c| c.route == routes::TOKENS_ME)
-        .collect();
+    let me: Vec<_> = calls.iter().filter(|c| c.route == routes::TOKENS_ME).collect();
     assert_eq!(me.len(), 1);
     assert_eq!(me[0].status, None);
 }

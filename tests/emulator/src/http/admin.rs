@@ -10,9 +10,7 @@ use axum::{Json, Router};
 
 use super::AppState;
 use crate::faults::Fault;
-use crate::records::{
-    CallRecord, ClientRecord, ClockAdvance, ConfigPatch, RoleSeed, SeedClient, SeededClient,
-};
+use crate::records::{CallRecord, ClientRecord, ClockAdvance, ConfigPatch, RoleSeed, SeedClient, SeededClient};
 
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
@@ -35,10 +33,7 @@ async fn deleted(State(state): State<AppState>) -> Json<Vec<String>> {
     Json(state.store().deleted_ids())
 }
 
-async fn seed_client(
-    State(state): State<AppState>,
-    Json(seed): Json<SeedClient>,
-) -> Json<SeededClient> {
+async fn seed_client(State(state): State<AppState>, Json(seed): Json<SeedClient>) -> Json<SeededClient> {
     Json(state.store().seed_client(seed))
 }
 
@@ -57,9 +52,7 @@ async fn clear_faults(State(state): State<AppState>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn call_counts(
-    State(state): State<AppState>,
-) -> Json<std::collections::BTreeMap<String, u64>> {
+async fn call_counts(State(state): State<AppState>) -> Json<std::collections::BTreeMap<String, u64>> {
     Json(state.store().call_counts())
 }
 
@@ -68,9 +61,7 @@ async fn call_log(State(state): State<AppState>) -> Json<Vec<CallRecord>> {
 }
 
 async fn advance_clock(State(state): State<AppState>, Json(by): Json<ClockAdvance>) -> StatusCode {
-    state
-        .store()
-        .advance_clock(Duration::from_secs(by.advance_seconds));
+    state.store().advance_clock(Duration::from_secs(by.advance_seconds));
     StatusCode::NO_CONTENT
 }
 

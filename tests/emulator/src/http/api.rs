@@ -16,8 +16,7 @@ use crate::store::permissions;
 type ApiResult = Result<Response, ApiError>;
 
 fn parse_request(body: &Bytes) -> Result<OAuthClientRequest, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("Unable to parse the request body: {e}")))
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Unable to parse the request body: {e}")))
 }
 
 pub(crate) async fn list_clients(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
@@ -26,11 +25,7 @@ pub(crate) async fn list_clients(State(state): State<AppState>, headers: HeaderM
     Ok(Json(store.list_clients()).into_response())
 }
 
-pub(crate) async fn create_client(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult {
+pub(crate) async fn create_client(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {
     let mut store = state.store();
     let caller = store.authorize(bearer_token(&headers), Some(permissions::ADD))?;
     let req = parse_request(&body)?;
@@ -38,11 +33,7 @@ pub(crate) async fn create_client(
     Ok(Json(store.create_client(&caller, req)?).into_response())
 }
 
-pub(crate) async fn get_client(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> ApiResult {
+pub(crate) async fn get_client(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
     let mut store = state.store();
     store.authorize(bearer_token(&headers), Some(permissions::VIEW))?;
     Ok(Json(store.get_client(&id)?).into_response())
@@ -71,11 +62,7 @@ pub(crate) async fn delete_client(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-pub(crate) async fn new_secret(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> ApiResult {
+pub(crate) async fn new_secret(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
     let mut store = state.store();
     let caller = store.authorize(bearer_token(&headers), Some(permissions::EDIT))?;
     Ok(Json(store.new_secret(&caller, &id)?).into_response())

@@ -43,24 +43,16 @@ impl Shared {
 pub(crate) fn router(state: AppState) -> Router {
     let real_api = Router::new()
         .route("/oauth/token", post(token::issue))
-        .route(
-            "/api/v2/oauth/clients",
-            get(api::list_clients).post(api::create_client),
-        )
+        .route("/api/v2/oauth/clients", get(api::list_clients).post(api::create_client))
         .route(
             "/api/v2/oauth/clients/{id}",
-            get(api::get_client)
-                .put(api::update_client)
-                .delete(api::delete_client),
+            get(api::get_client).put(api::update_client).delete(api::delete_client),
         )
         .route("/api/v2/oauth/clients/{id}/secret", post(api::new_secret))
         .route("/api/v2/tokens/me", get(api::tokens_me))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            pipeline::pipeline,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), pipeline::pipeline))
         .with_state(state.clone());
     Router::new()
         .nest("/__admin", admin::router(state))

@@ -26,9 +26,7 @@ pub(crate) fn classify(method: &Method, path: &str) -> (String, Option<String>) 
         ["", "oauth", "token"] => ("/oauth/token", None),
         ["", "api", "v2", "oauth", "clients"] => ("/api/v2/oauth/clients", None),
         ["", "api", "v2", "oauth", "clients", id] => ("/api/v2/oauth/clients/{id}", Some(*id)),
-        ["", "api", "v2", "oauth", "clients", id, "secret"] => {
-            ("/api/v2/oauth/clients/{id}/secret", Some(*id))
-        }
+        ["", "api", "v2", "oauth", "clients", id, "secret"] => ("/api/v2/oauth/clients/{id}/secret", Some(*id)),
         ["", "api", "v2", "tokens", "me"] => ("/api/v2/tokens/me", None),
         _ => return (format!("{method} {path}"), None),
     };
@@ -101,10 +99,7 @@ pub(crate) async fn pipeline(State(state): State<AppState>, req: Request, next: 
             record(Some(resp.status().as_u16()));
             resp
         }
-        Some(FaultAction::Status {
-            status,
-            retry_after,
-        }) => {
+        Some(FaultAction::Status { status, retry_after }) => {
             tracing::info!(route = %route, status, "fault: injected status");
             let resp = if is_token_route {
                 TokenError::injected(status, retry_after).into_response()
@@ -194,10 +189,7 @@ mod tests {
             classify(&Method::GET, "/api/v2/oauth/clients"),
             (routes::LIST_CLIENTS.to_string(), None)
         );
-        assert_eq!(
-            classify(&Method::GET, "/nope"),
-            ("GET /nope".to_string(), None)
-        );
+        assert_eq!(classify(&Method::GET, "/nope"), ("GET /nope".to_string(), None));
     }
 
     #[test]
@@ -205,14 +197,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             header::AUTHORIZATION,
-            format!("Basic {}", STANDARD.encode("id:se:cret"))
-                .parse()
-                .unwrap(),
+            format!("Basic {}", STANDARD.encode("id:se:cret")).parse().unwrap(),
         );
-        assert_eq!(
-            basic_credentials(&h),
-            Some(("id".to_string(), "se:cret".to_string()))
-        );
+        assert_eq!(basic_credentials(&h), Some(("id".to_string(), "se:cret".to_string())));
         assert_eq!(bearer_token(&h), None);
         h.insert(header::AUTHORIZATION, "bearer tok".parse().unwrap());
         assert_eq!(bearer_token(&h), Some("tok"));

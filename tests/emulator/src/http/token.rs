@@ -15,22 +15,14 @@ use super::AppState;
 use crate::error::TokenError;
 use crate::models::TokenRequest;
 
-pub(crate) async fn issue(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn issue(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let form: TokenRequest = match serde_urlencoded::from_bytes(&body) {
         Ok(f) => f,
-        Err(_) => {
-            return TokenError::new(400, "invalid_request", "malformed form body").into_response()
-        }
+        Err(_) => return TokenError::new(400, "invalid_request", "malformed form body").into_response(),
     };
     let basic = basic_credentials(&headers);
     let result = state.store().token_grant(
-        basic
-            .as_ref()
-            .map(|(id, secret)| (id.as_str(), secret.as_str())),
+        basic.as_ref().map(|(id, secret)| (id.as_str(), secret.as_str())),
         form.grant_type.as_deref(),
     );
     match result {

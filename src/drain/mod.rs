@@ -1,0 +1,194 @@
+//! Retirement of the client that finishSecret rotated out: the seam between rotation and the
+//! drain-then-delete lifecycle, and the drain policy itself.
+//!
+//! [`Retirement`] is called after AWSCURRENT has moved, with the client the previous version
+//! held. It must be idempotent: finishSecret may run again after any crash.
+//! - [`DrainRetirement`] (production): PUTs the old client to `inactive` (its tokens keep working
+//!   until they expire; it can mint no new ones), then sends one [`DrainMessage`] saying "delete
+//!   it, not before `now + drain`" to the [`DrainQueue`]. The cleanup Lambda
+//!   ([`crate::cleanup`]) deletes it when due.
+//! - [`KeepOldClient`]: leaves the old client untouched (tests of rotation alone).
+//!
+//! # Layout
+//! - [`message`]: the versioned queue document.
+//! - [`settings`]: how long a client drains.
+//! - [`queue`]: the queue trait and its SQS implementation.
+
+pub mod message;
+pub mod queue;
+pub mod settings;
+
+use std::future::Future;
+
+use thiserror::Error;
+use time::OffsetDateTime;
+use tracing::{info, warn};
+
+pub use message::{DrainMessage, MessageError, DRAIN_MESSAGE_VERSION};
+pub use queue::{DrainQueue, QueueError, SqsDrainQueue, MAX_SQS_DELAY};
+pub use settings::{DrainSettings, DrainTooShort, MAX_DRAIN};
+
+use crate::config::NamePrefix;
+use crate::genesys::{ClientState, GenesysClient, GenesysError};
+use crate::rotation::RotationError;
+
+/// The client a rotation has just replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetiringClient {
+    /// ARN of the secret whose previous version holds the client.
+    pub secret_arn: String,
+    /// The secret version (now AWSPREVIOUS) that holds the client.
+    pub version_id: String,
+    /// The Genesys OAuth client id.
+    pub client_id: String,
+    /// The client id now in AWSCURRENT, which must never be retired.
+    pub current_client_id: String,
+    /// The secret's managed-name prefix (from AWSCURRENT).
+    pub name_prefix: NamePrefix,
+}
+
+/// What finishSecret does with the client it rotated out.
+pub trait Retirement: Send + Sync {
+    /// Retires `old`, using `master` for any Genesys call. Called again on every retry of
+    /// finishSecret, so it must be idempotent.
+    fn retire(
+        &self,
+        master: &GenesysClient,
+        old: &RetiringClient,
+    ) -> impl Future<Output = Result<(), RotationError>> + Send;
+}
+
+/// Leaves the rotated-out client as it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KeepOldClient;
+
+impl Retirement for KeepOldClient {
+    async fn retire(&self, _master: &GenesysClient, old: &RetiringClient) -> Result<(), RotationError> {
+        info!(
+            secret_arn = %old.secret_arn,
+            old_client_id = %old.client_id,
+            "old client left active: no retirement policy configured"
+        );
+        Ok(())
+    }
+}
+
+/// Why retiring a client failed.
+#[derive(Debug, Error)]
+pub enum DrainError {
+    /// The configured drain cannot cover the client's token lifetime. Not retryable: the
+    /// configuration must change. Nothing was changed in Genesys.
+    #[error("client {client_id}: {source}")]
+    TooShort {
+        /// The client being retired.
+        client_id: String,
+        /// The numbers.
+        source: DrainTooShort,
+    },
+    /// A Genesys call failed.
+    #[error("Genesys Cloud: {0}")]
+    Genesys(#[from] GenesysError),
+    /// The drain message could not be sent. The client is already inactive; a retry sends it.
+    #[error("drain queue: {0}")]
+    Queue(#[from] QueueError),
+}
+
+impl DrainError {
+    /// Whether running finishSecret again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            DrainError::TooShort { .. } => false,
+            DrainError::Genesys(e) => e.is_retryable(),
+            DrainError::Queue(e) => e.is_retryable(),
+        }
+    }
+}
+
+/// Deactivates the rotated-out client and queues its deletion after the drain.
+///
+/// Every retry runs the same sequence: GET (404: the client is gone, nothing left to do), PUT
+/// `inactive` unless it already is, send the message. A crash anywhere leaves either nothing
+/// done, an inactive client awaiting its message (sent by the retry), or a message already
+/// sent (the retry sends a duplicate, which the cleanup handles idempotently; every copy's
+/// `notBefore` is at least the drain after the deactivation).
+#[derive(Debug, Clone)]
+pub struct DrainRetirement<Q> {
+    queue: Q,
+    settings: DrainSettings,
+}
+
+impl<Q: DrainQueue> DrainRetirement<Q> {
+    /// Retirement through `queue` with `settings`.
+    pub fn new(queue: Q, settings: DrainSettings) -> Self {
+        Self { queue, settings }
+    }
+
+    /// The queue.
+    pub fn queue(&self) -> &Q {
+        &self.queue
+    }
+
+    async fn run(&self, master: &GenesysClient, old: &RetiringClient) -> Result<(), DrainError> {
+        let Some(client) = master.get_client(&old.client_id).await? else {
+            info!(old_client_id = %old.client_id, "rotated-out client is already gone; nothing to retire");
+            return Ok(());
+        };
+        // Checked before anything changes: a refused drain leaves the old client as it was.
+        let drain = self
+            .settings
+            .drain_for(client.access_token_validity_seconds)
+            .map_err(|source| DrainError::TooShort {
+                client_id: client.id.clone(),
+                source,
+            })?;
+        if !old.name_prefix.manages(&client.name) {
+            // The legacy client a user first stored: retiring it is the point of the tool, so it
+            // is deactivated like any other, but the cleanup will refuse to delete a client
+            // outside the managed prefix. The operator deletes it by hand after the drain.
+            warn!(
+                old_client_id = %client.id,
+                client_name = %client.name,
+                name_prefix = old.name_prefix.as_str(),
+                "rotated-out client lacks the managed prefix: deactivating it, but the cleanup will not delete it; delete it by hand after the drain"
+            );
+        }
+        if client.effective_state() != ClientState::Inactive {
+            let mut body = client.to_request();
+            body.state = Some(ClientState::Inactive);
+            match master.update_client(&client.id, &body).await {
+                Ok(_) => info!(old_client_id = %client.id, "rotated-out client deactivated"),
+                Err(GenesysError::NotFound) => {
+                    info!(old_client_id = %client.id, "rotated-out client vanished while retiring it");
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        // Counted from now, after the PUT: every copy sent by any retry is at least the drain
+        // after the deactivation.
+        let now = OffsetDateTime::now_utc();
+        let message = DrainMessage {
+            version: DRAIN_MESSAGE_VERSION,
+            secret_arn: old.secret_arn.clone(),
+            client_id: client.id.clone(),
+            client_name: client.name.clone(),
+            secret_version_id: old.version_id.clone(),
+            retired_at: now,
+            not_before: now + drain,
+        };
+        self.queue.send(&message, drain.min(MAX_SQS_DELAY)).await?;
+        info!(
+            old_client_id = %client.id,
+            drain_s = drain.as_secs(),
+            not_before = %message.not_before,
+            "deletion of the rotated-out client queued"
+        );
+        Ok(())
+    }
+}
+
+impl<Q: DrainQueue> Retirement for DrainRetirement<Q> {
+    async fn retire(&self, master: &GenesysClient, old: &RetiringClient) -> Result<(), RotationError> {
+        self.run(master, old).await.map_err(RotationError::Retirement)
+    }
+}

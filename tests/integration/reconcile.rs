@@ -1,0 +1,417 @@
+//! Reconciliation end to end: which clients go and which stay, dry run, the client limit in
+//! createSecret, fail-closed reads, and 200 crashed rotations cleaned up by one pass.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use genesys_emulator::{ClientState, EmulatorConfig, Fault, FaultAction};
+use genesys_rotator::config::ReconcileConfig;
+use genesys_rotator::reconcile::{ReconcileError, ReconcileReport};
+use genesys_rotator::rotation::{RotationError, Step};
+use genesys_rotator::store::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use crate::harness::{LogCapture, When, World, PREFIX};
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+fn ids(candidates: &[genesys_rotator::reconcile::Candidate]) -> HashSet<String> {
+    candidates.iter().map(|c| c.client_id.clone()).collect()
+}
+
+fn set(items: &[&String]) -> HashSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// The integration JSON of org 0 with another client id in it.
+fn value_for(w: &World, prefix: &str, client_id: &str) -> Value {
+    let mut v = w.integration_json_with_prefix(0, prefix);
+    v["clientId"] = json!(client_id);
+    v
+}
+
+/// Puts `value` as a new version carrying `stages` (none: AWSCURRENT, which moves AWSPREVIOUS).
+async fn put_version(w: &World, arn: &str, value: &Value, stages: &[&str]) -> String {
+    let mut req = w.sm.put_secret_value().secret_id(arn).secret_string(value.to_string());
+    for s in stages {
+        req = req.version_stages(*s);
+    }
+    req.send()
+        .await
+        .expect("put secret value")
+        .version_id()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn old_orphans_go_and_young_referenced_and_foreign_clients_stay() {
+    let logs = LogCapture::default();
+    let _guard = logs.install();
+    let w = World::new().await;
+    let org = w.org();
+    let now = OffsetDateTime::now_utc();
+    let old = Some(now - 100 * HOUR);
+
+    let orphan_a = org.seed_managed(PREFIX, old);
+    let orphan_b = org.seed_managed(PREFIX, Some(now - 49 * HOUR));
+    let young = org.seed_managed(PREFIX, None);
+    let barely_young = org.seed_managed(PREFIX, Some(now - 47 * HOUR));
+    let foreign = org.seed_named("some-other-tool", old);
+    let foreign_other_prefix = org.seed_managed("erp-rot-", old);
+    let prefixed_by_hand = org.seed_named("crm-rot-kept-by-hand", old);
+    // One old managed client per staging label.
+    let previous = org.seed_managed(PREFIX, old);
+    let current = org.seed_managed(PREFIX, old);
+    let pending = org.seed_managed(PREFIX, old);
+    let custom = org.seed_managed(PREFIX, old);
+
+    let arn = w
+        .create_secret("genesys/reconcile", &value_for(&w, PREFIX, &previous))
+        .await;
+    put_version(&w, &arn, &value_for(&w, PREFIX, &current), &[]).await;
+    put_version(&w, &arn, &value_for(&w, PREFIX, &pending), &[AWSPENDING]).await;
+    put_version(&w, &arn, &value_for(&w, PREFIX, &custom), &["CRM_ROLLBACK"]).await;
+    let desc = w.describe(&arn).await;
+    for stage in [AWSCURRENT, AWSPREVIOUS, AWSPENDING, "CRM_ROLLBACK"] {
+        assert!(desc.version_with(stage).is_some(), "{stage} staged: {desc:?}");
+    }
+    let before = org.emulator.clients();
+    let arns = vec![arn.clone()];
+
+    // Dry run: the candidates are listed and logged, nothing changes.
+    let dry = w.reconcile(&arns, now, true).await;
+    assert!(dry.errors.is_empty(), "{:?}", dry.errors);
+    assert!(dry.deleted.is_empty());
+    assert_eq!(ids(&dry.would_delete), set(&[&orphan_a, &orphan_b]));
+    assert_eq!(dry.examined, before.len());
+    assert_eq!((dry.managed, dry.kept_referenced, dry.kept_young), (8, 4, 2));
+    assert_eq!(org.emulator.clients(), before, "a dry run changes nothing");
+    let calls = org.emulator.call_counts();
+    assert_eq!(calls.get("PUT /api/v2/oauth/clients/{id}"), None);
+    assert_eq!(calls.get("DELETE /api/v2/oauth/clients/{id}"), None);
+
+    // For real: the same candidates, deactivated then deleted.
+    let real = w.reconcile(&arns, now, false).await;
+    assert!(real.errors.is_empty(), "{:?}", real.errors);
+    assert_eq!(
+        real.deleted, dry.would_delete,
+        "the dry run listed exactly what is deleted"
+    );
+    assert!(real.would_delete.is_empty());
+    assert_eq!(
+        org.emulator.deleted_client_ids().into_iter().collect::<HashSet<_>>(),
+        set(&[&orphan_a, &orphan_b])
+    );
+    let calls = org.emulator.call_counts();
+    assert_eq!(calls.get("PUT /api/v2/oauth/clients/{id}"), Some(&2), "{calls:?}");
+    assert_eq!(calls.get("DELETE /api/v2/oauth/clients/{id}"), Some(&2), "{calls:?}");
+    for id in [
+        &young,
+        &barely_young,
+        &foreign,
+        &foreign_other_prefix,
+        &prefixed_by_hand,
+        &previous,
+        &current,
+        &pending,
+        &custom,
+        &org.master_id,
+        &org.legacy_id,
+    ] {
+        let now_client = org.client(id).unwrap_or_else(|| panic!("{id} kept"));
+        let was = before.iter().find(|c| &c.id == id).unwrap();
+        assert_eq!(&now_client, was, "kept clients are untouched");
+        assert_eq!(now_client.state, ClientState::Active);
+    }
+
+    // A second pass finds nothing more to do.
+    let again = w.reconcile(&arns, now, false).await;
+    assert!(again.deleted.is_empty() && again.errors.is_empty(), "{again:?}");
+
+    // Every deletion (and every dry-run candidate) is logged with the client id and reason.
+    let text = logs.text();
+    for id in [&orphan_a, &orphan_b] {
+        for message in ["dry run: would delete client", "deleting client"] {
+            let line = text
+                .lines()
+                .find(|l| l.contains(message) && l.contains(id.as_str()))
+                .unwrap_or_else(|| panic!("no {message:?} log line for {id}:\n{text}"));
+            assert!(line.contains("reason=orphaned"), "{line}");
+            assert!(line.contains("horizon 172800 s"), "{line}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn at_the_client_limit_create_secret_is_refused_before_the_post_until_reconciliation_frees_room() {
+    // master + legacy + 3 old orphans + 1 foreign client: the org is at its limit of 6.
+    let mut w = World::with_config(EmulatorConfig {
+        client_limit: 6,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let old = Some(OffsetDateTime::now_utc() - 100 * HOUR);
+    let orphans: Vec<String> = (0..3).map(|_| w.org().seed_managed(PREFIX, old)).collect();
+    w.org().seed_named("some-other-tool", old);
+    assert_eq!(w.org().emulator.clients().len(), 6);
+    let arn = w.integration_secret().await;
+    let limit = ReconcileConfig {
+        client_limit: 6,
+        limit_margin: 0,
+        ..ReconcileConfig::default()
+    };
+
+    // With a horizon the orphans have not reached, nothing frees room: refused before the POST.
+    w.rotator = w.rotator.with_reconcile(ReconcileConfig {
+        horizon: 1000 * HOUR,
+        ..limit.clone()
+    });
+    let token = w.begin_rotation(&arn, true).await;
+    let err = w.step(&arn, &token, Step::CreateSecret).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RotationError::Reconcile(ReconcileError::ClientLimit {
+                count: 6,
+                limit: 6,
+                margin: 0
+            })
+        ),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("client limit is 6") && message.contains("CLIENT_LIMIT"),
+        "{message}"
+    );
+    assert!(!err.is_retryable());
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(err).error_type,
+        "NonRetryable.ClientLimit"
+    );
+    assert_eq!(
+        w.org().emulator.call_counts().get("POST /api/v2/oauth/clients"),
+        None,
+        "no POST was made"
+    );
+    assert_eq!(w.org().emulator.clients().len(), 6);
+
+    // With the default 48 h horizon, createSecret's reconciliation deletes the old orphans
+    // first, and Secrets Manager's retry with the same token succeeds.
+    w.rotator = w.rotator.with_reconcile(limit);
+    w.run_steps(&arn, &token).await.expect("rotation after room was freed");
+    w.clear_pending(&arn, &token).await;
+    w.assert_rotated(&arn, &token, None, 0).await;
+    assert_eq!(
+        w.org().emulator.call_counts().get("POST /api/v2/oauth/clients"),
+        Some(&1)
+    );
+    for id in &orphans {
+        assert!(w.org().client(id).is_none(), "orphan {id} deleted");
+    }
+    assert_eq!(w.org().managed(PREFIX).len(), 1);
+}
+
+#[tokio::test]
+async fn a_failure_reading_any_version_spares_every_client_of_that_secret() {
+    let w = World::new().await;
+    let org = w.org();
+    let now = OffsetDateTime::now_utc();
+    let old = Some(now - 100 * HOUR);
+    // Secret A: AWSCURRENT, AWSPREVIOUS and a custom label; secret B (another prefix) in the
+    // same org. Each has old orphans.
+    let a_orphans = [org.seed_managed(PREFIX, old), org.seed_managed(PREFIX, old)];
+    let b_prefix = "erp-rot-";
+    let b_orphan = org.seed_managed(b_prefix, old);
+    let a_prev = org.seed_managed(PREFIX, old);
+    let a_cur = org.seed_managed(PREFIX, old);
+    let a_custom = org.seed_managed(PREFIX, old);
+    let a = w.create_secret("genesys/a", &value_for(&w, PREFIX, &a_prev)).await;
+    put_version(&w, &a, &value_for(&w, PREFIX, &a_cur), &[]).await;
+    put_version(&w, &a, &value_for(&w, PREFIX, &a_custom), &["CRM_ROLLBACK"]).await;
+    let b = w
+        .create_secret("genesys/b", &w.integration_json_with_prefix(0, b_prefix))
+        .await;
+    let arns = vec![a.clone(), b.clone()];
+
+    let calls_before = w.store.calls();
+    let clean = w.reconcile(&arns, now, true).await;
+    let n_calls = w.store.calls() - calls_before;
+    assert!(clean.errors.is_empty(), "{:?}", clean.errors);
+    assert_eq!(
+        ids(&clean.would_delete),
+        set(&[&a_orphans[0], &a_orphans[1], &b_orphan])
+    );
+
+    // Fail each Secrets Manager call of the pass in turn: the secret it belongs to loses all its
+    // candidates, the other keeps all of its own.
+    let mut a_version_read = None;
+    for n in 0..n_calls {
+        w.store.fail_call(n, When::Before);
+        let report = w.reconcile(&arns, now, true).await;
+        assert_eq!(report.errors.len(), 1, "call {n}: {:?}", report.errors);
+        let failed = &report.errors[0];
+        assert!(failed.retryable, "{failed:?}");
+        for c in &report.would_delete {
+            assert_ne!(
+                c.secret_arn, failed.secret_arn,
+                "call {n}: {c:?} listed although its secret failed"
+            );
+        }
+        let expected: HashSet<String> = clean
+            .would_delete
+            .iter()
+            .filter(|c| c.secret_arn != failed.secret_arn)
+            .map(|c| c.client_id.clone())
+            .collect();
+        assert_eq!(ids(&report.would_delete), expected, "call {n}");
+        if failed.kind == "VersionUnreadable" && failed.secret_arn == a {
+            a_version_read.get_or_insert(n);
+        }
+    }
+
+    // For real, with a version of A unreadable: A's orphans stay, B's goes.
+    let n = a_version_read.expect("some call read a version of A");
+    w.store.fail_call(n, When::Before);
+    let report = w.reconcile(&arns, now, false).await;
+    assert!(
+        report.errors[0].message.contains("none of its clients is deleted"),
+        "{:?}",
+        report.errors
+    );
+    assert_eq!(ids(&report.deleted), set(&[&b_orphan]));
+    for id in a_orphans.iter().chain([&a_prev, &a_cur, &a_custom]) {
+        assert!(org.client(id).is_some(), "{id} kept");
+    }
+
+    // A staged value without a readable clientId fails closed the same way.
+    put_version(&w, &a, &json!("not an object"), &["BROKEN"]).await;
+    let report = w.reconcile(&arns, now, false).await;
+    assert_eq!(report.errors.len(), 1, "{:?}", report.errors);
+    assert_eq!(report.errors[0].kind, "VersionUndecodable");
+    assert!(!report.errors[0].retryable);
+    assert!(report.deleted.is_empty());
+    assert!(a_orphans.iter().all(|id| org.client(id).is_some()));
+}
+
+#[tokio::test]
+async fn a_horizon_shorter_than_the_drain_deletes_nothing() {
+    let mut w = World::new().await;
+    let now = OffsetDateTime::now_utc();
+    let orphan = w.org().seed_managed(PREFIX, Some(now - 100 * HOUR));
+    let arn = w.integration_secret().await; // tokenLifetimeSeconds 3600: drains 2 h
+    w.rotator = w.rotator.with_reconcile(ReconcileConfig {
+        horizon: 2 * HOUR,
+        ..ReconcileConfig::default()
+    });
+    let report = w.reconcile(std::slice::from_ref(&arn), now, false).await;
+    assert_eq!(report.errors.len(), 1);
+    assert_eq!(report.errors[0].kind, "HorizonTooShort");
+    assert!(report.errors[0].message.contains("RECONCILE_HORIZON_SECONDS"));
+    assert!(w.org().client(&orphan).is_some());
+    // createSecret refuses the same way, before creating anything.
+    let token = w.begin_rotation(&arn, true).await;
+    let err = w.step(&arn, &token, Step::CreateSecret).await.unwrap_err();
+    assert!(
+        matches!(err, RotationError::Reconcile(ReconcileError::HorizonTooShort { .. })),
+        "{err:?}"
+    );
+    assert!(w.org().managed(PREFIX).iter().all(|c| c.id == orphan));
+}
+
+/// One crash per rotation, somewhere: a Secrets Manager call (before or after it lands) or a
+/// Genesys call (an answer lost after the create, or a refusal).
+fn inject_random_crash(w: &World, rng: &mut StdRng) {
+    if rng.random_bool(0.5) {
+        let when = if rng.random_bool(0.5) {
+            When::Before
+        } else {
+            When::After
+        };
+        w.store.fail_call(rng.random_range(0..20), when);
+        return;
+    }
+    let (route, action) = match rng.random_range(0..5) {
+        0 => ("POST /api/v2/oauth/clients", FaultAction::DropAfterApply),
+        1 => (
+            "POST /api/v2/oauth/clients",
+            FaultAction::Status {
+                status: 500,
+                retry_after: None,
+            },
+        ),
+        2 => (
+            "GET /api/v2/oauth/clients",
+            FaultAction::Status {
+                status: 400,
+                retry_after: None,
+            },
+        ),
+        3 => (
+            "GET /api/v2/oauth/clients/{id}",
+            FaultAction::Status {
+                status: 400,
+                retry_after: None,
+            },
+        ),
+        _ => (
+            "GET /api/v2/tokens/me",
+            FaultAction::Status {
+                status: 400,
+                retry_after: None,
+            },
+        ),
+    };
+    w.org()
+        .emulator
+        .inject_fault(Fault::new(route, action).skip(rng.random_range(0..2)));
+}
+
+#[tokio::test]
+async fn two_hundred_crashed_rotations_leave_only_current_and_previous_after_one_pass() {
+    let w = World::new().await;
+    let arn = w.integration_secret().await;
+    let mut rng = StdRng::seed_from_u64(0x5eed_2025);
+    let mut failures = 0;
+    let mut tokens = Vec::new();
+    for i in 0..200 {
+        inject_random_crash(&w, &mut rng);
+        // Secrets Manager retries the whole rotation with the same token.
+        let r = w.rotate(&arn, 4).await;
+        failures += r.failures.len();
+        w.org().emulator.clear_faults();
+        w.store.fail_call(1_000_000, When::Before); // disarm an injection that did not fire
+        let managed = w.org().managed(PREFIX);
+        let names: HashSet<&str> = managed.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names.len(), managed.len(), "rotation {i}: two clients for one token");
+        tokens.push(r.token);
+    }
+    assert!(failures >= 100, "most rotations crashed at least once: {failures}");
+    let current_id = w.value(&arn, AWSCURRENT).await["clientId"].as_str().unwrap().to_owned();
+    let previous_id = w.value(&arn, AWSPREVIOUS).await["clientId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // One pass with the clock past the horizon.
+    w.org().emulator.advance_clock(49 * HOUR);
+    let now = OffsetDateTime::now_utc() + 49 * HOUR;
+    let report: ReconcileReport = w.reconcile(std::slice::from_ref(&arn), now, false).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let left: HashSet<String> = w.org().managed(PREFIX).into_iter().map(|c| c.id).collect();
+    assert!(left.len() <= 3, "at most current, pending and previous: {left:?}");
+    assert_eq!(left, set(&[&current_id, &previous_id]));
+    assert_eq!(report.deleted.len() + 2, 200, "every other rotated-out client deleted");
+    assert_eq!(
+        w.org().client(&current_id).unwrap().name,
+        format!("{PREFIX}{}", tokens[199])
+    );
+    assert!(
+        w.org().client(&w.org().legacy_id).is_some(),
+        "the legacy client is not managed"
+    );
+}
