@@ -178,17 +178,17 @@ where
         SdkError::ConstructionFailure(_) => StoreError::Refused {
             operation,
             code: "ConstructionFailure".into(),
-            message: aws_smithy_error_chain(&err),
+            message: error_chain(&err),
         },
         _ => StoreError::Transient {
             operation,
-            message: aws_smithy_error_chain(&err),
+            message: error_chain(&err),
         },
     }
 }
 
 /// The error and its sources on one line (SDK errors put the useful part in the source chain).
-fn aws_smithy_error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut out = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {

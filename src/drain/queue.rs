@@ -8,6 +8,7 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use thiserror::Error;
 
 use super::message::DrainMessage;
+use crate::store::error_chain;
 
 /// Longest delay SQS accepts on a message (`DelaySeconds`).
 pub const MAX_SQS_DELAY: Duration = Duration::from_secs(900);
@@ -100,19 +101,8 @@ where
         }
         SdkError::ConstructionFailure(_) => QueueError::Refused {
             code: "ConstructionFailure".into(),
-            message: chain(&err),
+            message: error_chain(&err),
         },
-        _ => QueueError::Transient(chain(&err)),
+        _ => QueueError::Transient(error_chain(&err)),
     }
-}
-
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
