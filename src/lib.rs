@@ -11,12 +11,18 @@
 //! - [`drain`]: what happens to the client a rotation replaced: deactivate, queue its deletion.
 //! - [`cleanup`]: deletes drained clients from the drain queue, refusing any wrong delete.
 //! - [`reconcile`]: deletes old managed clients no version references; guards the client limit.
+//! - [`inventory`]: read-only: every client of the orgs placed in its secret's life, for operators.
+//! - `consumer` (cargo feature `consumer`): for programs that *use* the rotated secret: cached
+//!   credential and token, authorized requests, recovery from 401 after a rotation.
 #![warn(missing_docs)]
 
 pub mod cleanup;
 pub mod config;
+#[cfg(feature = "consumer")]
+pub mod consumer;
 pub mod drain;
 pub mod genesys;
+pub mod inventory;
 pub mod reconcile;
 pub mod region;
 pub mod rotation;

@@ -258,48 +258,90 @@ fn check_horizon(config: &ReconcileConfig, arn: &str, secret: &IntegrationSecret
     Ok(())
 }
 
-/// The client ids held by every version of `desc` that carries a staging label. `known` holds
+/// One labelled version of a secret and the client it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct VersionRef {
+    /// The version id.
+    pub version_id: String,
+    /// Its staging labels (never empty).
+    pub stages: Vec<String>,
+    /// The client id its value holds; `None` for a version with no value.
+    pub client_id: Option<String>,
+}
+
+/// Every version of `desc` that carries a staging label, with the client it holds. `known` holds
 /// versions the caller has already read: (version id, client id or `None` for no value).
+pub(crate) async fn version_refs<S: SecretStore>(
+    store: &S,
+    desc: &SecretDescription,
+    known: &[(&str, Option<&str>)],
+) -> Result<Vec<VersionRef>, ReconcileError> {
+    let mut versions: Vec<(&String, &Vec<String>)> = desc.versions.iter().filter(|(_, s)| !s.is_empty()).collect();
+    versions.sort();
+    let mut refs = Vec::with_capacity(versions.len());
+    for (id, stages) in versions {
+        let client_id = match known.iter().find(|(k, _)| *k == id.as_str()) {
+            Some((_, client)) => client.map(str::to_owned),
+            None => read_client_id(store, desc, id, &stages[0]).await?,
+        };
+        refs.push(VersionRef {
+            version_id: id.clone(),
+            stages: stages.clone(),
+            client_id,
+        });
+    }
+    Ok(refs)
+}
+
+async fn read_client_id<S: SecretStore>(
+    store: &S,
+    desc: &SecretDescription,
+    id: &str,
+    stage: &str,
+) -> Result<Option<String>, ReconcileError> {
+    let value = store
+        .get_value(&desc.arn, Version::IdAndStage(id, stage))
+        .await
+        .map_err(|source| ReconcileError::VersionUnreadable {
+            secret_arn: desc.arn.clone(),
+            version_id: id.to_owned(),
+            source,
+        })?;
+    let Some(value) = value else { return Ok(None) };
+    // Read leniently: an old version that no longer passes validation still references its
+    // client. The value is never quoted.
+    serde_json::from_str::<serde_json::Value>(value.value.expose_secret())
+        .ok()
+        .and_then(|v| v.get("clientId").and_then(|c| c.as_str()).map(str::to_owned))
+        .map(Some)
+        .ok_or_else(|| ReconcileError::VersionUndecodable {
+            secret_arn: desc.arn.clone(),
+            version_id: id.to_owned(),
+        })
+}
+
+/// The client ids held by every version of `desc` that carries a staging label.
 async fn referenced_clients<S: SecretStore>(
     store: &S,
     desc: &SecretDescription,
     known: &[(&str, Option<&str>)],
 ) -> Result<HashSet<String>, ReconcileError> {
-    let mut versions: Vec<(&String, &Vec<String>)> = desc.versions.iter().filter(|(_, s)| !s.is_empty()).collect();
-    versions.sort();
-    let mut referenced = HashSet::new();
-    for (id, stages) in versions {
-        if let Some((_, client)) = known.iter().find(|(k, _)| *k == id.as_str()) {
-            referenced.extend(client.map(str::to_owned));
-            continue;
-        }
-        let value = store
-            .get_value(&desc.arn, Version::IdAndStage(id, &stages[0]))
-            .await
-            .map_err(|source| ReconcileError::VersionUnreadable {
-                secret_arn: desc.arn.clone(),
-                version_id: id.clone(),
-                source,
-            })?;
-        let Some(value) = value else { continue };
-        // Read leniently: an old version that no longer passes validation still references
-        // its client. The value is never quoted.
-        let client_id = serde_json::from_str::<serde_json::Value>(value.value.expose_secret())
-            .ok()
-            .and_then(|v| v.get("clientId").and_then(|c| c.as_str()).map(str::to_owned))
-            .ok_or_else(|| ReconcileError::VersionUndecodable {
-                secret_arn: desc.arn.clone(),
-                version_id: id.clone(),
-            })?;
-        referenced.insert(client_id);
-    }
-    Ok(referenced)
+    Ok(version_refs(store, desc, known)
+        .await?
+        .into_iter()
+        .filter_map(|v| v.client_id)
+        .collect())
 }
 
 /// Whether the part of a client name after the prefix has the shape of a version id
 /// (Secrets Manager's ClientRequestToken: 32 to 64 characters).
 fn token_shaped(rest: &str) -> bool {
     (32..=64).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Whether `prefix` manages a client called `name`: the prefix, then a version id.
+pub(crate) fn manages(prefix: &NamePrefix, name: &str) -> bool {
+    prefix.manages(name) && token_shaped(&name[prefix.as_str().len()..])
 }
 
 /// Decides, for each listed client of one org, whether it goes; counts what stays in `report`.
@@ -324,7 +366,7 @@ fn plan(
         }
         let owner = scopes
             .iter()
-            .filter(|s| s.prefix.manages(&client.name) && token_shaped(&client.name[s.prefix.as_str().len()..]))
+            .filter(|s| manages(&s.prefix, &client.name))
             .max_by_key(|s| s.prefix.as_str().len());
         let Some(owner) = owner else { continue };
         report.managed += 1;

@@ -75,6 +75,14 @@ pub enum RotationError {
         /// The ClientRequestToken.
         token: String,
     },
+    /// Another rotation holds AWSPENDING (a rotation run by hand waits for it to finish).
+    #[error("secret {secret_id} has a rotation in progress: AWSPENDING is on version {version}")]
+    InProgress {
+        /// The secret.
+        secret_id: String,
+        /// The version holding AWSPENDING.
+        version: String,
+    },
     /// The secret has no AWSCURRENT version.
     #[error("secret {0} has no AWSCURRENT version")]
     NoCurrent(String),
@@ -122,6 +130,7 @@ impl RotationError {
             RotationError::UnknownVersion { .. } => "UnknownVersion",
             RotationError::NotPending { .. } => "NotPending",
             RotationError::NoCurrent(_) => "NoCurrent",
+            RotationError::InProgress { .. } => "InProgress",
             RotationError::PendingClient(_) => "PendingClient",
             RotationError::Store(_) => "SecretsManager",
             RotationError::Genesys(_) => "GenesysCloud",

@@ -165,12 +165,78 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         result
     }
 
-    async fn run_step(&self, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
-        let secret_id = event.secret_id.as_str();
-        let token = event.client_request_token.as_str();
+    /// Checks a secret without changing anything: its JSON validates, its master is allowed and
+    /// can list clients, and its current credential gets a token that tokens/me names.
+    pub async fn check(&self, secret_id: &str) -> Result<StepOutcome, RotationError> {
         let desc = self.store.describe(secret_id).await?;
+        let current = self.read_current(&desc).await?;
+        self.check_configuration(&current).await
+    }
+
+    /// Runs a whole rotation here and now, with version id `token`, as Secrets Manager would:
+    /// for operators (break-glass) and local use against the emulator. The steps are the same
+    /// as the Lambda's; only the start differs: Secrets Manager would first label an empty
+    /// version AWSPENDING, here createSecret's PutSecretValue makes the version. Refused while
+    /// another rotation is in progress. AWSPENDING stays on the new, now current, version (the
+    /// state a finished rotation leaves in AWS).
+    pub async fn rotate_locally(&self, secret_id: &str, token: &str) -> Result<Vec<StepOutcome>, RotationError> {
+        let event = RotationEvent {
+            step: Step::CreateSecret,
+            secret_id: secret_id.to_owned(),
+            client_request_token: token.to_owned(),
+            rotation_token: None,
+        };
+        // The same checks the event parser makes on the token.
+        RotationEvent::from_json(&serde_json::json!({
+            "Step": "createSecret", "SecretId": secret_id, "ClientRequestToken": token
+        }))?;
+        let desc = self.store.describe(secret_id).await?;
+        if let Some(pending) = desc.version_with(AWSPENDING) {
+            if Some(pending) != desc.version_with(AWSCURRENT) && pending != token {
+                return Err(RotationError::InProgress {
+                    secret_id: desc.arn.clone(),
+                    version: pending.to_owned(),
+                });
+            }
+        }
+        let mut outcomes = Vec::with_capacity(4);
+        let mut steps = vec![
+            Step::CreateSecret,
+            Step::SetSecret,
+            Step::TestSecret,
+            Step::FinishSecret,
+        ];
+        if desc.stages_of(token).is_none() {
+            // No version yet: createSecret makes it (the guard would refuse an unknown token).
+            outcomes.push(self.create_secret(&desc, &event).await?);
+            steps.remove(0);
+        }
+        for step in steps {
+            let mut desc = self.store.describe(secret_id).await?;
+            // Rotation need not be switched on for a rotation run by hand.
+            desc.rotation_enabled = true;
+            outcomes.push(
+                self.guarded_step(&desc, &RotationEvent { step, ..event.clone() })
+                    .await?,
+            );
+        }
+        Ok(outcomes)
+    }
+
+    async fn run_step(&self, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
+        let desc = self.store.describe(&event.secret_id).await?;
+        self.guarded_step(&desc, event).await
+    }
+
+    /// The template's checks, then the step.
+    async fn guarded_step(
+        &self,
+        desc: &SecretDescription,
+        event: &RotationEvent,
+    ) -> Result<StepOutcome, RotationError> {
+        let token = event.client_request_token.as_str();
         if !desc.rotation_enabled {
-            return Err(RotationError::RotationNotEnabled(desc.arn));
+            return Err(RotationError::RotationNotEnabled(desc.arn.clone()));
         }
         let stages = desc.stages_of(token).ok_or_else(|| RotationError::UnknownVersion {
             secret_id: desc.arn.clone(),
@@ -179,7 +245,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         if stages.iter().any(|s| s == AWSCURRENT) {
             if event.step == Step::FinishSecret {
                 // A finishSecret retried after the label moved still owes the retirement.
-                self.retire_previous(&desc).await?;
+                self.retire_previous(desc).await?;
             }
             return Ok(StepOutcome::AlreadyCurrent);
         }
@@ -190,10 +256,10 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             });
         }
         match event.step {
-            Step::CreateSecret => self.create_secret(&desc, event).await,
-            Step::SetSecret => self.set_secret(&desc, token).await,
-            Step::TestSecret => self.test_secret(&desc, token).await,
-            Step::FinishSecret => self.finish_secret(&desc, token).await,
+            Step::CreateSecret => self.create_secret(desc, event).await,
+            Step::SetSecret => self.set_secret(desc, token).await,
+            Step::TestSecret => self.test_secret(desc, token).await,
+            Step::FinishSecret => self.finish_secret(desc, token).await,
         }
     }
 

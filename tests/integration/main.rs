@@ -1,6 +1,10 @@
 //! End-to-end tests of the rotation steps against a real moto server and the Genesys emulator,
 //! with the harness playing Secrets Manager. One test binary, so it links once.
 
+#[cfg(feature = "cli")]
+mod cli;
+#[cfg(feature = "consumer")]
+mod consumer;
 mod drain;
 mod harness;
 mod reconcile;

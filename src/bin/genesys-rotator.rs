@@ -1,0 +1,251 @@
+//! `genesys-rotator`: the operator's command line over the same library the Lambdas use.
+//!
+//! - `inventory`: every client of the orgs behind the given secrets, by stage, against the limit.
+//! - `reconcile [--dry-run]`: what reconciliation deletes (or would), and why.
+//! - `rotate`: a whole rotation run here (break-glass, or local use with the emulator).
+//! - `check`: a secret's JSON validates and its credential works; changes nothing.
+//!
+//! Configuration comes from the environment, as for the Lambdas (`ALLOWED_MASTER_SECRET_ARNS`
+//! and the rest, see the README); AWS credentials and region from the usual AWS variables.
+//! Human output by default, `--json` for scripts; progress goes to stderr.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use genesys_rotator::config::{DrainConfig, ReconcileConfig, RotatorConfig};
+use genesys_rotator::drain::{DrainRetirement, SqsDrainQueue};
+use genesys_rotator::inventory::{inventory, Inventory, Stage};
+use genesys_rotator::reconcile::{reconcile_all, ReconcileReport};
+use genesys_rotator::rotation::Rotator;
+use genesys_rotator::store::{AwsSecretStore, AWSPENDING};
+use time::OffsetDateTime;
+
+#[derive(Parser)]
+#[command(
+    name = "genesys-rotator",
+    version,
+    about = "Inspect and operate Genesys Cloud OAuth client rotation"
+)]
+struct Cli {
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the org's clients grouped by managed secret and stage, with counts against the limit.
+    Inventory {
+        /// An integration secret (ARN or name); repeat for several.
+        #[arg(long = "secret", required = true)]
+        secrets: Vec<String>,
+    },
+    /// Delete managed orphans older than the horizon (or, with --dry-run, list them).
+    Reconcile {
+        /// An integration secret (ARN or name); repeat for several.
+        #[arg(long = "secret", required = true)]
+        secrets: Vec<String>,
+        /// List what would be deleted and why; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Run the four rotation steps now, here. Needs DRAIN_QUEUE_URL to retire the old client.
+    Rotate {
+        /// The integration secret (ARN or name).
+        #[arg(long)]
+        secret: String,
+    },
+    /// Validate a secret's JSON and check that its master and its credential work.
+    Check {
+        /// The integration secret (ARN or name).
+        #[arg(long)]
+        secret: String,
+    },
+}
+
+type Error = Box<dyn std::error::Error>;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .init();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let config = RotatorConfig::from_env()?;
+    let reconcile = ReconcileConfig::from_env()?;
+    let aws = aws_config::load_from_env().await;
+    let sm = aws_sdk_secretsmanager::Client::new(&aws);
+    let store = AwsSecretStore::new(sm.clone());
+    let now = OffsetDateTime::now_utc();
+    let progress = |msg: &str| {
+        if !cli.json {
+            eprintln!("{msg}");
+        }
+    };
+    match cli.command {
+        Command::Inventory { secrets } => {
+            let rotator = Rotator::new(store, config).with_reconcile(reconcile);
+            progress(&format!("reading {} secret(s) and listing clients…", secrets.len()));
+            let inv = inventory(&rotator, &secrets, now).await;
+            print(cli.json, &inv, print_inventory)?;
+            Ok(exit_for(inv.unreadable.is_empty()))
+        }
+        Command::Reconcile { secrets, dry_run } => {
+            let rotator = Rotator::new(store, config).with_reconcile(ReconcileConfig { dry_run, ..reconcile });
+            progress(&format!(
+                "reconciling {} secret(s){}…",
+                secrets.len(),
+                if dry_run { " (dry run)" } else { "" }
+            ));
+            let report = reconcile_all(&rotator, &secrets, now).await;
+            print(cli.json, &report, print_report)?;
+            Ok(exit_for(report.errors.is_empty()))
+        }
+        Command::Check { secret } => {
+            let rotator = Rotator::new(store, config);
+            let outcome = rotator.check(&secret).await?;
+            print(cli.json, &outcome, |o| {
+                println!("ok: {}", serde_json::to_string(o).unwrap_or_default())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rotate { secret } => {
+            let drain = DrainConfig::from_env()?;
+            let retirement = DrainRetirement::new(
+                SqsDrainQueue::new(aws_sdk_sqs::Client::new(&aws), drain.queue_url),
+                drain.settings,
+            );
+            let rotator = Rotator::with_retirement(store, config, retirement).with_reconcile(reconcile);
+            let token = uuid::Uuid::new_v4().to_string();
+            progress(&format!("rotating {secret} as version {token}…"));
+            let outcomes = rotator.rotate_locally(&secret, &token).await?;
+            // Secrets Manager drops AWSPENDING once a rotation succeeds; so does this.
+            sm.update_secret_version_stage()
+                .secret_id(&secret)
+                .version_stage(AWSPENDING)
+                .remove_from_version_id(&token)
+                .send()
+                .await?;
+            print(cli.json, &outcomes, |outcomes| {
+                for (step, o) in ["createSecret", "setSecret", "testSecret", "finishSecret"]
+                    .iter()
+                    .zip(outcomes)
+                {
+                    println!("{step:<13} {}", serde_json::to_string(o).unwrap_or_default());
+                }
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn exit_for(clean: bool) -> ExitCode {
+    if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+fn print<T: serde::Serialize>(json: bool, value: &T, human: impl Fn(&T)) -> Result<(), Error> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        human(value);
+    }
+    Ok(())
+}
+
+fn print_inventory(inv: &Inventory) {
+    println!(
+        "{:<38} {:<50} {:<9} {:<9} DETAIL",
+        "CLIENT ID", "NAME", "STATE", "STAGE"
+    );
+    let mut secret: Option<&str> = Some("");
+    for e in &inv.entries {
+        if e.secret_arn.as_deref() != secret {
+            secret = e.secret_arn.as_deref();
+            println!("\n{}", secret.unwrap_or("(not managed by these secrets)"));
+        }
+        let detail = match &e.stage {
+            Stage::Draining { seconds_left } if *seconds_left > 0 => {
+                format!("due in {}", human_duration(*seconds_left))
+            }
+            Stage::Draining { seconds_left } => format!("overdue by {}", human_duration(-seconds_left)),
+            Stage::Orphan { age_seconds: Some(age) } => format!("age {}", human_duration(*age)),
+            _ => String::new(),
+        };
+        println!(
+            "{:<38} {:<50} {:<9} {:<9} {}",
+            e.client_id,
+            e.name,
+            e.state,
+            e.stage.label(),
+            detail
+        );
+    }
+    println!(
+        "\n{} clients of {} allowed ({} free): {} current, {} pending, {} draining, {} previous, {} orphan, {} foreign",
+        inv.total,
+        inv.client_limit,
+        inv.client_limit.saturating_sub(inv.total),
+        inv.count("current"),
+        inv.count("pending"),
+        inv.count("draining"),
+        inv.count("previous"),
+        inv.count("orphan"),
+        inv.count("foreign") + inv.count("master"),
+    );
+    for u in &inv.unreadable {
+        println!("unreadable: {}: {}", u.secret_arn, u.error);
+    }
+}
+
+fn print_report(report: &ReconcileReport) {
+    for c in &report.would_delete {
+        println!(
+            "would delete {} {} ({}): {}",
+            c.client_id, c.client_name, c.secret_arn, c.reason
+        );
+    }
+    for c in &report.deleted {
+        println!(
+            "deleted {} {} ({}): {}",
+            c.client_id, c.client_name, c.secret_arn, c.reason
+        );
+    }
+    println!(
+        "examined {}, managed {}, deleted {}, would delete {}, kept: {} referenced, {} young",
+        report.examined,
+        report.managed,
+        report.deleted.len(),
+        report.would_delete.len(),
+        report.kept_referenced,
+        report.kept_young
+    );
+    for e in &report.errors {
+        println!("error: {} {}: {}", e.secret_arn, e.kind, e.message);
+    }
+}
+
+fn human_duration(seconds: i64) -> String {
+    match seconds {
+        s if s >= 86_400 => format!("{}d {}h", s / 86_400, (s % 86_400) / 3600),
+        s if s >= 3600 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        s if s >= 60 => format!("{}m {}s", s / 60, s % 60),
+        s => format!("{s}s"),
+    }
+}
