@@ -24,7 +24,19 @@ export PIP_NO_INPUT := 1
 MOTO_SERVER_BIN := $(CURDIR)/$(VENV)/bin/moto_server
 GENESYS_EMULATOR_BIN := $(CURDIR)/target/debug/genesys-emulator
 
-.PHONY: venv build test demo lint clean
+# Deployment (infra/): the template linters live in their own venv, built only by `make lint`
+# (and `make sam-build`), so `make test` never pays for them.
+LINT_VENV := .venv-lint
+LINT_STAMP := $(LINT_VENV)/.installed
+LINT_REQUIREMENTS := infra/lint-requirements.txt infra/lint-constraints.txt
+TEMPLATE := infra/template.yaml
+LAMBDA_DIR := target/lambda
+# Architecture of `make sam-build` (the template's Architecture parameter): arm64 or x86_64.
+ARCH ?= arm64
+AARCH64_TARGET := aarch64-unknown-linux-gnu
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: venv build test demo lint bench clean package sam-build
 
 ## venv: .venv with the pinned Python tooling (reinstalled only when the requirement files change)
 venv: $(STAMP)
@@ -37,18 +49,27 @@ $(STAMP): $(REQUIREMENTS)
 	$(VENV)/bin/python -m pip check
 	touch $@
 
+$(LINT_STAMP): $(LINT_REQUIREMENTS)
+	rm -rf $(LINT_VENV)
+	mkdir -p $(XDG_CACHE_HOME)
+	$(PYTHON) -m venv $(LINT_VENV)
+	$(LINT_VENV)/bin/python -m pip install --quiet -r infra/lint-requirements.txt -c infra/lint-constraints.txt
+	$(LINT_VENV)/bin/python -m pip check
+	touch $@
+
 ## build: every binary of the workspace (debug)
 build:
 	$(CARGO) build --workspace --bins
 
-## test: venv, build, all Rust tests (nextest if present), then the Python SDK fidelity test
+## test: venv, build, all Rust tests with every feature (the consumer library, the CLI; nextest
+## if present), then the Python SDK fidelity test
 test: venv
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace --bins --all-features
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) $(CARGO) nextest run --workspace --no-fail-fast; \
+		MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) $(CARGO) nextest run --workspace --all-features --no-fail-fast; \
 	else \
 		echo "cargo-nextest not found: falling back to cargo test"; \
-		MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) $(CARGO) test --workspace --no-fail-fast; \
+		MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) $(CARGO) test --workspace --all-features --no-fail-fast; \
 	fi
 	GENESYS_EMULATOR_BIN=$(GENESYS_EMULATOR_BIN) MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) \
 		$(VENV)/bin/pytest -q tests/sdk_fidelity
@@ -58,12 +79,44 @@ test: venv
 demo: venv build
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python tests/demo/demo.py
 
-## lint: formatting and clippy, warnings are errors
-lint:
+## lint: formatting and clippy (warnings are errors), then the deployment template: cfn-lint,
+## checkov (offline) and `sam validate --lint`, all pinned in .venv-lint; zero findings, every
+## skip justified beside it in the template
+lint: $(LINT_STAMP)
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+	$(LINT_VENV)/bin/cfn-lint $(TEMPLATE)
+	$(LINT_VENV)/bin/checkov --skip-download --quiet --compact --framework cloudformation -f $(TEMPLATE)
+	AWS_EC2_METADATA_DISABLED=true $(LINT_VENV)/bin/sam validate --lint --region us-east-1 --template $(TEMPLATE)
+
+## package: release zips of both Lambdas with cargo-lambda, per architecture:
+## target/lambda/x86_64/<bin>/bootstrap.zip, and target/lambda/arm64/<bin>/bootstrap.zip when the
+## aarch64 Rust target is installed (else arm64 is skipped, saying how to install it)
+package: venv
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --output-format zip \
+		--lambda-dir $(LAMBDA_DIR)/x86_64 --package rotation --package cleanup
+	if [ -d "$$(rustc --print sysroot)/lib/rustlib/$(AARCH64_TARGET)" ]; then \
+		PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --output-format zip \
+			--lambda-dir $(LAMBDA_DIR)/arm64 --package rotation --package cleanup; \
+	else \
+		echo "package: arm64 SKIPPED: the Rust target $(AARCH64_TARGET) is not installed."; \
+		echo "package: install it once with:  rustup target add $(AARCH64_TARGET)"; \
+		echo "package: (or deploy with the template parameter Architecture=x86_64)"; \
+	fi
+	ls -l $(LAMBDA_DIR)/*/*/bootstrap.zip
+
+## sam-build: `sam build` of infra/template.yaml (rust-cargolambda, no Docker) into .aws-sam/build,
+## for `sam deploy`; ARCH=x86_64 builds for the template's x86_64 Architecture instead of arm64
+sam-build: venv $(LINT_STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(LINT_VENV)/bin/sam build --beta-features \
+		--template $(TEMPLATE) --parameter-overrides Architecture=$(ARCH)
+
+## bench: the consumer API's overhead per call and its 401 recovery time, against the emulator
+## on loopback (release build; prints a table, asserts nothing about timings)
+bench:
+	$(CARGO) bench --features consumer --bench consumer
 
 ## clean: build output, the venv and run files (logs, caches)
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) .run
+	rm -rf $(VENV) $(LINT_VENV) .aws-sam .run
