@@ -60,12 +60,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
+use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::{StatusCode, Url};
 use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
 use crate::config::{ConfigError, MasterSecret};
+use crate::genesys::retry::parse_retry_after;
 use crate::genesys::{request_token, GenesysError};
 use crate::region::{EndpointOverrides, Endpoints};
 use crate::secret::{AccessToken, ClientCredentials, ExposeSecret};
@@ -346,7 +347,7 @@ impl<S: SecretStore> Consumer<S> {
                 bump(&counters.recovered);
             }
             if status == StatusCode::TOO_MANY_REQUESTS && rate_limited < self.inner.settings.max_rate_limit_retries {
-                let wait = retry_after(response.headers()).unwrap_or_else(|| backoff(rate_limited + 1));
+                let wait = parse_retry_after(response.headers()).unwrap_or_else(|| backoff(rate_limited + 1));
                 if wait <= self.inner.settings.max_retry_after {
                     rate_limited += 1;
                     bump(&counters.rate_limit_waits);
@@ -566,18 +567,6 @@ impl<S: SecretStore> Consumer<S> {
     }
 }
 
-/// `Retry-After` in whole seconds; an HTTP date or garbage counts as absent.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
-}
-
 /// `BASE_BACKOFF * 2^(n-1)`, for the n-th wait.
 fn backoff(n: u32) -> Duration {
     BASE_BACKOFF * 2u32.saturating_pow(n.saturating_sub(1).min(6))
@@ -593,16 +582,6 @@ mod tests {
         assert_eq!(backoff(2), Duration::from_millis(500));
         assert_eq!(backoff(3), Duration::from_secs(1));
         assert_eq!(backoff(100), backoff(7));
-    }
-
-    #[test]
-    fn retry_after_reads_whole_seconds_only() {
-        let mut h = HeaderMap::new();
-        assert_eq!(retry_after(&h), None);
-        h.insert(RETRY_AFTER, HeaderValue::from_static(" 3 "));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
-        h.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
-        assert_eq!(retry_after(&h), None);
     }
 
     #[test]

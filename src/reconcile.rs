@@ -4,7 +4,7 @@
 //!
 //! This module owns the one rule, used in two places:
 //! - at the start of every createSecret, for the secret being rotated, always for real, followed
-//!   by the client-limit check (see [`check_client_limit`]), before the POST;
+//!   by the client-limit check (`check_client_limit`), before the POST;
 //! - on a schedule, for every secret the function knows of: [`reconcile_all`] (the cleanup
 //!   Lambda calls it with its list of secret ARNs).
 //!

@@ -12,7 +12,7 @@
 
 mod error;
 mod models;
-mod retry;
+pub(crate) mod retry;
 
 use std::collections::HashSet;
 use std::fmt;

@@ -8,7 +8,7 @@ use tokio::process::Command;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::harness::{SqsPlayer, World, PREFIX};
+use crate::harness::{endpoint_overrides, SqsPlayer, World, PREFIX};
 use genesys_rotator::store::AWSCURRENT;
 
 struct Cli<'a> {
@@ -18,13 +18,7 @@ struct Cli<'a> {
 
 impl Cli<'_> {
     async fn run(&self, args: &[&str]) -> Output {
-        let overrides = self
-            .w
-            .orgs
-            .iter()
-            .map(|o| format!("{}={}", o.domain, o.emulator.base_url()))
-            .collect::<Vec<_>>()
-            .join(",");
+        let overrides = endpoint_overrides(&self.w.orgs);
         Command::new(env!("CARGO_BIN_EXE_genesys-rotator"))
             .args(args)
             .env_clear()

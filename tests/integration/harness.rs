@@ -284,11 +284,7 @@ impl World {
             master_arns.push(out.arn().unwrap().to_owned());
             started.push(org);
         }
-        let overrides = started
-            .iter()
-            .map(|o| format!("{}={}", o.domain, o.emulator.base_url()))
-            .collect::<Vec<_>>()
-            .join(",");
+        let overrides = endpoint_overrides(&started);
         let masters = master_arns.join(",");
         let config = RotatorConfig::from_lookup(|k| match k {
             "ALLOWED_MASTER_SECRET_ARNS" => Some(masters.clone()),
@@ -559,15 +555,18 @@ impl Moto {
     }
 }
 
+/// `GENESYS_ENDPOINT_OVERRIDES` sending every org's region to its emulator.
+pub fn endpoint_overrides(orgs: &[Org]) -> String {
+    orgs.iter()
+        .map(|o| format!("{}={}", o.domain, o.emulator.base_url()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 impl World {
     /// The rotator configuration `World::with_orgs` uses, for other functions of the same world.
     pub fn rotator_config(&self) -> RotatorConfig {
-        let overrides = self
-            .orgs
-            .iter()
-            .map(|o| format!("{}={}", o.domain, o.emulator.base_url()))
-            .collect::<Vec<_>>()
-            .join(",");
+        let overrides = endpoint_overrides(&self.orgs);
         let masters = self.master_arns.join(",");
         RotatorConfig::from_lookup(|k| match k {
             "ALLOWED_MASTER_SECRET_ARNS" => Some(masters.clone()),
