@@ -55,6 +55,12 @@ impl SecretStore for MemoryStore {
     async fn promote(&self, _: &str, _: &str, _: &str) -> Result<(), StoreError> {
         unimplemented!()
     }
+    async fn put_staged(&self, _: &str, _: &str, _: &SecretString, _: &str, _: Option<&str>) -> Result<(), StoreError> {
+        unimplemented!()
+    }
+    async fn remove_stage(&self, _: &str, _: &str, _: &str) -> Result<(), StoreError> {
+        unimplemented!()
+    }
 }
 
 struct Summary {

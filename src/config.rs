@@ -485,12 +485,18 @@ impl IntegrationSecret {
 }
 
 /// The master secret's value: the narrowly scoped client that manages the integration clients.
+///
+/// Like [`IntegrationSecret`], fields this tool does not know are kept and carried forward when
+/// the master's own secret is rotated.
 #[derive(Debug, Clone)]
 pub struct MasterSecret {
     /// The master OAuth client credential.
     pub credentials: ClientCredentials,
-    /// Region, when the master secret states one; it must then match the integration's.
+    /// Region, when the master secret states one; it must then match the integration's. The
+    /// master's own rotation needs it.
     pub region: Option<Region>,
+    /// Every field of the JSON object except `clientSecret`.
+    rest: Map<String, Value>,
 }
 
 impl MasterSecret {
@@ -502,7 +508,23 @@ impl MasterSecret {
             None | Some(Value::Null) => None,
             Some(_) => Some(parse_region(&obj)?),
         };
-        Ok(Self { credentials, region })
+        Ok(Self {
+            credentials,
+            region,
+            rest: obj,
+        })
+    }
+
+    /// The JSON of the next version after the master client got a new secret: the same client,
+    /// the new secret, every other field unchanged.
+    pub fn successor_json(&self, client_secret: &SecretString) -> SecretString {
+        use secrecy::ExposeSecret;
+        let mut obj = self.rest.clone();
+        obj.insert(
+            "clientSecret".into(),
+            Value::String(client_secret.expose_secret().to_owned()),
+        );
+        SecretString::from(Value::Object(obj).to_string())
     }
 }
 
@@ -720,6 +742,18 @@ mod tests {
             MasterSecret::parse(r#"{"clientSecret":"ms"}"#).unwrap_err(),
             ConfigError::MissingField("clientId")
         );
+    }
+
+    #[test]
+    fn the_master_successor_keeps_the_client_and_every_other_field() {
+        let raw =
+            json!({"clientId": "m", "clientSecret": "old-master-secret", "region": "mypurecloud.ie", "owner": "ops"});
+        let m = MasterSecret::parse(&raw.to_string()).unwrap();
+        assert!(!format!("{m:?}").contains("old-master-secret"));
+        let next: Value = serde_json::from_str(m.successor_json(&SecretString::from("new")).expose_secret()).unwrap();
+        let mut expected = raw;
+        expected["clientSecret"] = json!("new");
+        assert_eq!(next, expected);
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! - [`secret`]: credential and token types that cannot be printed by accident.
 //! - [`genesys`]: the one HTTP client for Genesys Cloud: typed models, errors, retries, token cache.
 //! - [`store`]: the Secrets Manager calls a rotation makes, behind a narrow trait.
-//! - [`rotation`]: the four rotation steps, idempotent under Secrets Manager's retries.
+//! - [`rotation`]: the four rotation steps, idempotent under Secrets Manager's retries; for a
+//!   master secret, the master's own rotation (a new secret for the same client).
 //! - [`drain`]: what happens to the client a rotation replaced: deactivate, queue its deletion.
 //! - [`cleanup`]: deletes drained clients from the drain queue, refusing any wrong delete.
 //! - [`reconcile`]: deletes old managed clients no version references; guards the client limit.

@@ -131,6 +131,26 @@ pub trait SecretStore: Send + Sync {
         to_version: &str,
         from_version: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// PutSecretValue of `value` as a new version `version_id` carrying only the staging label
+    /// `stage` (which Secrets Manager moves off any other version). For the master rotation's
+    /// recovery version; `rotation_token` as for [`put_pending`](Self::put_pending).
+    fn put_staged(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        value: &SecretString,
+        stage: &str,
+        rotation_token: Option<&str>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// UpdateSecretVersionStage removing `stage` from `version_id`.
+    fn remove_stage(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        version_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// [`SecretStore`] over the AWS SDK client.
@@ -261,6 +281,40 @@ impl SecretStore for AwsSecretStore {
             .version_stage(AWSCURRENT)
             .move_to_version_id(to_version)
             .remove_from_version_id(from_version)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateSecretVersionStage", e))?;
+        Ok(())
+    }
+
+    async fn put_staged(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        value: &SecretString,
+        stage: &str,
+        rotation_token: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut req = self
+            .client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .client_request_token(version_id)
+            .secret_string(value.expose_secret())
+            .version_stages(stage);
+        if let Some(rt) = rotation_token {
+            req = req.rotation_token(rt);
+        }
+        req.send().await.map_err(|e| classify("PutSecretValue", e))?;
+        Ok(())
+    }
+
+    async fn remove_stage(&self, secret_id: &str, stage: &str, version_id: &str) -> Result<(), StoreError> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(secret_id)
+            .version_stage(stage)
+            .remove_from_version_id(version_id)
             .send()
             .await
             .map_err(|e| classify("UpdateSecretVersionStage", e))?;

@@ -57,13 +57,25 @@ struct CachedToken {
     margin: Duration,
 }
 
+/// How a [`GenesysClient`] gets its access tokens.
+enum Auth {
+    /// With the client's id and secret, as often as needed.
+    Credentials(ClientCredentials),
+    /// It was handed one token and cannot get another: used to act as a client whose secret
+    /// is not known (see [`GenesysClient::with_access_token`]).
+    Token {
+        /// The client the token belongs to.
+        client_id: String,
+    },
+}
+
 /// A Genesys Cloud API client acting as one OAuth client in one region.
 ///
 /// Cheap to share behind an `Arc`; the token cache is internal.
 pub struct GenesysClient {
     http: reqwest::Client,
     endpoints: Endpoints,
-    credentials: ClientCredentials,
+    auth: Auth,
     settings: HttpSettings,
     token: Mutex<Option<CachedToken>>,
 }
@@ -71,7 +83,7 @@ pub struct GenesysClient {
 impl fmt::Debug for GenesysClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GenesysClient")
-            .field("client_id", &self.credentials.client_id)
+            .field("client_id", &self.client_id())
             .field("api_base", &self.endpoints.api_base.as_str())
             .field("login_base", &self.endpoints.login_base.as_str())
             .field("settings", &self.settings)
@@ -93,15 +105,43 @@ impl GenesysClient {
         Self {
             http,
             endpoints,
-            credentials,
+            auth: Auth::Credentials(credentials),
             settings,
             token: Mutex::new(None),
         }
     }
 
+    /// A client that uses `token`, an access token of client `client_id`, until it expires or
+    /// is refused, and cannot get another: every call after that fails with
+    /// [`GenesysError::InvalidClient`]. For acting as a client whose secret is lost while one of
+    /// its tokens is still valid.
+    pub fn with_access_token(
+        http: reqwest::Client,
+        endpoints: Endpoints,
+        client_id: impl Into<String>,
+        token: AccessToken,
+        settings: HttpSettings,
+    ) -> Self {
+        Self {
+            http,
+            endpoints,
+            auth: Auth::Token {
+                client_id: client_id.into(),
+            },
+            settings,
+            token: Mutex::new(Some(CachedToken {
+                token,
+                margin: Duration::ZERO,
+            })),
+        }
+    }
+
     /// The OAuth client id this client authenticates as.
     pub fn client_id(&self) -> &str {
-        &self.credentials.client_id
+        match &self.auth {
+            Auth::Credentials(c) => &c.client_id,
+            Auth::Token { client_id } => client_id,
+        }
     }
 
     /// The endpoints this client talks to.
@@ -144,21 +184,45 @@ impl GenesysClient {
         }
     }
 
+    /// A brand-new token from the token endpoint (never the cached one), with its lifetime
+    /// (`expires_in`); it replaces the cached token. For callers that must know how long the
+    /// token they hold will last.
+    pub async fn fresh_token(&self) -> Result<(AccessToken, Duration), GenesysError> {
+        let mut cache = self.token.lock().await;
+        let (token, lifetime) = self.fetch_token().await?;
+        *cache = Some(CachedToken {
+            token: token.clone(),
+            margin: token_margin(lifetime),
+        });
+        Ok((token, lifetime))
+    }
+
     async fn fetch_token(&self) -> Result<(AccessToken, Duration), GenesysError> {
+        let credentials = match &self.auth {
+            Auth::Credentials(c) => c,
+            Auth::Token { .. } => {
+                return Err(GenesysError::InvalidClient {
+                    status: 401,
+                    description: "the access token this client was given has expired or was refused, and it has \
+                                  no secret to get another"
+                        .into(),
+                })
+            }
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
             let failure = match request_token_once(
                 &self.http,
                 &self.endpoints.login_base,
-                &self.credentials,
+                credentials,
                 self.settings.request_timeout,
             )
             .await
             {
                 Ok(got) => {
                     debug!(
-                        client_id = %self.credentials.client_id,
+                        client_id = %credentials.client_id,
                         expires_in_s = got.1.as_secs(),
                         "got a Genesys Cloud access token"
                     );
@@ -403,6 +467,21 @@ impl GenesysClient {
         }
     }
 
+    /// Gives client `id` a new secret (`POST /api/v2/oauth/clients/{id}/secret`). The old secret
+    /// stops working at once; the answer is the only place the new one is ever shown.
+    ///
+    /// Not idempotent, like [`create_client`](Self::create_client): retried only when the
+    /// server provably did not act. After a timeout or lost answer the secret may have changed
+    /// to one nobody saw; the caller must be able to ask again (with a token it still holds).
+    pub async fn new_secret(&self, id: &str) -> Result<OAuthClient, GenesysError> {
+        const ROUTE: &str = "POST /api/v2/oauth/clients/{id}/secret";
+        let url = self.api_url(&["api", "v2", "oauth", "clients", id, "secret"])?;
+        let body = self
+            .send(Method::POST, ROUTE, url, None, Idempotency::NotIdempotent)
+            .await?;
+        decode(&body, "new secret", true)
+    }
+
     /// Who this client's token belongs to (`GET /api/v2/tokens/me`): proves
     /// the credentials work end to end.
     pub async fn token_info(&self) -> Result<TokenInfo, GenesysError> {
@@ -499,6 +578,7 @@ fn decode<T: DeserializeOwned>(body: &[u8], what: &str, sensitive: bool) -> Resu
 mod tests {
     use super::*;
     use crate::region::{Endpoints, Region};
+    use crate::secret::SecretString;
 
     fn client(api_base: &str) -> GenesysClient {
         GenesysClient::new(
@@ -573,6 +653,29 @@ mod tests {
                 .as_str(),
             "http://127.0.0.1:5000/emu/api/v2/oauth/clients?pageNumber=2"
         );
+    }
+
+    #[tokio::test]
+    async fn a_token_only_client_uses_its_token_and_cannot_get_another() {
+        let endpoints = Endpoints::single(Url::parse("http://127.0.0.1:9").unwrap());
+        let given = AccessToken::expiring_in(SecretString::from("given-token"), Duration::from_secs(60));
+        let c = GenesysClient::with_access_token(
+            reqwest::Client::new(),
+            endpoints.clone(),
+            "master-id",
+            given,
+            HttpSettings::default(),
+        );
+        assert_eq!(c.client_id(), "master-id");
+        assert_eq!(c.token().await.unwrap().bearer(), "given-token");
+        assert!(!format!("{c:?}").contains("given-token"));
+
+        let expired = AccessToken::new(SecretString::from("old"), Instant::now());
+        let c =
+            GenesysClient::with_access_token(reqwest::Client::new(), endpoints, "m", expired, HttpSettings::default());
+        // No request is made (the endpoint is unreachable): the answer comes at once.
+        assert!(matches!(c.token().await, Err(GenesysError::InvalidClient { .. })));
+        assert!(matches!(c.fresh_token().await, Err(GenesysError::InvalidClient { .. })));
     }
 
     #[test]

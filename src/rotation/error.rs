@@ -101,6 +101,26 @@ pub enum RotationError {
     /// Reconciliation before the create failed, or the org is too close to its client limit.
     #[error(transparent)]
     Reconcile(#[from] ReconcileError),
+    /// A master rotation cannot go on: the master client refuses AWSCURRENT's secret and no
+    /// usable recovery token of this rotation is stored. Only an operator can fix it.
+    #[error(
+        "master secret {arn}: client {client_id} refuses the AWSCURRENT secret and {reason}. To recover: in \
+         Genesys Cloud (Admin > Integrations > OAuth, client {client_id}) reset the client secret; store it as \
+         AWSCURRENT (aws secretsmanager put-secret-value --secret-id {arn} --secret-string with clientId, \
+         clientSecret and the other fields as before); remove the stuck AWSPENDING label (aws secretsmanager \
+         update-secret-version-stage --secret-id {arn} --version-stage AWSPENDING --remove-from-version-id \
+         {version}); then rotate again"
+    )]
+    MasterLocked {
+        /// The master secret.
+        arn: String,
+        /// The master client.
+        client_id: String,
+        /// The version (ClientRequestToken) of the rotation that is stuck.
+        version: String,
+        /// Why no recovery was possible (no secret or token in it).
+        reason: String,
+    },
 }
 
 impl RotationError {
@@ -136,6 +156,7 @@ impl RotationError {
             RotationError::Genesys(_) => "GenesysCloud",
             RotationError::Retirement(_) => "Retirement",
             RotationError::Reconcile(e) => e.kind(),
+            RotationError::MasterLocked { .. } => "MasterLocked",
         }
     }
 }

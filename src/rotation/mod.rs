@@ -8,9 +8,13 @@
 //!   and makes a fresh one. There is never more than one live client for a token.
 //! - setSecret and testSecret only read.
 //! - finishSecret moves AWSCURRENT once; a retry finds it moved and only re-runs retirement.
+//!
+//! A secret that is one of the allowed master secrets gets the master's own rotation instead (a
+//! new secret for the same client, see [`master`]).
 
 mod error;
 mod event;
+pub mod master;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -47,6 +51,16 @@ pub enum StepOutcome {
     },
     /// createSecret found AWSPENDING already holding a value for this token.
     AlreadyCreated,
+    /// createSecret (master rotation) gave the master client a new secret and stored it as
+    /// AWSPENDING.
+    #[serde(rename_all = "camelCase")]
+    SecretRenewed {
+        /// The master client.
+        client_id: String,
+        /// The current secret was already refused (an earlier attempt renewed it and lost the
+        /// answer), and this rotation's recovery token made the request.
+        recovered: bool,
+    },
     /// setSecret found the pending client present and active.
     #[serde(rename_all = "camelCase")]
     Confirmed {
@@ -169,6 +183,9 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// can list clients, and its current credential gets a token that tokens/me names.
     pub async fn check(&self, secret_id: &str) -> Result<StepOutcome, RotationError> {
         let desc = self.store.describe(secret_id).await?;
+        if self.is_master(&desc) {
+            return self.check_master_secret(&desc).await;
+        }
         let current = self.read_current(&desc).await?;
         self.check_configuration(&current).await
     }
@@ -242,10 +259,15 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             secret_id: desc.arn.clone(),
             token: token.to_owned(),
         })?;
+        let master = self.is_master(desc);
         if stages.iter().any(|s| s == AWSCURRENT) {
             if event.step == Step::FinishSecret {
-                // A finishSecret retried after the label moved still owes the retirement.
-                self.retire_previous(desc).await?;
+                // A finishSecret retried after the label moved still owes what follows the move.
+                if master {
+                    self.clear_recovery(desc).await?;
+                } else {
+                    self.retire_previous(desc).await?;
+                }
             }
             return Ok(StepOutcome::AlreadyCurrent);
         }
@@ -255,11 +277,14 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 token: token.to_owned(),
             });
         }
-        match event.step {
-            Step::CreateSecret => self.create_secret(desc, event).await,
-            Step::SetSecret => self.set_secret(desc, token).await,
-            Step::TestSecret => self.test_secret(desc, token).await,
-            Step::FinishSecret => self.finish_secret(desc, token).await,
+        match (event.step, master) {
+            (Step::CreateSecret, _) => self.create_secret(desc, event).await,
+            (Step::SetSecret, false) => self.set_secret(desc, token).await,
+            (Step::TestSecret, false) => self.test_secret(desc, token).await,
+            (Step::FinishSecret, false) => self.finish_secret(desc, token).await,
+            (Step::SetSecret, true) => self.set_master_secret(desc, token).await,
+            (Step::TestSecret, true) => self.test_master_secret(desc, token).await,
+            (Step::FinishSecret, true) => self.finish_master_secret(desc, token).await,
         }
     }
 
@@ -293,12 +318,16 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             .ok_or_else(|| RotationError::NoCurrent(desc.arn.clone()))
     }
 
-    /// The Genesys client for the master named by `secret`, reused while the master secret's
-    /// version is unchanged so its token is fetched once per lifetime, not once per call.
+    /// The Genesys client for the master named by `secret`, with a working token, reused while
+    /// the master secret's version is unchanged so its token is fetched once per lifetime, not
+    /// once per call.
+    ///
+    /// While the master's own rotation is between its new secret and finishSecret, AWSCURRENT
+    /// holds a secret Genesys already refuses: a refused AWSCURRENT falls back to AWSPENDING.
     pub(crate) async fn master(&self, secret: &IntegrationSecret) -> Result<Arc<GenesysClient>, RotationError> {
         let settings = &secret.settings;
         let arn = settings.master_secret_arn.as_str();
-        let value = self
+        let current = self
             .store
             .get_value(arn, Version::Stage(AWSCURRENT))
             .await?
@@ -306,10 +335,40 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 secret_id: arn.to_owned(),
                 version: AWSCURRENT.to_owned(),
             })?;
+        let client = self.master_client(arn, &current, settings.region, None)?;
+        let refused = match client.token().await {
+            Ok(_) => return Ok(client),
+            Err(e @ GenesysError::InvalidClient { .. }) => e,
+            Err(e) => return Err(e.into()),
+        };
+        let pending = match self.store.get_value(arn, Version::Stage(AWSPENDING)).await? {
+            Some(p) if p.version_id != current.version_id => p,
+            _ => return Err(refused.into()),
+        };
+        let fallback = self.master_client(arn, &pending, settings.region, Some(&current.version_id))?;
+        match fallback.token().await {
+            Ok(_) => {
+                warn!(master_secret = %arn, pending_version = %pending.version_id, "the master's AWSCURRENT secret is refused; using its AWSPENDING secret (a master rotation is in progress)");
+                Ok(fallback)
+            }
+            Err(e) if e.is_retryable() => Err(e.into()),
+            Err(_) => Err(refused.into()),
+        }
+    }
+
+    /// The cached client for one version of a master secret, or a new one. Caching a version
+    /// evicts the other versions of the same master and region, except `keep`.
+    fn master_client(
+        &self,
+        arn: &str,
+        value: &crate::store::SecretValue,
+        region: Region,
+        keep: Option<&str>,
+    ) -> Result<Arc<GenesysClient>, RotationError> {
         let key = MasterKey {
             arn: arn.to_owned(),
             version_id: value.version_id.clone(),
-            region: settings.region,
+            region,
         };
         if let Some(client) = self.masters.lock().expect("master cache lock").get(&key) {
             return Ok(client.clone());
@@ -319,17 +378,17 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 arn: arn.to_owned(),
                 source,
             })?;
-        if let Some(region) = master.region {
-            if region != settings.region {
+        if let Some(master_region) = master.region {
+            if master_region != region {
                 return Err(RotationError::RegionMismatch {
-                    master: region.domain().to_owned(),
-                    integration: settings.region.domain().to_owned(),
+                    master: master_region.domain().to_owned(),
+                    integration: region.domain().to_owned(),
                 });
             }
         }
-        let client = Arc::new(self.genesys_client(settings.region, master.credentials));
+        let client = Arc::new(self.genesys_client(region, master.credentials));
         let mut cache = self.masters.lock().expect("master cache lock");
-        cache.retain(|k, _| k.arn != key.arn || k.region != key.region);
+        cache.retain(|k, _| k.arn != key.arn || k.region != key.region || Some(k.version_id.as_str()) == keep);
         cache.insert(key, client.clone());
         Ok(client)
     }
@@ -351,6 +410,9 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         desc: &SecretDescription,
         event: &RotationEvent,
     ) -> Result<StepOutcome, RotationError> {
+        if self.is_master(desc) {
+            return self.create_master_secret(desc, event).await;
+        }
         let token = event.client_request_token.as_str();
         let current = self.read_current(desc).await?;
         // Secrets Manager retries with the same token: a value already stored is the answer.

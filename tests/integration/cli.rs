@@ -171,3 +171,34 @@ async fn rotate_refuses_while_another_rotation_is_in_progress() {
     assert!(err.contains("rotation in progress") && err.contains(&pending), "{err}");
     assert!(w.org().managed(PREFIX).is_empty());
 }
+
+#[tokio::test]
+async fn check_and_rotate_work_on_a_master_secret() {
+    let w = World::new().await;
+    let cli = cli(&w).await;
+    let master = w.master_arns[0].clone();
+    let org = w.org();
+    let ok = cli.json(&["--json", "check", "--secret", &master]).await;
+    assert_eq!(ok["outcome"], "configurationChecked");
+    assert_eq!(ok["currentClientId"], org.master_id.as_str());
+
+    let outcomes = cli.json(&["--json", "rotate", "--secret", &master]).await;
+    assert_eq!(outcomes[0]["outcome"], "secretRenewed", "{outcomes}");
+    assert_eq!(outcomes[0]["recovered"], false);
+    assert_eq!(outcomes[3]["outcome"], "promoted");
+    let current = w.value(&master, AWSCURRENT).await;
+    assert_eq!(current["clientId"], org.master_id.as_str());
+    let live = org.client(&org.master_id).unwrap().secret;
+    assert_eq!(current["clientSecret"], live.as_str());
+    assert_ne!(live, org.master_secret, "the master has a new secret");
+    let desc = w.describe(&master).await;
+    assert_eq!(
+        desc.version_with(genesys_rotator::rotation::master::RECOVERY_STAGE),
+        None
+    );
+
+    // The next process reads the new master secret and rotates an integration with it.
+    let arn = w.integration_secret().await;
+    let outcomes = cli.json(&["--json", "rotate", "--secret", &arn]).await;
+    assert_eq!(outcomes[3]["outcome"], "promoted", "{outcomes}");
+}

@@ -186,6 +186,28 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         )
         .await
     }
+    async fn put_staged(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        value: &SecretString,
+        stage: &str,
+        rotation_token: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.wrap(
+            "PutSecretValue",
+            self.inner
+                .put_staged(secret_id, version_id, value, stage, rotation_token),
+        )
+        .await
+    }
+    async fn remove_stage(&self, secret_id: &str, stage: &str, version_id: &str) -> Result<(), StoreError> {
+        self.wrap(
+            "UpdateSecretVersionStage",
+            self.inner.remove_stage(secret_id, stage, version_id),
+        )
+        .await
+    }
 }
 
 pub const ROLE: &str = "crm-integration-role";

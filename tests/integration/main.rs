@@ -7,5 +7,6 @@ mod cli;
 mod consumer;
 mod drain;
 mod harness;
+mod master;
 mod reconcile;
 mod rotation;

@@ -37,7 +37,8 @@
 //! - **DELETE** of a client that is not `inactive`: 400 `bad.request`. Success: 204, no body.
 //! - **Tokens**: `disabled` revokes the client's tokens (401 `bad.credentials` afterwards, even if
 //!   re-activated); `inactive` keeps them working until expiry; DELETE revokes them; a new secret
-//!   does not. Permissions are read live from the token's client.
+//!   does not, unless [`EmulatorConfig::revoke_tokens_on_new_secret`] is set (the real service's
+//!   behaviour is unconfirmed). Permissions are read live from the token's client.
 //! - **Permissions**: a granted permission may use `*` per segment (`oauth:*:*`). Missing: 403
 //!   `missing.permissions` with `messageParams.missingPermissions = "[perm]"`.
 //! - **Rate limit**: only requests with a valid token are counted, refused ones (429) are not;
@@ -188,6 +189,11 @@ impl Emulator {
 
     pub fn set_client_limit(&self, n: usize) {
         self.state.store().config.client_limit = n;
+    }
+
+    /// Whether a new secret also revokes the client's existing tokens (default: it does not).
+    pub fn set_revoke_tokens_on_new_secret(&self, revoke: bool) {
+        self.state.store().config.revoke_tokens_on_new_secret = revoke;
     }
 
     /// Mints a valid token for an existing `active` client (no secret or propagation check);

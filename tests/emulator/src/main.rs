@@ -33,6 +33,9 @@ struct Args {
     /// How long a newly created client cannot get tokens, in milliseconds.
     #[arg(long, default_value_t = 0)]
     propagation_delay_ms: u64,
+    /// A new client secret also revokes the client's existing tokens (default: they survive).
+    #[arg(long)]
+    revoke_tokens_on_new_secret: bool,
     /// Also write the base URL (no newline) to this file.
     #[arg(long)]
     url_file: Option<PathBuf>,
@@ -66,6 +69,7 @@ async fn main() -> ExitCode {
         client_limit: args.client_limit,
         rate_limit_per_minute: args.rate_limit_per_minute,
         propagation_delay: Duration::from_millis(args.propagation_delay_ms),
+        revoke_tokens_on_new_secret: args.revoke_tokens_on_new_secret,
         ..EmulatorConfig::default()
     };
     let emulator = Emulator::start_on(listener, config).await;

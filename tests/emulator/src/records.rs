@@ -27,6 +27,10 @@ pub struct EmulatorConfig {
     pub propagation_delay: Duration,
     /// Organization id shown by `tokens/me`.
     pub org_id: String,
+    /// Whether `POST /api/v2/oauth/clients/{id}/secret` also revokes the tokens the client
+    /// already holds. The old secret stops working either way (documented); what happens to
+    /// existing tokens is unconfirmed, so both are modelled. Default `false`: tokens survive.
+    pub revoke_tokens_on_new_secret: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -36,6 +40,7 @@ impl Default for EmulatorConfig {
             rate_limit_per_minute: None,
             propagation_delay: Duration::ZERO,
             org_id: DEFAULT_ORG_ID.to_string(),
+            revoke_tokens_on_new_secret: false,
         }
     }
 }
@@ -162,6 +167,8 @@ pub struct ConfigPatch {
     pub rate_limit_per_minute: Option<Option<u32>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub propagation_delay_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke_tokens_on_new_secret: Option<bool>,
 }
 
 /// Tells a field that is present (even as `null`) from one that is absent.

@@ -6,7 +6,8 @@
 //!   `roleDivisions` changes what existing tokens may do.
 //! - Putting a client in `disabled` revokes its tokens (they stay invalid if it is re-activated);
 //!   deleting a client revokes them too. Tokens of an `inactive` client keep working until they
-//!   expire. A new secret does not revoke tokens.
+//!   expire. A new secret revokes the client's tokens only if `revoke_tokens_on_new_secret` is
+//!   set (unconfirmed either way; default: they survive).
 //! - The propagation delay is fixed per client when it is created through the API (with the
 //!   setting then in force); seeded clients are usable at once.
 
@@ -576,7 +577,11 @@ impl Store {
         client.secret = random_string(32);
         client.date_modified = now;
         client.modified_by = Some(caller.reference());
-        Ok(client.to_wire(true))
+        let answer = client.to_wire(true);
+        if self.config.revoke_tokens_on_new_secret {
+            self.revoke_tokens_of(id);
+        }
+        Ok(answer)
     }
 
     fn revoke_tokens_of(&mut self, client_id: &str) {

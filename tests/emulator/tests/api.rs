@@ -178,6 +178,49 @@ async fn secret_only_on_create_and_new_secret() {
     assert_eq!(rec.authorized_grant_type, "CLIENT-CREDENTIALS");
 }
 
+/// Whether a new secret revokes the client's existing tokens is unconfirmed: both behaviours are
+/// settings, and the old secret stops working under either.
+#[tokio::test]
+async fn new_secret_keeps_or_revokes_existing_tokens_per_setting() {
+    for revoke in [false, true] {
+        let h = Harness::new(EmulatorConfig {
+            revoke_tokens_on_new_secret: revoke,
+            ..EmulatorConfig::default()
+        })
+        .await;
+        let admin = h.admin_token().await;
+        let target = h.emu.seed_client(SeedClient::admin("self-renewing"));
+        let held = h.token(&target).await;
+        let renewed = h
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/v2/oauth/clients/{}/secret", target.id),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(renewed.status(), StatusCode::OK);
+        let new_secret = renewed.json::<OAuthClient>().await.unwrap().secret.unwrap();
+        let expected = if revoke {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(
+            h.get(&held, "/api/v2/tokens/me").await.status(),
+            expected,
+            "revoke={revoke}"
+        );
+        assert_eq!(
+            h.token_response(&target.id, &target.secret).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(h.token_response(&target.id, &new_secret).await.status(), StatusCode::OK);
+        // The caller's own tokens are untouched when another client's secret is renewed.
+        assert_eq!(h.get(&admin, "/api/v2/tokens/me").await.status(), StatusCode::OK);
+    }
+}
+
 #[tokio::test]
 async fn request_validation() {
     let h = Harness::default().await;

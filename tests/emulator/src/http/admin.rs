@@ -76,5 +76,8 @@ async fn patch_config(State(state): State<AppState>, Json(patch): Json<ConfigPat
     if let Some(ms) = patch.propagation_delay_ms {
         store.config.propagation_delay = Duration::from_millis(ms);
     }
+    if let Some(revoke) = patch.revoke_tokens_on_new_secret {
+        store.config.revoke_tokens_on_new_secret = revoke;
+    }
     StatusCode::NO_CONTENT
 }
