@@ -152,7 +152,8 @@ impl CleanupFailure {
     }
 }
 
-/// Records a rotation step's outcome; `step` is a [`STEP_VALUES`] entry.
+/// Records a rotation step's outcome: `step` is a [`STEP_VALUES`] entry, `failure` is `None`
+/// for a success and `Some(retryable)` for a failure.
 pub fn step_outcome(step: &'static str, failure: Option<bool>) {
     match failure {
         None => counter!(STEP_SUCCEEDED, DIM_STEP => step).increment(1),

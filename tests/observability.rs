@@ -6,6 +6,7 @@
 //! Its own test binary, with one test: a tracing subscriber and a metrics recorder are set once
 //! per process, and the counts asserted here must be this test's alone.
 
+// The harness serves tests/integration too; this binary uses only part of it.
 #[allow(dead_code)]
 #[path = "integration/harness.rs"]
 mod harness;
