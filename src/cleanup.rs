@@ -148,6 +148,18 @@ pub enum Trigger {
 #[error("cleanup event not recognised: {0}")]
 pub struct TriggerError(String);
 
+impl TriggerError {
+    /// Never: the same payload is refused the same way.
+    pub fn is_retryable(&self) -> bool {
+        false
+    }
+
+    /// A short stable name, for `errorType`.
+    pub fn kind(&self) -> &'static str {
+        "UnrecognisedEvent"
+    }
+}
+
 impl Trigger {
     /// Tells an SQS batch (`Records`) from an EventBridge scheduled event (`detail-type`).
     pub fn from_json(payload: serde_json::Value) -> Result<Self, TriggerError> {
@@ -301,6 +313,7 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
                 None => Disposition::Malformed(MessageError::Size),
             };
             log_disposition(&message_id, &receives, record.body.as_deref(), &disposition);
+            record_disposition(&disposition);
             if disposition.is_batch_failure() {
                 let mut failure = BatchItemFailure::default();
                 failure.item_identifier = message_id;
@@ -308,6 +321,18 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
             }
         }
         response
+    }
+}
+
+/// The metrics of one message: deletions, and the failures an operator may have to look at.
+fn record_disposition(d: &Disposition) {
+    use crate::metrics::{cleanup_failures, clients_deleted, CleanupFailure, DeleteReason};
+    match d {
+        Disposition::Deleted => clients_deleted(DeleteReason::Drained, 1),
+        Disposition::AlreadyGone | Disposition::Requeued { .. } => {}
+        Disposition::Refused(_) => cleanup_failures(CleanupFailure::Refused, 1),
+        Disposition::Retry(_) => cleanup_failures(CleanupFailure::Failed, 1),
+        Disposition::Malformed(_) => cleanup_failures(CleanupFailure::Malformed, 1),
     }
 }
 

@@ -12,6 +12,8 @@
 //! - [`drain`]: what happens to the client a rotation replaced: deactivate, queue its deletion.
 //! - [`cleanup`]: deletes drained clients from the drain queue, refusing any wrong delete.
 //! - [`reconcile`]: deletes old managed clients no version references; guards the client limit.
+//! - [`metrics`]: the CloudWatch metrics (Embedded Metric Format) and their flush per invocation.
+//! - [`error_type`]: the `errorType` a failed invocation reports: `Retryable.*` or `NonRetryable.*`.
 //! - [`inventory`]: read-only: every client of the orgs placed in its secret's life, for operators.
 //! - `consumer` (cargo feature `consumer`): for programs that *use* the rotated secret: cached
 //!   credential and token, authorized requests, recovery from 401 after a rotation.
@@ -22,8 +24,10 @@ pub mod config;
 #[cfg(feature = "consumer")]
 pub mod consumer;
 pub mod drain;
+pub mod error_type;
 pub mod genesys;
 pub mod inventory;
+pub mod metrics;
 pub mod reconcile;
 pub mod region;
 pub mod rotation;

@@ -469,7 +469,9 @@ pub(crate) async fn before_create<S: SecretStore>(
     }];
     let mut report = ReconcileReport::default();
     let candidates = plan(clients, &scopes, master.client_id(), config.horizon, now, &mut report);
+    crate::metrics::orphans_found(candidates.len());
     let failures = execute(master, clients, candidates, false, &mut report).await;
+    crate::metrics::clients_deleted(crate::metrics::DeleteReason::Orphaned, report.deleted.len());
     match failures.into_iter().next() {
         Some((_, e)) => Err(e),
         None => Ok(report),
@@ -479,6 +481,7 @@ pub(crate) async fn before_create<S: SecretStore>(
 /// Refuses a create that would bring the org (holding `count` clients) within the margin of
 /// its client limit.
 pub(crate) fn check_client_limit(count: usize, config: &ReconcileConfig) -> Result<(), ReconcileError> {
+    crate::metrics::client_limit_headroom(config.client_limit, count);
     if count + config.limit_margin >= config.client_limit {
         warn!(
             count,
@@ -578,9 +581,15 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
             }
         };
         let candidates = plan(&clients, &scopes, master.client_id(), config.horizon, now, &mut report);
+        crate::metrics::orphans_found(candidates.len());
+        let deleted_before = report.deleted.len();
         let failures = execute(&master, &clients, candidates, config.dry_run, &mut report).await;
+        let deleted = report.deleted.len() - deleted_before;
+        crate::metrics::clients_deleted(crate::metrics::DeleteReason::Orphaned, deleted);
+        crate::metrics::client_limit_headroom(config.client_limit, clients.len() - deleted);
         report.errors.extend(failures.iter().map(|(arn, e)| e.failure(arn)));
     }
+    crate::metrics::cleanup_failures(crate::metrics::CleanupFailure::Reconcile, report.errors.len());
     info!(
         examined = report.examined,
         managed = report.managed,

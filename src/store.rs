@@ -55,6 +55,15 @@ impl StoreError {
     pub fn is_retryable(&self) -> bool {
         matches!(self, StoreError::Transient { .. })
     }
+
+    /// A short stable name of the failure, for `errorType` and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StoreError::NotFound { .. } => "SecretsManagerNotFound",
+            StoreError::Refused { .. } => "SecretsManagerRefused",
+            StoreError::Transient { .. } => "SecretsManagerUnavailable",
+        }
+    }
 }
 
 /// What DescribeSecret says about a secret, as far as rotation cares.

@@ -1,7 +1,8 @@
 //! Checks the wiring of the deployment template, `infra/template.yaml`, against the code: the
 //! binaries it builds exist, every environment variable it sets is one the library reads (and the
 //! required ones are set), every parameter is used, the drain queue's event source and visibility
-//! timeout follow AWS guidance, and no IAM statement grants `Resource: "*"`.
+//! timeout follow AWS guidance, no IAM statement grants `Resource: "*"`, and the alarms name the
+//! metrics the code emits (namespace, names, dimensions and their values from `src/metrics.rs`).
 //!
 //! The template uses CloudFormation's short-form intrinsics (`!Ref`, `!Sub`, `!GetAtt`, `!If`...),
 //! which YAML reads as tagged values: [`intrinsic`] reads both those and the long form
@@ -10,6 +11,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use genesys_rotator::metrics::{
+    MetricDef, CLEANUP_FAILURES, CLIENT_LIMIT_HEADROOM, DIM_RETRYABLE, DIM_STEP, METRICS, NAMESPACE, STEP_FAILED,
+    STEP_VALUES,
+};
 use serde_norway::{Mapping, Value};
 
 const TEMPLATE: &str = include_str!("../infra/template.yaml");
@@ -430,4 +435,126 @@ fn the_example_secret_rotates_weekly_through_the_rotation_function() {
             || get(rules, "AutomaticallyAfterDays").and_then(number) == Some(7);
         assert!(weekly, "{id}: rotation every 7 days");
     }
+}
+
+/// The metrics an alarm watches: its own `Namespace`/`MetricName`/`Dimensions`, or each
+/// `Metrics[].MetricStat.Metric` of a metric-math alarm.
+fn alarm_metrics(props: &Value) -> Vec<&Value> {
+    if get(props, "MetricName").is_some() {
+        return vec![props];
+    }
+    get(props, "Metrics")
+        .and_then(Value::as_sequence)
+        .map(|queries| {
+            queries
+                .iter()
+                .filter_map(|q| get(q, "MetricStat").and_then(|m| get(m, "Metric")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `Dimensions` as (name, value) pairs; values must be literal strings.
+fn dimensions<'a>(id: &str, metric: &'a Value) -> Vec<(&'a str, &'a str)> {
+    get(metric, "Dimensions")
+        .and_then(Value::as_sequence)
+        .map(|dims| {
+            dims.iter()
+                .map(|d| {
+                    let n = get(d, "Name").and_then(Value::as_str);
+                    let v = get(d, "Value");
+                    (n.unwrap_or_else(|| panic!("{id}: dimension without a Name")), v)
+                })
+                .filter_map(|(n, v)| Some((n, v?.as_str()?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn alarms_name_the_metrics_the_code_emits_and_notify_the_optional_topic() {
+    let t = template();
+    let alarms = resources_of(&t, "AWS::CloudWatch::Alarm");
+    let mut alarmed: BTreeMap<&str, Vec<Vec<(&str, &str)>>> = BTreeMap::new();
+    let mut aws_alarms = BTreeSet::new();
+    for (id, alarm) in &alarms {
+        let props = get(alarm, "Properties").unwrap_or_else(|| panic!("{id}: no Properties"));
+        let metrics = alarm_metrics(props);
+        assert!(!metrics.is_empty(), "{id}: watches no metric");
+        for metric in metrics {
+            let ns = get(metric, "Namespace").and_then(Value::as_str).expect("Namespace");
+            let metric_name = get(metric, "MetricName").and_then(Value::as_str).expect("MetricName");
+            if ns.starts_with("AWS/") {
+                aws_alarms.insert(format!("{ns} {metric_name}"));
+                continue;
+            }
+            assert_eq!(ns, NAMESPACE, "{id}: namespace is src/metrics.rs NAMESPACE");
+            let def: &MetricDef = METRICS
+                .iter()
+                .find(|d| d.name == metric_name)
+                .unwrap_or_else(|| panic!("{id}: {metric_name} is not a metric of src/metrics.rs"));
+            let dims = dimensions(id, metric);
+            let names: BTreeSet<&str> = dims.iter().map(|(n, _)| *n).collect();
+            let expected: BTreeSet<&str> = def.dimensions.iter().copied().collect();
+            assert_eq!(
+                names, expected,
+                "{id}: {metric_name} must name exactly its dimensions (CloudWatch matches the whole set)"
+            );
+            for (n, v) in &dims {
+                let i = def.dimensions.iter().position(|d| d == n).unwrap();
+                assert!(
+                    def.values[i].contains(v),
+                    "{id}: {metric_name} {n}={v:?} is never emitted (values: {:?})",
+                    def.values[i]
+                );
+            }
+            alarmed.entry(def.name).or_default().push(dims);
+        }
+        let actions = get(props, "AlarmActions").unwrap_or_else(|| panic!("{id}: no AlarmActions"));
+        match intrinsic(actions) {
+            Some((f, Value::Sequence(args))) if f == "If" => {
+                assert_eq!(
+                    args[0].as_str(),
+                    Some("HasAlarmTopic"),
+                    "{id}: actions only with a topic"
+                )
+            }
+            other => panic!("{id}: AlarmActions should be !If [HasAlarmTopic, ...], got {other:?}"),
+        }
+    }
+    for required in [STEP_FAILED, CLEANUP_FAILURES, CLIENT_LIMIT_HEADROOM] {
+        assert!(alarmed.contains_key(required), "no alarm on {required}: {alarmed:?}");
+    }
+    // The permanent-failure alarm covers every step, not only some.
+    let permanent_steps: BTreeSet<&str> = alarmed[STEP_FAILED]
+        .iter()
+        .filter(|dims| dims.contains(&(DIM_RETRYABLE, "false")))
+        .filter_map(|dims| dims.iter().find(|(n, _)| *n == DIM_STEP).map(|(_, v)| *v))
+        .collect();
+    assert_eq!(permanent_steps, STEP_VALUES.into_iter().collect());
+    for aws in ["AWS/Lambda Errors", "AWS/SQS ApproximateNumberOfMessagesVisible"] {
+        assert!(aws_alarms.contains(aws), "no alarm on {aws}: {aws_alarms:?}");
+    }
+    let lambda_error_alarms = alarms
+        .iter()
+        .filter(|(_, a)| get(get(a, "Properties").unwrap(), "MetricName").and_then(Value::as_str) == Some("Errors"))
+        .count();
+    assert_eq!(lambda_error_alarms, 2, "one Lambda Errors alarm per function");
+}
+
+#[test]
+fn the_headroom_alarm_fires_before_creates_are_refused() {
+    let t = template();
+    let params = section(&t, "Parameters");
+    let default = |p: &str| {
+        params
+            .get(p)
+            .and_then(|v| get(v, "Default"))
+            .and_then(number)
+            .unwrap_or_else(|| panic!("parameter {p} has a numeric Default"))
+    };
+    assert!(
+        default("ClientLimitHeadroomThreshold") > default("ClientLimitMargin"),
+        "the alarm must warn before createSecret starts refusing"
+    );
 }

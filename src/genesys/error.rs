@@ -68,6 +68,20 @@ impl GenesysError {
         }
     }
 
+    /// A short stable name of the failure, for `errorType` and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GenesysError::Http { status: 401 | 403, .. } => "GenesysPermissionDenied",
+            GenesysError::Http { status, .. } if *status >= 500 || *status == 408 => "GenesysServerError",
+            GenesysError::Http { status: 429, .. } | GenesysError::RateLimited { .. } => "GenesysRateLimited",
+            GenesysError::Http { .. } => "GenesysRequestRefused",
+            GenesysError::InvalidClient { .. } => "GenesysInvalidClient",
+            GenesysError::Transport(_) => "GenesysUnreachable",
+            GenesysError::Decode(_) => "GenesysBadAnswer",
+            GenesysError::NotFound => "GenesysNotFound",
+        }
+    }
+
     /// The HTTP status, if the server answered.
     pub fn status(&self) -> Option<u16> {
         match self {

@@ -1,7 +1,6 @@
-//! Errors of a rotation step, each classified retryable or not, and turned into the Lambda
-//! runtime's [`Diagnostic`] so the `errorType` a caller sees says which.
+//! Errors of a rotation step, each classified retryable or not and named by a stable kind; the
+//! Lambda runtime's `errorType` is built from both (see [`crate::error_type`]).
 
-use lambda_runtime::Diagnostic;
 use thiserror::Error;
 
 use super::event::EventError;
@@ -152,21 +151,11 @@ impl RotationError {
             RotationError::NoCurrent(_) => "NoCurrent",
             RotationError::InProgress { .. } => "InProgress",
             RotationError::PendingClient(_) => "PendingClient",
-            RotationError::Store(_) => "SecretsManager",
-            RotationError::Genesys(_) => "GenesysCloud",
+            RotationError::Store(e) => e.kind(),
+            RotationError::Genesys(e) => e.kind(),
             RotationError::Retirement(_) => "Retirement",
             RotationError::Reconcile(e) => e.kind(),
             RotationError::MasterLocked { .. } => "MasterLocked",
-        }
-    }
-}
-
-impl From<RotationError> for Diagnostic {
-    fn from(e: RotationError) -> Self {
-        let class = if e.is_retryable() { "Retryable" } else { "NonRetryable" };
-        Diagnostic {
-            error_type: format!("{class}.{}", e.kind()),
-            error_message: e.to_string(),
         }
     }
 }

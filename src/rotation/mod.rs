@@ -94,6 +94,24 @@ pub enum StepOutcome {
     },
 }
 
+impl StepOutcome {
+    /// The client the step made, checked or promoted (for configuration checks, the current one).
+    pub fn client_id(&self) -> Option<&str> {
+        match self {
+            StepOutcome::AlreadyCurrent | StepOutcome::AlreadyCreated => None,
+            StepOutcome::Created { client_id, .. }
+            | StepOutcome::SecretRenewed { client_id, .. }
+            | StepOutcome::Confirmed { client_id }
+            | StepOutcome::Tested { client_id, .. }
+            | StepOutcome::Promoted { client_id, .. }
+            | StepOutcome::ConfigurationChecked {
+                current_client_id: client_id,
+                ..
+            } => Some(client_id),
+        }
+    }
+}
+
 /// Runs rotation steps. Build one per process and share it: it caches master clients (and so
 /// their tokens) across invocations.
 pub struct Rotator<S, R = KeepOldClient> {
@@ -162,19 +180,40 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
 
     /// Parses a Lambda payload and runs the step it names.
     pub async fn handle_json(&self, payload: &serde_json::Value) -> Result<StepOutcome, RotationError> {
-        let event = RotationEvent::from_json(payload)?;
+        let event = match RotationEvent::from_json(payload) {
+            Ok(event) => event,
+            Err(e) => {
+                let e = RotationError::from(e);
+                // The payload is not echoed: it is not ours to log.
+                let error_type = crate::error_type::error_type(e.is_retryable(), e.kind());
+                warn!(error = %e, error_type = %error_type, "rotation event refused");
+                crate::metrics::step_outcome(crate::metrics::INVALID_EVENT, Some(false));
+                return Err(e);
+            }
+        };
         self.handle(&event).await
     }
 
-    /// Runs one rotation step, after the checks every step shares.
+    /// Runs one rotation step, after the checks every step shares. Logs one line per step with
+    /// the secret, step, version, client id and duration (the span carries the first three), and
+    /// records the step's outcome metric.
     #[tracing::instrument(skip_all, fields(step = event.step.as_str(), secret_id = %event.secret_id, version = %event.client_request_token))]
     pub async fn handle(&self, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
         let started = Instant::now();
         let result = self.run_step(event).await;
         let elapsed_ms = started.elapsed().as_millis() as u64;
         match &result {
-            Ok(outcome) => info!(elapsed_ms, ?outcome, "step done"),
-            Err(e) => warn!(elapsed_ms, error = %e, retryable = e.is_retryable(), "step failed"),
+            Ok(outcome) => {
+                let client_id = outcome.client_id().unwrap_or("-");
+                info!(elapsed_ms, client_id, ?outcome, "step done");
+                crate::metrics::step_outcome(event.step.as_str(), None);
+            }
+            Err(e) => {
+                let retryable = e.is_retryable();
+                let error_type = crate::error_type::error_type(retryable, e.kind());
+                warn!(elapsed_ms, error = %e, error_type = %error_type, retryable, "step failed");
+                crate::metrics::step_outcome(event.step.as_str(), Some(retryable));
+            }
         }
         result
     }
@@ -462,6 +501,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         for client in &lost {
             warn!(client_id = %client.id, client_name = %client.name, "deleting client whose secret an earlier attempt lost");
             delete_client(&master, client).await?;
+            crate::metrics::clients_deleted(crate::metrics::DeleteReason::LostSecret, 1);
         }
         crate::reconcile::check_client_limit(clients.len() - lost.len(), &self.reconcile)?;
 

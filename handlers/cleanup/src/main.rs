@@ -2,19 +2,25 @@
 //! deletes rotated-out clients once their tokens have drained; triggered by its EventBridge
 //! schedule, it reconciles orphans of the secrets in `RECONCILE_SECRET_ARNS`. All logic lives in
 //! `genesys_rotator::cleanup`; this only wires it up.
+//!
+//! Logs and metrics as in the rotation function: JSON lines under the JSON log format, EMF
+//! metrics flushed after every invocation. Only an unrecognised payload fails a whole invocation,
+//! with `errorType` `NonRetryable.UnrecognisedEvent`.
 
 #![recursion_limit = "256"] // the SDK futures nest deeper than the default allows
 
 use genesys_rotator::cleanup::{Cleanup, Trigger};
 use genesys_rotator::config::{DrainConfig, ReconcileConfig, RotatorConfig};
 use genesys_rotator::drain::SqsDrainQueue;
+use genesys_rotator::metrics::Emitter;
 use genesys_rotator::store::AwsSecretStore;
-use lambda_runtime::{service_fn, Error, LambdaEvent};
+use lambda_runtime::{service_fn, Diagnostic, Error, LambdaEvent};
 use time::OffsetDateTime;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let metrics = Emitter::install()?;
     // Checked once at start: the same allowed masters and endpoints as the rotation function,
     // and the queue that not-yet-due messages are re-sent to.
     let config = RotatorConfig::from_env()?;
@@ -31,8 +37,15 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         // An unrecognised payload is the only whole-invocation error: queue failures are
         // reported per message, so one bad message never fails the rest of its batch.
-        let trigger = Trigger::from_json(event.payload)?;
-        Ok::<_, Error>(cleanup.handle(trigger, OffsetDateTime::now_utc()).await)
+        let result = match Trigger::from_json(event.payload) {
+            Ok(trigger) => Ok(cleanup.handle(trigger, OffsetDateTime::now_utc()).await),
+            Err(e) => {
+                tracing::error!(error = %e, "cleanup invoked with an unrecognised event");
+                Err(Diagnostic::from(e))
+            }
+        };
+        metrics.flush(&event.context.request_id);
+        result
     }))
     .await
 }

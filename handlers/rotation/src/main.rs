@@ -1,6 +1,11 @@
 //! The rotation Lambda: Secrets Manager calls it with createSecret, setSecret, testSecret and
 //! finishSecret. All logic lives in the `genesys_rotator` library; this only wires it up.
 //!
+//! Logs are JSON lines when the function's log format is JSON (`AWS_LAMBDA_LOG_FORMAT`, set by
+//! the template's LoggingConfig), text otherwise: lambda_runtime's own subscriber does that. EMF
+//! metrics are flushed after every invocation. A failed step answers a `Diagnostic` whose
+//! `errorType` is `Retryable.<Kind>` or `NonRetryable.<Kind>` (`genesys_rotator::error_type`).
+//!
 //! finishSecret retires the rotated-out client through the drain queue (`DRAIN_QUEUE_URL`,
 //! required: a rotation that could not retire the old client would leave a live credential
 //! behind, which is what this tool exists to prevent).
@@ -9,6 +14,7 @@
 
 use genesys_rotator::config::{DrainConfig, ReconcileConfig, RotatorConfig};
 use genesys_rotator::drain::{DrainRetirement, SqsDrainQueue};
+use genesys_rotator::metrics::Emitter;
 use genesys_rotator::rotation::Rotator;
 use genesys_rotator::store::AwsSecretStore;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
@@ -17,6 +23,7 @@ use serde_json::Value;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let metrics = Emitter::install()?;
     // Checked once at start: a bad environment fails the cold start, not every rotation.
     let config = RotatorConfig::from_env()?;
     let drain = DrainConfig::from_env()?;
@@ -34,9 +41,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .with_reconcile(reconcile);
     let rotator = &rotator;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        rotator
-            .handle_json(&event.payload)
-            .await
+        let result = rotator.handle_json(&event.payload).await;
+        metrics.flush(&event.context.request_id);
+        result
             .map(|outcome| serde_json::to_value(outcome).expect("outcomes serialize"))
             .map_err(Diagnostic::from)
     }))
