@@ -101,6 +101,15 @@ pub enum RotationError {
     /// Reconciliation before the create failed, or the org is too close to its client limit.
     #[error(transparent)]
     Reconcile(#[from] ReconcileError),
+    /// The step stopped at its deadline (the Lambda's, less a safety margin) with work left;
+    /// what it did is kept and the retry finishes it.
+    #[error("{step} stopped at its deadline: {detail}")]
+    DeadlineExceeded {
+        /// The step's wire name.
+        step: &'static str,
+        /// What it was doing (or waiting for).
+        detail: String,
+    },
 }
 
 impl RotationError {
@@ -112,7 +121,7 @@ impl RotationError {
             RotationError::Retirement(e) => e.is_retryable(),
             RotationError::Reconcile(e) => e.is_retryable(),
             // Eventual consistency: a client just made may not be visible yet.
-            RotationError::PendingClient(_) => true,
+            RotationError::PendingClient(_) | RotationError::DeadlineExceeded { .. } => true,
             _ => false,
         }
     }
@@ -136,6 +145,7 @@ impl RotationError {
             RotationError::Genesys(_) => "GenesysCloud",
             RotationError::Retirement(_) => "Retirement",
             RotationError::Reconcile(e) => e.kind(),
+            RotationError::DeadlineExceeded { .. } => "DeadlineExceeded",
         }
     }
 }
