@@ -516,7 +516,7 @@ impl Campaign {
             for k in 0..secrets_per_org {
                 let prefix = format!("chaos-{o}{k}-");
                 let legacy = org.emulator.seed_client(SeedClient::new(
-                    &format!("legacy-{o}{k}"),
+                    format!("legacy-{o}{k}"),
                     &["conversation:communication:view"],
                 ));
                 let mut value = w.integration_json_with_prefix(o, &prefix);
@@ -728,10 +728,8 @@ impl Campaign {
             }
             self.store.disarm();
         }
-        if sqs_error {
-            if self.queue.state.lock().unwrap().fail_next.take().is_none() {
-                self.stats.hit(Kind::SqsError);
-            }
+        if sqs_error && self.queue.state.lock().unwrap().fail_next.take().is_none() {
+            self.stats.hit(Kind::SqsError);
         }
         let created = emulator.calls()[created_before..]
             .iter()
