@@ -36,7 +36,7 @@ ARCH ?= arm64
 AARCH64_TARGET := aarch64-unknown-linux-gnu
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv build test demo lint bench clean package sam-build
+.PHONY: venv build test chaos demo lint bench clean package sam-build
 
 ## venv: .venv with the pinned Python tooling (reinstalled only when the requirement files change)
 venv: $(STAMP)
@@ -73,6 +73,16 @@ test: venv
 	fi
 	GENESYS_EMULATOR_BIN=$(GENESYS_EMULATOR_BIN) MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) \
 		$(VENV)/bin/pytest -q tests/sdk_fidelity
+
+## chaos: the full fault campaign (tests/integration/chaos.rs): CHAOS_ROTATIONS rotations (default
+## 1000) of four secrets in two orgs under faults, crashes and concurrent invocations, invariants
+## checked after every step; prints the table the README shows. CHAOS_SEED picks another plan.
+## (`make test` runs the same campaign at 16 rotations.)
+CHAOS_ROTATIONS ?= 1000
+CHAOS_SEED ?= 0xc4a05e2025
+chaos: venv
+	CHAOS_ROTATIONS=$(CHAOS_ROTATIONS) CHAOS_SEED=$(CHAOS_SEED) MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) \
+		$(CARGO) test --all-features --test integration fault_campaign -- --nocapture
 
 ## demo: three rotations by the real `rotation` binary under `cargo lambda watch`, against moto
 ## and the Genesys emulator, all on 127.0.0.1

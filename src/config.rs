@@ -325,6 +325,22 @@ impl ReconcileConfig {
     }
 }
 
+/// Deadlines of every AWS SDK call (Secrets Manager, SQS): connect, each attempt, and the whole
+/// operation with the SDK's own retries. Without them a call could hang until the Lambda's
+/// timeout and leave no time for an orderly answer.
+pub fn aws_timeouts() -> aws_config::timeout::TimeoutConfig {
+    aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .operation_attempt_timeout(Duration::from_secs(5))
+        .operation_timeout(Duration::from_secs(15))
+        .build()
+}
+
+/// The AWS SDK configuration from the environment (region, credentials), with [`aws_timeouts`].
+pub async fn load_aws() -> aws_config::SdkConfig {
+    aws_config::from_env().timeout_config(aws_timeouts()).load().await
+}
+
 /// Parses a comma-separated list of secret ARNs from environment variable `name`.
 fn parse_arn_list(name: &'static str, value: &str) -> Result<Vec<String>, ConfigError> {
     value

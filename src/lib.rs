@@ -5,6 +5,7 @@
 //! - [`config`]: the function's environment and the JSON of the secrets it rotates, checked once.
 //! - [`region`]: the 18 Genesys Cloud regions and their hosts; test-only loopback overrides.
 //! - [`secret`]: credential and token types that cannot be printed by accident.
+//! - [`deadline`]: the instant a rotation step must finish by, read from the Lambda context.
 //! - [`genesys`]: the one HTTP client for Genesys Cloud: typed models, errors, retries, token cache.
 //! - [`store`]: the Secrets Manager calls a rotation makes, behind a narrow trait.
 //! - [`rotation`]: the four rotation steps, idempotent under Secrets Manager's retries; for a
@@ -23,6 +24,7 @@ pub mod cleanup;
 pub mod config;
 #[cfg(feature = "consumer")]
 pub mod consumer;
+pub mod deadline;
 pub mod drain;
 pub mod error_type;
 pub mod genesys;

@@ -86,7 +86,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let config = RotatorConfig::from_env()?;
     let reconcile = ReconcileConfig::from_env()?;
-    let aws = aws_config::load_from_env().await;
+    let aws = genesys_rotator::config::load_aws().await;
     let sm = aws_sdk_secretsmanager::Client::new(&aws);
     let store = AwsSecretStore::new(sm.clone());
     let now = OffsetDateTime::now_utc();

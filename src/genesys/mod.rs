@@ -216,7 +216,7 @@ impl GenesysClient {
                 &self.http,
                 &self.endpoints.login_base,
                 credentials,
-                self.settings.request_timeout,
+                crate::deadline::clamp(self.settings.request_timeout),
             )
             .await
             {
@@ -247,6 +247,20 @@ impl GenesysClient {
         failure: Failure,
     ) -> Result<(), GenesysError> {
         match retry::next_delay(&self.settings, attempt, idempotency, &failure, retry::random_unit()) {
+            // The step must answer before its deadline: a wait that would pass it gives up now,
+            // with the same (retryable) error, and Secrets Manager's retry carries on.
+            Some(wait) if !crate::deadline::allows(wait, self.settings.request_timeout) => {
+                warn!(
+                    method = %method,
+                    route,
+                    status = failure.error.status(),
+                    attempt,
+                    wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    error = %failure.error,
+                    "Genesys Cloud call failed; no time left before the step deadline to retry"
+                );
+                Err(failure.error)
+            }
             Some(wait) => {
                 warn!(
                     method = %method,
@@ -327,7 +341,7 @@ impl GenesysClient {
             .request(method.clone(), url.clone())
             .bearer_auth(token.bearer())
             .header(ACCEPT, HeaderValue::from_static("application/json"))
-            .timeout(self.settings.request_timeout);
+            .timeout(crate::deadline::clamp(self.settings.request_timeout));
         if let Some(body) = body {
             request = request
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))

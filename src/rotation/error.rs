@@ -120,6 +120,15 @@ pub enum RotationError {
         /// Why no recovery was possible (no secret or token in it).
         reason: String,
     },
+    /// The step stopped at its deadline (the Lambda's, less a safety margin) with work left;
+    /// what it did is kept and the retry finishes it.
+    #[error("{step} stopped at its deadline: {detail}")]
+    DeadlineExceeded {
+        /// The step's wire name.
+        step: &'static str,
+        /// What it was doing (or waiting for).
+        detail: String,
+    },
 }
 
 impl RotationError {
@@ -131,7 +140,7 @@ impl RotationError {
             RotationError::Retirement(e) => e.is_retryable(),
             RotationError::Reconcile(e) => e.is_retryable(),
             // Eventual consistency: a client just made may not be visible yet.
-            RotationError::PendingClient(_) => true,
+            RotationError::PendingClient(_) | RotationError::DeadlineExceeded { .. } => true,
             _ => false,
         }
     }
@@ -156,6 +165,7 @@ impl RotationError {
             RotationError::Retirement(_) => "Retirement",
             RotationError::Reconcile(e) => e.kind(),
             RotationError::MasterLocked { .. } => "MasterLocked",
+            RotationError::DeadlineExceeded { .. } => "DeadlineExceeded",
         }
     }
 }

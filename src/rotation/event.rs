@@ -21,6 +21,14 @@ pub enum Step {
 }
 
 impl Step {
+    /// The four steps in the order Secrets Manager calls them.
+    pub const ALL: [Step; 4] = [
+        Step::CreateSecret,
+        Step::SetSecret,
+        Step::TestSecret,
+        Step::FinishSecret,
+    ];
+
     /// The wire name (`createSecret`, ...), for logs.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -29,7 +29,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
-use super::{RotationError, RotationEvent, Rotator, StepOutcome};
+use super::{RotationError, RotationEvent, Rotator, Step, StepOutcome};
 use crate::config::{ConfigError, MasterSecret};
 use crate::drain::Retirement;
 use crate::genesys::{ClientState, GenesysClient, GenesysError, HttpSettings};
@@ -296,7 +296,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             )));
         }
         let client = self.genesys_client(master_region(arn, &pending)?, pending.credentials);
-        self.until_propagated(|| client.token()).await?;
+        self.until_propagated(Step::SetSecret, || client.token()).await?;
         let found = client
             .get_client(&id)
             .await?
@@ -327,7 +327,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         };
         let id = pending.credentials.client_id.clone();
         let client = self.genesys_client(master_region(arn, &pending)?, pending.credentials);
-        let (_, attempts) = self.until_propagated(|| client.token()).await?;
+        let (_, attempts) = self.until_propagated(Step::TestSecret, || client.token()).await?;
         let info = client.token_info().await?;
         let seen = info.o_auth_client.as_ref().map(|c| c.id.as_str());
         if seen != Some(id.as_str()) {

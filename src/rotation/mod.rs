@@ -3,9 +3,13 @@
 //!
 //! Every step may be run again after a crash at any point, by Secrets Manager's own retries with
 //! the same ClientRequestToken, so each one first looks at what is already done:
-//! - createSecret names the new client after the token; a retry that finds such a client whose
-//!   secret never reached AWSPENDING deletes it (its secret is lost: Genesys shows it only once)
-//!   and makes a fresh one. There is never more than one live client for a token.
+//! - createSecret names the new client after the token. A retry that finds such a client whose
+//!   secret never reached AWSPENDING makes a fresh one, stores it, and only then deletes the
+//!   other (its secret is lost: Genesys shows it only once). Deleting after the store, not
+//!   before, is what keeps two invocations running at once safe: until a value is stored, any
+//!   client named for the token may be the one another invocation is about to store, and once
+//!   one is stored Secrets Manager never changes it. A finished createSecret leaves exactly one
+//!   live client for its token.
 //! - setSecret and testSecret only read.
 //! - finishSecret moves AWSCURRENT once; a retry finds it moved and only re-runs retirement.
 //!
@@ -192,6 +196,36 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             }
         };
         self.handle(&event).await
+    }
+
+    /// [`handle_json`](Self::handle_json) that returns by `deadline` (see [`crate::deadline`]).
+    pub async fn handle_json_until(
+        &self,
+        payload: &serde_json::Value,
+        deadline: Option<Instant>,
+    ) -> Result<StepOutcome, RotationError> {
+        let event = RotationEvent::from_json(payload)?;
+        self.handle_until(&event, deadline).await
+    }
+
+    /// [`handle`](Self::handle) that returns by `deadline`: waits inside give up before it, and
+    /// whatever still runs there is stopped (a state every step's retry can finish, as after a
+    /// crash) and reported as a retryable [`RotationError::DeadlineExceeded`].
+    pub async fn handle_until(
+        &self,
+        event: &RotationEvent,
+        deadline: Option<Instant>,
+    ) -> Result<StepOutcome, RotationError> {
+        match crate::deadline::run_until(deadline, self.handle(event)).await {
+            Ok(result) => result,
+            Err(crate::deadline::Elapsed) => {
+                warn!(step = event.step.as_str(), secret_id = %event.secret_id, version = %event.client_request_token, "step stopped at its deadline; the retry finishes it");
+                Err(RotationError::DeadlineExceeded {
+                    step: event.step.as_str(),
+                    detail: "a call was still running".into(),
+                })
+            }
+        }
     }
 
     /// Runs one rotation step, after the checks every step shares. Logs one line per step with
@@ -454,18 +488,22 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         }
         let token = event.client_request_token.as_str();
         let current = self.read_current(desc).await?;
+        let name = current.settings.name_prefix.client_name(token);
         // Secrets Manager retries with the same token: a value already stored is the answer.
-        if self
-            .store
-            .get_value(&desc.arn, Version::IdAndStage(token, AWSPENDING))
+        // Clients other attempts made for this token are then provably unreferenced (a version's
+        // value never changes once put) and go.
+        if let Some(pending) = self
+            .read_integration(&desc.arn, Version::IdAndStage(token, AWSPENDING))
             .await?
-            .is_some()
         {
+            let master = self.master(&current).await?;
+            let clients = master.list_clients().await?;
+            self.delete_lost(&master, &clients, &name, &pending.credentials.client_id, &current)
+                .await?;
             return Ok(StepOutcome::AlreadyCreated);
         }
         let settings = &current.settings;
         let master = self.master(&current).await?;
-        let name = settings.name_prefix.client_name(token);
 
         // Orphans of earlier rotations older than the horizon go first (the versions read
         // above are not read again), then the org's room is checked before the POST.
@@ -489,21 +527,11 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         )
         .await?;
         clients.retain(|c| !report.deleted.iter().any(|d| d.client_id == c.id));
-
-        // A client already named for this token was made by an attempt that crashed before
-        // PutSecretValue: its secret is gone for good, so it can only be deleted. It is younger
-        // than the horizon, so reconciliation kept it.
-        let lost: Vec<OAuthClient> = clients
-            .iter()
-            .filter(|c| c.name == name && c.id != current.credentials.client_id)
-            .cloned()
-            .collect();
-        for client in &lost {
-            warn!(client_id = %client.id, client_name = %client.name, "deleting client whose secret an earlier attempt lost");
-            delete_client(&master, client).await?;
-            crate::metrics::clients_deleted(crate::metrics::DeleteReason::LostSecret, 1);
-        }
-        crate::reconcile::check_client_limit(clients.len() - lost.len(), &self.reconcile)?;
+        // Clients already named for this token (an attempt that crashed before PutSecretValue,
+        // or one running alongside this one) still count here: they are deleted only once this
+        // attempt's value is stored, since until then another attempt may be about to store one
+        // of them.
+        crate::reconcile::check_client_limit(clients.len(), &self.reconcile)?;
 
         let mut request = OAuthClientRequest::client_credentials(name.clone(), settings.role_divisions.clone());
         request.description = Some(
@@ -524,17 +552,69 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         };
         info!(client_id = %created.id, client_name = %name, "created client");
         let value = current.successor_json(&created.id, &secret);
-        // On failure the client is not deleted here: the put may have landed even though the
-        // answer was lost, and then the client is the pending credential. The retry decides,
-        // by looking: a stored value means done, none means the client is found by name and
-        // replaced.
-        self.store
+        if let Err(put_error) = self
+            .store
             .put_pending(&desc.arn, token, &value, event.rotation_token.as_deref())
+            .await
+        {
+            // The put may have landed with its answer lost, or another attempt may have stored
+            // its own client first (Secrets Manager refuses to change a stored version). Look:
+            // if what is stored is not this client, this client is the lost one.
+            return match self
+                .read_integration(&desc.arn, Version::IdAndStage(token, AWSPENDING))
+                .await
+            {
+                Ok(Some(stored)) if stored.credentials.client_id == created.id => {
+                    let replaced_lost_clients = self
+                        .delete_lost(&master, &clients, &name, &created.id, &current)
+                        .await?;
+                    Ok(StepOutcome::Created {
+                        client_id: created.id,
+                        replaced_lost_clients,
+                    })
+                }
+                Ok(Some(stored)) => {
+                    warn!(client_id = %created.id, stored_client_id = %stored.credentials.client_id, "another attempt stored its client first; deleting this one");
+                    delete_client(&master, &created).await?;
+                    self.delete_lost(&master, &clients, &name, &stored.credentials.client_id, &current)
+                        .await?;
+                    Ok(StepOutcome::AlreadyCreated)
+                }
+                // Nothing stored: the retry finds this client by name and deletes it once its
+                // own value is stored.
+                _ => Err(put_error.into()),
+            };
+        }
+        let replaced_lost_clients = self
+            .delete_lost(&master, &clients, &name, &created.id, &current)
             .await?;
         Ok(StepOutcome::Created {
             client_id: created.id,
-            replaced_lost_clients: lost.len(),
+            replaced_lost_clients,
         })
+    }
+
+    /// Deletes the clients in `clients` named `name` (this token's) other than `keep` (the one
+    /// AWSPENDING holds) and the current client: their secrets were never stored, or stored by
+    /// nobody, so nothing can use them. Returns how many went.
+    async fn delete_lost(
+        &self,
+        master: &GenesysClient,
+        clients: &[OAuthClient],
+        name: &str,
+        keep: &str,
+        current: &IntegrationSecret,
+    ) -> Result<usize, RotationError> {
+        let lost: Vec<&OAuthClient> = clients
+            .iter()
+            .filter(|c| c.name == name && c.id != keep && c.id != current.credentials.client_id)
+            .collect();
+        for client in &lost {
+            warn!(client_id = %client.id, client_name = %client.name, "deleting client whose secret an earlier attempt lost");
+            delete_client(master, client).await?;
+            crate::metrics::clients_deleted(crate::metrics::DeleteReason::LostSecret, 1);
+        }
+        Ok(lost.len())
     }
 
     async fn read_pending(&self, desc: &SecretDescription, token: &str) -> Result<IntegrationSecret, RotationError> {
@@ -580,7 +660,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         };
         let id = pending.credentials.client_id.clone();
         let client = self.genesys_client(pending.settings.region, pending.credentials);
-        let (info, attempts) = self.until_propagated(|| client.token_info()).await?;
+        let (info, attempts) = self.until_propagated(Step::TestSecret, || client.token_info()).await?;
         let seen = info.o_auth_client.as_ref().map(|c| c.id.as_str());
         if seen != Some(id.as_str()) {
             return Err(RotationError::PendingClient(format!(
@@ -595,12 +675,15 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
 
     /// Retries `call` while a fresh client may still be propagating (its token requests fail
     /// as invalid_client) or the failure is transient, with bounded jittered backoff.
-    async fn until_propagated<T, F, Fut>(&self, mut call: F) -> Result<(T, u32), RotationError>
+    ///
+    /// The wait also ends before the step's deadline ([`crate::deadline`]): then the step fails
+    /// as retryable [`RotationError::DeadlineExceeded`], since the client may yet propagate.
+    async fn until_propagated<T, F, Fut>(&self, step: Step, mut call: F) -> Result<(T, u32), RotationError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, GenesysError>>,
     {
-        let deadline = Instant::now() + self.config.propagation_timeout;
+        let give_up_at = Instant::now() + self.config.propagation_timeout;
         let mut delay = Duration::from_millis(250);
         let mut attempts = 0;
         loop {
@@ -609,11 +692,17 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 Ok(v) => return Ok((v, attempts)),
                 Err(e)
                     if (matches!(e, GenesysError::InvalidClient { .. }) || e.is_retryable())
-                        && Instant::now() + delay < deadline =>
+                        && Instant::now() + delay < give_up_at =>
                 {
+                    let wait = delay + Duration::from_millis(rand::random_range(0..=delay.as_millis() as u64 / 2));
+                    if !crate::deadline::allows(wait, self.config.request_timeout) {
+                        return Err(RotationError::DeadlineExceeded {
+                            step: step.as_str(),
+                            detail: format!("waiting for the new client to work after {attempts} attempts: {e}"),
+                        });
+                    }
                     info!(attempts, error = %e, "pending client not usable yet; waiting");
-                    let jitter = rand::random_range(0..=delay.as_millis() as u64 / 2);
-                    tokio::time::sleep(delay + Duration::from_millis(jitter)).await;
+                    tokio::time::sleep(wait).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
                 Err(e) => return Err(e.into()),

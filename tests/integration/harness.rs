@@ -70,6 +70,7 @@ impl Moto {
             .region(AwsRegion::new("us-east-1"))
             .credentials_provider(Credentials::new("test", "test", None, None, "static"))
             .endpoint_url(&self.url)
+            .timeout_config(genesys_rotator::config::aws_timeouts())
             .build();
         aws_sdk_secretsmanager::Client::from_conf(conf)
     }
@@ -118,6 +119,16 @@ impl<S: SecretStore> FaultyStore<S> {
 
     pub fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Whether a planned failure is still waiting for its call.
+    pub fn armed(&self) -> bool {
+        self.plan.lock().unwrap().is_some()
+    }
+
+    /// Drops a planned failure that did not happen.
+    pub fn disarm(&self) {
+        *self.plan.lock().unwrap() = None;
     }
 
     /// The operations called so far, in order (for failure messages).
@@ -306,16 +317,7 @@ impl World {
             master_arns.push(out.arn().unwrap().to_owned());
             started.push(org);
         }
-        let overrides = endpoint_overrides(&started);
-        let masters = master_arns.join(",");
-        let config = RotatorConfig::from_lookup(|k| match k {
-            "ALLOWED_MASTER_SECRET_ARNS" => Some(masters.clone()),
-            "GENESYS_ENDPOINT_OVERRIDES" => Some(overrides.clone()),
-            "GENESYS_REQUEST_TIMEOUT_SECONDS" => Some("5".into()),
-            "PROPAGATION_TIMEOUT_SECONDS" => Some("20".into()),
-            _ => None,
-        })
-        .expect("config");
+        let config = rotator_config_for(&started, &master_arns);
         let store = FaultyStore::new(AwsSecretStore::new(sm.clone()));
         let rotator = Rotator::new(store.clone(), config);
         World {
@@ -421,38 +423,33 @@ impl World {
     }
 
     pub async fn step(&self, arn: &str, token: &str, step: Step) -> Result<StepOutcome, RotationError> {
-        self.rotator
-            .handle(&RotationEvent {
-                step,
-                secret_id: arn.to_owned(),
-                client_request_token: token.to_owned(),
-                rotation_token: None,
-            })
-            .await
+        step_with(&self.rotator, arn, token, step).await
     }
 
     /// The four steps in order; stops at the first failure.
     pub async fn run_steps(&self, arn: &str, token: &str) -> Result<Vec<StepOutcome>, (Step, RotationError)> {
-        let mut outcomes = Vec::new();
-        for step in [
-            Step::CreateSecret,
-            Step::SetSecret,
-            Step::TestSecret,
-            Step::FinishSecret,
-        ] {
-            outcomes.push(self.step(arn, token, step).await.map_err(|e| (step, e))?);
-        }
-        Ok(outcomes)
+        run_steps_with(&self.rotator, arn, token).await
     }
 
-    /// A whole rotation as Secrets Manager runs it: the four steps, and on failure the whole
-    /// sequence again with the same token, up to `attempts` times; then AWSPENDING is removed
-    /// as Secrets Manager does once rotation succeeds. Returns the token and every failure seen.
+    /// A whole rotation by the world's rotator; see [`World::rotate_with`].
     pub async fn rotate(&self, arn: &str, attempts: usize) -> Rotation {
+        self.rotate_with(&self.rotator, arn, attempts).await
+    }
+
+    /// A whole rotation by `rotator` as Secrets Manager runs it: the four steps, and on failure
+    /// the whole sequence again with the same token, up to `attempts` times; then AWSPENDING is
+    /// removed as Secrets Manager does once rotation succeeds. Returns the token and every
+    /// failure seen.
+    pub async fn rotate_with<S: SecretStore, R: Retirement>(
+        &self,
+        rotator: &Rotator<S, R>,
+        arn: &str,
+        attempts: usize,
+    ) -> Rotation {
         let token = self.begin_rotation(arn, true).await;
         let mut failures = Vec::new();
         for _ in 0..attempts {
-            match self.run_steps(arn, &token).await {
+            match run_steps_with(rotator, arn, &token).await {
                 Ok(outcomes) => {
                     self.clear_pending(arn, &token).await;
                     return Rotation {
@@ -520,6 +517,39 @@ pub struct Rotation {
     pub failures: Vec<(Step, RotationError)>,
 }
 
+/// The event Secrets Manager sends for `step` of the rotation to version `token`.
+pub fn event(arn: &str, token: &str, step: Step) -> RotationEvent {
+    RotationEvent {
+        step,
+        secret_id: arn.to_owned(),
+        client_request_token: token.to_owned(),
+        rotation_token: None,
+    }
+}
+
+/// One step, invoked on `rotator` as Secrets Manager invokes the function.
+pub async fn step_with<S: SecretStore, R: Retirement>(
+    rotator: &Rotator<S, R>,
+    arn: &str,
+    token: &str,
+    step: Step,
+) -> Result<StepOutcome, RotationError> {
+    rotator.handle(&event(arn, token, step)).await
+}
+
+/// The four steps in order on `rotator`; stops at the first failure.
+pub async fn run_steps_with<S: SecretStore, R: Retirement>(
+    rotator: &Rotator<S, R>,
+    arn: &str,
+    token: &str,
+) -> Result<Vec<StepOutcome>, (Step, RotationError)> {
+    let mut outcomes = Vec::new();
+    for step in Step::ALL {
+        outcomes.push(step_with(rotator, arn, token, step).await.map_err(|e| (step, e))?);
+    }
+    Ok(outcomes)
+}
+
 /// Captures log output of the current thread (use with a current-thread runtime).
 #[derive(Clone, Default)]
 pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
@@ -529,6 +559,17 @@ impl LogCapture {
         let writer = self.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    /// Like [`install`](Self::install), with an `EnvFilter` directive (e.g. `"debug,hyper=info"`).
+    pub fn install_filtered(&self, directives: &str) -> tracing::subscriber::DefaultGuard {
+        let writer = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(directives))
             .with_ansi(false)
             .with_writer(move || writer.clone())
             .finish();
@@ -560,7 +601,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use genesys_rotator::cleanup::{Cleanup, Disposition};
 use genesys_rotator::config::DrainConfig;
-use genesys_rotator::drain::{DrainMessage, DrainQueue, DrainRetirement, QueueError, SqsDrainQueue};
+use genesys_rotator::drain::{DrainMessage, DrainQueue, DrainRetirement, QueueError, Retirement, SqsDrainQueue};
 use time::OffsetDateTime;
 
 impl Moto {
@@ -572,6 +613,7 @@ impl Moto {
                 "test", "test", None, None, "static",
             ))
             .endpoint_url(&self.url)
+            .timeout_config(genesys_rotator::config::aws_timeouts())
             .build();
         aws_sdk_sqs::Client::from_conf(conf)
     }
@@ -588,17 +630,23 @@ pub fn endpoint_overrides(orgs: &[Org]) -> String {
 impl World {
     /// The rotator configuration `World::with_orgs` uses, for other functions of the same world.
     pub fn rotator_config(&self) -> RotatorConfig {
-        let overrides = endpoint_overrides(&self.orgs);
-        let masters = self.master_arns.join(",");
-        RotatorConfig::from_lookup(|k| match k {
-            "ALLOWED_MASTER_SECRET_ARNS" => Some(masters.clone()),
-            "GENESYS_ENDPOINT_OVERRIDES" => Some(overrides.clone()),
-            "GENESYS_REQUEST_TIMEOUT_SECONDS" => Some("5".into()),
-            "PROPAGATION_TIMEOUT_SECONDS" => Some("20".into()),
-            _ => None,
-        })
-        .expect("config")
+        rotator_config_for(&self.orgs, &self.master_arns)
     }
+}
+
+/// The rotator configuration for these orgs: their masters allowed, their regions pointed at
+/// their emulators.
+fn rotator_config_for(orgs: &[Org], master_arns: &[String]) -> RotatorConfig {
+    let overrides = endpoint_overrides(orgs);
+    let masters = master_arns.join(",");
+    RotatorConfig::from_lookup(|k| match k {
+        "ALLOWED_MASTER_SECRET_ARNS" => Some(masters.clone()),
+        "GENESYS_ENDPOINT_OVERRIDES" => Some(overrides.clone()),
+        "GENESYS_REQUEST_TIMEOUT_SECONDS" => Some("5".into()),
+        "PROPAGATION_TIMEOUT_SECONDS" => Some("20".into()),
+        _ => None,
+    })
+    .expect("config")
 }
 
 /// One message the player handed to the function (ids and body shown in failure messages).
@@ -608,6 +656,14 @@ pub struct Received {
     pub message_id: String,
     pub receive_count: u32,
     pub body: String,
+}
+
+/// One received batch: the event for the function and the receipt handles to settle it with.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub event: SqsEvent,
+    pub handles: HashMap<String, String>,
+    pub received: Vec<Received>,
 }
 
 /// What one batch delivery did.
@@ -687,6 +743,21 @@ impl SqsPlayer {
         cleanup: &Cleanup<S, Q>,
         now: OffsetDateTime,
     ) -> Delivery {
+        let Some(batch) = self.receive().await else {
+            return Delivery::default();
+        };
+        let response: SqsBatchResponse = cleanup.handle_batch(batch.event.clone(), now).await;
+        let failed: Vec<String> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        self.settle(batch, Some(failed)).await
+    }
+
+    /// Receives one batch (up to 10) as the event source mapping would hand it to the function;
+    /// `None` if nothing is visible. Messages past maxReceiveCount go to the DLQ, as SQS does.
+    pub async fn receive(&self) -> Option<Batch> {
         let out = self
             .sqs
             .receive_message()
@@ -697,9 +768,7 @@ impl SqsPlayer {
             .send()
             .await
             .expect("receive");
-        let mut delivery = Delivery::default();
-        let mut event = SqsEvent::default();
-        let mut handles = HashMap::new();
+        let mut batch = Batch::default();
         for m in out.messages() {
             let id = m.message_id().unwrap().to_owned();
             let attributes: HashMap<String, String> = m
@@ -729,7 +798,7 @@ impl SqsPlayer {
                     .unwrap();
                 continue;
             }
-            handles.insert(id.clone(), m.receipt_handle().unwrap().to_owned());
+            batch.handles.insert(id.clone(), m.receipt_handle().unwrap().to_owned());
             let mut record = SqsMessage::default();
             record.message_id = Some(id.clone());
             record.receipt_handle = m.receipt_handle().map(str::to_owned);
@@ -739,43 +808,72 @@ impl SqsPlayer {
             record.event_source = Some("aws:sqs".into());
             record.event_source_arn = Some(self.queue_arn.clone());
             record.aws_region = Some("us-east-1".into());
-            event.records.push(record);
-            delivery.received.push(Received {
+            batch.event.records.push(record);
+            batch.received.push(Received {
                 message_id: id,
                 receive_count,
                 body,
             });
         }
-        if event.records.is_empty() {
-            return delivery;
-        }
-        let response: SqsBatchResponse = cleanup.handle_batch(event, now).await;
-        delivery.failed = response
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.clone())
-            .collect();
-        for (id, handle) in handles {
-            if delivery.failed.contains(&id) {
-                self.sqs
-                    .change_message_visibility()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(handle)
-                    .visibility_timeout(0)
-                    .send()
-                    .await
-                    .expect("change visibility");
+        (!batch.event.records.is_empty()).then_some(batch)
+    }
+
+    /// Ends a batch as the event source mapping does: deletes what succeeded and makes the
+    /// `failed` message ids visible again at once (standing in for the visibility timeout).
+    /// `None`: the invocation itself failed (or crashed), so every message comes back.
+    pub async fn settle(&self, batch: Batch, failed: Option<Vec<String>>) -> Delivery {
+        use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry};
+        let failed = failed.unwrap_or_else(|| batch.handles.keys().cloned().collect());
+        // One call each, as the event source mapping does (a batch holds at most 10).
+        let mut retry = Vec::new();
+        let mut done = Vec::new();
+        for (n, (id, handle)) in batch.handles.iter().enumerate() {
+            let entry_id = format!("m{n}");
+            if failed.contains(id) {
+                retry.push(
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(entry_id)
+                        .receipt_handle(handle)
+                        .visibility_timeout(0)
+                        .build()
+                        .unwrap(),
+                );
             } else {
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.queue_url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .expect("delete message");
+                done.push(
+                    DeleteMessageBatchRequestEntry::builder()
+                        .id(entry_id)
+                        .receipt_handle(handle)
+                        .build()
+                        .unwrap(),
+                );
             }
         }
-        delivery
+        if !retry.is_empty() {
+            let out = self
+                .sqs
+                .change_message_visibility_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(retry))
+                .send()
+                .await
+                .expect("change visibility");
+            assert!(out.failed().is_empty(), "change visibility: {:?}", out.failed());
+        }
+        if !done.is_empty() {
+            let out = self
+                .sqs
+                .delete_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(done))
+                .send()
+                .await
+                .expect("delete messages");
+            assert!(out.failed().is_empty(), "delete messages: {:?}", out.failed());
+        }
+        Delivery {
+            received: batch.received,
+            failed,
+        }
     }
 
     /// Delivers batches at `now` until the queue has nothing visible (at most `max_batches`).
@@ -935,47 +1033,16 @@ impl DrainWorld {
     }
 
     pub async fn step(&self, arn: &str, token: &str, step: Step) -> Result<StepOutcome, RotationError> {
-        self.rotator
-            .handle(&RotationEvent {
-                step,
-                secret_id: arn.to_owned(),
-                client_request_token: token.to_owned(),
-                rotation_token: None,
-            })
-            .await
+        step_with(&self.rotator, arn, token, step).await
     }
 
     pub async fn run_steps(&self, arn: &str, token: &str) -> Result<Vec<StepOutcome>, (Step, RotationError)> {
-        let mut outcomes = Vec::new();
-        for step in [
-            Step::CreateSecret,
-            Step::SetSecret,
-            Step::TestSecret,
-            Step::FinishSecret,
-        ] {
-            outcomes.push(self.step(arn, token, step).await.map_err(|e| (step, e))?);
-        }
-        Ok(outcomes)
+        run_steps_with(&self.rotator, arn, token).await
     }
 
     /// A whole rotation with the drain rotator, retried as Secrets Manager does.
     pub async fn rotate(&self, arn: &str, attempts: usize) -> Rotation {
-        let token = self.w.begin_rotation(arn, true).await;
-        let mut failures = Vec::new();
-        for _ in 0..attempts {
-            match self.run_steps(arn, &token).await {
-                Ok(outcomes) => {
-                    self.w.clear_pending(arn, &token).await;
-                    return Rotation {
-                        token,
-                        outcomes,
-                        failures,
-                    };
-                }
-                Err(f) => failures.push(f),
-            }
-        }
-        panic!("rotation did not finish in {attempts} attempts: {failures:?}");
+        self.w.rotate_with(&self.rotator, arn, attempts).await
     }
 
     /// Runs a batch straight through the cleanup (no queue), for hand-made messages.

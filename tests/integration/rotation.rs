@@ -1,6 +1,6 @@
 //! The rotation function end to end: clean rotations, crashes at every call of createSecret,
-//! 429 storms, propagation delay, malformed events and secrets, the testSecret-only mode, and
-//! two regions served by one function.
+//! 429 storms, propagation delay, a step deadline, malformed events and secrets, the
+//! testSecret-only mode, and two regions served by one function.
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use genesys_rotator::rotation::{RotationError, Step, StepOutcome};
 use genesys_rotator::store::{AWSCURRENT, AWSPENDING};
 use serde_json::{json, Value};
 
-use crate::harness::{LogCapture, When, World, PREFIX};
+use crate::harness::{event, LogCapture, When, World, PREFIX};
 
 fn fault(route: &str, skip: u32, times: u32, action: FaultAction) -> Fault {
     Fault {
@@ -130,9 +130,15 @@ async fn a_crash_at_every_aws_call_of_create_secret_is_recovered() {
                 .await;
             let token = w.begin_rotation(&arn, true).await;
             w.store.fail_call(n, when);
-            let first = w.step(&arn, &token, Step::CreateSecret).await;
-            let err = first.expect_err(&format!("call {n} {when:?} must fail the step"));
-            assert!(err.is_retryable(), "{err:?} after {:?}", w.store.log());
+            match w.step(&arn, &token, Step::CreateSecret).await {
+                Err(err) => assert!(err.is_retryable(), "{err:?} after {:?}", w.store.log()),
+                // A put that landed with its answer lost: the step reads its version back and
+                // finds its own client there, so it has succeeded.
+                Ok(outcome) => assert!(
+                    n == 4 && when == When::After && matches!(outcome, StepOutcome::Created { .. }),
+                    "call {n} {when:?} must fail the step: {outcome:?}"
+                ),
+            }
             // Secrets Manager retries the whole rotation with the same token.
             w.run_steps(&arn, &token)
                 .await
@@ -295,6 +301,72 @@ async fn test_secret_waits_out_propagation() {
         other => panic!("{other:?}"),
     }
     w.assert_rotated(&arn, &r.token, None, 0).await;
+}
+
+#[tokio::test]
+async fn a_step_at_its_deadline_stops_with_a_retryable_error_and_its_retry_finishes() {
+    // A new client needs 60 s to work; the Lambda has 3 s left (2 s after the safety margin).
+    let w = World::with_config(EmulatorConfig {
+        propagation_delay: Duration::from_secs(60),
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let arn = w.integration_secret().await;
+    let token = w.begin_rotation(&arn, true).await;
+    w.step(&arn, &token, Step::CreateSecret).await.unwrap();
+    w.step(&arn, &token, Step::SetSecret).await.unwrap();
+    let deadline = genesys_rotator::deadline::from_wall_clock(std::time::SystemTime::now() + Duration::from_secs(3));
+    let err = w
+        .rotator
+        .handle_until(&event(&arn, &token, Step::TestSecret), Some(deadline))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RotationError::DeadlineExceeded { .. }), "{err:?}");
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(err).error_type,
+        "Retryable.DeadlineExceeded"
+    );
+    // The state is one a retry finishes: once the client works, the same steps complete.
+    w.org().emulator.advance_clock(Duration::from_secs(61));
+    w.step(&arn, &token, Step::TestSecret).await.unwrap();
+    w.step(&arn, &token, Step::FinishSecret).await.unwrap();
+    w.clear_pending(&arn, &token).await;
+    w.assert_rotated(&arn, &token, None, 0).await;
+    assert_eq!(w.org().managed(PREFIX).len(), 1);
+}
+
+#[tokio::test]
+async fn a_retry_after_past_the_deadline_is_not_slept_through() {
+    let w = World::new().await;
+    let arn = w.integration_secret().await;
+    let token = w.begin_rotation(&arn, true).await;
+    // 30 s is within what the client would otherwise wait (60 s); the step has 2 s.
+    w.org().emulator.inject_fault(fault(
+        "GET /api/v2/oauth/clients",
+        0,
+        1,
+        FaultAction::Status {
+            status: 429,
+            retry_after: Some(30),
+        },
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let err = w
+        .rotator
+        .handle_until(&event(&arn, &token, Step::CreateSecret), Some(deadline))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RotationError::Genesys(genesys_rotator::genesys::GenesysError::RateLimited { .. })
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+    assert!(w.org().managed(PREFIX).is_empty(), "nothing was created");
+    // Secrets Manager's retry, with time to spare, finishes the rotation.
+    w.step(&arn, &token, Step::CreateSecret).await.unwrap();
 }
 
 #[tokio::test]

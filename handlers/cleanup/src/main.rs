@@ -26,7 +26,7 @@ async fn main() -> Result<(), Error> {
     let config = RotatorConfig::from_env()?;
     let drain = DrainConfig::from_env()?;
     let reconcile = ReconcileConfig::from_env()?;
-    let aws = aws_config::load_from_env().await;
+    let aws = genesys_rotator::config::load_aws().await;
     let cleanup = Cleanup::new(
         AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&aws)),
         config,

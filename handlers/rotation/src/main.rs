@@ -28,7 +28,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = RotatorConfig::from_env()?;
     let drain = DrainConfig::from_env()?;
     let reconcile = ReconcileConfig::from_env()?;
-    let aws = aws_config::load_from_env().await;
+    let aws = genesys_rotator::config::load_aws().await;
     let retirement = DrainRetirement::new(
         SqsDrainQueue::new(aws_sdk_sqs::Client::new(&aws), drain.queue_url),
         drain.settings,
@@ -41,7 +41,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .with_reconcile(reconcile);
     let rotator = &rotator;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let result = rotator.handle_json(&event.payload).await;
+        // The step answers before the invocation's deadline, with a state its retry finishes.
+        let deadline = genesys_rotator::deadline::from_wall_clock(event.context.deadline());
+        let result = rotator.handle_json_until(&event.payload, Some(deadline)).await;
         metrics.flush(&event.context.request_id);
         result
             .map(|outcome| serde_json::to_value(outcome).expect("outcomes serialize"))

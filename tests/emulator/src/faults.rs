@@ -178,6 +178,11 @@ impl FaultQueue {
         self.faults.clear();
     }
 
+    /// Faults that have not yet hit all their calls.
+    pub(crate) fn len(&self) -> usize {
+        self.faults.len()
+    }
+
     /// Consults the first fault matching this call: returns its action if it hits, and uses up
     /// one `skip` or one `times` of it either way.
     pub(crate) fn take(&mut self, route: &str, path_id: Option<&str>, basic_id: Option<&str>) -> Option<FaultAction> {

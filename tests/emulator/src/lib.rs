@@ -148,6 +148,12 @@ impl Emulator {
         self.state.store().add_fault(fault);
     }
 
+    /// The number of injected faults still waiting to hit (a fault with `times > 1` counts once
+    /// until its last hit).
+    pub fn pending_faults(&self) -> usize {
+        self.state.store().pending_faults()
+    }
+
     /// Removes every pending fault.
     pub fn clear_faults(&self) {
         self.state.store().clear_faults();
@@ -205,6 +211,30 @@ impl Emulator {
     /// Every access token the emulator has minted, valid or not (for searching logs).
     pub fn issued_tokens(&self) -> Vec<String> {
         self.state.store().minted_tokens()
+    }
+
+    /// Every client secret the emulator has issued (seeded, created, renewed), including those
+    /// of deleted clients (for searching logs).
+    pub fn issued_secrets(&self) -> Vec<String> {
+        self.state.store().issued_secrets()
+    }
+
+    /// Whether `POST /oauth/token` would grant `(client_id, secret)` a client-credentials token
+    /// right now (the client exists, the secret matches, it is active and has propagated),
+    /// checked without a request: no fault, rate limit or call log is involved and no token is
+    /// minted. `Err` holds the OAuth error the endpoint would answer.
+    pub fn token_grantable(&self, client_id: &str, secret: &str) -> Result<(), String> {
+        self.state
+            .store()
+            .grantable(client_id, secret, Some("client_credentials"))
+            .map(|_| ())
+            .map_err(|e| format!("{} {}: {}", e.status, e.error, e.description))
+    }
+
+    /// The number of API calls logged so far, updated as each one completes (after the server
+    /// acted, before the answer is written): lets a test act at the moment a call completes.
+    pub fn watch_calls(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.state.store().watch_calls()
     }
 }
 

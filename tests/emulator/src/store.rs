@@ -154,11 +154,25 @@ pub(crate) struct Store {
     tokens: HashMap<String, IssuedToken>,
     /// Every token ever minted, so tests can search logs for any of them.
     minted: Vec<String>,
+    /// Every client secret ever issued (seeded, created or renewed), for the same reason.
+    issued_secrets: Vec<String>,
+    /// The number of calls logged so far, for tests that act the moment a call completes.
+    call_watch: CallWatch,
     deleted: Vec<String>,
     faults: FaultQueue,
     calls: Vec<CallRecord>,
     /// Per access token: the instants of its recent admitted `/api/v2` requests.
     windows: HashMap<String, VecDeque<OffsetDateTime>>,
+}
+
+/// A `watch` channel of the call count (its sender has no `Default`).
+#[derive(Debug)]
+struct CallWatch(tokio::sync::watch::Sender<u64>);
+
+impl Default for CallWatch {
+    fn default() -> Self {
+        CallWatch(tokio::sync::watch::channel(0).0)
+    }
 }
 
 fn random_string(bytes: usize) -> String {
@@ -204,8 +218,26 @@ impl Store {
         self.roles.insert(role_id.to_string(), permissions);
     }
 
+    /// A fresh client secret, remembered in `issued_secrets`.
+    fn issue_secret(&mut self) -> String {
+        let secret = random_string(32);
+        self.issued_secrets.push(secret.clone());
+        secret
+    }
+
+    /// Every client secret issued so far, including those of deleted clients.
+    pub(crate) fn issued_secrets(&self) -> Vec<String> {
+        self.issued_secrets.clone()
+    }
+
+    /// A receiver of the number of calls logged so far.
+    pub(crate) fn watch_calls(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.call_watch.0.subscribe()
+    }
+
     pub(crate) fn seed_client(&mut self, seed: SeedClient) -> SeededClient {
         let now = self.now();
+        let secret = self.issue_secret();
         let created = seed.date_created.unwrap_or(now);
         let admin = UriReference {
             id: SEED_ADMIN_ID.to_string(),
@@ -215,7 +247,7 @@ impl Store {
             id: uuid::Uuid::new_v4().to_string(),
             name: seed.name,
             description: None,
-            secret: random_string(32),
+            secret,
             state: seed.state,
             grant_type: GrantType::ClientCredentials,
             validity_seconds: seed.access_token_validity_seconds,
@@ -251,6 +283,10 @@ impl Store {
         self.faults.push(fault);
     }
 
+    pub(crate) fn pending_faults(&self) -> usize {
+        self.faults.len()
+    }
+
     pub(crate) fn clear_faults(&mut self) {
         self.faults.clear();
     }
@@ -266,6 +302,7 @@ impl Store {
 
     pub(crate) fn record_call(&mut self, call: CallRecord) {
         self.calls.push(call);
+        self.call_watch.0.send_replace(self.calls.len() as u64);
     }
 
     pub(crate) fn calls(&self) -> Vec<CallRecord> {
@@ -325,6 +362,18 @@ impl Store {
         grant_type: Option<&str>,
     ) -> Result<TokenResponse, TokenError> {
         let (id, secret) = basic.ok_or_else(TokenError::unauthorized)?;
+        let validity = self.grantable(id, secret, grant_type)?;
+        let token = self.mint(id.to_string(), validity);
+        Ok(TokenResponse {
+            access_token: token,
+            token_type: "bearer".to_string(),
+            expires_in: validity,
+        })
+    }
+
+    /// Whether `/oauth/token` would grant a client-credentials token to `(id, secret)` now,
+    /// without minting one: every check of the grant, in its order. Returns the token lifetime.
+    pub(crate) fn grantable(&self, id: &str, secret: &str, grant_type: Option<&str>) -> Result<u32, TokenError> {
         let now = self.now();
         let client = self.client(id).ok_or_else(TokenError::unauthorized)?;
         if client.secret != secret {
@@ -359,13 +408,7 @@ impl Store {
             // What a freshly created client looks like before it has propagated.
             return Err(TokenError::new(400, "invalid_client", "client not found"));
         }
-        let validity = client.validity_seconds;
-        let token = self.mint(id.to_string(), validity);
-        Ok(TokenResponse {
-            access_token: token,
-            token_type: "bearer".to_string(),
-            expires_in: validity,
-        })
+        Ok(client.validity_seconds)
     }
 
     // ---- /api/v2 authorization --------------------------------------------------------------
@@ -495,11 +538,12 @@ impl Store {
             )));
         }
         let now = self.now();
+        let secret = self.issue_secret();
         let client = Client {
             id: uuid::Uuid::new_v4().to_string(),
             name: spec.name,
             description: spec.description,
-            secret: random_string(32),
+            secret,
             state: spec.state,
             grant_type: spec.grant_type,
             validity_seconds: spec.validity_seconds,
@@ -573,8 +617,12 @@ impl Store {
 
     pub(crate) fn new_secret(&mut self, caller: &Caller, id: &str) -> Result<OAuthClient, ApiError> {
         let now = self.now();
+        if self.client(id).is_none() {
+            return Err(ApiError::not_found(id));
+        }
+        let secret = self.issue_secret();
         let client = self.client_mut(id).ok_or_else(|| ApiError::not_found(id))?;
-        client.secret = random_string(32);
+        client.secret = secret;
         client.date_modified = now;
         client.modified_by = Some(caller.reference());
         let answer = client.to_wire(true);
