@@ -173,6 +173,49 @@ impl AwsSecretStore {
     pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
         Self { client }
     }
+
+    /// The one PutSecretValue both writers make: the version id doubles as the idempotency
+    /// token, so a retried step writes the same version instead of a second one.
+    async fn put_value(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        value: &SecretString,
+        stage: &str,
+        rotation_token: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .client_request_token(version_id)
+            .secret_string(value.expose_secret())
+            .version_stages(stage)
+            .set_rotation_token(rotation_token.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| classify("PutSecretValue", e))?;
+        Ok(())
+    }
+
+    /// The one UpdateSecretVersionStage both label moves make.
+    async fn update_stage(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        move_to: Option<&str>,
+        remove_from: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(secret_id)
+            .version_stage(stage)
+            .set_move_to_version_id(move_to.map(str::to_owned))
+            .remove_from_version_id(remove_from)
+            .send()
+            .await
+            .map_err(|e| classify("UpdateSecretVersionStage", e))?;
+        Ok(())
+    }
 }
 
 /// Sorts an SDK error into [`StoreError`]: the service's own verdict where it gave one.
@@ -269,31 +312,13 @@ impl SecretStore for AwsSecretStore {
         value: &SecretString,
         rotation_token: Option<&str>,
     ) -> Result<(), StoreError> {
-        let mut req = self
-            .client
-            .put_secret_value()
-            .secret_id(secret_id)
-            .client_request_token(token)
-            .secret_string(value.expose_secret())
-            .version_stages(AWSPENDING);
-        if let Some(rt) = rotation_token {
-            req = req.rotation_token(rt);
-        }
-        req.send().await.map_err(|e| classify("PutSecretValue", e))?;
-        Ok(())
+        self.put_value(secret_id, token, value, AWSPENDING, rotation_token)
+            .await
     }
 
     async fn promote(&self, secret_id: &str, to_version: &str, from_version: &str) -> Result<(), StoreError> {
-        self.client
-            .update_secret_version_stage()
-            .secret_id(secret_id)
-            .version_stage(AWSCURRENT)
-            .move_to_version_id(to_version)
-            .remove_from_version_id(from_version)
-            .send()
+        self.update_stage(secret_id, AWSCURRENT, Some(to_version), from_version)
             .await
-            .map_err(|e| classify("UpdateSecretVersionStage", e))?;
-        Ok(())
     }
 
     async fn put_staged(
@@ -304,30 +329,12 @@ impl SecretStore for AwsSecretStore {
         stage: &str,
         rotation_token: Option<&str>,
     ) -> Result<(), StoreError> {
-        let mut req = self
-            .client
-            .put_secret_value()
-            .secret_id(secret_id)
-            .client_request_token(version_id)
-            .secret_string(value.expose_secret())
-            .version_stages(stage);
-        if let Some(rt) = rotation_token {
-            req = req.rotation_token(rt);
-        }
-        req.send().await.map_err(|e| classify("PutSecretValue", e))?;
-        Ok(())
+        self.put_value(secret_id, version_id, value, stage, rotation_token)
+            .await
     }
 
     async fn remove_stage(&self, secret_id: &str, stage: &str, version_id: &str) -> Result<(), StoreError> {
-        self.client
-            .update_secret_version_stage()
-            .secret_id(secret_id)
-            .version_stage(stage)
-            .remove_from_version_id(version_id)
-            .send()
-            .await
-            .map_err(|e| classify("UpdateSecretVersionStage", e))?;
-        Ok(())
+        self.update_stage(secret_id, stage, None, version_id).await
     }
 }
 
