@@ -29,7 +29,7 @@ use serde::Deserialize;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
-use super::{RotationError, RotationEvent, Rotator, Step, StepOutcome};
+use super::{expect_owner, RotationError, RotationEvent, Rotator, Step, StepOutcome};
 use crate::config::{ConfigError, MasterSecret};
 use crate::drain::Retirement;
 use crate::genesys::{ClientState, GenesysClient, GenesysError, HttpSettings};
@@ -328,13 +328,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         let id = pending.credentials.client_id.clone();
         let client = self.genesys_client(master_region(arn, &pending)?, pending.credentials);
         let (_, attempts) = self.until_propagated(Step::TestSecret, || client.token()).await?;
-        let info = client.token_info().await?;
-        let seen = info.o_auth_client.as_ref().map(|c| c.id.as_str());
-        if seen != Some(id.as_str()) {
-            return Err(RotationError::PendingClient(format!(
-                "tokens/me names client {seen:?}, expected the master {id}"
-            )));
-        }
+        expect_owner(&client.token_info().await?, &id, "pending master")?;
         // What the master is for: it must still be able to see the clients it manages.
         client.list_clients().await?;
         Ok(StepOutcome::Tested {
@@ -347,12 +341,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     async fn check_master(&self, arn: &str, current: &MasterSecret) -> Result<StepOutcome, RotationError> {
         let id = current.credentials.client_id.clone();
         let client = self.genesys_client(master_region(arn, current)?, current.credentials.clone());
-        let info = client.token_info().await?;
-        if info.o_auth_client.as_ref().map(|c| c.id.as_str()) != Some(id.as_str()) {
-            return Err(RotationError::PendingClient(format!(
-                "tokens/me for the current master credential does not name client {id}"
-            )));
-        }
+        expect_owner(&client.token_info().await?, &id, "current master")?;
         client.list_clients().await?;
         info!(master_client_id = %id, "master configuration checked: current credential works and can list clients");
         Ok(StepOutcome::ConfigurationChecked {

@@ -34,7 +34,7 @@ pub use event::{EventError, RotationEvent, Step};
 use crate::config::{IntegrationSecret, MasterSecret, ReconcileConfig, RotatorConfig};
 use crate::drain::{KeepOldClient, Retirement, RetiringClient};
 use crate::genesys::{
-    ClientState, Deleted, GenesysClient, GenesysError, HttpSettings, OAuthClient, OAuthClientRequest,
+    ClientState, Deleted, GenesysClient, GenesysError, HttpSettings, OAuthClient, OAuthClientRequest, TokenInfo,
 };
 use crate::region::Region;
 use crate::store::{SecretDescription, SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
@@ -560,30 +560,23 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             // The put may have landed with its answer lost, or another attempt may have stored
             // its own client first (Secrets Manager refuses to change a stored version). Look:
             // if what is stored is not this client, this client is the lost one.
-            return match self
+            match self
                 .read_integration(&desc.arn, Version::IdAndStage(token, AWSPENDING))
                 .await
             {
-                Ok(Some(stored)) if stored.credentials.client_id == created.id => {
-                    let replaced_lost_clients = self
-                        .delete_lost(&master, &clients, &name, &created.id, &current)
-                        .await?;
-                    Ok(StepOutcome::Created {
-                        client_id: created.id,
-                        replaced_lost_clients,
-                    })
-                }
+                // This client's put landed: finish as if it had answered.
+                Ok(Some(stored)) if stored.credentials.client_id == created.id => {}
                 Ok(Some(stored)) => {
                     warn!(client_id = %created.id, stored_client_id = %stored.credentials.client_id, "another attempt stored its client first; deleting this one");
                     delete_client(&master, &created).await?;
                     self.delete_lost(&master, &clients, &name, &stored.credentials.client_id, &current)
                         .await?;
-                    Ok(StepOutcome::AlreadyCreated)
+                    return Ok(StepOutcome::AlreadyCreated);
                 }
                 // Nothing stored: the retry finds this client by name and deletes it once its
                 // own value is stored.
-                _ => Err(put_error.into()),
-            };
+                _ => return Err(put_error.into()),
+            }
         }
         let replaced_lost_clients = self
             .delete_lost(&master, &clients, &name, &created.id, &current)
@@ -661,12 +654,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         let id = pending.credentials.client_id.clone();
         let client = self.genesys_client(pending.settings.region, pending.credentials);
         let (info, attempts) = self.until_propagated(Step::TestSecret, || client.token_info()).await?;
-        let seen = info.o_auth_client.as_ref().map(|c| c.id.as_str());
-        if seen != Some(id.as_str()) {
-            return Err(RotationError::PendingClient(format!(
-                "tokens/me names client {seen:?}, expected {id}"
-            )));
-        }
+        expect_owner(&info, &id, "pending")?;
         Ok(StepOutcome::Tested {
             client_id: id,
             attempts,
@@ -715,12 +703,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         master.list_clients().await?;
         let id = current.credentials.client_id.clone();
         let client = self.genesys_client(current.settings.region, current.credentials.clone());
-        let info = client.token_info().await?;
-        if info.o_auth_client.as_ref().map(|c| c.id.as_str()) != Some(id.as_str()) {
-            return Err(RotationError::PendingClient(format!(
-                "tokens/me for the current credential does not name client {id}"
-            )));
-        }
+        expect_owner(&client.token_info().await?, &id, "current")?;
         info!(master_client_id = %master.client_id(), current_client_id = %id, "configuration checked: master can list clients, current credential works");
         Ok(StepOutcome::ConfigurationChecked {
             master_client_id: master.client_id().to_owned(),
@@ -782,6 +765,18 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             )
             .await
     }
+}
+
+/// Fails unless `tokens/me` names client `id`: the credential (the `which` one) belongs to the
+/// client its secret says, not to some other client of the org.
+fn expect_owner(info: &TokenInfo, id: &str, which: &str) -> Result<(), RotationError> {
+    let seen = info.o_auth_client.as_ref().map(|c| c.id.as_str());
+    if seen != Some(id) {
+        return Err(RotationError::PendingClient(format!(
+            "tokens/me for the {which} credential names client {seen:?}, expected {id}"
+        )));
+    }
+    Ok(())
 }
 
 /// Deactivates (required before DELETE) and deletes a client; a client already gone is fine.
