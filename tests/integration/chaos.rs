@@ -43,7 +43,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aho_corasick::AhoCorasick;
-use genesys_emulator::{routes, ClientRecord, ClientState, EmulatorConfig, Fault, FaultAction, SeedClient};
+use genesys_emulator::{routes, ClientRecord, ClientState, Emulator, EmulatorConfig, Fault, FaultAction, SeedClient};
 use genesys_rotator::cleanup::Cleanup;
 use genesys_rotator::config::{DrainConfig, ReconcileConfig};
 use genesys_rotator::drain::{DrainMessage, DrainQueue, DrainRetirement, QueueError};
@@ -449,6 +449,63 @@ impl Stats {
     fn hit(&mut self, kind: Kind) {
         self.injected.entry(kind).or_default().1 += 1;
     }
+
+    /// Counts the fault armed on `emulator` as hit if the step used it up, then clears what
+    /// is left so it cannot land in a later step.
+    fn settle_fault(&mut self, emulator: &Emulator, kind: Option<Kind>) {
+        if let Some(kind) = kind {
+            if emulator.pending_faults() == 0 {
+                self.hit(kind);
+            }
+        }
+        emulator.clear_faults();
+    }
+}
+
+/// A coin toss: an injected AWS or SQS error strikes before the call reaches the service, or
+/// after it has acted (the answer lost).
+fn before_or_after(rng: &mut StdRng) -> When {
+    if rng.random_bool(0.5) {
+        When::Before
+    } else {
+        When::After
+    }
+}
+
+/// Runs `work` until it finishes or the crash `at` fires; `None` if it crashed. Biased: once a
+/// crash has fired, `work` is never polled again, as when the function's process dies.
+async fn until_crash<T>(
+    crash: &Crash,
+    w: &World,
+    at: Option<CrashAt>,
+    work: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let mut aws_crash = crash.fired();
+    let mut genesys_calls = None;
+    match at {
+        Some(CrashAt::Aws(k)) => crash.arm(k),
+        Some(CrashAt::Genesys(org, k)) => {
+            let rx = w.orgs[org].emulator.watch_calls();
+            let target = *rx.borrow() + k;
+            genesys_calls = Some((rx, target));
+        }
+        None => {}
+    }
+    let genesys_crash = async {
+        match genesys_calls.as_mut() {
+            Some((rx, target)) => {
+                let target = *target;
+                let _ = rx.wait_for(|n| *n >= target).await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        _ = aws_crash.wait_for(|fired| *fired) => None,
+        _ = genesys_crash => None,
+        r = work => Some(r),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -677,21 +734,13 @@ impl Campaign {
         let aws_error = self.rng.random_bool(0.08);
         if aws_error {
             self.stats.inject(Kind::AwsError);
-            let when = if self.rng.random_bool(0.5) {
-                When::Before
-            } else {
-                When::After
-            };
+            let when = before_or_after(&mut self.rng);
             self.store.fail_call(self.rng.random_range(0..6), when);
         }
         let sqs_error = step == Step::FinishSecret && self.rng.random_bool(0.15);
         if sqs_error {
             self.stats.inject(Kind::SqsError);
-            let when = if self.rng.random_bool(0.5) {
-                When::Before
-            } else {
-                When::After
-            };
+            let when = before_or_after(&mut self.rng);
             self.queue.state.lock().unwrap().fail_next = Some(when);
         }
         let creating = step == Step::CreateSecret;
@@ -737,12 +786,8 @@ impl Campaign {
 
         // What was armed and not used goes; what was used is counted.
         let emulator = &self.w.orgs[org].emulator;
-        if let Some((kind, _, _)) = emulator_fault {
-            if emulator.pending_faults() == 0 {
-                self.stats.hit(kind);
-            }
-        }
-        emulator.clear_faults();
+        self.stats
+            .settle_fault(emulator, emulator_fault.map(|(kind, _, _)| kind));
         if aws_error {
             if !self.store.armed() {
                 self.stats.hit(Kind::AwsError);
@@ -773,34 +818,7 @@ impl Campaign {
 
     /// Runs one invocation; with `crash`, drops it the moment the chosen call completes.
     async fn run_with_crash(&mut self, ev: &genesys_rotator::rotation::RotationEvent, crash: Option<CrashAt>) -> bool {
-        let mut aws_crash = self.crash.fired();
-        let mut genesys_calls = None;
-        match crash {
-            Some(CrashAt::Aws(k)) => self.crash.arm(k),
-            Some(CrashAt::Genesys(org, k)) => {
-                let rx = self.w.orgs[org].emulator.watch_calls();
-                let target = *rx.borrow() + k;
-                genesys_calls = Some((rx, target));
-            }
-            None => {}
-        }
-        let genesys_crash = async {
-            match genesys_calls.as_mut() {
-                Some((rx, target)) => {
-                    let target = *target;
-                    let _ = rx.wait_for(|n| *n >= target).await;
-                }
-                None => std::future::pending().await,
-            }
-        };
-        // Biased: once a crash has fired, the step is never polled again.
-        let result = tokio::select! {
-            biased;
-            _ = aws_crash.wait_for(|fired| *fired) => None,
-            _ = genesys_crash => None,
-            r = self.rotator.handle(ev) => Some(r),
-        };
-        match result {
+        match until_crash(&self.crash, &self.w, crash, self.rotator.handle(ev)).await {
             None => {
                 self.stats.crashes += 1;
                 false
@@ -844,40 +862,15 @@ impl Campaign {
                 }
             });
             let now = OffsetDateTime::now_utc() + self.sim;
-            let mut aws_crash = self.crash.fired();
-            let mut genesys_calls = None;
-            match crash {
-                Some(CrashAt::Aws(k)) => self.crash.arm(k),
-                Some(CrashAt::Genesys(o, k)) => {
-                    let rx = self.w.orgs[o].emulator.watch_calls();
-                    let target = *rx.borrow() + k;
-                    genesys_calls = Some((rx, target));
-                }
-                None => {}
-            }
-            let genesys_crash = async {
-                match genesys_calls.as_mut() {
-                    Some((rx, target)) => {
-                        let target = *target;
-                        let _ = rx.wait_for(|n| *n >= target).await;
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            let response = tokio::select! {
-                biased;
-                _ = aws_crash.wait_for(|fired| *fired) => None,
-                _ = genesys_crash => None,
-                r = self.cleanup.handle_batch(batch.event.clone(), now) => Some(r),
-            };
+            let response = until_crash(
+                &self.crash,
+                &self.w,
+                crash,
+                self.cleanup.handle_batch(batch.event.clone(), now),
+            )
+            .await;
             self.crash.disarm();
-            let emulator = &self.w.orgs[org].emulator;
-            if let Some(kind) = emulator_fault {
-                if emulator.pending_faults() == 0 {
-                    self.stats.hit(kind);
-                }
-            }
-            emulator.clear_faults();
+            self.stats.settle_fault(&self.w.orgs[org].emulator, emulator_fault);
             let failed = match response {
                 None => {
                     self.stats.cleanup_crashes += 1;
