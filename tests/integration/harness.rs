@@ -464,6 +464,18 @@ impl World {
         panic!("rotation did not finish in {attempts} attempts: {failures:?}");
     }
 
+    /// testSecret alone (`rotate-secret --no-rotate-immediately`) on `arn`, as AWS leaves it (an
+    /// empty AWSPENDING) and as moto does (a copy of AWSCURRENT): each time it must answer
+    /// `expected`, the configuration check.
+    pub async fn test_secret_alone(&self, arn: &str, expected: StepOutcome) {
+        for immediately in [true, false] {
+            let token = self.begin_rotation(arn, immediately).await;
+            let outcome = self.step(arn, &token, Step::TestSecret).await.unwrap();
+            assert_eq!(outcome, expected, "rotate immediately: {immediately}");
+            self.clear_pending(arn, &token).await;
+        }
+    }
+
     /// What Secrets Manager does after a successful rotation (moto does not): drop AWSPENDING.
     pub async fn clear_pending(&self, arn: &str, token: &str) {
         self.sm

@@ -141,18 +141,14 @@ async fn a_master_rotation_renews_the_secret_of_the_same_client() {
 async fn test_secret_alone_checks_the_master_configuration() {
     let w = world(EmulatorConfig::default()).await;
     let arn = w.master_arns[0].clone();
-    for immediately in [true, false] {
-        let token = w.begin_rotation(&arn, immediately).await;
-        let outcome = w.step(&arn, &token, Step::TestSecret).await.unwrap();
-        assert_eq!(
-            outcome,
-            StepOutcome::ConfigurationChecked {
-                master_client_id: w.org().master_id.clone(),
-                current_client_id: w.org().master_id.clone(),
-            }
-        );
-        w.clear_pending(&arn, &token).await;
-    }
+    w.test_secret_alone(
+        &arn,
+        StepOutcome::ConfigurationChecked {
+            master_client_id: w.org().master_id.clone(),
+            current_client_id: w.org().master_id.clone(),
+        },
+    )
+    .await;
     assert_eq!(w.org().emulator.call_counts().get(routes::NEW_SECRET), None);
     assert_eq!(
         w.rotator.check(&arn).await.unwrap(),
@@ -184,6 +180,28 @@ async fn retry_and_check(w: &World, arn: &str, token: &str, integration: &str, l
     assert_integration_rotates(w, integration).await;
 }
 
+/// Fails store call `n` of `step` (at `when`), which must fail the step as retryable, then
+/// [`retry_and_check`].
+#[allow(clippy::too_many_arguments)]
+async fn crash_store_call_and_recover(
+    w: &World,
+    arn: &str,
+    token: &str,
+    step: Step,
+    n: usize,
+    when: When,
+    integration: &str,
+    label: &str,
+) {
+    w.store.fail_call(n, when);
+    let err = w
+        .step(arn, token, step)
+        .await
+        .expect_err(&format!("{label}: the injected crash fails the step"));
+    assert!(err.is_retryable(), "{label}: {err:?}");
+    retry_and_check(w, arn, token, integration, label).await;
+}
+
 #[tokio::test]
 async fn a_crash_at_every_store_call_of_every_master_step_is_recovered() {
     let w = world(EmulatorConfig::default()).await;
@@ -211,13 +229,7 @@ async fn a_crash_at_every_store_call_of_every_master_step_is_recovered() {
                 let label = format!("{step:?} store call {n} {when:?}");
                 let token = w.begin_rotation(&arn, true).await;
                 steps_before(&w, &arn, &token, step).await;
-                w.store.fail_call(n, when);
-                let err = w
-                    .step(&arn, &token, step)
-                    .await
-                    .expect_err(&format!("{label}: the injected crash fails the step"));
-                assert!(err.is_retryable(), "{label}: {err:?}");
-                retry_and_check(&w, &arn, &token, &integration, &label).await;
+                crash_store_call_and_recover(&w, &arn, &token, step, n, when, &integration, &label).await;
             }
         }
     }
@@ -318,13 +330,7 @@ async fn the_recovering_create_secret_crashing_at_each_store_call_is_recovered()
                 .emulator
                 .inject_fault(Fault::new(routes::NEW_SECRET, FaultAction::DropAfterApply));
             assert!(w.step(&arn, &token, Step::CreateSecret).await.is_err());
-            w.store.fail_call(n, when);
-            let err = w
-                .step(&arn, &token, Step::CreateSecret)
-                .await
-                .expect_err(&format!("{label}: the injected crash fails the step"));
-            assert!(err.is_retryable(), "{label}: {err:?}");
-            retry_and_check(&w, &arn, &token, &integration, &label).await;
+            crash_store_call_and_recover(&w, &arn, &token, Step::CreateSecret, n, when, &integration, &label).await;
         }
     }
 }
