@@ -91,7 +91,8 @@ RECONCILE_TIMEOUT = 900
 # the reason from EXTRA_WHY.
 DESIGN_MINIMUM = {
     "POST /oauth/token": (2, "the master's token once, the new client's once (testSecret)"),
-    "GET /api/v2/oauth/clients": (1, "createSecret: reconciliation and the lost-client check (25 clients a page)"),
+    "GET /api/v2/oauth/clients": (1, "createSecret: reconciliation and the lost-client check (the emulator answers "
+                                     "one page; a paged answer costs one call per page)"),
     "POST /api/v2/oauth/clients": (1, "createSecret makes the new client"),
     "GET /api/v2/oauth/clients/{id}": (2, "setSecret confirms the new client; the old one's full body for its PUT"),
     "PUT /api/v2/oauth/clients/{id}": (1, "finishSecret deactivates the old client"),
