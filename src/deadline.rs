@@ -23,6 +23,23 @@ tokio::task_local! {
 /// and hand the answer back to the runtime.
 pub const SAFETY_MARGIN: Duration = Duration::from_secs(2);
 
+/// Below this, a `Lambda-Runtime-Deadline-Ms` value cannot be a wall-clock time (it would be
+/// before 2001): it is a duration in milliseconds. AWS sends epoch milliseconds; `cargo lambda
+/// watch` (1.9) sends the function's timeout itself (`600000`), and read as a time that is
+/// 1970, which would stop every step at once.
+const EPOCH_MS_FLOOR: u64 = 978_307_200_000;
+
+/// The instant a step must finish by, from the context's deadline (`Context::deadline`,
+/// milliseconds): epoch milliseconds as AWS sends them, or a duration from now as local
+/// runtimes send them (see `EPOCH_MS_FLOOR`). Less [`SAFETY_MARGIN`], as [`from_wall_clock`].
+pub fn from_lambda_deadline_ms(deadline_ms: u64) -> Instant {
+    if deadline_ms < EPOCH_MS_FLOOR {
+        Instant::now() + Duration::from_millis(deadline_ms).saturating_sub(SAFETY_MARGIN)
+    } else {
+        from_wall_clock(SystemTime::UNIX_EPOCH + Duration::from_millis(deadline_ms))
+    }
+}
+
 /// The instant a step must finish by, given the Lambda's deadline as wall-clock time: that
 /// deadline minus [`SAFETY_MARGIN`]. A deadline already past (or within the margin) gives now.
 pub fn from_wall_clock(lambda_deadline: SystemTime) -> Instant {
@@ -109,5 +126,18 @@ mod tests {
         assert!(at <= Instant::now());
         let at = from_wall_clock(SystemTime::now() + Duration::from_secs(60));
         assert!(at > Instant::now() + Duration::from_secs(50));
+    }
+
+    #[test]
+    fn a_deadline_is_epoch_milliseconds_or_a_local_runtimes_duration() {
+        let in_a_minute = SystemTime::now() + Duration::from_secs(60);
+        let epoch_ms = in_a_minute.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64;
+        let at = from_lambda_deadline_ms(epoch_ms);
+        assert!(at > Instant::now() + Duration::from_secs(50) && at <= Instant::now() + Duration::from_secs(58));
+        // cargo lambda watch: the timeout itself.
+        let at = from_lambda_deadline_ms(600_000);
+        assert!(at > Instant::now() + Duration::from_secs(590) && at <= Instant::now() + Duration::from_secs(598));
+        // A real deadline already past still leaves no time.
+        assert!(from_lambda_deadline_ms(epoch_ms - 120_000) <= Instant::now());
     }
 }
