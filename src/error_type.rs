@@ -11,9 +11,10 @@
 //!
 //! The message is the error's `Display`, which by design never holds a secret or a token.
 
-use lambda_runtime::Diagnostic;
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
 use crate::cleanup::TriggerError;
+use crate::config::ConfigError;
 use crate::rotation::RotationError;
 
 /// The class of a failure that may pass on its own.
@@ -43,6 +44,30 @@ impl From<TriggerError> for Diagnostic {
             error_message: e.to_string(),
         }
     }
+}
+
+/// The `errorType` of a function whose environment failed its start-up check.
+pub const INVALID_CONFIGURATION: &str = "NonRetryable.InvalidConfiguration";
+
+impl From<&ConfigError> for Diagnostic {
+    fn from(e: &ConfigError) -> Self {
+        Diagnostic {
+            error_type: INVALID_CONFIGURATION.to_owned(),
+            error_message: format!("the function's configuration is invalid: {e}"),
+        }
+    }
+}
+
+/// Serves a function whose environment failed its start-up check: every invocation answers
+/// [`INVALID_CONFIGURATION`] with the reason, and changes nothing. Exiting instead would show
+/// only `Runtime.ExitError` to Secrets Manager and the alarms, and hide which variable is wrong.
+pub async fn serve_invalid_configuration(e: ConfigError) -> Result<(), lambda_runtime::Error> {
+    tracing::error!(error = %e, "invalid configuration: every invocation fails until it is fixed");
+    let e = &e;
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
+        Err::<serde_json::Value, Diagnostic>(Diagnostic::from(e))
+    }))
+    .await
 }
 
 #[cfg(test)]
@@ -172,5 +197,12 @@ mod tests {
         let d = Diagnostic::from(err);
         assert_eq!(d.error_type, "NonRetryable.UnrecognisedEvent");
         assert!(d.error_message.contains("not recognised"), "{}", d.error_message);
+    }
+
+    #[test]
+    fn a_bad_environment_is_non_retryable_and_names_the_variable() {
+        let d = Diagnostic::from(&ConfigError::MissingEnv("DRAIN_QUEUE_URL"));
+        assert_eq!(d.error_type, "NonRetryable.InvalidConfiguration");
+        assert!(d.error_message.contains("DRAIN_QUEUE_URL"), "{}", d.error_message);
     }
 }

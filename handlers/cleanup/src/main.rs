@@ -10,7 +10,7 @@
 #![recursion_limit = "256"] // the SDK futures nest deeper than the default allows
 
 use genesys_rotator::cleanup::{Cleanup, Trigger};
-use genesys_rotator::config::{DrainConfig, ReconcileConfig, RotatorConfig};
+use genesys_rotator::config::{ConfigError, DrainConfig, ReconcileConfig, RotatorConfig};
 use genesys_rotator::drain::SqsDrainQueue;
 use genesys_rotator::metrics::Emitter;
 use genesys_rotator::store::AwsSecretStore;
@@ -23,9 +23,17 @@ async fn main() -> Result<(), Error> {
     let metrics = Emitter::install()?;
     // Checked once at start: the same allowed masters and endpoints as the rotation function,
     // and the queue that not-yet-due messages are re-sent to.
-    let config = RotatorConfig::from_env()?;
-    let drain = DrainConfig::from_env()?;
-    let reconcile = ReconcileConfig::from_env()?;
+    // A bad one is then the answer to every invocation (NonRetryable.InvalidConfiguration).
+    let (config, drain, reconcile) = match (|| {
+        Ok::<_, ConfigError>((
+            RotatorConfig::from_env()?,
+            DrainConfig::from_env()?,
+            ReconcileConfig::from_env()?,
+        ))
+    })() {
+        Ok(loaded) => loaded,
+        Err(e) => return genesys_rotator::error_type::serve_invalid_configuration(e).await,
+    };
     let aws = genesys_rotator::config::load_aws().await;
     let cleanup = Cleanup::new(
         AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&aws)),

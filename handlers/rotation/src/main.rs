@@ -12,7 +12,7 @@
 
 #![recursion_limit = "256"] // the SDK futures nest deeper than the default allows
 
-use genesys_rotator::config::{DrainConfig, ReconcileConfig, RotatorConfig};
+use genesys_rotator::config::{ConfigError, DrainConfig, ReconcileConfig, RotatorConfig};
 use genesys_rotator::drain::{DrainRetirement, SqsDrainQueue};
 use genesys_rotator::metrics::Emitter;
 use genesys_rotator::rotation::Rotator;
@@ -25,9 +25,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let metrics = Emitter::install()?;
     // Checked once at start: a bad environment fails the cold start, not every rotation.
-    let config = RotatorConfig::from_env()?;
-    let drain = DrainConfig::from_env()?;
-    let reconcile = ReconcileConfig::from_env()?;
+    // A bad one is then the answer to every invocation (NonRetryable.InvalidConfiguration).
+    let (config, drain, reconcile) = match (|| {
+        Ok::<_, ConfigError>((
+            RotatorConfig::from_env()?,
+            DrainConfig::from_env()?,
+            ReconcileConfig::from_env()?,
+        ))
+    })() {
+        Ok(loaded) => loaded,
+        Err(e) => return genesys_rotator::error_type::serve_invalid_configuration(e).await,
+    };
     let aws = genesys_rotator::config::load_aws().await;
     let retirement = DrainRetirement::new(
         SqsDrainQueue::new(aws_sdk_sqs::Client::new(&aws), drain.queue_url),
