@@ -336,6 +336,16 @@ pub fn aws_timeouts() -> aws_config::timeout::TimeoutConfig {
         .build()
 }
 
+/// The environment of both Lambda functions, checked once at start: rotator, drain queue and
+/// reconciliation settings, or the first problem found.
+pub fn function_env() -> Result<(RotatorConfig, DrainConfig, ReconcileConfig), ConfigError> {
+    Ok((
+        RotatorConfig::from_env()?,
+        DrainConfig::from_env()?,
+        ReconcileConfig::from_env()?,
+    ))
+}
+
 /// The AWS SDK configuration from the environment (region, credentials), with [`aws_timeouts`].
 pub async fn load_aws() -> aws_config::SdkConfig {
     aws_config::from_env().timeout_config(aws_timeouts()).load().await

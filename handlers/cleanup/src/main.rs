@@ -10,7 +10,6 @@
 #![recursion_limit = "256"] // the SDK futures nest deeper than the default allows
 
 use genesys_rotator::cleanup::{Cleanup, Trigger};
-use genesys_rotator::config::{ConfigError, DrainConfig, ReconcileConfig, RotatorConfig};
 use genesys_rotator::drain::SqsDrainQueue;
 use genesys_rotator::metrics::Emitter;
 use genesys_rotator::store::AwsSecretStore;
@@ -24,13 +23,7 @@ async fn main() -> Result<(), Error> {
     // Checked once at start: the same allowed masters and endpoints as the rotation function,
     // and the queue that not-yet-due messages are re-sent to.
     // A bad one is then the answer to every invocation (NonRetryable.InvalidConfiguration).
-    let (config, drain, reconcile) = match (|| {
-        Ok::<_, ConfigError>((
-            RotatorConfig::from_env()?,
-            DrainConfig::from_env()?,
-            ReconcileConfig::from_env()?,
-        ))
-    })() {
+    let (config, drain, reconcile) = match genesys_rotator::config::function_env() {
         Ok(loaded) => loaded,
         Err(e) => return genesys_rotator::error_type::serve_invalid_configuration(e).await,
     };

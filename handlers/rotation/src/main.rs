@@ -12,7 +12,6 @@
 
 #![recursion_limit = "256"] // the SDK futures nest deeper than the default allows
 
-use genesys_rotator::config::{ConfigError, DrainConfig, ReconcileConfig, RotatorConfig};
 use genesys_rotator::drain::{DrainRetirement, SqsDrainQueue};
 use genesys_rotator::metrics::Emitter;
 use genesys_rotator::rotation::Rotator;
@@ -26,13 +25,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let metrics = Emitter::install()?;
     // Checked once at start: a bad environment fails the cold start, not every rotation.
     // A bad one is then the answer to every invocation (NonRetryable.InvalidConfiguration).
-    let (config, drain, reconcile) = match (|| {
-        Ok::<_, ConfigError>((
-            RotatorConfig::from_env()?,
-            DrainConfig::from_env()?,
-            ReconcileConfig::from_env()?,
-        ))
-    })() {
+    let (config, drain, reconcile) = match genesys_rotator::config::function_env() {
         Ok(loaded) => loaded,
         Err(e) => return genesys_rotator::error_type::serve_invalid_configuration(e).await,
     };
