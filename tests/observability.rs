@@ -156,10 +156,7 @@ async fn scenario() {
         .expect("createSecret names its client")
         .to_owned();
     dw.rotate(&arn, 1).await;
-    let current = dw.w.value(&arn, AWSCURRENT).await["clientId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let current = dw.w.client_id(&arn, AWSCURRENT).await;
 
     // AND the drain queue delivered once both drains passed: the managed client is deleted, the
     // legacy one (outside the prefix) refused

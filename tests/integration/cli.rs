@@ -90,7 +90,7 @@ async fn rotate_then_inventory_shows_each_client_in_its_place() {
     let outcomes = cli.json(&["--json", "rotate", "--secret", &arn]).await;
     assert_eq!(outcomes.as_array().unwrap().len(), 4, "{outcomes}");
     assert_eq!(outcomes[3]["outcome"], "promoted");
-    let current = w.value(&arn, AWSCURRENT).await["clientId"].as_str().unwrap().to_owned();
+    let current = w.client_id(&arn, AWSCURRENT).await;
     assert_ne!(current, w.org().legacy_id);
 
     let inv = cli.json(&["--json", "inventory", "--secret", &arn]).await;

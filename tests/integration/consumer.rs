@@ -156,15 +156,9 @@ async fn sixteen_callers_see_no_failure_through_ten_rotations_and_deletes() {
             tally.quiesce().await;
             expired_rounds += 1;
         }
-        let retiring = dw.w.value(&arn, AWSCURRENT).await["clientId"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let retiring = dw.w.client_id(&arn, AWSCURRENT).await;
         dw.rotate(&arn, 1).await;
-        let current = dw.w.value(&arn, AWSCURRENT).await["clientId"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let current = dw.w.client_id(&arn, AWSCURRENT).await;
         assert_ne!(current, retiring);
 
         // The callers still use the retired (now inactive) client's token: it keeps working.
@@ -288,7 +282,7 @@ async fn a_cached_credential_refused_by_the_token_endpoint_is_read_again() {
     consumer.warm_up().await.unwrap();
     // A rotation makes the cached (legacy) client inactive: it mints no more tokens.
     dw.rotate(&arn, 1).await;
-    let current = w.value(&arn, AWSCURRENT).await["clientId"].as_str().unwrap().to_owned();
+    let current = w.client_id(&arn, AWSCURRENT).await;
     assert_eq!(consumer.get(TOKENS_ME).await.unwrap().status(), 200);
     assert_eq!(consumer.client_id(), Some(current));
     let stats = consumer.stats();

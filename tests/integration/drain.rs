@@ -56,19 +56,13 @@ async fn a_drained_client_keeps_its_tokens_until_the_delete_then_401() {
 
     // Rotation 1 retires the legacy client (outside the prefix: deactivated, not deleted).
     let r1 = dw.rotate(&arn, 1).await;
-    let client1 = dw.w.value(&arn, AWSCURRENT).await["clientId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let client1 = dw.w.client_id(&arn, AWSCURRENT).await;
     assert_eq!(org.client(&org.legacy_id).unwrap().state, ClientState::Inactive);
     let token1 = org.emulator.issue_token_for(&client1).expect("token for client 1");
 
     // Rotation 2 retires client 1 (managed).
     let r2 = dw.rotate(&arn, 1).await;
-    let client2 = dw.w.value(&arn, AWSCURRENT).await["clientId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let client2 = dw.w.client_id(&arn, AWSCURRENT).await;
     let retired = org.client(&client1).unwrap();
     assert_eq!(retired.state, ClientState::Inactive, "old client deactivated");
     assert_eq!(retired.name, format!("{PREFIX}{}", r1.token));
@@ -132,10 +126,7 @@ async fn a_24_hour_drain_hops_through_15_minute_copies_and_ends_deleted() {
     let org = dw.w.org();
     let arn = dw.w.integration_secret().await;
     dw.rotate(&arn, 1).await;
-    let client1 = dw.w.value(&arn, AWSCURRENT).await["clientId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let client1 = dw.w.client_id(&arn, AWSCURRENT).await;
     let token1 = org.emulator.issue_token_for(&client1).unwrap();
     dw.rotate(&arn, 1).await;
     let not_before = dw.queue.sent()[1].0.not_before;
@@ -168,10 +159,7 @@ async fn a_7_day_drain_works_too() {
     let org = dw.w.org();
     let arn = dw.w.integration_secret().await;
     dw.rotate(&arn, 1).await;
-    let client1 = dw.w.value(&arn, AWSCURRENT).await["clientId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let client1 = dw.w.client_id(&arn, AWSCURRENT).await;
     dw.rotate(&arn, 1).await;
     let (hops, _, settled) = hop(&dw, OffsetDateTime::now_utc(), 800).await;
     assert!(settled);
@@ -210,15 +198,9 @@ async fn duplicate_and_reordered_deliveries_delete_once() {
     let org = dw.w.org();
     let arn = dw.w.integration_secret().await;
     let r1 = dw.rotate(&arn, 1).await;
-    let client1 = dw.w.value(&arn, AWSCURRENT).await["clientId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let client1 = dw.w.client_id(&arn, AWSCURRENT).await;
     let r2 = dw.rotate(&arn, 1).await;
-    let client2 = dw.w.value(&arn, AWSCURRENT).await["clientId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let client2 = dw.w.client_id(&arn, AWSCURRENT).await;
     // finishSecret run again (a retry after a lost answer) sends a duplicate.
     assert!(dw.step(&arn, &r2.token, Step::FinishSecret).await.is_ok());
     let r3 = dw.rotate(&arn, 1).await;
@@ -268,10 +250,7 @@ async fn forged_messages_delete_nothing_and_malformed_ones_end_in_the_dlq() {
     let org = dw.w.org();
     let arn = dw.w.integration_secret().await;
     let r1 = dw.rotate(&arn, 1).await;
-    let current = dw.w.value(&arn, AWSCURRENT).await["clientId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let current = dw.w.client_id(&arn, AWSCURRENT).await;
     // A second secret in the same org, with its own prefix.
     let mut other_json = dw.w.integration_json_with_prefix(0, "other-");
     let other_legacy = org
@@ -281,10 +260,7 @@ async fn forged_messages_delete_nothing_and_malformed_ones_end_in_the_dlq() {
     other_json["clientSecret"] = json!(other_legacy.secret);
     let other_arn = dw.w.create_secret("genesys/other", &other_json).await;
     let o1 = dw.rotate(&other_arn, 1).await;
-    let other_current = dw.w.value(&other_arn, AWSCURRENT).await["clientId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let other_current = dw.w.client_id(&other_arn, AWSCURRENT).await;
     let now = OffsetDateTime::now_utc();
     let forge = |secret: &str, id: &str, name: String, version: &str| DrainMessage {
         version: DRAIN_MESSAGE_VERSION,
@@ -334,10 +310,7 @@ async fn forged_messages_delete_nothing_and_malformed_ones_end_in_the_dlq() {
     // A pending client is refused too.
     let token = dw.w.begin_rotation(&arn, true).await;
     dw.step(&arn, &token, Step::CreateSecret).await.unwrap();
-    let pending = dw.w.value(&arn, "AWSPENDING").await["clientId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pending = dw.w.client_id(&arn, "AWSPENDING").await;
     let m = forge(&arn, &pending, format!("{PREFIX}{token}"), &token);
     assert!(matches!(
         dw.process(&m, now).await,
@@ -387,15 +360,9 @@ async fn a_404_on_delete_is_done_and_a_429_comes_back_later() {
     let org = dw.w.org();
     let arn = dw.w.integration_secret().await;
     dw.rotate(&arn, 1).await;
-    let client1 = dw.w.value(&arn, AWSCURRENT).await["clientId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let client1 = dw.w.client_id(&arn, AWSCURRENT).await;
     dw.rotate(&arn, 1).await;
-    let client2 = dw.w.value(&arn, AWSCURRENT).await["clientId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let client2 = dw.w.client_id(&arn, AWSCURRENT).await;
     dw.rotate(&arn, 1).await;
     let due = later(Duration::from_secs(3 * 3600));
     let sent: Vec<DrainMessage> = dw.queue.sent().into_iter().map(|(m, _)| m).collect();
@@ -499,10 +466,7 @@ async fn finish_secret_crashing_at_any_call_then_retried_retires_once() {
     for step in [Step::CreateSecret, Step::SetSecret, Step::TestSecret] {
         dw.step(&arn, &token, step).await.unwrap();
     }
-    let old = dw.w.value(&arn, AWSCURRENT).await["clientId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let old = dw.w.client_id(&arn, AWSCURRENT).await;
     let (calls, sent) = (dw.w.store.calls(), dw.queue.sent().len());
     dw.step(&arn, &token, Step::FinishSecret).await.unwrap();
     dw.w.clear_pending(&arn, &token).await;
@@ -538,10 +502,7 @@ async fn finish_secret_crashing_at_any_call_then_retried_retires_once() {
         for step in [Step::CreateSecret, Step::SetSecret, Step::TestSecret] {
             dw.step(&arn, &token, step).await.unwrap();
         }
-        let old = dw.w.value(&arn, AWSCURRENT).await["clientId"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let old = dw.w.client_id(&arn, AWSCURRENT).await;
         let sent = dw.queue.sent().len();
         let label = match &crash {
             Crash::Store(n, when) => {

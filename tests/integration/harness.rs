@@ -378,6 +378,14 @@ impl World {
         AwsSecretStore::new(self.sm.clone()).describe(arn).await.unwrap()
     }
 
+    /// The `clientId` of the version holding `stage`.
+    pub async fn client_id(&self, arn: &str, stage: &str) -> String {
+        self.value(arn, stage).await["clientId"]
+            .as_str()
+            .expect("clientId")
+            .to_owned()
+    }
+
     pub async fn value(&self, arn: &str, stage: &str) -> Value {
         let out = self
             .sm

@@ -391,11 +391,8 @@ async fn two_hundred_crashed_rotations_leave_only_current_and_previous_after_one
         tokens.push(r.token);
     }
     assert!(failures >= 100, "most rotations crashed at least once: {failures}");
-    let current_id = w.value(&arn, AWSCURRENT).await["clientId"].as_str().unwrap().to_owned();
-    let previous_id = w.value(&arn, AWSPREVIOUS).await["clientId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let current_id = w.client_id(&arn, AWSCURRENT).await;
+    let previous_id = w.client_id(&arn, AWSPREVIOUS).await;
 
     // One pass with the clock past the horizon.
     w.org().emulator.advance_clock(49 * HOUR);

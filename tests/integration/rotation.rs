@@ -113,6 +113,17 @@ async fn assert_one_client_for(w: &World, arn: &str, token: &str, prefix: &str) 
     assert_eq!(current["clientId"].as_str().unwrap(), managed[0].id);
 }
 
+/// Secrets Manager's retry of the whole rotation with the same token after the failure `after`,
+/// then the state it must leave: rotated, and one managed client (see `assert_one_client_for`).
+async fn retry_leaves_one_client(w: &World, arn: &str, token: &str, prefix: &str, after: &str) {
+    w.run_steps(arn, token)
+        .await
+        .unwrap_or_else(|e| panic!("retry after {after}: {e:?}"));
+    w.clear_pending(arn, token).await;
+    w.assert_rotated(arn, token, None, 0).await;
+    assert_one_client_for(w, arn, token, prefix).await;
+}
+
 #[tokio::test]
 async fn a_crash_at_every_aws_call_of_create_secret_is_recovered() {
     let w = World::new().await;
@@ -140,12 +151,7 @@ async fn a_crash_at_every_aws_call_of_create_secret_is_recovered() {
                 ),
             }
             // Secrets Manager retries the whole rotation with the same token.
-            w.run_steps(&arn, &token)
-                .await
-                .unwrap_or_else(|e| panic!("retry after call {n} {when:?}: {e:?}"));
-            w.clear_pending(&arn, &token).await;
-            w.assert_rotated(&arn, &token, None, 0).await;
-            assert_one_client_for(&w, &arn, &token, &prefix).await;
+            retry_leaves_one_client(&w, &arn, &token, &prefix, &format!("call {n} {when:?}")).await;
         }
     }
 }
@@ -181,12 +187,7 @@ async fn a_crash_at_every_genesys_call_of_create_secret_is_recovered() {
             let first = w.step(&arn, &token, Step::CreateSecret).await;
             assert!(first.is_err(), "{route} {action:?} must fail the step");
             w.org().emulator.clear_faults();
-            w.run_steps(&arn, &token)
-                .await
-                .unwrap_or_else(|e| panic!("retry after {route} {action:?}: {e:?}"));
-            w.clear_pending(&arn, &token).await;
-            w.assert_rotated(&arn, &token, None, 0).await;
-            assert_one_client_for(&w, &arn, &token, &prefix).await;
+            retry_leaves_one_client(&w, &arn, &token, &prefix, &format!("{route} {action:?}")).await;
         }
     }
     // The cleanup of a lost client can itself crash at each of its calls.
@@ -211,12 +212,7 @@ async fn a_crash_at_every_genesys_call_of_create_secret_is_recovered() {
                 "{route} {action:?}"
             );
             w.org().emulator.clear_faults();
-            w.run_steps(&arn, &token)
-                .await
-                .unwrap_or_else(|e| panic!("retry after {route} {action:?}: {e:?}"));
-            w.clear_pending(&arn, &token).await;
-            w.assert_rotated(&arn, &token, None, 0).await;
-            assert_one_client_for(&w, &arn, &token, &prefix).await;
+            retry_leaves_one_client(&w, &arn, &token, &prefix, &format!("{route} {action:?}")).await;
         }
     }
 }
