@@ -61,6 +61,12 @@ impl SecretStore for MemoryStore {
     async fn remove_stage(&self, _: &str, _: &str, _: &str) -> Result<(), StoreError> {
         unimplemented!()
     }
+    async fn version_ids(&self, _: &str) -> Result<std::collections::HashSet<String>, StoreError> {
+        unimplemented!("the consumer only reads values")
+    }
+    async fn served_secrets(&self) -> Result<Vec<SecretDescription>, StoreError> {
+        unimplemented!("the consumer only reads values")
+    }
 }
 
 struct Summary {

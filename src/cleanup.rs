@@ -8,10 +8,13 @@
 //!   received once and lives at most 15 minutes, so no healthy message ever accumulates
 //!   receives toward the dead-letter queue or nears the queue's retention. A crash between the
 //!   re-send and the acknowledgement leaves a harmless duplicate.
-//! - due: the secret is re-read and the delete is refused for a client that AWSCURRENT or
-//!   AWSPENDING holds, whose name lacks the secret's managed prefix (or is not
-//!   `<prefix><secretVersionId>`), or whose name in Genesys differs from the message's. Else the
-//!   client is PUT `inactive` if needed and DELETEd; a 404 counts as done.
+//! - due: the message is not trusted (anyone who can send to the queue could forge one). The
+//!   delete is refused for a client that AWSCURRENT or AWSPENDING holds; that the message's
+//!   secret version never held; that the secret does not own ([`crate::ownership`]) or that was
+//!   made for another version; that a master or another served secret holds; that is active
+//!   again; or when `notBefore` is earlier than `retiredAt` plus the drain the secret implies.
+//!   A client whose drain, counted from the deactivation Genesys shows (`dateModified`), has not
+//!   passed yet goes back to the queue. Else it is DELETEd; a 404 counts as done.
 //!
 //! [`Cleanup::handle_batch`] runs a whole SQS batch and reports as batch item failures only the
 //! messages that must come back: failures that may pass later (429, 5xx, throttled AWS calls;
@@ -31,10 +34,12 @@ use time::OffsetDateTime;
 use tracing::{error, info, warn};
 
 use crate::config::{ReconcileConfig, RotatorConfig};
-use crate::drain::{DrainMessage, DrainQueue, MessageError, QueueError, MAX_DRAIN, MAX_SQS_DELAY};
+use crate::drain::{DrainMessage, DrainQueue, DrainSettings, MessageError, QueueError, MAX_DRAIN, MAX_SQS_DELAY};
 use crate::genesys::{ClientState, Deleted, GenesysError};
+use crate::ownership::{retired_since, Owner};
 use crate::rotation::{RotationError, Rotator};
 use crate::store::{SecretStore, StoreError, Version, AWSCURRENT, AWSPENDING};
+use secrecy::ExposeSecret;
 
 /// How far past [`MAX_DRAIN`] a `notBefore` may lie before the message is taken as forged: a
 /// message that would hop for months is refused rather than kept alive.
@@ -49,16 +54,36 @@ pub enum Refusal {
     Current,
     /// AWSPENDING holds the client.
     Pending,
-    /// The client's name is not `<prefix><secretVersionId>` for the secret's managed prefix.
+    /// The message's secret version does not hold the message's client id (a forged or stale
+    /// message, or another secret's version).
+    VersionMismatch,
+    /// The client does not belong to the secret by the ownership rule, or was not made for the
+    /// message's version.
     NotManaged {
-        /// The secret's prefix.
-        prefix: String,
+        /// Why, in words.
+        reason: String,
     },
     /// Genesys shows another name for the client id.
     NameMismatch {
         /// The name Genesys shows.
         actual: String,
     },
+    /// A master or another served secret holds the client.
+    Held {
+        /// Who holds it.
+        holder: String,
+    },
+    /// The message's `notBefore` is earlier than `retiredAt` plus the drain the secret implies:
+    /// the message was not written by this deployment's retirement.
+    TooEarly {
+        /// The drain the secret and client imply, in seconds.
+        drain_s: u64,
+    },
+    /// The client is active: someone turned it back on after its retirement. Deleting it now
+    /// would cut off whoever did, with no drain.
+    Active,
+    /// The client shows no `dateModified`: nothing proves how long it has drained.
+    Undated,
 }
 
 impl fmt::Display for Refusal {
@@ -67,10 +92,16 @@ impl fmt::Display for Refusal {
             Refusal::SecretGone => f.write_str("the secret no longer exists"),
             Refusal::Current => f.write_str("AWSCURRENT holds the client"),
             Refusal::Pending => f.write_str("AWSPENDING holds the client"),
-            Refusal::NotManaged { prefix } => {
-                write!(f, "the client name is not the managed name <{prefix}><secretVersionId>")
-            }
+            Refusal::VersionMismatch => f.write_str("the message's secret version does not hold this client"),
+            Refusal::NotManaged { reason } => write!(f, "the secret does not own the client: {reason}"),
             Refusal::NameMismatch { actual } => write!(f, "Genesys names the client {actual:?}"),
+            Refusal::Held { holder } => write!(f, "{holder} holds the client"),
+            Refusal::TooEarly { drain_s } => write!(
+                f,
+                "notBefore is earlier than retiredAt plus the drain of {drain_s} s the secret implies"
+            ),
+            Refusal::Active => f.write_str("the client is active again (someone turned it back on)"),
+            Refusal::Undated => f.write_str("Genesys shows no dateModified for the retired client"),
         }
     }
 }
@@ -105,6 +136,18 @@ impl From<StoreError> for CleanupError {
     fn from(e: StoreError) -> Self {
         CleanupError::Secret(RotationError::Store(e))
     }
+}
+
+/// Time a message needs at least: one not started with less left before the invocation's
+/// deadline is handed back to the queue (a batch item failure) rather than cut off half-way.
+const MESSAGE_BUDGET: Duration = Duration::from_secs(10);
+
+/// When a message's client may go.
+enum Due {
+    /// Decided now.
+    Now(Disposition),
+    /// Its drain, counted from its deactivation, has this long left.
+    Later(time::Duration),
 }
 
 /// What became of one message.
@@ -182,21 +225,23 @@ impl Trigger {
 pub struct Cleanup<S, Q> {
     rotator: Rotator<S>,
     queue: Q,
+    drain: DrainSettings,
 }
 
 impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
-    /// A cleanup reading secrets from `store` (allowed masters and endpoints from `config`) and
-    /// re-sending not-yet-due messages to `queue`.
-    pub fn new(store: S, config: RotatorConfig, queue: Q) -> Self {
-        // The rotator supplies the checked secret reads and the cached master clients; no
-        // rotation step is ever run through it.
+    /// A cleanup reading secrets from `store` (allowed masters and endpoints from `config`),
+    /// re-sending not-yet-due messages to `queue`, and holding every delete to `drain`.
+    pub fn new(store: S, config: RotatorConfig, queue: Q, drain: DrainSettings) -> Self {
+        // The rotator supplies the checked secret reads, the cached master clients and the
+        // retirement guard; no rotation step is ever run through it.
         Self {
             rotator: Rotator::new(store, config),
             queue,
+            drain,
         }
     }
 
-    /// Uses `reconcile` for the scheduled pass (secrets, horizon, dry run).
+    /// Uses `reconcile` for the scheduled pass (horizon, dry run).
     pub fn with_reconcile(mut self, reconcile: ReconcileConfig) -> Self {
         self.rotator = self.rotator.with_reconcile(reconcile);
         self
@@ -208,8 +253,17 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
         match trigger {
             Trigger::Queue(event) => serde_json::to_value(self.handle_batch(event, now).await),
             Trigger::Schedule => {
-                let arns = &self.rotator.reconcile_config().secret_arns;
-                let report = crate::reconcile::reconcile_all(&self.rotator, arns, now).await;
+                let report = match self.rotator.store().served_secrets().await {
+                    Ok(served) => {
+                        let arns: Vec<String> = served.into_iter().map(|s| s.arn).collect();
+                        crate::reconcile::reconcile_all(&self.rotator, &arns, now).await
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "reconciliation could not list the served secrets; nothing changed");
+                        crate::metrics::cleanup_failures(crate::metrics::CleanupFailure::Reconcile, 1);
+                        crate::reconcile::ReconcileReport::listing_failed(&e)
+                    }
+                };
                 serde_json::to_value(report)
             }
         }
@@ -231,30 +285,40 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
             return Disposition::Malformed(MessageError::Field("notBefore"));
         }
         if now < message.not_before {
-            let left = message.not_before - now;
-            let left = Duration::try_from(left).unwrap_or(MAX_SQS_DELAY);
-            let delay = Duration::from_secs(left.as_secs_f64().ceil() as u64).min(MAX_SQS_DELAY);
-            return match self.queue.send(&message, delay).await {
-                Ok(()) => Disposition::Requeued { delay },
-                Err(e) => Disposition::Retry(e.into()),
-            };
+            return self.requeue(&message, message.not_before - now).await;
         }
-        match self.delete_if_safe(&message).await {
-            Ok(d) => d,
+        match self.delete_if_safe(&message, now).await {
+            Ok(Due::Now(d)) => d,
+            Ok(Due::Later(left)) => self.requeue(&message, left).await,
             Err(e) => Disposition::Retry(e),
         }
     }
 
-    async fn delete_if_safe(&self, m: &DrainMessage) -> Result<Disposition, CleanupError> {
+    /// Sends a copy that comes back in `left` (at most [`MAX_SQS_DELAY`]); the original is
+    /// acknowledged.
+    async fn requeue(&self, message: &DrainMessage, left: time::Duration) -> Disposition {
+        let left = Duration::try_from(left).unwrap_or(MAX_SQS_DELAY);
+        let delay = Duration::from_secs(left.as_secs_f64().ceil() as u64).min(MAX_SQS_DELAY);
+        match self.queue.send(message, delay).await {
+            Ok(()) => Disposition::Requeued { delay },
+            Err(e) => Disposition::Retry(e.into()),
+        }
+    }
+
+    /// Deletes the message's client if every check proves it is the secret's own, retired,
+    /// drained client that nobody holds; the message itself is not trusted (anyone who can
+    /// send to the queue could forge one).
+    async fn delete_if_safe(&self, m: &DrainMessage, now: OffsetDateTime) -> Result<Due, CleanupError> {
+        let refused = |r| Ok(Due::Now(Disposition::Refused(r)));
         let store = self.rotator.store();
         let desc = match store.describe(&m.secret_arn).await {
             Ok(d) => d,
-            Err(StoreError::NotFound { .. }) => return Ok(Disposition::Refused(Refusal::SecretGone)),
+            Err(StoreError::NotFound { .. }) => return refused(Refusal::SecretGone),
             Err(e) => return Err(e.into()),
         };
         let current = self.rotator.read_current(&desc).await?;
         if current.credentials.client_id == m.client_id {
-            return Ok(Disposition::Refused(Refusal::Current));
+            return refused(Refusal::Current);
         }
         if let Some(v) = desc.version_with(AWSPENDING) {
             if Some(v) != desc.version_with(AWSCURRENT) {
@@ -263,39 +327,85 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
                     .read_integration(&desc.arn, Version::IdAndStage(v, AWSPENDING))
                     .await?;
                 if pending.is_some_and(|p| p.credentials.client_id == m.client_id) {
-                    return Ok(Disposition::Refused(Refusal::Pending));
+                    return refused(Refusal::Pending);
                 }
             }
         }
-        let prefix = &current.settings.name_prefix;
-        if !prefix.manages(&m.client_name) || m.client_name != prefix.client_name(&m.secret_version_id) {
-            return Ok(Disposition::Refused(Refusal::NotManaged {
-                prefix: prefix.as_str().to_owned(),
-            }));
+        // The version the message names must really have held the client.
+        let held = store
+            .get_value(&desc.arn, Version::Id(&m.secret_version_id))
+            .await?
+            .and_then(|v| crate::config::client_id_in(v.value.expose_secret()));
+        if held.as_deref() != Some(m.client_id.as_str()) {
+            return refused(Refusal::VersionMismatch);
         }
+        let prefix = &current.settings.name_prefix;
         let master = self.rotator.master(&current).await?;
         let Some(client) = master.get_client(&m.client_id).await? else {
-            return Ok(Disposition::AlreadyGone);
+            return Ok(Due::Now(Disposition::AlreadyGone));
         };
         if client.name != m.client_name {
-            return Ok(Disposition::Refused(Refusal::NameMismatch { actual: client.name }));
+            return refused(Refusal::NameMismatch { actual: client.name });
         }
-        if client.effective_state() != ClientState::Inactive {
-            // finishSecret deactivated it; someone turned it back on. Genesys requires
-            // `inactive` before DELETE, and the drain has passed.
-            warn!(client_id = %client.id, state = %client.effective_state(), "draining client is not inactive; deactivating before delete");
-            let mut body = client.to_request();
-            body.state = Some(ClientState::Inactive);
-            match master.update_client(&client.id, &body).await {
-                Ok(_) => {}
-                Err(GenesysError::NotFound) => return Ok(Disposition::AlreadyGone),
-                Err(e) => return Err(e.into()),
+        let versions = store.version_ids(&desc.arn).await?;
+        let owner = Owner {
+            id: &desc.arn,
+            prefix,
+            versions: &versions,
+        };
+        match owner.judge(&client) {
+            Ok(version) if version == m.secret_version_id => {}
+            Ok(version) => {
+                return refused(Refusal::NotManaged {
+                    reason: format!("it was made for version {version}, not {}", m.secret_version_id),
+                })
+            }
+            Err(why) => {
+                return refused(Refusal::NotManaged {
+                    reason: why.to_string(),
+                })
             }
         }
-        Ok(match master.delete_client(&client.id).await? {
+        if let Some(holder) = self.rotator.protected(&desc.arn).await?.holder(&client.id) {
+            return refused(Refusal::Held {
+                holder: holder.to_owned(),
+            });
+        }
+        // The drain the secret implies: its own token lifetime or the client's, whichever is
+        // longer (the client's is what its tokens live by; the secret's is what was asked for).
+        let lifetime = client
+            .access_token_validity_seconds
+            .unwrap_or(current.settings.token_lifetime_seconds)
+            .max(current.settings.token_lifetime_seconds);
+        let drain = match self.drain.drain_for(Some(lifetime)) {
+            Ok(d) => d,
+            Err(e) => {
+                // The configuration cannot honour this client's lifetime: never delete early.
+                warn!(client_id = %client.id, error = %e, "drain shorter than the client's token lifetime; waiting for the lifetime plus the margin");
+                Duration::from_secs(e.needed_s)
+            }
+        };
+        if m.not_before < m.retired_at + drain {
+            return refused(Refusal::TooEarly {
+                drain_s: drain.as_secs(),
+            });
+        }
+        if client.effective_state() == ClientState::Active {
+            return refused(Refusal::Active);
+        }
+        // Counted from the deactivation Genesys shows too: a message whose retiredAt is earlier
+        // than the real deactivation never shortens the drain.
+        let Some(retired) = retired_since(&client) else {
+            return refused(Refusal::Undated);
+        };
+        let due = (retired + drain).max(m.not_before);
+        if now < due {
+            return Ok(Due::Later(due - now));
+        }
+        Ok(Due::Now(match master.delete_client(&client.id).await? {
             Deleted::Deleted => Disposition::Deleted,
             Deleted::AlreadyGone => Disposition::AlreadyGone,
-        })
+        }))
     }
 
     /// Runs an SQS batch at time `now`; the response lists the messages that must come back.
@@ -303,6 +413,17 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
         let mut response = SqsBatchResponse::default();
         for record in event.records {
             let message_id = record.message_id.clone().unwrap_or_default();
+            if crate::deadline::remaining().is_some_and(|left| left < MESSAGE_BUDGET) {
+                // Not started: it comes back, untouched, with the next delivery.
+                warn!(
+                    message_id,
+                    "not started before the invocation's deadline; the message returns"
+                );
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = message_id;
+                response.batch_item_failures.push(failure);
+                continue;
+            }
             let receives = record
                 .attributes
                 .get("ApproximateReceiveCount")

@@ -212,8 +212,6 @@ pub struct ReconcileConfig {
     pub configured_drain: Option<Duration>,
     /// `DRAIN_MARGIN_SECONDS` (default 1 h): added to a secret's token lifetime to get its drain.
     pub drain_margin: Duration,
-    /// The secrets the scheduled pass reconciles (`RECONCILE_SECRET_ARNS`).
-    pub secret_arns: Vec<String>,
 }
 
 impl Default for ReconcileConfig {
@@ -225,7 +223,6 @@ impl Default for ReconcileConfig {
             dry_run: false,
             configured_drain: None,
             drain_margin: crate::drain::settings::DEFAULT_MARGIN,
-            secret_arns: Vec::new(),
         }
     }
 }
@@ -239,8 +236,6 @@ impl ReconcileConfig {
     pub const ENV_LIMIT_MARGIN: &'static str = "CLIENT_LIMIT_MARGIN";
     /// Environment variable: `true` to only list what would be deleted (default `false`).
     pub const ENV_DRY_RUN: &'static str = "RECONCILE_DRY_RUN";
-    /// Environment variable: comma-separated ARNs of the secrets the scheduled pass reconciles.
-    pub const ENV_SECRET_ARNS: &'static str = "RECONCILE_SECRET_ARNS";
     /// Default horizon: 48 h.
     pub const DEFAULT_HORIZON: Duration = Duration::from_secs(48 * 3600);
     /// Longest horizon accepted: 90 days.
@@ -296,10 +291,6 @@ impl ReconcileConfig {
             dry_run,
             configured_drain,
             drain_margin,
-            secret_arns: parse_arn_list(
-                Self::ENV_SECRET_ARNS,
-                &lookup(Self::ENV_SECRET_ARNS).unwrap_or_default(),
-            )?,
         };
         if let Some(drain) = configured_drain {
             if horizon <= drain {
@@ -552,6 +543,17 @@ impl MasterSecret {
         );
         SecretString::from(Value::Object(obj).to_string())
     }
+}
+
+/// The `clientId` a secret value holds, read leniently (an old version that no longer passes
+/// validation still names its client); `None` if the value is not JSON or has no string
+/// `clientId`. Never quotes the value.
+pub(crate) fn client_id_in(json: &str) -> Option<String> {
+    serde_json::from_str::<Value>(json)
+        .ok()?
+        .get("clientId")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 fn parse_object(json: &str) -> Result<Map<String, Value>, ConfigError> {

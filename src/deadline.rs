@@ -65,6 +65,13 @@ pub async fn run_until<F: Future>(deadline: Option<Instant>, step: F) -> Result<
     }
 }
 
+/// Runs `work` with `deadline` in force for every wait and request inside it, without cutting it
+/// off there: for work that stops by itself before the deadline (the cleanup starts no message
+/// it has no time for) and must hand back a partial answer rather than none.
+pub async fn scope<F: Future>(deadline: Instant, work: F) -> F::Output {
+    DEADLINE.scope(deadline, work).await
+}
+
 /// Time left before the deadline of the running step; `None` outside a step with a deadline.
 pub fn remaining() -> Option<Duration> {
     DEADLINE

@@ -2,18 +2,19 @@
 //! in the life of its secret (current, pending, draining, previous, orphan) or marked foreign,
 //! with the count against the organization's client limit. Read-only: it lists, it never acts.
 //!
-//! A client is placed by the secret versions that hold it, not by its name alone; a managed
-//! name (`<prefix><version id>`) that no labelled version holds is an orphan, which the
-//! reconciliation deletes once it is older than the horizon.
+//! A client is placed by the secret versions that hold it, not by its name alone; a client a
+//! secret owns ([`crate::ownership`]) that no labelled version holds is an orphan, which the
+//! reconciliation deletes a horizon after its retirement.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::drain::Retirement;
 use crate::genesys::{ClientState, OAuthClient};
-use crate::reconcile::{manages, version_refs};
+use crate::ownership::{retired_since, Owner};
+use crate::reconcile::version_refs;
 use crate::rotation::Rotator;
 use crate::store::{SecretStore, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 
@@ -131,6 +132,11 @@ pub async fn inventory<S: SecretStore, R: Retirement>(
             let refs = version_refs(rotator.store(), &desc, &[])
                 .await
                 .map_err(|e| e.to_string())?;
+            let versions = rotator
+                .store()
+                .version_ids(&desc.arn)
+                .await
+                .map_err(|e| e.to_string())?;
             let drain = rotator
                 .reconcile_config()
                 .longest_drain(current.settings.token_lifetime_seconds);
@@ -140,6 +146,7 @@ pub async fn inventory<S: SecretStore, R: Retirement>(
                     arn: desc.arn.clone(),
                     current,
                     refs,
+                    versions,
                     drain,
                 },
             ))
@@ -183,7 +190,18 @@ struct SecretView {
     arn: String,
     current: crate::config::IntegrationSecret,
     refs: Vec<crate::reconcile::VersionRef>,
+    versions: HashSet<String>,
     drain: std::time::Duration,
+}
+
+impl SecretView {
+    fn owner(&self) -> Owner<'_> {
+        Owner {
+            id: &self.arn,
+            prefix: &self.current.settings.name_prefix,
+            versions: &self.versions,
+        }
+    }
 }
 
 fn place(client: &OAuthClient, master_id: &str, views: &[SecretView], now: OffsetDateTime) -> Entry {
@@ -205,8 +223,8 @@ fn place(client: &OAuthClient, master_id: &str, views: &[SecretView], now: Offse
         } else if has(stages, AWSPENDING) {
             Stage::Pending
         } else if has(stages, AWSPREVIOUS) && client.effective_state() == ClientState::Inactive {
-            // Retired when it was last modified (the PUT to inactive).
-            let retired = client.date_modified.or(client.date_created).unwrap_or(now);
+            // Retired at or before its last modification (the PUT to inactive).
+            let retired = retired_since(client).unwrap_or(now);
             let due = retired + view.drain;
             Stage::Draining {
                 seconds_left: (due - now).whole_seconds(),
@@ -215,11 +233,7 @@ fn place(client: &OAuthClient, master_id: &str, views: &[SecretView], now: Offse
             Stage::Previous
         };
         (Some(arn.to_string()), stage)
-    } else if let Some(owner) = views
-        .iter()
-        .filter(|v| manages(&v.current.settings.name_prefix, &client.name))
-        .max_by_key(|v| v.current.settings.name_prefix.as_str().len())
-    {
+    } else if let Some(owner) = views.iter().find(|v| v.owner().owns(client)) {
         (
             Some(owner.arn.clone()),
             Stage::Orphan {

@@ -12,7 +12,10 @@
 //!   master secret, the master's own rotation (a new secret for the same client).
 //! - [`drain`]: what happens to the client a rotation replaced: deactivate, queue its deletion.
 //! - [`cleanup`]: deletes drained clients from the drain queue, refusing any wrong delete.
-//! - [`reconcile`]: deletes old managed clients no version references; guards the client limit.
+//! - [`ownership`]: the one rule saying whether a client belongs to a secret (and since when it is
+//!   retired); every deactivate and delete asks it first.
+//! - [`reconcile`]: deletes owned clients no version references, a horizon after their retirement;
+//!   guards the client limit.
 //! - [`metrics`]: the CloudWatch metrics (Embedded Metric Format) and their flush per invocation.
 //! - [`error_type`]: the `errorType` a failed invocation reports: `Retryable.*` or `NonRetryable.*`.
 //! - [`inventory`]: read-only: every client of the orgs placed in its secret's life, for operators.
@@ -30,6 +33,7 @@ pub mod error_type;
 pub mod genesys;
 pub mod inventory;
 pub mod metrics;
+pub mod ownership;
 pub mod reconcile;
 pub mod region;
 pub mod rotation;

@@ -39,6 +39,8 @@ pub const ORPHANS_FOUND: &str = "OrphansFound";
 pub const CLIENT_LIMIT_HEADROOM: &str = "ClientLimitHeadroom";
 /// Failures of the cleanup function that an operator may have to look at. Dimensions: `Kind`.
 pub const CLEANUP_FAILURES: &str = "CleanupFailures";
+/// Replaced clients left active because another served secret or a master still holds them.
+pub const SHARED_CLIENT_KEPT: &str = "SharedClientKept";
 
 /// Dimension of step metrics: the step's wire name, or [`INVALID_EVENT`].
 pub const DIM_STEP: &str = "Step";
@@ -96,6 +98,11 @@ pub const METRICS: &[MetricDef] = &[
         name: CLEANUP_FAILURES,
         dimensions: &[DIM_KIND],
         values: &[&CleanupFailure::VALUES],
+    },
+    MetricDef {
+        name: SHARED_CLIENT_KEPT,
+        dimensions: &[],
+        values: &[],
     },
 ];
 
@@ -182,6 +189,11 @@ pub fn orphans_found(n: usize) {
 pub fn client_limit_headroom(client_limit: usize, count: usize) {
     // Negative when an org is already over the configured limit: shown as it is.
     histogram!(CLIENT_LIMIT_HEADROOM).record(client_limit as f64 - count as f64);
+}
+
+/// Records a replaced client left active because someone else still holds it.
+pub fn shared_client_kept() {
+    counter!(SHARED_CLIENT_KEPT).increment(1);
 }
 
 /// Records `n` cleanup failures of one kind.

@@ -9,24 +9,29 @@
 //!   Lambda calls it with its list of secret ARNs).
 //!
 //! # The rule
-//! A client is deleted only if all of these hold:
-//! 1. its name is `<namePrefix><token>` for the prefix of a secret taking part (the longest such
-//!    prefix wins, so secrets whose prefixes overlap do not claim each other's clients), where
-//!    `<token>` has the shape of a version id (32 to 64 letters, digits and `-`); every other
-//!    client, and the master itself, is never touched;
-//! 2. every version of its secret that carries a staging label (AWSCURRENT, AWSPENDING,
-//!    AWSPREVIOUS or any other) was read, and none of them holds its id (a version without a
-//!    value references nothing). If any version cannot be read, nothing of that secret is
-//!    deleted (fail closed);
-//! 3. its `dateCreated` is more than the horizon ago (a client without one is kept). The
-//!    horizon must exceed the longest drain (`DRAIN_SECONDS`, or the secret's
-//!    `tokenLifetimeSeconds` plus the drain margin, 1 h by default), so a retired client whose
-//!    tokens may still be in use is never deleted by reconciliation; a secret for which it does
-//!    not is refused as a whole.
+//! A client is touched only if all of these hold:
+//! 1. it belongs to a secret taking part, by the ownership rule ([`crate::ownership`]): its name
+//!    is `<namePrefix><versionId>`, that version id is a version of that very secret, and its
+//!    description carries the secret's marker. Every other client (other teams', the masters,
+//!    other secrets' clients whatever their prefix, hand-made ones) is never touched;
+//! 2. every version of every secret of the org pass that carries a staging label was read, and
+//!    none holds its id. If any version cannot be read, nothing of that org pass is touched
+//!    (fail closed);
+//! 3. its age, counted from its retirement, exceeds the horizon: for an inactive client from its
+//!    `dateModified` (at or after the PUT that deactivated it; none shown: kept). An active client
+//!    was never retired: if its version never held it (a createSecret that crashed before
+//!    PutSecretValue), nobody can have used it and its age counts from `dateCreated`; if its
+//!    version did hold it, it was live in a stage, so the scheduled pass first deactivates it
+//!    (once it is older than the horizon), and a later pass deletes it a horizon after that.
+//!    createSecret's pass only deletes. The horizon must exceed the longest drain
+//!    (`DRAIN_SECONDS`, or the secret's `tokenLifetimeSeconds` plus the drain margin), so no
+//!    client whose tokens may still be in use is deleted; a secret for which it does not is
+//!    refused as a whole.
 //!
 //! Deleting is PUT `inactive` (full body) then DELETE, a 404 at either meaning done. Every
-//! deletion is logged with the client id and its reason; in dry-run mode the same candidates are
-//! logged and reported in [`ReconcileReport::would_delete`], and nothing is changed.
+//! change is logged with the client id and its reason; in dry-run mode the same candidates are
+//! logged and reported ([`ReconcileReport::would_delete`], [`ReconcileReport::would_deactivate`])
+//! and nothing is changed.
 //!
 //! Time is an input (`now`): the rotator passes the real clock, tests an advanced one.
 
@@ -43,17 +48,36 @@ use tracing::{info, warn};
 
 use crate::config::{IntegrationSecret, NamePrefix, ReconcileConfig};
 use crate::drain::Retirement;
-use crate::genesys::{GenesysClient, GenesysError, OAuthClient};
-use crate::rotation::{delete_client, RotationError, Rotator};
+use crate::genesys::{ClientState, GenesysClient, GenesysError, OAuthClient};
+use crate::ownership::{retired_since, Owner};
+use crate::rotation::{deactivate, delete_client, RotationError, Rotator};
 use crate::store::{SecretDescription, SecretStore, StoreError, Version};
 
-/// Why a client is (or, in dry run, would be) deleted.
+/// Why a client is (or, in dry run, would be) deleted or deactivated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Reason {
-    /// No staged version of its secret references it, and it is older than the horizon.
+    /// Inactive, no staged version holds it, and retired longer ago than the horizon: deleted.
     #[serde(rename_all = "camelCase")]
-    Orphaned {
+    Retired {
+        /// Seconds since its retirement (its `dateModified`).
+        retired_seconds: u64,
+        /// The horizon it exceeded.
+        horizon_seconds: u64,
+    },
+    /// Active, and its secret was never stored (no version of it ever held the client): nobody
+    /// can have used it; older than the horizon: deleted.
+    #[serde(rename_all = "camelCase")]
+    LostSecret {
+        /// Its age at the time of the pass.
+        age_seconds: u64,
+        /// The horizon it exceeded.
+        horizon_seconds: u64,
+    },
+    /// Active, once held by a version of its secret, held by no staged version now and older
+    /// than the horizon: deactivated, and deleted a horizon later.
+    #[serde(rename_all = "camelCase")]
+    Unretired {
         /// Its age at the time of the pass.
         age_seconds: u64,
         /// The horizon it exceeded.
@@ -64,12 +88,26 @@ pub enum Reason {
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reason::Orphaned {
+            Reason::Retired {
+                retired_seconds,
+                horizon_seconds,
+            } => write!(
+                f,
+                "retired: inactive and held by no staged version for {retired_seconds} s since its retirement (horizon {horizon_seconds} s)"
+            ),
+            Reason::LostSecret {
                 age_seconds,
                 horizon_seconds,
             } => write!(
                 f,
-                "orphaned: no staged version of its secret references it, and it is {age_seconds} s old (horizon {horizon_seconds} s)"
+                "orphaned: its secret was never stored, and it is {age_seconds} s old (horizon {horizon_seconds} s)"
+            ),
+            Reason::Unretired {
+                age_seconds,
+                horizon_seconds,
+            } => write!(
+                f,
+                "not retired: active, no staged version holds it any more, and it is {age_seconds} s old (horizon {horizon_seconds} s); deactivated now, deleted a horizon later"
             ),
         }
     }
@@ -85,9 +123,9 @@ pub struct Candidate {
     pub client_id: String,
     /// Its name.
     pub client_name: String,
-    /// Its `dateCreated`.
-    #[serde(with = "time::serde::rfc3339")]
-    pub date_created: OffsetDateTime,
+    /// Its `dateCreated`, if Genesys showed one.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub date_created: Option<OffsetDateTime>,
     /// Why it goes.
     pub reason: Reason,
 }
@@ -113,19 +151,41 @@ pub struct ReconcileFailure {
 pub struct ReconcileReport {
     /// Clients listed in the organizations concerned.
     pub examined: usize,
-    /// Those whose name is managed by a secret taking part.
+    /// Those owned by a secret taking part ([`crate::ownership`]).
     pub managed: usize,
     /// Clients deleted.
     pub deleted: Vec<Candidate>,
     /// Clients a dry run would have deleted.
     pub would_delete: Vec<Candidate>,
-    /// Managed clients kept because a staged version references them.
+    /// Clients deactivated (the scheduled pass; deleted by a later one).
+    pub deactivated: Vec<Candidate>,
+    /// Clients a dry run would have deactivated.
+    pub would_deactivate: Vec<Candidate>,
+    /// Owned clients kept because a staged version references them.
     pub kept_referenced: usize,
-    /// Managed, unreferenced clients kept because they are not older than the horizon (or show
-    /// no `dateCreated`).
+    /// Owned, unreferenced clients kept because their age (from retirement, or from creation
+    /// for one never retired) is not past the horizon, or cannot be proven.
     pub kept_young: usize,
+    /// Owned, active clients a version once held, kept by createSecret's pass (the scheduled
+    /// pass retires them).
+    pub kept_active: usize,
     /// What went wrong, per secret.
     pub errors: Vec<ReconcileFailure>,
+}
+
+impl ReconcileReport {
+    /// The report of a pass that could not even find the secrets it serves.
+    pub fn listing_failed(e: &StoreError) -> Self {
+        Self {
+            errors: vec![ReconcileFailure {
+                secret_arn: "*".into(),
+                kind: e.kind(),
+                message: e.to_string(),
+                retryable: e.is_retryable(),
+            }],
+            ..Self::default()
+        }
+    }
 }
 
 /// Why reconciling failed, or why createSecret refused to create a client.
@@ -241,8 +301,24 @@ impl ReconcileError {
 struct Scope {
     arn: String,
     prefix: NamePrefix,
-    /// What its staged versions reference; `None` if that is not known (its clients are kept).
-    referenced: Option<HashSet<String>>,
+    /// Its version ids and what its staged versions reference; `None` if that is not known
+    /// (then nothing of the org pass is touched).
+    known: Option<Known>,
+}
+
+struct Known {
+    versions: HashSet<String>,
+    referenced: HashSet<String>,
+}
+
+impl Scope {
+    fn owner(&self) -> Option<Owner<'_>> {
+        self.known.as_ref().map(|k| Owner {
+            id: &self.arn,
+            prefix: &self.prefix,
+            versions: &k.versions,
+        })
+    }
 }
 
 /// Checks that the horizon exceeds the longest drain of `secret`.
@@ -308,11 +384,7 @@ async fn read_client_id<S: SecretStore>(
             source,
         })?;
     let Some(value) = value else { return Ok(None) };
-    // Read leniently: an old version that no longer passes validation still references its
-    // client. The value is never quoted.
-    serde_json::from_str::<serde_json::Value>(value.value.expose_secret())
-        .ok()
-        .and_then(|v| v.get("clientId").and_then(|c| c.as_str()).map(str::to_owned))
+    crate::config::client_id_in(value.value.expose_secret())
         .map(Some)
         .ok_or_else(|| ReconcileError::VersionUndecodable {
             secret_arn: desc.arn.clone(),
@@ -333,18 +405,17 @@ async fn referenced_clients<S: SecretStore>(
         .collect())
 }
 
-/// Whether the part of a client name after the prefix has the shape of a version id
-/// (Secrets Manager's ClientRequestToken: 32 to 64 characters).
-fn token_shaped(rest: &str) -> bool {
-    (32..=64).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+/// What a pass decided for one client.
+enum Step {
+    /// Delete it.
+    Delete(Candidate),
+    /// Active and old: delete it if its version never held it, else deactivate it (or, in
+    /// createSecret's pass, keep it).
+    Active { candidate: Candidate, version_id: String },
 }
 
-/// Whether `prefix` manages a client called `name`: the prefix, then a version id.
-pub(crate) fn manages(prefix: &NamePrefix, name: &str) -> bool {
-    prefix.manages(name) && token_shaped(&name[prefix.as_str().len()..])
-}
-
-/// Decides, for each listed client of one org, whether it goes; counts what stays in `report`.
+/// Decides, for each listed client of one org, what becomes of it; counts what stays in
+/// `report`.
 fn plan(
     clients: &[OAuthClient],
     scopes: &[Scope],
@@ -352,69 +423,147 @@ fn plan(
     horizon: Duration,
     now: OffsetDateTime,
     report: &mut ReconcileReport,
-) -> Vec<Candidate> {
+) -> Vec<Step> {
+    report.examined += clients.len();
+    // Fail closed, org-wide: a secret that could not be read may hold any client.
+    let all_known = scopes.iter().all(|s| s.known.is_some());
     let referenced_anywhere = |id: &str| {
         scopes
             .iter()
-            .any(|s| s.referenced.as_ref().is_some_and(|r| r.contains(id)))
+            .any(|s| s.known.as_ref().is_some_and(|k| k.referenced.contains(id)))
     };
-    let mut candidates = Vec::new();
-    report.examined += clients.len();
+    let seconds = |d: time::Duration| d.whole_seconds().max(0) as u64;
+    let mut steps = Vec::new();
     for client in clients {
         if client.id == master_id {
             continue;
         }
-        let owner = scopes
+        // The marker names one secret: at most one scope owns a client.
+        let Some((owner, version_id)) = scopes
             .iter()
-            .filter(|s| manages(&s.prefix, &client.name))
-            .max_by_key(|s| s.prefix.as_str().len());
-        let Some(owner) = owner else { continue };
+            .find_map(|s| s.owner().and_then(|o| o.judge(client).ok()).map(|v| (s, v)))
+        else {
+            continue;
+        };
         report.managed += 1;
         if referenced_anywhere(&client.id) {
             report.kept_referenced += 1;
             continue;
         }
-        if owner.referenced.is_none() {
-            // Its secret could not be read: kept, and the error is in the report.
+        if !all_known {
             continue;
         }
-        let age = client.date_created.map(|created| now - created);
-        match (client.date_created, age) {
-            (Some(created), Some(age)) if age > horizon => candidates.push(Candidate {
-                secret_arn: owner.arn.clone(),
-                client_id: client.id.clone(),
-                client_name: client.name.clone(),
-                date_created: created,
-                reason: Reason::Orphaned {
-                    age_seconds: age.whole_seconds().max(0) as u64,
-                    horizon_seconds: horizon.as_secs(),
-                },
+        let candidate = |reason| Candidate {
+            secret_arn: owner.arn.clone(),
+            client_id: client.id.clone(),
+            client_name: client.name.clone(),
+            date_created: client.date_created,
+            reason,
+        };
+        let horizon_seconds = horizon.as_secs();
+        if client.effective_state() != ClientState::Active {
+            match retired_since(client).map(|at| now - at) {
+                Some(age) if age > horizon => steps.push(Step::Delete(candidate(Reason::Retired {
+                    retired_seconds: seconds(age),
+                    horizon_seconds,
+                }))),
+                _ => report.kept_young += 1,
+            }
+            continue;
+        }
+        match client.date_created.map(|at| now - at) {
+            Some(age) if age > horizon => steps.push(Step::Active {
+                candidate: candidate(Reason::LostSecret {
+                    age_seconds: seconds(age),
+                    horizon_seconds,
+                }),
+                version_id,
             }),
             _ => report.kept_young += 1,
         }
     }
-    candidates
+    steps
 }
 
-/// Deletes the candidates (or only logs them in dry run). Returns the failed deletions.
-async fn execute(
+/// Carries out the plan (or only logs it in dry run). `retire`: whether active clients a
+/// version once held are deactivated (the scheduled pass) or kept (createSecret's). Returns the
+/// failures.
+#[allow(clippy::too_many_arguments)]
+async fn execute<S: SecretStore>(
+    store: &S,
     master: &GenesysClient,
     clients: &[OAuthClient],
-    candidates: Vec<Candidate>,
+    steps: Vec<Step>,
     dry_run: bool,
+    retire: bool,
     report: &mut ReconcileReport,
 ) -> Vec<(String, ReconcileError)> {
     let mut failures = Vec::new();
-    for candidate in candidates {
+    for step in steps {
+        if crate::deadline::remaining().is_some_and(|left| left < STOP_BEFORE_DEADLINE) {
+            info!("reconciliation stopped before its deadline; the next pass goes on");
+            break;
+        }
+        let (candidate, deactivate_only) = match step {
+            Step::Delete(candidate) => (candidate, false),
+            Step::Active {
+                mut candidate,
+                version_id,
+            } => {
+                let held = store
+                    .get_value(&candidate.secret_arn, Version::Id(&version_id))
+                    .await
+                    .map(|v| v.and_then(|v| crate::config::client_id_in(v.value.expose_secret())));
+                match held {
+                    // Never stored: nobody has its secret.
+                    Ok(held) if held.as_deref() != Some(candidate.client_id.as_str()) => (candidate, false),
+                    Ok(_) if !retire => {
+                        report.kept_active += 1;
+                        continue;
+                    }
+                    Ok(_) => {
+                        let Reason::LostSecret {
+                            age_seconds,
+                            horizon_seconds,
+                        } = candidate.reason
+                        else {
+                            unreachable!("active candidates start as LostSecret")
+                        };
+                        candidate.reason = Reason::Unretired {
+                            age_seconds,
+                            horizon_seconds,
+                        };
+                        (candidate, true)
+                    }
+                    Err(source) => {
+                        failures.push((
+                            candidate.secret_arn.clone(),
+                            ReconcileError::VersionUnreadable {
+                                secret_arn: candidate.secret_arn,
+                                version_id,
+                                source,
+                            },
+                        ));
+                        continue;
+                    }
+                }
+            }
+        };
+        let action = if deactivate_only { "deactivate" } else { "delete" };
         if dry_run {
             info!(
                 client_id = %candidate.client_id,
                 client_name = %candidate.client_name,
                 secret_arn = %candidate.secret_arn,
                 reason = %candidate.reason,
-                "dry run: would delete client"
+                action,
+                "dry run: would {action} client"
             );
-            report.would_delete.push(candidate);
+            if deactivate_only {
+                report.would_deactivate.push(candidate);
+            } else {
+                report.would_delete.push(candidate);
+            }
             continue;
         }
         info!(
@@ -422,16 +571,23 @@ async fn execute(
             client_name = %candidate.client_name,
             secret_arn = %candidate.secret_arn,
             reason = %candidate.reason,
-            "deleting client"
+            "{}",
+            if deactivate_only { "deactivating client" } else { "deleting client" }
         );
         let client = clients
             .iter()
             .find(|c| c.id == candidate.client_id)
             .expect("candidates come from the listing");
-        match delete_client(master, client).await {
+        let result = if deactivate_only {
+            deactivate(master, client).await.map(|_| ())
+        } else {
+            delete_client(master, client).await
+        };
+        match result {
+            Ok(()) if deactivate_only => report.deactivated.push(candidate),
             Ok(()) => report.deleted.push(candidate),
             Err(source) => {
-                warn!(client_id = %candidate.client_id, error = %source, "could not delete client; the next pass retries");
+                warn!(client_id = %candidate.client_id, error = %source, "could not {action} client; the next pass retries");
                 failures.push((
                     candidate.secret_arn.clone(),
                     ReconcileError::Delete {
@@ -445,6 +601,10 @@ async fn execute(
     failures
 }
 
+/// A pass with less than this left before its deadline stops before its next client, so that
+/// it answers in time (the next pass carries on).
+const STOP_BEFORE_DEADLINE: Duration = Duration::from_secs(5);
+
 /// Reconciles the secret being rotated, at the start of createSecret: always for real.
 ///
 /// `clients` is the org's listing the caller already made; `known` the versions it already
@@ -456,6 +616,7 @@ pub(crate) async fn before_create<S: SecretStore>(
     desc: &SecretDescription,
     current: &IntegrationSecret,
     known: &[(&str, Option<&str>)],
+    version_ids: &HashSet<String>,
     clients: &[OAuthClient],
     config: &ReconcileConfig,
     now: OffsetDateTime,
@@ -465,12 +626,15 @@ pub(crate) async fn before_create<S: SecretStore>(
     let scopes = [Scope {
         arn: desc.arn.clone(),
         prefix: current.settings.name_prefix.clone(),
-        referenced: Some(referenced),
+        known: Some(Known {
+            versions: version_ids.clone(),
+            referenced,
+        }),
     }];
     let mut report = ReconcileReport::default();
-    let candidates = plan(clients, &scopes, master.client_id(), config.horizon, now, &mut report);
-    crate::metrics::orphans_found(candidates.len());
-    let failures = execute(master, clients, candidates, false, &mut report).await;
+    let steps = plan(clients, &scopes, master.client_id(), config.horizon, now, &mut report);
+    crate::metrics::orphans_found(steps.len());
+    let failures = execute(store, master, clients, steps, false, false, &mut report).await;
     crate::metrics::clients_deleted(crate::metrics::DeleteReason::Orphaned, report.deleted.len());
     match failures.into_iter().next() {
         Some((_, e)) => Err(e),
@@ -498,7 +662,8 @@ pub(crate) fn check_client_limit(count: usize, config: &ReconcileConfig) -> Resu
     Ok(())
 }
 
-/// The scheduled pass: reconciles every secret in `secret_arns` with the rotator's
+/// The scheduled pass (the cleanup passes every served secret): reconciles every secret in
+/// `secret_arns` with the rotator's
 /// [`ReconcileConfig`] (its `dry_run` included). See [`reconcile_all_with`].
 pub async fn reconcile_all<S: SecretStore, R: Retirement>(
     rotator: &Rotator<S, R>,
@@ -526,6 +691,10 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
     let mut groups: Vec<(Arc<GenesysClient>, Vec<Scope>)> = Vec::new();
     let mut seen = HashSet::new();
     for arn in secret_arns {
+        if crate::deadline::remaining().is_some_and(|left| left < STOP_BEFORE_DEADLINE) {
+            info!("reconciliation stopped before its deadline; the next pass goes on");
+            break;
+        }
         let setup = |source: RotationError| ReconcileError::Setup {
             secret_arn: arn.clone(),
             source: Box::new(source),
@@ -548,14 +717,24 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
         if !seen.insert(desc.arn.clone()) {
             continue;
         }
-        let referenced = match check_horizon(config, &desc.arn, &current) {
-            Ok(()) => referenced_clients(rotator.store(), &desc, &[]).await,
-            Err(e) => Err(e),
-        };
-        let referenced = match referenced {
-            Ok(r) => Some(r),
+        let known =
+            async {
+                check_horizon(config, &desc.arn, &current)?;
+                let referenced = referenced_clients(rotator.store(), &desc, &[]).await?;
+                let versions = rotator.store().version_ids(&desc.arn).await.map_err(|source| {
+                    ReconcileError::VersionUnreadable {
+                        secret_arn: desc.arn.clone(),
+                        version_id: "(ListSecretVersionIds)".into(),
+                        source,
+                    }
+                })?;
+                Ok::<_, ReconcileError>(Known { versions, referenced })
+            }
+            .await;
+        let known = match known {
+            Ok(k) => Some(k),
             Err(e) => {
-                warn!(secret_arn = %desc.arn, error = %e, "none of the secret's clients will be deleted");
+                warn!(secret_arn = %desc.arn, error = %e, "no client of this secret's organization will be touched");
                 report.errors.push(e.failure(&desc.arn));
                 None
             }
@@ -563,7 +742,7 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
         let scope = Scope {
             arn: desc.arn.clone(),
             prefix: current.settings.name_prefix.clone(),
-            referenced,
+            known,
         };
         match groups.iter_mut().find(|(m, _)| Arc::ptr_eq(m, &master)) {
             Some((_, scopes)) => scopes.push(scope),
@@ -580,10 +759,19 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
                 continue;
             }
         };
-        let candidates = plan(&clients, &scopes, master.client_id(), config.horizon, now, &mut report);
-        crate::metrics::orphans_found(candidates.len());
+        let steps = plan(&clients, &scopes, master.client_id(), config.horizon, now, &mut report);
+        crate::metrics::orphans_found(steps.len());
         let deleted_before = report.deleted.len();
-        let failures = execute(&master, &clients, candidates, config.dry_run, &mut report).await;
+        let failures = execute(
+            rotator.store(),
+            &master,
+            &clients,
+            steps,
+            config.dry_run,
+            true,
+            &mut report,
+        )
+        .await;
         let deleted = report.deleted.len() - deleted_before;
         crate::metrics::clients_deleted(crate::metrics::DeleteReason::Orphaned, deleted);
         crate::metrics::client_limit_headroom(config.client_limit, clients.len() - deleted);
@@ -595,6 +783,8 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
         managed = report.managed,
         deleted = report.deleted.len(),
         would_delete = report.would_delete.len(),
+        deactivated = report.deactivated.len(),
+        would_deactivate = report.would_deactivate.len(),
         kept_referenced = report.kept_referenced,
         kept_young = report.kept_young,
         errors = report.errors.len(),
@@ -607,49 +797,93 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::genesys::GrantType;
+    use crate::ownership::description;
 
     const H: i64 = 3600;
+    const A: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:a-AbCdEf";
+    const B: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:b-AbCdEf";
+    const V_A1: &str = "0b0e7c9e-5c1f-4d6e-9f7a-2b8c1d3e4f5a";
+    const V_A2: &str = "1b0e7c9e-5c1f-4d6e-9f7a-2b8c1d3e4f5a";
+    const V_A3: &str = "2b0e7c9e-5c1f-4d6e-9f7a-2b8c1d3e4f5a";
+    const V_A4: &str = "3b0e7c9e-5c1f-4d6e-9f7a-2b8c1d3e4f5a";
+    const V_A5: &str = "4b0e7c9e-5c1f-4d6e-9f7a-2b8c1d3e4f5a";
+    const V_B1: &str = "9b0e7c9e-5c1f-4d6e-9f7a-2b8c1d3e4f5a";
 
-    fn client(id: &str, name: &str, age_h: Option<i64>, now: OffsetDateTime) -> OAuthClient {
-        let json = serde_json::json!({
+    /// A client of `owner` (its marker), `created_h` hours old, `retired_h` hours since its
+    /// deactivation (`None`: active).
+    fn client(
+        id: &str,
+        name: &str,
+        owner: &str,
+        created_h: i64,
+        retired_h: Option<i64>,
+        now: OffsetDateTime,
+    ) -> OAuthClient {
+        let mut c: OAuthClient = serde_json::from_value(serde_json::json!({
             "id": id,
             "name": name,
+            "description": description(owner, None),
             "authorizedGrantType": "CLIENT-CREDENTIALS",
-        });
-        let mut c: OAuthClient = serde_json::from_value(json).unwrap();
-        c.date_created = age_h.map(|h| now - time::Duration::seconds(h * H));
-        assert_eq!(c.authorized_grant_type, GrantType::ClientCredentials);
+            "state": if retired_h.is_some() { "inactive" } else { "active" },
+        }))
+        .unwrap();
+        c.date_created = Some(now - time::Duration::seconds(created_h * H));
+        c.date_modified = Some(now - time::Duration::seconds(retired_h.unwrap_or(created_h) * H));
         c
     }
 
-    fn scope(arn: &str, prefix: &str, referenced: Option<&[&str]>) -> Scope {
+    fn scope(arn: &str, prefix: &str, versions: &[&str], referenced: &[&str]) -> Scope {
         Scope {
             arn: arn.into(),
             prefix: NamePrefix::parse(prefix).unwrap(),
-            referenced: referenced.map(|r| r.iter().map(|s| s.to_string()).collect()),
+            known: Some(Known {
+                versions: versions.iter().map(|s| s.to_string()).collect(),
+                referenced: referenced.iter().map(|s| s.to_string()).collect(),
+            }),
         }
     }
 
-    const TOKEN: &str = "0b0e7c9e-5c1f-4d6e-9f7a-2b8c1d3e4f5a";
+    fn planned(steps: &[Step]) -> Vec<(&str, &'static str)> {
+        steps
+            .iter()
+            .map(|s| match s {
+                Step::Delete(c) => (c.client_id.as_str(), "delete"),
+                Step::Active { candidate, .. } => (candidate.client_id.as_str(), "check"),
+            })
+            .collect()
+    }
+
+    fn steps_owner(step: &Step) -> &str {
+        match step {
+            Step::Delete(c) | Step::Active { candidate: c, .. } => &c.secret_arn,
+        }
+    }
 
     #[test]
-    fn only_old_unreferenced_token_named_clients_of_a_readable_secret_go() {
-        // GIVEN clients of every kind in one org
+    fn only_owned_unreferenced_clients_past_the_horizon_since_their_retirement_are_touched() {
+        // GIVEN an org shared by secret A (prefix crm-) and secret B (prefix crm-eu-, nested)
         let now = OffsetDateTime::now_utc();
+        let n = |v: &str| format!("crm-{v}");
         let clients = vec![
-            client("master", &format!("crm-{TOKEN}"), Some(100), now),
-            client("old-orphan", &format!("crm-{TOKEN}"), Some(49), now),
-            client("young-orphan", &format!("crm-{TOKEN}"), Some(47), now),
-            client("undated", &format!("crm-{TOKEN}"), None, now),
-            client("referenced", &format!("crm-{TOKEN}"), Some(100), now),
-            client("foreign", "crm-legacy-integration", Some(100), now),
-            client("other-prefix", &format!("erp-{TOKEN}"), Some(100), now),
+            client("master", &n(V_A1), A, 100, None, now),
+            client("retired-long-ago", &n(V_A1), A, 100, Some(49), now),
+            // Scenario: a week-old client retired minutes ago is not deleted.
+            client("retired-just-now", &n(V_A2), A, 168, Some(0), now),
+            client("never-retired-old", &n(V_A3), A, 49, None, now),
+            client("never-retired-young", &n(V_A4), A, 47, None, now),
+            client("referenced", &n(V_A5), A, 100, Some(100), now),
+            client("b-client", &format!("crm-eu-{V_B1}"), B, 100, Some(100), now),
+            client("b-version-with-a-marker", &n(V_B1), A, 100, Some(100), now),
+            client("a-name-with-b-marker", &n(V_A1), B, 100, Some(100), now),
+            client("hand-made", "crm-legacy", A, 100, Some(100), now),
         ];
-        let scopes = [scope("a", "crm-", Some(&["referenced"]))];
+        let scopes = [
+            scope(A, "crm-", &[V_A1, V_A2, V_A3, V_A4, V_A5], &["referenced"]),
+            scope(B, "crm-eu-", &[V_B1], &[]),
+        ];
         let mut report = ReconcileReport::default();
         // WHEN planned with a 48 h horizon
-        let c = plan(
+        let steps = plan(
             &clients,
             &scopes,
             "master",
@@ -657,11 +891,17 @@ mod tests {
             now,
             &mut report,
         );
-        // THEN only the old orphan goes
+        // THEN only the long-retired clients go (A's by A, B's by B), and A's old
+        // never-retired one is checked; names that only look like A's or B's stay
         assert_eq!(
-            c.iter().map(|c| c.client_id.as_str()).collect::<Vec<_>>(),
-            ["old-orphan"]
+            planned(&steps),
+            [
+                ("retired-long-ago", "delete"),
+                ("never-retired-old", "check"),
+                ("b-client", "delete")
+            ]
         );
+        assert_eq!(steps_owner(&steps[2]), B);
         assert_eq!(
             (
                 report.examined,
@@ -669,22 +909,22 @@ mod tests {
                 report.kept_referenced,
                 report.kept_young
             ),
-            (7, 4, 1, 2)
+            (10, 6, 1, 2)
         );
-        assert!(c[0].reason.to_string().contains("horizon 172800 s"), "{}", c[0].reason);
+        let Step::Delete(c) = &steps[0] else { unreachable!() };
+        assert!(c.reason.to_string().contains("horizon 172800 s"), "{}", c.reason);
+        assert!(matches!(c.reason, Reason::Retired { retired_seconds, .. } if retired_seconds >= 49 * 3600));
     }
 
     #[test]
-    fn an_unreadable_secret_keeps_its_clients_and_the_longest_prefix_owns_a_name() {
+    fn an_unreadable_secret_keeps_every_client_of_its_org() {
         let now = OffsetDateTime::now_utc();
-        let clients = vec![
-            client("b1", &format!("crm-rot-{TOKEN}"), Some(100), now),
-            client("a1", &format!("crm-{TOKEN}"), Some(100), now),
-        ];
-        // "crm-" would match b1 too, but "crm-rot-" is longer and its secret is unreadable.
-        let scopes = [scope("a", "crm-", Some(&[])), scope("b", "crm-rot-", None)];
+        let clients = vec![client("a1", &format!("crm-{V_A1}"), A, 100, Some(100), now)];
+        let mut unreadable = scope(B, "erp-", &[], &[]);
+        unreadable.known = None;
+        let scopes = [scope(A, "crm-", &[V_A1], &[]), unreadable];
         let mut report = ReconcileReport::default();
-        let c = plan(
+        let steps = plan(
             &clients,
             &scopes,
             "master",
@@ -692,7 +932,26 @@ mod tests {
             now,
             &mut report,
         );
-        assert_eq!(c.iter().map(|c| c.client_id.as_str()).collect::<Vec<_>>(), ["a1"]);
+        assert!(steps.is_empty());
+        assert_eq!(report.managed, 1);
+    }
+
+    #[test]
+    fn a_retired_client_without_a_modification_date_is_kept() {
+        let now = OffsetDateTime::now_utc();
+        let mut c = client("a1", &format!("crm-{V_A1}"), A, 100, Some(100), now);
+        c.date_modified = None;
+        let mut report = ReconcileReport::default();
+        let steps = plan(
+            &[c],
+            &[scope(A, "crm-", &[V_A1], &[])],
+            "m",
+            Duration::from_secs(3600),
+            now,
+            &mut report,
+        );
+        assert!(steps.is_empty());
+        assert_eq!(report.kept_young, 1);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! when reading (moto, and a careless reader of real AWS, would otherwise get a default version
 //! rather than AWSCURRENT).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
@@ -66,15 +66,24 @@ impl StoreError {
     }
 }
 
-/// What DescribeSecret says about a secret, as far as rotation cares.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Tag that marks a secret as served by this deployment: the rotation function rotates only
+/// secrets that carry it, and discovers the other secrets it serves by it (ListSecrets), so that
+/// a rotation can see which clients they hold. Its value is free.
+pub const SERVED_TAG: &str = "genesys-rotator";
+
+/// What DescribeSecret (or ListSecrets) says about a secret, as far as rotation cares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecretDescription {
     /// The secret's full ARN.
     pub arn: String,
     /// Whether rotation is turned on.
     pub rotation_enabled: bool,
-    /// Every version id and its staging labels.
+    /// The version ids Secrets Manager reports with their staging labels (AWS lists labelled
+    /// versions only; for every version, deprecated ones included, see
+    /// [`SecretStore::version_ids`]).
     pub versions: HashMap<String, Vec<String>>,
+    /// The secret's tags.
+    pub tags: HashMap<String, String>,
 }
 
 impl SecretDescription {
@@ -90,6 +99,11 @@ impl SecretDescription {
     pub fn stages_of(&self, version_id: &str) -> Option<&[String]> {
         self.versions.get(version_id).map(Vec::as_slice)
     }
+
+    /// Whether the secret carries [`SERVED_TAG`].
+    pub fn is_served(&self) -> bool {
+        self.tags.contains_key(SERVED_TAG)
+    }
 }
 
 /// Which version to read.
@@ -99,6 +113,8 @@ pub enum Version<'a> {
     Stage(&'a str),
     /// This version id, which must hold this staging label.
     IdAndStage(&'a str, &'a str),
+    /// This version id, whatever its labels (a deprecated version has none).
+    Id(&'a str),
 }
 
 /// One version's value.
@@ -160,6 +176,14 @@ pub trait SecretStore: Send + Sync {
         stage: &str,
         version_id: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// ListSecretVersionIds with deprecated versions: every version id the secret has, labelled
+    /// or not. The record the ownership rule checks a client's name against.
+    fn version_ids(&self, secret_id: &str) -> impl Future<Output = Result<HashSet<String>, StoreError>> + Send;
+
+    /// ListSecrets filtered by the tag key [`SERVED_TAG`]: every secret this deployment serves,
+    /// with its labelled versions and tags.
+    fn served_secrets(&self) -> impl Future<Output = Result<Vec<SecretDescription>, StoreError>> + Send;
 }
 
 /// [`SecretStore`] over the AWS SDK client.
@@ -284,6 +308,7 @@ impl SecretStore for AwsSecretStore {
             arn: out.arn().unwrap_or(secret_id).to_owned(),
             rotation_enabled: out.rotation_enabled().unwrap_or(false),
             versions: out.version_ids_to_stages().cloned().unwrap_or_default(),
+            tags: tag_map(out.tags()),
         })
     }
 
@@ -292,6 +317,7 @@ impl SecretStore for AwsSecretStore {
         req = match version {
             Version::Stage(stage) => req.version_stage(stage),
             Version::IdAndStage(id, stage) => req.version_id(id).version_stage(stage),
+            Version::Id(id) => req.version_id(id),
         };
         match req.send().await {
             Ok(out) => Ok(out.secret_string().map(|s| SecretValue {
@@ -336,6 +362,86 @@ impl SecretStore for AwsSecretStore {
     async fn remove_stage(&self, secret_id: &str, stage: &str, version_id: &str) -> Result<(), StoreError> {
         self.update_stage(secret_id, stage, None, version_id).await
     }
+
+    async fn version_ids(&self, secret_id: &str) -> Result<HashSet<String>, StoreError> {
+        let mut ids = HashSet::new();
+        let mut next: Option<String> = None;
+        // Bounded: a secret keeps about 100 deprecated versions; 20 pages of 100 is far more.
+        for _ in 0..MAX_PAGES {
+            let out = self
+                .client
+                .list_secret_version_ids()
+                .secret_id(secret_id)
+                .include_deprecated(true)
+                .max_results(100)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| classify("ListSecretVersionIds", e))?;
+            ids.extend(out.versions().iter().filter_map(|v| v.version_id().map(str::to_owned)));
+            match out.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_owned()),
+                _ => return Ok(ids),
+            }
+        }
+        Err(too_many_pages("ListSecretVersionIds"))
+    }
+
+    async fn served_secrets(&self) -> Result<Vec<SecretDescription>, StoreError> {
+        use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+        let filter = Filter::builder()
+            .key(FilterNameStringType::TagKey)
+            .values(SERVED_TAG)
+            .build();
+        let mut secrets = Vec::new();
+        let mut next: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let out = self
+                .client
+                .list_secrets()
+                .filters(filter.clone())
+                .max_results(100)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| classify("ListSecrets", e))?;
+            for entry in out.secret_list() {
+                let tags = tag_map(entry.tags());
+                // The tag-key filter matches by prefix in AWS: keep exact keys only.
+                let Some(arn) = entry.arn().filter(|_| tags.contains_key(SERVED_TAG)) else {
+                    continue;
+                };
+                secrets.push(SecretDescription {
+                    arn: arn.to_owned(),
+                    rotation_enabled: entry.rotation_enabled().unwrap_or(false),
+                    versions: entry.secret_versions_to_stages().cloned().unwrap_or_default(),
+                    tags,
+                });
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => next = Some(t.to_owned()),
+                _ => return Ok(secrets),
+            }
+        }
+        Err(too_many_pages("ListSecrets"))
+    }
+}
+
+/// Most pages a listing call follows before it gives up (a listing that does not end is refused,
+/// never taken as complete).
+const MAX_PAGES: usize = 20;
+
+fn too_many_pages(operation: &'static str) -> StoreError {
+    StoreError::Transient {
+        operation,
+        message: format!("the listing did not end after {MAX_PAGES} pages"),
+    }
+}
+
+fn tag_map(tags: &[aws_sdk_secretsmanager::types::Tag]) -> HashMap<String, String> {
+    tags.iter()
+        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .collect()
 }
 
 #[cfg(test)]
@@ -347,6 +453,7 @@ mod tests {
         let d = SecretDescription {
             arn: "a".into(),
             rotation_enabled: true,
+            tags: HashMap::new(),
             versions: HashMap::from([
                 ("v1".to_owned(), vec![AWSPREVIOUS.to_owned()]),
                 ("v2".to_owned(), vec![AWSCURRENT.to_owned()]),

@@ -24,7 +24,7 @@ use genesys_rotator::store::AWSCURRENT;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use harness::{DrainWorld, PREFIX};
+use harness::{DrainWorld, Seeded, PREFIX};
 
 /// Everything written to "stdout": log lines and EMF lines alike.
 #[derive(Clone, Default)]
@@ -179,7 +179,15 @@ async fn scenario() {
     assert!(matches!(invalid, RotationError::Event(_)));
 
     // AND a scheduled reconciliation that finds one old orphan
-    let orphan = org.seed_managed(PREFIX, Some(OffsetDateTime::now_utc() - Duration::from_secs(72 * 3600)));
+    let (orphan, _) =
+        dw.w.seed_owned(
+            0,
+            &arn,
+            PREFIX,
+            OffsetDateTime::now_utc() - Duration::from_secs(72 * 3600),
+            Seeded::LostSecret,
+        )
+        .await;
     let report =
         dw.w.reconcile(std::slice::from_ref(&arn), OffsetDateTime::now_utc(), false)
             .await;

@@ -26,10 +26,10 @@ const CONFIG_RS: &str = include_str!("../src/config.rs");
 const FORBIDDEN_ENV: &[&str] = &["GENESYS_ENDPOINT_OVERRIDES"];
 /// Variables without which the binaries refuse to start: required on every function.
 const REQUIRED_ENV: &[&str] = &["ALLOWED_MASTER_SECRET_ARNS", "DRAIN_QUEUE_URL"];
-/// Actions AWS cannot narrow to a resource, so `Resource: "*"` is the only valid form. Empty
-/// today: every statement of the template names its resources. (Add e.g. `xray:PutTraceSegments`
-/// or `cloudwatch:PutMetricData` here, with the reason, if tracing or metrics are ever granted.)
-const UNNARROWABLE_ACTIONS: &[&str] = &[];
+/// Actions AWS cannot narrow to a resource, so `Resource: "*"` is the only valid form:
+/// `secretsmanager:ListSecrets` (discovery of the served secrets by tag; it returns metadata,
+/// never values). (Add e.g. `xray:PutTraceSegments` here, with the reason, if ever granted.)
+const UNNARROWABLE_ACTIONS: &[&str] = &["secretsmanager:ListSecrets"];
 
 fn template() -> Value {
     serde_norway::from_str(TEMPLATE).expect("infra/template.yaml is valid YAML")

@@ -18,6 +18,7 @@ pub mod message;
 pub mod queue;
 pub mod settings;
 
+use std::collections::HashSet;
 use std::future::Future;
 
 use thiserror::Error;
@@ -30,6 +31,7 @@ pub use settings::{DrainSettings, DrainTooShort, MAX_DRAIN};
 
 use crate::config::NamePrefix;
 use crate::genesys::{ClientState, GenesysClient, GenesysError};
+use crate::ownership::Owner;
 use crate::rotation::RotationError;
 
 /// The client a rotation has just replaced.
@@ -141,15 +143,22 @@ impl<Q: DrainQueue> DrainRetirement<Q> {
                 client_id: client.id.clone(),
                 source,
             })?;
-        if !old.name_prefix.manages(&client.name) {
-            // The legacy client a user first stored: retiring it is the point of the tool, so it
-            // is deactivated like any other, but the cleanup will refuse to delete a client
-            // outside the managed prefix. The operator deletes it by hand after the drain.
+        let version = HashSet::from([old.version_id.clone()]);
+        let owner = Owner {
+            id: &old.secret_arn,
+            prefix: &old.name_prefix,
+            versions: &version,
+        };
+        if let Err(why) = owner.judge(&client) {
+            // The hand-made client a user first stored (no other served secret holds it: the
+            // guard checked): retiring it is the point of the tool, so it is deactivated like any
+            // other, but the cleanup deletes only clients the secret owns. The operator deletes
+            // it by hand after the drain.
             warn!(
                 old_client_id = %client.id,
                 client_name = %client.name,
-                name_prefix = old.name_prefix.as_str(),
-                "rotated-out client lacks the managed prefix: deactivating it, but the cleanup will not delete it; delete it by hand after the drain"
+                reason = %why,
+                "rotated-out client is not owned by this secret: deactivating it, but the cleanup will not delete it; delete it by hand after the drain"
             );
         }
         if client.effective_state() != ClientState::Inactive {

@@ -82,6 +82,22 @@ pub enum RotationError {
         /// The version holding AWSPENDING.
         version: String,
     },
+    /// The secret lacks the tag that marks the secrets this deployment serves.
+    #[error(
+        "secret {0} does not carry the tag {tag}: this function rotates only the secrets it serves, and finds \
+         them by that tag so that no rotation retires a client another secret still holds. Tag the secret \
+         (aws secretsmanager tag-resource --secret-id {0} --tags Key={tag},Value=integration) and rotate again",
+        tag = crate::store::SERVED_TAG
+    )]
+    NotServed(String),
+    /// A secret or master the retirement guard must read holds no usable `clientId`.
+    #[error("secret {secret_id} version {version}: no readable clientId, so no client is retired (fail closed)")]
+    GuardUnreadable {
+        /// The secret.
+        secret_id: String,
+        /// The version or stage read.
+        version: String,
+    },
     /// The secret has no AWSCURRENT version.
     #[error("secret {0} has no AWSCURRENT version")]
     NoCurrent(String),
@@ -158,6 +174,8 @@ impl RotationError {
             RotationError::UnknownVersion { .. } => "UnknownVersion",
             RotationError::NotPending { .. } => "NotPending",
             RotationError::NoCurrent(_) => "NoCurrent",
+            RotationError::NotServed(_) => "NotServed",
+            RotationError::GuardUnreadable { .. } => "GuardUnreadable",
             RotationError::InProgress { .. } => "InProgress",
             RotationError::PendingClient(_) => "PendingClient",
             RotationError::Store(e) => e.kind(),

@@ -18,9 +18,10 @@
 
 mod error;
 mod event;
+mod guard;
 pub mod master;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,7 @@ use crate::drain::{KeepOldClient, Retirement, RetiringClient};
 use crate::genesys::{
     ClientState, Deleted, GenesysClient, GenesysError, HttpSettings, OAuthClient, OAuthClientRequest, TokenInfo,
 };
+use crate::ownership::Owner;
 use crate::region::Region;
 use crate::store::{SecretDescription, SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 
@@ -259,6 +261,9 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         if self.is_master(&desc) {
             return self.check_master_secret(&desc).await;
         }
+        if !desc.is_served() {
+            return Err(RotationError::NotServed(desc.arn.clone()));
+        }
         let current = self.read_current(&desc).await?;
         self.check_configuration(&current).await
     }
@@ -328,11 +333,14 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         if !desc.rotation_enabled {
             return Err(RotationError::RotationNotEnabled(desc.arn.clone()));
         }
+        let master = self.is_master(desc);
+        if !master && !desc.is_served() {
+            return Err(RotationError::NotServed(desc.arn.clone()));
+        }
         let stages = desc.stages_of(token).ok_or_else(|| RotationError::UnknownVersion {
             secret_id: desc.arn.clone(),
             token: token.to_owned(),
         })?;
-        let master = self.is_master(desc);
         if stages.iter().any(|s| s == AWSCURRENT) {
             if event.step == Step::FinishSecret {
                 // A finishSecret retried after the label moved still owes what follows the move.
@@ -369,7 +377,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     ) -> Result<Option<IntegrationSecret>, RotationError> {
         let label = match version {
             Version::Stage(s) => s.to_owned(),
-            Version::IdAndStage(id, _) => id.to_owned(),
+            Version::IdAndStage(id, _) | Version::Id(id) => id.to_owned(),
         };
         let Some(value) = self.store.get_value(arn, version).await? else {
             return Ok(None);
@@ -489,6 +497,15 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         let token = event.client_request_token.as_str();
         let current = self.read_current(desc).await?;
         let name = current.settings.name_prefix.client_name(token);
+        // The token is a version of this secret (the guard checked): the clients made for it
+        // are this secret's by the ownership rule, whatever else the org holds.
+        let this_version = HashSet::from([token.to_owned()]);
+        let owner = Owner {
+            id: &desc.arn,
+            prefix: &current.settings.name_prefix,
+            versions: &this_version,
+        };
+        let current_id = current.credentials.client_id.as_str();
         // Secrets Manager retries with the same token: a value already stored is the answer.
         // Clients other attempts made for this token are then provably unreferenced (a version's
         // value never changes once put) and go.
@@ -498,8 +515,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         {
             let master = self.master(&current).await?;
             let clients = master.list_clients().await?;
-            self.delete_lost(&master, &clients, &name, &pending.credentials.client_id, &current)
-                .await?;
+            delete_lost(&master, &clients, owner, &pending.credentials.client_id, current_id).await?;
             return Ok(StepOutcome::AlreadyCreated);
         }
         let settings = &current.settings;
@@ -508,6 +524,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         // Orphans of earlier rotations older than the horizon go first (the versions read
         // above are not read again), then the org's room is checked before the POST.
         let mut clients = master.list_clients().await?;
+        let version_ids = self.store.version_ids(&desc.arn).await?;
         let known = [
             (
                 desc.version_with(AWSCURRENT).unwrap_or_default(),
@@ -521,6 +538,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             desc,
             &current,
             &known,
+            &version_ids,
             &clients,
             &self.reconcile,
             time::OffsetDateTime::now_utc(),
@@ -534,12 +552,11 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         crate::reconcile::check_client_limit(clients.len(), &self.reconcile)?;
 
         let mut request = OAuthClientRequest::client_credentials(name.clone(), settings.role_divisions.clone());
-        request.description = Some(
-            settings
-                .description
-                .clone()
-                .unwrap_or_else(|| format!("Managed by genesys-rotator for {}; do not edit", desc.arn)),
-        );
+        // The marker naming this secret is the ownership rule's second, independent proof.
+        request.description = Some(crate::ownership::description(
+            &desc.arn,
+            settings.description.as_deref(),
+        ));
         request.access_token_validity_seconds = Some(settings.token_lifetime_seconds);
         let created = master.create_client(&request).await?;
         let Some(secret) = created.secret.clone() else {
@@ -569,8 +586,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 Ok(Some(stored)) => {
                     warn!(client_id = %created.id, stored_client_id = %stored.credentials.client_id, "another attempt stored its client first; deleting this one");
                     delete_client(&master, &created).await?;
-                    self.delete_lost(&master, &clients, &name, &stored.credentials.client_id, &current)
-                        .await?;
+                    delete_lost(&master, &clients, owner, &stored.credentials.client_id, current_id).await?;
                     return Ok(StepOutcome::AlreadyCreated);
                 }
                 // Nothing stored: the retry finds this client by name and deletes it once its
@@ -578,36 +594,11 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 _ => return Err(put_error.into()),
             }
         }
-        let replaced_lost_clients = self
-            .delete_lost(&master, &clients, &name, &created.id, &current)
-            .await?;
+        let replaced_lost_clients = delete_lost(&master, &clients, owner, &created.id, current_id).await?;
         Ok(StepOutcome::Created {
             client_id: created.id,
             replaced_lost_clients,
         })
-    }
-
-    /// Deletes the clients in `clients` named `name` (this token's) other than `keep` (the one
-    /// AWSPENDING holds) and the current client: their secrets were never stored, or stored by
-    /// nobody, so nothing can use them. Returns how many went.
-    async fn delete_lost(
-        &self,
-        master: &GenesysClient,
-        clients: &[OAuthClient],
-        name: &str,
-        keep: &str,
-        current: &IntegrationSecret,
-    ) -> Result<usize, RotationError> {
-        let lost: Vec<&OAuthClient> = clients
-            .iter()
-            .filter(|c| c.name == name && c.id != keep && c.id != current.credentials.client_id)
-            .collect();
-        for client in &lost {
-            warn!(client_id = %client.id, client_name = %client.name, "deleting client whose secret an earlier attempt lost");
-            delete_client(master, client).await?;
-            crate::metrics::clients_deleted(crate::metrics::DeleteReason::LostSecret, 1);
-        }
-        Ok(lost.len())
     }
 
     async fn read_pending(&self, desc: &SecretDescription, token: &str) -> Result<IntegrationSecret, RotationError> {
@@ -751,6 +742,17 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         if old_id == current.credentials.client_id || pending_id.as_deref() == Some(old_id.as_str()) {
             return Ok(());
         }
+        // Org-wide: a client another served secret or a master still holds stays active,
+        // whoever made it (one hand-made client pasted into several secrets is the usual case).
+        if let Some(holder) = self.protected(&desc.arn).await?.holder(&old_id) {
+            warn!(
+                old_client_id = %old_id,
+                held_by = holder,
+                "the replaced client is still held elsewhere: left active, not retired; retire it by hand once nothing holds it"
+            );
+            crate::metrics::shared_client_kept();
+            return Ok(());
+        }
         let master = self.master(&current).await?;
         self.retirement
             .retire(
@@ -779,16 +781,47 @@ fn expect_owner(info: &TokenInfo, id: &str, which: &str) -> Result<(), RotationE
     Ok(())
 }
 
+/// Deletes the clients of `owner` (made for its one version: this token) other than `keep` (the
+/// one AWSPENDING holds) and the current client: their secrets were never stored, or stored by
+/// nobody, so nothing can use them. Returns how many went.
+async fn delete_lost(
+    master: &GenesysClient,
+    clients: &[OAuthClient],
+    owner: Owner<'_>,
+    keep: &str,
+    current_id: &str,
+) -> Result<usize, RotationError> {
+    let lost: Vec<&OAuthClient> = clients
+        .iter()
+        .filter(|c| c.id != keep && c.id != current_id && owner.owns(c))
+        .collect();
+    for client in &lost {
+        warn!(client_id = %client.id, client_name = %client.name, "deleting client whose secret an earlier attempt lost");
+        delete_client(master, client).await?;
+        crate::metrics::clients_deleted(crate::metrics::DeleteReason::LostSecret, 1);
+    }
+    Ok(lost.len())
+}
+
+/// Puts a client `inactive` (full body, as Genesys replaces the whole client) unless it already
+/// is. `Ok(false)`: the client is gone.
+pub(crate) async fn deactivate(master: &GenesysClient, client: &OAuthClient) -> Result<bool, GenesysError> {
+    if client.effective_state() == ClientState::Inactive {
+        return Ok(true);
+    }
+    let mut body = client.to_request();
+    body.state = Some(ClientState::Inactive);
+    match master.update_client(&client.id, &body).await {
+        Ok(_) => Ok(true),
+        Err(GenesysError::NotFound) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Deactivates (required before DELETE) and deletes a client; a client already gone is fine.
 pub(crate) async fn delete_client(master: &GenesysClient, client: &OAuthClient) -> Result<(), GenesysError> {
-    if client.effective_state() != ClientState::Inactive {
-        let mut body = client.to_request();
-        body.state = Some(ClientState::Inactive);
-        match master.update_client(&client.id, &body).await {
-            Ok(_) => {}
-            Err(GenesysError::NotFound) => return Ok(()),
-            Err(e) => return Err(e),
-        }
+    if !deactivate(master, client).await? {
+        return Ok(());
     }
     match master.delete_client(&client.id).await? {
         Deleted::Deleted => info!(client_id = %client.id, "deleted client"),

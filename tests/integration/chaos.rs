@@ -211,6 +211,16 @@ impl SecretStore for ChaosStore {
         self.crash.point().await;
         self.inner.remove_stage(secret_id, stage, version_id).await
     }
+
+    async fn version_ids(&self, secret_id: &str) -> Result<std::collections::HashSet<String>, StoreError> {
+        self.crash.point().await;
+        self.inner.version_ids(secret_id).await
+    }
+
+    async fn served_secrets(&self) -> Result<Vec<SecretDescription>, StoreError> {
+        self.crash.point().await;
+        self.inner.served_secrets().await
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -584,7 +594,7 @@ impl Campaign {
             DrainRetirement::new(queue.clone(), drain.settings),
         )
         .with_reconcile(reconcile.clone());
-        let cleanup = Cleanup::new(store.clone(), config, queue.clone()).with_reconcile(reconcile);
+        let cleanup = Cleanup::new(store.clone(), config, queue.clone(), drain.settings).with_reconcile(reconcile);
 
         // Other teams' clients, and names that only resemble managed ones, all old enough for
         // reconciliation to delete if it ever mistook them for orphans.

@@ -8,7 +8,7 @@ use tokio::process::Command;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::harness::{endpoint_overrides, SqsPlayer, World, PREFIX};
+use crate::harness::{endpoint_overrides, Seeded, SqsPlayer, World, PREFIX};
 use genesys_rotator::store::AWSCURRENT;
 
 struct Cli<'a> {
@@ -85,7 +85,9 @@ async fn rotate_then_inventory_shows_each_client_in_its_place() {
     let foreign = w.org().seed_named("someone-elses-client", None);
     // Younger than the horizon, so the rotation's reconciliation leaves it.
     let recent = OffsetDateTime::now_utc() - time::Duration::hours(10);
-    let orphan = w.org().seed_managed(PREFIX, Some(recent));
+    let (orphan, _) = w.seed_owned(0, &arn, PREFIX, recent, Seeded::LostSecret).await;
+    // Same prefix, no version of this secret: someone else's.
+    let lookalike = w.org().seed_managed(PREFIX, Some(recent));
 
     let outcomes = cli.json(&["--json", "rotate", "--secret", &arn]).await;
     assert_eq!(outcomes.as_array().unwrap().len(), 4, "{outcomes}");
@@ -99,6 +101,7 @@ async fn rotate_then_inventory_shows_each_client_in_its_place() {
     assert_eq!(stage_of(&inv, &w.org().legacy_id), "draining");
     assert_eq!(stage_of(&inv, &orphan), "orphan");
     assert_eq!(stage_of(&inv, &foreign), "foreign");
+    assert_eq!(stage_of(&inv, &lookalike), "foreign");
     assert_eq!(stage_of(&inv, &w.org().master_id), "master");
     assert_eq!(inv["total"], w.org().emulator.clients().len());
     assert_eq!(inv["clientLimit"], 500);
@@ -117,8 +120,10 @@ async fn reconcile_dry_run_lists_and_deletes_nothing_then_the_real_run_deletes()
     let cli = cli(&w).await;
     let arn = w.integration_secret().await;
     let old = OffsetDateTime::now_utc() - time::Duration::hours(100);
-    let orphan = w.org().seed_managed(PREFIX, Some(old));
-    let young = w.org().seed_managed(PREFIX, None);
+    let (orphan, _) = w.seed_owned(0, &arn, PREFIX, old, Seeded::LostSecret).await;
+    let (young, _) = w
+        .seed_owned(0, &arn, PREFIX, OffsetDateTime::now_utc(), Seeded::LostSecret)
+        .await;
 
     let report = cli.json(&["--json", "reconcile", "--dry-run", "--secret", &arn]).await;
     let would: Vec<&str> = report["wouldDelete"]

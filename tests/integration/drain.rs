@@ -282,25 +282,32 @@ async fn forged_messages_delete_nothing_and_malformed_ones_end_in_the_dlq() {
             forge(&other_arn, &other_current, format!("other-{}", o1.token), &o1.token),
             "current",
         ),
-        // The other secret's client, claimed under this secret's ARN with its real name.
+        // The other secret's client, claimed under this secret's ARN with its real name: the
+        // other secret's version is no version of this one.
         (
             forge(&arn, &other_current, format!("other-{}", o1.token), &o1.token),
-            "not-managed",
+            "version-mismatch",
         ),
         // The other secret's client, under this secret with a name in this prefix.
         (
             forge(&arn, &other_current, format!("{PREFIX}{}", o1.token), &o1.token),
-            "name-mismatch",
+            "version-mismatch",
         ),
         // A client outside any prefix.
         (
             forge(&arn, &org.master_id, "genesys-rotator-master".into(), "v"),
-            "not-managed",
+            "version-mismatch",
+        ),
+        // This secret's real first version, which held the legacy client, naming another client.
+        (
+            forge(&arn, &other_current, format!("{PREFIX}{}", r1.token), &r1.token),
+            "version-mismatch",
         ),
     ];
     for (m, want) in &cases {
         let got = match dw.process(m, now).await {
             Disposition::Refused(Refusal::Current) => "current",
+            Disposition::Refused(Refusal::VersionMismatch) => "version-mismatch",
             Disposition::Refused(Refusal::NotManaged { .. }) => "not-managed",
             Disposition::Refused(Refusal::NameMismatch { .. }) => "name-mismatch",
             other => panic!("{want}: {other:?}"),

@@ -2,6 +2,7 @@
 //! that fails chosen calls, and a player that does what Secrets Manager does around a rotation
 //! function (moto cannot run Lambdas).
 
+use std::collections::HashSet;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -16,7 +17,7 @@ use genesys_rotator::config::RotatorConfig;
 use genesys_rotator::rotation::{RotationError, RotationEvent, Rotator, Step, StepOutcome};
 use genesys_rotator::store::{
     AwsSecretStore, SecretDescription, SecretStore, SecretValue, StoreError, Version, AWSCURRENT, AWSPENDING,
-    AWSPREVIOUS,
+    AWSPREVIOUS, SERVED_TAG,
 };
 use secrecy::SecretString;
 use serde_json::{json, Value};
@@ -219,6 +220,13 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         )
         .await
     }
+    async fn version_ids(&self, secret_id: &str) -> Result<HashSet<String>, StoreError> {
+        self.wrap("ListSecretVersionIds", self.inner.version_ids(secret_id))
+            .await
+    }
+    async fn served_secrets(&self) -> Result<Vec<SecretDescription>, StoreError> {
+        self.wrap("ListSecrets", self.inner.served_secrets()).await
+    }
 }
 
 pub const ROLE: &str = "crm-integration-role";
@@ -354,12 +362,18 @@ impl World {
         })
     }
 
-    /// Creates an integration secret with `value`; returns its ARN.
+    /// Creates an integration secret with `value`, tagged as served; returns its ARN.
     pub async fn create_secret(&self, name: &str, value: &Value) -> String {
         self.sm
             .create_secret()
             .name(name)
             .secret_string(value.to_string())
+            .tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key(SERVED_TAG)
+                    .value("integration")
+                    .build(),
+            )
             .send()
             .await
             .expect("create secret")
@@ -1042,7 +1056,7 @@ impl DrainWorld {
             w.rotator_config(),
             DrainRetirement::new(queue.clone(), drain.settings),
         );
-        let cleanup = Cleanup::new(w.store.clone(), w.rotator_config(), queue.clone());
+        let cleanup = Cleanup::new(w.store.clone(), w.rotator_config(), queue.clone(), drain.settings);
         DrainWorld {
             w,
             player,
@@ -1104,7 +1118,71 @@ impl Org {
     }
 }
 
+/// How [`World::seed_owned`] plants a client.
+#[derive(Debug, Clone, Copy)]
+pub enum Seeded {
+    /// Active, and no version ever held it: a createSecret that crashed before its put.
+    LostSecret,
+    /// Active, and its (now unlabelled) version held it: a client that was live and never
+    /// retired.
+    Unretired,
+    /// Inactive since `at` (its `dateModified`), and its version held it.
+    RetiredAt(time::OffsetDateTime),
+}
+
 impl World {
+    /// Plants a client that secret `arn` owns by the ownership rule: a new unlabelled version of
+    /// the secret (holding the client, or for [`Seeded::LostSecret`] another one), and a client
+    /// named `<prefix><that version>` carrying the secret's marker, created at `created`.
+    /// Returns the client id and the version id.
+    pub async fn seed_owned(
+        &self,
+        org: usize,
+        arn: &str,
+        prefix: &str,
+        created: time::OffsetDateTime,
+        how: Seeded,
+    ) -> (String, String) {
+        const SEED_STAGE: &str = "SEEDING";
+        let version = uuid::Uuid::new_v4().to_string();
+        let (state, modified) = match how {
+            Seeded::RetiredAt(at) => (ClientState::Inactive, Some(at)),
+            _ => (ClientState::Active, None),
+        };
+        let id = self.orgs[org]
+            .emulator
+            .seed_client(SeedClient {
+                date_created: Some(created),
+                date_modified: modified,
+                state,
+                description: Some(genesys_rotator::ownership::description(arn, None)),
+                ..SeedClient::new(format!("{prefix}{version}"), &["conversation:communication:view"])
+            })
+            .id;
+        let mut value = self.integration_json_with_prefix(org, prefix);
+        if !matches!(how, Seeded::LostSecret) {
+            value["clientId"] = json!(id);
+        }
+        self.sm
+            .put_secret_value()
+            .secret_id(arn)
+            .client_request_token(&version)
+            .secret_string(value.to_string())
+            .version_stages(SEED_STAGE)
+            .send()
+            .await
+            .expect("put a version");
+        self.sm
+            .update_secret_version_stage()
+            .secret_id(arn)
+            .version_stage(SEED_STAGE)
+            .remove_from_version_id(&version)
+            .send()
+            .await
+            .expect("unlabel the version");
+        (id, version)
+    }
+
     /// One scheduled reconciliation pass over `arns` at `now`, with the rotator's settings
     /// except `dry_run`.
     pub async fn reconcile(

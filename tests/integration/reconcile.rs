@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::harness::{LogCapture, When, World, PREFIX};
+use crate::harness::{LogCapture, Seeded, When, World, PREFIX};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -48,27 +48,19 @@ async fn put_version(w: &World, arn: &str, value: &Value, stages: &[&str]) -> St
 }
 
 #[tokio::test(flavor = "current_thread")]
-async fn old_orphans_go_and_young_referenced_and_foreign_clients_stay() {
+async fn only_owned_clients_past_the_horizon_since_their_retirement_go_and_every_other_client_stays() {
     let logs = LogCapture::default();
     let _guard = logs.install();
     let w = World::new().await;
     let org = w.org();
     let now = OffsetDateTime::now_utc();
-    let old = Some(now - 100 * HOUR);
+    let ago = |h: u32| now - h * HOUR;
 
-    let orphan_a = org.seed_managed(PREFIX, old);
-    let orphan_b = org.seed_managed(PREFIX, Some(now - 49 * HOUR));
-    let young = org.seed_managed(PREFIX, None);
-    let barely_young = org.seed_managed(PREFIX, Some(now - 47 * HOUR));
-    let foreign = org.seed_named("some-other-tool", old);
-    let foreign_other_prefix = org.seed_managed("erp-rot-", old);
-    let prefixed_by_hand = org.seed_named("crm-rot-kept-by-hand", old);
-    // One old managed client per staging label.
-    let previous = org.seed_managed(PREFIX, old);
-    let current = org.seed_managed(PREFIX, old);
-    let pending = org.seed_managed(PREFIX, old);
-    let custom = org.seed_managed(PREFIX, old);
-
+    // GIVEN secret A with one old client per staging label...
+    let previous = org.seed_managed(PREFIX, Some(ago(100)));
+    let current = org.seed_managed(PREFIX, Some(ago(100)));
+    let pending = org.seed_managed(PREFIX, Some(ago(100)));
+    let custom = org.seed_managed(PREFIX, Some(ago(100)));
     let arn = w
         .create_secret("genesys/reconcile", &value_for(&w, PREFIX, &previous))
         .await;
@@ -79,39 +71,57 @@ async fn old_orphans_go_and_young_referenced_and_foreign_clients_stay() {
     for stage in [AWSCURRENT, AWSPREVIOUS, AWSPENDING, "CRM_ROLLBACK"] {
         assert!(desc.version_with(stage).is_some(), "{stage} staged: {desc:?}");
     }
+    // ...clients A owns that no staged version holds...
+    let (retired_long_ago, _) = w
+        .seed_owned(0, &arn, PREFIX, ago(100), Seeded::RetiredAt(ago(49)))
+        .await;
+    let (lost_old, _) = w.seed_owned(0, &arn, PREFIX, ago(49), Seeded::LostSecret).await;
+    let (unretired_old, _) = w.seed_owned(0, &arn, PREFIX, ago(100), Seeded::Unretired).await;
+    // (a week old, retired an hour ago: its tokens may still be in use)
+    let (retired_recently, _) = w.seed_owned(0, &arn, PREFIX, ago(168), Seeded::RetiredAt(ago(1))).await;
+    let (lost_young, _) = w.seed_owned(0, &arn, PREFIX, ago(47), Seeded::LostSecret).await;
+    // ...secret B with the very same prefix, and its own long-retired client...
+    let b = w.create_secret("genesys/reconcile-b", &w.integration_json(0)).await;
+    let (b_retired, _) = w.seed_owned(0, &b, PREFIX, ago(100), Seeded::RetiredAt(ago(100))).await;
+    // ...and clients nobody here owns, all old.
+    let same_prefix_no_version = org.seed_managed(PREFIX, Some(ago(100)));
+    let foreign = org.seed_named("some-other-tool", Some(ago(100)));
+    let foreign_other_prefix = org.seed_managed("erp-rot-", Some(ago(100)));
+    let prefixed_by_hand = org.seed_named("crm-rot-kept-by-hand", Some(ago(100)));
     let before = org.emulator.clients();
     let arns = vec![arn.clone()];
 
-    // Dry run: the candidates are listed and logged, nothing changes.
+    // WHEN a dry run reconciles A alone: the candidates are listed and logged, nothing changes.
     let dry = w.reconcile(&arns, now, true).await;
     assert!(dry.errors.is_empty(), "{:?}", dry.errors);
-    assert!(dry.deleted.is_empty());
-    assert_eq!(ids(&dry.would_delete), set(&[&orphan_a, &orphan_b]));
+    assert!(dry.deleted.is_empty() && dry.deactivated.is_empty());
+    assert_eq!(ids(&dry.would_delete), set(&[&retired_long_ago, &lost_old]));
+    assert_eq!(ids(&dry.would_deactivate), set(&[&unretired_old]));
     assert_eq!(dry.examined, before.len());
-    assert_eq!((dry.managed, dry.kept_referenced, dry.kept_young), (8, 4, 2));
+    assert_eq!((dry.managed, dry.kept_referenced, dry.kept_young), (5, 0, 2));
     assert_eq!(org.emulator.clients(), before, "a dry run changes nothing");
     let calls = org.emulator.call_counts();
     assert_eq!(calls.get("PUT /api/v2/oauth/clients/{id}"), None);
     assert_eq!(calls.get("DELETE /api/v2/oauth/clients/{id}"), None);
 
-    // For real: the same candidates, deactivated then deleted.
+    // THEN for real: the same candidates; B's client with the same prefix is not A's.
     let real = w.reconcile(&arns, now, false).await;
     assert!(real.errors.is_empty(), "{:?}", real.errors);
     assert_eq!(
         real.deleted, dry.would_delete,
         "the dry run listed exactly what is deleted"
     );
-    assert!(real.would_delete.is_empty());
+    assert_eq!(real.deactivated, dry.would_deactivate);
     assert_eq!(
         org.emulator.deleted_client_ids().into_iter().collect::<HashSet<_>>(),
-        set(&[&orphan_a, &orphan_b])
+        set(&[&retired_long_ago, &lost_old])
     );
-    let calls = org.emulator.call_counts();
-    assert_eq!(calls.get("PUT /api/v2/oauth/clients/{id}"), Some(&2), "{calls:?}");
-    assert_eq!(calls.get("DELETE /api/v2/oauth/clients/{id}"), Some(&2), "{calls:?}");
+    assert_eq!(org.client(&unretired_old).unwrap().state, ClientState::Inactive);
     for id in [
-        &young,
-        &barely_young,
+        &retired_recently,
+        &lost_young,
+        &b_retired,
+        &same_prefix_no_version,
         &foreign,
         &foreign_other_prefix,
         &prefixed_by_hand,
@@ -125,22 +135,26 @@ async fn old_orphans_go_and_young_referenced_and_foreign_clients_stay() {
         let now_client = org.client(id).unwrap_or_else(|| panic!("{id} kept"));
         let was = before.iter().find(|c| &c.id == id).unwrap();
         assert_eq!(&now_client, was, "kept clients are untouched");
-        assert_eq!(now_client.state, ClientState::Active);
     }
 
-    // A second pass finds nothing more to do.
+    // A second pass finds nothing more to do; B's own pass deletes B's client only.
     let again = w.reconcile(&arns, now, false).await;
-    assert!(again.deleted.is_empty() && again.errors.is_empty(), "{again:?}");
+    assert!(
+        again.deleted.is_empty() && again.deactivated.is_empty() && again.errors.is_empty(),
+        "{again:?}"
+    );
+    let with_b = w.reconcile(&[arn.clone(), b.clone()], now, false).await;
+    assert_eq!(ids(&with_b.deleted), set(&[&b_retired]));
 
     // Every deletion (and every dry-run candidate) is logged with the client id and reason.
     let text = logs.text();
-    for id in [&orphan_a, &orphan_b] {
+    for (id, reason) in [(&retired_long_ago, "reason=retired"), (&lost_old, "reason=orphaned")] {
         for message in ["dry run: would delete client", "deleting client"] {
             let line = text
                 .lines()
                 .find(|l| l.contains(message) && l.contains(id.as_str()))
                 .unwrap_or_else(|| panic!("no {message:?} log line for {id}:\n{text}"));
-            assert!(line.contains("reason=orphaned"), "{line}");
+            assert!(line.contains(reason), "{line}");
             assert!(line.contains("horizon 172800 s"), "{line}");
         }
     }
@@ -154,11 +168,14 @@ async fn at_the_client_limit_create_secret_is_refused_before_the_post_until_reco
         ..EmulatorConfig::default()
     })
     .await;
-    let old = Some(OffsetDateTime::now_utc() - 100 * HOUR);
-    let orphans: Vec<String> = (0..3).map(|_| w.org().seed_managed(PREFIX, old)).collect();
-    w.org().seed_named("some-other-tool", old);
-    assert_eq!(w.org().emulator.clients().len(), 6);
+    let old = OffsetDateTime::now_utc() - 100 * HOUR;
     let arn = w.integration_secret().await;
+    let mut orphans = Vec::new();
+    for _ in 0..3 {
+        orphans.push(w.seed_owned(0, &arn, PREFIX, old, Seeded::LostSecret).await.0);
+    }
+    w.org().seed_named("some-other-tool", Some(old));
+    assert_eq!(w.org().emulator.clients().len(), 6);
     let limit = ReconcileConfig {
         client_limit: 6,
         limit_margin: 0,
@@ -218,24 +235,32 @@ async fn at_the_client_limit_create_secret_is_refused_before_the_post_until_reco
 
 #[tokio::test]
 async fn a_failure_reading_any_version_spares_every_client_of_that_secret() {
-    let w = World::new().await;
+    let w = World::with_orgs(&[
+        ("mypurecloud.ie", EmulatorConfig::default()),
+        ("usw2.pure.cloud", EmulatorConfig::default()),
+    ])
+    .await;
     let org = w.org();
     let now = OffsetDateTime::now_utc();
-    let old = Some(now - 100 * HOUR);
-    // Secret A: AWSCURRENT, AWSPREVIOUS and a custom label; secret B (another prefix) in the
-    // same org. Each has old orphans.
-    let a_orphans = [org.seed_managed(PREFIX, old), org.seed_managed(PREFIX, old)];
-    let b_prefix = "erp-rot-";
-    let b_orphan = org.seed_managed(b_prefix, old);
+    let old_at = now - 100 * HOUR;
+    let old = Some(old_at);
+    // Secret A: AWSCURRENT, AWSPREVIOUS and a custom label; secret B (another prefix) in
+    // another org, so a failure on one spares the other. Each has old orphans it owns.
     let a_prev = org.seed_managed(PREFIX, old);
     let a_cur = org.seed_managed(PREFIX, old);
     let a_custom = org.seed_managed(PREFIX, old);
     let a = w.create_secret("genesys/a", &value_for(&w, PREFIX, &a_prev)).await;
     put_version(&w, &a, &value_for(&w, PREFIX, &a_cur), &[]).await;
     put_version(&w, &a, &value_for(&w, PREFIX, &a_custom), &["CRM_ROLLBACK"]).await;
+    let b_prefix = "erp-rot-";
     let b = w
-        .create_secret("genesys/b", &w.integration_json_with_prefix(0, b_prefix))
+        .create_secret("genesys/b", &w.integration_json_with_prefix(1, b_prefix))
         .await;
+    let a_orphans = [
+        w.seed_owned(0, &a, PREFIX, old_at, Seeded::RetiredAt(old_at)).await.0,
+        w.seed_owned(0, &a, PREFIX, old_at, Seeded::RetiredAt(old_at)).await.0,
+    ];
+    let b_orphan = w.seed_owned(1, &b, b_prefix, old_at, Seeded::LostSecret).await.0;
     let arns = vec![a.clone(), b.clone()];
 
     let calls_before = w.store.calls();
@@ -283,6 +308,7 @@ async fn a_failure_reading_any_version_spares_every_client_of_that_secret() {
         "{:?}",
         report.errors
     );
+    assert!(w.orgs[1].client(&b_orphan).is_none(), "B's orphan deleted");
     assert_eq!(ids(&report.deleted), set(&[&b_orphan]));
     for id in a_orphans.iter().chain([&a_prev, &a_cur, &a_custom]) {
         assert!(org.client(id).is_some(), "{id} kept");
@@ -394,15 +420,26 @@ async fn two_hundred_crashed_rotations_leave_only_current_and_previous_after_one
     let current_id = w.client_id(&arn, AWSCURRENT).await;
     let previous_id = w.client_id(&arn, AWSPREVIOUS).await;
 
-    // One pass with the clock past the horizon.
+    // One pass with the clock past the horizon: the rotator kept its old clients (no
+    // retirement policy), so they were live in a stage: deactivated now (lost ones deleted).
     w.org().emulator.advance_clock(49 * HOUR);
     let now = OffsetDateTime::now_utc() + 49 * HOUR;
     let report: ReconcileReport = w.reconcile(std::slice::from_ref(&arn), now, false).await;
     assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(
+        report.deleted.len() + report.deactivated.len() + 2,
+        200,
+        "every other rotated-out client retired or deleted"
+    );
+    // A second pass a horizon after those deactivations deletes them.
+    w.org().emulator.advance_clock(49 * HOUR);
+    let later = now + 49 * HOUR;
+    let second: ReconcileReport = w.reconcile(std::slice::from_ref(&arn), later, false).await;
+    assert!(second.errors.is_empty(), "{:?}", second.errors);
+    assert_eq!(ids(&second.deleted), ids(&report.deactivated));
     let left: HashSet<String> = w.org().managed(PREFIX).into_iter().map(|c| c.id).collect();
     assert!(left.len() <= 3, "at most current, pending and previous: {left:?}");
     assert_eq!(left, set(&[&current_id, &previous_id]));
-    assert_eq!(report.deleted.len() + 2, 200, "every other rotated-out client deleted");
     assert_eq!(
         w.org().client(&current_id).unwrap().name,
         format!("{PREFIX}{}", tokens[199])

@@ -1,6 +1,6 @@
 //! The cleanup Lambda: triggered by the drain queue (SQS, with `ReportBatchItemFailures`), it
 //! deletes rotated-out clients once their tokens have drained; triggered by its EventBridge
-//! schedule, it reconciles orphans of the secrets in `RECONCILE_SECRET_ARNS`. All logic lives in
+//! schedule, it reconciles orphans of the secrets it serves (tagged `genesys-rotator`). All logic lives in
 //! `genesys_rotator::cleanup`; this only wires it up.
 //!
 //! Logs and metrics as in the rotation function: JSON lines under the JSON log format, EMF
@@ -32,14 +32,22 @@ async fn main() -> Result<(), Error> {
         AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&aws)),
         config,
         SqsDrainQueue::new(aws_sdk_sqs::Client::new(&aws), drain.queue_url),
+        drain.settings,
     )
     .with_reconcile(reconcile);
     let cleanup = &cleanup;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
         // An unrecognised payload is the only whole-invocation error: queue failures are
         // reported per message, so one bad message never fails the rest of its batch.
+        // Messages not started before the deadline go back as batch item failures; the
+        // scheduled pass stops and the next one resumes.
+        let deadline = genesys_rotator::deadline::from_lambda_deadline_ms(event.context.deadline);
         let result = match Trigger::from_json(event.payload) {
-            Ok(trigger) => Ok(cleanup.handle(trigger, OffsetDateTime::now_utc()).await),
+            Ok(trigger) => Ok(genesys_rotator::deadline::scope(
+                deadline,
+                cleanup.handle(trigger, OffsetDateTime::now_utc()),
+            )
+            .await),
             Err(e) => {
                 tracing::error!(error = %e, "cleanup invoked with an unrecognised event");
                 Err(Diagnostic::from(e))

@@ -61,6 +61,12 @@ pub struct SeedClient {
     /// Defaults to the emulator's "now".
     #[serde(with = "genesys_time::option", skip_serializing_if = "Option::is_none")]
     pub date_created: Option<OffsetDateTime>,
+    /// Defaults to `date_created` (for a client deactivated later, when that happened).
+    #[serde(default, with = "genesys_time::option", skip_serializing_if = "Option::is_none")]
+    pub date_modified: Option<OffsetDateTime>,
+    /// Free text, as a creator would have written it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 impl Default for SeedClient {
@@ -72,6 +78,8 @@ impl Default for SeedClient {
             access_token_validity_seconds: 86_400,
             role_divisions: Vec::new(),
             date_created: None,
+            date_modified: None,
+            description: None,
         }
     }
 }

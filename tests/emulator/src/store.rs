@@ -246,7 +246,7 @@ impl Store {
         let client = Client {
             id: uuid::Uuid::new_v4().to_string(),
             name: seed.name,
-            description: None,
+            description: seed.description,
             secret,
             state: seed.state,
             grant_type: GrantType::ClientCredentials,
@@ -257,7 +257,7 @@ impl Store {
             scope: Vec::new(),
             permissions: seed.permissions,
             date_created: created,
-            date_modified: created,
+            date_modified: seed.date_modified.unwrap_or(created),
             created_by: Some(admin.clone()),
             modified_by: Some(admin),
             date_to_delete: None,
