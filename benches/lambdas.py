@@ -322,7 +322,7 @@ class Org:
             "clientId": legacy["id"], "clientSecret": legacy["secret"], "region": REGION_DOMAIN,
             "masterSecretArn": self.master_arn, "namePrefix": NAME_PREFIX,
             "roleDivisions": [{"roleId": ROLE_ID, "divisionId": "*"}], "tokenLifetimeSeconds": 300,
-        }))["ARN"]
+        }), Tags=[{"Key": "genesys-rotator", "Value": "integration"}])["ARN"]
 
 
 class MotoRecording:
@@ -380,7 +380,6 @@ class Rotations:
             env.update({
                 "ALLOWED_MASTER_SECRET_ARNS": self.org.master_arn,
                 "DRAIN_QUEUE_URL": self.queue_url,
-                "RECONCILE_SECRET_ARNS": self.reconcile_arn,
                 "RUST_LOG": "info",
             })
         return env
@@ -468,9 +467,18 @@ def orphan_run(i: int, moto_url: str, cleanup_bin: Path, procs: list[Proc]) -> d
     arn = org.integration_secret(sm, f"orphans-{i}")
     # Older than the default 48 h horizon: every one of them is due for deletion.
     created = (datetime.now(timezone.utc) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    # Orphans the secret provably owns (src/ownership.rs): each named for a version of the
+    # secret (unlabelled, holding no value of its own client: a createSecret that crashed before
+    # its put) and carrying the secret's marker.
+    sm = aws("secretsmanager", moto_url)
+    value = sm.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")["SecretString"]
     for _ in range(ORPHANS):
+        version = str(uuid.uuid4())
+        sm.put_secret_value(SecretId=arn, ClientRequestToken=version, SecretString=value, VersionStages=["SEED"])
+        sm.update_secret_version_stage(SecretId=arn, VersionStage="SEED", RemoveFromVersionId=version)
         demo.admin(url, "POST", "clients", {
-            "name": f"{NAME_PREFIX}{uuid.uuid4()}", "state": "active", "dateCreated": created,
+            "name": f"{NAME_PREFIX}{version}", "state": "active", "dateCreated": created,
+            "description": f"Managed by genesys-rotator for {arn}; do not edit",
             "roleDivisions": [{"roleId": ROLE_ID, "divisionId": "*"}],
         })
     queue_url = aws("sqs", moto_url).create_queue(QueueName=f"bench-orphans-{i}")["QueueUrl"]
@@ -479,7 +487,6 @@ def orphan_run(i: int, moto_url: str, cleanup_bin: Path, procs: list[Proc]) -> d
         "GENESYS_ENDPOINT_OVERRIDES": f"{REGION_DOMAIN}={url}",
         "ALLOWED_MASTER_SECRET_ARNS": org.master_arn,
         "DRAIN_QUEUE_URL": queue_url,
-        "RECONCILE_SECRET_ARNS": arn,
         "RUST_LOG": "info",
     }, RUN_DIR / f"cleanup-orphans-{i}.log")
     try:

@@ -912,7 +912,7 @@ def print_status(life: Life, watched: Tracked | None) -> None:
 
 
 def run_schedule(port: int, watch: Proc, logs: LogFollower, first: bool) -> dict:
-    """The cleanup as its EventBridge schedule invokes it: reconciliation of RECONCILE_SECRET_ARNS."""
+    """The cleanup as its EventBridge schedule invokes it: reconciliation of the served (tagged) secrets."""
     event = {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -1097,7 +1097,7 @@ def main() -> int:
             "namePrefix": NAME_PREFIX,
             "roleDivisions": [{"roleId": ROLE_ID, "divisionId": "*"}],
             "tokenLifetimeSeconds": TOKEN_LIFETIME_SECONDS,
-        }))["ARN"]
+        }), Tags=[{"Key": "genesys-rotator", "Value": "integration"}])["ARN"]
         say(f"   secret {master_arn}")
         say(f"   secret {arn}  (tokenLifetimeSeconds {TOKEN_LIFETIME_SECONDS}, Genesys's minimum)")
         sqs = aws_client("sqs", moto_url)
@@ -1124,7 +1124,6 @@ def main() -> int:
             "GENESYS_ENDPOINT_OVERRIDES": f"{REGION_DOMAIN}={emulator_url}",
             "DRAIN_QUEUE_URL": queue_url,
             "DRAIN_MARGIN_SECONDS": str(DRAIN_MARGIN_SECONDS),
-            "RECONCILE_SECRET_ARNS": arn,
             "RUST_LOG": "info",
         }
         watch, port = start_cargo_lambda(function_env)

@@ -12,3 +12,4 @@ mod harness;
 mod master;
 mod reconcile;
 mod rotation;
+mod shared_org;
