@@ -117,8 +117,15 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Check { secret } => {
             let rotator = Rotator::new(store, config);
             let outcome = rotator.check(&secret).await?;
-            print(cli.json, &outcome, |o| {
-                println!("ok: {}", serde_json::to_string(o).unwrap_or_default())
+            let warnings = rotator.sharing_warnings(&secret).await?;
+            // The outcome's own fields, plus the warnings.
+            let mut report = serde_json::to_value(&outcome)?;
+            report["warnings"] = serde_json::json!(warnings);
+            print(cli.json, &report, |_| {
+                println!("ok: {}", serde_json::to_string(&outcome).unwrap_or_default());
+                for w in &warnings {
+                    println!("warning: {w}");
+                }
             })?;
             Ok(ExitCode::SUCCESS)
         }

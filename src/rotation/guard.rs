@@ -12,7 +12,7 @@ use secrecy::ExposeSecret;
 use super::{RotationError, Rotator};
 use crate::drain::Retirement;
 use crate::ownership::Protected;
-use crate::store::{SecretStore, Version, AWSCURRENT, AWSPENDING};
+use crate::store::{SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 
 impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// The clients that the masters and the served secrets other than `except` hold.
@@ -49,6 +49,55 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             }
         }
         Ok(protected)
+    }
+
+    /// What an operator should know about how secret `arn` shares its org, for `check`: other
+    /// served secrets whose prefix is the same as or nested with this one's (harmless under the
+    /// ownership rule, confusing in a client list), and clients of this secret that someone else
+    /// holds (the current client, which the next rotation will leave active; the previous one,
+    /// left active by the last rotation for that reason). Changes nothing.
+    pub async fn sharing_warnings(&self, arn: &str) -> Result<Vec<String>, RotationError> {
+        let desc = self.store.describe(arn).await?;
+        if self.is_master(&desc) {
+            return Ok(Vec::new());
+        }
+        let current = self.read_current(&desc).await?;
+        let prefix = &current.settings.name_prefix;
+        let mut warnings = Vec::new();
+        for other in self.store.served_secrets().await? {
+            if other.arn == desc.arn {
+                continue;
+            }
+            let Ok(Some(theirs)) = self.read_integration(&other.arn, Version::Stage(AWSCURRENT)).await else {
+                continue;
+            };
+            let same_org = theirs.settings.region == current.settings.region
+                && theirs.settings.master_secret_arn == current.settings.master_secret_arn;
+            if same_org && crate::ownership::prefixes_overlap(prefix, &theirs.settings.name_prefix) {
+                warnings.push(format!(
+                    "namePrefix {:?} overlaps {:?} of {} in the same organization: harmless (clients are told apart                      by version and marker), but a reader of the client list may confuse them; prefer distinct prefixes",
+                    prefix.as_str(),
+                    theirs.settings.name_prefix.as_str(),
+                    other.arn
+                ));
+            }
+        }
+        let protected = self.protected(&desc.arn).await?;
+        if let Some(holder) = protected.holder(&current.credentials.client_id) {
+            warnings.push(format!(
+                "the current client {} is also held by {holder}: the next rotation will leave it active; rotate                  the other holders too, then retire it by hand",
+                current.credentials.client_id
+            ));
+        }
+        if let Some(previous) = self.read_integration(&desc.arn, Version::Stage(AWSPREVIOUS)).await? {
+            let id = &previous.credentials.client_id;
+            if let Some(holder) = protected.holder(id) {
+                warnings.push(format!(
+                    "the previous client {id} was left active because {holder} holds it; retire it by hand once                      nothing does"
+                ));
+            }
+        }
+        Ok(warnings)
     }
 
     /// The `clientId` a version holds (`None`: no value). Read leniently: a version that no

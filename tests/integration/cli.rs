@@ -151,6 +151,37 @@ async fn check_passes_for_a_good_secret_and_names_the_field_of_a_bad_one() {
     let ok = cli.json(&["--json", "check", "--secret", &arn]).await;
     assert_eq!(ok["outcome"], "configurationChecked");
     assert_eq!(ok["currentClientId"], w.org().legacy_id.as_str());
+    assert_eq!(ok["warnings"], serde_json::json!([]), "{ok}");
+
+    // A second secret with a nested prefix, holding the same hand-made client: both warned.
+    let twin = w
+        .create_secret("genesys/twin", &w.integration_json_with_prefix(0, "crm-rot-eu-"))
+        .await;
+    let warned = cli.json(&["--json", "check", "--secret", &arn]).await;
+    let warnings: Vec<&str> = warned["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0].contains("overlaps") && warnings[0].contains(&twin),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].contains("the current client") && warnings[1].contains(&twin),
+        "{warnings:?}"
+    );
+    let out = cli.run(&["check", "--secret", &arn]).await;
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("warning: namePrefix"));
+    w.sm.delete_secret()
+        .secret_id(&twin)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
 
     let mut bad = w.integration_json(0);
     bad["region"] = "evil.example.com".into();

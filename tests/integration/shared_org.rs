@@ -27,10 +27,9 @@ fn own_secret(w: &World, prefix: &str, name: &str) -> Value {
 /// Whether the secret's AWSCURRENT credential can still get a token.
 async fn current_works(w: &World, arn: &str) -> Result<(), String> {
     let v = w.value(arn, AWSCURRENT).await;
-    w.org().emulator.token_grantable(
-        v["clientId"].as_str().unwrap(),
-        v["clientSecret"].as_str().unwrap(),
-    )
+    w.org()
+        .emulator
+        .token_grantable(v["clientId"].as_str().unwrap(), v["clientSecret"].as_str().unwrap())
 }
 
 #[tokio::test]
@@ -38,9 +37,15 @@ async fn rotating_one_secret_never_touches_the_clients_of_secrets_with_the_same_
     // GIVEN secrets A and B with the same prefix and C with a nested one, in one org
     let dw = DrainWorld::new(&[]).await;
     let w = &dw.w;
-    let a = w.create_secret("genesys/a", &own_secret(w, "crm-rot-", "a-hand-made")).await;
-    let b = w.create_secret("genesys/b", &own_secret(w, "crm-rot-", "b-hand-made")).await;
-    let c = w.create_secret("genesys/c", &own_secret(w, "crm-rot-eu-", "c-hand-made")).await;
+    let a = w
+        .create_secret("genesys/a", &own_secret(w, "crm-rot-", "a-hand-made"))
+        .await;
+    let b = w
+        .create_secret("genesys/b", &own_secret(w, "crm-rot-", "b-hand-made"))
+        .await;
+    let c = w
+        .create_secret("genesys/c", &own_secret(w, "crm-rot-eu-", "c-hand-made"))
+        .await;
     // AND B and C rotated, so their live clients carry the shared prefix
     dw.rotate(&b, 3).await;
     dw.rotate(&c, 3).await;
@@ -58,7 +63,9 @@ async fn rotating_one_secret_never_touches_the_clients_of_secrets_with_the_same_
     // THEN B's and C's live clients are untouched and still work; A touched only A's clients
     for (arn, id) in [(&b, &b_current), (&c, &c_current)] {
         assert_eq!(w.org().client(id).expect("kept").state, ClientState::Active);
-        current_works(w, arn).await.expect("the other secret's credential works");
+        current_works(w, arn)
+            .await
+            .expect("the other secret's credential works");
     }
     for touched in report.deleted.iter().chain(&report.deactivated) {
         assert_eq!(touched.secret_arn, a, "{touched:?}");
@@ -110,17 +117,16 @@ async fn a_hand_made_client_shared_by_two_secrets_stays_active_until_no_secret_h
 #[tokio::test]
 async fn an_untagged_secret_is_refused_and_nothing_changes() {
     let w = World::new().await;
-    let arn = w
-        .sm
-        .create_secret()
-        .name("genesys/untagged")
-        .secret_string(w.integration_json(0).to_string())
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
+    let arn =
+        w.sm.create_secret()
+            .name("genesys/untagged")
+            .secret_string(w.integration_json(0).to_string())
+            .send()
+            .await
+            .unwrap()
+            .arn()
+            .unwrap()
+            .to_owned();
     let before = w.org().emulator.clients();
     let token = w.begin_rotation(&arn, true).await;
     let err = w
