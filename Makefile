@@ -31,6 +31,16 @@ LINT_STAMP := $(LINT_VENV)/.installed
 LINT_REQUIREMENTS := infra/lint-requirements.txt infra/lint-constraints.txt
 TEMPLATE := infra/template.yaml
 LAMBDA_DIR := target/lambda
+# GENESYS_ENDPOINT_OVERRIDES (regions redirected to loopback emulators) is compiled only into
+# test and demo builds, by these features (Cargo.toml); the release zips never carry it.
+OVERRIDE_FEATURES := --features rotation/endpoint-overrides,cleanup/endpoint-overrides
+# Text only the override parser's code holds (its loopback refusal, src/region.rs): `package`
+# refuses a zip that contains it (handlers/rotation/tests/release_build.rs checks it is the
+# parser's, and that it is absent from a build without the feature).
+OVERRIDE_PARSER_FINGERPRINT := overrides exist only to reach a local emulator
+# `make bench` runs zips built with the overrides (to reach its emulators), kept apart from the
+# release zips of $(LAMBDA_DIR), whose sizes it reports.
+BENCH_LAMBDA_DIR := target/lambda-bench
 # Architecture of `make sam-build` (the template's Architecture parameter): arm64 or x86_64.
 ARCH ?= arm64
 AARCH64_TARGET := aarch64-unknown-linux-gnu
@@ -57,19 +67,24 @@ $(LINT_STAMP): $(LINT_REQUIREMENTS)
 	$(LINT_VENV)/bin/python -m pip check
 	touch $@
 
-## build: every binary of the workspace (debug)
+## build: every binary of the workspace (debug), the Lambdas with the endpoint overrides the
+## demo points at the emulator (test and demo builds only)
 build:
-	$(CARGO) build --workspace --bins
+	$(CARGO) build --workspace --bins $(OVERRIDE_FEATURES)
 
-## test: venv, build, all Rust tests with every feature (the consumer library, the CLI; nextest
-## if present), then the Python SDK fidelity test
+## test: venv, build, all Rust tests with every feature (the consumer library, the CLI, the
+## endpoint overrides; nextest if present), then the library's unit tests and the rotation binary
+## as released (without endpoint overrides: it refuses them and carries no parser), then the
+## Python SDK fidelity test
 test: venv
 	$(CARGO) build --workspace --bins --all-features
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) $(CARGO) nextest run --workspace --all-features --no-fail-fast; \
+		$(CARGO) nextest run -p genesys-rotator -p rotation --lib --test release_build --no-fail-fast; \
 	else \
 		echo "cargo-nextest not found: falling back to cargo test"; \
 		MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) $(CARGO) test --workspace --all-features --no-fail-fast; \
+		$(CARGO) test -p genesys-rotator -p rotation --lib --test release_build --no-fail-fast; \
 	fi
 	GENESYS_EMULATOR_BIN=$(GENESYS_EMULATOR_BIN) MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) \
 		$(VENV)/bin/pytest -q tests/sdk_fidelity
@@ -89,19 +104,32 @@ chaos: venv
 demo: venv build
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python tests/demo/demo.py
 
-## lint: formatting and clippy (warnings are errors), then the deployment template: cfn-lint,
-## checkov (offline) and `sam validate --lint`, all pinned in .venv-lint; zero findings, every
-## skip justified beside it in the template
+## lint: formatting and clippy (warnings are errors), with every feature and, for the library
+## and the Lambdas, with none (as released); that a release build leaves out the endpoint
+## overrides; then the deployment template: cfn-lint, checkov (offline) and `sam validate
+## --lint`, all pinned in .venv-lint; zero findings, every skip justified beside it in the
+## template
 lint: $(LINT_STAMP)
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+	$(CARGO) clippy -p genesys-rotator -p rotation -p cleanup --lib --bins -- -D warnings
+	# The release build (`make package`: both Lambda packages, no features) must not enable
+	# endpoint-overrides, e.g. through a default feature or a dependency's feature list.
+	# `cargo tree` resolves features as that build does, in a second and without compiling;
+	# the "default" line proves it listed the library's features at all.
+	features="$$($(CARGO) tree -p rotation -p cleanup -e features,normal,build -i genesys-rotator --prefix none)"; \
+	grep -qF 'genesys-rotator feature "default"' <<<"$$features"; \
+	if grep -F 'feature "endpoint-overrides"' <<<"$$features"; then \
+		echo "lint: the release build of the Lambdas enables endpoint-overrides (see Cargo.toml)"; exit 1; \
+	fi
 	$(LINT_VENV)/bin/cfn-lint $(TEMPLATE)
 	$(LINT_VENV)/bin/checkov --skip-download --quiet --compact --framework cloudformation -f $(TEMPLATE)
 	AWS_EC2_METADATA_DISABLED=true $(LINT_VENV)/bin/sam validate --lint --region us-east-1 --template $(TEMPLATE)
 
 ## package: release zips of both Lambdas with cargo-lambda, per architecture:
 ## target/lambda/x86_64/<bin>/bootstrap.zip, and target/lambda/arm64/<bin>/bootstrap.zip when the
-## aarch64 Rust target is installed (else arm64 is skipped, saying how to install it)
+## aarch64 Rust target is installed (else arm64 is skipped, saying how to install it); built
+## without endpoint overrides, and refused if a zip carries their parser anyway
 package: venv
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --output-format zip \
 		--lambda-dir $(LAMBDA_DIR)/x86_64 --package rotation --package cleanup
@@ -114,6 +142,19 @@ package: venv
 		echo "package: (or deploy with the template parameter Architecture=x86_64)"; \
 	fi
 	ls -l $(LAMBDA_DIR)/*/*/bootstrap.zip
+	for zip in $(LAMBDA_DIR)/*/*/bootstrap.zip; do \
+		bootstrap="$$(mktemp)"; \
+		unzip -p "$$zip" bootstrap >"$$bootstrap"; \
+		test -s "$$bootstrap"; \
+		if grep -aqF '$(OVERRIDE_PARSER_FINGERPRINT)' "$$bootstrap"; then \
+			rm -f "$$bootstrap"; \
+			echo "package: $$zip carries the endpoint-override parser: release zips must not"; exit 1; \
+		elif [ $$? -ne 1 ]; then \
+			rm -f "$$bootstrap"; echo "package: could not search $$zip"; exit 1; \
+		fi; \
+		rm -f "$$bootstrap"; \
+	done
+	echo "package: no zip carries the endpoint-override parser"
 
 ## sam-build: `sam build` of infra/template.yaml (rust-cargolambda, no Docker) into .aws-sam/build,
 ## for `sam deploy`; ARCH=x86_64 builds for the template's x86_64 Architecture instead of arm64
@@ -122,14 +163,18 @@ sam-build: venv $(LINT_STAMP)
 		--template $(TEMPLATE) --parameter-overrides Architecture=$(ARCH)
 
 ## bench: prints tables, asserts nothing about timings. First the Lambdas (benches/lambdas.py):
-## cold start, step latency and peak RSS of the zips `make package` built, run under a minimal
-## Runtime API against moto and the emulator (release), beside a Python baseline; zip sizes;
-## HTTP calls per rotation; 480 orphans deleted at 300 requests/min (about 4 minutes). Then the
-## consumer API's overhead per call and its 401 recovery time (benches/consumer.rs).
+## cold start, step latency and peak RSS of release zips built like `make package`'s but with
+## the endpoint overrides (into $(BENCH_LAMBDA_DIR), x86_64), run under a minimal Runtime API
+## against moto and the emulator (release), beside a Python baseline; the sizes of the real
+## release zips (`make package`); HTTP calls per rotation; 480 orphans deleted at 300
+## requests/min (about 4 minutes). Then the consumer API's overhead per call and its 401
+## recovery time (benches/consumer.rs).
 bench: venv package
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --output-format zip \
+		--lambda-dir $(BENCH_LAMBDA_DIR)/x86_64 --package rotation --package cleanup $(OVERRIDE_FEATURES)
 	$(CARGO) build --release -p genesys-emulator --bin genesys-emulator
-	$(VENV)/bin/python benches/lambdas.py
-	$(CARGO) bench --features consumer --bench consumer
+	BENCH_LAMBDA_DIR=$(BENCH_LAMBDA_DIR) $(VENV)/bin/python benches/lambdas.py
+	$(CARGO) bench --features consumer,endpoint-overrides --bench consumer
 
 ## clean: build output, the venv and run files (logs, caches)
 clean:

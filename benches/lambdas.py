@@ -2,15 +2,17 @@
 """`make bench`, the Lambdas: what the real release binaries cost, measured on loopback.
 
 Runs, side by side in one run (`make bench` runs it after `make package`):
-  * **cold start and per-step latency**: the `rotation` and `cleanup` binaries exactly as
-    `make package` zipped them (x86_64; `bootstrap` taken out of the zip) are started as processes
+  * **cold start and per-step latency**: the `rotation` and `cleanup` binaries as `make bench`
+    zipped them into $BENCH_LAMBDA_DIR: built like `make package`'s release zips, plus the
+    endpoint overrides that send them to the emulator, which release zips refuse (x86_64;
+    `bootstrap` taken out of the zip), are started as processes
     with `AWS_LAMBDA_RUNTIME_API` pointing at a minimal Runtime API served here. Cold start is the
     time from spawn to the function's first `GET .../invocation/next`; each rotation step is the
     time from handing the event out to its answer. moto_server plays Secrets Manager and SQS and
     the Genesys emulator (release build) plays Genesys Cloud, both on 127.0.0.1.
   * **peak RSS** of each process over its whole life (`VmHWM` in /proc/PID/status, read just
     before it is stopped), and the size
-    of each release zip per architecture.
+    of each release zip `make package` built (without the overrides) per architecture.
   * **HTTP calls per rotation**: the emulator's call log and moto's request recorder
     (`/moto-api/recorder/`), against the minimum the design needs, with why each extra call is
     made.
@@ -64,7 +66,10 @@ from demo import DemoFailure, Proc, register_stub_lambda  # noqa: E402
 RUN_DIR = ROOT / ".run" / "bench"
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 EMULATOR_BIN = Path(os.environ.get("BENCH_EMULATOR_BIN", ROOT / "target" / "release" / "genesys-emulator"))
+# The release zips (`make package`): only their sizes are reported.
 LAMBDA_DIR = ROOT / "target" / "lambda"
+# The zips that are run: the same release build with the endpoint overrides (`make bench`).
+BENCH_LAMBDA_DIR = ROOT / os.environ.get("BENCH_LAMBDA_DIR", "target/lambda-bench")
 ARCHES = ["x86_64", "arm64"]
 FUNCTIONS = ["rotation", "cleanup"]
 BASELINE = ROOT / "benches" / "python_baseline" / "rotation.py"
@@ -531,12 +536,13 @@ def zip_sizes() -> dict[str, dict[str, int | None]]:
 
 
 def unpack_bootstraps() -> dict[str, Path]:
-    """The x86_64 `bootstrap` of each zip, as Lambda would run it."""
+    """The x86_64 `bootstrap` of each bench zip (built with the endpoint overrides), as Lambda would
+    run it."""
     bins = {}
     for f in FUNCTIONS:
-        archive = LAMBDA_DIR / "x86_64" / f / "bootstrap.zip"
+        archive = BENCH_LAMBDA_DIR / "x86_64" / f / "bootstrap.zip"
         if not archive.exists():
-            raise DemoFailure(f"{archive} not found: run `make package`")
+            raise DemoFailure(f"{archive} not found: run `make bench`, which builds it")
         out = RUN_DIR / "bin" / f
         out.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(archive) as z:

@@ -7,7 +7,8 @@
 //!
 //! The AWS SDK takes its region and credentials from the usual environment (`AWS_REGION`,
 //! `AWS_PROFILE`, instance or task roles, ...). `GENESYS_ENDPOINT_OVERRIDES` (loopback URLs only)
-//! points the secret's region at a local emulator, for trying it out without an org.
+//! points the secret's region at a local emulator, for trying it out without an org; only a build
+//! with `--features consumer,endpoint-overrides` takes it (others refuse it).
 
 use std::time::Duration;
 

@@ -69,7 +69,8 @@ pub struct RotatorConfig {
     /// refused: whoever can edit an integration secret must not be able to borrow a more
     /// powerful master.
     pub allowed_master_arns: Vec<String>,
-    /// Test-only redirection of regions to local emulators (loopback addresses only).
+    /// Test-only redirection of regions to local emulators (loopback addresses only); always
+    /// empty in a build without the `endpoint-overrides` feature.
     pub endpoint_overrides: EndpointOverrides,
     /// Deadline of one HTTP request to Genesys Cloud.
     pub request_timeout: Duration,
@@ -80,7 +81,8 @@ pub struct RotatorConfig {
 impl RotatorConfig {
     /// Environment variable: comma-separated master secret ARNs (required).
     pub const ENV_ALLOWED_MASTERS: &'static str = "ALLOWED_MASTER_SECRET_ARNS";
-    /// Environment variable: `domain=url,...` endpoint overrides (optional, tests and demo only).
+    /// Environment variable: `domain=url,...` endpoint overrides (optional, tests and demo only:
+    /// refused by a build without the `endpoint-overrides` feature).
     pub const ENV_ENDPOINT_OVERRIDES: &'static str = crate::region::ENDPOINT_OVERRIDES_ENV;
     /// Environment variable: per-request timeout in seconds (optional, default 10).
     pub const ENV_REQUEST_TIMEOUT: &'static str = "GENESYS_REQUEST_TIMEOUT_SECONDS";
@@ -98,13 +100,12 @@ impl RotatorConfig {
             .filter(|v| !v.trim().is_empty())
             .ok_or(ConfigError::MissingEnv(Self::ENV_ALLOWED_MASTERS))?;
         let allowed_master_arns = parse_arn_list(Self::ENV_ALLOWED_MASTERS, &masters)?;
-        let endpoint_overrides = match lookup(Self::ENV_ENDPOINT_OVERRIDES) {
-            Some(v) if !v.trim().is_empty() => EndpointOverrides::parse(&v).map_err(|e| ConfigError::InvalidEnv {
+        // Parsed only by test and demo builds; a release build refuses any value (never ignores it).
+        let endpoint_overrides = EndpointOverrides::from_value(lookup(Self::ENV_ENDPOINT_OVERRIDES).as_deref())
+            .map_err(|e| ConfigError::InvalidEnv {
                 name: Self::ENV_ENDPOINT_OVERRIDES,
                 reason: e.to_string(),
-            })?,
-            _ => EndpointOverrides::none(),
-        };
+            })?;
         let seconds = |name: &'static str, default: u64, max: u64| -> Result<Duration, ConfigError> {
             match lookup(name) {
                 None => Ok(Duration::from_secs(default)),
@@ -782,6 +783,46 @@ mod tests {
         let mut expected = raw;
         expected["clientSecret"] = json!("new");
         assert_eq!(next, expected);
+    }
+
+    #[test]
+    fn endpoint_overrides_are_taken_only_by_builds_with_the_feature() {
+        let with = |value: &'static str| {
+            RotatorConfig::from_lookup(move |k: &str| match k {
+                "ALLOWED_MASTER_SECRET_ARNS" => Some(MASTER.to_owned()),
+                "GENESYS_ENDPOINT_OVERRIDES" => Some(value.to_owned()),
+                _ => None,
+            })
+        };
+        let region = crate::region::Region::EuWest1;
+        #[cfg(feature = "endpoint-overrides")]
+        {
+            let c = with("mypurecloud.ie=http://127.0.0.1:5000").unwrap();
+            assert_eq!(
+                c.endpoint_overrides.resolve(region).api_base.as_str(),
+                "http://127.0.0.1:5000/"
+            );
+            assert!(with(" ").unwrap().endpoint_overrides.is_empty());
+        }
+        #[cfg(not(feature = "endpoint-overrides"))]
+        for value in ["mypurecloud.ie=http://127.0.0.1:5000", " "] {
+            match with(value) {
+                Err(ConfigError::InvalidEnv {
+                    name: "GENESYS_ENDPOINT_OVERRIDES",
+                    reason,
+                }) => assert!(
+                    reason.contains("this build does not take endpoint overrides"),
+                    "{reason}"
+                ),
+                other => panic!("{value:?}: {other:?}"),
+            }
+        }
+        let unset =
+            RotatorConfig::from_lookup(|k: &str| (k == "ALLOWED_MASTER_SECRET_ARNS").then(|| MASTER.to_owned()));
+        assert_eq!(
+            unset.unwrap().endpoint_overrides.resolve(region),
+            crate::region::Endpoints::for_region(region)
+        );
     }
 
     #[test]

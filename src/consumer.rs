@@ -97,7 +97,8 @@ pub struct ConsumerSettings {
     /// Timeout of a token request, and of an API request that sets none. Default 10 s.
     pub request_timeout: Duration,
     /// Test and demo redirection of regions to a loopback emulator (loopback URLs only, see
-    /// [`EndpointOverrides`]). Default none: real Genesys Cloud hosts.
+    /// [`EndpointOverrides`]; only builds with the `endpoint-overrides` feature can make one).
+    /// Default none: real Genesys Cloud hosts.
     pub endpoint_overrides: EndpointOverrides,
 }
 

@@ -118,6 +118,15 @@ mod tests {
                 "NonRetryable.GenesysInvalidClient",
             ),
             (
+                RotationError::Genesys(GenesysError::IncompleteListing {
+                    listed: 4,
+                    total: Some(5),
+                    pages: 1,
+                    page_count: Some(1),
+                }),
+                "Retryable.GenesysIncompleteListing",
+            ),
+            (
                 RotationError::Genesys(GenesysError::Decode("bad json".into())),
                 "NonRetryable.GenesysBadAnswer",
             ),

@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`config`]: the function's environment and the JSON of the secrets it rotates, checked once.
-//! - [`region`]: the 18 Genesys Cloud regions and their hosts; test-only loopback overrides.
+//! - [`region`]: the 18 Genesys Cloud regions and their hosts; loopback overrides for test and
+//!   demo builds (cargo feature `endpoint-overrides`).
 //! - [`secret`]: credential and token types that cannot be printed by accident.
 //! - [`deadline`]: the instant a rotation step must finish by, read from the Lambda context.
 //! - [`genesys`]: the one HTTP client for Genesys Cloud: typed models, errors, retries, token cache.

@@ -8,13 +8,13 @@
 //! a host nobody meant.
 //!
 //! [`EndpointOverrides`] lets tests and demos point a region at a local
-//! emulator. It refuses any override that is not on a loopback address, so a
+//! emulator. Its parser is compiled only with the cargo feature
+//! `endpoint-overrides` (test and demo builds, never the release zips), and even
+//! there it refuses any override that is not on a loopback address, so a
 //! misconfigured production environment variable cannot redirect client
-//! secrets to a remote host.
+//! secrets to another host.
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::net::IpAddr;
 use std::str::FromStr;
 
 use reqwest::Url;
@@ -230,21 +230,25 @@ pub const ENDPOINT_OVERRIDES_ENV: &str = "GENESYS_ENDPOINT_OVERRIDES";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointOverrideError {
     /// An entry lacks the `=` between region and URL.
+    #[cfg(feature = "endpoint-overrides")]
     #[error("endpoint override {entry:?} is not of the form <region>=<url>")]
     Malformed {
         /// The offending entry.
         entry: String,
     },
     /// The region part names no region.
+    #[cfg(feature = "endpoint-overrides")]
     #[error("endpoint override: {0}")]
     UnknownRegion(#[from] UnknownRegion),
     /// The same region is overridden twice.
+    #[cfg(feature = "endpoint-overrides")]
     #[error("endpoint override for region {region} is given more than once")]
     Duplicate {
         /// The region named twice.
         region: Region,
     },
     /// The URL part does not parse.
+    #[cfg(feature = "endpoint-overrides")]
     #[error("endpoint override URL {url:?} is not a valid URL: {reason}")]
     InvalidUrl {
         /// The URL as given.
@@ -253,6 +257,9 @@ pub enum EndpointOverrideError {
         reason: String,
     },
     /// The URL is not plain http(s) to a loopback host.
+    // This message is also the fingerprint by which handlers/rotation/tests/release_build.rs and
+    // `make package` tell whether a binary carries the override parser: change them together.
+    #[cfg(feature = "endpoint-overrides")]
     #[error(
         "endpoint override URL {url:?} refused: {reason}; overrides exist only to reach a local \
          emulator and must be http(s) on 127.0.0.0/8, ::1 or localhost, without credentials, \
@@ -264,6 +271,16 @@ pub enum EndpointOverrideError {
         /// Which rule it broke.
         reason: &'static str,
     },
+    /// Overrides were given to a build without the `endpoint-overrides` feature (a release
+    /// build): refused, never ignored, so nobody believes a function talks to an emulator while
+    /// it talks to Genesys Cloud, or the other way round.
+    #[cfg(not(feature = "endpoint-overrides"))]
+    #[error(
+        "{ENDPOINT_OVERRIDES_ENV} is set, but this build does not take endpoint overrides: they are \
+         compiled only into test and demo builds (cargo feature `endpoint-overrides`), never into \
+         the release functions; unset it (every region then uses its real Genesys Cloud hosts)"
+    )]
+    NotInThisBuild,
 }
 
 /// Per-region replacements of the real endpoints by a local server.
@@ -274,9 +291,14 @@ pub enum EndpointOverrideError {
 /// [`Region::parse`]. The URL serves both the login and the API paths. Only
 /// loopback URLs are accepted: this is a test hook, never a way to reach
 /// another host.
+///
+/// The parser exists only with the cargo feature `endpoint-overrides` (test and demo builds).
+/// Without it, every region resolves to its real hosts and a value given is refused
+/// ([`EndpointOverrideError::NotInThisBuild`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EndpointOverrides {
-    by_region: BTreeMap<Region, Url>,
+    #[cfg(feature = "endpoint-overrides")]
+    by_region: std::collections::BTreeMap<Region, Url>,
 }
 
 impl EndpointOverrides {
@@ -285,10 +307,59 @@ impl EndpointOverrides {
         Self::default()
     }
 
+    /// Reads [`ENDPOINT_OVERRIDES_ENV`] (see [`from_value`](Self::from_value)).
+    pub fn from_env() -> Result<Self, EndpointOverrideError> {
+        Self::from_value(std::env::var(ENDPOINT_OVERRIDES_ENV).ok().as_deref())
+    }
+
+    /// The overrides `value` of [`ENDPOINT_OVERRIDES_ENV`] gives: `None` (unset) means none.
+    /// With the `endpoint-overrides` feature it is [parsed](Self::parse) (blank means none);
+    /// without it, any value, even blank, is refused.
+    pub fn from_value(value: Option<&str>) -> Result<Self, EndpointOverrideError> {
+        match value {
+            None => Ok(Self::none()),
+            #[cfg(feature = "endpoint-overrides")]
+            Some(v) => Self::parse(v),
+            #[cfg(not(feature = "endpoint-overrides"))]
+            Some(_) => Err(EndpointOverrideError::NotInThisBuild),
+        }
+    }
+
+    /// True if no region is overridden.
+    pub fn is_empty(&self) -> bool {
+        #[cfg(feature = "endpoint-overrides")]
+        return self.by_region.is_empty();
+        #[cfg(not(feature = "endpoint-overrides"))]
+        return true;
+    }
+
+    /// The override for `region`, if any.
+    pub fn get(&self, region: Region) -> Option<&Url> {
+        #[cfg(feature = "endpoint-overrides")]
+        return self.by_region.get(&region);
+        #[cfg(not(feature = "endpoint-overrides"))]
+        {
+            let _ = region;
+            None
+        }
+    }
+
+    /// The endpoints to use for `region`: the override if there is one,
+    /// else the real ones.
+    pub fn resolve(&self, region: Region) -> Endpoints {
+        match self.get(region) {
+            Some(url) => Endpoints::single(url.clone()),
+            None => Endpoints::for_region(region),
+        }
+    }
+}
+
+#[cfg(feature = "endpoint-overrides")]
+impl EndpointOverrides {
     /// Parses the override list; empty entries (e.g. a trailing comma) are
     /// ignored, so an empty string means no overrides.
     pub fn parse(s: &str) -> Result<Self, EndpointOverrideError> {
-        let mut by_region = BTreeMap::new();
+        let mut by_region = std::collections::BTreeMap::new();
         for entry in s.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (region, url) = entry.split_once('=').ok_or_else(|| EndpointOverrideError::Malformed {
                 entry: entry.to_owned(),
@@ -302,41 +373,15 @@ impl EndpointOverrides {
         Ok(Self { by_region })
     }
 
-    /// Reads [`ENDPOINT_OVERRIDES_ENV`]; unset means no overrides.
-    pub fn from_env() -> Result<Self, EndpointOverrideError> {
-        match std::env::var(ENDPOINT_OVERRIDES_ENV) {
-            Ok(value) => Self::parse(&value),
-            Err(_) => Ok(Self::none()),
-        }
-    }
-
     /// Adds (or replaces) one override, with the same loopback check as parsing.
     pub fn insert(&mut self, region: Region, url: &str) -> Result<(), EndpointOverrideError> {
         let url = parse_loopback_url(url)?;
         self.by_region.insert(region, url);
         Ok(())
     }
-
-    /// True if no region is overridden.
-    pub fn is_empty(&self) -> bool {
-        self.by_region.is_empty()
-    }
-
-    /// The override for `region`, if any.
-    pub fn get(&self, region: Region) -> Option<&Url> {
-        self.by_region.get(&region)
-    }
-
-    /// The endpoints to use for `region`: the override if there is one,
-    /// else the real ones.
-    pub fn resolve(&self, region: Region) -> Endpoints {
-        match self.by_region.get(&region) {
-            Some(url) => Endpoints::single(url.clone()),
-            None => Endpoints::for_region(region),
-        }
-    }
 }
 
+#[cfg(feature = "endpoint-overrides")]
 impl FromStr for EndpointOverrides {
     type Err = EndpointOverrideError;
 
@@ -345,7 +390,10 @@ impl FromStr for EndpointOverrides {
     }
 }
 
+#[cfg(feature = "endpoint-overrides")]
 fn parse_loopback_url(raw: &str) -> Result<Url, EndpointOverrideError> {
+    use std::net::IpAddr;
+
     let refuse = |reason: &'static str| EndpointOverrideError::NotLoopback {
         url: raw.to_owned(),
         reason,
@@ -469,6 +517,7 @@ mod tests {
         assert_eq!(e.login_base.as_str(), "https://login.usw2.pure.cloud/");
     }
 
+    #[cfg(feature = "endpoint-overrides")]
     #[test]
     fn overrides_parse_and_resolve() {
         // GIVEN two overrides, one by domain and one by key, with a trailing comma
@@ -486,6 +535,7 @@ mod tests {
         assert!(o.get(Region::UsEast1).is_none());
     }
 
+    #[cfg(feature = "endpoint-overrides")]
     #[test]
     fn empty_overrides() {
         assert!(EndpointOverrides::parse("").unwrap().is_empty());
@@ -496,6 +546,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "endpoint-overrides")]
     #[test]
     fn overrides_accept_loopback_forms() {
         for url in [
@@ -510,6 +561,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "endpoint-overrides")]
     #[test]
     fn overrides_refuse_anything_but_loopback_http() {
         for (entry, want) in [
@@ -536,11 +588,43 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "endpoint-overrides")]
     #[test]
     fn insert_checks_loopback_too() {
         let mut o = EndpointOverrides::none();
         assert!(o.insert(Region::EuWest1, "http://example.com").is_err());
         o.insert(Region::EuWest1, "http://127.0.0.1:9").unwrap();
         assert_eq!(o.resolve(Region::EuWest1).api_base.as_str(), "http://127.0.0.1:9/");
+    }
+
+    #[cfg(feature = "endpoint-overrides")]
+    #[test]
+    fn a_set_variable_is_parsed_and_blank_means_none() {
+        assert!(EndpointOverrides::from_value(None).unwrap().is_empty());
+        assert!(EndpointOverrides::from_value(Some(" ")).unwrap().is_empty());
+        let o = EndpointOverrides::from_value(Some("mypurecloud.ie=http://127.0.0.1:5000")).unwrap();
+        assert_eq!(o.resolve(Region::EuWest1).api_base.as_str(), "http://127.0.0.1:5000/");
+        assert!(EndpointOverrides::from_value(Some("mypurecloud.ie=http://10.0.0.1")).is_err());
+    }
+
+    #[cfg(not(feature = "endpoint-overrides"))]
+    #[test]
+    fn without_the_feature_every_region_is_real_and_any_value_is_refused() {
+        let o = EndpointOverrides::from_value(None).unwrap();
+        assert!(o.is_empty());
+        for region in Region::ALL {
+            assert_eq!(o.resolve(region), Endpoints::for_region(region));
+            assert!(o.get(region).is_none());
+        }
+        for value in ["mypurecloud.ie=http://127.0.0.1:5000", "", "  "] {
+            let err = EndpointOverrides::from_value(Some(value)).unwrap_err();
+            assert_eq!(err, EndpointOverrideError::NotInThisBuild);
+            let text = err.to_string();
+            assert!(
+                text.contains("GENESYS_ENDPOINT_OVERRIDES")
+                    && text.contains("this build does not take endpoint overrides"),
+                "{text}"
+            );
+        }
     }
 }

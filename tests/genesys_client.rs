@@ -362,7 +362,19 @@ mod paging {
         format!(r#"{{"id":"{id}","name":"{id}","authorizedGrantType":"CLIENT-CREDENTIALS"}}"#)
     }
 
-    async fn serve(listener: TcpListener, loop_forever: bool) {
+    /// What the scripted listing answers.
+    #[derive(Clone, Copy)]
+    enum Script {
+        /// Two pages, the second on a `nextUri` naming another host.
+        TwoPages,
+        /// Every page names itself as the next one.
+        LoopForever,
+        /// Page 1 of 2 announces 3 clients and lists 2; page 2 lists one of page 1's again
+        /// (the org shifted between pages): one client is never seen.
+        Shifted,
+    }
+
+    async fn serve(listener: TcpListener, script: Script) {
         loop {
             let Ok((mut sock, _)) = listener.accept().await else {
                 return;
@@ -381,10 +393,22 @@ mod paging {
                 let target = head.split_whitespace().nth(1).unwrap_or("").to_owned();
                 let body = if target.starts_with("/oauth/token") {
                     r#"{"access_token":"t","token_type":"bearer","expires_in":3600}"#.to_owned()
-                } else if loop_forever {
+                } else if matches!(script, Script::LoopForever) {
                     format!(
                         r#"{{"entities":[{}],"nextUri":"/api/v2/oauth/clients?pageNumber=1"}}"#,
                         client_json("x")
+                    )
+                } else if matches!(script, Script::Shifted) && target.ends_with("pageNumber=2") {
+                    format!(
+                        r#"{{"entities":[{}],"pageNumber":2,"pageCount":2,"total":3}}"#,
+                        client_json("b")
+                    )
+                } else if matches!(script, Script::Shifted) {
+                    format!(
+                        r#"{{"entities":[{},{}],"pageNumber":1,"pageCount":2,"total":3,
+                            "nextUri":"/api/v2/oauth/clients?pageNumber=2"}}"#,
+                        client_json("a"),
+                        client_json("b")
                     )
                 } else if target.ends_with("pageNumber=2") {
                     format!(r#"{{"entities":[{}],"pageNumber":2,"pageCount":2}}"#, client_json("b"))
@@ -405,10 +429,10 @@ mod paging {
         }
     }
 
-    async fn client_for(loop_forever: bool) -> GenesysClient {
+    async fn client_for(script: Script) -> GenesysClient {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(serve(listener, loop_forever));
+        tokio::spawn(serve(listener, script));
         GenesysClient::new(
             reqwest::Client::new(),
             Endpoints::single(Url::parse(&base).unwrap()),
@@ -419,15 +443,31 @@ mod paging {
 
     #[tokio::test]
     async fn list_follows_next_uri_on_the_api_host() {
-        let client = client_for(false).await;
+        let client = client_for(Script::TwoPages).await;
         let ids: Vec<_> = client.list_clients().await.unwrap().into_iter().map(|c| c.id).collect();
         assert_eq!(ids, vec!["a", "b"]);
     }
 
     #[tokio::test]
     async fn list_refuses_a_page_loop() {
-        let client = client_for(true).await;
+        let client = client_for(Script::LoopForever).await;
         let err = client.list_clients().await.unwrap_err();
         assert!(matches!(err, GenesysError::Decode(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn list_fails_closed_when_clients_shift_between_pages() {
+        let client = client_for(Script::Shifted).await;
+        let err = client.list_clients().await.unwrap_err();
+        assert_eq!(
+            err,
+            GenesysError::IncompleteListing {
+                listed: 2,
+                total: Some(3),
+                pages: 2,
+                page_count: Some(2)
+            }
+        );
+        assert!(err.is_retryable());
     }
 }

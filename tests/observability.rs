@@ -173,7 +173,11 @@ async fn scenario() {
     assert!(!err.is_retryable(), "{err}");
     let invalid = dw
         .rotator
-        .handle_json(&json!({"Step": "createSecret"}))
+        // As the Lambda calls it: with the invocation's deadline.
+        .handle_json(
+            &json!({"Step": "createSecret"}),
+            Some(std::time::Instant::now() + Duration::from_secs(60)),
+        )
         .await
         .unwrap_err();
     assert!(matches!(invalid, RotationError::Event(_)));
@@ -268,6 +272,12 @@ async fn scenario() {
     assert_eq!(failed["span"]["secret_id"], broken.as_str());
     assert_eq!(failed["fields"]["error_type"], "NonRetryable.GenesysInvalidClient");
     assert_eq!(failed["level"], "WARN");
+    let refused = logs
+        .iter()
+        .find(|l| l["fields"]["message"] == "rotation event refused")
+        .expect("the malformed event is logged");
+    assert_eq!(refused["fields"]["error_type"], "NonRetryable.InvalidEvent");
+    assert_eq!(refused["level"], "WARN");
 
     // AND no secret or token appears anywhere on stdout
     let mut secrets = vec![

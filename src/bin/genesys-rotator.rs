@@ -8,6 +8,10 @@
 //! Configuration comes from the environment, as for the Lambdas (`ALLOWED_MASTER_SECRET_ARNS`
 //! and the rest, see the README); AWS credentials and region from the usual AWS variables.
 //! Human output by default, `--json` for scripts; progress goes to stderr.
+//!
+//! The `cli` feature does not bring `endpoint-overrides`: an operator's CLI talks to real
+//! Genesys Cloud, so a build with `--features cli` refuses `GENESYS_ENDPOINT_OVERRIDES` like the
+//! release Lambdas do. The tests that run it against the emulator build it with every feature.
 
 use std::process::ExitCode;
 

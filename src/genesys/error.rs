@@ -56,6 +56,33 @@ pub enum GenesysError {
     /// HTTP 404: the entity does not exist. Not retryable.
     #[error("Genesys Cloud answered HTTP 404: not found")]
     NotFound,
+    /// A listing ended short of what its own pages announced: fewer distinct entities than
+    /// `total`, or fewer pages followed than `pageCount` (entities can shift between pages while
+    /// they are read). Whoever acts on a listing (deletes what is missing from it, counts it
+    /// against a limit) must not act on this one. Retryable: a later listing may be complete.
+    #[error(
+        "incomplete client listing: {listed} distinct clients on {pages} page(s), but Genesys Cloud announced {} \
+         clients on {} page(s); nothing is decided on it",
+        announced(total),
+        announced(page_count)
+    )]
+    IncompleteListing {
+        /// Distinct entities listed.
+        listed: u64,
+        /// The largest `total` a page announced, if any did.
+        total: Option<u64>,
+        /// Pages followed.
+        pages: u32,
+        /// The largest `pageCount` a page announced, if any did.
+        page_count: Option<u32>,
+    },
+}
+
+fn announced<T: std::fmt::Display>(value: &Option<T>) -> String {
+    match value {
+        Some(v) => v.to_string(),
+        None => "an unstated number of".to_owned(),
+    }
 }
 
 impl GenesysError {
@@ -63,7 +90,9 @@ impl GenesysError {
     pub fn is_retryable(&self) -> bool {
         match self {
             GenesysError::Http { status, .. } => *status >= 500 || *status == 408 || *status == 429,
-            GenesysError::RateLimited { .. } | GenesysError::Transport(_) => true,
+            GenesysError::RateLimited { .. } | GenesysError::Transport(_) | GenesysError::IncompleteListing { .. } => {
+                true
+            }
             GenesysError::InvalidClient { .. } | GenesysError::Decode(_) | GenesysError::NotFound => false,
         }
     }
@@ -79,6 +108,7 @@ impl GenesysError {
             GenesysError::Transport(_) => "GenesysUnreachable",
             GenesysError::Decode(_) => "GenesysBadAnswer",
             GenesysError::NotFound => "GenesysNotFound",
+            GenesysError::IncompleteListing { .. } => "GenesysIncompleteListing",
         }
     }
 
@@ -88,7 +118,7 @@ impl GenesysError {
             GenesysError::Http { status, .. } | GenesysError::InvalidClient { status, .. } => Some(*status),
             GenesysError::RateLimited { .. } => Some(429),
             GenesysError::NotFound => Some(404),
-            GenesysError::Transport(_) | GenesysError::Decode(_) => None,
+            GenesysError::Transport(_) | GenesysError::Decode(_) | GenesysError::IncompleteListing { .. } => None,
         }
     }
 

@@ -386,21 +386,36 @@ impl GenesysClient {
     }
 
     /// All OAuth clients of the organization (`GET /api/v2/oauth/clients`),
-    /// following `nextUri` for at most [`MAX_LIST_PAGES`] pages.
+    /// following `nextUri` for at most [`MAX_LIST_PAGES`] pages, each client once
+    /// (the first time its id is seen).
+    ///
+    /// The listing must be complete, since callers delete what it lacks and count it against
+    /// the client limit: when it ends with fewer distinct clients than a page's `total`, or
+    /// after fewer pages than a page's `pageCount`, it fails with the retryable
+    /// [`GenesysError::IncompleteListing`]. Pages that state neither are judged by `nextUri`
+    /// alone.
     pub async fn list_clients(&self) -> Result<Vec<OAuthClient>, GenesysError> {
         const ROUTE: &str = "GET /api/v2/oauth/clients";
         let mut url = self.api_url(&["api", "v2", "oauth", "clients"])?;
         let mut seen = HashSet::new();
+        let mut ids = HashSet::new();
         let mut clients = Vec::new();
+        let mut tally = ListingTally::default();
         for _ in 0..MAX_LIST_PAGES {
             seen.insert(url.to_string());
             let body = self
                 .send(Method::GET, ROUTE, url, None, Idempotency::Idempotent)
                 .await?;
             let page: OAuthClientEntityListing = decode(&body, "client listing", false)?;
-            clients.extend(page.entities);
+            tally.add_page(&page);
+            clients.extend(page.entities.into_iter().filter(|c| ids.insert(c.id.clone())));
             match page.next_uri.filter(|next| !next.trim().is_empty()) {
-                None => return Ok(clients),
+                None => {
+                    tally.check(clients.len()).inspect_err(|e| {
+                        warn!(route = ROUTE, error = %e, "client listing is incomplete; nothing is decided on it");
+                    })?;
+                    return Ok(clients);
+                }
                 Some(next) => {
                     url = self.next_page_url(&next)?;
                     if seen.contains(url.as_str()) {
@@ -505,6 +520,43 @@ impl GenesysClient {
             .send(Method::GET, ROUTE, url, None, Idempotency::Idempotent)
             .await?;
         decode(&body, "token info", false)
+    }
+}
+
+/// What the pages of one listing announced, to tell whether it ended complete.
+#[derive(Debug, Default)]
+struct ListingTally {
+    /// Pages read.
+    pages: u32,
+    /// The largest `total` a page stated (`None` if none did).
+    total: Option<u64>,
+    /// The largest `pageCount` a page stated (`None` if none did).
+    page_count: Option<u32>,
+}
+
+impl ListingTally {
+    fn add_page(&mut self, page: &OAuthClientEntityListing) {
+        self.pages += 1;
+        // The largest figure wins: the org may change between pages, and an overstated total
+        // only costs a retry, where an understated one could hide a missed client.
+        self.total = self.total.max(page.total);
+        self.page_count = self.page_count.max(page.page_count);
+    }
+
+    /// `Ok` if `listed` distinct clients over the pages read are all the pages announced.
+    fn check(&self, listed: usize) -> Result<(), GenesysError> {
+        let listed = listed as u64;
+        let short_of_total = self.total.is_some_and(|total| listed < total);
+        let short_of_pages = self.page_count.is_some_and(|count| self.pages < count);
+        if short_of_total || short_of_pages {
+            return Err(GenesysError::IncompleteListing {
+                listed,
+                total: self.total,
+                pages: self.pages,
+                page_count: self.page_count,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -690,6 +742,96 @@ mod tests {
         // No request is made (the endpoint is unreachable): the answer comes at once.
         assert!(matches!(c.token().await, Err(GenesysError::InvalidClient { .. })));
         assert!(matches!(c.fresh_token().await, Err(GenesysError::InvalidClient { .. })));
+    }
+
+    fn page(entities: usize, total: Option<u64>, page_count: Option<u32>) -> OAuthClientEntityListing {
+        let entities: Vec<_> = (0..entities)
+            .map(|i| serde_json::json!({"id": format!("c{i}"), "name": "n", "authorizedGrantType": "CLIENT-CREDENTIALS"}))
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "entities": entities, "total": total, "pageCount": page_count,
+        }))
+        .unwrap()
+    }
+
+    fn tally(pages: &[OAuthClientEntityListing]) -> ListingTally {
+        let mut t = ListingTally::default();
+        for p in pages {
+            t.add_page(p);
+        }
+        t
+    }
+
+    #[test]
+    fn a_listing_that_lists_what_it_announces_is_complete() {
+        assert!(tally(&[page(3, Some(3), Some(1))]).check(3).is_ok());
+        assert!(tally(&[page(2, Some(3), Some(2)), page(1, Some(3), Some(2))])
+            .check(3)
+            .is_ok());
+        // A client created between pages: more than announced is not a gap.
+        assert!(tally(&[page(2, Some(3), Some(2)), page(2, Some(4), Some(2))])
+            .check(4)
+            .is_ok());
+        assert!(tally(&[page(2, Some(3), Some(2)), page(2, Some(3), Some(2))])
+            .check(4)
+            .is_ok());
+        // An empty org.
+        assert!(tally(&[page(0, Some(0), Some(0))]).check(0).is_ok());
+        assert!(tally(&[page(0, Some(0), Some(1))]).check(0).is_ok());
+    }
+
+    #[test]
+    fn fewer_distinct_clients_than_total_is_incomplete_and_retryable() {
+        let err = tally(&[page(2, Some(3), Some(1))]).check(2).unwrap_err();
+        assert_eq!(
+            err,
+            GenesysError::IncompleteListing {
+                listed: 2,
+                total: Some(3),
+                pages: 1,
+                page_count: Some(1)
+            }
+        );
+        assert!(err.is_retryable());
+        assert_eq!(err.kind(), "GenesysIncompleteListing");
+        assert_eq!(err.status(), None);
+        let text = err.to_string();
+        assert!(
+            text.contains("2 distinct clients") && text.contains("announced 3 clients"),
+            "{text}"
+        );
+        // Duplicates across pages do not make up for a missing client: `listed` is distinct ids.
+        assert!(tally(&[page(2, Some(3), Some(2)), page(1, Some(3), Some(2))])
+            .check(2)
+            .is_err());
+        // The largest total any page announced counts, not only the last page's.
+        assert!(tally(&[page(2, Some(4), Some(2)), page(1, Some(3), Some(2))])
+            .check(3)
+            .is_err());
+    }
+
+    #[test]
+    fn fewer_pages_than_page_count_is_incomplete() {
+        let err = tally(&[page(2, None, Some(2))]).check(2).unwrap_err();
+        assert!(matches!(
+            err,
+            GenesysError::IncompleteListing {
+                pages: 1,
+                page_count: Some(2),
+                total: None,
+                ..
+            }
+        ));
+        assert!(err.to_string().contains("an unstated number of clients"), "{err}");
+        assert!(tally(&[page(2, Some(2), Some(3)), page(0, Some(2), Some(3))])
+            .check(2)
+            .is_err());
+    }
+
+    #[test]
+    fn a_listing_that_states_no_figures_is_judged_by_next_uri_alone() {
+        assert!(tally(&[page(1, None, None)]).check(1).is_ok());
+        assert!(tally(&[page(1, None, None), page(0, None, None)]).check(1).is_ok());
     }
 
     #[test]

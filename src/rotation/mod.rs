@@ -184,29 +184,27 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         &self.store
     }
 
-    /// Parses a Lambda payload and runs the step it names.
-    pub async fn handle_json(&self, payload: &serde_json::Value) -> Result<StepOutcome, RotationError> {
-        let event = match RotationEvent::from_json(payload) {
-            Ok(event) => event,
-            Err(e) => {
-                let e = RotationError::from(e);
-                // The payload is not echoed: it is not ours to log.
-                let error_type = crate::error_type::error_type(e.is_retryable(), e.kind());
-                warn!(error = %e, error_type = %error_type, "rotation event refused");
-                crate::metrics::step_outcome(crate::metrics::INVALID_EVENT, Some(false));
-                return Err(e);
-            }
-        };
-        self.handle(&event).await
-    }
-
-    /// [`handle_json`](Self::handle_json) that returns by `deadline` (see [`crate::deadline`]).
-    pub async fn handle_json_until(
+    /// The one entry point for a Lambda payload: parses it and runs the step it names, returning
+    /// by `deadline` if one is given (see [`handle_until`](Self::handle_until)).
+    ///
+    /// A payload that is not a rotation event is refused with [`RotationError::Event`], logged
+    /// (without the payload, which is not ours to log) and counted as a failed step of
+    /// [`crate::metrics::INVALID_EVENT`], so the alarms see it as they see any failed step.
+    pub async fn handle_json(
         &self,
         payload: &serde_json::Value,
         deadline: Option<Instant>,
     ) -> Result<StepOutcome, RotationError> {
-        let event = RotationEvent::from_json(payload)?;
+        let event = match RotationEvent::from_json(payload) {
+            Ok(event) => event,
+            Err(e) => {
+                let e = RotationError::from(e);
+                let error_type = crate::error_type::error_type(e.is_retryable(), e.kind());
+                warn!(error = %e, error_type = %error_type, "rotation event refused");
+                crate::metrics::step_outcome(crate::metrics::INVALID_EVENT, Some(e.is_retryable()));
+                return Err(e);
+            }
+        };
         self.handle_until(&event, deadline).await
     }
 

@@ -405,6 +405,11 @@ def start_cargo_lambda(env_vars: dict[str, str]) -> tuple[Proc, int]:
         # No --package/--bin: one watcher serves every binary of the workspace, each invoked by
         # name (/2015-03-31/functions/<bin>/invocations); the demo uses `rotation` and `cleanup`.
         "--ignore-changes",  # others may be editing the workspace: don't rebuild mid-demo
+        # The regions are sent to the emulator by GENESYS_ENDPOINT_OVERRIDES, which only a build
+        # with this feature takes (the release zips refuse it; `make build` enables it too).
+        # Named on the library, which both binaries depend on, since the watcher builds each
+        # binary as a package of its own.
+        "--features", "genesys-rotator/endpoint-overrides",
         "--env-file", str(env_file),
     ]
     proc = Proc("cargo lambda watch", argv, RUN_DIR / "cargo-lambda.log", env=env)

@@ -97,7 +97,7 @@ async fn malformed_events_secrets_and_queue_bodies_change_nothing() {
     let valid = json!({"Step": "createSecret", "SecretId": arn, "ClientRequestToken": token});
     for _ in 0..40 {
         let event = break_one(&valid, &mut rng);
-        match dw.rotator.handle_json(&event).await {
+        match dw.rotator.handle_json(&event, None).await {
             Err(RotationError::Event(_)) => {}
             Err(RotationError::Store(_)) | Err(RotationError::UnknownVersion { .. }) => {}
             Err(e) => panic!("{event}: unexpected error: {e:?}"),

@@ -4,11 +4,12 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use genesys_emulator::{ClientState, EmulatorConfig, Fault, FaultAction};
+use genesys_emulator::{routes, ClientState, EmulatorConfig, Fault, FaultAction};
 use genesys_rotator::config::ReconcileConfig;
+use genesys_rotator::genesys::GenesysError;
 use genesys_rotator::reconcile::{ReconcileError, ReconcileReport};
 use genesys_rotator::rotation::{RotationError, Step};
-use genesys_rotator::store::{AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use genesys_rotator::store::{SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
@@ -347,6 +348,157 @@ async fn a_horizon_shorter_than_the_drain_deletes_nothing() {
         "{err:?}"
     );
     assert!(w.org().managed(PREFIX).iter().all(|c| c.id == orphan));
+}
+
+/// Calls that change the org: none may follow an incomplete listing.
+fn writes(w: &World) -> Vec<(String, u64)> {
+    let calls = w.org().emulator.call_counts();
+    [
+        routes::CREATE_CLIENT,
+        routes::UPDATE_CLIENT,
+        routes::DELETE_CLIENT,
+        routes::NEW_SECRET,
+    ]
+    .iter()
+    .filter_map(|r| calls.get(*r).map(|n| (r.to_string(), *n)))
+    .collect()
+}
+
+fn short_listing() -> Fault {
+    Fault::new(routes::LIST_CLIENTS, FaultAction::ShortListing)
+}
+
+#[tokio::test]
+async fn a_short_listing_fails_create_secret_closed_creating_and_deleting_nothing() {
+    // GIVEN an org at its limit of 6: master, legacy (the secret's current client), 3 old
+    // orphans and, created last, a foreign client that a short listing leaves out
+    let mut w = World::with_config(EmulatorConfig {
+        client_limit: 6,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let old = Some(OffsetDateTime::now_utc() - 100 * HOUR);
+    let orphans: Vec<String> = (0..3).map(|_| w.org().seed_managed(PREFIX, old)).collect();
+    let foreign = w.org().seed_named("some-other-tool", old);
+    let arn = w.integration_secret().await;
+    let before = w.org().emulator.clients();
+    assert_eq!(before.len(), 6);
+    assert_eq!(
+        before.last().map(|c| &c.id),
+        Some(&foreign),
+        "the listing's last client"
+    );
+    let limit = ReconcileConfig {
+        client_limit: 6,
+        limit_margin: 0,
+        ..ReconcileConfig::default()
+    };
+    let token = w.begin_rotation(&arn, true).await;
+
+    // WHEN createSecret meets a listing of 5 that announces 6, with a horizon the orphans have
+    // not reached (a listing of 5 would pass the limit check and POST a 7th client)
+    w.rotator = w.rotator.with_reconcile(ReconcileConfig {
+        horizon: 1000 * HOUR,
+        ..limit.clone()
+    });
+    w.org().emulator.inject_fault(short_listing());
+    let err = w.step(&arn, &token, Step::CreateSecret).await.unwrap_err();
+
+    // THEN it fails with the retryable incomplete-listing error and changes nothing
+    assert!(
+        matches!(
+            err,
+            RotationError::Genesys(GenesysError::IncompleteListing {
+                listed: 5,
+                total: Some(6),
+                pages: 1,
+                page_count: Some(1),
+            })
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_retryable());
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(err).error_type,
+        "Retryable.GenesysIncompleteListing"
+    );
+    assert_eq!(w.org().emulator.pending_faults(), 0, "the listing was short");
+    assert_eq!(writes(&w), [], "no create, deactivation or delete");
+    assert_eq!(w.org().emulator.clients(), before);
+    let pending = w
+        .rotator
+        .store()
+        .get_value(&arn, Version::IdAndStage(&token, AWSPENDING))
+        .await
+        .expect("read AWSPENDING");
+    assert!(pending.is_none(), "nothing stored");
+
+    // AND with old orphans due for deletion (the default horizon), a short listing still
+    // deletes none of them
+    w.rotator = w.rotator.with_reconcile(limit);
+    w.org().emulator.inject_fault(short_listing());
+    let err = w.step(&arn, &token, Step::CreateSecret).await.unwrap_err();
+    assert!(
+        matches!(err, RotationError::Genesys(GenesysError::IncompleteListing { .. })),
+        "{err:?}"
+    );
+    assert_eq!(writes(&w), []);
+    assert_eq!(w.org().emulator.clients(), before);
+
+    // AND Secrets Manager's retry over a whole listing deletes those orphans and rotates
+    w.run_steps(&arn, &token)
+        .await
+        .expect("rotation over a complete listing");
+    w.clear_pending(&arn, &token).await;
+    w.assert_rotated(&arn, &token, None, 0).await;
+    for id in &orphans {
+        assert!(
+            w.org().client(id).is_none(),
+            "orphan {id} deleted once the listing was whole"
+        );
+    }
+    assert!(w.org().client(&foreign).is_some());
+}
+
+#[tokio::test]
+async fn a_short_listing_makes_the_scheduled_reconciliation_delete_nothing() {
+    // GIVEN two secrets of one org (one listing serves both) with old orphans each
+    let w = World::new().await;
+    let org = w.org();
+    let now = OffsetDateTime::now_utc();
+    let old = Some(now - 100 * HOUR);
+    let b_prefix = "erp-rot-";
+    let a_orphan = org.seed_managed(PREFIX, old);
+    let b_orphan = org.seed_managed(b_prefix, old);
+    let a = w.integration_secret().await;
+    let b = w
+        .create_secret("genesys/b", &w.integration_json_with_prefix(0, b_prefix))
+        .await;
+    let arns = vec![a.clone(), b.clone()];
+    let before = org.emulator.clients();
+
+    // WHEN the pass meets a listing that leaves out a client its total counts
+    org.emulator.inject_fault(short_listing());
+    let report = w.reconcile(&arns, now, false).await;
+
+    // THEN it records the failure for both secrets and deletes nothing
+    assert_eq!(org.emulator.pending_faults(), 0, "the listing was short");
+    assert!(report.deleted.is_empty(), "{report:?}");
+    assert_eq!(report.examined, 0, "nothing was judged on the short listing");
+    let failed: Vec<_> = report.errors.iter().map(|e| e.secret_arn.as_str()).collect();
+    assert_eq!(failed, [a.as_str(), b.as_str()]);
+    for e in &report.errors {
+        assert_eq!(e.kind, "ListClients");
+        assert!(e.retryable, "{e:?}");
+        assert!(e.message.contains("incomplete client listing"), "{}", e.message);
+    }
+    assert_eq!(writes(&w), []);
+    assert_eq!(org.emulator.clients(), before);
+
+    // AND the next pass, over a whole listing, deletes both orphans
+    let report = w.reconcile(&arns, now, false).await;
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert_eq!(ids(&report.deleted), set(&[&a_orphan, &b_orphan]));
 }
 
 /// One crash per rotation, somewhere: a Secrets Manager call (before or after it lands) or a

@@ -464,8 +464,10 @@ async fn malformed_events_are_refused_and_change_nothing() {
         json!({"Step": "createSecret", "SecretId": arn, "ClientRequestToken": token, "RotationToken": 1}),
     ];
     let calls_before = w.store.calls();
+    // As the Lambda calls it: with the invocation's deadline.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     for event in events {
-        let err = w.rotator.handle_json(&event).await.unwrap_err();
+        let err = w.rotator.handle_json(&event, Some(deadline)).await.unwrap_err();
         assert!(matches!(err, RotationError::Event(_)), "{event}: {err:?}");
         assert!(!err.is_retryable());
         let diag = lambda_runtime::Diagnostic::from(err);

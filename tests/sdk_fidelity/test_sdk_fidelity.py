@@ -285,3 +285,16 @@ def test_sdk_retries_through_faults(emulator_url, master, oauth):
     counts = admin(emulator_url, "GET", "/calls")
     for route in ("GET /api/v2/oauth/clients/{id}", "GET /api/v2/oauth/clients"):
         assert counts[route] - counts_before.get(route, 0) == 2, route
+
+
+def test_short_listing_fault_keeps_the_sdk_listing_shape(emulator_url, master, oauth):
+    """The shortListing fault answers a listing the SDK reads like any other, one client short of
+    its own `total` (what the rotator checks, `GenesysError::IncompleteListing`)."""
+    whole = oauth.get_oauth_clients()
+    admin(emulator_url, "POST", "/faults", {"route": "GET /api/v2/oauth/clients", "action": {"type": "shortListing"}})
+    short = oauth.get_oauth_clients()
+    assert isinstance(short, genesys.OAuthClientEntityListing)
+    assert all(isinstance(c, genesys.OAuthClient) for c in short.entities)
+    assert short.total == whole.total == len(short.entities) + 1
+    assert short.page_count == 1 and short.next_uri is None
+    assert [c.id for c in short.entities] == [c.id for c in whole.entities][:-1]

@@ -44,7 +44,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         // The step answers before the invocation's deadline, with a state its retry finishes.
         let deadline = genesys_rotator::deadline::from_lambda_deadline_ms(event.context.deadline);
-        let result = rotator.handle_json_until(&event.payload, Some(deadline)).await;
+        let result = rotator.handle_json(&event.payload, Some(deadline)).await;
         metrics.flush(&event.context.request_id);
         result
             .map(|outcome| serde_json::to_value(outcome).expect("outcomes serialize"))

@@ -1,5 +1,6 @@
 //! Injected faults: the failures a real Genesys org shows now and then (5xx, 429, connections
-//! that die before or after the server acted, slow answers), on demand and one request at a time.
+//! that die before or after the server acted, slow answers, a listing that misses a client), on
+//! demand and one request at a time.
 //!
 //! Faults are matched by route key (see [`routes`]) and optionally by client id, and are consumed
 //! in the order they were injected: for a given request only the first matching fault is looked
@@ -91,6 +92,19 @@ impl Fault {
         self
     }
 
+    /// Why this fault cannot be injected, if it cannot: an action that only makes sense on some
+    /// routes is refused elsewhere rather than silently never acting.
+    pub fn check(&self) -> Result<(), String> {
+        match self.action {
+            FaultAction::ShortListing if self.route != routes::LIST_CLIENTS => Err(format!(
+                "fault action shortListing applies only to route {:?}, not {:?}",
+                routes::LIST_CLIENTS,
+                self.route
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn matches(&self, route: &str, path_id: Option<&str>, basic_id: Option<&str>) -> bool {
         self.route == route
             && match &self.client_id {
@@ -103,7 +117,8 @@ impl Fault {
 /// What a fault does to the request it hits.
 ///
 /// JSON: `{"type":"status","status":503,"retryAfter":5}` (`retryAfter` optional),
-/// `{"type":"drop"}`, `{"type":"dropAfterApply"}`, `{"type":"delay","ms":1500}`.
+/// `{"type":"drop"}`, `{"type":"dropAfterApply"}`, `{"type":"delay","ms":1500}`,
+/// `{"type":"shortListing"}` (route `GET /api/v2/oauth/clients` only).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "FaultActionWire", into = "FaultActionWire")]
 pub enum FaultAction {
@@ -117,6 +132,10 @@ pub enum FaultAction {
     DropAfterApply,
     /// Answer normally, after this delay.
     Delay(Duration),
+    /// `GET /api/v2/oauth/clients` only: answer the listing without its last client while
+    /// `total` still counts it, as a real listing does when the org shifts between pages (an
+    /// org without clients gets its honest empty listing).
+    ShortListing,
 }
 
 /// Internally tagged JSON shape of [`FaultAction`] (serde cannot tag a newtype `Duration`).
@@ -134,6 +153,7 @@ enum FaultActionWire {
     Delay {
         ms: u64,
     },
+    ShortListing,
 }
 
 impl From<FaultActionWire> for FaultAction {
@@ -143,6 +163,7 @@ impl From<FaultActionWire> for FaultAction {
             FaultActionWire::Drop => FaultAction::Drop,
             FaultActionWire::DropAfterApply => FaultAction::DropAfterApply,
             FaultActionWire::Delay { ms } => FaultAction::Delay(Duration::from_millis(ms)),
+            FaultActionWire::ShortListing => FaultAction::ShortListing,
         }
     }
 }
@@ -156,6 +177,7 @@ impl From<FaultAction> for FaultActionWire {
             FaultAction::Delay(d) => FaultActionWire::Delay {
                 ms: d.as_millis().try_into().unwrap_or(u64::MAX),
             },
+            FaultAction::ShortListing => FaultActionWire::ShortListing,
         }
     }
 }
@@ -250,5 +272,22 @@ mod tests {
             v["action"],
             serde_json::json!({"type":"status","status":429,"retryAfter":3})
         );
+        let f: Fault =
+            serde_json::from_str(r#"{"route":"GET /api/v2/oauth/clients","action":{"type":"shortListing"}}"#).unwrap();
+        assert_eq!(f, Fault::new(routes::LIST_CLIENTS, FaultAction::ShortListing));
+    }
+
+    #[test]
+    fn a_short_listing_is_refused_off_the_listing_route() {
+        assert!(Fault::new(routes::LIST_CLIENTS, FaultAction::ShortListing)
+            .check()
+            .is_ok());
+        let err = Fault::new(routes::GET_CLIENT, FaultAction::ShortListing)
+            .check()
+            .unwrap_err();
+        assert!(err.contains("GET /api/v2/oauth/clients/{id}"), "{err}");
+        for action in [FaultAction::Drop, FaultAction::DropAfterApply] {
+            assert!(Fault::new(routes::GET_CLIENT, action).check().is_ok());
+        }
     }
 }

@@ -46,6 +46,9 @@
 //! - **Unknown routes**: 404 `not.found` (ErrorBody), counted under `"METHOD /path"`; a wrong
 //!   method on a known path: 405 `method.not.allowed`, counted under `"METHOD /pattern"` (e.g.
 //!   `"PATCH /api/v2/oauth/clients/{id}"`).
+//! - **Short listing** (fault `shortListing`): one listing page without the org's last client,
+//!   `total` and `pageCount` unchanged, as a real listing shows when clients shift between pages
+//!   while it is read.
 //! - **Status faults** answer an `ErrorBody` whose code follows the status (`internal.server.error`,
 //!   `service.unavailable`, `too.many.requests.retry.after`, ...) with `Retry-After` when
 //!   `retry_after` is set; on `/oauth/token` they answer the OAuth error shape instead.
@@ -144,7 +147,13 @@ impl Emulator {
     }
 
     /// Queues a fault (see [`Fault`]).
+    ///
+    /// # Panics
+    /// If the fault cannot act on its route ([`Fault::check`]): a mistake in the test.
     pub fn inject_fault(&self, fault: Fault) {
+        if let Err(reason) = fault.check() {
+            panic!("refused fault: {reason}");
+        }
         self.state.store().add_fault(fault);
     }
 

@@ -748,6 +748,65 @@ async fn delay_fault_answers_late() {
 }
 
 #[tokio::test]
+async fn short_listing_fault_leaves_out_the_last_client_but_counts_it() {
+    let h = Harness::default().await;
+    let token = h.admin_token().await;
+    let other = h.create_ok(&token, "other").await;
+    let listing = |resp: Response| async move {
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.json::<OAuthClientEntityListing>().await.unwrap()
+    };
+
+    // GIVEN a short listing queued over the admin API (as a demo or the SDK test would)
+    let refused = h
+        .http
+        .post(h.url("/__admin/faults"))
+        .json(&json!({"route": "GET /api/v2/tokens/me", "action": {"type": "shortListing"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        refused.status(),
+        StatusCode::BAD_REQUEST,
+        "only the listing route takes it"
+    );
+    assert!(refused.text().await.unwrap().contains("shortListing"));
+    assert_eq!(h.emu.pending_faults(), 0, "a refused fault is not queued");
+    let queued = h
+        .http
+        .post(h.url("/__admin/faults"))
+        .json(&json!({"route": "GET /api/v2/oauth/clients", "action": {"type": "shortListing"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queued.status(), StatusCode::NO_CONTENT);
+
+    // WHEN the org is listed: the last client is missing, yet total counts it
+    let short = listing(h.get(&token, "/api/v2/oauth/clients").await).await;
+    assert_eq!(short.total, 2);
+    assert_eq!(short.page_count, 1);
+    assert!(short.next_uri.is_none());
+    assert_eq!(short.entities.len(), 1);
+    assert!(
+        short.entities.iter().all(|c| c.id != other.id),
+        "the newest client is left out"
+    );
+
+    // THEN the next listing is whole again
+    let whole = listing(h.get(&token, "/api/v2/oauth/clients").await).await;
+    assert_eq!((whole.total, whole.entities.len()), (2, 2));
+    assert_eq!(h.emu.call_counts()[routes::LIST_CLIENTS], 2);
+}
+
+#[tokio::test]
+#[should_panic(expected = "shortListing applies only to route")]
+async fn a_short_listing_fault_on_another_route_is_a_test_mistake() {
+    let h = Harness::default().await;
+    h.emu
+        .inject_fault(Fault::new(routes::CREATE_CLIENT, FaultAction::ShortListing));
+}
+
+#[tokio::test]
 async fn unknown_routes_are_404_error_bodies() {
     let h = Harness::default().await;
     let token = h.admin_token().await;

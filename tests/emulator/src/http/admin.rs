@@ -42,9 +42,14 @@ async fn seed_role(State(state): State<AppState>, Json(role): Json<RoleSeed>) ->
     StatusCode::NO_CONTENT
 }
 
-async fn add_fault(State(state): State<AppState>, Json(fault): Json<Fault>) -> StatusCode {
+/// 204, or 400 with the reason for a fault that cannot act where it is aimed (nothing queued).
+async fn add_fault(
+    State(state): State<AppState>,
+    Json(fault): Json<Fault>,
+) -> Result<StatusCode, (StatusCode, String)> {
+    fault.check().map_err(|reason| (StatusCode::BAD_REQUEST, reason))?;
     state.store().add_fault(fault);
-    StatusCode::NO_CONTENT
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn clear_faults(State(state): State<AppState>) -> StatusCode {

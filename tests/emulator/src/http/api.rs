@@ -5,7 +5,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 
 use super::pipeline::bearer_token;
 use super::AppState;
@@ -19,10 +19,18 @@ fn parse_request(body: &Bytes) -> Result<OAuthClientRequest, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Unable to parse the request body: {e}")))
 }
 
-pub(crate) async fn list_clients(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+/// Marks a listing request hit by the `shortListing` fault (set by the pipeline).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ShortListing;
+
+pub(crate) async fn list_clients(
+    State(state): State<AppState>,
+    short: Option<Extension<ShortListing>>,
+    headers: HeaderMap,
+) -> ApiResult {
     let mut store = state.store();
     store.authorize(bearer_token(&headers), Some(permissions::VIEW))?;
-    Ok(Json(store.list_clients()).into_response())
+    Ok(Json(store.list_clients(short.is_some())).into_response())
 }
 
 pub(crate) async fn create_client(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {

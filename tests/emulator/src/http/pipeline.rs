@@ -109,6 +109,15 @@ pub(crate) async fn pipeline(State(state): State<AppState>, req: Request, next: 
             record(Some(resp.status().as_u16()));
             resp
         }
+        Some(FaultAction::ShortListing) => {
+            // Only ever queued on the listing route (`Fault::check`); the handler drops a client.
+            tracing::info!(route = %route, "fault: listing without its last client");
+            let mut req = req;
+            req.extensions_mut().insert(super::api::ShortListing);
+            let resp = next.run(req).await;
+            record(Some(resp.status().as_u16()));
+            resp
+        }
         Some(FaultAction::Delay(delay)) => {
             tracing::info!(route = %route, ?delay, "fault: delaying the answer");
             tokio::time::sleep(delay).await;
