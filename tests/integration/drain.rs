@@ -576,3 +576,102 @@ async fn sqs_honours_the_delay_on_a_real_send() {
     assert_eq!(got.messages().len(), 1);
     assert_eq!(DrainMessage::parse(got.messages()[0].body().unwrap()).unwrap(), m);
 }
+
+#[tokio::test]
+async fn a_drain_message_is_verified_against_the_secret_and_the_deactivation_not_trusted() {
+    // GIVEN a managed client retired by a rotation (its version held it; the secret owns it)
+    let dw = DrainWorld::new(&[]).await;
+    let org = dw.w.org();
+    let arn = dw.w.integration_secret().await;
+    dw.rotate(&arn, 1).await;
+    let client1 = dw.w.client_id(&arn, AWSCURRENT).await;
+    dw.rotate(&arn, 1).await;
+    let genuine = dw
+        .queue
+        .sent()
+        .into_iter()
+        .map(|(m, _)| m)
+        .find(|m| m.client_id == client1)
+        .expect("the retirement queued client 1");
+    let drain = genuine.not_before - genuine.retired_at;
+    assert_eq!(
+        drain,
+        time::Duration::seconds(2 * 3600),
+        "token lifetime 3600 s plus the 1 h margin"
+    );
+
+    // WHEN a forged copy claims a shorter drain: refused, nothing deleted
+    let mut short = genuine.clone();
+    short.not_before = short.retired_at + time::Duration::seconds(60);
+    let at = short.not_before + time::Duration::seconds(1);
+    assert!(
+        matches!(
+            dw.process(&short, at).await,
+            Disposition::Refused(Refusal::TooEarly { drain_s: 7200 })
+        ),
+        "a notBefore short of the drain is refused"
+    );
+    // WHEN a forged copy backdates the retirement: the drain still counts from the deactivation
+    // Genesys shows, so the message goes back to the queue
+    let mut backdated = genuine.clone();
+    backdated.retired_at -= time::Duration::days(3);
+    backdated.not_before -= time::Duration::days(3);
+    let now = OffsetDateTime::now_utc();
+    assert!(
+        matches!(dw.process(&backdated, now).await, Disposition::Requeued { .. }),
+        "not due before the real deactivation plus the drain"
+    );
+    assert!(org.client(&client1).is_some(), "nothing deleted early");
+    assert_eq!(org.client(&client1).unwrap().state, ClientState::Inactive);
+
+    // THEN the genuine message, once due in Genesys' clock too, deletes it
+    dw.w.org().emulator.advance_clock(Duration::from_secs(2 * 3600 + 60));
+    let due = genuine.not_before + time::Duration::seconds(60);
+    assert!(matches!(dw.process(&genuine, due).await, Disposition::Deleted));
+    assert!(org.client(&client1).is_none());
+}
+
+#[tokio::test]
+async fn messages_not_started_before_the_deadline_come_back_untouched() {
+    use aws_lambda_events::event::sqs::SqsEvent;
+    let dw = DrainWorld::new(&[]).await;
+    let arn = dw.w.integration_secret().await;
+    dw.rotate(&arn, 1).await;
+    dw.rotate(&arn, 1).await;
+    let (message, _) = dw.queue.sent().pop().expect("a retirement was queued");
+    let records: Vec<_> = (0..3)
+        .map(|i| json!({"messageId": format!("m{i}"), "body": message.to_body(), "attributes": {}, "messageAttributes": {}}))
+        .collect();
+    let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).unwrap();
+    let due = message.not_before + time::Duration::seconds(1);
+    dw.w.org().emulator.advance_clock(Duration::from_secs(3 * 3600));
+    let calls_before = dw.w.org().emulator.calls().len();
+
+    // WHEN the invocation has too little time left to start any message
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    let response = genesys_rotator::deadline::scope(deadline, dw.cleanup.handle_batch(event.clone(), due)).await;
+
+    // THEN every message comes back, and nothing was called or deleted
+    let failed: Vec<_> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["m0", "m1", "m2"]);
+    assert_eq!(dw.w.org().emulator.calls().len(), calls_before);
+    assert!(dw.w.org().client(&message.client_id).is_some());
+
+    // AND the scheduled pass stops before its first secret the same way
+    let report = genesys_rotator::deadline::scope(
+        std::time::Instant::now() + Duration::from_secs(1),
+        dw.w.reconcile(std::slice::from_ref(&arn), due, false),
+    )
+    .await;
+    assert_eq!(report.examined, 0, "{report:?}");
+
+    // WHEN there is time: the batch is processed (one delete, two already gone)
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let response = genesys_rotator::deadline::scope(deadline, dw.cleanup.handle_batch(event, due)).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert!(dw.w.org().client(&message.client_id).is_none());
+}
