@@ -103,9 +103,15 @@ DESIGN_MINIMUM = {
     "PUT /api/v2/oauth/clients/{id}": (1, "finishSecret deactivates the old client"),
     "GET /api/v2/tokens/me": (1, "testSecret proves the new credential"),
     "secretsmanager.DescribeSecret": (4, "the template's guard before each step"),
-    "secretsmanager.GetSecretValue": (7, "create: AWSCURRENT, the token's AWSPENDING (retry), AWSPREVIOUS "
+    "secretsmanager.GetSecretValue": (9, "create: AWSCURRENT, the token's AWSPENDING (retry), AWSPREVIOUS "
                                          "(reconciliation spares what any stage holds), master; set, test: "
-                                         "AWSPENDING; finish: the old AWSCURRENT (the client to retire)"),
+                                         "AWSPENDING; finish: the old AWSCURRENT (the client to retire), and the "
+                                         "retirement guard's reads of the master's AWSCURRENT and AWSPENDING (never "
+                                         "retire a master)"),
+    "secretsmanager.ListSecretVersionIds": (1, "createSecret: the ownership rule checks a client's name against "
+                                               "every version of the secret, deprecated ones included"),
+    "secretsmanager.ListSecrets": (1, "finishSecret: the retirement guard finds the other served secrets by their "
+                                      "tag (never retire a client another secret holds)"),
     "secretsmanager.PutSecretValue": (1, "createSecret stores AWSPENDING"),
     "secretsmanager.UpdateSecretVersionStage": (1, "finishSecret moves AWSCURRENT"),
     "AmazonSQS.SendMessage": (1, "finishSecret queues the old client's deletion"),
@@ -117,7 +123,9 @@ EXTRA_WHY = {
                                      "cached by master version, so a rotated master is picked up at once); "
                                      "testSecret reads AWSCURRENT (to tell a testSecret run alone by "
                                      "--no-rotate-immediately from a real one); finishSecret reads AWSPENDING "
-                                     "before promoting it and re-reads AWSCURRENT to never retire what it holds",
+                                     "before promoting it and re-reads AWSCURRENT to never retire what it holds; "
+                                     "the retirement guard reads AWSCURRENT (and AWSPENDING while one is pending) of "
+                                     "every other served secret: one read per other secret the account serves",
     "POST /oauth/token": "a token per step that calls Genesys (the baseline caches nothing)",
     "GET /api/v2/oauth/clients/{id}": "an extra read of a client",
 }
