@@ -377,10 +377,13 @@ async fn a_short_listing_fails_create_secret_closed_creating_and_deleting_nothin
         ..EmulatorConfig::default()
     })
     .await;
-    let old = Some(OffsetDateTime::now_utc() - 100 * HOUR);
-    let orphans: Vec<String> = (0..3).map(|_| w.org().seed_managed(PREFIX, old)).collect();
-    let foreign = w.org().seed_named("some-other-tool", old);
+    let old = OffsetDateTime::now_utc() - 100 * HOUR;
     let arn = w.integration_secret().await;
+    let mut orphans = Vec::new();
+    for _ in 0..3 {
+        orphans.push(w.seed_owned(0, &arn, PREFIX, old, Seeded::LostSecret).await.0);
+    }
+    let foreign = w.org().seed_named("some-other-tool", Some(old));
     let before = w.org().emulator.clients();
     assert_eq!(before.len(), 6);
     assert_eq!(
@@ -466,14 +469,14 @@ async fn a_short_listing_makes_the_scheduled_reconciliation_delete_nothing() {
     let w = World::new().await;
     let org = w.org();
     let now = OffsetDateTime::now_utc();
-    let old = Some(now - 100 * HOUR);
+    let old = now - 100 * HOUR;
     let b_prefix = "erp-rot-";
-    let a_orphan = org.seed_managed(PREFIX, old);
-    let b_orphan = org.seed_managed(b_prefix, old);
     let a = w.integration_secret().await;
     let b = w
         .create_secret("genesys/b", &w.integration_json_with_prefix(0, b_prefix))
         .await;
+    let a_orphan = w.seed_owned(0, &a, PREFIX, old, Seeded::LostSecret).await.0;
+    let b_orphan = w.seed_owned(0, &b, b_prefix, old, Seeded::LostSecret).await.0;
     let arns = vec![a.clone(), b.clone()];
     let before = org.emulator.clients();
 
