@@ -19,18 +19,8 @@ async fn a_bad_environment_answers_every_invocation_with_invalid_configuration()
     .await;
 
     // Everything the function needs except DRAIN_QUEUE_URL.
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rotation"))
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "rotation")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_REGION", "us-east-1")
-        .env(
-            "ALLOWED_MASTER_SECRET_ARNS",
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:genesys/master-AbCdEf",
-        )
-        .kill_on_drop(true)
+    let mut child = runtime_api::function(&api, false)
+        .env("ALLOWED_MASTER_SECRET_ARNS", runtime_api::MASTER_ARN)
         .spawn()
         .expect("start the rotation binary");
 

@@ -45,30 +45,13 @@ async fn a_malformed_event_on_the_lambda_path_is_refused_logged_and_counted() {
 
     // AND the function with a valid environment; AWS is an address where nothing listens (a
     // malformed event must not reach it), with static credentials (no metadata lookups)
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rotation"))
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "rotation")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+    let mut child = runtime_api::function(&api, true)
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
         .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTONLY")
-        .env("AWS_SECRET_ACCESS_KEY", "test-only")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        .env(
-            "ALLOWED_MASTER_SECRET_ARNS",
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:genesys/master-AbCdEf",
-        )
-        .env(
-            "DRAIN_QUEUE_URL",
-            "https://sqs.us-east-1.amazonaws.com/123456789012/genesys-rotator-drain",
-        )
+        .env("ALLOWED_MASTER_SECRET_ARNS", runtime_api::MASTER_ARN)
+        .env("DRAIN_QUEUE_URL", runtime_api::QUEUE_URL)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("start the rotation binary");
     let stdout = collect(child.stdout.take().unwrap());

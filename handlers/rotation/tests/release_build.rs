@@ -64,27 +64,10 @@ fn a_build_with_the_feature_carries_the_parser_the_fingerprint_finds() {
 /// `NonRetryable.InvalidConfiguration` to anything; one that took it refuses the event.
 async fn answer_with_overrides() -> serde_json::Value {
     let mut api = RuntimeApi::start(serde_json::json!({"Step": "createSecret"})).await;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rotation"))
-        .env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", "rotation")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "AKIDTESTONLY")
-        .env("AWS_SECRET_ACCESS_KEY", "test-only")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
-        .env(
-            "ALLOWED_MASTER_SECRET_ARNS",
-            "arn:aws:secretsmanager:us-east-1:123456789012:secret:genesys/master-AbCdEf",
-        )
-        .env(
-            "DRAIN_QUEUE_URL",
-            "https://sqs.us-east-1.amazonaws.com/123456789012/genesys-rotator-drain",
-        )
+    let mut child = runtime_api::function(&api, true)
+        .env("ALLOWED_MASTER_SECRET_ARNS", runtime_api::MASTER_ARN)
+        .env("DRAIN_QUEUE_URL", runtime_api::QUEUE_URL)
         .env("GENESYS_ENDPOINT_OVERRIDES", "mypurecloud.ie=http://127.0.0.1:9")
-        .kill_on_drop(true)
         .spawn()
         .expect("start the rotation binary");
     let answered = api.answer(Duration::from_secs(120)).await;
