@@ -34,7 +34,7 @@ LAMBDA_DIR := target/lambda
 # GENESYS_ENDPOINT_OVERRIDES (regions redirected to loopback emulators) is compiled only into
 # test and demo builds, by these features (Cargo.toml); the release zips never carry it.
 OVERRIDE_FEATURES := --features rotation/endpoint-overrides,cleanup/endpoint-overrides
-# Text only the override parser's code holds (its loopback refusal, src/region.rs): `package`
+# Text only the override parser's code holds (its loopback refusal, crates/genesys-core/src/region.rs): `package`
 # refuses a zip that contains it (handlers/rotation/tests/release_build.rs checks it is the
 # parser's, and that it is absent from a build without the feature).
 OVERRIDE_PARSER_FINGERPRINT := overrides exist only to reach a local emulator
@@ -80,11 +80,11 @@ test: venv
 	$(CARGO) build --workspace --bins --all-features
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) $(CARGO) nextest run --workspace --all-features --no-fail-fast; \
-		$(CARGO) nextest run -p genesys-rotator -p rotation --lib --test release_build --no-fail-fast; \
+		$(CARGO) nextest run -p genesys-core -p genesys-rotator -p rotation --lib --test release_build --no-fail-fast; \
 	else \
 		echo "cargo-nextest not found: falling back to cargo test"; \
 		MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) $(CARGO) test --workspace --all-features --no-fail-fast; \
-		$(CARGO) test -p genesys-rotator -p rotation --lib --test release_build --no-fail-fast; \
+		$(CARGO) test -p genesys-core -p genesys-rotator -p rotation --lib --test release_build --no-fail-fast; \
 	fi
 	GENESYS_EMULATOR_BIN=$(GENESYS_EMULATOR_BIN) MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) \
 		$(VENV)/bin/pytest -q tests/sdk_fidelity
@@ -112,7 +112,7 @@ demo: venv build
 lint: $(LINT_STAMP)
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
-	$(CARGO) clippy -p genesys-rotator -p rotation -p cleanup --lib --bins -- -D warnings
+	$(CARGO) clippy -p genesys-core -p genesys-rotator -p rotation -p cleanup --lib --bins -- -D warnings
 	# The release build (`make package`: both Lambda packages, no features) must not enable
 	# endpoint-overrides, e.g. through a default feature or a dependency's feature list.
 	# `cargo tree` resolves features as that build does, in a second and without compiling;
@@ -121,6 +121,14 @@ lint: $(LINT_STAMP)
 	grep -qF 'genesys-rotator feature "default"' <<<"$$features"; \
 	if grep -F 'feature "endpoint-overrides"' <<<"$$features"; then \
 		echo "lint: the release build of the Lambdas enables endpoint-overrides (see Cargo.toml)"; exit 1; \
+	fi
+	core="$$($(CARGO) tree -p rotation -p cleanup -e features,normal,build -i genesys-core --prefix none)"; \
+	if grep -F 'genesys-core feature "endpoint-overrides"' <<<"$$core"; then \
+		echo "lint: the release build of the Lambdas enables genesys-core/endpoint-overrides"; exit 1; \
+	fi
+	# The Genesys core builds without AWS: no aws-* crate anywhere in its dependency tree.
+	if $(CARGO) tree -p genesys-core -e normal,build --prefix none | grep -E '^aws-'; then \
+		echo "lint: genesys-core depends on an AWS crate (see crates/genesys-core/Cargo.toml)"; exit 1; \
 	fi
 	$(LINT_VENV)/bin/cfn-lint $(TEMPLATE)
 	$(LINT_VENV)/bin/checkov --skip-download --quiet --compact --framework cloudformation -f $(TEMPLATE)

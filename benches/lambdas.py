@@ -480,7 +480,7 @@ def orphan_run(i: int, moto_url: str, cleanup_bin: Path, procs: list[Proc]) -> d
     arn = org.integration_secret(sm, f"orphans-{i}")
     # Older than the default 48 h horizon: every one of them is due for deletion.
     created = (datetime.now(timezone.utc) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-    # Orphans the secret provably owns (src/ownership.rs): each named for a version of the
+    # Orphans the secret provably owns (crates/genesys-core/src/ownership.rs): each named for a version of the
     # secret (unlabelled, holding no value of its own client: a createSecret that crashed before
     # its put) and carrying the secret's marker.
     sm = aws("secretsmanager", moto_url)

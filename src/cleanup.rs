@@ -10,7 +10,7 @@
 //!   re-send and the acknowledgement leaves a harmless duplicate.
 //! - due: the message is not trusted (anyone who can send to the queue could forge one). The
 //!   delete is refused for a client that AWSCURRENT or AWSPENDING holds; that the message's
-//!   secret version never held; that the secret does not own ([`crate::ownership`]) or that was
+//!   secret version never held; that the secret does not own ([`genesys_core::ownership`]) or that was
 //!   made for another version; that a master or another served secret holds; that is active
 //!   again; or when `notBefore` is earlier than `retiredAt` plus the drain the secret implies.
 //!   A client whose drain, counted from the deactivation Genesys shows (`dateModified`), has not
@@ -35,10 +35,10 @@ use tracing::{error, info, warn};
 
 use crate::config::{ReconcileConfig, RotatorConfig};
 use crate::drain::{DrainMessage, DrainQueue, DrainSettings, MessageError, QueueError, MAX_DRAIN, MAX_SQS_DELAY};
-use crate::genesys::{ClientState, Deleted, GenesysError};
-use crate::ownership::{retired_since, Owner};
 use crate::rotation::{RotationError, Rotator};
 use crate::store::{SecretStore, StoreError, Version, AWSCURRENT, AWSPENDING};
+use genesys_core::genesys::{ClientState, Deleted, GenesysError};
+use genesys_core::ownership::{retired_since, Owner};
 use secrecy::ExposeSecret;
 
 /// How far past [`MAX_DRAIN`] a `notBefore` may lie before the message is taken as forged: a
@@ -413,7 +413,7 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
         let mut response = SqsBatchResponse::default();
         for record in event.records {
             let message_id = record.message_id.clone().unwrap_or_default();
-            if crate::deadline::remaining().is_some_and(|left| left < MESSAGE_BUDGET) {
+            if genesys_core::deadline::remaining().is_some_and(|left| left < MESSAGE_BUDGET) {
                 // Not started: it comes back, untouched, with the next delivery.
                 warn!(
                     message_id,

@@ -14,16 +14,11 @@ use secrecy::SecretString;
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::genesys::RoleDivision;
-use crate::region::{EndpointOverrides, Region};
-use crate::secret::ClientCredentials;
+use genesys_core::genesys::RoleDivision;
+use genesys_core::region::{EndpointOverrides, Region};
+use genesys_core::secret::ClientCredentials;
 
-/// Shortest and longest token lifetime Genesys Cloud accepts (`accessTokenValiditySeconds`).
-pub const TOKEN_LIFETIME_RANGE: std::ops::RangeInclusive<u32> = 300..=172_800;
-/// Token lifetime Genesys Cloud applies when none is given.
-pub const DEFAULT_TOKEN_LIFETIME_SECONDS: u32 = 86_400;
-/// Longest managed-name prefix: the client name is the prefix plus a 36-character version id.
-pub const MAX_PREFIX_LEN: usize = 40;
+pub use genesys_core::domain::{NamePrefix, DEFAULT_TOKEN_LIFETIME_SECONDS, MAX_PREFIX_LEN, TOKEN_LIFETIME_RANGE};
 
 /// A configuration problem. None of these can be fixed by retrying.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -83,7 +78,7 @@ impl RotatorConfig {
     pub const ENV_ALLOWED_MASTERS: &'static str = "ALLOWED_MASTER_SECRET_ARNS";
     /// Environment variable: `domain=url,...` endpoint overrides (optional, tests and demo only:
     /// refused by a build without the `endpoint-overrides` feature).
-    pub const ENV_ENDPOINT_OVERRIDES: &'static str = crate::region::ENDPOINT_OVERRIDES_ENV;
+    pub const ENV_ENDPOINT_OVERRIDES: &'static str = genesys_core::region::ENDPOINT_OVERRIDES_ENV;
     /// Environment variable: per-request timeout in seconds (optional, default 10).
     pub const ENV_REQUEST_TIMEOUT: &'static str = "GENESYS_REQUEST_TIMEOUT_SECONDS";
     /// Environment variable: propagation wait of testSecret in seconds (optional, default 60).
@@ -373,42 +368,6 @@ pub(crate) fn validate_secret_arn(arn: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{arn:?} is not a Secrets Manager secret ARN"))
-    }
-}
-
-/// The prefix every managed client's name starts with. Clients without it are never touched.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NamePrefix(String);
-
-impl NamePrefix {
-    /// Validates a prefix: 3 to 40 characters of letters, digits, `-`, `_` and `.`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        if s.len() < 3 || s.len() > MAX_PREFIX_LEN {
-            return Err(format!("must be 3 to {MAX_PREFIX_LEN} characters long"));
-        }
-        if !s
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        {
-            return Err("may contain only letters, digits, '-', '_' and '.'".into());
-        }
-        Ok(Self(s.to_owned()))
-    }
-
-    /// The prefix itself.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The name of the client made for secret version `token`: deterministic, so a retried
-    /// createSecret can find a client whose secret a crash lost.
-    pub fn client_name(&self, token: &str) -> String {
-        format!("{}{}", self.0, token)
-    }
-
-    /// Whether a client name is one this prefix manages.
-    pub fn manages(&self, name: &str) -> bool {
-        name.starts_with(&self.0)
     }
 }
 
@@ -794,7 +753,7 @@ mod tests {
                 _ => None,
             })
         };
-        let region = crate::region::Region::EuWest1;
+        let region = genesys_core::region::Region::EuWest1;
         #[cfg(feature = "endpoint-overrides")]
         {
             let c = with("mypurecloud.ie=http://127.0.0.1:5000").unwrap();
@@ -821,7 +780,7 @@ mod tests {
             RotatorConfig::from_lookup(|k: &str| (k == "ALLOWED_MASTER_SECRET_ARNS").then(|| MASTER.to_owned()));
         assert_eq!(
             unset.unwrap().endpoint_overrides.resolve(region),
-            crate::region::Endpoints::for_region(region)
+            genesys_core::region::Endpoints::for_region(region)
         );
     }
 

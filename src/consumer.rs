@@ -66,11 +66,11 @@ use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
 use crate::config::{ConfigError, MasterSecret};
-use crate::genesys::retry::parse_retry_after;
-use crate::genesys::{request_token, GenesysError};
-use crate::region::{EndpointOverrides, Endpoints};
-use crate::secret::{AccessToken, ClientCredentials, ExposeSecret};
 use crate::store::{AwsSecretStore, SecretStore, StoreError, Version, AWSCURRENT};
+use genesys_core::genesys::retry::parse_retry_after;
+use genesys_core::genesys::{request_token, GenesysError};
+use genesys_core::region::{EndpointOverrides, Endpoints};
+use genesys_core::secret::{AccessToken, ClientCredentials, ExposeSecret};
 
 /// Attempts of one token request on 5xx, timeouts and transport errors (429s are counted
 /// separately, against [`ConsumerSettings::max_rate_limit_retries`]).

@@ -76,10 +76,10 @@ mod tests {
 
     use super::*;
     use crate::config::ConfigError;
-    use crate::genesys::GenesysError;
     use crate::reconcile::ReconcileError;
     use crate::rotation::EventError;
     use crate::store::StoreError;
+    use genesys_core::genesys::GenesysError;
 
     fn diagnostic(e: RotationError) -> Diagnostic {
         Diagnostic::from(e)

@@ -3,7 +3,7 @@
 //! with the count against the organization's client limit. Read-only: it lists, it never acts.
 //!
 //! A client is placed by the secret versions that hold it, not by its name alone; a client a
-//! secret owns ([`crate::ownership`]) that no labelled version holds is an orphan, which the
+//! secret owns ([`genesys_core::ownership`]) that no labelled version holds is an orphan, which the
 //! reconciliation deletes a horizon after its retirement.
 
 use std::collections::{HashMap, HashSet};
@@ -12,11 +12,11 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::drain::Retirement;
-use crate::genesys::{ClientState, OAuthClient};
-use crate::ownership::{retired_since, Owner};
 use crate::reconcile::version_refs;
 use crate::rotation::Rotator;
 use crate::store::{SecretStore, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use genesys_core::genesys::{ClientState, OAuthClient};
+use genesys_core::ownership::{retired_since, Owner};
 
 /// Where a client stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -123,7 +123,7 @@ pub async fn inventory<S: SecretStore, R: Retirement>(
         ..Inventory::default()
     };
     // Per org (master client), the clients and what each secret says of them.
-    let mut orgs: Vec<(std::sync::Arc<crate::genesys::GenesysClient>, Vec<SecretView>)> = Vec::new();
+    let mut orgs: Vec<(std::sync::Arc<genesys_core::genesys::GenesysClient>, Vec<SecretView>)> = Vec::new();
     for arn in secret_arns {
         let view = async {
             let desc = rotator.store().describe(arn).await.map_err(|e| e.to_string())?;

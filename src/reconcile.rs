@@ -10,7 +10,7 @@
 //!
 //! # The rule
 //! A client is touched only if all of these hold:
-//! 1. it belongs to a secret taking part, by the ownership rule ([`crate::ownership`]): its name
+//! 1. it belongs to a secret taking part, by the ownership rule ([`genesys_core::ownership`]): its name
 //!    is `<namePrefix><versionId>`, that version id is a version of that very secret, and its
 //!    description carries the secret's marker. Every other client (other teams', the masters,
 //!    other secrets' clients whatever their prefix, hand-made ones) is never touched;
@@ -48,10 +48,10 @@ use tracing::{info, warn};
 
 use crate::config::{IntegrationSecret, NamePrefix, ReconcileConfig};
 use crate::drain::Retirement;
-use crate::genesys::{ClientState, GenesysClient, GenesysError, OAuthClient};
-use crate::ownership::{retired_since, Owner};
 use crate::rotation::{deactivate, delete_client, RotationError, Rotator};
 use crate::store::{SecretDescription, SecretStore, StoreError, Version};
+use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, OAuthClient};
+use genesys_core::ownership::{retired_since, Owner};
 
 /// Why a client is (or, in dry run, would be) deleted or deactivated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -151,7 +151,7 @@ pub struct ReconcileFailure {
 pub struct ReconcileReport {
     /// Clients listed in the organizations concerned.
     pub examined: usize,
-    /// Those owned by a secret taking part ([`crate::ownership`]).
+    /// Those owned by a secret taking part ([`genesys_core::ownership`]).
     pub managed: usize,
     /// Clients deleted.
     pub deleted: Vec<Candidate>,
@@ -500,7 +500,7 @@ async fn execute<S: SecretStore>(
 ) -> Vec<(String, ReconcileError)> {
     let mut failures = Vec::new();
     for step in steps {
-        if crate::deadline::remaining().is_some_and(|left| left < STOP_BEFORE_DEADLINE) {
+        if genesys_core::deadline::remaining().is_some_and(|left| left < STOP_BEFORE_DEADLINE) {
             info!("reconciliation stopped before its deadline; the next pass goes on");
             break;
         }
@@ -691,7 +691,7 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
     let mut groups: Vec<(Arc<GenesysClient>, Vec<Scope>)> = Vec::new();
     let mut seen = HashSet::new();
     for arn in secret_arns {
-        if crate::deadline::remaining().is_some_and(|left| left < STOP_BEFORE_DEADLINE) {
+        if genesys_core::deadline::remaining().is_some_and(|left| left < STOP_BEFORE_DEADLINE) {
             info!("reconciliation stopped before its deadline; the next pass goes on");
             break;
         }
@@ -797,7 +797,7 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ownership::description;
+    use genesys_core::ownership::description;
 
     const H: i64 = 3600;
     const A: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:a-AbCdEf";

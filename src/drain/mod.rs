@@ -30,9 +30,9 @@ pub use queue::{DrainQueue, QueueError, SqsDrainQueue, MAX_SQS_DELAY};
 pub use settings::{DrainSettings, DrainTooShort, MAX_DRAIN};
 
 use crate::config::NamePrefix;
-use crate::genesys::{ClientState, GenesysClient, GenesysError};
-use crate::ownership::Owner;
 use crate::rotation::RotationError;
+use genesys_core::genesys::{ClientState, GenesysClient, GenesysError};
+use genesys_core::ownership::Owner;
 
 /// The client a rotation has just replaced.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use genesys_core::domain::{DEFAULT_TOKEN_LIFETIME_SECONDS, TOKEN_LIFETIME_RANGE};
 use thiserror::Error;
 
 /// Longest drain the design supports: the cleanup re-sends a not-yet-due message every 15 min,
@@ -15,13 +16,13 @@ use thiserror::Error;
 /// within a week of rotation, which operators can reason about.
 pub const MAX_DRAIN: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Longest token lifetime Genesys Cloud allows (`accessTokenValiditySeconds`).
-const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(172_800);
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(*TOKEN_LIFETIME_RANGE.end() as u64);
 /// Shortest token lifetime Genesys Cloud allows.
-const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
+const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(*TOKEN_LIFETIME_RANGE.start() as u64);
 /// Default margin added to the token lifetime.
 pub const DEFAULT_MARGIN: Duration = Duration::from_secs(3600);
 /// Token lifetime Genesys applies when a client shows none.
-const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(86_400);
+const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(DEFAULT_TOKEN_LIFETIME_SECONDS as u64);
 
 /// The drain policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,9 +6,9 @@ use thiserror::Error;
 use super::event::EventError;
 use crate::config::ConfigError;
 use crate::drain::DrainError;
-use crate::genesys::GenesysError;
 use crate::reconcile::ReconcileError;
 use crate::store::StoreError;
+use genesys_core::genesys::GenesysError;
 
 /// Why a rotation step failed. Messages carry ids and labels, never secret values.
 #[derive(Debug, Error)]

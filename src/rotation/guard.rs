@@ -11,8 +11,8 @@ use secrecy::ExposeSecret;
 
 use super::{RotationError, Rotator};
 use crate::drain::Retirement;
-use crate::ownership::Protected;
 use crate::store::{SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use genesys_core::ownership::Protected;
 
 impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// The clients that the masters and the served secrets other than `except` hold.
@@ -73,7 +73,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             };
             let same_org = theirs.settings.region == current.settings.region
                 && theirs.settings.master_secret_arn == current.settings.master_secret_arn;
-            if same_org && crate::ownership::prefixes_overlap(prefix, &theirs.settings.name_prefix) {
+            if same_org && genesys_core::ownership::prefixes_overlap(prefix, &theirs.settings.name_prefix) {
                 warnings.push(format!(
                     "namePrefix {:?} overlaps {:?} of {} in the same organization: harmless (clients are told apart                      by version and marker), but a reader of the client list may confuse them; prefer distinct prefixes",
                     prefix.as_str(),

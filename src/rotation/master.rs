@@ -32,10 +32,10 @@ use tracing::{info, warn};
 use super::{expect_owner, RotationError, RotationEvent, Rotator, Step, StepOutcome};
 use crate::config::{ConfigError, MasterSecret};
 use crate::drain::Retirement;
-use crate::genesys::{ClientState, GenesysClient, GenesysError, HttpSettings};
-use crate::region::Region;
-use crate::secret::AccessToken;
 use crate::store::{SecretDescription, SecretStore, Version, AWSCURRENT, AWSPENDING};
+use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, HttpSettings};
+use genesys_core::region::Region;
+use genesys_core::secret::AccessToken;
 
 /// Staging label of the master secret's recovery version.
 pub const RECOVERY_STAGE: &str = "GENESYS_ROTATOR_RECOVERY";

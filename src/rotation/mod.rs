@@ -34,12 +34,12 @@ pub use event::{EventError, RotationEvent, Step};
 
 use crate::config::{IntegrationSecret, MasterSecret, ReconcileConfig, RotatorConfig};
 use crate::drain::{KeepOldClient, Retirement, RetiringClient};
-use crate::genesys::{
+use crate::store::{SecretDescription, SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use genesys_core::genesys::{
     ClientState, Deleted, GenesysClient, GenesysError, HttpSettings, OAuthClient, OAuthClientRequest, TokenInfo,
 };
-use crate::ownership::Owner;
-use crate::region::Region;
-use crate::store::{SecretDescription, SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use genesys_core::ownership::Owner;
+use genesys_core::region::Region;
 
 /// What a step did. Returned to the caller (and shown by the demo); holds no secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -216,9 +216,9 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         event: &RotationEvent,
         deadline: Option<Instant>,
     ) -> Result<StepOutcome, RotationError> {
-        match crate::deadline::run_until(deadline, self.handle(event)).await {
+        match genesys_core::deadline::run_until(deadline, self.handle(event)).await {
             Ok(result) => result,
-            Err(crate::deadline::Elapsed) => {
+            Err(genesys_core::deadline::Elapsed) => {
                 warn!(step = event.step.as_str(), secret_id = %event.secret_id, version = %event.client_request_token, "step stopped at its deadline; the retry finishes it");
                 Err(RotationError::DeadlineExceeded {
                     step: event.step.as_str(),
@@ -472,7 +472,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         Ok(client)
     }
 
-    fn genesys_client(&self, region: Region, credentials: crate::secret::ClientCredentials) -> GenesysClient {
+    fn genesys_client(&self, region: Region, credentials: genesys_core::secret::ClientCredentials) -> GenesysClient {
         GenesysClient::new(
             self.http.clone(),
             self.config.endpoint_overrides.resolve(region),
@@ -551,7 +551,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
 
         let mut request = OAuthClientRequest::client_credentials(name.clone(), settings.role_divisions.clone());
         // The marker naming this secret is the ownership rule's second, independent proof.
-        request.description = Some(crate::ownership::description(
+        request.description = Some(genesys_core::ownership::description(
             &desc.arn,
             settings.description.as_deref(),
         ));
@@ -653,7 +653,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// Retries `call` while a fresh client may still be propagating (its token requests fail
     /// as invalid_client) or the failure is transient, with bounded jittered backoff.
     ///
-    /// The wait also ends before the step's deadline ([`crate::deadline`]): then the step fails
+    /// The wait also ends before the step's deadline ([`genesys_core::deadline`]): then the step fails
     /// as retryable [`RotationError::DeadlineExceeded`], since the client may yet propagate.
     async fn until_propagated<T, F, Fut>(&self, step: Step, mut call: F) -> Result<(T, u32), RotationError>
     where
@@ -672,7 +672,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                         && Instant::now() + delay < give_up_at =>
                 {
                     let wait = delay + Duration::from_millis(rand::random_range(0..=delay.as_millis() as u64 / 2));
-                    if !crate::deadline::allows(wait, self.config.request_timeout) {
+                    if !genesys_core::deadline::allows(wait, self.config.request_timeout) {
                         return Err(RotationError::DeadlineExceeded {
                             step: step.as_str(),
                             detail: format!("waiting for the new client to work after {attempts} attempts: {e}"),

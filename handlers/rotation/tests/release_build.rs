@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use runtime_api::{Answer, RuntimeApi, REQUEST_ID};
 
-/// Part of `EndpointOverrideError::NotLoopback`'s message (src/region.rs), which only the
+/// Part of `EndpointOverrideError::NotLoopback`'s message (crates/genesys-core/src/region.rs), which only the
 /// parser's code carries. The Makefile's `package` check uses the same text.
 const PARSER_FINGERPRINT: &str = "overrides exist only to reach a local emulator";
 
@@ -55,7 +55,7 @@ fn a_build_with_the_feature_carries_the_parser_the_fingerprint_finds() {
     assert!(
         binary_carries_the_parser(),
         "{PARSER_FINGERPRINT:?} is not in the rotation binary built with `endpoint-overrides`: \
-         the fingerprint no longer matches src/region.rs, so the release check would pass blindly"
+         the fingerprint no longer matches crates/genesys-core/src/region.rs, so the release check would pass blindly"
     );
 }
 

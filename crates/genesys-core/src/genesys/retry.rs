@@ -150,7 +150,7 @@ pub(crate) fn random_unit() -> f64 {
 }
 
 /// Reads `Retry-After` as whole seconds; an HTTP date or garbage counts as absent.
-pub(crate) fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()

@@ -17,7 +17,7 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
-use crate::config::NamePrefix;
+use crate::domain::NamePrefix;
 use crate::genesys::{ClientState, OAuthClient};
 
 const MARKER_HEAD: &str = "Managed by genesys-rotator for ";

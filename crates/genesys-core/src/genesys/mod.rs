@@ -12,7 +12,7 @@
 
 mod error;
 mod models;
-pub(crate) mod retry;
+pub mod retry;
 
 use std::collections::HashSet;
 use std::fmt;

@@ -1,0 +1,20 @@
+//! genesys-core: the Genesys Cloud half of genesys-rotator, shared by every front end (the AWS
+//! Lambdas today, a secrets engine for OpenBao and HashiCorp Vault next). It knows nothing of
+//! AWS: no `aws-*` crate, no Lambda runtime.
+//!
+//! # Layout
+//! - [`domain`]: validated domain types (the managed-name prefix, token-lifetime bounds).
+//! - [`ownership`]: the one rule saying whether a client belongs to an owner, and since when it
+//!   is retired; every deactivate and delete asks it first.
+//! - [`genesys`]: the one HTTP client for Genesys Cloud: typed models, errors, retries, tokens.
+//! - [`region`]: the Genesys Cloud regions and their hosts; test-only loopback overrides.
+//! - [`secret`]: credential and token types that cannot be printed by accident.
+//! - [`deadline`]: the instant the running operation must finish by, honoured by every wait.
+#![warn(missing_docs)]
+
+pub mod deadline;
+pub mod domain;
+pub mod genesys;
+pub mod ownership;
+pub mod region;
+pub mod secret;
