@@ -1,7 +1,22 @@
-//! The fault campaign: many rotations of several secrets in two orgs, with faults at every
-//! external call, the Lambda crashing between any two calls, concurrent invocations of the same
-//! step, and duplicated, delayed and reordered drain-queue deliveries; the invariants are
-//! checked after every step and every delivery.
+//! The fault campaign: many rotations of several secrets in two shared orgs, with faults at
+//! every external call, the Lambda crashing between any two calls, concurrent invocations of the
+//! same step, and duplicated, delayed, reordered and forged drain-queue deliveries; the
+//! invariants are checked after every step and every delivery.
+//!
+//! The orgs are shared, as real ones are: each holds three secrets, two with the same name
+//! prefix (`chaos-<org>-`) and one with a nested one (`chaos-<org>-eu-`); the two with the same
+//! prefix start out holding the same hand-made client (one client pasted into two secrets);
+//! other teams' clients and hand-made clients shaped like managed ones (a prefix and a uuid, no
+//! marker) sit next to them. A secret is sometimes rotated several times in a row, faster than
+//! its drain, so its retired clients are passed over again while they drain. Forged drain
+//! messages are sent straight to the queue at random rounds: one whose `notBefore` is past but
+//! earlier than `retiredAt` plus the drain, one naming another secret's version and client, one
+//! naming another secret's client with the secret's own version, one naming a client its version
+//! never held. The emulators' clocks move with the cleanup's simulated clock.
+//!
+//! Master rotations are not part of the campaign (the masters never change here, and invariant
+//! 8 checks it); master rotations, concurrent ones included, are covered by
+//! tests/integration/master.rs.
 //!
 //! Size and seed come from the environment: `CHAOS_ROTATIONS` (default 16, the short version
 //! `make test` runs) and `CHAOS_SEED` (default fixed); `make chaos` runs 1,000 rotations. The
@@ -35,7 +50,19 @@
 //!    horizon; after the last drain and a reconciliation pass past the horizon, no orphan is
 //!    left;
 //! 5. no client secret or access token the emulators ever issued appears in any log line of the
-//!    run (everything is captured, at debug level and above).
+//!    run (everything is captured, at debug level and above);
+//! 6. org-wide: no served secret's AWSCURRENT or AWSPENDING client, in any org, is ever inactive
+//!    or deleted (invariant 2 for every secret after every step, not just the rotated one; the
+//!    shared client stays active while the other secret holds it);
+//! 7. no client is deleted sooner than its token lifetime plus the drain margin after its
+//!    deactivation, in the emulator's clock: the campaign records, from the emulators' state
+//!    after every step and round, each client's `dateModified` when first seen inactive and the
+//!    time it was first seen gone. A client deleted without ever being seen inactive is allowed
+//!    only if no stored version ever held it (a lost createSecret client);
+//! 8. the masters change only by their own rotation, which is not part of the campaign: their
+//!    clients are never changed (invariant 3) and their secrets' versions and labels never move;
+//! 9. forged drain messages delete nothing, are never re-queued (accepted as plausible), and are
+//!    acknowledged rather than returned, unless a fault or crash hit their batch.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -236,6 +263,8 @@ struct QueueState {
     duplicated: u64,
     delayed: u64,
     reordered: u64,
+    /// Every body the function ever sent (rotation and cleanup re-sends).
+    sent_bodies: HashSet<String>,
 }
 
 /// The drain queue of the rotator and the cleanup: SQS on moto, behind a crash point, with a
@@ -271,6 +300,7 @@ impl DrainQueue for ChaosQueue {
         {
             let mut state = self.state.lock().unwrap();
             state.queued.insert(message.client_id.clone());
+            state.sent_bodies.insert(message.to_body());
             if hold > 0 {
                 state.delayed += 1;
             }
@@ -450,6 +480,22 @@ struct Stats {
     time_checks: Duration,
     time_queue: Duration,
     searched_values: usize,
+    /// Extra rotations of a secret just rotated, before the next drain round.
+    burst_rotations: u64,
+    /// Rotations that left the replaced client active because another secret holds it.
+    shared_kept: u64,
+    /// Forged drain messages: sent, refused (acknowledged, nothing deleted or re-queued),
+    /// returned after a fault or crash in their batch.
+    forged_sent: u64,
+    forged_refused: u64,
+    forged_returned: u64,
+    /// Forged messages dead-lettered after faults returned them maxReceiveCount times.
+    forged_dlq: u64,
+    /// Clients deleted after their drain, the shortest time from deactivation to deletion, and
+    /// clients of lost createSecret attempts deleted without a drain (no version held them).
+    drained_deleted: u64,
+    shortest_drain: Option<time::Duration>,
+    lost_deleted: u64,
 }
 
 impl Stats {
@@ -550,6 +596,40 @@ struct Campaign {
     client_limits: Vec<usize>,
     /// (secret, version id) -> (client id, client secret) of every stored version read so far.
     values: std::collections::HashMap<(String, String), (String, String)>,
+    /// The drain margin the cleanup and the retirement use.
+    margin: Duration,
+    /// Every client seen in any org, by id (invariant 7).
+    seen: std::collections::HashMap<String, Seen>,
+    /// How many deletions of each org's `deleted_client_ids()` were already accounted for.
+    deletions_seen: Vec<usize>,
+    /// The master secrets' versions and labels at the start (invariant 8).
+    masters: Vec<(String, BTreeMap<String, Vec<String>>)>,
+    /// Hand-made clients held by several secrets at the start: client id -> those secrets.
+    shared: std::collections::HashMap<String, Vec<usize>>,
+    /// Forged drain messages not yet acknowledged, by body.
+    forged: std::collections::HashMap<String, Forged>,
+}
+
+/// What the campaign knows of one client (invariant 7).
+struct Seen {
+    /// The campaign's clock offset when it was first seen: its `dateCreated` less this is when it
+    /// was created in real time (the rotator's clock).
+    offset: Duration,
+    /// `dateModified` when it was first seen inactive: its deactivation, in the emulator's clock.
+    inactive_since: Option<OffsetDateTime>,
+    /// `accessTokenValiditySeconds`.
+    lifetime: u32,
+    gone: bool,
+}
+
+/// A forged drain message on its way.
+struct Forged {
+    kind: &'static str,
+    /// The client it names, and whether that client must outlive the message whatever else
+    /// happens (a live or foreign client); otherwise invariant 7 judges its deletion.
+    client_id: String,
+    org: usize,
+    must_survive: bool,
 }
 
 /// A client name `prefix` manages: the prefix, then a version id (as reconciliation decides).
@@ -559,8 +639,20 @@ fn managed_by(prefix: &str, name: &str) -> bool {
     })
 }
 
+/// A client of secret `arn`: a managed name for its prefix and its marker in the description.
+/// With identical and nested prefixes in one org, the name alone would also claim the other
+/// secrets' clients.
+fn client_of(arn: &str, prefix: &str, c: &ClientRecord) -> bool {
+    managed_by(prefix, &c.name)
+        && c.description
+            .as_deref()
+            .is_some_and(|d| d.contains(&genesys_rotator::ownership::marker(arn)))
+}
+
 impl Campaign {
-    async fn new(seed: u64, secrets_per_org: usize) -> Campaign {
+    /// Two orgs, each with three secrets: two sharing the prefix `chaos-<org>-` and the hand-made
+    /// client they both start with, one with the nested prefix `chaos-<org>-eu-`.
+    async fn new(seed: u64) -> Campaign {
         let w = World::with_orgs(&[
             ("mypurecloud.ie", EmulatorConfig::default()),
             ("usw2.pure.cloud", EmulatorConfig::default()),
@@ -600,25 +692,48 @@ impl Campaign {
         // reconciliation to delete if it ever mistook them for orphans.
         let long_ago = OffsetDateTime::now_utc() - time::Duration::days(90);
         let mut secrets = Vec::new();
+        let mut shared: std::collections::HashMap<String, Vec<usize>> = Default::default();
         for (o, org) in w.orgs.iter().enumerate() {
-            for k in 0..secrets_per_org {
-                let prefix = format!("chaos-{o}{k}-");
-                let legacy = org.emulator.seed_client(SeedClient::new(
-                    format!("legacy-{o}{k}"),
-                    &["conversation:communication:view"],
-                ));
+            let mut planted = HashSet::new();
+            let mut shared_legacy = None;
+            for (k, prefix) in [format!("chaos-{o}-"), format!("chaos-{o}-"), format!("chaos-{o}-eu-")]
+                .into_iter()
+                .enumerate()
+            {
+                // Secrets 0 and 1 of the org start with the same hand-made client.
+                let legacy = match (k, &shared_legacy) {
+                    (1, Some(l)) => Clone::clone(l),
+                    _ => org.emulator.seed_client(SeedClient::new(
+                        format!("legacy-{o}{k}"),
+                        &["conversation:communication:view"],
+                    )),
+                };
+                if k == 0 {
+                    shared_legacy = Some(legacy.clone());
+                }
+                if k <= 1 {
+                    shared.entry(legacy.id.clone()).or_default().push(secrets.len());
+                }
                 let mut value = w.integration_json_with_prefix(o, &prefix);
                 value["clientId"] = json!(legacy.id);
                 value["clientSecret"] = json!(legacy.secret);
                 value["roleDivisions"] = json!([{"roleId": ROLE, "divisionId": "*"}]);
                 let arn = w.create_secret(&format!("genesys/chaos-{o}{k}"), &value).await;
                 let uuid = uuid::Uuid::new_v4();
-                for name in [
-                    format!("{}{uuid}", prefix.trim_end_matches('-')),
-                    format!("{}{uuid}", prefix.to_uppercase()),
-                    format!("x{prefix}{uuid}"),
-                    format!("{prefix}not-a-version-id"),
-                ] {
+                let names = if planted.insert(prefix.clone()) {
+                    vec![
+                        format!("{}{uuid}", prefix.trim_end_matches('-')),
+                        format!("{}{uuid}", prefix.to_uppercase()),
+                        format!("x{prefix}{uuid}"),
+                        format!("{prefix}not-a-version-id"),
+                        // Shaped like a managed client of this prefix (and, for `chaos-<org>-`,
+                        // of the nested one), but hand-made: no version, no marker.
+                        format!("{prefix}{uuid}"),
+                    ]
+                } else {
+                    vec![format!("{prefix}{}", uuid::Uuid::new_v4())]
+                };
+                for name in names {
                     org.emulator.seed_client(SeedClient {
                         date_created: Some(long_ago),
                         ..SeedClient::new(&name, &["conversation:communication:view"])
@@ -648,6 +763,16 @@ impl Campaign {
             .collect();
         let client_limits = vec![EmulatorConfig::default().client_limit; w.orgs.len()];
         let n = secrets.len();
+        let mut masters = Vec::new();
+        for arn in &w.master_arns {
+            masters.push((
+                arn.clone(),
+                labels(&plain.describe(arn).await.expect("describe master")),
+            ));
+        }
+        shared.retain(|_, holders| holders.len() > 1);
+        let deletions_seen = vec![0; w.orgs.len()];
+        let margin = drain.settings.margin();
         Campaign {
             w,
             secrets,
@@ -669,6 +794,12 @@ impl Campaign {
             horizon,
             client_limits,
             values: Default::default(),
+            margin,
+            seen: Default::default(),
+            deletions_seen,
+            masters,
+            shared,
+            forged: Default::default(),
         }
     }
 
@@ -681,6 +812,9 @@ impl Campaign {
     /// One rotation of secret `s`, as Secrets Manager runs it.
     async fn rotate(&mut self, s: usize) {
         let arn = self.secrets[s].arn.clone();
+        let replaced = value_of(&self.plain, &arn, AWSCURRENT)
+            .await
+            .and_then(|v| v["clientId"].as_str().map(str::to_owned));
         let token = self.w.begin_rotation(&arn, true).await;
         let mut attempts = 0;
         'rotation: loop {
@@ -696,10 +830,9 @@ impl Campaign {
                 let ok = self.invoke(s, &token, step).await;
                 self.stats.time_steps += t.elapsed();
                 let t = Instant::now();
-                self.check_secret(s, &format!("after {} of {token}", step.as_str()))
+                self.check_all(&format!("after {} of {token} of {arn}", step.as_str()))
                     .await;
                 self.stats.time_checks += t.elapsed();
-                self.check_foreign();
                 if !ok {
                     // Secrets Manager retries the rotation with the same token.
                     self.stats.retries += 1;
@@ -710,6 +843,36 @@ impl Campaign {
         }
         self.w.clear_pending(&arn, &token).await;
         self.stats.rotations += 1;
+        // The replaced client, if another secret still holds it, must have stayed active
+        // (invariant 6 checks every holder; this counts the rotations that met the guard).
+        if let Some(old) = replaced.filter(|id| self.shared.contains_key(id)) {
+            let mut held_elsewhere = false;
+            for (o, other) in self.secrets.iter().enumerate() {
+                if o == s {
+                    continue;
+                }
+                for stage in [AWSCURRENT, AWSPENDING] {
+                    if let Some(v) = value_of(&self.plain, &other.arn, stage).await {
+                        held_elsewhere |= v["clientId"].as_str() == Some(old.as_str());
+                    }
+                }
+            }
+            let org = self.secrets[s].org;
+            let active = self.w.orgs[org]
+                .emulator
+                .clients()
+                .iter()
+                .any(|c| c.id == old && c.state == ClientState::Active);
+            if held_elsewhere {
+                if active {
+                    self.stats.shared_kept += 1;
+                } else {
+                    self.violation(format!(
+                        "{arn}: rotation {token} retired client {old}, which another secret holds"
+                    ));
+                }
+            }
+        }
     }
 
     /// Injects this invocation's faults, runs the step (twice at once, or with a crash armed),
@@ -844,14 +1007,29 @@ impl Campaign {
     /// One round of the drain queue: the clock moves on, held copies are released, and a few
     /// batches are delivered to the cleanup, with faults and crashes of its own.
     async fn sqs_round(&mut self, all: bool, batches: usize) {
-        self.sim += ROUND;
+        self.advance(ROUND);
         self.queue.release(all).await;
+        if !all && self.rng.random_bool(0.3) {
+            self.forge().await;
+        }
         let mut delivered = false;
         for _ in 0..batches {
             let Some(batch) = self.player.receive().await else {
                 break;
             };
             self.stats.batches += 1;
+            let forged_here: Vec<(String, String)> = batch
+                .received
+                .iter()
+                .filter(|r| self.forged.contains_key(&r.body))
+                .map(|r| (r.message_id.clone(), r.body.clone()))
+                .collect();
+            let deleted_before: Vec<usize> = self
+                .w
+                .orgs
+                .iter()
+                .map(|o| o.emulator.deleted_client_ids().len())
+                .collect();
             let faults = !all;
             let org = self.rng.random_range(0..self.w.orgs.len());
             let emulator_fault = (faults && self.rng.random_bool(0.3)).then(|| {
@@ -881,21 +1059,293 @@ impl Campaign {
             .await;
             self.crash.disarm();
             self.stats.settle_fault(&self.w.orgs[org].emulator, emulator_fault);
-            let failed = match response {
+            let failed: Option<Vec<String>> = match response {
                 None => {
                     self.stats.cleanup_crashes += 1;
                     None
                 }
                 Some(r) => Some(r.batch_item_failures.into_iter().map(|f| f.item_identifier).collect()),
             };
+            self.settle_forged(
+                &forged_here,
+                failed.as_deref(),
+                emulator_fault.is_some(),
+                &deleted_before,
+            );
             self.player.settle(batch, failed).await;
             delivered = true;
         }
         if delivered {
-            for s in 0..self.secrets.len() {
-                self.check_secret(s, "after drain-queue batches").await;
+            self.check_all("after drain-queue batches").await;
+        }
+    }
+
+    /// Moves the campaign's clock and every emulator's clock forward together, so the cleanup's
+    /// `now` and the dates Genesys shows agree.
+    fn advance(&mut self, by: Duration) {
+        self.sim += by;
+        for org in &self.w.orgs {
+            org.emulator.advance_clock(by);
+        }
+    }
+
+    /// The emulators' clock (real time plus the same offset).
+    fn emulator_now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc() + self.sim
+    }
+
+    /// Every invariant that holds at any moment, for every secret of every org.
+    async fn check_all(&mut self, when: &str) {
+        for s in 0..self.secrets.len() {
+            self.check_secret(s, when).await;
+        }
+        self.check_foreign();
+        self.check_masters(when).await;
+        self.observe(when);
+    }
+
+    /// Invariant 8: the master secrets' versions and labels are as they were.
+    async fn check_masters(&mut self, when: &str) {
+        let mut violations = Vec::new();
+        for (arn, before) in &self.masters {
+            let now = labels(&self.plain.describe(arn).await.expect("describe master"));
+            if &now != before {
+                violations.push(format!("{when}: master secret {arn} changed: {before:?} -> {now:?}"));
             }
-            self.check_foreign();
+        }
+        for v in violations {
+            self.violation(v);
+        }
+    }
+
+    /// Invariant 7: records when each client was first seen inactive and first seen gone, and
+    /// checks that no client went sooner than its token lifetime plus the margin after its
+    /// deactivation.
+    fn observe(&mut self, when: &str) {
+        let now = self.emulator_now();
+        let held_ever: HashSet<String> = self.values.values().map(|(id, _)| id.clone()).collect();
+        let mut violations = Vec::new();
+        for o in 0..self.w.orgs.len() {
+            let emulator = &self.w.orgs[o].emulator;
+            for c in emulator.clients() {
+                let seen = self.seen.entry(c.id.clone()).or_insert(Seen {
+                    offset: self.sim,
+                    inactive_since: None,
+                    lifetime: c.access_token_validity_seconds,
+                    gone: false,
+                });
+                seen.lifetime = c.access_token_validity_seconds;
+                if c.state != ClientState::Active && seen.inactive_since.is_none() {
+                    seen.inactive_since = Some(c.date_modified);
+                }
+            }
+            let deleted = emulator.deleted_client_ids();
+            for id in &deleted[self.deletions_seen[o]..] {
+                let Some(seen) = self.seen.get_mut(id) else {
+                    // Created and deleted within one step, never seen: a version that held it
+                    // would have been read after the step that stored it.
+                    if held_ever.contains(id) {
+                        violations.push(format!("{when}: client {id}, held by a version, was deleted unseen"));
+                    } else {
+                        self.stats.lost_deleted += 1;
+                    }
+                    continue;
+                };
+                seen.gone = true;
+                match seen.inactive_since {
+                    Some(since) => {
+                        let drained = now - since;
+                        let needed = Duration::from_secs(u64::from(seen.lifetime)) + self.margin;
+                        if drained < needed {
+                            violations.push(format!(
+                                "{when}: client {id} deleted {} s after its deactivation, before its token lifetime plus margin ({} s)",
+                                drained.whole_seconds(),
+                                needed.as_secs()
+                            ));
+                        }
+                        self.stats.drained_deleted += 1;
+                        self.stats.shortest_drain = Some(self.stats.shortest_drain.map_or(drained, |d| d.min(drained)));
+                    }
+                    None if held_ever.contains(id) => violations.push(format!(
+                        "{when}: client {id}, held by a version, was deleted without being seen inactive"
+                    )),
+                    None => self.stats.lost_deleted += 1,
+                }
+            }
+            self.deletions_seen[o] = deleted.len();
+        }
+        for v in violations {
+            self.violation(v);
+        }
+    }
+
+    /// Sends one forged drain message straight to the queue (invariant 9). Times are the
+    /// cleanup's clock.
+    async fn forge(&mut self) {
+        let now = OffsetDateTime::now_utc() + self.sim;
+        let s = self.rng.random_range(0..self.secrets.len());
+        let (arn, org, prefix) = {
+            let m = &self.secrets[s];
+            (m.arn.clone(), m.org, m.prefix.clone())
+        };
+        let Some(desc) = self.plain.describe(&arn).await.ok() else {
+            return;
+        };
+        let own_version = desc
+            .version_with(if self.rng.random_bool(0.5) {
+                AWSPREVIOUS
+            } else {
+                AWSCURRENT
+            })
+            .or(desc.version_with(AWSCURRENT))
+            .map(str::to_owned)
+            .expect("AWSCURRENT");
+        let clients = self.w.orgs[org].emulator.clients();
+        let due_long_ago = (now - time::Duration::days(3), now - time::Duration::days(2));
+        // Another secret of the same org (same or nested prefix), its AWSCURRENT version and
+        // client.
+        let others: Vec<usize> = (0..self.secrets.len())
+            .filter(|&o| o != s && self.secrets[o].org == org)
+            .collect();
+        let other = others[self.rng.random_range(0..others.len())];
+        let other_arn = self.secrets[other].arn.clone();
+        let other_current = self
+            .plain
+            .describe(&other_arn)
+            .await
+            .ok()
+            .and_then(|d| d.version_with(AWSCURRENT).map(str::to_owned));
+        let other_client = value_of(&self.plain, &other_arn, AWSCURRENT)
+            .await
+            .and_then(|v| v["clientId"].as_str().map(str::to_owned))
+            .and_then(|id| clients.iter().find(|c| c.id == id).cloned());
+        let pick = self.rng.random_range(0..4);
+        let (kind, client, version, (retired_at, not_before), must_survive) = match pick {
+            0 => {
+                // notBefore past, but earlier than retiredAt plus the drain: a draining client
+                // of this secret, named with the version that held it.
+                let draining: Vec<(ClientRecord, String)> = clients
+                    .iter()
+                    .filter(|c| {
+                        client_of(&arn, &prefix, c) && c.state == ClientState::Inactive && self.queue.queued(&c.id)
+                    })
+                    .filter_map(|c| {
+                        let v = c.name.strip_prefix(&prefix)?.to_owned();
+                        (self.values.get(&(arn.clone(), v.clone())).map(|x| &x.0) == Some(&c.id))
+                            .then(|| (c.clone(), v))
+                    })
+                    .collect();
+                if draining.is_empty() {
+                    return;
+                }
+                let (c, v) = draining[self.rng.random_range(0..draining.len())].clone();
+                let times = (now - time::Duration::minutes(30), now - time::Duration::minutes(1));
+                ("notBefore earlier than retiredAt + drain", c, v, times, false)
+            }
+            1 => {
+                // Another secret's version and its live client, under this secret's ARN.
+                let (Some(c), Some(v)) = (other_client, other_current) else {
+                    return;
+                };
+                ("another secret's version and client", c, v, due_long_ago, true)
+            }
+            2 => {
+                // Another secret's live client (the shared one, if both still hold it) with this
+                // secret's own version.
+                let Some(c) = other_client else { return };
+                (
+                    "another secret's client, own version",
+                    c,
+                    own_version,
+                    due_long_ago,
+                    true,
+                )
+            }
+            _ => {
+                // A client no version of this secret ever held: a hand-made client shaped like
+                // one of its managed clients.
+                let lookalikes: Vec<&ClientRecord> = clients
+                    .iter()
+                    .filter(|c| managed_by(&prefix, &c.name) && self.foreign.iter().any(|(_, f)| f.id == c.id))
+                    .collect();
+                if lookalikes.is_empty() {
+                    return;
+                }
+                let c = lookalikes[self.rng.random_range(0..lookalikes.len())].clone();
+                ("a client its version never held", c, own_version, due_long_ago, true)
+            }
+        };
+        let message = DrainMessage {
+            version: genesys_rotator::drain::DRAIN_MESSAGE_VERSION,
+            secret_arn: arn.clone(),
+            client_id: client.id.clone(),
+            client_name: client.name.clone(),
+            secret_version_id: version,
+            retired_at,
+            not_before,
+        };
+        let body = message.to_body();
+        self.player
+            .sqs
+            .send_message()
+            .queue_url(&self.player.queue_url)
+            .message_body(&body)
+            .send()
+            .await
+            .expect("SQS send");
+        self.stats.forged_sent += 1;
+        self.forged.insert(
+            body,
+            Forged {
+                kind,
+                client_id: client.id,
+                org,
+                must_survive,
+            },
+        );
+    }
+
+    /// Invariant 9 for the forged messages of one batch: `failed` lists the batch item failures
+    /// (`None`: the cleanup crashed); `faulted`: a Genesys fault was injected for the batch.
+    fn settle_forged(
+        &mut self,
+        here: &[(String, String)],
+        failed: Option<&[String]>,
+        faulted: bool,
+        deleted_before: &[usize],
+    ) {
+        let mut violations = Vec::new();
+        for (id, body) in here {
+            let returned = failed.is_none_or(|f| f.contains(id));
+            let f = &self.forged[body];
+            let deleted =
+                self.w.orgs[f.org].emulator.deleted_client_ids()[deleted_before[f.org]..].contains(&f.client_id);
+            if deleted && f.must_survive {
+                violations.push(format!("forged message ({}) deleted client {}", f.kind, f.client_id));
+            }
+            if self.queue.state.lock().unwrap().sent_bodies.contains(body) {
+                violations.push(format!(
+                    "forged message ({}) for client {} was re-queued, not refused",
+                    f.kind, f.client_id
+                ));
+            }
+            if returned {
+                if failed.is_some() && !faulted {
+                    violations.push(format!(
+                        "forged message ({}) for client {} was returned to the queue with no fault in its batch",
+                        f.kind, f.client_id
+                    ));
+                }
+                self.stats.forged_returned += 1;
+                continue;
+            }
+            if !deleted {
+                self.stats.forged_refused += 1;
+            }
+            self.forged.remove(body);
+        }
+        for v in violations {
+            self.violation(v);
         }
     }
 
@@ -956,7 +1406,7 @@ impl Campaign {
             }
         }
         let now = OffsetDateTime::now_utc();
-        let managed: Vec<&ClientRecord> = clients.iter().filter(|c| managed_by(&prefix, &c.name)).collect();
+        let managed: Vec<&ClientRecord> = clients.iter().filter(|c| client_of(&arn, &prefix, c)).collect();
         let mut orphans = 0;
         for c in &managed {
             if held.iter().any(|(_, id, _)| *id == c.id) {
@@ -966,7 +1416,10 @@ impl Campaign {
                 continue; // draining
             }
             orphans += 1;
-            let age = now - c.date_created;
+            // In real time (the rotator's clock): its dateCreated less the emulator's offset
+            // when it was first seen.
+            let offset = self.seen.get(&c.id).map_or(self.sim, |s| s.offset);
+            let age = now - (c.date_created - offset);
             if age >= self.horizon {
                 violations.push(format!(
                     "{when}: {arn}: orphan {} is {} s old, past the horizon",
@@ -1004,7 +1457,7 @@ impl Campaign {
     /// horizon; invariant 4's last clause is that no orphan is left.
     async fn finish(&mut self) {
         for _ in 0..40 {
-            self.sim += Duration::from_secs(8 * 24 * 3600);
+            self.advance(Duration::from_secs(8 * 24 * 3600));
             self.sqs_round(true, 10).await;
             if self.player.depth(&self.player.queue_url).await == 0 && self.queue.state.lock().unwrap().held.is_empty()
             {
@@ -1012,17 +1465,16 @@ impl Campaign {
             }
         }
         let past = self.horizon + Duration::from_secs(3600);
-        for org in &self.w.orgs {
-            org.emulator.advance_clock(past);
-        }
+        self.advance(past);
         let arns: Vec<String> = self.secrets.iter().map(|s| s.arn.clone()).collect();
         let report = genesys_rotator::reconcile::reconcile_all_with(
             &self.rotator,
             self.rotator.reconcile_config(),
             &arns,
-            OffsetDateTime::now_utc() + past,
+            OffsetDateTime::now_utc() + self.sim,
         )
         .await;
+        self.check_all("after the final reconciliation").await;
         if !report.errors.is_empty() {
             self.violation(format!("final reconciliation failed: {:?}", report.errors));
         }
@@ -1041,7 +1493,7 @@ impl Campaign {
                 .emulator
                 .clients()
                 .into_iter()
-                .filter(|c| managed_by(&prefix, &c.name) && !referenced.contains(&c.id))
+                .filter(|c| client_of(&arn, &prefix, c) && !referenced.contains(&c.id))
                 .map(|c| c.id)
                 .collect();
             self.stats.orphans_left += left.len();
@@ -1049,7 +1501,47 @@ impl Campaign {
                 self.violation(format!("{arn}: orphans left after reconciliation: {left:?}"));
             }
         }
+        // Org-wide: every client left that the campaign did not plant was made by the rotator
+        // and is held by a labelled version of some secret (managed names shared by several
+        // secrets, unmarked or marked for another secret, included).
+        let planted: HashSet<String> = self.foreign.iter().map(|(_, c)| c.id.clone()).collect();
+        let mut referenced = HashSet::new();
+        for m in &self.secrets {
+            for stage in [AWSCURRENT, AWSPENDING, AWSPREVIOUS] {
+                if let Some(v) = value_of(&self.plain, &m.arn, stage).await {
+                    referenced.insert(v["clientId"].as_str().unwrap_or_default().to_owned());
+                }
+            }
+        }
+        let unheld: Vec<String> = self
+            .w
+            .orgs
+            .iter()
+            .flat_map(|o| o.emulator.clients())
+            .filter(|c| !planted.contains(&c.id) && !referenced.contains(&c.id) && !c.name.starts_with("legacy-"))
+            .map(|c| format!("{} ({})", c.id, c.name))
+            .collect();
+        self.stats.orphans_left += unheld.len();
+        if !unheld.is_empty() {
+            self.violation(format!("clients left that no secret holds: {unheld:?}"));
+        }
         self.check_foreign();
+        // Invariant 9: every forged message was acknowledged (or, after faults, dead-lettered).
+        let dlq = self.player.dlq_bodies().await;
+        let mut stuck = Vec::new();
+        for (body, f) in &self.forged {
+            if dlq.contains(body) {
+                self.stats.forged_dlq += 1;
+            } else {
+                stuck.push(format!(
+                    "forged message ({}) for client {} was never acknowledged",
+                    f.kind, f.client_id
+                ));
+            }
+        }
+        for v in stuck {
+            self.violation(v);
+        }
     }
 
     /// Invariant 5 over everything the run logged.
@@ -1115,6 +1607,31 @@ impl Campaign {
             "drain queue: copies delayed, duplicated, batches reordered",
             format!("{}, {}, {}", q.delayed, q.duplicated, q.reordered),
         );
+        row(
+            "rotations of a secret just rotated (faster than its drain)",
+            s.burst_rotations.to_string(),
+        );
+        row(
+            "shared clients kept active (replaced, but another secret holds them)",
+            s.shared_kept.to_string(),
+        );
+        row(
+            "forged drain messages: sent, refused, returned after faults, dead-lettered",
+            format!(
+                "{}, {}, {}, {}",
+                s.forged_sent, s.forged_refused, s.forged_returned, s.forged_dlq
+            ),
+        );
+        row(
+            "clients deleted after a drain (shortest drain), lost ones deleted at once",
+            format!(
+                "{} ({}), {}",
+                s.drained_deleted,
+                s.shortest_drain
+                    .map_or("-".into(), |d| format!("{} s", d.whole_seconds())),
+                s.lost_deleted
+            ),
+        );
         row("invariant violations", s.violations.len().to_string());
         row("max managed clients seen per secret", format!("{:?}", s.max_managed));
         row("max orphans seen per secret", format!("{:?}", s.max_orphans));
@@ -1135,6 +1652,18 @@ impl Campaign {
         );
         out
     }
+}
+
+/// A secret's labelled versions, sorted for comparison.
+fn labels(desc: &SecretDescription) -> BTreeMap<String, Vec<String>> {
+    desc.versions
+        .iter()
+        .map(|(v, stages)| {
+            let mut stages = stages.clone();
+            stages.sort();
+            (v.clone(), stages)
+        })
+        .collect()
 }
 
 async fn value_of(store: &AwsSecretStore, arn: &str, stage: &str) -> Option<Value> {
@@ -1167,17 +1696,30 @@ async fn fault_campaign_keeps_every_invariant() {
     let started = Instant::now();
     println!("fault campaign: seed {seed:#x}, {rotations} rotations (CHAOS_SEED, CHAOS_ROTATIONS)");
 
-    let mut c = Campaign::new(seed, 2).await;
-    for r in 0..rotations {
+    let mut c = Campaign::new(seed).await;
+    let (mut r, mut printed) = (0, 0);
+    while r < rotations {
         let s = c.rng.random_range(0..c.secrets.len());
         c.rotate(s).await;
+        r += 1;
+        // Sometimes the same secret again, before the next drain round: faster than its drain.
+        if c.rng.random_bool(0.25) {
+            for _ in 0..c.rng.random_range(1..=2) {
+                if r < rotations {
+                    c.rotate(s).await;
+                    c.stats.burst_rotations += 1;
+                    r += 1;
+                }
+            }
+        }
         let t = Instant::now();
         c.sqs_round(false, 3).await;
         c.stats.time_queue += t.elapsed();
-        if (r + 1) % 100 == 0 {
+        if r / 100 > printed {
+            printed = r / 100;
             println!(
                 "  {} rotations, {} crashes, {} violations, {:.0} s",
-                r + 1,
+                r,
                 c.stats.crashes,
                 c.stats.violations.len(),
                 started.elapsed().as_secs_f64()
