@@ -6,6 +6,8 @@
 //! which knows nothing of AWS.
 //!
 //! # Layout
+//! - [`lambda`]: the start-up and per-invocation frame both Lambda functions share; the handlers
+//!   only call it.
 //! - [`config`]: the functions' environment and the JSON of the secrets they rotate, checked once.
 //! - [`store`]: the Secrets Manager calls, behind a narrow trait.
 //! - [`rotation`]: the four rotation steps, idempotent under Secrets Manager's retries; for a
@@ -31,6 +33,7 @@ pub mod consumer;
 pub mod drain;
 pub mod error_type;
 pub mod inventory;
+pub mod lambda;
 pub mod metrics;
 pub mod reconcile;
 pub mod rotation;
