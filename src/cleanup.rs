@@ -25,6 +25,7 @@
 //! The same function runs reconciliation ([`crate::reconcile`]) when invoked by its EventBridge
 //! schedule instead of the queue ([`Trigger`]).
 
+use genesys_core::classify::Classify;
 use std::fmt;
 use std::time::Duration;
 
@@ -120,14 +121,22 @@ pub enum CleanupError {
     Queue(#[from] QueueError),
 }
 
-impl CleanupError {
-    /// Whether a later delivery may succeed (if not, the message still returns and ends in the
-    /// DLQ after maxReceiveCount, where an operator sees it).
-    pub fn is_retryable(&self) -> bool {
+/// Retryable: whether a later delivery may succeed (if not, the message still returns and ends
+/// in the DLQ after maxReceiveCount, where an operator sees it).
+impl Classify for CleanupError {
+    fn is_retryable(&self) -> bool {
         match self {
             CleanupError::Secret(e) => e.is_retryable(),
             CleanupError::Genesys(e) => e.is_retryable(),
             CleanupError::Queue(e) => e.is_retryable(),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            CleanupError::Secret(e) => e.kind(),
+            CleanupError::Genesys(e) => e.kind(),
+            CleanupError::Queue(_) => "RequeueDrainMessage",
         }
     }
 }
@@ -191,14 +200,13 @@ pub enum Trigger {
 #[error("cleanup event not recognised: {0}")]
 pub struct TriggerError(String);
 
-impl TriggerError {
+impl Classify for TriggerError {
     /// Never: the same payload is refused the same way.
-    pub fn is_retryable(&self) -> bool {
+    fn is_retryable(&self) -> bool {
         false
     }
 
-    /// A short stable name, for `errorType`.
-    pub fn kind(&self) -> &'static str {
+    fn kind(&self) -> &'static str {
         "UnrecognisedEvent"
     }
 }

@@ -55,6 +55,7 @@
 //! # Ok(()) }
 //! ```
 
+use genesys_core::classify::Classify;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -149,9 +150,8 @@ pub enum ConsumerError {
     Transport(#[source] reqwest::Error),
 }
 
-impl ConsumerError {
-    /// True if the same call may succeed later.
-    pub fn is_retryable(&self) -> bool {
+impl Classify for ConsumerError {
+    fn is_retryable(&self) -> bool {
         match self {
             ConsumerError::Secret(e) => e.is_retryable(),
             ConsumerError::Token(e) => e.is_retryable(),
@@ -160,6 +160,18 @@ impl ConsumerError {
             | ConsumerError::InvalidSecret(_)
             | ConsumerError::ForeignHost { .. }
             | ConsumerError::Build(_) => false,
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            ConsumerError::Secret(e) => e.kind(),
+            ConsumerError::Token(e) => e.kind(),
+            ConsumerError::Transport(_) => "GenesysUnreachable",
+            ConsumerError::NoCurrentValue => "NoCurrent",
+            ConsumerError::InvalidSecret(_) => "InvalidSecret",
+            ConsumerError::ForeignHost { .. } => "ForeignHost",
+            ConsumerError::Build(_) => "InvalidRequest",
         }
     }
 }

@@ -11,6 +11,7 @@
 //!
 //! The message is the error's `Display`, which by design never holds a secret or a token.
 
+use genesys_core::classify::Classify;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 
 use crate::cleanup::TriggerError;
@@ -28,21 +29,24 @@ pub fn error_type(retryable: bool, kind: &str) -> String {
     format!("{class}.{kind}")
 }
 
+/// The one conversion of a failure into the runtime's [`Diagnostic`]: `<Class>.<Kind>` from its
+/// [`Classify`], its `Display` as the message.
+pub fn diagnostic<E: Classify + std::fmt::Display>(e: &E) -> Diagnostic {
+    Diagnostic {
+        error_type: error_type(e.is_retryable(), e.kind()),
+        error_message: e.to_string(),
+    }
+}
+
 impl From<RotationError> for Diagnostic {
     fn from(e: RotationError) -> Self {
-        Diagnostic {
-            error_type: error_type(e.is_retryable(), e.kind()),
-            error_message: e.to_string(),
-        }
+        diagnostic(&e)
     }
 }
 
 impl From<TriggerError> for Diagnostic {
     fn from(e: TriggerError) -> Self {
-        Diagnostic {
-            error_type: error_type(e.is_retryable(), e.kind()),
-            error_message: e.to_string(),
-        }
+        diagnostic(&e)
     }
 }
 

@@ -23,7 +23,8 @@
 //! - `consumer` (cargo feature `consumer`): for programs that *use* the rotated secret: cached
 //!   credential and token, authorized requests, recovery from 401 after a rotation.
 //! - From the core, re-exported for this crate's users: [`genesys`], [`region`], [`secret`],
-//!   [`deadline`], [`ownership`], [`domain`].
+//!   [`deadline`], [`ownership`], [`domain`], [`classify`] (the one error classification, whose
+//!   trait [`Classify`] every error here implements).
 #![warn(missing_docs)]
 
 pub mod cleanup;
@@ -39,4 +40,5 @@ pub mod reconcile;
 pub mod rotation;
 pub mod store;
 
-pub use genesys_core::{deadline, domain, genesys, ownership, region, secret};
+pub use genesys_core::classify::Classify;
+pub use genesys_core::{classify, deadline, domain, genesys, ownership, region, secret};

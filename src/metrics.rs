@@ -208,10 +208,14 @@ pub fn cleanup_failures(kind: CleanupFailure, n: usize) {
 #[error("cannot install the metrics recorder: {0}")]
 pub struct InstallError(String);
 
-impl InstallError {
-    /// Whether installing again may succeed: never, a process has one recorder.
-    pub fn is_retryable(&self) -> bool {
+impl genesys_core::classify::Classify for InstallError {
+    /// Never: a process has one recorder.
+    fn is_retryable(&self) -> bool {
         false
+    }
+
+    fn kind(&self) -> &'static str {
+        "MetricsRecorder"
     }
 }
 

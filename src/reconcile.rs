@@ -35,6 +35,7 @@
 //!
 //! Time is an input (`now`): the rotator passes the real clock, tests an advanced one.
 
+use genesys_core::classify::Classify;
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
@@ -260,9 +261,8 @@ pub enum ReconcileError {
     },
 }
 
-impl ReconcileError {
-    /// Whether a later attempt may succeed without anyone changing anything.
-    pub fn is_retryable(&self) -> bool {
+impl Classify for ReconcileError {
+    fn is_retryable(&self) -> bool {
         match self {
             ReconcileError::VersionUnreadable { source, .. } => source.is_retryable(),
             ReconcileError::List(e) | ReconcileError::Delete { source: e, .. } => e.is_retryable(),
@@ -274,8 +274,7 @@ impl ReconcileError {
         }
     }
 
-    /// A short stable name of the variant, for `errorType` and reports.
-    pub fn kind(&self) -> &'static str {
+    fn kind(&self) -> &'static str {
         match self {
             ReconcileError::VersionUnreadable { .. } => "VersionUnreadable",
             ReconcileError::VersionUndecodable { .. } => "VersionUndecodable",
@@ -286,7 +285,9 @@ impl ReconcileError {
             ReconcileError::Setup { .. } => "Setup",
         }
     }
+}
 
+impl ReconcileError {
     fn failure(&self, secret_arn: &str) -> ReconcileFailure {
         ReconcileFailure {
             secret_arn: secret_arn.to_owned(),

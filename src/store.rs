@@ -5,6 +5,7 @@
 //! when reading (moto, and a careless reader of real AWS, would otherwise get a default version
 //! rather than AWSCURRENT).
 
+use genesys_core::classify::Classify;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 
@@ -50,14 +51,12 @@ pub enum StoreError {
     },
 }
 
-impl StoreError {
-    /// Whether retrying the same call may succeed.
-    pub fn is_retryable(&self) -> bool {
+impl Classify for StoreError {
+    fn is_retryable(&self) -> bool {
         matches!(self, StoreError::Transient { .. })
     }
 
-    /// A short stable name of the failure, for `errorType` and metrics.
-    pub fn kind(&self) -> &'static str {
+    fn kind(&self) -> &'static str {
         match self {
             StoreError::NotFound { .. } => "SecretsManagerNotFound",
             StoreError::Refused { .. } => "SecretsManagerRefused",

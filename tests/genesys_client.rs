@@ -2,6 +2,7 @@
 //! (a real server on 127.0.0.1:0): tokens, the OAuth client calls, and the
 //! retry policy under injected faults.
 
+use genesys_rotator::Classify;
 use std::time::Duration;
 
 use genesys_emulator::{routes, Emulator, EmulatorConfig, Fault, FaultAction, SeedClient};

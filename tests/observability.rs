@@ -11,6 +11,7 @@
 #[path = "integration/harness.rs"]
 mod harness;
 
+use genesys_rotator::Classify;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

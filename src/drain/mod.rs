@@ -18,6 +18,7 @@ pub mod message;
 pub mod queue;
 pub mod settings;
 
+use genesys_core::classify::Classify;
 use std::collections::HashSet;
 use std::future::Future;
 
@@ -95,13 +96,21 @@ pub enum DrainError {
     Queue(#[from] QueueError),
 }
 
-impl DrainError {
-    /// Whether running finishSecret again may succeed.
-    pub fn is_retryable(&self) -> bool {
+impl Classify for DrainError {
+    fn is_retryable(&self) -> bool {
         match self {
             DrainError::TooShort { .. } => false,
             DrainError::Genesys(e) => e.is_retryable(),
             DrainError::Queue(e) => e.is_retryable(),
+        }
+    }
+
+    /// The call that failed: reading or deactivating the old client, or queueing its deletion.
+    fn kind(&self) -> &'static str {
+        match self {
+            DrainError::TooShort { .. } => "DrainTooShort",
+            DrainError::Genesys(_) => "RetireClient",
+            DrainError::Queue(_) => "SendDrainMessage",
         }
     }
 }

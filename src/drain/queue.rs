@@ -1,6 +1,7 @@
 //! The drain queue: one narrow trait ([`DrainQueue`]) for sending a [`DrainMessage`] with a
 //! delay, and its SQS implementation ([`SqsDrainQueue`]). Tests wrap it to fail chosen sends.
 
+use genesys_core::classify::Classify;
 use std::future::Future;
 use std::time::Duration;
 
@@ -29,10 +30,16 @@ pub enum QueueError {
     },
 }
 
-impl QueueError {
-    /// Whether the same send may succeed later.
-    pub fn is_retryable(&self) -> bool {
+impl Classify for QueueError {
+    fn is_retryable(&self) -> bool {
         matches!(self, QueueError::Transient(_))
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            QueueError::Transient(_) => "SqsUnavailable",
+            QueueError::Refused { .. } => "SqsRefused",
+        }
     }
 }
 

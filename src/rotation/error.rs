@@ -1,6 +1,7 @@
 //! Errors of a rotation step, each classified retryable or not and named by a stable kind; the
 //! Lambda runtime's `errorType` is built from both (see [`crate::error_type`]).
 
+use genesys_core::classify::Classify;
 use thiserror::Error;
 
 use super::event::EventError;
@@ -147,9 +148,9 @@ pub enum RotationError {
     },
 }
 
-impl RotationError {
-    /// Whether running the step again (as Secrets Manager does) may succeed.
-    pub fn is_retryable(&self) -> bool {
+/// Retryable: whether running the step again (as Secrets Manager does) may succeed.
+impl Classify for RotationError {
+    fn is_retryable(&self) -> bool {
         match self {
             RotationError::Store(e) => e.is_retryable(),
             RotationError::Genesys(e) => e.is_retryable(),
@@ -161,8 +162,8 @@ impl RotationError {
         }
     }
 
-    /// A short stable name of the variant, for `errorType` and metrics.
-    pub fn kind(&self) -> &'static str {
+    /// The variant's name, or for a failure of a call the kind of that call's failure.
+    fn kind(&self) -> &'static str {
         match self {
             RotationError::Event(_) => "InvalidEvent",
             RotationError::Secret { .. } => "InvalidSecret",
@@ -180,7 +181,7 @@ impl RotationError {
             RotationError::PendingClient(_) => "PendingClient",
             RotationError::Store(e) => e.kind(),
             RotationError::Genesys(e) => e.kind(),
-            RotationError::Retirement(_) => "Retirement",
+            RotationError::Retirement(e) => e.kind(),
             RotationError::Reconcile(e) => e.kind(),
             RotationError::MasterLocked { .. } => "MasterLocked",
             RotationError::DeadlineExceeded { .. } => "DeadlineExceeded",

@@ -21,6 +21,7 @@ mod event;
 mod guard;
 pub mod master;
 
+use genesys_core::classify::Classify;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

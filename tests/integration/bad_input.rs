@@ -6,6 +6,7 @@
 
 use genesys_rotator::rotation::{RotationError, Step};
 use genesys_rotator::store::{AWSCURRENT, AWSPENDING};
+use genesys_rotator::Classify;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};

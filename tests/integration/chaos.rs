@@ -64,6 +64,7 @@
 //! 9. forged drain messages delete nothing, are never re-queued (accepted as plausible), and are
 //!    acknowledged rather than returned, unless a fault or crash hit their batch.
 
+use genesys_rotator::Classify;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

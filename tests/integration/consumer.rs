@@ -2,6 +2,7 @@
 //! callers keep calling Genesys Cloud while the rotator replaces the client again and again and
 //! the cleanup deletes the old ones, and not one call may fail.
 
+use genesys_rotator::Classify;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

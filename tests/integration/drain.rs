@@ -5,6 +5,7 @@
 //! the DLQ. Time is an input: the tests advance `now` (and the emulator's clock) instead of
 //! sleeping.
 
+use genesys_rotator::Classify;
 use std::time::Duration;
 
 use genesys_emulator::{routes, ClientState, Fault, FaultAction};

@@ -7,6 +7,7 @@ use genesys_emulator::{routes, EmulatorConfig, Fault, FaultAction};
 use genesys_rotator::rotation::master::RECOVERY_STAGE;
 use genesys_rotator::rotation::{RotationError, Step, StepOutcome};
 use genesys_rotator::store::{AWSCURRENT, AWSPENDING};
+use genesys_rotator::Classify;
 use serde_json::{json, Value};
 
 use crate::harness::{tokens_me_status, LogCapture, Org, When, World, PREFIX};

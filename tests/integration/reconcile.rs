@@ -1,6 +1,7 @@
 //! Reconciliation end to end: which clients go and which stay, dry run, the client limit in
 //! createSecret, fail-closed reads, and 200 crashed rotations cleaned up by one pass.
 
+use genesys_rotator::Classify;
 use std::collections::HashSet;
 use std::time::Duration;
 

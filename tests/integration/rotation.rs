@@ -2,6 +2,7 @@
 //! 429 storms, propagation delay, a step deadline, malformed events and secrets, the
 //! testSecret-only mode, and two regions served by one function.
 
+use genesys_rotator::Classify;
 use std::time::Duration;
 
 use genesys_emulator::{EmulatorConfig, Fault, FaultAction};

@@ -2,6 +2,7 @@
 //! client pasted into two secrets, and rotations of one secret next to the others' live clients.
 //! The three ways the product once cut off another secret's consumers, end to end.
 
+use genesys_rotator::Classify;
 use std::time::Duration;
 
 use genesys_emulator::{ClientState, SeedClient};

@@ -10,8 +10,10 @@
 //! - [`region`]: the Genesys Cloud regions and their hosts; test-only loopback overrides.
 //! - [`secret`]: credential and token types that cannot be printed by accident.
 //! - [`deadline`]: the instant the running operation must finish by, honoured by every wait.
+//! - [`classify`]: the one error classification (retryable or not, and a kind) all errors share.
 #![warn(missing_docs)]
 
+pub mod classify;
 pub mod deadline;
 pub mod domain;
 pub mod genesys;

@@ -6,6 +6,8 @@
 use std::error::Error as _;
 use std::time::Duration;
 
+use crate::classify::Classify;
+
 use super::models::{ErrorBody, OAuthErrorBody};
 
 /// The longest server-provided message kept in an error.
@@ -85,9 +87,8 @@ fn announced<T: std::fmt::Display>(value: &Option<T>) -> String {
     }
 }
 
-impl GenesysError {
-    /// True if repeating the same call later may succeed.
-    pub fn is_retryable(&self) -> bool {
+impl Classify for GenesysError {
+    fn is_retryable(&self) -> bool {
         match self {
             GenesysError::Http { status, .. } => *status >= 500 || *status == 408 || *status == 429,
             GenesysError::RateLimited { .. } | GenesysError::Transport(_) | GenesysError::IncompleteListing { .. } => {
@@ -97,8 +98,7 @@ impl GenesysError {
         }
     }
 
-    /// A short stable name of the failure, for `errorType` and metrics.
-    pub fn kind(&self) -> &'static str {
+    fn kind(&self) -> &'static str {
         match self {
             GenesysError::Http { status: 401 | 403, .. } => "GenesysPermissionDenied",
             GenesysError::Http { status, .. } if *status >= 500 || *status == 408 => "GenesysServerError",
@@ -111,7 +111,9 @@ impl GenesysError {
             GenesysError::IncompleteListing { .. } => "GenesysIncompleteListing",
         }
     }
+}
 
+impl GenesysError {
     /// The HTTP status, if the server answered.
     pub fn status(&self) -> Option<u16> {
         match self {

@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
+use crate::classify::Classify;
 pub use error::GenesysError;
 pub use models::{
     ClientState, EntityRef, ErrorBody, GrantType, NamedEntity, OAuthClient, OAuthClientEntityListing,

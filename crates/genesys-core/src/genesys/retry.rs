@@ -14,6 +14,7 @@
 //!
 //! Attempts are bounded by [`HttpSettings::max_attempts`], 429s included.
 
+use crate::classify::Classify;
 use std::time::Duration;
 
 use super::error::GenesysError;
