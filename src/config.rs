@@ -57,6 +57,83 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
+/// Every environment variable the functions read, for whoever must set them (the template's
+/// wiring test checks it sets exactly these, less [`TEST_ONLY_VARIABLES`]).
+pub const VARIABLES: &[&str] = &[
+    RotatorConfig::ENV_ALLOWED_MASTERS,
+    RotatorConfig::ENV_ENDPOINT_OVERRIDES,
+    RotatorConfig::ENV_REQUEST_TIMEOUT,
+    RotatorConfig::ENV_PROPAGATION_TIMEOUT,
+    DrainConfig::ENV_QUEUE_URL,
+    DrainConfig::ENV_MARGIN,
+    DrainConfig::ENV_DRAIN,
+    ReconcileConfig::ENV_HORIZON,
+    ReconcileConfig::ENV_CLIENT_LIMIT,
+    ReconcileConfig::ENV_LIMIT_MARGIN,
+    ReconcileConfig::ENV_DRY_RUN,
+];
+
+/// Variables only test and demo builds take: never set by a deployment.
+pub const TEST_ONLY_VARIABLES: &[&str] = &[RotatorConfig::ENV_ENDPOINT_OVERRIDES];
+
+/// The one reader of the environment: every variable by the same rules (surrounding spaces
+/// ignored, an empty value is an unset one), and every error naming the variable and what it
+/// expected. `lookup` is the environment (tests pass their own).
+struct Env<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.get(name).ok_or(ConfigError::MissingEnv(name))
+    }
+
+    /// A whole number in `range`, if set.
+    fn number(&self, name: &'static str, range: std::ops::RangeInclusive<u64>) -> Result<Option<u64>, ConfigError> {
+        let Some(v) = self.get(name) else { return Ok(None) };
+        match v.parse::<u64>() {
+            Ok(n) if range.contains(&n) => Ok(Some(n)),
+            _ => Err(ConfigError::InvalidEnv {
+                name,
+                reason: format!(
+                    "expected a whole number from {} to {}, got {v:?}",
+                    range.start(),
+                    range.end()
+                ),
+            }),
+        }
+    }
+
+    /// Whole seconds in `range`, if set.
+    fn seconds(
+        &self,
+        name: &'static str,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Option<Duration>, ConfigError> {
+        Ok(self.number(name, range)?.map(Duration::from_secs))
+    }
+
+    /// `true`/`1` or `false`/`0`, if set.
+    fn flag(&self, name: &'static str) -> Result<Option<bool>, ConfigError> {
+        match self.get(name).as_deref() {
+            None => Ok(None),
+            Some("true" | "1") => Ok(Some(true)),
+            Some("false" | "0") => Ok(Some(false)),
+            Some(v) => Err(ConfigError::InvalidEnv {
+                name,
+                reason: format!("expected true or false, got {v:?}"),
+            }),
+        }
+    }
+
+    /// A comma-separated list of Secrets Manager secret ARNs (empty entries ignored).
+    fn arns(&self, name: &'static str) -> Result<Vec<String>, ConfigError> {
+        parse_arn_list(name, &self.get(name).unwrap_or_default())
+    }
+}
+
 /// The rotation function's own settings, read from its environment at start.
 #[derive(Debug, Clone)]
 pub struct RotatorConfig {
@@ -91,33 +168,24 @@ impl RotatorConfig {
 
     /// Reads the configuration through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let masters = lookup(Self::ENV_ALLOWED_MASTERS)
-            .filter(|v| !v.trim().is_empty())
-            .ok_or(ConfigError::MissingEnv(Self::ENV_ALLOWED_MASTERS))?;
-        let allowed_master_arns = parse_arn_list(Self::ENV_ALLOWED_MASTERS, &masters)?;
-        // Parsed only by test and demo builds; a release build refuses any value (never ignores it).
+        // Parsed only by test and demo builds; a release build refuses any value, even an empty
+        // one (never ignores it): read raw, not through `Env`.
         let endpoint_overrides = EndpointOverrides::from_value(lookup(Self::ENV_ENDPOINT_OVERRIDES).as_deref())
             .map_err(|e| ConfigError::InvalidEnv {
                 name: Self::ENV_ENDPOINT_OVERRIDES,
                 reason: e.to_string(),
             })?;
-        let seconds = |name: &'static str, default: u64, max: u64| -> Result<Duration, ConfigError> {
-            match lookup(name) {
-                None => Ok(Duration::from_secs(default)),
-                Some(v) => match v.trim().parse::<u64>() {
-                    Ok(n) if (1..=max).contains(&n) => Ok(Duration::from_secs(n)),
-                    _ => Err(ConfigError::InvalidEnv {
-                        name,
-                        reason: format!("expected whole seconds from 1 to {max}, got {v:?}"),
-                    }),
-                },
-            }
-        };
+        let env = Env(lookup);
+        env.required(Self::ENV_ALLOWED_MASTERS)?;
         Ok(Self {
-            allowed_master_arns,
+            allowed_master_arns: env.arns(Self::ENV_ALLOWED_MASTERS)?,
             endpoint_overrides,
-            request_timeout: seconds(Self::ENV_REQUEST_TIMEOUT, 10, 120)?,
-            propagation_timeout: seconds(Self::ENV_PROPAGATION_TIMEOUT, 60, 600)?,
+            request_timeout: env
+                .seconds(Self::ENV_REQUEST_TIMEOUT, 1..=120)?
+                .unwrap_or(Duration::from_secs(10)),
+            propagation_timeout: env
+                .seconds(Self::ENV_PROPAGATION_TIMEOUT, 1..=600)?
+                .unwrap_or(Duration::from_secs(60)),
         })
     }
 
@@ -152,32 +220,19 @@ impl DrainConfig {
 
     /// Reads the drain settings through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let queue_url = lookup(Self::ENV_QUEUE_URL)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-            .ok_or(ConfigError::MissingEnv(Self::ENV_QUEUE_URL))?;
+        let env = Env(lookup);
+        let queue_url = env.required(Self::ENV_QUEUE_URL)?;
         if !(queue_url.starts_with("https://") || queue_url.starts_with("http://")) {
             return Err(ConfigError::InvalidEnv {
                 name: Self::ENV_QUEUE_URL,
                 reason: "expected an SQS queue URL (https://sqs.<region>.amazonaws.com/<account>/<name>)".into(),
             });
         }
-        let seconds = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
-            match lookup(name) {
-                None => Ok(None),
-                Some(v) if v.trim().is_empty() => Ok(None),
-                Some(v) => v
-                    .trim()
-                    .parse::<u64>()
-                    .map(|n| Some(Duration::from_secs(n)))
-                    .map_err(|_| ConfigError::InvalidEnv {
-                        name,
-                        reason: format!("expected whole seconds, got {v:?}"),
-                    }),
-            }
-        };
-        let margin = seconds(Self::ENV_MARGIN)?.unwrap_or(crate::drain::settings::DEFAULT_MARGIN);
-        let drain = seconds(Self::ENV_DRAIN)?;
+        // Any size here: DrainSettings::new checks the bounds, with reasons that name them.
+        let margin = env
+            .seconds(Self::ENV_MARGIN, 0..=u64::MAX)?
+            .unwrap_or(crate::drain::settings::DEFAULT_MARGIN);
+        let drain = env.seconds(Self::ENV_DRAIN, 0..=u64::MAX)?;
         let settings = crate::drain::DrainSettings::new(margin, drain).map_err(|reason| ConfigError::InvalidEnv {
             name: if drain.is_some() {
                 Self::ENV_DRAIN
@@ -245,41 +300,28 @@ impl ReconcileConfig {
     /// Reads the settings through `lookup`. `DRAIN_SECONDS` and `DRAIN_MARGIN_SECONDS` are read
     /// too, when set, so that a horizon shorter than the configured drain is refused here, once.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let number = |name: &'static str, min: u64, max: u64| -> Result<Option<u64>, ConfigError> {
-            match lookup(name) {
-                None => Ok(None),
-                Some(v) if v.trim().is_empty() => Ok(None),
-                Some(v) => match v.trim().parse::<u64>() {
-                    Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
-                    _ => Err(ConfigError::InvalidEnv {
-                        name,
-                        reason: format!("expected a whole number from {min} to {max}, got {v:?}"),
-                    }),
-                },
-            }
-        };
+        let env = Env(lookup);
         let d = Self::default();
-        let horizon = number(Self::ENV_HORIZON, 1, Self::MAX_HORIZON.as_secs())?.map_or(d.horizon, Duration::from_secs);
-        let client_limit = number(Self::ENV_CLIENT_LIMIT, 1, 1_000_000)?.map_or(d.client_limit, |n| n as usize);
-        let limit_margin = number(Self::ENV_LIMIT_MARGIN, 0, 1_000_000)?.map_or(d.limit_margin, |n| n as usize);
+        let horizon = env
+            .seconds(Self::ENV_HORIZON, 1..=Self::MAX_HORIZON.as_secs())?
+            .unwrap_or(d.horizon);
+        let client_limit = env
+            .number(Self::ENV_CLIENT_LIMIT, 1..=1_000_000)?
+            .map_or(d.client_limit, |n| n as usize);
+        let limit_margin = env
+            .number(Self::ENV_LIMIT_MARGIN, 0..=1_000_000)?
+            .map_or(d.limit_margin, |n| n as usize);
         if limit_margin >= client_limit {
             return Err(ConfigError::InvalidEnv {
                 name: Self::ENV_LIMIT_MARGIN,
                 reason: format!("margin {limit_margin} leaves no room under the client limit {client_limit}"),
             });
         }
-        let dry_run = match lookup(Self::ENV_DRY_RUN).as_deref().map(str::trim) {
-            None | Some("") | Some("false") | Some("0") => false,
-            Some("true") | Some("1") => true,
-            Some(v) => {
-                return Err(ConfigError::InvalidEnv {
-                    name: Self::ENV_DRY_RUN,
-                    reason: format!("expected true or false, got {v:?}"),
-                })
-            }
-        };
-        let configured_drain = number(DrainConfig::ENV_DRAIN, 0, u64::MAX)?.map(Duration::from_secs);
-        let drain_margin = number(DrainConfig::ENV_MARGIN, 0, u64::MAX)?.map_or(d.drain_margin, Duration::from_secs);
+        let dry_run = env.flag(Self::ENV_DRY_RUN)?.unwrap_or(false);
+        let configured_drain = env.seconds(DrainConfig::ENV_DRAIN, 0..=u64::MAX)?;
+        let drain_margin = env
+            .seconds(DrainConfig::ENV_MARGIN, 0..=u64::MAX)?
+            .unwrap_or(d.drain_margin);
         let config = Self {
             horizon,
             client_limit,

@@ -1,5 +1,5 @@
 //! Checks the wiring of the deployment template, `infra/template.yaml`, against the code: the
-//! binaries it builds exist, every environment variable it sets is one the library reads (and the
+//! binaries it builds exist, every environment variable it sets is one the library reads (`config::VARIABLES`) (and the
 //! required ones are set), every parameter is used, the drain queue's event source and visibility
 //! timeout follow AWS guidance, no IAM statement grants `Resource: "*"`, and the alarms name the
 //! metrics the code emits (namespace, names, dimensions and their values from `src/metrics.rs`).
@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use genesys_rotator::config::{TEST_ONLY_VARIABLES, VARIABLES};
 use genesys_rotator::metrics::{
     MetricDef, CLEANUP_FAILURES, CLIENT_LIMIT_HEADROOM, DIM_RETRYABLE, DIM_STEP, METRICS, NAMESPACE, STEP_FAILED,
     STEP_VALUES,
@@ -18,12 +19,6 @@ use genesys_rotator::metrics::{
 use serde_norway::{Mapping, Value};
 
 const TEMPLATE: &str = include_str!("../infra/template.yaml");
-/// Where the environment variables the binaries read are named (`RotatorConfig`, `DrainConfig`,
-/// `ReconcileConfig`).
-const CONFIG_RS: &str = include_str!("../src/config.rs");
-
-/// Test-only variables that must never be set in a deployment.
-const FORBIDDEN_ENV: &[&str] = &["GENESYS_ENDPOINT_OVERRIDES"];
 /// Variables without which the binaries refuse to start: required on every function.
 const REQUIRED_ENV: &[&str] = &["ALLOWED_MASTER_SECRET_ARNS", "DRAIN_QUEUE_URL"];
 /// Actions AWS cannot narrow to a resource, so `Resource: "*"` is the only valid form:
@@ -200,13 +195,12 @@ fn handler_binaries() -> BTreeSet<String> {
     bins
 }
 
-/// The string literals `pub const ENV_*: &'static str = "..."` of src/config.rs.
-fn config_env_constants() -> BTreeSet<String> {
-    CONFIG_RS
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("pub const ENV_"))
-        .filter_map(|l| l.split('"').nth(1).map(str::to_owned))
+/// The variables the binaries read, from the configuration's own list, less the test-only ones.
+fn config_variables() -> BTreeSet<String> {
+    VARIABLES
+        .iter()
+        .filter(|v| !TEST_ONLY_VARIABLES.contains(v))
+        .map(|v| v.to_string())
         .collect()
 }
 
@@ -254,20 +248,20 @@ fn each_function_builds_a_handler_binary_with_cargo_lambda() {
 #[test]
 fn environment_variables_are_exactly_ones_the_binaries_read() {
     let t = template();
-    let known = config_env_constants();
-    assert!(
-        known.contains("ALLOWED_MASTER_SECRET_ARNS"),
-        "src/config.rs parsing: {known:?}"
-    );
+    let known = config_variables();
+    assert!(known.contains("ALLOWED_MASTER_SECRET_ARNS"), "{known:?}");
     let mut set_anywhere = BTreeSet::new();
     for (id, f) in functions(&t) {
         let env = environment(&t, f);
         for var in &env {
             assert!(
-                CONFIG_RS.contains(&format!("\"{var}\"")),
-                "{id} sets {var}, which src/config.rs never names: a typo, or a setting the code lost"
+                !TEST_ONLY_VARIABLES.contains(&var.as_str()),
+                "{id} sets the test-only {var}"
             );
-            assert!(!FORBIDDEN_ENV.contains(&var.as_str()), "{id} sets the test-only {var}");
+            assert!(
+                known.contains(var),
+                "{id} sets {var}, which config::VARIABLES does not list: a typo, or a setting the code lost"
+            );
         }
         for required in REQUIRED_ENV {
             assert!(env.contains(*required), "{id} lacks the required {required}");
@@ -277,7 +271,7 @@ fn environment_variables_are_exactly_ones_the_binaries_read() {
     for var in &known {
         assert!(
             set_anywhere.contains(var),
-            "src/config.rs reads {var} but the template sets it on no function: add it to infra/template.yaml"
+            "the functions read {var} (config::VARIABLES) but the template sets it on no function: add it to infra/template.yaml"
         );
     }
 }
