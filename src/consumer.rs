@@ -55,6 +55,7 @@
 //! # Ok(()) }
 //! ```
 
+use genesys_core::backoff::Backoff;
 use genesys_core::classify::Classify;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -582,7 +583,7 @@ impl<S: SecretStore> Consumer<S> {
 
 /// `BASE_BACKOFF * 2^(n-1)`, for the n-th wait.
 fn backoff(n: u32) -> Duration {
-    BASE_BACKOFF * 2u32.saturating_pow(n.saturating_sub(1).min(6))
+    Backoff::new(BASE_BACKOFF, BASE_BACKOFF * 64).ceiling(n)
 }
 
 #[cfg(test)]

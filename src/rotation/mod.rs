@@ -36,6 +36,7 @@ pub use event::{EventError, RotationEvent, Step};
 use crate::config::{IntegrationSecret, MasterSecret, ReconcileConfig, RotatorConfig};
 use crate::drain::{KeepOldClient, Retirement, RetiringClient};
 use crate::store::{SecretDescription, SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use genesys_core::backoff::Backoff;
 use genesys_core::genesys::{
     ClientState, Deleted, GenesysClient, GenesysError, HttpSettings, OAuthClient, OAuthClientRequest, TokenInfo,
 };
@@ -118,6 +119,10 @@ impl StepOutcome {
         }
     }
 }
+
+/// How testSecret waits for a new client to work: never less than the ceiling (a client
+/// propagates in seconds), from 250 ms up to 5 s.
+const PROPAGATION_BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
 
 /// Runs rotation steps. Build one per process and share it: it caches master clients (and so
 /// their tokens) across invocations.
@@ -662,7 +667,6 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         Fut: std::future::Future<Output = Result<T, GenesysError>>,
     {
         let give_up_at = Instant::now() + self.config.propagation_timeout;
-        let mut delay = Duration::from_millis(250);
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -670,9 +674,9 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 Ok(v) => return Ok((v, attempts)),
                 Err(e)
                     if (matches!(e, GenesysError::InvalidClient { .. }) || e.is_retryable())
-                        && Instant::now() + delay < give_up_at =>
+                        && Instant::now() + PROPAGATION_BACKOFF.ceiling(attempts) < give_up_at =>
                 {
-                    let wait = delay + Duration::from_millis(rand::random_range(0..=delay.as_millis() as u64 / 2));
+                    let wait = PROPAGATION_BACKOFF.at_least_ceiling(attempts, genesys_core::backoff::random_unit());
                     if !genesys_core::deadline::allows(wait, self.config.request_timeout) {
                         return Err(RotationError::DeadlineExceeded {
                             step: step.as_str(),
@@ -681,7 +685,6 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                     }
                     info!(attempts, error = %e, "pending client not usable yet; waiting");
                     tokio::time::sleep(wait).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
                 }
                 Err(e) => return Err(e.into()),
             }

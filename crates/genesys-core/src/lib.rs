@@ -10,9 +10,11 @@
 //! - [`region`]: the Genesys Cloud regions and their hosts; test-only loopback overrides.
 //! - [`secret`]: credential and token types that cannot be printed by accident.
 //! - [`deadline`]: the instant the running operation must finish by, honoured by every wait.
+//! - [`backoff`]: the one backoff policy (exponential ceilings, jittered waits).
 //! - [`classify`]: the one error classification (retryable or not, and a kind) all errors share.
 #![warn(missing_docs)]
 
+pub mod backoff;
 pub mod classify;
 pub mod deadline;
 pub mod domain;

@@ -18,6 +18,7 @@ use crate::classify::Classify;
 use std::time::Duration;
 
 use super::error::GenesysError;
+use crate::backoff::Backoff;
 
 /// Timeouts and retry bounds of a [`GenesysClient`](super::GenesysClient).
 ///
@@ -40,6 +41,13 @@ pub struct HttpSettings {
     /// Longest `Retry-After` the client sleeps through; a 429 asking for more
     /// fails as a retryable error instead. Default 60 s.
     pub max_retry_after: Duration,
+}
+
+impl HttpSettings {
+    /// The backoff of retried calls: from `base_backoff` up to `max_backoff`, full jitter.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(self.base_backoff, self.max_backoff)
+    }
 }
 
 impl Default for HttpSettings {
@@ -96,24 +104,6 @@ impl Failure {
     }
 }
 
-/// The ceiling of the backoff before retry number `attempt` (1-based: the
-/// wait after the first failed attempt is `attempt = 1`):
-/// `min(max_backoff, base_backoff * 2^(attempt-1))`.
-pub(crate) fn backoff_ceiling(settings: &HttpSettings, attempt: u32) -> Duration {
-    let exponent = attempt.saturating_sub(1).min(31);
-    settings
-        .base_backoff
-        .checked_mul(1u32 << exponent)
-        .unwrap_or(settings.max_backoff)
-        .min(settings.max_backoff)
-}
-
-/// Full jitter: a uniformly random wait in `[0, ceiling]`; `unit` is the
-/// random draw in `[0, 1]`.
-pub(crate) fn full_jitter(ceiling: Duration, unit: f64) -> Duration {
-    ceiling.mul_f64(unit.clamp(0.0, 1.0))
-}
-
 /// How long to wait before the next attempt, or `None` to give up and
 /// return the failure. `attempt` is the number of the attempt that just
 /// failed (1-based); `unit` is a random draw in `[0, 1]` for the jitter.
@@ -127,7 +117,7 @@ pub(crate) fn next_delay(
     if attempt >= settings.max_attempts.max(1) {
         return None;
     }
-    let backoff = || full_jitter(backoff_ceiling(settings, attempt), unit);
+    let backoff = || settings.backoff().full_jitter(attempt, unit);
     if let GenesysError::RateLimited { retry_after } = &failure.error {
         return match retry_after {
             Some(wait) if *wait <= settings.max_retry_after => Some(*wait),
@@ -145,10 +135,7 @@ pub(crate) fn next_delay(
     }
 }
 
-/// A uniform draw in `[0, 1]` for [`next_delay`].
-pub(crate) fn random_unit() -> f64 {
-    rand::random_range(0.0..=1.0)
-}
+pub(crate) use crate::backoff::random_unit;
 
 /// Reads `Retry-After` as whole seconds; an HTTP date or garbage counts as absent.
 pub fn parse_retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
@@ -195,27 +182,27 @@ mod tests {
     #[test]
     fn backoff_ceiling_doubles_and_caps() {
         let s = settings();
-        assert_eq!(backoff_ceiling(&s, 1), Duration::from_millis(200));
-        assert_eq!(backoff_ceiling(&s, 2), Duration::from_millis(400));
-        assert_eq!(backoff_ceiling(&s, 3), Duration::from_millis(800));
-        assert_eq!(backoff_ceiling(&s, 5), Duration::from_millis(3200));
-        assert_eq!(backoff_ceiling(&s, 6), Duration::from_secs(5));
-        assert_eq!(backoff_ceiling(&s, 40), Duration::from_secs(5));
-        assert_eq!(backoff_ceiling(&s, u32::MAX), Duration::from_secs(5));
+        assert_eq!(s.backoff().ceiling(1), Duration::from_millis(200));
+        assert_eq!(s.backoff().ceiling(2), Duration::from_millis(400));
+        assert_eq!(s.backoff().ceiling(3), Duration::from_millis(800));
+        assert_eq!(s.backoff().ceiling(5), Duration::from_millis(3200));
+        assert_eq!(s.backoff().ceiling(6), Duration::from_secs(5));
+        assert_eq!(s.backoff().ceiling(40), Duration::from_secs(5));
+        assert_eq!(s.backoff().ceiling(u32::MAX), Duration::from_secs(5));
     }
 
     #[test]
     fn jitter_stays_within_bounds() {
         let s = settings();
         for attempt in 1..10 {
-            let ceiling = backoff_ceiling(&s, attempt);
+            let ceiling = s.backoff().ceiling(attempt);
             for _ in 0..200 {
-                let wait = full_jitter(ceiling, random_unit());
+                let wait = s.backoff().full_jitter(attempt, random_unit());
                 assert!(wait <= ceiling && wait <= s.max_backoff, "{wait:?}");
             }
-            assert_eq!(full_jitter(ceiling, 0.0), Duration::ZERO);
-            assert_eq!(full_jitter(ceiling, 1.0), ceiling);
-            assert_eq!(full_jitter(ceiling, 7.0), ceiling);
+            assert_eq!(s.backoff().full_jitter(attempt, 0.0), Duration::ZERO);
+            assert_eq!(s.backoff().full_jitter(attempt, 1.0), ceiling);
+            assert_eq!(s.backoff().full_jitter(attempt, 7.0), ceiling);
         }
     }
 
