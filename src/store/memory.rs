@@ -364,15 +364,14 @@ impl MemorySecretStore {
         !self.lock().planned.is_empty()
     }
 
-    /// Records the call and runs what is planned for it; `Some(fail_after)` when it must fail.
+    /// Records the call and runs what is planned for it: `Err` to fail before applying,
+    /// `Ok(true)` to fail after applying.
     fn enter(&self, operation: Operation) -> Result<bool, StoreError> {
         let planned = {
             let mut state = self.lock();
             state.calls.push(operation);
-            match state.planned.iter().position(|(op, _)| *op == operation) {
-                Some(i) => Some(state.planned.remove(i).1),
-                None => None,
-            }
+            let next = state.planned.iter().position(|(op, _)| *op == operation);
+            next.map(|i| state.planned.remove(i).1)
         };
         match planned {
             None => Ok(false),
