@@ -46,7 +46,7 @@ ARCH ?= arm64
 AARCH64_TARGET := aarch64-unknown-linux-gnu
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv build test chaos demo lint bench clean package sam-build
+.PHONY: venv build test test-unit chaos demo lint bench clean package sam-build
 
 ## venv: .venv with the pinned Python tooling (reinstalled only when the requirement files change)
 venv: $(STAMP)
@@ -88,6 +88,17 @@ test: venv
 	fi
 	GENESYS_EMULATOR_BIN=$(GENESYS_EMULATOR_BIN) MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) \
 		$(VENV)/bin/pytest -q tests/sdk_fidelity
+
+## test-unit: the unit tests of the workspace's libraries (genesys-core, genesys-rotator --lib), no
+## venv and no moto: the rotation steps run over the in-memory Secrets Manager and drain queue
+## and the Genesys emulator in-process, which they reach through the endpoint overrides
+test-unit:
+	if $(CARGO) nextest --version >/dev/null 2>&1; then \
+		$(CARGO) nextest run -p genesys-core -p genesys-rotator --lib --features genesys-rotator/endpoint-overrides --no-fail-fast; \
+	else \
+		echo "cargo-nextest not found: falling back to cargo test"; \
+		$(CARGO) test -p genesys-core -p genesys-rotator --lib --features genesys-rotator/endpoint-overrides --no-fail-fast; \
+	fi
 
 ## chaos: the full fault campaign (tests/integration/chaos.rs): CHAOS_ROTATIONS rotations (default
 ## 1000) of four secrets in two orgs under faults, crashes and concurrent invocations, invariants

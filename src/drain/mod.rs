@@ -13,7 +13,10 @@
 //! - [`message`]: the versioned queue document.
 //! - [`settings`]: how long a client drains.
 //! - [`queue`]: the queue trait and its SQS implementation.
+//! - `memory` (tests and the `test-doubles` feature only): an in-memory queue that records sends.
 
+#[cfg(any(test, feature = "test-doubles"))]
+pub mod memory;
 pub mod message;
 pub mod queue;
 pub mod settings;

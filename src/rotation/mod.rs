@@ -20,6 +20,10 @@ mod error;
 mod event;
 mod guard;
 pub mod master;
+// The steps' unit tests reach the in-process emulator through `RotatorConfig::endpoint_overrides`,
+// which only a build with the feature can fill; `make test-unit` enables it.
+#[cfg(all(test, feature = "endpoint-overrides"))]
+mod tests;
 
 use genesys_core::classify::Classify;
 use std::collections::{HashMap, HashSet};

@@ -3,7 +3,11 @@
 //!
 //! [`AwsSecretStore`] is the only implementation shipped; it always names a version stage or id
 //! when reading (moto, and a careless reader of real AWS, would otherwise get a default version
-//! rather than AWSCURRENT).
+//! rather than AWSCURRENT). `memory::MemorySecretStore` (tests and the `test-doubles` feature
+//! only) keeps secrets in memory with the same semantics, for unit tests of the steps.
+
+#[cfg(any(test, feature = "test-doubles"))]
+pub mod memory;
 
 use genesys_core::classify::Classify;
 use std::collections::{HashMap, HashSet};
