@@ -67,6 +67,7 @@ impl DrainQueue for MemoryDrainQueue {
 mod tests {
     use super::*;
     use crate::drain::DRAIN_MESSAGE_VERSION;
+    use genesys_core::classify::Classify;
     use time::OffsetDateTime;
 
     fn message() -> DrainMessage {

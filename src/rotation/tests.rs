@@ -8,6 +8,7 @@
 //!
 //! Each test says what it starts from (GIVEN), what it does (WHEN) and what must hold (THEN).
 
+use genesys_core::classify::Classify;
 use std::time::Duration;
 
 use genesys_emulator::{ClientRecord, ClientState, Emulator, EmulatorConfig, SeedClient};

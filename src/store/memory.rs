@@ -578,6 +578,7 @@ impl SecretStore for MemorySecretStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use genesys_core::classify::Classify;
 
     fn secret(v: &str) -> SecretString {
         SecretString::from(v.to_owned())
@@ -781,9 +782,9 @@ mod tests {
             let promoted = store.promote(&arn, "p", &v1).await;
             // THEN the first put fails without applying, the second applies; the promote applies
             // and still fails, retryably
-            assert!(first.as_ref().is_err_and(StoreError::is_retryable), "{first:?}");
+            assert!(first.as_ref().is_err_and(Classify::is_retryable), "{first:?}");
             assert!(second.is_ok());
-            assert!(promoted.as_ref().is_err_and(StoreError::is_retryable), "{promoted:?}");
+            assert!(promoted.as_ref().is_err_and(Classify::is_retryable), "{promoted:?}");
             assert_eq!(store.version_with(&arn, AWSCURRENT).as_deref(), Some("p"));
             assert!(!store.armed());
             assert_eq!(store.call_count(Operation::PutSecretValue), 2);
