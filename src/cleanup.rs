@@ -211,6 +211,12 @@ impl Classify for TriggerError {
     }
 }
 
+impl From<TriggerError> for lambda_runtime::Diagnostic {
+    fn from(e: TriggerError) -> Self {
+        crate::error_type::diagnostic(&e)
+    }
+}
+
 impl Trigger {
     /// Tells an SQS batch (`Records`) from an EventBridge scheduled event (`detail-type`).
     pub fn from_json(payload: serde_json::Value) -> Result<Self, TriggerError> {
@@ -500,6 +506,14 @@ fn log_disposition(message_id: &str, receives: &str, body: Option<&str>, d: &Dis
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_unrecognised_cleanup_event_is_not_retryable() {
+        let err = Trigger::from_json(json!({"hello": 1})).unwrap_err();
+        let d = lambda_runtime::Diagnostic::from(err);
+        assert_eq!(d.error_type, "NonRetryable.UnrecognisedEvent");
+        assert!(d.error_message.contains("not recognised"), "{}", d.error_message);
+    }
 
     #[test]
     fn an_sqs_batch_is_a_queue_trigger() {

@@ -57,6 +57,18 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
+/// The `errorType` of a function whose environment failed its start-up check.
+pub const INVALID_CONFIGURATION: &str = "NonRetryable.InvalidConfiguration";
+
+impl From<&ConfigError> for lambda_runtime::Diagnostic {
+    fn from(e: &ConfigError) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: INVALID_CONFIGURATION.to_owned(),
+            error_message: format!("the function's configuration is invalid: {e}"),
+        }
+    }
+}
+
 /// Every environment variable the functions read, for whoever must set them (the template's
 /// wiring test checks it sets exactly these, less [`TEST_ONLY_VARIABLES`]).
 pub const VARIABLES: &[&str] = &[
@@ -824,6 +836,13 @@ mod tests {
             unset.unwrap().endpoint_overrides.resolve(region),
             genesys_core::region::Endpoints::for_region(region)
         );
+    }
+
+    #[test]
+    fn a_bad_environment_is_non_retryable_and_names_the_variable() {
+        let d = lambda_runtime::Diagnostic::from(&ConfigError::MissingEnv("DRAIN_QUEUE_URL"));
+        assert_eq!(d.error_type, "NonRetryable.InvalidConfiguration");
+        assert!(d.error_message.contains("DRAIN_QUEUE_URL"), "{}", d.error_message);
     }
 
     #[test]

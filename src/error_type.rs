@@ -10,13 +10,12 @@
 //!   from each error's own `kind()`, is stable, and alarms and runbooks may match on it.
 //!
 //! The message is the error's `Display`, which by design never holds a secret or a token.
+//!
+//! Each error type converts itself with [`diagnostic`] (`impl From<...> for Diagnostic` beside
+//! it), so this module depends on nothing of the front end.
 
 use genesys_core::classify::Classify;
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-
-use crate::cleanup::TriggerError;
-use crate::config::ConfigError;
-use crate::rotation::RotationError;
+use lambda_runtime::Diagnostic;
 
 /// The class of a failure that may pass on its own.
 pub const RETRYABLE: &str = "Retryable";
@@ -38,184 +37,41 @@ pub fn diagnostic<E: Classify + std::fmt::Display>(e: &E) -> Diagnostic {
     }
 }
 
-impl From<RotationError> for Diagnostic {
-    fn from(e: RotationError) -> Self {
-        diagnostic(&e)
-    }
-}
-
-impl From<TriggerError> for Diagnostic {
-    fn from(e: TriggerError) -> Self {
-        diagnostic(&e)
-    }
-}
-
 /// The `errorType` of a function whose environment failed its start-up check.
 pub const INVALID_CONFIGURATION: &str = "NonRetryable.InvalidConfiguration";
 
-impl From<&ConfigError> for Diagnostic {
-    fn from(e: &ConfigError) -> Self {
-        Diagnostic {
-            error_type: INVALID_CONFIGURATION.to_owned(),
-            error_message: format!("the function's configuration is invalid: {e}"),
-        }
-    }
-}
-
-/// Serves a function whose environment failed its start-up check: every invocation answers
-/// [`INVALID_CONFIGURATION`] with the reason, and changes nothing. Exiting instead would show
-/// only `Runtime.ExitError` to Secrets Manager and the alarms, and hide which variable is wrong.
-pub async fn serve_invalid_configuration(e: ConfigError) -> Result<(), lambda_runtime::Error> {
-    tracing::error!(error = %e, "invalid configuration: every invocation fails until it is fixed");
-    let e = &e;
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
-        Err::<serde_json::Value, Diagnostic>(Diagnostic::from(e))
-    }))
-    .await
-}
-
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-    use crate::config::ConfigError;
-    use crate::reconcile::ReconcileError;
-    use crate::rotation::EventError;
-    use crate::store::StoreError;
-    use genesys_core::genesys::GenesysError;
 
-    fn diagnostic(e: RotationError) -> Diagnostic {
-        Diagnostic::from(e)
+    #[derive(Debug, thiserror::Error)]
+    #[error("a failure of kind {kind}")]
+    struct Failure {
+        retryable: bool,
+        kind: &'static str,
     }
 
-    fn http(status: u16) -> RotationError {
-        RotationError::Genesys(GenesysError::Http {
-            status,
-            code: None,
-            message: "m".into(),
-        })
-    }
-
-    #[test]
-    fn each_failure_maps_to_its_class_and_kind() {
-        let cases: Vec<(RotationError, &str)> = vec![
-            (
-                RotationError::Genesys(GenesysError::RateLimited {
-                    retry_after: Some(Duration::from_secs(5)),
-                }),
-                "Retryable.GenesysRateLimited",
-            ),
-            (
-                RotationError::Genesys(GenesysError::Transport("reset".into())),
-                "Retryable.GenesysUnreachable",
-            ),
-            (http(503), "Retryable.GenesysServerError"),
-            (http(408), "Retryable.GenesysServerError"),
-            (http(403), "NonRetryable.GenesysPermissionDenied"),
-            (http(400), "NonRetryable.GenesysRequestRefused"),
-            (
-                RotationError::Genesys(GenesysError::InvalidClient {
-                    status: 401,
-                    description: "invalid_client".into(),
-                }),
-                "NonRetryable.GenesysInvalidClient",
-            ),
-            (
-                RotationError::Genesys(GenesysError::IncompleteListing {
-                    listed: 4,
-                    total: Some(5),
-                    pages: 1,
-                    page_count: Some(1),
-                }),
-                "Retryable.GenesysIncompleteListing",
-            ),
-            (
-                RotationError::Genesys(GenesysError::Decode("bad json".into())),
-                "NonRetryable.GenesysBadAnswer",
-            ),
-            (
-                RotationError::Store(StoreError::Transient {
-                    operation: "GetSecretValue",
-                    message: "throttled".into(),
-                }),
-                "Retryable.SecretsManagerUnavailable",
-            ),
-            (
-                RotationError::Store(StoreError::Refused {
-                    operation: "PutSecretValue",
-                    code: "AccessDeniedException".into(),
-                    message: "no".into(),
-                }),
-                "NonRetryable.SecretsManagerRefused",
-            ),
-            (
-                RotationError::Secret {
-                    secret_id: "arn".into(),
-                    version: "AWSCURRENT".into(),
-                    source: ConfigError::MissingField("clientId"),
-                },
-                "NonRetryable.InvalidSecret",
-            ),
-            (
-                RotationError::MasterNotAllowed("arn".into()),
-                "NonRetryable.MasterNotAllowed",
-            ),
-            (
-                RotationError::Event(EventError::Missing("Step")),
-                "NonRetryable.InvalidEvent",
-            ),
-            (
-                RotationError::PendingClient("not visible yet".into()),
-                "Retryable.PendingClient",
-            ),
-            (
-                RotationError::Reconcile(ReconcileError::ClientLimit {
-                    count: 495,
-                    limit: 500,
-                    margin: 10,
-                }),
-                "NonRetryable.ClientLimit",
-            ),
-        ];
-        for (error, expected) in cases {
-            let message = error.to_string();
-            let d = diagnostic(error);
-            assert_eq!(d.error_type, expected, "{message}");
-            assert_eq!(d.error_message, message, "the message is the error's Display");
+    impl Classify for Failure {
+        fn is_retryable(&self) -> bool {
+            self.retryable
+        }
+        fn kind(&self) -> &'static str {
+            self.kind
         }
     }
 
     #[test]
     fn the_class_always_agrees_with_is_retryable() {
-        for (error, retryable) in [
-            (http(500), true),
-            (http(404), false),
-            (RotationError::NoCurrent("arn".into()), false),
-        ] {
-            assert_eq!(error.is_retryable(), retryable);
-            let d = diagnostic(error);
+        for retryable in [true, false] {
+            let e = Failure {
+                retryable,
+                kind: "SomeKind",
+            };
+            let d = diagnostic(&e);
             let (class, kind) = d.error_type.split_once('.').expect("<Class>.<Kind>");
             assert_eq!(class, if retryable { RETRYABLE } else { NON_RETRYABLE });
-            assert!(
-                !kind.is_empty() && kind.chars().all(|c| c.is_ascii_alphanumeric()),
-                "{kind}"
-            );
+            assert_eq!(kind, "SomeKind");
+            assert_eq!(d.error_message, e.to_string(), "the message is the error's Display");
         }
-    }
-
-    #[test]
-    fn an_unrecognised_cleanup_event_is_not_retryable() {
-        let err = crate::cleanup::Trigger::from_json(serde_json::json!({"hello": 1})).unwrap_err();
-        let d = Diagnostic::from(err);
-        assert_eq!(d.error_type, "NonRetryable.UnrecognisedEvent");
-        assert!(d.error_message.contains("not recognised"), "{}", d.error_message);
-    }
-
-    #[test]
-    fn a_bad_environment_is_non_retryable_and_names_the_variable() {
-        let d = Diagnostic::from(&ConfigError::MissingEnv("DRAIN_QUEUE_URL"));
-        assert_eq!(d.error_type, "NonRetryable.InvalidConfiguration");
-        assert!(d.error_message.contains("DRAIN_QUEUE_URL"), "{}", d.error_message);
     }
 }

@@ -9,7 +9,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::cleanup::{Cleanup, Trigger};
-use crate::config::{DrainConfig, ReconcileConfig, RotatorConfig};
+use crate::config::{ConfigError, DrainConfig, ReconcileConfig, RotatorConfig};
 use crate::drain::{DrainRetirement, SqsDrainQueue};
 use crate::metrics::Emitter;
 use crate::rotation::Rotator;
@@ -33,7 +33,7 @@ async fn start() -> Result<Option<Started>, Error> {
     let (config, drain, reconcile) = match crate::config::function_env() {
         Ok(loaded) => loaded,
         Err(e) => {
-            crate::error_type::serve_invalid_configuration(e).await?;
+            serve_invalid_configuration(e).await?;
             return Ok(None);
         }
     };
@@ -92,6 +92,18 @@ pub async fn serve_cleanup() -> Result<(), Error> {
         };
         metrics.flush(&event.context.request_id);
         result
+    }))
+    .await
+}
+
+/// Serves a function whose environment failed its start-up check: every invocation answers
+/// [`INVALID_CONFIGURATION`](crate::config::INVALID_CONFIGURATION) with the reason, and changes nothing. Exiting instead would show
+/// only `Runtime.ExitError` to Secrets Manager and the alarms, and hide which variable is wrong.
+async fn serve_invalid_configuration(e: ConfigError) -> Result<(), Error> {
+    tracing::error!(error = %e, "invalid configuration: every invocation fails until it is fixed");
+    let e = &e;
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
+        Err::<serde_json::Value, Diagnostic>(Diagnostic::from(e))
     }))
     .await
 }

@@ -188,3 +188,137 @@ impl Classify for RotationError {
         }
     }
 }
+
+impl From<RotationError> for lambda_runtime::Diagnostic {
+    fn from(e: RotationError) -> Self {
+        crate::error_type::diagnostic(&e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::error_type::{NON_RETRYABLE, RETRYABLE};
+    use lambda_runtime::Diagnostic;
+
+    fn diagnostic(e: RotationError) -> Diagnostic {
+        Diagnostic::from(e)
+    }
+
+    fn http(status: u16) -> RotationError {
+        RotationError::Genesys(GenesysError::Http {
+            status,
+            code: None,
+            message: "m".into(),
+        })
+    }
+
+    #[test]
+    fn each_failure_maps_to_its_class_and_kind() {
+        let cases: Vec<(RotationError, &str)> = vec![
+            (
+                RotationError::Genesys(GenesysError::RateLimited {
+                    retry_after: Some(Duration::from_secs(5)),
+                }),
+                "Retryable.GenesysRateLimited",
+            ),
+            (
+                RotationError::Genesys(GenesysError::Transport("reset".into())),
+                "Retryable.GenesysUnreachable",
+            ),
+            (http(503), "Retryable.GenesysServerError"),
+            (http(408), "Retryable.GenesysServerError"),
+            (http(403), "NonRetryable.GenesysPermissionDenied"),
+            (http(400), "NonRetryable.GenesysRequestRefused"),
+            (
+                RotationError::Genesys(GenesysError::InvalidClient {
+                    status: 401,
+                    description: "invalid_client".into(),
+                }),
+                "NonRetryable.GenesysInvalidClient",
+            ),
+            (
+                RotationError::Genesys(GenesysError::IncompleteListing {
+                    listed: 4,
+                    total: Some(5),
+                    pages: 1,
+                    page_count: Some(1),
+                }),
+                "Retryable.GenesysIncompleteListing",
+            ),
+            (
+                RotationError::Genesys(GenesysError::Decode("bad json".into())),
+                "NonRetryable.GenesysBadAnswer",
+            ),
+            (
+                RotationError::Store(StoreError::Transient {
+                    operation: "GetSecretValue",
+                    message: "throttled".into(),
+                }),
+                "Retryable.SecretsManagerUnavailable",
+            ),
+            (
+                RotationError::Store(StoreError::Refused {
+                    operation: "PutSecretValue",
+                    code: "AccessDeniedException".into(),
+                    message: "no".into(),
+                }),
+                "NonRetryable.SecretsManagerRefused",
+            ),
+            (
+                RotationError::Secret {
+                    secret_id: "arn".into(),
+                    version: "AWSCURRENT".into(),
+                    source: ConfigError::MissingField("clientId"),
+                },
+                "NonRetryable.InvalidSecret",
+            ),
+            (
+                RotationError::MasterNotAllowed("arn".into()),
+                "NonRetryable.MasterNotAllowed",
+            ),
+            (
+                RotationError::Event(EventError::Missing("Step")),
+                "NonRetryable.InvalidEvent",
+            ),
+            (
+                RotationError::PendingClient("not visible yet".into()),
+                "Retryable.PendingClient",
+            ),
+            (
+                RotationError::Reconcile(ReconcileError::ClientLimit {
+                    count: 495,
+                    limit: 500,
+                    margin: 10,
+                }),
+                "NonRetryable.ClientLimit",
+            ),
+        ];
+        for (error, expected) in cases {
+            let message = error.to_string();
+            let d = diagnostic(error);
+            assert_eq!(d.error_type, expected, "{message}");
+            assert_eq!(d.error_message, message, "the message is the error's Display");
+        }
+    }
+
+    #[test]
+    fn the_class_always_agrees_with_is_retryable() {
+        for (error, retryable) in [
+            (http(500), true),
+            (http(404), false),
+            (RotationError::NoCurrent("arn".into()), false),
+        ] {
+            assert_eq!(error.is_retryable(), retryable);
+            let d = diagnostic(error);
+            let (class, kind) = d.error_type.split_once('.').expect("<Class>.<Kind>");
+            assert_eq!(class, if retryable { RETRYABLE } else { NON_RETRYABLE });
+            assert!(
+                !kind.is_empty() && kind.chars().all(|c| c.is_ascii_alphanumeric()),
+                "{kind}"
+            );
+        }
+    }
+}
