@@ -214,7 +214,7 @@ pub struct DrainConfig {
     /// URL of the SQS queue that holds pending deletions.
     pub queue_url: String,
     /// How long a retired client drains.
-    pub settings: crate::drain::DrainSettings,
+    pub settings: genesys_core::drain::DrainSettings,
 }
 
 impl DrainConfig {
@@ -243,16 +243,17 @@ impl DrainConfig {
         // Any size here: DrainSettings::new checks the bounds, with reasons that name them.
         let margin = env
             .seconds(Self::ENV_MARGIN, 0..=u64::MAX)?
-            .unwrap_or(crate::drain::settings::DEFAULT_MARGIN);
+            .unwrap_or(genesys_core::drain::DEFAULT_MARGIN);
         let drain = env.seconds(Self::ENV_DRAIN, 0..=u64::MAX)?;
-        let settings = crate::drain::DrainSettings::new(margin, drain).map_err(|reason| ConfigError::InvalidEnv {
-            name: if drain.is_some() {
-                Self::ENV_DRAIN
-            } else {
-                Self::ENV_MARGIN
-            },
-            reason,
-        })?;
+        let settings =
+            genesys_core::drain::DrainSettings::new(margin, drain).map_err(|reason| ConfigError::InvalidEnv {
+                name: if drain.is_some() {
+                    Self::ENV_DRAIN
+                } else {
+                    Self::ENV_MARGIN
+                },
+                reason,
+            })?;
         Ok(Self { queue_url, settings })
     }
 }
@@ -285,7 +286,7 @@ impl Default for ReconcileConfig {
             limit_margin: 10,
             dry_run: false,
             configured_drain: None,
-            drain_margin: crate::drain::settings::DEFAULT_MARGIN,
+            drain_margin: genesys_core::drain::DEFAULT_MARGIN,
         }
     }
 }
@@ -836,6 +837,36 @@ mod tests {
             unset.unwrap().endpoint_overrides.resolve(region),
             genesys_core::region::Endpoints::for_region(region)
         );
+    }
+
+    #[test]
+    fn the_drain_environment_is_checked_once() {
+        use genesys_core::drain::DrainSettings;
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        assert_eq!(
+            DrainConfig::from_lookup(env(&[])).unwrap_err(),
+            ConfigError::MissingEnv("DRAIN_QUEUE_URL")
+        );
+        const URL: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/drain";
+        let c = DrainConfig::from_lookup(env(&[("DRAIN_QUEUE_URL", URL)])).unwrap();
+        assert_eq!(c.settings, DrainSettings::default());
+        assert!(matches!(
+            DrainConfig::from_lookup(env(&[("DRAIN_QUEUE_URL", URL), ("DRAIN_SECONDS", "600")])),
+            Err(ConfigError::InvalidEnv {
+                name: "DRAIN_SECONDS",
+                ..
+            })
+        ));
+        assert!(matches!(
+            DrainConfig::from_lookup(env(&[("DRAIN_QUEUE_URL", URL), ("DRAIN_MARGIN_SECONDS", "x")])),
+            Err(ConfigError::InvalidEnv {
+                name: "DRAIN_MARGIN_SECONDS",
+                ..
+            })
+        ));
+        assert!(DrainConfig::from_lookup(env(&[("DRAIN_QUEUE_URL", "drain")])).is_err());
     }
 
     #[test]

@@ -11,7 +11,6 @@
 //!
 //! # Layout
 //! - [`message`]: the versioned queue document.
-//! - [`settings`]: how long a client drains.
 //! - [`queue`]: the queue trait and its SQS implementation.
 //! - `memory` (tests and the `test-doubles` feature only): an in-memory queue that records sends.
 
@@ -19,7 +18,6 @@
 pub mod memory;
 pub mod message;
 pub mod queue;
-pub mod settings;
 
 use genesys_core::classify::Classify;
 use std::collections::HashSet;
@@ -29,9 +27,9 @@ use thiserror::Error;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
+pub use genesys_core::drain::{DrainSettings, DrainTooShort, MAX_DRAIN};
 pub use message::{DrainMessage, MessageError, DRAIN_MESSAGE_VERSION};
 pub use queue::{DrainQueue, QueueError, SqsDrainQueue, MAX_SQS_DELAY};
-pub use settings::{DrainSettings, DrainTooShort, MAX_DRAIN};
 
 use crate::config::NamePrefix;
 use crate::rotation::RotationError;
@@ -84,7 +82,7 @@ impl Retirement for KeepOldClient {
 pub enum DrainError {
     /// The configured drain cannot cover the client's token lifetime. Not retryable: the
     /// configuration must change. Nothing was changed in Genesys.
-    #[error("client {client_id}: {source}")]
+    #[error("client {client_id}: {source} (DRAIN_SECONDS)")]
     TooShort {
         /// The client being retired.
         client_id: String,

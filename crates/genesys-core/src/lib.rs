@@ -4,6 +4,8 @@
 //!
 //! # Layout
 //! - [`domain`]: validated domain types (the managed-name prefix, token-lifetime bounds).
+//! - [`drain`]: how long a retired client drains before it may be deleted (token lifetime plus a
+//!   margin).
 //! - [`ownership`]: the one rule saying whether a client belongs to an owner, and since when it
 //!   is retired; every deactivate and delete asks it first.
 //! - [`genesys`]: the one HTTP client for Genesys Cloud: typed models, errors, retries, tokens.
@@ -18,6 +20,7 @@ pub mod backoff;
 pub mod classify;
 pub mod deadline;
 pub mod domain;
+pub mod drain;
 pub mod genesys;
 pub mod ownership;
 pub mod region;

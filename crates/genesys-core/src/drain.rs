@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use genesys_core::domain::{DEFAULT_TOKEN_LIFETIME_SECONDS, TOKEN_LIFETIME_RANGE};
+use crate::domain::{DEFAULT_TOKEN_LIFETIME_SECONDS, TOKEN_LIFETIME_RANGE};
 use thiserror::Error;
 
 /// Longest drain the design supports: the cleanup re-sends a not-yet-due message every 15 min,
@@ -29,21 +29,21 @@ const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(DEFAULT_TOKEN_LIFET
 pub struct DrainSettings {
     /// Added to the client's token lifetime.
     margin: Duration,
-    /// A configured minimum drain (`DRAIN_SECONDS`), if any.
+    /// A configured minimum drain, if any.
     drain: Option<Duration>,
 }
 
 /// A drain that cannot honour the client's token lifetime.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error(
-    "configured drain of {configured_s} s is shorter than the client's token lifetime ({token_lifetime_s} s) plus the margin ({margin_s} s); raise DRAIN_SECONDS to at least {needed_s}"
+    "configured drain of {configured_s} s is shorter than the client's token lifetime ({token_lifetime_s} s) plus the margin ({margin_s} s); raise the configured drain to at least {needed_s} s"
 )]
 pub struct DrainTooShort {
-    /// `DRAIN_SECONDS`.
+    /// The configured drain.
     pub configured_s: u64,
     /// The client's `accessTokenValiditySeconds`.
     pub token_lifetime_s: u64,
-    /// `DRAIN_MARGIN_SECONDS`.
+    /// The margin.
     pub margin_s: u64,
     /// The shortest acceptable drain.
     pub needed_s: u64,
@@ -149,36 +149,6 @@ mod tests {
         for n in ["7200", "86400", "3600", "90000"] {
             assert!(text.contains(n), "{text}");
         }
-    }
-
-    #[test]
-    fn the_environment_is_checked_once() {
-        use crate::config::{ConfigError, DrainConfig};
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
-        };
-        assert_eq!(
-            DrainConfig::from_lookup(env(&[])).unwrap_err(),
-            ConfigError::MissingEnv("DRAIN_QUEUE_URL")
-        );
-        const URL: &str = "https://sqs.us-east-1.amazonaws.com/123456789012/drain";
-        let c = DrainConfig::from_lookup(env(&[("DRAIN_QUEUE_URL", URL)])).unwrap();
-        assert_eq!(c.settings, DrainSettings::default());
-        assert!(matches!(
-            DrainConfig::from_lookup(env(&[("DRAIN_QUEUE_URL", URL), ("DRAIN_SECONDS", "600")])),
-            Err(ConfigError::InvalidEnv {
-                name: "DRAIN_SECONDS",
-                ..
-            })
-        ));
-        assert!(matches!(
-            DrainConfig::from_lookup(env(&[("DRAIN_QUEUE_URL", URL), ("DRAIN_MARGIN_SECONDS", "x")])),
-            Err(ConfigError::InvalidEnv {
-                name: "DRAIN_MARGIN_SECONDS",
-                ..
-            })
-        ));
-        assert!(DrainConfig::from_lookup(env(&[("DRAIN_QUEUE_URL", "drain")])).is_err());
     }
 
     #[test]
