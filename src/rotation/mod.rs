@@ -369,7 +369,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     ) -> Result<Option<IntegrationSecret>, RotationError> {
         let label = match version {
             Version::Stage(s) => s.to_owned(),
-            Version::IdAndStage(id, _) => id.to_owned(),
+            Version::IdAndStage(id, _) | Version::Id(id) => id.to_owned(),
         };
         let Some(value) = self.store.get_value(arn, version).await? else {
             return Ok(None);
