@@ -75,6 +75,10 @@ pub struct RotatorConfig {
     pub request_timeout: Duration,
     /// How long testSecret keeps retrying while a brand-new client propagates.
     pub propagation_timeout: Duration,
+    /// The lease of the master rotation's lock taken by a step that runs without a deadline
+    /// (the command line, tests). A Lambda step's lease ends at its own deadline instead (see
+    /// [`crate::rotation::master`]).
+    pub master_lock: Duration,
 }
 
 impl RotatorConfig {
@@ -86,6 +90,9 @@ impl RotatorConfig {
     pub const ENV_REQUEST_TIMEOUT: &'static str = "GENESYS_REQUEST_TIMEOUT_SECONDS";
     /// Environment variable: propagation wait of testSecret in seconds (optional, default 60).
     pub const ENV_PROPAGATION_TIMEOUT: &'static str = "PROPAGATION_TIMEOUT_SECONDS";
+    /// Environment variable: lease of the master rotation's lock in seconds when a step has no
+    /// deadline (optional, default 900 = the longest Lambda timeout; at most 3600).
+    pub const ENV_MASTER_LOCK: &'static str = "MASTER_LOCK_SECONDS";
 
     /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -122,6 +129,7 @@ impl RotatorConfig {
             endpoint_overrides,
             request_timeout: seconds(Self::ENV_REQUEST_TIMEOUT, 10, 120)?,
             propagation_timeout: seconds(Self::ENV_PROPAGATION_TIMEOUT, 60, 600)?,
+            master_lock: seconds(Self::ENV_MASTER_LOCK, 900, 3600)?,
         })
     }
 
@@ -796,6 +804,30 @@ mod tests {
         assert!(c.master_allowed(MASTER));
         assert!(!c.master_allowed("arn:aws:secretsmanager:us-east-1:123456789012:secret:other"));
         assert_eq!(c.propagation_timeout, Duration::from_secs(60));
+        assert_eq!(c.master_lock, Duration::from_secs(900));
+        let c = RotatorConfig::from_lookup(env(&[
+            ("ALLOWED_MASTER_SECRET_ARNS", MASTER),
+            ("MASTER_LOCK_SECONDS", "2"),
+        ]))
+        .unwrap();
+        assert_eq!(c.master_lock, Duration::from_secs(2));
+        for bad in ["0", "3601", "soon"] {
+            let bad = RotatorConfig::from_lookup(move |k: &str| match k {
+                "ALLOWED_MASTER_SECRET_ARNS" => Some(MASTER.to_owned()),
+                "MASTER_LOCK_SECONDS" => Some(bad.to_owned()),
+                _ => None,
+            });
+            assert!(
+                matches!(
+                    bad,
+                    Err(ConfigError::InvalidEnv {
+                        name: "MASTER_LOCK_SECONDS",
+                        ..
+                    })
+                ),
+                "{bad:?}"
+            );
+        }
         let bad = RotatorConfig::from_lookup(env(&[
             ("ALLOWED_MASTER_SECRET_ARNS", MASTER),
             ("GENESYS_ENDPOINT_OVERRIDES", "mypurecloud.ie=http://10.0.0.1:80"),
