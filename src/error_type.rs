@@ -157,6 +157,15 @@ mod tests {
                 "Retryable.PendingClient",
             ),
             (
+                RotationError::MasterRotationBusy {
+                    arn: "arn".into(),
+                    version: "v".into(),
+                    generation: 0,
+                    lease_until: time::OffsetDateTime::UNIX_EPOCH,
+                },
+                "Retryable.MasterRotationBusy",
+            ),
+            (
                 RotationError::Reconcile(ReconcileError::ClientLimit {
                     count: 495,
                     limit: 500,

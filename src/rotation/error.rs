@@ -2,6 +2,7 @@
 //! Lambda runtime's `errorType` is built from both (see [`crate::error_type`]).
 
 use thiserror::Error;
+use time::OffsetDateTime;
 
 use super::event::EventError;
 use crate::config::ConfigError;
@@ -120,6 +121,24 @@ pub enum RotationError {
         /// Why no recovery was possible (no secret or token in it).
         reason: String,
     },
+    /// Another invocation of the same master rotation holds the lock that guards the master's
+    /// new-secret request, and its lease has not ended: this one changed nothing. Retryable: the
+    /// holder stores its answer (the retry finds it), or its lease ends (the retry takes over).
+    #[error(
+        "master secret {arn}: another invocation of rotation {version} holds the master rotation lock (generation \
+         {generation}) until {}; nothing was changed, retry after that",
+        rfc3339(.lease_until)
+    )]
+    MasterRotationBusy {
+        /// The master secret.
+        arn: String,
+        /// The version (ClientRequestToken) of the rotation.
+        version: String,
+        /// The generation of the lock record that is held.
+        generation: u32,
+        /// When the holder's lease ends (wall clock).
+        lease_until: OffsetDateTime,
+    },
     /// The step stopped at its deadline (the Lambda's, less a safety margin) with work left;
     /// what it did is kept and the retry finishes it.
     #[error("{step} stopped at its deadline: {detail}")]
@@ -140,7 +159,9 @@ impl RotationError {
             RotationError::Retirement(e) => e.is_retryable(),
             RotationError::Reconcile(e) => e.is_retryable(),
             // Eventual consistency: a client just made may not be visible yet.
-            RotationError::PendingClient(_) | RotationError::DeadlineExceeded { .. } => true,
+            RotationError::PendingClient(_)
+            | RotationError::DeadlineExceeded { .. }
+            | RotationError::MasterRotationBusy { .. } => true,
             _ => false,
         }
     }
@@ -165,7 +186,14 @@ impl RotationError {
             RotationError::Retirement(_) => "Retirement",
             RotationError::Reconcile(e) => e.kind(),
             RotationError::MasterLocked { .. } => "MasterLocked",
+            RotationError::MasterRotationBusy { .. } => "MasterRotationBusy",
             RotationError::DeadlineExceeded { .. } => "DeadlineExceeded",
         }
     }
+}
+
+/// A wall-clock time as RFC 3339, for messages.
+pub(crate) fn rfc3339(t: &OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
 }
