@@ -100,21 +100,13 @@ pub fn newest_listed_generation(desc: &SecretDescription, rotation: &str) -> Opt
         .last()
 }
 
-/// When a lock taken at `now` ends, and how long its holder may work: the lease ends
-/// [`LEASE_GRACE`] after the step's deadline (`step_left` from now), and the step's deadline
-/// bounds the work already. Without a deadline, the lease is `configured` and the work stops a
-/// grace (at most a quarter of the lease) before it ends.
-pub fn lease(
-    now: OffsetDateTime,
-    step_left: Option<Duration>,
-    configured: Duration,
-) -> (OffsetDateTime, Option<Duration>) {
-    match step_left {
-        Some(left) => (now + left + LEASE_GRACE, None),
-        None => {
-            let grace = LEASE_GRACE.min(configured / 4);
-            (now + configured, Some(configured - grace))
-        }
+/// When a lock taken at `now` ends: [`LEASE_GRACE`] after the step's deadline (`step_left`
+/// from now), which stops the holder; for a step without one (`configured` is `Some`), after the
+/// configured lease (the step stops itself a grace before, see `create_master_secret`).
+pub fn lease_until(now: OffsetDateTime, step_left: Option<Duration>, configured: Option<Duration>) -> OffsetDateTime {
+    match configured {
+        Some(lease) => now + lease,
+        None => now + step_left.unwrap_or_default() + LEASE_GRACE,
     }
 }
 
@@ -228,13 +220,6 @@ impl LockRecord {
     }
 }
 
-/// The lock this invocation holds.
-struct Held {
-    record: LockRecord,
-    /// Without a step deadline: when the holder must have stopped working.
-    work_until: Option<Instant>,
-}
-
 impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// Whether `desc` is one of the master secrets this function may use: its rotation is a
     /// master rotation.
@@ -274,23 +259,54 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         desc: &SecretDescription,
         event: &RotationEvent,
     ) -> Result<StepOutcome, RotationError> {
+        if crate::deadline::remaining().is_some() {
+            return self.create_master(desc, event, None).await;
+        }
+        // Without a deadline (the command line, tests), the step gives itself one a grace before
+        // the configured lease of any lock it takes ends (a lease starts later than the step).
+        let lease = self.config.master_lock;
+        let work_until = Instant::now() + lease - LEASE_GRACE.min(lease / 4);
+        crate::deadline::run_until(Some(work_until), Box::pin(self.create_master(desc, event, Some(lease))))
+            .await
+            .unwrap_or_else(|crate::deadline::Elapsed| {
+                Err(RotationError::DeadlineExceeded {
+                    step: Step::CreateSecret.as_str(),
+                    detail: "the master rotation lock's lease was about to end".into(),
+                })
+            })
+    }
+
+    /// createSecret of a master secret; `lease`: the configured lease of a step without a
+    /// deadline, `None` for a step with one.
+    async fn create_master(
+        &self,
+        desc: &SecretDescription,
+        event: &RotationEvent,
+        lease: Option<Duration>,
+    ) -> Result<StepOutcome, RotationError> {
         let arn = desc.arn.as_str();
         let token = event.client_request_token.as_str();
         let current = self.read_master_current(arn).await?;
         // Secrets Manager retries with the same token: a value already stored is the answer.
-        if self.pending_stored(arn, token).await? {
+        if self
+            .store
+            .get_value(arn, Version::IdAndStage(token, AWSPENDING))
+            .await?
+            .is_some()
+        {
             return Ok(StepOutcome::AlreadyCreated);
         }
         let region = master_region(arn, &current)?;
         let client_id = current.credentials.client_id.clone();
         let with_secret = self.genesys_client(region, current.credentials.clone());
         let requested_at = OffsetDateTime::now_utc();
-        let (held, recovered) = match with_secret.fresh_token().await {
+        // The lock record to put first, and whether the current secret was already refused.
+        let (first, recovered) = match with_secret.fresh_token().await {
             Ok((access, lifetime)) => {
                 // The current secret works: no holder of this rotation's lock has changed it yet
                 // (or the token would be refused). Take the lock with this token as the recovery
                 // token, after the newest generation listed if its holder is stopped.
-                let start = match newest_listed_generation(desc, token) {
+                let generation = match newest_listed_generation(desc, token) {
                     None => 0,
                     Some(newest) => {
                         let record = self.read_lock(arn, token, &client_id, newest).await?;
@@ -301,10 +317,15 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                     }
                 };
                 let recovery = SecretString::from(access.bearer().to_owned());
-                let held = self
-                    .acquire(arn, event, &client_id, start, &recovery, requested_at + lifetime)
-                    .await?;
-                (held, false)
+                let first = LockRecord::new(
+                    token,
+                    generation,
+                    OffsetDateTime::UNIX_EPOCH,
+                    &client_id,
+                    &recovery,
+                    requested_at + lifetime,
+                );
+                (first, false)
             }
             Err(refused @ GenesysError::InvalidClient { .. }) => {
                 // An earlier holder renewed the secret and its answer was lost (or AWSCURRENT is
@@ -315,121 +336,87 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                     return Err(busy(arn, &newest));
                 }
                 warn!(client_id = %client_id, error = %refused, generation = newest.generation, "the master's current secret is refused; taking over the lock to renew it with this rotation's recovery token");
-                let held = self
-                    .acquire(
-                        arn,
-                        event,
-                        &client_id,
-                        newest.generation + 1,
-                        &newest.access_token,
-                        newest.expires_at,
-                    )
-                    .await?;
-                (held, true)
+                let first = LockRecord::new(
+                    token,
+                    newest.generation + 1,
+                    OffsetDateTime::UNIX_EPOCH,
+                    &client_id,
+                    &newest.access_token,
+                    newest.expires_at,
+                );
+                (first, true)
             }
             Err(e) => return Err(e.into()),
         };
-        // Without a step deadline, the holder stops before its lease ends (with one, the step
-        // itself is stopped there, and the lease ends a grace later).
-        match crate::deadline::run_until(
-            held.work_until,
-            self.renew_holding(arn, event, &current, region, &held, recovered),
-        )
-        .await
-        {
-            Ok(result) => result,
-            Err(crate::deadline::Elapsed) => Err(RotationError::DeadlineExceeded {
-                step: Step::CreateSecret.as_str(),
-                detail: "the master rotation lock's lease was about to end".into(),
-            }),
-        }
-    }
+        let held = self.acquire(arn, event, first, lease).await?;
 
-    /// Whether AWSPENDING already holds a value for this rotation.
-    async fn pending_stored(&self, arn: &str, token: &str) -> Result<bool, RotationError> {
-        Ok(self
-            .store
-            .get_value(arn, Version::IdAndStage(token, AWSPENDING))
-            .await?
-            .is_some())
-    }
-
-    /// What the lock holder does: a new secret, stored as AWSPENDING.
-    async fn renew_holding(
-        &self,
-        arn: &str,
-        event: &RotationEvent,
-        current: &MasterSecret,
-        region: Region,
-        held: &Held,
-        recovered: bool,
-    ) -> Result<StepOutcome, RotationError> {
-        let token = event.client_request_token.as_str();
-        let client_id = current.credentials.client_id.as_str();
-        let locked = |reason: String| RotationError::MasterLocked {
-            arn: arn.to_owned(),
-            client_id: client_id.to_owned(),
-            version: token.to_owned(),
-            reason,
-        };
-        if held.record.generation > 0 {
-            // Every earlier holder is stopped: what they stored is final.
-            match self.pending_stored(arn, token).await {
-                Ok(true) => return Ok(StepOutcome::AlreadyCreated),
-                Ok(false) => {}
-                Err(e) => {
-                    self.release(arn, event, held).await;
-                    return Err(e);
+        // The holder. A failure before the request, or one the service answered, releases the
+        // lock (nothing of this attempt is on its way any more); one without an answer keeps it
+        // until its lease ends, as the request may still arrive.
+        let renewed: Result<SecretString, (RotationError, bool)> = 'holder: {
+            if held.generation > 0 {
+                // Every earlier holder is stopped: what they stored is final.
+                match self.store.get_value(arn, Version::IdAndStage(token, AWSPENDING)).await {
+                    Ok(Some(_)) => return Ok(StepOutcome::AlreadyCreated),
+                    Ok(None) => {}
+                    Err(e) => break 'holder Err((e.into(), true)),
                 }
             }
-        }
-        let access = match held.record.usable_token(token, client_id, OffsetDateTime::now_utc()) {
-            Ok(access) => access,
-            Err(reason) => {
-                self.release(arn, event, held).await;
-                return Err(locked(reason));
-            }
-        };
-        let renewer = GenesysClient::with_access_token(
-            self.http.clone(),
-            self.config.endpoint_overrides.resolve(region),
-            client_id.to_owned(),
-            access,
-            HttpSettings {
-                request_timeout: self.config.request_timeout,
-                ..HttpSettings::default()
-            },
-        );
-
-        // From here until the put below lands, the only working secret is in flight.
-        let renewed = match renewer.new_secret(client_id).await {
-            Ok(renewed) => renewed,
-            Err(e) => {
-                // Answered: nothing of this request is still on its way, so the next attempt may
-                // go on at once. No answer: the request may yet arrive; the lease covers it.
-                if !matches!(e, GenesysError::Transport(_)) {
-                    self.release(arn, event, held).await;
-                }
-                return Err(match e {
-                    e @ GenesysError::InvalidClient { .. } if recovered => locked(format!(
-                        "the recovery token stored by this rotation was refused ({e}): the service may revoke a \
-                         client's tokens when its secret changes"
+            let access = match held.usable_token(token, &client_id, OffsetDateTime::now_utc()) {
+                Ok(access) => access,
+                Err(reason) => break 'holder Err((self.locked_by(arn, token, &client_id, reason), true)),
+            };
+            let renewer = GenesysClient::with_access_token(
+                self.http.clone(),
+                self.config.endpoint_overrides.resolve(region),
+                client_id.clone(),
+                access,
+                HttpSettings {
+                    request_timeout: self.config.request_timeout,
+                    ..HttpSettings::default()
+                },
+            );
+            // From here until the put below lands, the only working secret is in flight.
+            match renewer.new_secret(&client_id).await {
+                // Retryable: the secret changed to one nobody saw, and the retry recovers with
+                // the token.
+                Ok(renewed) => match renewed.secret {
+                    Some(secret) if renewed.id == client_id => Ok(secret),
+                    _ => Err((
+                        RotationError::PendingClient(format!(
+                            "new secret for client {client_id} answered without the client's secret"
+                        )),
+                        true,
                     )),
-                    e => e.into(),
-                });
+                },
+                Err(e) => {
+                    let answered = !matches!(e, GenesysError::Transport(_));
+                    let e = match e {
+                        e @ GenesysError::InvalidClient { .. } if recovered => self.locked_by(
+                            arn,
+                            token,
+                            &client_id,
+                            format!(
+                                "the recovery token stored by this rotation was refused ({e}): the service may \
+                                 revoke a client's tokens when its secret changes"
+                            ),
+                        ),
+                        e => e.into(),
+                    };
+                    Err((e, answered))
+                }
             }
         };
-        // Retryable: the secret changed to one nobody saw, and the retry recovers with the token.
-        let secret = match renewed.secret {
-            Some(secret) if renewed.id == client_id => secret,
-            _ => {
-                self.release(arn, event, held).await;
-                return Err(RotationError::PendingClient(format!(
-                    "new secret for client {client_id} answered without the client's secret"
-                )));
+        let secret = match renewed {
+            Ok(secret) => secret,
+            Err((e, release)) => {
+                if release {
+                    self.release(arn, event, &held).await;
+                }
+                return Err(e);
             }
         };
-        info!(client_id = %client_id, recovered, generation = held.record.generation, "master client has a new secret");
+        info!(client_id = %client_id, recovered, generation = held.generation, "master client has a new secret");
         // On failure nothing is undone and the lock is kept: the put may have landed, and the
         // retry looks once the lease has ended.
         self.store
@@ -440,34 +427,23 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 event.rotation_token.as_deref(),
             )
             .await?;
-        Ok(StepOutcome::SecretRenewed {
-            client_id: client_id.to_owned(),
-            recovered,
-        })
+        Ok(StepOutcome::SecretRenewed { client_id, recovered })
     }
 
-    /// Takes the lock at generation `generation` or, where a generation exists with an ended
-    /// lease, the next one; the record carries `recovery` (expiring at `expires_at`) as the
-    /// recovery token. [`RotationError::MasterRotationBusy`] if a live holder has it.
+    /// Takes the lock: puts `record` (its generation, token and client) with a new lease, or,
+    /// where that generation exists with an ended lease, the next one the same way.
+    /// [`RotationError::MasterRotationBusy`] if a live holder has it. `lease` as for
+    /// `create_master`.
     async fn acquire(
         &self,
         arn: &str,
         event: &RotationEvent,
-        client_id: &str,
-        mut generation: u32,
-        recovery: &SecretString,
-        expires_at: OffsetDateTime,
-    ) -> Result<Held, RotationError> {
-        let token = event.client_request_token.as_str();
+        mut record: LockRecord,
+        lease: Option<Duration>,
+    ) -> Result<LockRecord, RotationError> {
         let mut takeovers = 0;
         loop {
-            let (lease_until, work) = lease(
-                OffsetDateTime::now_utc(),
-                crate::deadline::remaining(),
-                self.config.master_lock,
-            );
-            let work_until = work.map(|w| Instant::now() + w);
-            let record = LockRecord::new(token, generation, lease_until, client_id, recovery, expires_at);
+            record.lease_until = lease_until(OffsetDateTime::now_utc(), crate::deadline::remaining(), lease);
             let version = record.version_id();
             match self
                 .store
@@ -481,16 +457,18 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 .await
             {
                 Ok(()) => {
-                    info!(client_id = %client_id, generation, lock_version = %version, lease_until = %rfc3339(&lease_until), "master rotation lock taken; recovery token stored");
-                    return Ok(Held { record, work_until });
+                    info!(client_id = %record.client_id, generation = record.generation, lock_version = %version, lease_until = %rfc3339(&record.lease_until), "master rotation lock taken; recovery token stored");
+                    return Ok(record);
                 }
                 Err(e) if e.is_version_exists() => {
-                    let other = self.read_lock(arn, token, client_id, generation).await?;
+                    let other = self
+                        .read_lock(arn, &record.rotation, &record.client_id, record.generation)
+                        .await?;
                     if !other.lease_ended(OffsetDateTime::now_utc()) || takeovers == MAX_TAKEOVERS {
                         return Err(busy(arn, &other));
                     }
-                    info!(generation, lock_version = %version, "the master rotation lock's holder is stopped (its lease ended); taking the next generation");
-                    generation += 1;
+                    info!(generation = record.generation, lock_version = %version, "the master rotation lock's holder is stopped (its lease ended); taking the next generation");
+                    record.generation += 1;
                     takeovers += 1;
                 }
                 Err(e) => return Err(e.into()),
@@ -501,14 +479,14 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// Gives the lock up: puts the next generation with its lease already ended and the same
     /// recovery token. Only for a holder with nothing in flight. A failure is only logged: the
     /// lock then ends with its lease.
-    async fn release(&self, arn: &str, event: &RotationEvent, held: &Held) {
+    async fn release(&self, arn: &str, event: &RotationEvent, held: &LockRecord) {
         let record = LockRecord::new(
-            &held.record.rotation,
-            held.record.generation + 1,
+            &held.rotation,
+            held.generation + 1,
             OffsetDateTime::now_utc(),
-            &held.record.client_id,
-            &held.record.access_token,
-            held.record.expires_at,
+            &held.client_id,
+            &held.access_token,
+            held.expires_at,
         );
         let version = record.version_id();
         match self
@@ -524,7 +502,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         {
             Ok(()) => info!(generation = record.generation, lock_version = %version, "master rotation lock released"),
             Err(e) => {
-                warn!(error = %e, generation = held.record.generation, "could not release the master rotation lock; it ends with its lease")
+                warn!(error = %e, generation = held.generation, "could not release the master rotation lock; it ends with its lease")
             }
         }
     }
@@ -833,21 +811,21 @@ mod tests {
     #[test]
     fn a_lease_ends_a_grace_after_the_step_deadline_or_after_the_configured_lease() {
         let now = OffsetDateTime::now_utc();
-        let configured = Duration::from_secs(900);
         // A Lambda step: its own deadline stops it; the lease adds the grace.
-        let (until, work) = lease(now, Some(Duration::from_secs(298)), configured);
-        assert_eq!(until, now + Duration::from_secs(298) + LEASE_GRACE);
-        assert_eq!(work, None);
-        let (until, _) = lease(now, Some(Duration::ZERO), configured);
-        assert_eq!(until, now + LEASE_GRACE);
-        // No deadline: the configured lease, and the holder stops a grace before it ends.
-        let (until, work) = lease(now, None, configured);
-        assert_eq!(until, now + configured);
-        assert_eq!(work, Some(configured - LEASE_GRACE));
-        // A short lease keeps three quarters of it for work.
-        let (until, work) = lease(now, None, Duration::from_secs(2));
-        assert_eq!(until, now + Duration::from_secs(2));
-        assert_eq!(work, Some(Duration::from_millis(1500)));
+        assert_eq!(
+            lease_until(now, Some(Duration::from_secs(298)), None),
+            now + Duration::from_secs(298) + LEASE_GRACE
+        );
+        assert_eq!(lease_until(now, Some(Duration::ZERO), None), now + LEASE_GRACE);
+        // No deadline of its own: the configured lease (the step stops itself a grace before).
+        assert_eq!(
+            lease_until(now, Some(Duration::from_secs(5)), Some(Duration::from_secs(900))),
+            now + Duration::from_secs(900)
+        );
+        assert_eq!(
+            lease_until(now, None, Some(Duration::from_secs(2))),
+            now + Duration::from_secs(2)
+        );
     }
 
     #[test]
