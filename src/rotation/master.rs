@@ -116,7 +116,7 @@ pub fn lease_until(now: OffsetDateTime, step_left: Option<Duration>, configured:
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockRecord {
-    /// [`LOCK_FORMAT`].
+    /// `LOCK_FORMAT` (2).
     pub format: u32,
     /// The rotation (ClientRequestToken) whose lock this is.
     pub rotation: String,
@@ -197,7 +197,7 @@ impl LockRecord {
     }
 
     /// The token, if it belongs to rotation `rotation` of client `client_id` and has at least
-    /// [`RECOVERY_MIN_LEFT`] to live at `now`; otherwise why not.
+    /// a minute to live at `now`; otherwise why not.
     pub fn usable_token(&self, rotation: &str, client_id: &str, now: OffsetDateTime) -> Result<AccessToken, String> {
         if self.rotation != rotation || self.client_id != client_id {
             return Err(format!(
