@@ -76,6 +76,7 @@ pub const VARIABLES: &[&str] = &[
     RotatorConfig::ENV_ENDPOINT_OVERRIDES,
     RotatorConfig::ENV_REQUEST_TIMEOUT,
     RotatorConfig::ENV_PROPAGATION_TIMEOUT,
+    RotatorConfig::ENV_MASTER_LOCK,
     DrainConfig::ENV_QUEUE_URL,
     DrainConfig::ENV_MARGIN,
     DrainConfig::ENV_DRAIN,
@@ -160,6 +161,10 @@ pub struct RotatorConfig {
     pub request_timeout: Duration,
     /// How long testSecret keeps retrying while a brand-new client propagates.
     pub propagation_timeout: Duration,
+    /// The lease of the master rotation's lock taken by a step that runs without a deadline
+    /// (the command line, tests). A Lambda step's lease ends at its own deadline instead (see
+    /// [`crate::rotation::master`]).
+    pub master_lock: Duration,
 }
 
 impl RotatorConfig {
@@ -172,6 +177,9 @@ impl RotatorConfig {
     pub const ENV_REQUEST_TIMEOUT: &'static str = "GENESYS_REQUEST_TIMEOUT_SECONDS";
     /// Environment variable: propagation wait of testSecret in seconds (optional, default 60).
     pub const ENV_PROPAGATION_TIMEOUT: &'static str = "PROPAGATION_TIMEOUT_SECONDS";
+    /// Environment variable: lease of the master rotation's lock in seconds when a step has no
+    /// deadline (optional, default 900 = the longest Lambda timeout; at most 3600).
+    pub const ENV_MASTER_LOCK: &'static str = "MASTER_LOCK_SECONDS";
 
     /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -198,6 +206,9 @@ impl RotatorConfig {
             propagation_timeout: env
                 .seconds(Self::ENV_PROPAGATION_TIMEOUT, 1..=600)?
                 .unwrap_or(Duration::from_secs(60)),
+            master_lock: env
+                .seconds(Self::ENV_MASTER_LOCK, 1..=3600)?
+                .unwrap_or(Duration::from_secs(900)),
         })
     }
 
@@ -890,6 +901,30 @@ mod tests {
         assert!(c.master_allowed(MASTER));
         assert!(!c.master_allowed("arn:aws:secretsmanager:us-east-1:123456789012:secret:other"));
         assert_eq!(c.propagation_timeout, Duration::from_secs(60));
+        assert_eq!(c.master_lock, Duration::from_secs(900));
+        let c = RotatorConfig::from_lookup(env(&[
+            ("ALLOWED_MASTER_SECRET_ARNS", MASTER),
+            ("MASTER_LOCK_SECONDS", "2"),
+        ]))
+        .unwrap();
+        assert_eq!(c.master_lock, Duration::from_secs(2));
+        for bad in ["0", "3601", "soon"] {
+            let bad = RotatorConfig::from_lookup(move |k: &str| match k {
+                "ALLOWED_MASTER_SECRET_ARNS" => Some(MASTER.to_owned()),
+                "MASTER_LOCK_SECONDS" => Some(bad.to_owned()),
+                _ => None,
+            });
+            assert!(
+                matches!(
+                    bad,
+                    Err(ConfigError::InvalidEnv {
+                        name: "MASTER_LOCK_SECONDS",
+                        ..
+                    })
+                ),
+                "{bad:?}"
+            );
+        }
         let bad = RotatorConfig::from_lookup(env(&[
             ("ALLOWED_MASTER_SECRET_ARNS", MASTER),
             ("GENESYS_ENDPOINT_OVERRIDES", "mypurecloud.ie=http://10.0.0.1:80"),

@@ -3,6 +3,7 @@
 
 use genesys_core::classify::Classify;
 use thiserror::Error;
+use time::OffsetDateTime;
 
 use super::event::EventError;
 use crate::config::ConfigError;
@@ -137,6 +138,24 @@ pub enum RotationError {
         /// Why no recovery was possible (no secret or token in it).
         reason: String,
     },
+    /// Another invocation of the same master rotation holds the lock that guards the master's
+    /// new-secret request, and its lease has not ended: this one changed nothing. Retryable: the
+    /// holder stores its answer (the retry finds it), or its lease ends (the retry takes over).
+    #[error(
+        "master secret {arn}: another invocation of rotation {version} holds the master rotation lock (generation \
+         {generation}) until {}; nothing was changed, retry after that",
+        rfc3339(.lease_until)
+    )]
+    MasterRotationBusy {
+        /// The master secret.
+        arn: String,
+        /// The version (ClientRequestToken) of the rotation.
+        version: String,
+        /// The generation of the lock record that is held.
+        generation: u32,
+        /// When the holder's lease ends (wall clock).
+        lease_until: OffsetDateTime,
+    },
     /// The step stopped at its deadline (the Lambda's, less a safety margin) with work left;
     /// what it did is kept and the retry finishes it.
     #[error("{step} stopped at its deadline: {detail}")]
@@ -157,7 +176,9 @@ impl Classify for RotationError {
             RotationError::Retirement(e) => e.is_retryable(),
             RotationError::Reconcile(e) => e.is_retryable(),
             // Eventual consistency: a client just made may not be visible yet.
-            RotationError::PendingClient(_) | RotationError::DeadlineExceeded { .. } => true,
+            RotationError::PendingClient(_)
+            | RotationError::DeadlineExceeded { .. }
+            | RotationError::MasterRotationBusy { .. } => true,
             _ => false,
         }
     }
@@ -184,9 +205,16 @@ impl Classify for RotationError {
             RotationError::Retirement(e) => e.kind(),
             RotationError::Reconcile(e) => e.kind(),
             RotationError::MasterLocked { .. } => "MasterLocked",
+            RotationError::MasterRotationBusy { .. } => "MasterRotationBusy",
             RotationError::DeadlineExceeded { .. } => "DeadlineExceeded",
         }
     }
+}
+
+/// A wall-clock time as RFC 3339, for messages.
+pub(crate) fn rfc3339(t: &OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
 }
 
 impl From<RotationError> for lambda_runtime::Diagnostic {
@@ -286,6 +314,15 @@ mod tests {
             (
                 RotationError::PendingClient("not visible yet".into()),
                 "Retryable.PendingClient",
+            ),
+            (
+                RotationError::MasterRotationBusy {
+                    arn: "arn".into(),
+                    version: "v".into(),
+                    generation: 0,
+                    lease_until: time::OffsetDateTime::UNIX_EPOCH,
+                },
+                "Retryable.MasterRotationBusy",
             ),
             (
                 RotationError::Reconcile(ReconcileError::ClientLimit {

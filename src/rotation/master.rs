@@ -5,22 +5,53 @@
 //! trade-off), so there is no drain: the old secret dies the moment the new one is issued. The
 //! dangerous window is between that POST and the PutSecretValue that stores the new secret as
 //! AWSPENDING: a crash there loses the only working secret. So before the POST, createSecret gets
-//! a token with the current secret and stores it in a *recovery* version of the master secret
-//! (staging label [`RECOVERY_STAGE`], JSON [`RecoveryRecord`]). A retry that finds the current
-//! secret refused uses that token, which outlives the secret it came from, to ask for another
-//! new secret. Other rotations that read the master meanwhile fall back to its AWSPENDING value
+//! a token with the current secret and stores it in a *lock record* of the master secret
+//! (staging label [`RECOVERY_STAGE`], JSON [`LockRecord`]). A retry that finds the current secret
+//! refused uses that token, which outlives the secret it came from, to ask for another new
+//! secret. Other rotations that read the master meanwhile fall back to its AWSPENDING value
 //! (`Rotator::master`).
 //!
-//! - createSecret: a value already stored for the token is the answer. Current secret works:
-//!   store a recovery token, POST, store AWSPENDING. Current secret refused: use this
-//!   rotation's recovery token to POST, store AWSPENDING. Neither: [`RotationError::MasterLocked`],
-//!   which tells the operator how to recover by hand.
+//! # The lock
+//!
+//! Two POSTs for one rotation would kill each other's secret: of two invocations at once (Secrets
+//! Manager may deliver a step twice, or retry while a slow attempt still runs), one stores S1 as
+//! AWSPENDING, the other's S2 killed S1 and its own put is refused, and AWSCURRENT and AWSPENDING
+//! are both dead. So only the holder of a lock POSTs, and the lock is taken in Secrets Manager
+//! itself: PutSecretValue of a version id that already exists with other content is refused, so
+//! of two writers of one version id exactly one wins.
+//!
+//! - The lock records of a rotation are versions with ids derived from the rotation's token and a
+//!   generation `n` ([`lock_version`], UUID v5). Each holds a random `holder` nonce, a
+//!   `leaseUntil` and the recovery token.
+//! - To take the lock, an invocation puts generation `n`. Refused: it reads that record. Lease not
+//!   ended: someone else holds it, and the step fails with the retryable
+//!   [`RotationError::MasterRotationBusy`], without a POST. Lease ended: that holder is provably
+//!   stopped, and the next generation is tried the same way.
+//! - A lease ends [`LEASE_GRACE`] after the holder's step deadline ([`crate::deadline`]; the
+//!   Lambda is stopped there, and the grace covers a request it sent just before that reaches
+//!   the service late, and clock skew). A step without a deadline (the command line) gets the
+//!   configured lease (`MASTER_LOCK_SECONDS`) and stops its own calls a grace before it ends.
+//! - A holder that took over (generation above 0) reads AWSPENDING again before it POSTs: every
+//!   earlier holder is stopped, so what they stored is final.
+//! - A holder whose POST was answered with an error (nothing in flight) releases the lock: it puts
+//!   the next generation with its lease already ended, so the retry need not wait. A holder whose
+//!   request may still be in flight (no answer) or whose put failed keeps it until it ends.
+//! - The label moves to each new generation, so [`RECOVERY_STAGE`] always names the newest
+//!   record, and its token is the one a retry recovers with.
+//!
+//! # The steps
+//!
+//! - createSecret: a value already stored for the token is the answer. Current secret works: take
+//!   the lock with a fresh token of it, POST, store AWSPENDING. Current secret refused (an earlier
+//!   holder renewed it and was lost): once the newest lock record's lease has ended, take the
+//!   next generation carrying its recovery token, and POST with that token. Neither:
+//!   [`RotationError::MasterLocked`], which tells the operator how to recover by hand.
 //! - setSecret: the pending credential gets a token and finds its own client active.
 //! - testSecret: the pending credential's token names the master client and can list clients.
 //! - finishSecret: AWSCURRENT moves, then the recovery label is removed (again on a retry).
 //!
 //! The recovery token is as powerful as the master secret and kept in the same secret, under the
-//! same access control; it stays in an unlabelled version until it expires.
+//! same access control; it stays in unlabelled versions until it expires.
 
 use std::time::{Duration, Instant};
 
@@ -28,73 +59,146 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use time::OffsetDateTime;
 use tracing::{info, warn};
+use uuid::Uuid;
 
+use super::error::rfc3339;
 use super::{expect_owner, RotationError, RotationEvent, Rotator, Step, StepOutcome};
 use crate::config::{ConfigError, MasterSecret};
 use crate::drain::Retirement;
-use crate::store::{SecretDescription, SecretStore, Version, AWSCURRENT, AWSPENDING};
+use crate::store::{SecretDescription, SecretStore, StoreError, Version, AWSCURRENT, AWSPENDING};
 use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, HttpSettings};
 use genesys_core::region::Region;
 use genesys_core::secret::AccessToken;
 
-/// Staging label of the master secret's recovery version.
+/// Staging label of the master secret's newest lock record (which holds the recovery token).
 pub const RECOVERY_STAGE: &str = "GENESYS_ROTATOR_RECOVERY";
-/// `format` of the recovery JSON this code writes and reads.
-const RECOVERY_FORMAT: u32 = 1;
+/// `format` of the lock JSON this code writes and reads.
+const LOCK_FORMAT: u32 = 2;
 /// A recovery token with less than this left is not used: the calls it must make take time.
 const RECOVERY_MIN_LEFT: Duration = Duration::from_secs(60);
+/// How long after its holder's step deadline a lease ends: a request sent just before the
+/// deadline may still reach Secrets Manager or Genesys Cloud a little later, and the hosts'
+/// clocks may differ a little. Without a deadline, the holder stops this long (at most a quarter
+/// of the lease) before its lease ends.
+pub const LEASE_GRACE: Duration = Duration::from_secs(30);
+/// Takeovers of ended leases one attempt makes before it gives up as busy.
+const MAX_TAKEOVERS: u32 = 16;
+/// The namespace of the lock version ids (UUID v5 of `"<rotation token>/<generation>"`).
+const LOCK_NAMESPACE: Uuid = Uuid::from_u128(0x6d1c_3a0e_55b2_4f7e_9a43_2f0d_8c1e_b7a5);
 
-/// The value of a recovery version: a token of the master client, taken with the secret that was
-/// current before this rotation asked for a new one, and bound to that rotation.
+/// The version id of generation `generation` of rotation `rotation`'s lock: the same in every
+/// invocation, so two that want the same generation put the same version and one is refused.
+pub fn lock_version(rotation: &str, generation: u32) -> String {
+    Uuid::new_v5(&LOCK_NAMESPACE, format!("{rotation}/{generation}").as_bytes()).to_string()
+}
+
+/// The newest generation of `rotation`'s lock that `desc` lists (generations are put in order,
+/// each only after the one before it exists).
+pub fn newest_listed_generation(desc: &SecretDescription, rotation: &str) -> Option<u32> {
+    (0..=desc.versions.len() as u32)
+        .take_while(|g| desc.versions.contains_key(&lock_version(rotation, *g)))
+        .last()
+}
+
+/// When a lock taken at `now` ends: [`LEASE_GRACE`] after the step's deadline (`step_left`
+/// from now), which stops the holder; for a step without one (`configured` is `Some`), after the
+/// configured lease (the step stops itself a grace before, see `create_master_secret`).
+pub fn lease_until(now: OffsetDateTime, step_left: Option<Duration>, configured: Option<Duration>) -> OffsetDateTime {
+    match configured {
+        Some(lease) => now + lease,
+        None => now + step_left.unwrap_or_default() + LEASE_GRACE,
+    }
+}
+
+/// The value of a lock record: which rotation and generation it is, who holds it until when, and
+/// a token of the master client taken with the secret that was current before this rotation
+/// asked for a new one.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RecoveryRecord {
-    /// [`RECOVERY_FORMAT`].
+pub struct LockRecord {
+    /// `LOCK_FORMAT` (2).
     pub format: u32,
-    /// The rotation (ClientRequestToken) that stored it; any other rotation ignores it.
+    /// The rotation (ClientRequestToken) whose lock this is.
     pub rotation: String,
+    /// The generation: the record's version id is [`lock_version`]`(rotation, generation)`.
+    pub generation: u32,
+    /// A random nonce of the invocation that put it.
+    pub holder: String,
+    /// When the holder's lease ends (wall clock); after it, the holder is provably stopped.
+    #[serde(with = "time::serde::rfc3339")]
+    pub lease_until: OffsetDateTime,
     /// The master client the token belongs to.
     pub client_id: String,
-    /// The token; never logged (its `Debug` is redacted).
+    /// The recovery token; never logged (its `Debug` is redacted).
     pub access_token: SecretString,
     /// When the token stops working (wall clock, counted from before it was requested).
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
 }
 
-impl RecoveryRecord {
-    /// The JSON stored in the recovery version.
+impl LockRecord {
+    /// A record of generation `generation` with a new holder nonce.
+    fn new(
+        rotation: &str,
+        generation: u32,
+        lease_until: OffsetDateTime,
+        client_id: &str,
+        access_token: &SecretString,
+        expires_at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            format: LOCK_FORMAT,
+            rotation: rotation.to_owned(),
+            generation,
+            holder: Uuid::new_v4().to_string(),
+            lease_until,
+            client_id: client_id.to_owned(),
+            access_token: SecretString::from(access_token.expose_secret().to_owned()),
+            expires_at,
+        }
+    }
+
+    /// The version id this record is stored under.
+    pub fn version_id(&self) -> String {
+        lock_version(&self.rotation, self.generation)
+    }
+
+    /// Whether the holder's lease has ended at `now`.
+    pub fn lease_ended(&self, now: OffsetDateTime) -> bool {
+        now >= self.lease_until
+    }
+
+    /// The JSON stored in the lock version.
     pub fn to_json(&self) -> SecretString {
-        let expires_at = self
-            .expires_at
-            .format(&time::format_description::well_known::Rfc3339)
-            .expect("a UTC date formats as RFC 3339");
         SecretString::from(
             serde_json::json!({
                 "format": self.format,
                 "rotation": self.rotation,
+                "generation": self.generation,
+                "holder": self.holder,
+                "leaseUntil": rfc3339(&self.lease_until),
                 "clientId": self.client_id,
                 "accessToken": self.access_token.expose_secret(),
-                "expiresAt": expires_at,
+                "expiresAt": rfc3339(&self.expires_at),
             })
             .to_string(),
         )
     }
 
-    /// Parses a recovery version's value. The error says where parsing failed, never what the
-    /// value holds.
+    /// Parses a lock version's value. The error says where parsing failed, never what the value
+    /// holds.
     pub fn parse(json: &str) -> Result<Self, String> {
         let record: Self = serde_json::from_str(json)
             .map_err(|e| format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()))?;
-        if record.format != RECOVERY_FORMAT {
+        if record.format != LOCK_FORMAT {
             return Err(format!("unknown format {}", record.format));
         }
         Ok(record)
     }
 
     /// The token, if it belongs to rotation `rotation` of client `client_id` and has at least
-    /// [`RECOVERY_MIN_LEFT`] to live at `now`; otherwise why not.
-    pub fn usable_token(self, rotation: &str, client_id: &str, now: OffsetDateTime) -> Result<AccessToken, String> {
+    /// a minute to live at `now`; otherwise why not.
+    pub fn usable_token(&self, rotation: &str, client_id: &str, now: OffsetDateTime) -> Result<AccessToken, String> {
         if self.rotation != rotation || self.client_id != client_id {
             return Err(format!(
                 "the stored recovery token belongs to rotation {} of client {}, not to this one",
@@ -105,11 +209,14 @@ impl RecoveryRecord {
         if left < RECOVERY_MIN_LEFT {
             return Err(format!(
                 "the recovery token stored by this rotation expired at {}",
-                self.expires_at
+                rfc3339(&self.expires_at)
             ));
         }
         let left = Duration::try_from(left).unwrap_or(RECOVERY_MIN_LEFT);
-        Ok(AccessToken::new(self.access_token, Instant::now() + left))
+        Ok(AccessToken::new(
+            SecretString::from(self.access_token.expose_secret().to_owned()),
+            Instant::now() + left,
+        ))
     }
 }
 
@@ -152,6 +259,31 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         desc: &SecretDescription,
         event: &RotationEvent,
     ) -> Result<StepOutcome, RotationError> {
+        if crate::deadline::remaining().is_some() {
+            return self.create_master(desc, event, None).await;
+        }
+        // Without a deadline (the command line, tests), the step gives itself one a grace before
+        // the configured lease of any lock it takes ends (a lease starts later than the step).
+        let lease = self.config.master_lock;
+        let work_until = Instant::now() + lease - LEASE_GRACE.min(lease / 4);
+        crate::deadline::run_until(Some(work_until), Box::pin(self.create_master(desc, event, Some(lease))))
+            .await
+            .unwrap_or_else(|crate::deadline::Elapsed| {
+                Err(RotationError::DeadlineExceeded {
+                    step: Step::CreateSecret.as_str(),
+                    detail: "the master rotation lock's lease was about to end".into(),
+                })
+            })
+    }
+
+    /// createSecret of a master secret; `lease`: the configured lease of a step without a
+    /// deadline, `None` for a step with one.
+    async fn create_master(
+        &self,
+        desc: &SecretDescription,
+        event: &RotationEvent,
+        lease: Option<Duration>,
+    ) -> Result<StepOutcome, RotationError> {
         let arn = desc.arn.as_str();
         let token = event.client_request_token.as_str();
         let current = self.read_master_current(arn).await?;
@@ -168,77 +300,125 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         let client_id = current.credentials.client_id.clone();
         let with_secret = self.genesys_client(region, current.credentials.clone());
         let requested_at = OffsetDateTime::now_utc();
-        let (renewer, recovered) = match with_secret.fresh_token().await {
+        // The lock record to put first, and whether the current secret was already refused.
+        let (first, recovered) = match with_secret.fresh_token().await {
             Ok((access, lifetime)) => {
-                // The current secret works, so no earlier attempt changed it. Keep a token that
-                // outlives it before asking for the new one. A new version id each time: Secrets
-                // Manager refuses to re-put a version id with other content, and a retry needs a
-                // fresh token; the label moves to the newest.
-                let record = RecoveryRecord {
-                    format: RECOVERY_FORMAT,
-                    rotation: token.to_owned(),
-                    client_id: client_id.clone(),
-                    access_token: SecretString::from(access.bearer().to_owned()),
-                    expires_at: requested_at + lifetime,
+                // The current secret works: no holder of this rotation's lock has changed it yet
+                // (or the token would be refused). Take the lock with this token as the recovery
+                // token, after the newest generation listed if its holder is stopped.
+                let generation = match newest_listed_generation(desc, token) {
+                    None => 0,
+                    Some(newest) => {
+                        let record = self.read_lock(arn, token, &client_id, newest).await?;
+                        if !record.lease_ended(OffsetDateTime::now_utc()) {
+                            return Err(busy(arn, &record));
+                        }
+                        newest + 1
+                    }
                 };
-                let version = uuid::Uuid::new_v4().to_string();
-                self.store
-                    .put_staged(
-                        arn,
-                        &version,
-                        &record.to_json(),
-                        RECOVERY_STAGE,
-                        event.rotation_token.as_deref(),
-                    )
-                    .await?;
-                info!(client_id = %client_id, recovery_version = %version, expires_in_s = lifetime.as_secs(), "recovery token stored");
-                (with_secret, false)
+                let recovery = SecretString::from(access.bearer().to_owned());
+                let first = LockRecord::new(
+                    token,
+                    generation,
+                    OffsetDateTime::UNIX_EPOCH,
+                    &client_id,
+                    &recovery,
+                    requested_at + lifetime,
+                );
+                (first, false)
             }
             Err(refused @ GenesysError::InvalidClient { .. }) => {
-                let access = self.recovery_token(arn, token, &client_id, &refused).await?;
-                warn!(client_id = %client_id, error = %refused, "the master's current secret is refused; renewing it with this rotation's recovery token");
-                let renewer = GenesysClient::with_access_token(
-                    self.http.clone(),
-                    self.config.endpoint_overrides.resolve(region),
-                    client_id.clone(),
-                    access,
-                    HttpSettings {
-                        request_timeout: self.config.request_timeout,
-                        ..HttpSettings::default()
-                    },
+                // An earlier holder renewed the secret and its answer was lost (or AWSCURRENT is
+                // wrong). Its recovery token is in the newest lock record; use it only once that
+                // holder is stopped, under the lock.
+                let newest = self.newest_lock(arn, token, &client_id, &refused).await?;
+                if !newest.lease_ended(OffsetDateTime::now_utc()) {
+                    return Err(busy(arn, &newest));
+                }
+                warn!(client_id = %client_id, error = %refused, generation = newest.generation, "the master's current secret is refused; taking over the lock to renew it with this rotation's recovery token");
+                let first = LockRecord::new(
+                    token,
+                    newest.generation + 1,
+                    OffsetDateTime::UNIX_EPOCH,
+                    &client_id,
+                    &newest.access_token,
+                    newest.expires_at,
                 );
-                (renewer, true)
+                (first, true)
             }
             Err(e) => return Err(e.into()),
         };
+        let held = self.acquire(arn, event, first, lease).await?;
 
-        // From here until the put below lands, the only working secret is in flight.
-        let renewed = match renewer.new_secret(&client_id).await {
-            Ok(renewed) => renewed,
-            Err(e @ GenesysError::InvalidClient { .. }) if recovered => {
-                return Err(RotationError::MasterLocked {
-                    arn: arn.to_owned(),
-                    client_id,
-                    version: token.to_owned(),
-                    reason: format!(
-                        "the recovery token stored by this rotation was refused ({e}): the service may revoke a \
-                         client's tokens when its secret changes"
-                    ),
-                })
+        // The holder. A failure before the request, or one the service answered, releases the
+        // lock (nothing of this attempt is on its way any more); one without an answer keeps it
+        // until its lease ends, as the request may still arrive.
+        let renewed: Result<SecretString, (RotationError, bool)> = 'holder: {
+            if held.generation > 0 {
+                // Every earlier holder is stopped: what they stored is final.
+                match self.store.get_value(arn, Version::IdAndStage(token, AWSPENDING)).await {
+                    Ok(Some(_)) => return Ok(StepOutcome::AlreadyCreated),
+                    Ok(None) => {}
+                    Err(e) => break 'holder Err((e.into(), true)),
+                }
             }
-            Err(e) => return Err(e.into()),
-        };
-        // Retryable: the secret changed to one nobody saw, and the retry recovers with the token.
-        let secret = match renewed.secret {
-            Some(secret) if renewed.id == client_id => secret,
-            _ => {
-                return Err(RotationError::PendingClient(format!(
-                    "new secret for client {client_id} answered without the client's secret"
-                )))
+            let access = match held.usable_token(token, &client_id, OffsetDateTime::now_utc()) {
+                Ok(access) => access,
+                Err(reason) => break 'holder Err((self.locked_by(arn, token, &client_id, reason), true)),
+            };
+            let renewer = GenesysClient::with_access_token(
+                self.http.clone(),
+                self.config.endpoint_overrides.resolve(region),
+                client_id.clone(),
+                access,
+                HttpSettings {
+                    request_timeout: self.config.request_timeout,
+                    ..HttpSettings::default()
+                },
+            );
+            // From here until the put below lands, the only working secret is in flight.
+            match renewer.new_secret(&client_id).await {
+                // Retryable: the secret changed to one nobody saw, and the retry recovers with
+                // the token.
+                Ok(renewed) => match renewed.secret {
+                    Some(secret) if renewed.id == client_id => Ok(secret),
+                    _ => Err((
+                        RotationError::PendingClient(format!(
+                            "new secret for client {client_id} answered without the client's secret"
+                        )),
+                        true,
+                    )),
+                },
+                Err(e) => {
+                    let answered = !matches!(e, GenesysError::Transport(_));
+                    let e = match e {
+                        e @ GenesysError::InvalidClient { .. } if recovered => self.locked_by(
+                            arn,
+                            token,
+                            &client_id,
+                            format!(
+                                "the recovery token stored by this rotation was refused ({e}): the service may \
+                                 revoke a client's tokens when its secret changes"
+                            ),
+                        ),
+                        e => e.into(),
+                    };
+                    Err((e, answered))
+                }
             }
         };
-        info!(client_id = %client_id, recovered, "master client has a new secret");
-        // On failure nothing is undone: the put may have landed, and the retry looks.
+        let secret = match renewed {
+            Ok(secret) => secret,
+            Err((e, release)) => {
+                if release {
+                    self.release(arn, event, &held).await;
+                }
+                return Err(e);
+            }
+        };
+        info!(client_id = %client_id, recovered, generation = held.generation, "master client has a new secret");
+        // On failure nothing is undone and the lock is kept: the put may have landed, and the
+        // retry looks once the lease has ended.
         self.store
             .put_pending(
                 arn,
@@ -250,33 +430,169 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         Ok(StepOutcome::SecretRenewed { client_id, recovered })
     }
 
-    /// This rotation's recovery token, or why there is none that can be used.
-    async fn recovery_token(
+    /// Takes the lock: puts `record` (its generation, token and client) with a new lease, or,
+    /// where that generation exists with an ended lease, the next one the same way.
+    /// [`RotationError::MasterRotationBusy`] if a live holder has it. `lease` as for
+    /// `create_master`.
+    async fn acquire(
+        &self,
+        arn: &str,
+        event: &RotationEvent,
+        mut record: LockRecord,
+        lease: Option<Duration>,
+    ) -> Result<LockRecord, RotationError> {
+        let mut takeovers = 0;
+        loop {
+            record.lease_until = lease_until(OffsetDateTime::now_utc(), crate::deadline::remaining(), lease);
+            let version = record.version_id();
+            match self
+                .store
+                .put_staged(
+                    arn,
+                    &version,
+                    &record.to_json(),
+                    RECOVERY_STAGE,
+                    event.rotation_token.as_deref(),
+                )
+                .await
+            {
+                Ok(()) => {
+                    info!(client_id = %record.client_id, generation = record.generation, lock_version = %version, lease_until = %rfc3339(&record.lease_until), "master rotation lock taken; recovery token stored");
+                    return Ok(record);
+                }
+                Err(e) if e.is_version_exists() => {
+                    let other = self
+                        .read_lock(arn, &record.rotation, &record.client_id, record.generation)
+                        .await?;
+                    if !other.lease_ended(OffsetDateTime::now_utc()) || takeovers == MAX_TAKEOVERS {
+                        return Err(busy(arn, &other));
+                    }
+                    info!(generation = record.generation, lock_version = %version, "the master rotation lock's holder is stopped (its lease ended); taking the next generation");
+                    record.generation += 1;
+                    takeovers += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Gives the lock up: puts the next generation with its lease already ended and the same
+    /// recovery token. Only for a holder with nothing in flight. A failure is only logged: the
+    /// lock then ends with its lease.
+    async fn release(&self, arn: &str, event: &RotationEvent, held: &LockRecord) {
+        let record = LockRecord::new(
+            &held.rotation,
+            held.generation + 1,
+            OffsetDateTime::now_utc(),
+            &held.client_id,
+            &held.access_token,
+            held.expires_at,
+        );
+        let version = record.version_id();
+        match self
+            .store
+            .put_staged(
+                arn,
+                &version,
+                &record.to_json(),
+                RECOVERY_STAGE,
+                event.rotation_token.as_deref(),
+            )
+            .await
+        {
+            Ok(()) => info!(generation = record.generation, lock_version = %version, "master rotation lock released"),
+            Err(e) => {
+                warn!(error = %e, generation = held.generation, "could not release the master rotation lock; it ends with its lease")
+            }
+        }
+    }
+
+    /// Lock record `generation` of rotation `token`, which exists (a put of it was refused, or
+    /// DescribeSecret lists it).
+    async fn read_lock(
+        &self,
+        arn: &str,
+        token: &str,
+        client_id: &str,
+        generation: u32,
+    ) -> Result<LockRecord, RotationError> {
+        let version = lock_version(token, generation);
+        let Some(value) = self.store.get_value(arn, Version::Id(&version)).await? else {
+            return Err(RotationError::Store(StoreError::Transient {
+                operation: "GetSecretValue",
+                message: format!("master rotation lock version {version} exists but could not be read yet"),
+            }));
+        };
+        match LockRecord::parse(value.value.expose_secret()) {
+            Ok(record) if record.rotation == token && record.generation == generation => Ok(record),
+            Ok(_) => Err(self.locked_by(
+                arn,
+                token,
+                client_id,
+                format!("the lock version {version} holds another rotation's record"),
+            )),
+            Err(e) => Err(self.locked_by(
+                arn,
+                token,
+                client_id,
+                format!("the lock version {version} is unreadable: {e}"),
+            )),
+        }
+    }
+
+    /// The newest lock record of this rotation (the one [`RECOVERY_STAGE`] is on), or
+    /// [`RotationError::MasterLocked`] if there is none: the current secret is `refused`, and
+    /// this rotation never asked for a new one.
+    async fn newest_lock(
         &self,
         arn: &str,
         token: &str,
         client_id: &str,
         refused: &GenesysError,
-    ) -> Result<AccessToken, RotationError> {
-        let locked = |reason: String| RotationError::MasterLocked {
+    ) -> Result<LockRecord, RotationError> {
+        let Some(value) = self.store.get_value(arn, Version::Stage(RECOVERY_STAGE)).await? else {
+            // The POST comes only after a lock record is stored: without one, this rotation
+            // never asked for a new secret.
+            return Err(self.locked_by(
+                arn,
+                token,
+                client_id,
+                format!(
+                    "this rotation stored no recovery token, so it did not change the secret (AWSCURRENT holds a \
+                     wrong secret, or it was reset elsewhere): {refused}"
+                ),
+            ));
+        };
+        let record = LockRecord::parse(value.value.expose_secret()).map_err(|e| {
+            self.locked_by(
+                arn,
+                token,
+                client_id,
+                format!("the recovery version {} is unreadable: {e}", value.version_id),
+            )
+        })?;
+        if record.rotation != token || record.version_id() != value.version_id {
+            return Err(self.locked_by(
+                arn,
+                token,
+                client_id,
+                format!(
+                    "the stored recovery token belongs to rotation {} of client {}, not to this one, so this \
+                     rotation did not change the secret: {refused}",
+                    record.rotation, record.client_id
+                ),
+            ));
+        }
+        Ok(record)
+    }
+
+    fn locked_by(&self, arn: &str, token: &str, client_id: &str, reason: String) -> RotationError {
+        RotationError::MasterLocked {
             arn: arn.to_owned(),
             client_id: client_id.to_owned(),
             version: token.to_owned(),
             reason,
-        };
-        let Some(value) = self.store.get_value(arn, Version::Stage(RECOVERY_STAGE)).await? else {
-            // The POST comes only after a recovery token is stored: without one, this rotation
-            // never asked for a new secret.
-            return Err(locked(format!(
-                "this rotation stored no recovery token, so it did not change the secret (AWSCURRENT holds a \
-                 wrong secret, or it was reset elsewhere): {refused}"
-            )));
-        };
-        let record = RecoveryRecord::parse(value.value.expose_secret())
-            .map_err(|e| locked(format!("the recovery version {} is unreadable: {e}", value.version_id)))?;
-        record
-            .usable_token(token, client_id, OffsetDateTime::now_utc())
-            .map_err(locked)
+        }
     }
 
     pub(super) async fn set_master_secret(
@@ -387,6 +703,16 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     }
 }
 
+/// [`RotationError::MasterRotationBusy`] for the lock `record` holds.
+fn busy(arn: &str, record: &LockRecord) -> RotationError {
+    RotationError::MasterRotationBusy {
+        arn: arn.to_owned(),
+        version: record.rotation.clone(),
+        generation: record.generation,
+        lease_until: record.lease_until,
+    }
+}
+
 /// The master's region, which its own rotation cannot do without (integration rotations take it
 /// from the integration secret).
 fn master_region(arn: &str, master: &MasterSecret) -> Result<Region, RotationError> {
@@ -398,18 +724,21 @@ fn master_region(arn: &str, master: &MasterSecret) -> Result<Region, RotationErr
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     const ROTATION: &str = "5a1b3c4d-0000-4000-8000-00000000abcd";
 
-    fn record(expires_at: OffsetDateTime) -> RecoveryRecord {
-        RecoveryRecord {
-            format: RECOVERY_FORMAT,
-            rotation: ROTATION.into(),
-            client_id: "master".into(),
-            access_token: SecretString::from("tok-NEVER-PRINTED"),
+    fn record(expires_at: OffsetDateTime) -> LockRecord {
+        LockRecord::new(
+            ROTATION,
+            3,
+            expires_at - Duration::from_secs(1800),
+            "master",
+            &SecretString::from("tok-NEVER-PRINTED"),
             expires_at,
-        }
+        )
     }
 
     #[test]
@@ -417,11 +746,20 @@ mod tests {
         let now = OffsetDateTime::now_utc().replace_nanosecond(0).unwrap();
         let r = record(now + Duration::from_secs(3600));
         assert!(!format!("{r:?}").contains("NEVER"));
-        let back = RecoveryRecord::parse(r.to_json().expose_secret()).unwrap();
+        let back = LockRecord::parse(r.to_json().expose_secret()).unwrap();
         assert_eq!(back.expires_at, r.expires_at);
+        assert_eq!(back.lease_until, r.lease_until);
+        assert_eq!((back.generation, back.holder.as_str()), (3, r.holder.as_str()));
+        assert_eq!(back.version_id(), lock_version(ROTATION, 3));
         let token = back.usable_token(ROTATION, "master", now).unwrap();
         assert_eq!(token.bearer(), "tok-NEVER-PRINTED");
         assert!(token.is_fresh(Duration::from_secs(3000)));
+    }
+
+    #[test]
+    fn each_record_has_its_own_holder() {
+        let now = OffsetDateTime::now_utc();
+        assert_ne!(record(now).holder, record(now).holder);
     }
 
     #[test]
@@ -441,14 +779,88 @@ mod tests {
 
     #[test]
     fn a_bad_record_is_refused_without_quoting_it() {
+        let ok = r#""rotation":"r","generation":0,"holder":"h","leaseUntil":"2030-01-01T00:00:00Z","clientId":"m","accessToken":"tok-SECRET""#;
         for raw in [
-            r#"{"format":1,"rotation":"r","clientId":"m","accessToken":"tok-SECRET","expiresAt":"soon"}"#,
-            r#"{"format":2,"rotation":"r","clientId":"m","accessToken":"tok-SECRET","expiresAt":"2030-01-01T00:00:00Z"}"#,
-            r#"{"format":1,"rotation":"r","clientId":"m","accessToken":"tok-SECRET","expiresAt":"2030-01-01T00:00:00Z","x":1}"#,
-            r#"not json tok-SECRET"#,
+            format!(r#"{{"format":2,{ok},"expiresAt":"soon"}}"#),
+            format!(r#"{{"format":1,{ok},"expiresAt":"2030-01-01T00:00:00Z"}}"#),
+            format!(r#"{{"format":2,{ok},"expiresAt":"2030-01-01T00:00:00Z","x":1}}"#),
+            // The format of the recovery records before the lock: no generation, holder or lease.
+            r#"{"format":1,"rotation":"r","clientId":"m","accessToken":"tok-SECRET","expiresAt":"2030-01-01T00:00:00Z"}"#
+                .to_owned(),
+            r#"{"format":2,"rotation":"r","generation":-1,"holder":"h","leaseUntil":"2030-01-01T00:00:00Z","clientId":"m","accessToken":"tok-SECRET","expiresAt":"2030-01-01T00:00:00Z"}"#.to_owned(),
+            "not json tok-SECRET".to_owned(),
         ] {
-            let err = RecoveryRecord::parse(raw).unwrap_err();
+            let err = LockRecord::parse(&raw).unwrap_err();
             assert!(!err.contains("SECRET"), "{err}");
         }
+        let good = format!(r#"{{"format":2,{ok},"expiresAt":"2030-01-01T00:00:00Z"}}"#);
+        assert!(LockRecord::parse(&good).is_ok());
+    }
+
+    #[test]
+    fn a_lease_ends_at_its_end_and_not_before() {
+        let now = OffsetDateTime::now_utc();
+        let mut r = record(now + Duration::from_secs(3600));
+        r.lease_until = now + Duration::from_secs(5);
+        assert!(!r.lease_ended(now));
+        assert!(!r.lease_ended(now + Duration::from_millis(4999)));
+        assert!(r.lease_ended(now + Duration::from_secs(5)));
+        assert!(r.lease_ended(now + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn a_lease_ends_a_grace_after_the_step_deadline_or_after_the_configured_lease() {
+        let now = OffsetDateTime::now_utc();
+        // A Lambda step: its own deadline stops it; the lease adds the grace.
+        assert_eq!(
+            lease_until(now, Some(Duration::from_secs(298)), None),
+            now + Duration::from_secs(298) + LEASE_GRACE
+        );
+        assert_eq!(lease_until(now, Some(Duration::ZERO), None), now + LEASE_GRACE);
+        // No deadline of its own: the configured lease (the step stops itself a grace before).
+        assert_eq!(
+            lease_until(now, Some(Duration::from_secs(5)), Some(Duration::from_secs(900))),
+            now + Duration::from_secs(900)
+        );
+        assert_eq!(
+            lease_until(now, None, Some(Duration::from_secs(2))),
+            now + Duration::from_secs(2)
+        );
+    }
+
+    #[test]
+    fn generation_ids_are_fixed_per_rotation_and_generation() {
+        let g0 = lock_version(ROTATION, 0);
+        assert_eq!(g0, lock_version(ROTATION, 0), "every invocation derives the same id");
+        let parsed = Uuid::parse_str(&g0).unwrap();
+        assert_eq!(parsed.get_version_num(), 5);
+        assert_ne!(g0, lock_version(ROTATION, 1));
+        assert_ne!(g0, lock_version("5a1b3c4d-0000-4000-8000-00000000abce", 0));
+        assert_ne!(g0, ROTATION);
+        // Fixed forever: a deployment that derived other ids would not see older holders.
+        assert_eq!(
+            lock_version("00000000-0000-4000-8000-000000000000", 0),
+            Uuid::new_v5(&LOCK_NAMESPACE, b"00000000-0000-4000-8000-000000000000/0").to_string()
+        );
+    }
+
+    #[test]
+    fn the_newest_listed_generation_is_the_end_of_the_chain() {
+        let desc = |generations: &[u32]| SecretDescription {
+            arn: "arn".into(),
+            rotation_enabled: true,
+            versions: generations
+                .iter()
+                .map(|g| (lock_version(ROTATION, *g), vec![]))
+                .chain([(ROTATION.to_owned(), vec![AWSPENDING.to_owned()])])
+                .chain([("cur".to_owned(), vec![AWSCURRENT.to_owned()])])
+                .collect::<HashMap<_, _>>(),
+            tags: HashMap::new(),
+        };
+        assert_eq!(newest_listed_generation(&desc(&[]), ROTATION), None);
+        assert_eq!(newest_listed_generation(&desc(&[0]), ROTATION), Some(0));
+        assert_eq!(newest_listed_generation(&desc(&[0, 1, 2]), ROTATION), Some(2));
+        // Another rotation's generations are not this one's.
+        assert_eq!(newest_listed_generation(&desc(&[0, 1]), "other"), None);
     }
 }

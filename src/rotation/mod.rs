@@ -367,7 +367,10 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             });
         }
         match (event.step, master) {
-            (Step::CreateSecret, _) => self.create_secret(desc, event).await,
+            // Boxed, and not through `create_secret`: the master's createSecret is a long chain
+            // of calls, and in a debug build each nested step adds a large stack frame.
+            (Step::CreateSecret, true) => Box::pin(self.create_master_secret(desc, event)).await,
+            (Step::CreateSecret, false) => self.create_secret(desc, event).await,
             (Step::SetSecret, false) => self.set_secret(desc, token).await,
             (Step::TestSecret, false) => self.test_secret(desc, token).await,
             (Step::FinishSecret, false) => self.finish_secret(desc, token).await,
@@ -500,7 +503,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         event: &RotationEvent,
     ) -> Result<StepOutcome, RotationError> {
         if self.is_master(desc) {
-            return self.create_master_secret(desc, event).await;
+            return Box::pin(self.create_master_secret(desc, event)).await;
         }
         let token = event.client_request_token.as_str();
         let current = self.read_current(desc).await?;

@@ -23,6 +23,9 @@ pub const AWSCURRENT: &str = "AWSCURRENT";
 pub const AWSPENDING: &str = "AWSPENDING";
 /// Staging label Secrets Manager moves to the version AWSCURRENT left.
 pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
+/// The error code of a PutSecretValue whose version id already exists with other content:
+/// Secrets Manager never changes a stored version (an identical re-put succeeds).
+pub const VERSION_EXISTS: &str = "ResourceExistsException";
 
 /// A failed Secrets Manager call.
 #[derive(Debug, Error)]
@@ -53,6 +56,14 @@ pub enum StoreError {
         /// What went wrong.
         message: String,
     },
+}
+
+impl StoreError {
+    /// Whether a PutSecretValue was refused because its version id already holds other content
+    /// ([`VERSION_EXISTS`]): another writer got there first.
+    pub fn is_version_exists(&self) -> bool {
+        matches!(self, StoreError::Refused { code, .. } if code == VERSION_EXISTS)
+    }
 }
 
 impl Classify for StoreError {
@@ -162,7 +173,12 @@ pub trait SecretStore: Send + Sync {
 
     /// PutSecretValue of `value` as a new version `version_id` carrying only the staging label
     /// `stage` (which Secrets Manager moves off any other version). For the master rotation's
-    /// recovery version; `rotation_token` as for [`put_pending`](Self::put_pending).
+    /// lock records; `rotation_token` as for [`put_pending`](Self::put_pending).
+    ///
+    /// The master rotation's lock rests on Secrets Manager's answer when `version_id` already
+    /// exists: the same content succeeds, other content is refused ([`VERSION_EXISTS`], see
+    /// [`StoreError::is_version_exists`]), atomically, so of two writers of one version id
+    /// exactly one wins.
     fn put_staged(
         &self,
         secret_id: &str,
@@ -487,5 +503,12 @@ mod tests {
         assert!(t.is_retryable());
         assert!(!r.is_retryable());
         assert!(!n.is_retryable());
+        assert!(!r.is_version_exists() && !t.is_version_exists());
+        let exists = StoreError::Refused {
+            operation: "PutSecretValue",
+            code: VERSION_EXISTS.into(),
+            message: "m".into(),
+        };
+        assert!(exists.is_version_exists());
     }
 }

@@ -88,7 +88,7 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
-use crate::harness::{event, FaultyStore, LogCapture, SqsPlayer, When, World, ROLE};
+use crate::harness::{event, put_as_aws, FaultyStore, LogCapture, SqsPlayer, When, World, ROLE};
 
 const DEFAULT_ROTATIONS: usize = 16;
 const DEFAULT_SEED: u64 = 0x00c4_a05e_2025;
@@ -170,7 +170,7 @@ enum CrashAt {
 
 /// moto with two things added: a crash point before every call, and PutSecretValue refusing to
 /// change a version that already holds a value (AWS answers ResourceExistsException; an
-/// identical re-put succeeds).
+/// identical re-put succeeds), see [`put_as_aws`].
 #[derive(Clone)]
 struct ChaosStore {
     inner: AwsSecretStore,
@@ -198,20 +198,15 @@ impl SecretStore for ChaosStore {
     ) -> Result<(), StoreError> {
         self.crash.point().await;
         // One put at a time, so the check and the put act as the one call AWS makes.
-        let _one = self.put_lock.lock().await;
-        match self
-            .inner
-            .get_value(secret_id, Version::IdAndStage(token, AWSPENDING))
-            .await?
-        {
-            Some(stored) if stored.value.expose_secret() == value.expose_secret() => Ok(()),
-            Some(_) => Err(StoreError::Refused {
-                operation: "PutSecretValue",
-                code: "ResourceExistsException".into(),
-                message: "You can't modify an existing version, you can only create a new version.".into(),
-            }),
-            None => self.inner.put_pending(secret_id, token, value, rotation_token).await,
-        }
+        put_as_aws(
+            &self.inner,
+            Some(&self.put_lock),
+            secret_id,
+            token,
+            value,
+            self.inner.put_pending(secret_id, token, value, rotation_token),
+        )
+        .await
     }
 
     async fn promote(&self, secret_id: &str, to_version: &str, from_version: &str) -> Result<(), StoreError> {
@@ -220,7 +215,7 @@ impl SecretStore for ChaosStore {
     }
 
     // Master rotations (the only users of these two) are not part of the campaign; they have
-    // their own crash-at-every-call tests in master.rs.
+    // their own crash-at-every-call and concurrency tests in master.rs.
     async fn put_staged(
         &self,
         secret_id: &str,
@@ -230,9 +225,16 @@ impl SecretStore for ChaosStore {
         rotation_token: Option<&str>,
     ) -> Result<(), StoreError> {
         self.crash.point().await;
-        self.inner
-            .put_staged(secret_id, version_id, value, stage, rotation_token)
-            .await
+        put_as_aws(
+            &self.inner,
+            Some(&self.put_lock),
+            secret_id,
+            version_id,
+            value,
+            self.inner
+                .put_staged(secret_id, version_id, value, stage, rotation_token),
+        )
+        .await
     }
 
     async fn remove_stage(&self, secret_id: &str, stage: &str, version_id: &str) -> Result<(), StoreError> {
@@ -663,7 +665,7 @@ impl Campaign {
         let player = SqsPlayer::create(w._moto.sqs(), "chaos-drain", 5).await;
         let crash = Crash::new();
         let plain = AwsSecretStore::new(w.sm.clone());
-        let store = FaultyStore::new(ChaosStore {
+        let store = FaultyStore::over_aws_like(ChaosStore {
             inner: plain.clone(),
             crash: crash.clone(),
             put_lock: Arc::default(),

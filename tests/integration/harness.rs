@@ -17,9 +17,9 @@ use genesys_rotator::config::RotatorConfig;
 use genesys_rotator::rotation::{RotationError, RotationEvent, Rotator, Step, StepOutcome};
 use genesys_rotator::store::{
     AwsSecretStore, SecretDescription, SecretStore, SecretValue, StoreError, Version, AWSCURRENT, AWSPENDING,
-    AWSPREVIOUS, SERVED_TAG,
+    AWSPREVIOUS, SERVED_TAG, VERSION_EXISTS,
 };
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 
 /// A moto server on a loopback port chosen at run time, killed on drop.
@@ -93,23 +93,78 @@ pub enum When {
     After,
 }
 
-/// Wraps a store and fails its n-th call (counting every method), once.
+/// PutSecretValue of `value` as version `version_id` (by `put`) as AWS answers it: a version
+/// that already holds the same value is left alone (success), one that holds another value is
+/// refused with ResourceExistsException, atomically. moto overwrites an AWSPENDING version that
+/// holds a value, and checks other versions without a lock, so two concurrent puts of one new
+/// version id may both succeed there: the master rotation's lock and createSecret's idempotency
+/// both rest on this refusal, so the tests need it exactly. `one_at_a_time` is shared by every
+/// store in front of the same Secrets Manager; `None`: `inner` already refuses, just `put`.
+pub async fn put_as_aws<S: SecretStore>(
+    inner: &S,
+    one_at_a_time: Option<&tokio::sync::Mutex<()>>,
+    secret_id: &str,
+    version_id: &str,
+    value: &SecretString,
+    put: impl std::future::Future<Output = Result<(), StoreError>>,
+) -> Result<(), StoreError> {
+    let Some(one_at_a_time) = one_at_a_time else {
+        return put.await;
+    };
+    let _one = one_at_a_time.lock().await;
+    match Box::pin(inner.get_value(secret_id, Version::Id(version_id))).await? {
+        Some(stored) if stored.value.expose_secret() == value.expose_secret() => Ok(()),
+        Some(_) => Err(StoreError::Refused {
+            operation: "PutSecretValue",
+            code: VERSION_EXISTS.into(),
+            message: format!(
+                "You can't use ClientRequestToken {version_id} because that value is already in use for a version \
+                 of secret {secret_id}."
+            ),
+        }),
+        None => put.await,
+    }
+}
+
+/// Wraps a store and fails its n-th call (counting every method), once; PutSecretValue refuses
+/// to change a stored version, as AWS does (see [`put_as_aws`]).
 #[derive(Clone)]
 pub struct FaultyStore<S> {
     inner: S,
     calls: Arc<AtomicUsize>,
     plan: Arc<Mutex<Option<(usize, When)>>>,
     log: Arc<Mutex<Vec<&'static str>>>,
+    /// `None`: the inner store already refuses as AWS does.
+    puts: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// How long the next `put_pending` waits before it is made.
+    slow_put_pending: Arc<Mutex<Option<Duration>>>,
 }
 
 impl<S: SecretStore> FaultyStore<S> {
     pub fn new(inner: S) -> Self {
         Self {
+            puts: Some(Arc::default()),
+            ..Self::over_aws_like(inner)
+        }
+    }
+
+    /// For an inner store that already refuses to change a stored version (the fault
+    /// campaign's), so the check is not made twice.
+    pub fn over_aws_like(inner: S) -> Self {
+        Self {
             inner,
             calls: Arc::default(),
             plan: Arc::default(),
             log: Arc::default(),
+            puts: None,
+            slow_put_pending: Arc::default(),
         }
+    }
+
+    /// Makes the next `put_pending` (the AWSPENDING PutSecretValue) wait `by` before it is made,
+    /// as a slow invocation would.
+    pub fn slow_next_put_pending(&self, by: Duration) {
+        *self.slow_put_pending.lock().unwrap() = Some(by);
     }
 
     /// Fails the `n`-th call from now (0 = the next one).
@@ -170,12 +225,15 @@ impl<S: SecretStore> FaultyStore<S> {
     }
 }
 
+// Every inner call is boxed: the futures of the SDK are large, and a debug build keeps several
+// copies of an awaited future in each caller's stack frame, on the test thread's 2 MiB stack.
 impl<S: SecretStore> SecretStore for FaultyStore<S> {
     async fn describe(&self, secret_id: &str) -> Result<SecretDescription, StoreError> {
-        self.wrap("DescribeSecret", self.inner.describe(secret_id)).await
+        self.wrap("DescribeSecret", Box::pin(self.inner.describe(secret_id)))
+            .await
     }
     async fn get_value(&self, secret_id: &str, version: Version<'_>) -> Result<Option<SecretValue>, StoreError> {
-        self.wrap("GetSecretValue", self.inner.get_value(secret_id, version))
+        self.wrap("GetSecretValue", Box::pin(self.inner.get_value(secret_id, version)))
             .await
     }
     async fn put_pending(
@@ -185,16 +243,28 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         value: &SecretString,
         rotation_token: Option<&str>,
     ) -> Result<(), StoreError> {
+        let slow = self.slow_put_pending.lock().unwrap().take();
+        if let Some(by) = slow {
+            tokio::time::sleep(by).await;
+        }
+        let put = self.inner.put_pending(secret_id, token, value, rotation_token);
         self.wrap(
             "PutSecretValue",
-            self.inner.put_pending(secret_id, token, value, rotation_token),
+            Box::pin(put_as_aws(
+                &self.inner,
+                self.puts.as_deref(),
+                secret_id,
+                token,
+                value,
+                put,
+            )),
         )
         .await
     }
     async fn promote(&self, secret_id: &str, to_version: &str, from_version: &str) -> Result<(), StoreError> {
         self.wrap(
             "UpdateSecretVersionStage",
-            self.inner.promote(secret_id, to_version, from_version),
+            Box::pin(self.inner.promote(secret_id, to_version, from_version)),
         )
         .await
     }
@@ -206,17 +276,26 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         stage: &str,
         rotation_token: Option<&str>,
     ) -> Result<(), StoreError> {
+        let put = self
+            .inner
+            .put_staged(secret_id, version_id, value, stage, rotation_token);
         self.wrap(
             "PutSecretValue",
-            self.inner
-                .put_staged(secret_id, version_id, value, stage, rotation_token),
+            Box::pin(put_as_aws(
+                &self.inner,
+                self.puts.as_deref(),
+                secret_id,
+                version_id,
+                value,
+                put,
+            )),
         )
         .await
     }
     async fn remove_stage(&self, secret_id: &str, stage: &str, version_id: &str) -> Result<(), StoreError> {
         self.wrap(
             "UpdateSecretVersionStage",
-            self.inner.remove_stage(secret_id, stage, version_id),
+            Box::pin(self.inner.remove_stage(secret_id, stage, version_id)),
         )
         .await
     }
@@ -294,6 +373,9 @@ pub struct World {
 }
 
 pub const PREFIX: &str = "crm-rot-";
+/// The master rotation lock's lease in the tests (no step deadline): short, so a retry after a
+/// crash waits for it instead of the 900 s default; long enough for a holder's two calls.
+pub const MASTER_LOCK_SECONDS: u64 = 2;
 /// The Lambda the secrets name as their rotation function (moto has no such function).
 pub const ROTATION_LAMBDA_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:genesys-rotation";
 
@@ -543,6 +625,72 @@ impl World {
     }
 }
 
+/// How many times [`World::step_after_lease`] and [`World::run_steps_after_lease`] go again
+/// after [`RotationError::MasterRotationBusy`].
+const BUSY_RETRIES: usize = 4;
+
+/// Sleeps until the wall-clock time `t` has passed (with a little to spare).
+pub async fn sleep_past(t: OffsetDateTime) {
+    let left = t - OffsetDateTime::now_utc();
+    if left.is_positive() {
+        tokio::time::sleep(left.unsigned_abs()).await;
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+}
+
+impl World {
+    /// One step, invoked again as Secrets Manager's retry would be after each
+    /// `MasterRotationBusy`, once the lease it names has ended (a live holder is never raced).
+    pub async fn step_after_lease(&self, arn: &str, token: &str, step: Step) -> Result<StepOutcome, RotationError> {
+        let mut busy = 0;
+        loop {
+            match self.step(arn, token, step).await {
+                Err(RotationError::MasterRotationBusy { lease_until, .. }) if busy < BUSY_RETRIES => {
+                    busy += 1;
+                    sleep_past(lease_until).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The four steps in order, the whole sequence again after `MasterRotationBusy` once the
+    /// lease it names has ended; stops at any other failure.
+    pub async fn run_steps_after_lease(
+        &self,
+        arn: &str,
+        token: &str,
+    ) -> Result<Vec<StepOutcome>, (Step, RotationError)> {
+        let mut busy = 0;
+        loop {
+            match self.run_steps(arn, token).await {
+                Err((_, RotationError::MasterRotationBusy { lease_until, .. })) if busy < BUSY_RETRIES => {
+                    busy += 1;
+                    sleep_past(lease_until).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The newest master rotation lock record of `arn` (the version labelled
+    /// `GENESYS_ROTATOR_RECOVERY`), as JSON.
+    pub async fn master_lock(&self, arn: &str) -> Value {
+        self.value(arn, genesys_rotator::rotation::master::RECOVERY_STAGE).await
+    }
+
+    /// Waits until the lease of the newest master rotation lock record of `arn` has ended.
+    pub async fn wait_for_master_lease(&self, arn: &str) {
+        let lock = self.master_lock(arn).await;
+        let until = OffsetDateTime::parse(
+            lock["leaseUntil"].as_str().expect("leaseUntil"),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("leaseUntil is RFC 3339");
+        sleep_past(until).await;
+    }
+}
+
 /// The result of [`World::rotate`].
 #[derive(Debug)]
 pub struct Rotation {
@@ -678,6 +826,7 @@ fn rotator_config_for(orgs: &[Org], master_arns: &[String]) -> RotatorConfig {
         "GENESYS_ENDPOINT_OVERRIDES" => Some(overrides.clone()),
         "GENESYS_REQUEST_TIMEOUT_SECONDS" => Some("5".into()),
         "PROPAGATION_TIMEOUT_SECONDS" => Some("20".into()),
+        "MASTER_LOCK_SECONDS" => Some(MASTER_LOCK_SECONDS.to_string()),
         _ => None,
     })
     .expect("config")

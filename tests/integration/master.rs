@@ -3,14 +3,20 @@
 //! token after a lost new-secret answer, the operator's way out when no recovery is possible,
 //! integration rotations during the master's window, and no secret or token in the logs.
 
-use genesys_emulator::{routes, EmulatorConfig, Fault, FaultAction};
-use genesys_rotator::rotation::master::RECOVERY_STAGE;
-use genesys_rotator::rotation::{RotationError, Step, StepOutcome};
-use genesys_rotator::store::{AWSCURRENT, AWSPENDING};
-use genesys_rotator::Classify;
-use serde_json::{json, Value};
+use std::time::{Duration, Instant};
 
-use crate::harness::{tokens_me_status, LogCapture, Org, When, World, PREFIX};
+use genesys_emulator::{routes, EmulatorConfig, Fault, FaultAction};
+use genesys_rotator::config::RotatorConfig;
+use genesys_rotator::rotation::master::{lock_version, LEASE_GRACE, RECOVERY_STAGE};
+use genesys_rotator::rotation::{RotationError, Rotator, Step, StepOutcome};
+use genesys_rotator::store::{SecretStore, AWSCURRENT, AWSPENDING};
+use genesys_rotator::Classify;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::harness::{event, step_with, tokens_me_status, LogCapture, Org, TestRotator, When, World, PREFIX};
 
 const STEPS: [Step; 4] = [
     Step::CreateSecret,
@@ -169,11 +175,12 @@ async fn steps_before(w: &World, arn: &str, token: &str, step: Step) {
     }
 }
 
-/// Secrets Manager's retry of the whole rotation after a failed step, then the state it must
-/// reach and an integration rotation that needs it.
+/// Secrets Manager's retry of the whole rotation after a failed step (again once the lease has
+/// ended if the lock of a stopped attempt is still held), then the state it must reach and an
+/// integration rotation that needs it.
 async fn retry_and_check(w: &World, arn: &str, token: &str, integration: &str, label: &str) {
     w.org().emulator.clear_faults();
-    w.run_steps(arn, token)
+    w.run_steps_after_lease(arn, token)
         .await
         .unwrap_or_else(|e| panic!("{label}: retry failed: {e:?}"));
     w.clear_pending(arn, token).await;
@@ -301,9 +308,21 @@ async fn a_lost_new_secret_answer_is_recovered_with_the_stored_token() {
     assert_eq!(recovery["clientId"], json!(org.master_id));
     let held = recovery["accessToken"].as_str().unwrap();
     assert_eq!(tokens_me_status(org, held).await, 200);
+    // It is the lock, still held: the answer was lost, so the request might still be on its way.
+    assert_eq!(recovery["generation"], json!(0));
+    assert_eq!(
+        w.describe(&arn).await.version_with(RECOVERY_STAGE),
+        Some(lock_version(&token, 0).as_str())
+    );
+    let busy = w.step(&arn, &token, Step::CreateSecret).await.unwrap_err();
+    assert!(
+        matches!(busy, RotationError::MasterRotationBusy { generation: 0, .. }),
+        "{busy:?}"
+    );
+    assert_eq!(org.emulator.call_counts().get(routes::NEW_SECRET), Some(&1));
 
-    // Secrets Manager's retry renews the secret again with that token.
-    let outcomes = w.run_steps(&arn, &token).await.unwrap();
+    // Secrets Manager's retry, once the lease has ended, renews the secret again with that token.
+    let outcomes = w.run_steps_after_lease(&arn, &token).await.unwrap();
     assert_eq!(
         outcomes[0],
         StepOutcome::SecretRenewed {
@@ -322,15 +341,70 @@ async fn the_recovering_create_secret_crashing_at_each_store_call_is_recovered()
     let w = world(EmulatorConfig::default()).await;
     let integration = w.integration_secret().await;
     let arn = w.master_arns[0].clone();
-    // The recovering createSecret makes: describe, current, pending, recovery, pending put.
-    for n in 0..5 {
+    let lose_the_answer = |w: &World| {
+        w.org()
+            .emulator
+            .inject_fault(Fault::new(routes::NEW_SECRET, FaultAction::DropAfterApply))
+    };
+
+    // The recovering createSecret makes: describe, current, pending, the newest lock (by its
+    // label), the next lock generation, pending again (an earlier holder may have stored it),
+    // pending put.
+    let token = w.begin_rotation(&arn, true).await;
+    lose_the_answer(&w);
+    assert!(w.step(&arn, &token, Step::CreateSecret).await.is_err());
+    w.wait_for_master_lease(&arn).await;
+    let before = w.store.calls();
+    let outcome = w.step(&arn, &token, Step::CreateSecret).await.unwrap();
+    assert!(matches!(outcome, StepOutcome::SecretRenewed { recovered: true, .. }));
+    assert_eq!(w.store.calls() - before, 7, "{:?}", w.store.log());
+    retry_and_check(&w, &arn, &token, &integration, "recovering, clean").await;
+
+    for n in 0..7 {
         for when in [When::Before, When::After] {
             let label = format!("recovering store call {n} {when:?}");
             let token = w.begin_rotation(&arn, true).await;
-            w.org()
-                .emulator
-                .inject_fault(Fault::new(routes::NEW_SECRET, FaultAction::DropAfterApply));
+            lose_the_answer(&w);
             assert!(w.step(&arn, &token, Step::CreateSecret).await.is_err());
+            // Secrets Manager's retry after the lease of the attempt that lost the answer.
+            w.wait_for_master_lease(&arn).await;
+            crash_store_call_and_recover(&w, &arn, &token, Step::CreateSecret, n, when, &integration, &label).await;
+        }
+    }
+}
+
+/// A createSecret stopped right after its lock was stored (the put landed, its answer did not:
+/// store call 3 of describe, current, pending, lock), then the wait for its lease to end.
+async fn stop_a_holder_after_its_lock(w: &World, token: &str) {
+    let arn = &w.master_arns[0];
+    w.store.fail_call(3, When::After);
+    let err = w.step(arn, token, Step::CreateSecret).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert_eq!(w.master_lock(arn).await["generation"], json!(0));
+    w.wait_for_master_lease(arn).await;
+}
+
+#[tokio::test]
+async fn a_takeover_from_a_stopped_holder_crashing_at_each_store_call_is_recovered() {
+    let w = world(EmulatorConfig::default()).await;
+    let integration = w.integration_secret().await;
+    let arn = w.master_arns[0].clone();
+    // The takeover (the current secret still works): describe, current, pending, the stopped
+    // holder's lock, the next generation, pending again, pending put.
+    let token = w.begin_rotation(&arn, true).await;
+    stop_a_holder_after_its_lock(&w, &token).await;
+    let before = w.store.calls();
+    let outcome = w.step(&arn, &token, Step::CreateSecret).await.unwrap();
+    assert!(matches!(outcome, StepOutcome::SecretRenewed { recovered: false, .. }));
+    assert_eq!(w.store.calls() - before, 7, "{:?}", w.store.log());
+    assert_eq!(w.master_lock(&arn).await["generation"], json!(1));
+    retry_and_check(&w, &arn, &token, &integration, "takeover, clean").await;
+
+    for n in 0..7 {
+        for when in [When::Before, When::After] {
+            let label = format!("takeover store call {n} {when:?}");
+            let token = w.begin_rotation(&arn, true).await;
+            stop_a_holder_after_its_lock(&w, &token).await;
             crash_store_call_and_recover(&w, &arn, &token, Step::CreateSecret, n, when, &integration, &label).await;
         }
     }
@@ -353,7 +427,8 @@ async fn without_a_usable_recovery_token_the_step_stops_and_says_how_to_recover(
     assert!(w.step(&arn, &token, Step::CreateSecret).await.is_err());
     let lost = live_master_secret(&w);
 
-    let err = w.step(&arn, &token, Step::CreateSecret).await.unwrap_err();
+    // Secrets Manager's retry, once the lease of the attempt that lost the answer has ended.
+    let err = w.step_after_lease(&arn, &token, Step::CreateSecret).await.unwrap_err();
     assert!(matches!(err, RotationError::MasterLocked { .. }), "{err:?}");
     assert!(!err.is_retryable());
     let message = err.to_string();
@@ -500,7 +575,7 @@ async fn no_master_secret_or_recovery_token_is_ever_logged() {
         .inject_fault(Fault::new(routes::NEW_SECRET, FaultAction::DropAfterApply));
     assert!(w.step(&arn, &token, Step::CreateSecret).await.is_err());
     secrets.push(live_master_secret(&w));
-    w.run_steps(&arn, &token).await.unwrap();
+    w.run_steps_after_lease(&arn, &token).await.unwrap();
     w.clear_pending(&arn, &token).await;
     secrets.push(live_master_secret(&w));
 
@@ -520,11 +595,16 @@ async fn no_master_secret_or_recovery_token_is_ever_logged() {
     assert!(w.step(&arn, &token, Step::CreateSecret).await.is_err());
     assert!(matches!(
         w.step(&arn, &token, Step::CreateSecret).await,
+        Err(RotationError::MasterRotationBusy { .. })
+    ));
+    assert!(matches!(
+        w.step_after_lease(&arn, &token, Step::CreateSecret).await,
         Err(RotationError::MasterLocked { .. })
     ));
 
     let text = logs.text();
     assert!(text.contains("recovery token stored"), "logs were captured");
+    assert!(text.contains("MasterRotationBusy"), "the busy refusal was logged");
     assert!(text.contains("using its AWSPENDING secret"), "the fallback was logged");
     secrets.extend(org.emulator.clients().into_iter().map(|c| c.secret));
     for secret in secrets {
@@ -537,4 +617,385 @@ async fn no_master_secret_or_recovery_token_is_ever_logged() {
         !text.to_lowercase().contains("bearer "),
         "an Authorization header appears in the logs"
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The lock: concurrent invocations, a retry racing a live holder, releases, leases.
+
+/// NEW_SECRET requests the emulator has received (finished, answered or not).
+fn new_secret_requests(org: &Org) -> u64 {
+    org.emulator.call_counts().get(routes::NEW_SECRET).copied().unwrap_or(0)
+}
+
+/// Polls `done` until it holds; fails after 10 s.
+async fn wait_for<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let give_up = Instant::now() + Duration::from_secs(10);
+    while !done().await {
+        assert!(Instant::now() < give_up, "waited 10 s for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Whether the master can authenticate from what Secrets Manager holds: the secret in
+/// AWSCURRENT or the one in AWSPENDING gets a token, by the emulator's own state (no request).
+async fn stored_master_works(w: &World, arn: &str) -> bool {
+    let org = w.org();
+    for stage in [AWSCURRENT, AWSPENDING] {
+        let Ok(out) = w.sm.get_secret_value().secret_id(arn).version_stage(stage).send().await else {
+            continue;
+        };
+        let Some(value) = out.secret_string() else { continue };
+        let value: Value = serde_json::from_str(value).unwrap();
+        let secret = value["clientSecret"].as_str().unwrap_or_default();
+        if org.emulator.token_grantable(&org.master_id, secret).is_ok() {
+            return true;
+        }
+    }
+    false
+}
+
+/// Another invocation of the rotation function (another sandbox: its own caches), in front of
+/// the same Secrets Manager, with a lease of `lease_s` seconds.
+fn another_invocation(w: &World, lease_s: u64) -> TestRotator {
+    Rotator::new(
+        w.store.clone(),
+        RotatorConfig {
+            master_lock: Duration::from_secs(lease_s),
+            ..w.rotator_config()
+        },
+    )
+}
+
+fn parse_time(v: &Value) -> OffsetDateTime {
+    OffsetDateTime::parse(v.as_str().expect("a time"), &Rfc3339).expect("RFC 3339")
+}
+
+#[tokio::test]
+async fn two_create_secrets_at_once_never_lock_the_master_out() {
+    let w = world(EmulatorConfig::default()).await;
+    let org = w.org();
+    let integration = w.integration_secret().await;
+    let arn = w.master_arns[0].clone();
+    let master = org.master_id.clone();
+    // A lease longer than any delay below: the holder is never overtaken while it works.
+    let (x, y) = (another_invocation(&w, 30), another_invocation(&w, 30));
+    let delay =
+        |route: &str, ms: u64| Fault::new(route, FaultAction::Delay(Duration::from_millis(ms))).for_client(&master);
+    for round in 0..12usize {
+        let token = w.begin_rotation(&arn, true).await;
+        // The emulator delays answers: the new secret (both still see the old secret working),
+        // the first token request (the other takes the lock, and may renew the secret before
+        // this one is granted: that one finds the secret refused), or both.
+        let faults = match round % 4 {
+            0 => vec![],
+            1 => vec![delay(routes::NEW_SECRET, 300)],
+            2 => vec![delay(routes::TOKEN, 200)],
+            _ => vec![delay(routes::TOKEN, 100), delay(routes::NEW_SECRET, 200)],
+        };
+        let label = format!("round {round} (faults {faults:?})");
+        for f in faults {
+            org.emulator.inject_fault(f);
+        }
+        let stagger = Duration::from_millis([0, 10, 60][round / 4]);
+        let before = new_secret_requests(org);
+
+        let (rx, ry) = tokio::join!(step_with(&x, &arn, &token, Step::CreateSecret), async {
+            tokio::time::sleep(stagger).await;
+            step_with(&y, &arn, &token, Step::CreateSecret).await
+        });
+
+        assert_eq!(
+            new_secret_requests(org),
+            before + 1,
+            "{label}: exactly one new-secret request: {rx:?} / {ry:?}"
+        );
+        let renewed = [&rx, &ry]
+            .iter()
+            .filter(|r| matches!(r, Ok(StepOutcome::SecretRenewed { recovered: false, .. })))
+            .count();
+        assert_eq!(renewed, 1, "{label}: one renewed the secret: {rx:?} / {ry:?}");
+        for r in [&rx, &ry] {
+            match r {
+                Ok(StepOutcome::SecretRenewed { .. } | StepOutcome::AlreadyCreated) => {}
+                Err(e @ RotationError::MasterRotationBusy { .. }) => assert!(e.is_retryable()),
+                other => panic!("{label}: the other found the value stored or was refused as busy: {other:?}"),
+            }
+        }
+        assert!(
+            stored_master_works(&w, &arn).await,
+            "{label}: AWSCURRENT or AWSPENDING still gets a token"
+        );
+
+        // Secrets Manager's retry, then the rest of the rotation; after every step the master
+        // still authenticates from what is stored.
+        org.emulator.clear_faults();
+        for step in STEPS {
+            let outcome = step_with(&y, &arn, &token, step)
+                .await
+                .unwrap_or_else(|e| panic!("{label}: {step:?}: {e}"));
+            if step == Step::CreateSecret {
+                assert_eq!(outcome, StepOutcome::AlreadyCreated, "{label}");
+            }
+            assert!(stored_master_works(&w, &arn).await, "{label}: after {step:?}");
+        }
+        w.clear_pending(&arn, &token).await;
+        assert!(stored_master_works(&w, &arn).await, "{label}: finished");
+        assert_master_rotated(&w, &token).await;
+    }
+    assert_integration_rotates(&w, &integration).await;
+}
+
+#[tokio::test]
+async fn a_retry_racing_a_live_holder_is_refused_as_busy_and_asks_for_nothing() {
+    let w = world(EmulatorConfig::default()).await;
+    let org = w.org();
+    let arn = w.master_arns[0].clone();
+    let (holder, retry) = (another_invocation(&w, 30), another_invocation(&w, 30));
+
+    // 1. The retry comes while the holder's new-secret request is on its way (the emulator holds
+    // the answer): the current secret still works, the lock is taken.
+    let token = w.begin_rotation(&arn, true).await;
+    org.emulator.inject_fault(
+        Fault::new(routes::NEW_SECRET, FaultAction::Delay(Duration::from_millis(1500))).for_client(&org.master_id),
+    );
+    let (held, refused) = tokio::join!(step_with(&holder, &arn, &token, Step::CreateSecret), async {
+        wait_for("the holder's lock record", || async {
+            w.describe(&arn).await.version_with(RECOVERY_STAGE).is_some()
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        step_with(&retry, &arn, &token, Step::CreateSecret).await
+    });
+    assert_eq!(
+        held.unwrap(),
+        StepOutcome::SecretRenewed {
+            client_id: org.master_id.clone(),
+            recovered: false
+        }
+    );
+    let refused = refused.unwrap_err();
+    let lock = w.master_lock(&arn).await;
+    match &refused {
+        RotationError::MasterRotationBusy {
+            arn: busy_arn,
+            version,
+            generation,
+            lease_until,
+        } => {
+            assert_eq!((busy_arn, version, *generation), (&arn, &token, 0));
+            assert_eq!(*lease_until, parse_time(&lock["leaseUntil"]), "the holder's lease");
+        }
+        other => panic!("expected MasterRotationBusy: {other:?}"),
+    }
+    assert!(refused.is_retryable());
+    let message = refused.to_string();
+    assert!(
+        message.contains(&token) && message.contains("nothing was changed"),
+        "{message}"
+    );
+    assert!(!message.contains(lock["accessToken"].as_str().unwrap()));
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(refused).error_type,
+        "Retryable.MasterRotationBusy"
+    );
+    assert_eq!(new_secret_requests(org), 1, "the retry asked for no new secret");
+    // Secrets Manager's retry of the refused invocation finds the value stored.
+    assert_eq!(
+        step_with(&retry, &arn, &token, Step::CreateSecret).await.unwrap(),
+        StepOutcome::AlreadyCreated
+    );
+    w.run_steps(&arn, &token).await.unwrap();
+    w.clear_pending(&arn, &token).await;
+    assert_master_rotated(&w, &token).await;
+
+    // 2. The retry comes after the holder's new secret, before its PutSecretValue (a slow
+    // holder): the current secret is refused, and the recovery token must not be used while the
+    // holder lives, or its answer would be killed.
+    let token = w.begin_rotation(&arn, true).await;
+    w.store.slow_next_put_pending(Duration::from_millis(1500));
+    let (held, refused) = tokio::join!(step_with(&holder, &arn, &token, Step::CreateSecret), async {
+        wait_for("the holder's new secret", || async { new_secret_requests(org) >= 2 }).await;
+        let refused = step_with(&retry, &arn, &token, Step::CreateSecret).await;
+        assert!(
+            !stored_master_works(&w, &arn).await,
+            "in the window, only the holder knows the working secret"
+        );
+        refused
+    });
+    assert_eq!(
+        held.unwrap(),
+        StepOutcome::SecretRenewed {
+            client_id: org.master_id.clone(),
+            recovered: false
+        }
+    );
+    assert!(
+        matches!(refused, Err(RotationError::MasterRotationBusy { generation: 0, .. })),
+        "{refused:?}"
+    );
+    assert_eq!(new_secret_requests(org), 2, "the retry asked for no new secret");
+    assert!(stored_master_works(&w, &arn).await);
+    assert_eq!(
+        step_with(&retry, &arn, &token, Step::CreateSecret).await.unwrap(),
+        StepOutcome::AlreadyCreated
+    );
+    w.run_steps(&arn, &token).await.unwrap();
+    w.clear_pending(&arn, &token).await;
+    assert_master_rotated(&w, &token).await;
+}
+
+#[tokio::test]
+async fn an_answered_failure_releases_the_lock_and_an_unanswered_one_keeps_it() {
+    let w = world(EmulatorConfig::default()).await;
+    let org = w.org();
+    let integration = w.integration_secret().await;
+    let arn = w.master_arns[0].clone();
+    let token = w.begin_rotation(&arn, true).await;
+
+    // Answered (500): nothing of the request is on its way, so the holder releases the lock:
+    // generation 1, its lease already ended, the same recovery token.
+    org.emulator.inject_fault(
+        Fault::new(
+            routes::NEW_SECRET,
+            FaultAction::Status {
+                status: 500,
+                retry_after: None,
+            },
+        )
+        .for_client(&org.master_id),
+    );
+    let err = w.step(&arn, &token, Step::CreateSecret).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    let held = lock_record(&w, &arn, &token, 0).await;
+    let released = w.master_lock(&arn).await;
+    assert_eq!(released["generation"], json!(1));
+    assert!(parse_time(&released["leaseUntil"]) <= OffsetDateTime::now_utc());
+    assert_eq!(released["accessToken"], held["accessToken"]);
+    assert_ne!(released["holder"], held["holder"]);
+
+    // So Secrets Manager's retry goes on at once, at generation 2.
+    let outcome = w.step(&arn, &token, Step::CreateSecret).await.unwrap();
+    assert!(matches!(outcome, StepOutcome::SecretRenewed { recovered: false, .. }));
+    assert_eq!(w.master_lock(&arn).await["generation"], json!(2));
+    let desc = w.describe(&arn).await;
+    for g in 0..=2 {
+        assert!(desc.versions.contains_key(&lock_version(&token, g)), "generation {g}");
+    }
+    retry_and_check(&w, &arn, &token, &integration, "after a release").await;
+
+    // No answer (the connection dropped before the service acted, which the holder cannot
+    // tell from after): the lock is kept until its lease ends.
+    let token = w.begin_rotation(&arn, true).await;
+    org.emulator
+        .inject_fault(Fault::new(routes::NEW_SECRET, FaultAction::Drop).for_client(&org.master_id));
+    assert!(w.step(&arn, &token, Step::CreateSecret).await.is_err());
+    assert_eq!(w.master_lock(&arn).await["generation"], json!(0));
+    let before = new_secret_requests(org);
+    assert!(matches!(
+        w.step(&arn, &token, Step::CreateSecret).await,
+        Err(RotationError::MasterRotationBusy { generation: 0, .. })
+    ));
+    assert_eq!(new_secret_requests(org), before);
+    w.wait_for_master_lease(&arn).await;
+    let outcome = w.step(&arn, &token, Step::CreateSecret).await.unwrap();
+    assert!(matches!(outcome, StepOutcome::SecretRenewed { recovered: false, .. }));
+    retry_and_check(&w, &arn, &token, &integration, "after a lease").await;
+}
+
+/// Lock record `generation` of rotation `token`, read by its version id (the label moves on to
+/// newer generations).
+async fn lock_record(w: &World, arn: &str, token: &str, generation: u32) -> Value {
+    let out =
+        w.sm.get_secret_value()
+            .secret_id(arn)
+            .version_id(lock_version(token, generation))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("lock generation {generation}: {e}"));
+    serde_json::from_str(out.secret_string().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_step_with_a_deadline_holds_the_lock_until_a_grace_after_it() {
+    let w = world(EmulatorConfig::default()).await;
+    let org = w.org();
+    let arn = w.master_arns[0].clone();
+    let token = w.begin_rotation(&arn, true).await;
+    org.emulator
+        .inject_fault(Fault::new(routes::NEW_SECRET, FaultAction::DropAfterApply));
+
+    // A Lambda invocation with 20 s left: stopped there at the latest.
+    let started = OffsetDateTime::now_utc();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let err = w
+        .rotator
+        .handle_until(&event(&arn, &token, Step::CreateSecret), Some(deadline))
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    let until = parse_time(&w.master_lock(&arn).await["leaseUntil"]);
+    let expected = started + Duration::from_secs(20) + LEASE_GRACE;
+    assert!(
+        (until - expected).abs() < time::Duration::seconds(2),
+        "lease until {until}, expected about {expected}"
+    );
+
+    // Its retry, even one without a deadline of its own, waits for that lease.
+    let before = new_secret_requests(org);
+    match w.step(&arn, &token, Step::CreateSecret).await {
+        Err(RotationError::MasterRotationBusy { lease_until, .. }) => assert_eq!(lease_until, until),
+        other => panic!("expected MasterRotationBusy: {other:?}"),
+    }
+    assert_eq!(new_secret_requests(org), before);
+}
+
+#[tokio::test]
+async fn the_harness_refuses_to_change_a_stored_version_as_aws_does() {
+    let w = World::new().await;
+    let arn = w.create_secret("harness/versions", &json!({"v": 0})).await;
+    let value = |s: &str| SecretString::from(s.to_owned());
+    let id = uuid::Uuid::new_v4().to_string();
+
+    w.store
+        .put_staged(&arn, &id, &value("\"a\""), "LOCK", None)
+        .await
+        .unwrap();
+    // The same content again is accepted (an idempotent retry), other content is refused.
+    w.store
+        .put_staged(&arn, &id, &value("\"a\""), "LOCK", None)
+        .await
+        .unwrap();
+    let err = w
+        .store
+        .put_staged(&arn, &id, &value("\"b\""), "LOCK", None)
+        .await
+        .unwrap_err();
+    assert!(err.is_version_exists(), "{err:?}");
+    assert_eq!(w.value(&arn, "LOCK").await, json!("a"));
+
+    // An AWSPENDING version that holds a value: moto itself would overwrite it.
+    let token = uuid::Uuid::new_v4().to_string();
+    w.store.put_pending(&arn, &token, &value("\"p1\""), None).await.unwrap();
+    let err = w
+        .store
+        .put_pending(&arn, &token, &value("\"p2\""), None)
+        .await
+        .unwrap_err();
+    assert!(err.is_version_exists(), "{err:?}");
+    assert_eq!(w.value(&arn, AWSPENDING).await, json!("p1"));
+
+    // Two writers of one new version at once: exactly one wins, many times over.
+    for n in 0..20 {
+        let id = uuid::Uuid::new_v4().to_string();
+        let (x, y) = (value("\"x\""), value("\"y\""));
+        let (a, b) = tokio::join!(
+            w.store.put_staged(&arn, &id, &x, "RACE", None),
+            w.store.put_staged(&arn, &id, &y, "RACE", None)
+        );
+        assert!(a.is_ok() != b.is_ok(), "round {n}: {a:?} / {b:?}");
+    }
 }
