@@ -270,7 +270,7 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
                 let report = match self.rotator.store().served_secrets().await {
                     Ok(served) => {
                         let arns: Vec<String> = served.into_iter().map(|s| s.arn).collect();
-                        crate::reconcile::reconcile_all(&self.rotator, &arns, now).await
+                        crate::sweep::reconcile_all(&self.rotator, &arns, now).await
                     }
                     Err(e) => {
                         warn!(error = %e, "reconciliation could not list the served secrets; nothing changed");

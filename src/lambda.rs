@@ -59,7 +59,7 @@ pub async fn serve_rotation() -> Result<(), Error> {
         .with_reconcile(s.reconcile);
     let (rotator, metrics) = (&rotator, &s.metrics);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = crate::deadline::from_lambda_deadline_ms(event.context.deadline);
+        let deadline = genesys_core::deadline::from_lambda_deadline_ms(event.context.deadline);
         let result = rotator.handle_json(&event.payload, Some(deadline)).await;
         metrics.flush(&event.context.request_id);
         result
@@ -79,11 +79,11 @@ pub async fn serve_cleanup() -> Result<(), Error> {
     let cleanup = Cleanup::new(s.store, s.config, queue, s.drain.settings).with_reconcile(s.reconcile);
     let (cleanup, metrics) = (&cleanup, &s.metrics);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = crate::deadline::from_lambda_deadline_ms(event.context.deadline);
+        let deadline = genesys_core::deadline::from_lambda_deadline_ms(event.context.deadline);
         let result = match Trigger::from_json(event.payload) {
             Ok(trigger) => {
                 let work = cleanup.handle(trigger, OffsetDateTime::now_utc());
-                Ok(crate::deadline::scope(deadline, work).await)
+                Ok(genesys_core::deadline::scope(deadline, work).await)
             }
             Err(e) => {
                 tracing::error!(error = %e, "cleanup invoked with an unrecognised event");

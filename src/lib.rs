@@ -17,6 +17,7 @@
 //! - [`cleanup`]: deletes drained clients from the drain queue, verifying every message.
 //! - [`reconcile`]: deletes owned clients no version references, a horizon after their retirement;
 //!   guards the client limit.
+//! - [`sweep`]: the scheduled reconciliation over every served secret.
 //! - [`inventory`]: read-only: every client of the orgs placed in its secret's life, for operators.
 //! - [`metrics`]: the CloudWatch metrics (Embedded Metric Format) and their flush per invocation.
 //! - [`error_type`]: the `errorType` a failed invocation reports: `Retryable.*` or `NonRetryable.*`.
@@ -39,6 +40,7 @@ pub mod metrics;
 pub mod reconcile;
 pub mod rotation;
 pub mod store;
+pub mod sweep;
 
 pub use genesys_core::classify::Classify;
 pub use genesys_core::{classify, deadline, domain, genesys, ownership, region, secret};

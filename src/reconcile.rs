@@ -38,7 +38,7 @@
 use genesys_core::classify::Classify;
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::Arc;
+
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
@@ -48,8 +48,6 @@ use time::OffsetDateTime;
 use tracing::{info, warn};
 
 use crate::config::{IntegrationSecret, NamePrefix, ReconcileConfig};
-use crate::drain::Retirement;
-use crate::rotation::{deactivate, delete_client, RotationError, Rotator};
 use crate::store::{SecretDescription, SecretStore, StoreError, Version};
 use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, OAuthClient};
 use genesys_core::ownership::{retired_since, Owner};
@@ -144,6 +142,18 @@ pub struct ReconcileFailure {
     pub message: String,
     /// Whether the next pass may succeed where this one failed.
     pub retryable: bool,
+}
+
+impl ReconcileFailure {
+    /// The failure of `secret_arn`'s part of a pass, from any classified error.
+    pub fn of(secret_arn: &str, e: &(impl Classify + std::fmt::Display)) -> Self {
+        Self {
+            secret_arn: secret_arn.to_owned(),
+            kind: e.kind(),
+            message: e.to_string(),
+            retryable: e.is_retryable(),
+        }
+    }
 }
 
 /// What a pass examined and did. Holds no secrets; serializes as the cleanup Lambda's answer.
@@ -251,14 +261,6 @@ pub enum ReconcileError {
         /// The Genesys failure.
         source: GenesysError,
     },
-    /// Reading the secret or its master failed before anything was examined.
-    #[error("secret {secret_arn}: {source}")]
-    Setup {
-        /// The secret.
-        secret_arn: String,
-        /// What failed.
-        source: Box<RotationError>,
-    },
 }
 
 impl Classify for ReconcileError {
@@ -266,7 +268,6 @@ impl Classify for ReconcileError {
         match self {
             ReconcileError::VersionUnreadable { source, .. } => source.is_retryable(),
             ReconcileError::List(e) | ReconcileError::Delete { source: e, .. } => e.is_retryable(),
-            ReconcileError::Setup { source, .. } => source.is_retryable(),
             // Room is made by deleting clients or raising the limit, not by retrying at once.
             ReconcileError::ClientLimit { .. }
             | ReconcileError::VersionUndecodable { .. }
@@ -282,34 +283,22 @@ impl Classify for ReconcileError {
             ReconcileError::ClientLimit { .. } => "ClientLimit",
             ReconcileError::List(_) => "ListClients",
             ReconcileError::Delete { .. } => "DeleteClient",
-            ReconcileError::Setup { .. } => "Setup",
-        }
-    }
-}
-
-impl ReconcileError {
-    fn failure(&self, secret_arn: &str) -> ReconcileFailure {
-        ReconcileFailure {
-            secret_arn: secret_arn.to_owned(),
-            kind: self.kind(),
-            message: self.to_string(),
-            retryable: self.is_retryable(),
         }
     }
 }
 
 /// One secret taking part in a pass.
-struct Scope {
-    arn: String,
-    prefix: NamePrefix,
+pub(crate) struct Scope {
+    pub(crate) arn: String,
+    pub(crate) prefix: NamePrefix,
     /// Its version ids and what its staged versions reference; `None` if that is not known
     /// (then nothing of the org pass is touched).
-    known: Option<Known>,
+    pub(crate) known: Option<Known>,
 }
 
-struct Known {
-    versions: HashSet<String>,
-    referenced: HashSet<String>,
+pub(crate) struct Known {
+    pub(crate) versions: HashSet<String>,
+    pub(crate) referenced: HashSet<String>,
 }
 
 impl Scope {
@@ -323,7 +312,11 @@ impl Scope {
 }
 
 /// Checks that the horizon exceeds the longest drain of `secret`.
-fn check_horizon(config: &ReconcileConfig, arn: &str, secret: &IntegrationSecret) -> Result<(), ReconcileError> {
+pub(crate) fn check_horizon(
+    config: &ReconcileConfig,
+    arn: &str,
+    secret: &IntegrationSecret,
+) -> Result<(), ReconcileError> {
     let drain = config.longest_drain(secret.settings.token_lifetime_seconds);
     if config.horizon <= drain {
         return Err(ReconcileError::HorizonTooShort {
@@ -394,7 +387,7 @@ async fn read_client_id<S: SecretStore>(
 }
 
 /// The client ids held by every version of `desc` that carries a staging label.
-async fn referenced_clients<S: SecretStore>(
+pub(crate) async fn referenced_clients<S: SecretStore>(
     store: &S,
     desc: &SecretDescription,
     known: &[(&str, Option<&str>)],
@@ -407,7 +400,7 @@ async fn referenced_clients<S: SecretStore>(
 }
 
 /// What a pass decided for one client.
-enum Step {
+pub(crate) enum Step {
     /// Delete it.
     Delete(Candidate),
     /// Active and old: delete it if its version never held it, else deactivate it (or, in
@@ -417,7 +410,7 @@ enum Step {
 
 /// Decides, for each listed client of one org, what becomes of it; counts what stays in
 /// `report`.
-fn plan(
+pub(crate) fn plan(
     clients: &[OAuthClient],
     scopes: &[Scope],
     master_id: &str,
@@ -490,7 +483,7 @@ fn plan(
 /// version once held are deactivated (the scheduled pass) or kept (createSecret's). Returns the
 /// failures.
 #[allow(clippy::too_many_arguments)]
-async fn execute<S: SecretStore>(
+pub(crate) async fn execute<S: SecretStore>(
     store: &S,
     master: &GenesysClient,
     clients: &[OAuthClient],
@@ -580,9 +573,9 @@ async fn execute<S: SecretStore>(
             .find(|c| c.id == candidate.client_id)
             .expect("candidates come from the listing");
         let result = if deactivate_only {
-            deactivate(master, client).await.map(|_| ())
+            master.deactivate(client).await.map(|_| ())
         } else {
-            delete_client(master, client).await
+            master.retire_and_delete(client).await
         };
         match result {
             Ok(()) if deactivate_only => report.deactivated.push(candidate),
@@ -604,7 +597,7 @@ async fn execute<S: SecretStore>(
 
 /// A pass with less than this left before its deadline stops before its next client, so that
 /// it answers in time (the next pass carries on).
-const STOP_BEFORE_DEADLINE: Duration = Duration::from_secs(5);
+pub(crate) const STOP_BEFORE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Reconciles the secret being rotated, at the start of createSecret: always for real.
 ///
@@ -661,138 +654,6 @@ pub(crate) fn check_client_limit(count: usize, config: &ReconcileConfig) -> Resu
         });
     }
     Ok(())
-}
-
-/// The scheduled pass (the cleanup passes every served secret): reconciles every secret in
-/// `secret_arns` with the rotator's
-/// [`ReconcileConfig`] (its `dry_run` included). See [`reconcile_all_with`].
-pub async fn reconcile_all<S: SecretStore, R: Retirement>(
-    rotator: &Rotator<S, R>,
-    secret_arns: &[String],
-    now: OffsetDateTime,
-) -> ReconcileReport {
-    reconcile_all_with(rotator, rotator.reconcile_config(), secret_arns, now).await
-}
-
-/// The scheduled pass with explicit settings.
-///
-/// For each secret: DescribeSecret, read AWSCURRENT (prefix, master, token lifetime), check the
-/// horizon, read every staged version. Secrets sharing a master are reconciled together over one
-/// listing of their org, so that overlapping prefixes resolve to the longest and a client
-/// referenced by any of them is kept. The rotator's master cache and allow-list apply. Never
-/// fails as a whole: each secret's failure goes into [`ReconcileReport::errors`] and only that
-/// secret's clients are spared.
-pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
-    rotator: &Rotator<S, R>,
-    config: &ReconcileConfig,
-    secret_arns: &[String],
-    now: OffsetDateTime,
-) -> ReconcileReport {
-    let mut report = ReconcileReport::default();
-    let mut groups: Vec<(Arc<GenesysClient>, Vec<Scope>)> = Vec::new();
-    let mut seen = HashSet::new();
-    for arn in secret_arns {
-        if genesys_core::deadline::remaining().is_some_and(|left| left < STOP_BEFORE_DEADLINE) {
-            info!("reconciliation stopped before its deadline; the next pass goes on");
-            break;
-        }
-        let setup = |source: RotationError| ReconcileError::Setup {
-            secret_arn: arn.clone(),
-            source: Box::new(source),
-        };
-        let prepared = async {
-            let desc = rotator.store().describe(arn).await.map_err(|e| setup(e.into()))?;
-            let current = rotator.read_current(&desc).await.map_err(setup)?;
-            let master = rotator.master(&current).await.map_err(setup)?;
-            Ok::<_, ReconcileError>((desc, current, master))
-        }
-        .await;
-        let (desc, current, master) = match prepared {
-            Ok(p) => p,
-            Err(e) => {
-                warn!(secret_arn = %arn, error = %e, "reconciliation skipped a secret");
-                report.errors.push(e.failure(arn));
-                continue;
-            }
-        };
-        if !seen.insert(desc.arn.clone()) {
-            continue;
-        }
-        let known =
-            async {
-                check_horizon(config, &desc.arn, &current)?;
-                let referenced = referenced_clients(rotator.store(), &desc, &[]).await?;
-                let versions = rotator.store().version_ids(&desc.arn).await.map_err(|source| {
-                    ReconcileError::VersionUnreadable {
-                        secret_arn: desc.arn.clone(),
-                        version_id: "(ListSecretVersionIds)".into(),
-                        source,
-                    }
-                })?;
-                Ok::<_, ReconcileError>(Known { versions, referenced })
-            }
-            .await;
-        let known = match known {
-            Ok(k) => Some(k),
-            Err(e) => {
-                warn!(secret_arn = %desc.arn, error = %e, "no client of this secret's organization will be touched");
-                report.errors.push(e.failure(&desc.arn));
-                None
-            }
-        };
-        let scope = Scope {
-            arn: desc.arn.clone(),
-            prefix: current.settings.name_prefix.clone(),
-            known,
-        };
-        match groups.iter_mut().find(|(m, _)| Arc::ptr_eq(m, &master)) {
-            Some((_, scopes)) => scopes.push(scope),
-            None => groups.push((master, vec![scope])),
-        }
-    }
-    for (master, scopes) in groups {
-        let clients = match master.list_clients().await {
-            Ok(c) => c,
-            Err(e) => {
-                let e = ReconcileError::List(e);
-                warn!(master_client_id = %master.client_id(), error = %e, "reconciliation could not list clients");
-                report.errors.extend(scopes.iter().map(|s| e.failure(&s.arn)));
-                continue;
-            }
-        };
-        let steps = plan(&clients, &scopes, master.client_id(), config.horizon, now, &mut report);
-        crate::metrics::orphans_found(steps.len());
-        let deleted_before = report.deleted.len();
-        let failures = execute(
-            rotator.store(),
-            &master,
-            &clients,
-            steps,
-            config.dry_run,
-            true,
-            &mut report,
-        )
-        .await;
-        let deleted = report.deleted.len() - deleted_before;
-        crate::metrics::clients_deleted(crate::metrics::DeleteReason::Orphaned, deleted);
-        crate::metrics::client_limit_headroom(config.client_limit, clients.len() - deleted);
-        report.errors.extend(failures.iter().map(|(arn, e)| e.failure(arn)));
-    }
-    crate::metrics::cleanup_failures(crate::metrics::CleanupFailure::Reconcile, report.errors.len());
-    info!(
-        examined = report.examined,
-        managed = report.managed,
-        deleted = report.deleted.len(),
-        would_delete = report.would_delete.len(),
-        deactivated = report.deactivated.len(),
-        would_deactivate = report.would_deactivate.len(),
-        kept_referenced = report.kept_referenced,
-        kept_young = report.kept_young,
-        errors = report.errors.len(),
-        dry_run = config.dry_run,
-        "reconciliation done"
-    );
-    report
 }
 
 #[cfg(test)]

@@ -19,9 +19,10 @@ use clap::{Parser, Subcommand};
 use genesys_rotator::config::{DrainConfig, ReconcileConfig, RotatorConfig};
 use genesys_rotator::drain::{DrainRetirement, SqsDrainQueue};
 use genesys_rotator::inventory::{inventory, Inventory, Stage};
-use genesys_rotator::reconcile::{reconcile_all, ReconcileReport};
+use genesys_rotator::reconcile::ReconcileReport;
 use genesys_rotator::rotation::Rotator;
 use genesys_rotator::store::{AwsSecretStore, AWSPENDING};
+use genesys_rotator::sweep::reconcile_all;
 use time::OffsetDateTime;
 
 #[derive(Parser)]

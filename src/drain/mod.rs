@@ -6,7 +6,7 @@
 //! - [`DrainRetirement`] (production): PUTs the old client to `inactive` (its tokens keep working
 //!   until they expire; it can mint no new ones), then sends one [`DrainMessage`] saying "delete
 //!   it, not before `now + drain`" to the [`DrainQueue`]. The cleanup Lambda
-//!   ([`crate::cleanup`]) deletes it when due.
+//!   (the `cleanup` module, above this one) deletes it when due.
 //! - [`KeepOldClient`]: leaves the old client untouched (tests of rotation alone).
 //!
 //! # Layout
@@ -32,7 +32,6 @@ pub use message::{DrainMessage, MessageError, DRAIN_MESSAGE_VERSION};
 pub use queue::{DrainQueue, QueueError, SqsDrainQueue, MAX_SQS_DELAY};
 
 use crate::config::NamePrefix;
-use crate::rotation::RotationError;
 use genesys_core::genesys::{ClientState, GenesysClient, GenesysError};
 use genesys_core::ownership::Owner;
 
@@ -59,7 +58,7 @@ pub trait Retirement: Send + Sync {
         &self,
         master: &GenesysClient,
         old: &RetiringClient,
-    ) -> impl Future<Output = Result<(), RotationError>> + Send;
+    ) -> impl Future<Output = Result<(), DrainError>> + Send;
 }
 
 /// Leaves the rotated-out client as it is.
@@ -67,7 +66,7 @@ pub trait Retirement: Send + Sync {
 pub struct KeepOldClient;
 
 impl Retirement for KeepOldClient {
-    async fn retire(&self, _master: &GenesysClient, old: &RetiringClient) -> Result<(), RotationError> {
+    async fn retire(&self, _master: &GenesysClient, old: &RetiringClient) -> Result<(), DrainError> {
         info!(
             secret_arn = %old.secret_arn,
             old_client_id = %old.client_id,
@@ -171,17 +170,13 @@ impl<Q: DrainQueue> DrainRetirement<Q> {
                 "rotated-out client is not owned by this secret: deactivating it, but the cleanup will not delete it; delete it by hand after the drain"
             );
         }
-        if client.effective_state() != ClientState::Inactive {
-            let mut body = client.to_request();
-            body.state = Some(ClientState::Inactive);
-            match master.update_client(&client.id, &body).await {
-                Ok(_) => info!(old_client_id = %client.id, "rotated-out client deactivated"),
-                Err(GenesysError::NotFound) => {
-                    info!(old_client_id = %client.id, "rotated-out client vanished while retiring it");
-                    return Ok(());
-                }
-                Err(e) => return Err(e.into()),
-            }
+        let was_active = client.effective_state() != ClientState::Inactive;
+        if !master.deactivate(&client).await? {
+            info!(old_client_id = %client.id, "rotated-out client vanished while retiring it");
+            return Ok(());
+        }
+        if was_active {
+            info!(old_client_id = %client.id, "rotated-out client deactivated");
         }
         // Counted from now, after the PUT: every copy sent by any retry is at least the drain
         // after the deactivation.
@@ -207,7 +202,7 @@ impl<Q: DrainQueue> DrainRetirement<Q> {
 }
 
 impl<Q: DrainQueue> Retirement for DrainRetirement<Q> {
-    async fn retire(&self, master: &GenesysClient, old: &RetiringClient) -> Result<(), RotationError> {
-        self.run(master, old).await.map_err(RotationError::Retirement)
+    async fn retire(&self, master: &GenesysClient, old: &RetiringClient) -> Result<(), DrainError> {
+        self.run(master, old).await
     }
 }

@@ -259,16 +259,16 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         desc: &SecretDescription,
         event: &RotationEvent,
     ) -> Result<StepOutcome, RotationError> {
-        if crate::deadline::remaining().is_some() {
+        if genesys_core::deadline::remaining().is_some() {
             return self.create_master(desc, event, None).await;
         }
         // Without a deadline (the command line, tests), the step gives itself one a grace before
         // the configured lease of any lock it takes ends (a lease starts later than the step).
         let lease = self.config.master_lock;
         let work_until = Instant::now() + lease - LEASE_GRACE.min(lease / 4);
-        crate::deadline::run_until(Some(work_until), Box::pin(self.create_master(desc, event, Some(lease))))
+        genesys_core::deadline::run_until(Some(work_until), Box::pin(self.create_master(desc, event, Some(lease))))
             .await
-            .unwrap_or_else(|crate::deadline::Elapsed| {
+            .unwrap_or_else(|genesys_core::deadline::Elapsed| {
                 Err(RotationError::DeadlineExceeded {
                     step: Step::CreateSecret.as_str(),
                     detail: "the master rotation lock's lease was about to end".into(),
@@ -443,7 +443,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     ) -> Result<LockRecord, RotationError> {
         let mut takeovers = 0;
         loop {
-            record.lease_until = lease_until(OffsetDateTime::now_utc(), crate::deadline::remaining(), lease);
+            record.lease_until = lease_until(OffsetDateTime::now_utc(), genesys_core::deadline::remaining(), lease);
             let version = record.version_id();
             match self
                 .store

@@ -42,7 +42,7 @@ use crate::drain::{KeepOldClient, Retirement, RetiringClient};
 use crate::store::{SecretDescription, SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use genesys_core::backoff::Backoff;
 use genesys_core::genesys::{
-    ClientState, Deleted, GenesysClient, GenesysError, HttpSettings, OAuthClient, OAuthClientRequest, TokenInfo,
+    ClientState, GenesysClient, GenesysError, HttpSettings, OAuthClient, OAuthClientRequest, TokenInfo,
 };
 use genesys_core::ownership::Owner;
 use genesys_core::region::Region;
@@ -572,7 +572,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         let created = master.create_client(&request).await?;
         let Some(secret) = created.secret.clone() else {
             // Without its secret the client is useless: remove it rather than leave an orphan.
-            delete_client(&master, &created).await?;
+            master.retire_and_delete(&created).await?;
             return Err(RotationError::PendingClient(format!(
                 "create of client {} answered without a secret",
                 created.id
@@ -596,7 +596,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 Ok(Some(stored)) if stored.credentials.client_id == created.id => {}
                 Ok(Some(stored)) => {
                     warn!(client_id = %created.id, stored_client_id = %stored.credentials.client_id, "another attempt stored its client first; deleting this one");
-                    delete_client(&master, &created).await?;
+                    master.retire_and_delete(&created).await?;
                     delete_lost(&master, &clients, owner, &stored.credentials.client_id, current_id).await?;
                     return Ok(StepOutcome::AlreadyCreated);
                 }
@@ -775,6 +775,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 },
             )
             .await
+            .map_err(RotationError::Retirement)
     }
 }
 
@@ -806,35 +807,8 @@ async fn delete_lost(
         .collect();
     for client in &lost {
         warn!(client_id = %client.id, client_name = %client.name, "deleting client whose secret an earlier attempt lost");
-        delete_client(master, client).await?;
+        master.retire_and_delete(client).await?;
         crate::metrics::clients_deleted(crate::metrics::DeleteReason::LostSecret, 1);
     }
     Ok(lost.len())
-}
-
-/// Puts a client `inactive` (full body, as Genesys replaces the whole client) unless it already
-/// is. `Ok(false)`: the client is gone.
-pub(crate) async fn deactivate(master: &GenesysClient, client: &OAuthClient) -> Result<bool, GenesysError> {
-    if client.effective_state() == ClientState::Inactive {
-        return Ok(true);
-    }
-    let mut body = client.to_request();
-    body.state = Some(ClientState::Inactive);
-    match master.update_client(&client.id, &body).await {
-        Ok(_) => Ok(true),
-        Err(GenesysError::NotFound) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-/// Deactivates (required before DELETE) and deletes a client; a client already gone is fine.
-pub(crate) async fn delete_client(master: &GenesysClient, client: &OAuthClient) -> Result<(), GenesysError> {
-    if !deactivate(master, client).await? {
-        return Ok(());
-    }
-    match master.delete_client(&client.id).await? {
-        Deleted::Deleted => info!(client_id = %client.id, "deleted client"),
-        Deleted::AlreadyGone => info!(client_id = %client.id, "client already gone"),
-    }
-    Ok(())
 }

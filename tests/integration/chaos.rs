@@ -1470,7 +1470,7 @@ impl Campaign {
         let past = self.horizon + Duration::from_secs(3600);
         self.advance(past);
         let arns: Vec<String> = self.secrets.iter().map(|s| s.arn.clone()).collect();
-        let report = genesys_rotator::reconcile::reconcile_all_with(
+        let report = genesys_rotator::sweep::reconcile_all_with(
             &self.rotator,
             self.rotator.reconcile_config(),
             &arns,

@@ -1344,6 +1344,6 @@ impl World {
             dry_run,
             ..self.rotator.reconcile_config().clone()
         };
-        genesys_rotator::reconcile::reconcile_all_with(&self.rotator, &config, arns, now).await
+        genesys_rotator::sweep::reconcile_all_with(&self.rotator, &config, arns, now).await
     }
 }

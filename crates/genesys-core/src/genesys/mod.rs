@@ -497,6 +497,35 @@ impl GenesysClient {
         }
     }
 
+    /// Puts `client` `inactive` (full body, as Genesys replaces the whole client) unless it
+    /// already is: it mints no new tokens, and those it issued run out. `Ok(false)`: the client
+    /// is gone. Callers have checked it is theirs to touch ([`crate::ownership`]).
+    pub async fn deactivate(&self, client: &OAuthClient) -> Result<bool, GenesysError> {
+        if client.effective_state() == ClientState::Inactive {
+            return Ok(true);
+        }
+        let mut body = client.to_request();
+        body.state = Some(ClientState::Inactive);
+        match self.update_client(&client.id, &body).await {
+            Ok(_) => Ok(true),
+            Err(GenesysError::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deactivates `client` (Genesys requires it before DELETE) and deletes it; a client already
+    /// gone is fine. Callers have checked it is theirs to touch and that its drain has passed.
+    pub async fn retire_and_delete(&self, client: &OAuthClient) -> Result<(), GenesysError> {
+        if !self.deactivate(client).await? {
+            return Ok(());
+        }
+        match self.delete_client(&client.id).await? {
+            Deleted::Deleted => tracing::info!(client_id = %client.id, "deleted client"),
+            Deleted::AlreadyGone => tracing::info!(client_id = %client.id, "client already gone"),
+        }
+        Ok(())
+    }
+
     /// Gives client `id` a new secret (`POST /api/v2/oauth/clients/{id}/secret`). The old secret
     /// stops working at once; the answer is the only place the new one is ever shown.
     ///
