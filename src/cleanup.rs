@@ -1,29 +1,14 @@
 //! The cleanup: deletes rotated-out clients once their drain has passed, from the drain queue's
-//! messages ([`DrainMessage`]).
+//! messages ([`DrainMessage`]), and runs the scheduled reconciliation ([`crate::sweep`]) when its
+//! EventBridge schedule invokes it ([`Trigger`]).
 //!
-//! [`Cleanup::process`] decides one message, with the time given as an input (it never sleeps):
-//! - not due yet: the message is re-sent as a **new** message delayed by
-//!   `min(900 s, time left)` and the original is acknowledged. SQS delays stop at 15 minutes
-//!   and visibility at 12 hours, while drains run 1 to 7 days; re-sending means each copy is
-//!   received once and lives at most 15 minutes, so no healthy message ever accumulates
-//!   receives toward the dead-letter queue or nears the queue's retention. A crash between the
-//!   re-send and the acknowledgement leaves a harmless duplicate.
-//! - due: the message is not trusted (anyone who can send to the queue could forge one). The
-//!   delete is refused for a client that AWSCURRENT or AWSPENDING holds; that the message's
-//!   secret version never held; that the secret does not own ([`genesys_core::ownership`]) or that was
-//!   made for another version; that a master or another served secret holds; that is active
-//!   again; or when `notBefore` is earlier than `retiredAt` plus the drain the secret implies.
-//!   A client whose drain, counted from the deactivation Genesys shows (`dateModified`), has not
-//!   passed yet goes back to the queue. Else it is DELETEd; a 404 counts as done.
-//!
-//! [`Cleanup::handle_batch`] runs a whole SQS batch and reports as batch item failures only the
-//! messages that must come back: failures that may pass later (429, 5xx, throttled AWS calls;
-//! also errors no retry fixes, so they reach the DLQ for an operator) and malformed messages
-//! (which can never succeed, so failing them every time is what moves them to the DLQ).
-//! Refusals are deliberate: they are logged as errors for the operator and acknowledged.
-//!
-//! The same function runs reconciliation ([`crate::reconcile`]) when invoked by its EventBridge
-//! schedule instead of the queue ([`Trigger`]).
+//! [`Cleanup::process`] decides one message at a given time (it never sleeps): not due yet, a
+//! copy is re-sent with a delay of at most 15 minutes; due, the message is verified, never
+//! trusted (its version held the client, the secret owns it, nobody else holds it, it is still
+//! inactive, and the drain has passed since both `retiredAt` and the deactivation Genesys shows),
+//! and the client is deleted or the delete refused ([`Refusal`], logged for an operator).
+//! [`Cleanup::handle_batch`] reports as batch item failures only the messages that must come
+//! back, and those it had no time to start. Why each check: docs/design/drain.md.
 
 use genesys_core::classify::Classify;
 use std::fmt;

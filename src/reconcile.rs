@@ -1,39 +1,14 @@
-//! Reconciliation: finds managed OAuth clients that nothing references any more and deletes them
-//! once they are older than a horizon, and keeps createSecret from pushing the org over its
-//! client limit.
+//! Reconciliation's rules: which owned clients no staged version holds may go, and when, and the
+//! client-limit check createSecret makes before its POST. createSecret's own pass lives here
+//! (always for real, and it only deletes); the scheduled pass over every served secret is
+//! [`crate::sweep`]'s, above this module.
 //!
-//! This module owns the one rule, used in two places:
-//! - at the start of every createSecret, for the secret being rotated, always for real, followed
-//!   by the client-limit check (`check_client_limit`), before the POST;
-//! - on a schedule, for every secret the function knows of: [`reconcile_all`] (the cleanup
-//!   Lambda calls it with its list of secret ARNs).
-//!
-//! # The rule
-//! A client is touched only if all of these hold:
-//! 1. it belongs to a secret taking part, by the ownership rule ([`genesys_core::ownership`]): its name
-//!    is `<namePrefix><versionId>`, that version id is a version of that very secret, and its
-//!    description carries the secret's marker. Every other client (other teams', the masters,
-//!    other secrets' clients whatever their prefix, hand-made ones) is never touched;
-//! 2. every version of every secret of the org pass that carries a staging label was read, and
-//!    none holds its id. If any version cannot be read, nothing of that org pass is touched
-//!    (fail closed);
-//! 3. its age, counted from its retirement, exceeds the horizon: for an inactive client from its
-//!    `dateModified` (at or after the PUT that deactivated it; none shown: kept). An active client
-//!    was never retired: if its version never held it (a createSecret that crashed before
-//!    PutSecretValue), nobody can have used it and its age counts from `dateCreated`; if its
-//!    version did hold it, it was live in a stage, so the scheduled pass first deactivates it
-//!    (once it is older than the horizon), and a later pass deletes it a horizon after that.
-//!    createSecret's pass only deletes. The horizon must exceed the longest drain
-//!    (`DRAIN_SECONDS`, or the secret's `tokenLifetimeSeconds` plus the drain margin), so no
-//!    client whose tokens may still be in use is deleted; a secret for which it does not is
-//!    refused as a whole.
-//!
-//! Deleting is PUT `inactive` (full body) then DELETE, a 404 at either meaning done. Every
-//! change is logged with the client id and its reason; in dry-run mode the same candidates are
-//! logged and reported ([`ReconcileReport::would_delete`], [`ReconcileReport::would_deactivate`])
-//! and nothing is changed.
-//!
-//! Time is an input (`now`): the rotator passes the real clock, tests an advanced one.
+//! In short: a client is touched only if its secret owns it ([`genesys_core::ownership`]), no
+//! staged version of any secret in the org pass holds it (every version read, else nothing is
+//! touched), and its age, counted from its retirement (`dateModified` of an inactive client),
+//! exceeds a horizon longer than any drain; an active client whose secret was never stored ages
+//! from its creation; one a version once held is first deactivated by the scheduled pass. The
+//! rule and its reasons: docs/design/reconciliation.md. Time is an input (`now`).
 
 use genesys_core::classify::Classify;
 use std::collections::HashSet;

@@ -1,57 +1,14 @@
 //! Rotation of a master secret itself: the master OAuth client (the one that creates and deletes
 //! the integration clients) gets a new secret from `POST /api/v2/oauth/clients/{id}/secret`.
 //!
-//! The master cannot be replaced by a new client the way an integration is (see the README's
-//! trade-off), so there is no drain: the old secret dies the moment the new one is issued. The
-//! dangerous window is between that POST and the PutSecretValue that stores the new secret as
-//! AWSPENDING: a crash there loses the only working secret. So before the POST, createSecret gets
-//! a token with the current secret and stores it in a *lock record* of the master secret
-//! (staging label [`RECOVERY_STAGE`], JSON [`LockRecord`]). A retry that finds the current secret
-//! refused uses that token, which outlives the secret it came from, to ask for another new
-//! secret. Other rotations that read the master meanwhile fall back to its AWSPENDING value
-//! (`Rotator::master`).
-//!
-//! # The lock
-//!
-//! Two POSTs for one rotation would kill each other's secret: of two invocations at once (Secrets
-//! Manager may deliver a step twice, or retry while a slow attempt still runs), one stores S1 as
-//! AWSPENDING, the other's S2 killed S1 and its own put is refused, and AWSCURRENT and AWSPENDING
-//! are both dead. So only the holder of a lock POSTs, and the lock is taken in Secrets Manager
-//! itself: PutSecretValue of a version id that already exists with other content is refused, so
-//! of two writers of one version id exactly one wins.
-//!
-//! - The lock records of a rotation are versions with ids derived from the rotation's token and a
-//!   generation `n` ([`lock_version`], UUID v5). Each holds a random `holder` nonce, a
-//!   `leaseUntil` and the recovery token.
-//! - To take the lock, an invocation puts generation `n`. Refused: it reads that record. Lease not
-//!   ended: someone else holds it, and the step fails with the retryable
-//!   [`RotationError::MasterRotationBusy`], without a POST. Lease ended: that holder is provably
-//!   stopped, and the next generation is tried the same way.
-//! - A lease ends [`LEASE_GRACE`] after the holder's step deadline ([`crate::deadline`]; the
-//!   Lambda is stopped there, and the grace covers a request it sent just before that reaches
-//!   the service late, and clock skew). A step without a deadline (the command line) gets the
-//!   configured lease (`MASTER_LOCK_SECONDS`) and stops its own calls a grace before it ends.
-//! - A holder that took over (generation above 0) reads AWSPENDING again before it POSTs: every
-//!   earlier holder is stopped, so what they stored is final.
-//! - A holder whose POST was answered with an error (nothing in flight) releases the lock: it puts
-//!   the next generation with its lease already ended, so the retry need not wait. A holder whose
-//!   request may still be in flight (no answer) or whose put failed keeps it until it ends.
-//! - The label moves to each new generation, so [`RECOVERY_STAGE`] always names the newest
-//!   record, and its token is the one a retry recovers with.
-//!
-//! # The steps
-//!
-//! - createSecret: a value already stored for the token is the answer. Current secret works: take
-//!   the lock with a fresh token of it, POST, store AWSPENDING. Current secret refused (an earlier
-//!   holder renewed it and was lost): once the newest lock record's lease has ended, take the
-//!   next generation carrying its recovery token, and POST with that token. Neither:
-//!   [`RotationError::MasterLocked`], which tells the operator how to recover by hand.
-//! - setSecret: the pending credential gets a token and finds its own client active.
-//! - testSecret: the pending credential's token names the master client and can list clients.
-//! - finishSecret: AWSCURRENT moves, then the recovery label is removed (again on a retry).
-//!
-//! The recovery token is as powerful as the master secret and kept in the same secret, under the
-//! same access control; it stays in unlabelled versions until it expires.
+//! The old secret dies the moment the new one is issued, so the window between that POST and
+//! the PutSecretValue storing the new one is guarded twice: a token of the current secret is kept
+//! in a lock record ([`LockRecord`], label [`RECOVERY_STAGE`]) so a retry after a crash can ask
+//! again, and only the holder of that lock, taken in Secrets Manager itself (first writer of a
+//! version id wins; [`lock_version`] per generation; a lease until the holder's deadline plus
+//! [`LEASE_GRACE`]), may POST: two invocations at once never kill each other's secret
+//! ([`RotationError::MasterRotationBusy`]). No usable token: [`RotationError::MasterLocked`],
+//! naming the operator's fix. The protocol, step by step: docs/operators/master-recovery.md.
 
 use std::time::{Duration, Instant};
 
