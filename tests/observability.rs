@@ -8,7 +8,7 @@
 
 // The harness serves tests/integration too; this binary uses only part of it.
 #[allow(dead_code)]
-#[path = "integration/harness.rs"]
+#[path = "integration/harness/mod.rs"]
 mod harness;
 
 use genesys_rotator::Classify;
