@@ -100,7 +100,7 @@ test-unit:
 		$(CARGO) test -p genesys-core -p genesys-rotator --lib --features genesys-rotator/endpoint-overrides --no-fail-fast; \
 	fi
 
-## chaos: the full fault campaign (tests/integration/chaos.rs): CHAOS_ROTATIONS rotations (default
+## chaos: the full fault campaign (tests/integration/chaos/): CHAOS_ROTATIONS rotations (default
 ## 1000) of four secrets in two orgs under faults, crashes and concurrent invocations, invariants
 ## checked after every step; prints the table the README shows. CHAOS_SEED picks another plan.
 ## (`make test` runs the same campaign at 16 rotations.)

@@ -7,8 +7,8 @@
 //! per process, and the counts asserted here must be this test's alone.
 
 // The harness serves tests/integration too; this binary uses only part of it.
-#[allow(dead_code)]
-#[path = "integration/harness.rs"]
+#[allow(dead_code, unused_imports)]
+#[path = "integration/harness/mod.rs"]
 mod harness;
 
 use genesys_rotator::Classify;

@@ -1,0 +1,234 @@
+//! FaultyStore: a store wrapper that fails chosen calls, and PutSecretValue as AWS answers it
+//! (a stored version is never changed).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use genesys_rotator::store::{SecretDescription, SecretStore, SecretValue, StoreError, Version, VERSION_EXISTS};
+use secrecy::{ExposeSecret, SecretString};
+
+/// Where a [`FaultyStore`] failure happens relative to the real call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum When {
+    /// The call never reaches the store.
+    Before,
+    /// The call is applied, then the caller sees an error (a crash after the call).
+    After,
+}
+
+/// PutSecretValue of `value` as version `version_id` (by `put`) as AWS answers it: a version
+/// that already holds the same value is left alone (success), one that holds another value is
+/// refused with ResourceExistsException, atomically. moto overwrites an AWSPENDING version that
+/// holds a value, and checks other versions without a lock, so two concurrent puts of one new
+/// version id may both succeed there: the master rotation's lock and createSecret's idempotency
+/// both rest on this refusal, so the tests need it exactly. `one_at_a_time` is shared by every
+/// store in front of the same Secrets Manager; `None`: `inner` already refuses, just `put`.
+pub async fn put_as_aws<S: SecretStore>(
+    inner: &S,
+    one_at_a_time: Option<&tokio::sync::Mutex<()>>,
+    secret_id: &str,
+    version_id: &str,
+    value: &SecretString,
+    put: impl std::future::Future<Output = Result<(), StoreError>>,
+) -> Result<(), StoreError> {
+    let Some(one_at_a_time) = one_at_a_time else {
+        return put.await;
+    };
+    let _one = one_at_a_time.lock().await;
+    match Box::pin(inner.get_value(secret_id, Version::Id(version_id))).await? {
+        Some(stored) if stored.value.expose_secret() == value.expose_secret() => Ok(()),
+        Some(_) => Err(StoreError::Refused {
+            operation: "PutSecretValue",
+            code: VERSION_EXISTS.into(),
+            message: format!(
+                "You can't use ClientRequestToken {version_id} because that value is already in use for a version \
+                 of secret {secret_id}."
+            ),
+        }),
+        None => put.await,
+    }
+}
+
+/// Wraps a store and fails its n-th call (counting every method), once; PutSecretValue refuses
+/// to change a stored version, as AWS does (see [`put_as_aws`]).
+#[derive(Clone)]
+pub struct FaultyStore<S> {
+    inner: S,
+    calls: Arc<AtomicUsize>,
+    plan: Arc<Mutex<Option<(usize, When)>>>,
+    log: Arc<Mutex<Vec<&'static str>>>,
+    /// `None`: the inner store already refuses as AWS does.
+    puts: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// How long the next `put_pending` waits before it is made.
+    slow_put_pending: Arc<Mutex<Option<Duration>>>,
+}
+
+impl<S: SecretStore> FaultyStore<S> {
+    pub fn new(inner: S) -> Self {
+        Self {
+            puts: Some(Arc::default()),
+            ..Self::over_aws_like(inner)
+        }
+    }
+
+    /// For an inner store that already refuses to change a stored version (the fault
+    /// campaign's), so the check is not made twice.
+    pub fn over_aws_like(inner: S) -> Self {
+        Self {
+            inner,
+            calls: Arc::default(),
+            plan: Arc::default(),
+            log: Arc::default(),
+            puts: None,
+            slow_put_pending: Arc::default(),
+        }
+    }
+
+    /// Makes the next `put_pending` (the AWSPENDING PutSecretValue) wait `by` before it is made,
+    /// as a slow invocation would.
+    pub fn slow_next_put_pending(&self, by: Duration) {
+        *self.slow_put_pending.lock().unwrap() = Some(by);
+    }
+
+    /// Fails the `n`-th call from now (0 = the next one).
+    pub fn fail_call(&self, n: usize, when: When) {
+        let base = self.calls.load(Ordering::SeqCst);
+        *self.plan.lock().unwrap() = Some((base + n, when));
+    }
+
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+
+    /// Whether a planned failure is still waiting for its call.
+    pub fn armed(&self) -> bool {
+        self.plan.lock().unwrap().is_some()
+    }
+
+    /// Drops a planned failure that did not happen.
+    pub fn disarm(&self) {
+        *self.plan.lock().unwrap() = None;
+    }
+
+    /// The operations called so far, in order (for failure messages).
+    pub fn log(&self) -> Vec<&'static str> {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn take(&self, op: &'static str) -> Option<When> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        self.log.lock().unwrap().push(op);
+        let mut plan = self.plan.lock().unwrap();
+        match *plan {
+            Some((at, when)) if at == n => {
+                *plan = None;
+                Some(when)
+            }
+            _ => None,
+        }
+    }
+
+    async fn wrap<T>(
+        &self,
+        op: &'static str,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let injected = || StoreError::Transient {
+            operation: op,
+            message: "injected failure".into(),
+        };
+        match self.take(op) {
+            Some(When::Before) => Err(injected()),
+            Some(When::After) => {
+                call.await?;
+                Err(injected())
+            }
+            None => call.await,
+        }
+    }
+}
+
+// Every inner call is boxed: the futures of the SDK are large, and a debug build keeps several
+// copies of an awaited future in each caller's stack frame, on the test thread's 2 MiB stack.
+impl<S: SecretStore> SecretStore for FaultyStore<S> {
+    async fn describe(&self, secret_id: &str) -> Result<SecretDescription, StoreError> {
+        self.wrap("DescribeSecret", Box::pin(self.inner.describe(secret_id)))
+            .await
+    }
+    async fn get_value(&self, secret_id: &str, version: Version<'_>) -> Result<Option<SecretValue>, StoreError> {
+        self.wrap("GetSecretValue", Box::pin(self.inner.get_value(secret_id, version)))
+            .await
+    }
+    async fn put_pending(
+        &self,
+        secret_id: &str,
+        token: &str,
+        value: &SecretString,
+        rotation_token: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let slow = self.slow_put_pending.lock().unwrap().take();
+        if let Some(by) = slow {
+            tokio::time::sleep(by).await;
+        }
+        let put = self.inner.put_pending(secret_id, token, value, rotation_token);
+        self.wrap(
+            "PutSecretValue",
+            Box::pin(put_as_aws(
+                &self.inner,
+                self.puts.as_deref(),
+                secret_id,
+                token,
+                value,
+                put,
+            )),
+        )
+        .await
+    }
+    async fn promote(&self, secret_id: &str, to_version: &str, from_version: &str) -> Result<(), StoreError> {
+        self.wrap(
+            "UpdateSecretVersionStage",
+            Box::pin(self.inner.promote(secret_id, to_version, from_version)),
+        )
+        .await
+    }
+    async fn put_staged(
+        &self,
+        secret_id: &str,
+        version_id: &str,
+        value: &SecretString,
+        stage: &str,
+        rotation_token: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let put = self
+            .inner
+            .put_staged(secret_id, version_id, value, stage, rotation_token);
+        self.wrap(
+            "PutSecretValue",
+            Box::pin(put_as_aws(
+                &self.inner,
+                self.puts.as_deref(),
+                secret_id,
+                version_id,
+                value,
+                put,
+            )),
+        )
+        .await
+    }
+    async fn remove_stage(&self, secret_id: &str, stage: &str, version_id: &str) -> Result<(), StoreError> {
+        self.wrap(
+            "UpdateSecretVersionStage",
+            Box::pin(self.inner.remove_stage(secret_id, stage, version_id)),
+        )
+        .await
+    }
+    async fn version_ids(&self, secret_id: &str) -> Result<HashSet<String>, StoreError> {
+        self.wrap("ListSecretVersionIds", self.inner.version_ids(secret_id))
+            .await
+    }
+    async fn served_secrets(&self) -> Result<Vec<SecretDescription>, StoreError> {
+        self.wrap("ListSecrets", self.inner.served_secrets()).await
+    }
+}
