@@ -334,7 +334,7 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
         let held = store
             .get_value(&desc.arn, Version::Id(&m.secret_version_id))
             .await?
-            .and_then(|v| crate::config::client_id_in(v.value.expose_secret()));
+            .and_then(|v| crate::secret_format::client_id_in(v.value.expose_secret()));
         if held.as_deref() != Some(m.client_id.as_str()) {
             return refused(Refusal::VersionMismatch);
         }

@@ -67,7 +67,7 @@ use reqwest::{StatusCode, Url};
 use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
-use crate::config::{ConfigError, MasterSecret};
+use crate::secret_format::{MasterSecret, SecretFormatError};
 use crate::store::{AwsSecretStore, SecretStore, StoreError, Version, AWSCURRENT};
 use genesys_core::genesys::retry::parse_retry_after;
 use genesys_core::genesys::{request_token, GenesysError};
@@ -129,7 +129,7 @@ pub enum ConsumerError {
     NoCurrentValue,
     /// The secret's value lacks `clientId`, `clientSecret` or `region`, or one is unusable.
     #[error("the secret's value is unusable: {0}")]
-    InvalidSecret(#[source] ConfigError),
+    InvalidSecret(#[source] SecretFormatError),
     /// Genesys Cloud gave no token (after re-reading the secret, for refused credentials).
     #[error("could not get a Genesys Cloud token: {0}")]
     Token(#[source] GenesysError),
@@ -504,7 +504,7 @@ impl<S: SecretStore> Consumer<S> {
         let parsed = MasterSecret::parse(value.value.expose_secret()).map_err(ConsumerError::InvalidSecret)?;
         let region = parsed
             .region
-            .ok_or(ConsumerError::InvalidSecret(ConfigError::MissingField("region")))?;
+            .ok_or(ConsumerError::InvalidSecret(SecretFormatError::MissingField("region")))?;
         debug!(
             client_id = %parsed.credentials.client_id,
             version_id = %value.version_id,
@@ -608,7 +608,7 @@ mod tests {
     #[test]
     fn errors_say_whether_a_retry_helps() {
         assert!(ConsumerError::Token(GenesysError::Transport("x".into())).is_retryable());
-        assert!(!ConsumerError::InvalidSecret(ConfigError::MissingField("region")).is_retryable());
+        assert!(!ConsumerError::InvalidSecret(SecretFormatError::MissingField("region")).is_retryable());
         assert!(!ConsumerError::NoCurrentValue.is_retryable());
     }
 }

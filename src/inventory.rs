@@ -188,7 +188,7 @@ pub async fn inventory<S: SecretStore, R: Retirement>(
 
 struct SecretView {
     arn: String,
-    current: crate::config::IntegrationSecret,
+    current: crate::secret_format::IntegrationSecret,
     refs: Vec<crate::reconcile::VersionRef>,
     versions: HashSet<String>,
     drain: std::time::Duration,

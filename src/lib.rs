@@ -8,7 +8,8 @@
 //! # Layout
 //! - [`lambda`]: the start-up and per-invocation frame both Lambda functions share; the handlers
 //!   only call it.
-//! - [`config`]: the functions' environment and the JSON of the secrets they rotate, checked once.
+//! - [`config`]: the functions' environment, checked once.
+//! - [`secret_format`]: the JSON the integration and master secrets hold, validated.
 //! - [`store`]: the Secrets Manager calls, behind a narrow trait.
 //! - [`rotation`]: the four rotation steps, idempotent under Secrets Manager's retries; for a
 //!   master secret, the master's own rotation (a new secret for the same client); the
@@ -39,6 +40,7 @@ pub mod lambda;
 pub mod metrics;
 pub mod reconcile;
 pub mod rotation;
+pub mod secret_format;
 pub mod store;
 pub mod sweep;
 

@@ -22,7 +22,8 @@ use thiserror::Error;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
-use crate::config::{IntegrationSecret, NamePrefix, ReconcileConfig};
+use crate::config::ReconcileConfig;
+use crate::secret_format::{IntegrationSecret, NamePrefix};
 use crate::store::{SecretDescription, SecretStore, StoreError, Version};
 use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, OAuthClient};
 use genesys_core::ownership::{retired_since, Owner};
@@ -353,7 +354,7 @@ async fn read_client_id<S: SecretStore>(
             source,
         })?;
     let Some(value) = value else { return Ok(None) };
-    crate::config::client_id_in(value.value.expose_secret())
+    crate::secret_format::client_id_in(value.value.expose_secret())
         .map(Some)
         .ok_or_else(|| ReconcileError::VersionUndecodable {
             secret_arn: desc.arn.clone(),
@@ -482,7 +483,7 @@ pub(crate) async fn execute<S: SecretStore>(
                 let held = store
                     .get_value(&candidate.secret_arn, Version::Id(&version_id))
                     .await
-                    .map(|v| v.and_then(|v| crate::config::client_id_in(v.value.expose_secret())));
+                    .map(|v| v.and_then(|v| crate::secret_format::client_id_in(v.value.expose_secret())));
                 match held {
                     // Never stored: nobody has its secret.
                     Ok(held) if held.as_deref() != Some(candidate.client_id.as_str()) => (candidate, false),

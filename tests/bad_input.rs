@@ -7,10 +7,10 @@
 //! That a refused input also changes nothing (in Secrets Manager or Genesys) is shown end to end
 //! in `tests/integration/bad_input.rs`.
 
-use genesys_rotator::config::{IntegrationSecret, MasterSecret, MAX_PREFIX_LEN, TOKEN_LIFETIME_RANGE};
 use genesys_rotator::drain::{DrainMessage, DRAIN_MESSAGE_VERSION};
 use genesys_rotator::region::Region;
 use genesys_rotator::rotation::RotationEvent;
+use genesys_rotator::secret_format::{IntegrationSecret, MasterSecret, MAX_PREFIX_LEN, TOKEN_LIFETIME_RANGE};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 

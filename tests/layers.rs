@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     // The environment, Secrets Manager, metrics, the errorType scheme.
     &["config", "store", "metrics", "error_type"],
-    // Retirement and the drain queue; the consumer API.
-    &["drain", "consumer"],
-    // The reconciliation rules (which clients go, and when), createSecret's pass.
-    &["reconcile"],
+    // The secrets' JSON; retirement and the drain queue.
+    &["secret_format", "drain"],
+    // The reconciliation rules (which clients go, and when), createSecret's pass; the consumer API.
+    &["reconcile", "consumer"],
     // The four steps, master rotation, the retirement guard.
     &["rotation"],
     // The scheduled pass and the read-only inventory, over the rotator's secret reads.

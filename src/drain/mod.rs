@@ -31,7 +31,7 @@ pub use genesys_core::drain::{DrainSettings, DrainTooShort, MAX_DRAIN};
 pub use message::{DrainMessage, MessageError, DRAIN_MESSAGE_VERSION};
 pub use queue::{DrainQueue, QueueError, SqsDrainQueue, MAX_SQS_DELAY};
 
-use crate::config::NamePrefix;
+use genesys_core::domain::NamePrefix;
 use genesys_core::genesys::{ClientState, GenesysClient, GenesysError};
 use genesys_core::ownership::Owner;
 

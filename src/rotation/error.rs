@@ -6,9 +6,9 @@ use thiserror::Error;
 use time::OffsetDateTime;
 
 use super::event::EventError;
-use crate::config::ConfigError;
 use crate::drain::DrainError;
 use crate::reconcile::ReconcileError;
+use crate::secret_format::SecretFormatError;
 use crate::store::StoreError;
 use genesys_core::genesys::GenesysError;
 
@@ -26,7 +26,7 @@ pub enum RotationError {
         /// The version (id or stage) that was read.
         version: String,
         /// What is wrong with it.
-        source: ConfigError,
+        source: SecretFormatError,
     },
     /// The master secret is unusable.
     #[error("master secret {arn}: {source}")]
@@ -34,7 +34,7 @@ pub enum RotationError {
         /// The master secret's ARN.
         arn: String,
         /// What is wrong with it.
-        source: ConfigError,
+        source: SecretFormatError,
     },
     /// The secret names a master this function is not configured to use.
     #[error(
@@ -299,7 +299,7 @@ mod tests {
                 RotationError::Secret {
                     secret_id: "arn".into(),
                     version: "AWSCURRENT".into(),
-                    source: ConfigError::MissingField("clientId"),
+                    source: SecretFormatError::MissingField("clientId"),
                 },
                 "NonRetryable.InvalidSecret",
             ),

@@ -106,7 +106,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         let Some(value) = self.store.get_value(arn, version).await? else {
             return Ok(None);
         };
-        crate::config::client_id_in(value.value.expose_secret())
+        crate::secret_format::client_id_in(value.value.expose_secret())
             .map(Some)
             .ok_or_else(|| RotationError::GuardUnreadable {
                 secret_id: arn.to_owned(),

@@ -20,8 +20,8 @@ use uuid::Uuid;
 
 use super::error::rfc3339;
 use super::{expect_owner, RotationError, RotationEvent, Rotator, Step, StepOutcome};
-use crate::config::{ConfigError, MasterSecret};
 use crate::drain::Retirement;
+use crate::secret_format::{MasterSecret, SecretFormatError};
 use crate::store::{SecretDescription, SecretStore, StoreError, Version, AWSCURRENT, AWSPENDING};
 use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, HttpSettings};
 use genesys_core::region::Region;
@@ -675,7 +675,7 @@ fn busy(arn: &str, record: &LockRecord) -> RotationError {
 fn master_region(arn: &str, master: &MasterSecret) -> Result<Region, RotationError> {
     master.region.ok_or_else(|| RotationError::MasterSecret {
         arn: arn.to_owned(),
-        source: ConfigError::MissingField("region"),
+        source: SecretFormatError::MissingField("region"),
     })
 }
 

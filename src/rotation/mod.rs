@@ -37,8 +37,9 @@ use tracing::{info, warn};
 pub use error::RotationError;
 pub use event::{EventError, RotationEvent, Step};
 
-use crate::config::{IntegrationSecret, MasterSecret, ReconcileConfig, RotatorConfig};
+use crate::config::{ReconcileConfig, RotatorConfig};
 use crate::drain::{KeepOldClient, Retirement, RetiringClient};
+use crate::secret_format::{IntegrationSecret, MasterSecret};
 use crate::store::{SecretDescription, SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use genesys_core::backoff::Backoff;
 use genesys_core::genesys::{

@@ -1,0 +1,416 @@
+//! The JSON the secrets hold, validated: an integration secret ([`IntegrationSecret`]: the current
+//! credential plus what is needed to make the next one: region, master secret, name prefix,
+//! roles, token lifetime) and a master secret ([`MasterSecret`]). Fields this tool does not know
+//! are kept and carried into the next version. Every error names the field and never quotes a
+//! secret value. The format for users: docs/users/secret-format.md.
+
+use secrecy::SecretString;
+use serde_json::{Map, Value};
+use thiserror::Error;
+
+use crate::config::validate_secret_arn;
+use genesys_core::genesys::RoleDivision;
+use genesys_core::region::Region;
+use genesys_core::secret::ClientCredentials;
+
+pub use genesys_core::domain::{NamePrefix, DEFAULT_TOKEN_LIFETIME_SECONDS, MAX_PREFIX_LEN, TOKEN_LIFETIME_RANGE};
+
+/// Why a secret's value is unusable. None of these can be fixed by retrying.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SecretFormatError {
+    /// The secret's value is not a JSON object.
+    #[error("secret value is not a JSON object: {0}")]
+    NotJson(String),
+    /// A required field is absent or null.
+    #[error("secret field `{0}` is missing")]
+    MissingField(&'static str),
+    /// A field is present but unusable.
+    #[error("secret field `{field}` is invalid: {reason}")]
+    InvalidField {
+        /// The JSON field name, as written in the secret.
+        field: &'static str,
+        /// What is wrong with it. Never contains the value of a secret field.
+        reason: String,
+    },
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> SecretFormatError {
+    SecretFormatError::InvalidField {
+        field,
+        reason: reason.into(),
+    }
+}
+
+/// The non-secret settings of an integration secret: what is needed to make its next client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntegrationSettings {
+    /// Genesys Cloud region of the organization.
+    pub region: Region,
+    /// ARN of the secret holding the master client that creates and deletes clients.
+    pub master_secret_arn: String,
+    /// Managed-name prefix.
+    pub name_prefix: NamePrefix,
+    /// Roles (per division) granted to every new client.
+    pub role_divisions: Vec<RoleDivision>,
+    /// `accessTokenValiditySeconds` of new clients.
+    pub token_lifetime_seconds: u32,
+    /// Optional description copied to new clients.
+    pub description: Option<String>,
+}
+
+/// An integration secret's value: the current credential plus its settings.
+///
+/// The original JSON object is kept so that fields this tool does not know (a consumer's own
+/// settings) are carried forward unchanged into the next version.
+#[derive(Debug, Clone)]
+pub struct IntegrationSecret {
+    /// The OAuth client credential.
+    pub credentials: ClientCredentials,
+    /// The validated settings.
+    pub settings: IntegrationSettings,
+    /// Every field of the JSON object except `clientSecret`.
+    rest: Map<String, Value>,
+}
+
+impl IntegrationSecret {
+    /// Parses and validates a secret value. Errors name the field and never quote a secret.
+    pub fn parse(json: &str) -> Result<Self, SecretFormatError> {
+        let mut obj = parse_object(json)?;
+        let credentials = take_credentials(&mut obj)?;
+        let region = parse_region(&obj)?;
+        let master_secret_arn = required_str(&obj, "masterSecretArn")?.to_owned();
+        validate_secret_arn(&master_secret_arn).map_err(|r| invalid("masterSecretArn", r))?;
+        let name_prefix = NamePrefix::parse(required_str(&obj, "namePrefix")?).map_err(|r| invalid("namePrefix", r))?;
+        let role_divisions = parse_role_divisions(&obj)?;
+        let token_lifetime_seconds = match obj.get("tokenLifetimeSeconds") {
+            None | Some(Value::Null) => DEFAULT_TOKEN_LIFETIME_SECONDS,
+            Some(v) => v
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| TOKEN_LIFETIME_RANGE.contains(n))
+                .ok_or_else(|| {
+                    invalid(
+                        "tokenLifetimeSeconds",
+                        format!(
+                            "must be a whole number from {} to {}",
+                            TOKEN_LIFETIME_RANGE.start(),
+                            TOKEN_LIFETIME_RANGE.end()
+                        ),
+                    )
+                })?,
+        };
+        let description = match obj.get("description") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.len() <= 500 => Some(s.clone()),
+            Some(_) => return Err(invalid("description", "must be a string of at most 500 characters")),
+        };
+        Ok(Self {
+            credentials,
+            settings: IntegrationSettings {
+                region,
+                master_secret_arn,
+                name_prefix,
+                role_divisions,
+                token_lifetime_seconds,
+                description,
+            },
+            rest: obj,
+        })
+    }
+
+    /// The JSON of the next version: this one's fields, with the credential replaced.
+    pub fn successor_json(&self, client_id: &str, client_secret: &SecretString) -> SecretString {
+        use secrecy::ExposeSecret;
+        let mut obj = self.rest.clone();
+        obj.insert("clientId".into(), Value::String(client_id.to_owned()));
+        obj.insert(
+            "clientSecret".into(),
+            Value::String(client_secret.expose_secret().to_owned()),
+        );
+        SecretString::from(Value::Object(obj).to_string())
+    }
+}
+
+/// The master secret's value: the narrowly scoped client that manages the integration clients.
+///
+/// Like [`IntegrationSecret`], fields this tool does not know are kept and carried forward when
+/// the master's own secret is rotated.
+#[derive(Debug, Clone)]
+pub struct MasterSecret {
+    /// The master OAuth client credential.
+    pub credentials: ClientCredentials,
+    /// Region, when the master secret states one; it must then match the integration's. The
+    /// master's own rotation needs it.
+    pub region: Option<Region>,
+    /// Every field of the JSON object except `clientSecret`.
+    rest: Map<String, Value>,
+}
+
+impl MasterSecret {
+    /// Parses and validates a master secret value.
+    pub fn parse(json: &str) -> Result<Self, SecretFormatError> {
+        let mut obj = parse_object(json)?;
+        let credentials = take_credentials(&mut obj)?;
+        let region = match obj.get("region") {
+            None | Some(Value::Null) => None,
+            Some(_) => Some(parse_region(&obj)?),
+        };
+        Ok(Self {
+            credentials,
+            region,
+            rest: obj,
+        })
+    }
+
+    /// The JSON of the next version after the master client got a new secret: the same client,
+    /// the new secret, every other field unchanged.
+    pub fn successor_json(&self, client_secret: &SecretString) -> SecretString {
+        use secrecy::ExposeSecret;
+        let mut obj = self.rest.clone();
+        obj.insert(
+            "clientSecret".into(),
+            Value::String(client_secret.expose_secret().to_owned()),
+        );
+        SecretString::from(Value::Object(obj).to_string())
+    }
+}
+
+/// The `clientId` a secret value holds, read leniently (an old version that no longer passes
+/// validation still names its client); `None` if the value is not JSON or has no string
+/// `clientId`. Never quotes the value.
+pub(crate) fn client_id_in(json: &str) -> Option<String> {
+    serde_json::from_str::<Value>(json)
+        .ok()?
+        .get("clientId")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+fn parse_object(json: &str) -> Result<Map<String, Value>, SecretFormatError> {
+    // The serde error may quote part of the input, which may be secret: report only where.
+    match serde_json::from_str::<Value>(json) {
+        Ok(Value::Object(obj)) => Ok(obj),
+        Ok(_) => Err(SecretFormatError::NotJson("the value is JSON but not an object".into())),
+        Err(e) => Err(SecretFormatError::NotJson(format!(
+            "invalid JSON at line {} column {}",
+            e.line(),
+            e.column()
+        ))),
+    }
+}
+
+fn required_str<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<&'a str, SecretFormatError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Err(SecretFormatError::MissingField(field)),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(invalid(field, "must not be empty")),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(invalid(field, "must be a string")),
+    }
+}
+
+/// Removes `clientSecret` from the object (so it is never carried or printed twice) and
+/// validates both credential fields.
+fn take_credentials(obj: &mut Map<String, Value>) -> Result<ClientCredentials, SecretFormatError> {
+    let client_id = required_str(obj, "clientId")?;
+    if client_id.len() > 128 || client_id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid("clientId", "must be at most 128 characters with no spaces"));
+    }
+    let client_id = client_id.to_owned();
+    let secret = match obj.remove("clientSecret") {
+        None | Some(Value::Null) => return Err(SecretFormatError::MissingField("clientSecret")),
+        Some(Value::String(s)) if s.is_empty() => return Err(invalid("clientSecret", "must not be empty")),
+        Some(Value::String(s)) => SecretString::from(s),
+        Some(_) => return Err(invalid("clientSecret", "must be a string")),
+    };
+    Ok(ClientCredentials {
+        client_id,
+        client_secret: secret,
+    })
+}
+
+fn parse_region(obj: &Map<String, Value>) -> Result<Region, SecretFormatError> {
+    let raw = required_str(obj, "region")?;
+    Region::parse(raw).map_err(|e| invalid("region", e.to_string()))
+}
+
+fn parse_role_divisions(obj: &Map<String, Value>) -> Result<Vec<RoleDivision>, SecretFormatError> {
+    const FIELD: &str = "roleDivisions";
+    let items = match obj.get(FIELD) {
+        None | Some(Value::Null) => return Err(SecretFormatError::MissingField(FIELD)),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(invalid(FIELD, "must be an array of {roleId, divisionId}")),
+    };
+    if items.is_empty() {
+        return Err(invalid(
+            FIELD,
+            "must grant at least one role, or the new client can do nothing",
+        ));
+    }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let get = |key: &str| {
+                item.get(key)
+                    .and_then(Value::as_str)
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty() && s.len() <= 128)
+                    .map(str::to_owned)
+                    .ok_or_else(|| invalid(FIELD, format!("item {i} needs a non-empty string `{key}`")))
+            };
+            Ok(RoleDivision {
+                role_id: get("roleId")?,
+                division_id: get("divisionId")?,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use serde_json::json;
+
+    const MASTER: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:genesys/master-AbCdEf";
+
+    fn valid() -> Value {
+        json!({
+            "clientId": "2f1c8a52-8f0e-4c1e-9d6b-0d3c5c7e9a11",
+            "clientSecret": "s3cr3t-value-never-printed",
+            "region": "mypurecloud.ie",
+            "masterSecretArn": MASTER,
+            "namePrefix": "crm-rot-",
+            "roleDivisions": [{"roleId": "r1", "divisionId": "*"}],
+            "tokenLifetimeSeconds": 3600,
+            "consumerSetting": {"keep": true}
+        })
+    }
+
+    fn with(field: &str, value: Value) -> String {
+        let mut v = valid();
+        v[field] = value;
+        v.to_string()
+    }
+
+    fn without(field: &str) -> String {
+        let mut v = valid();
+        v.as_object_mut().unwrap().remove(field);
+        v.to_string()
+    }
+
+    #[test]
+    fn a_valid_secret_parses_with_every_setting() {
+        let s = IntegrationSecret::parse(&valid().to_string()).unwrap();
+        assert_eq!(s.credentials.client_id, "2f1c8a52-8f0e-4c1e-9d6b-0d3c5c7e9a11");
+        assert_eq!(s.settings.region.domain(), "mypurecloud.ie");
+        assert_eq!(s.settings.name_prefix.client_name("tok"), "crm-rot-tok");
+        assert_eq!(s.settings.token_lifetime_seconds, 3600);
+        assert_eq!(s.settings.role_divisions.len(), 1);
+    }
+
+    #[test]
+    fn region_may_be_given_by_sdk_name() {
+        let s = IntegrationSecret::parse(&with("region", json!("eu_west_1"))).unwrap();
+        assert_eq!(s.settings.region.domain(), "mypurecloud.ie");
+    }
+
+    #[test]
+    fn every_required_field_is_named_when_missing() {
+        for field in [
+            "clientId",
+            "clientSecret",
+            "region",
+            "masterSecretArn",
+            "namePrefix",
+            "roleDivisions",
+        ] {
+            let err = IntegrationSecret::parse(&without(field)).unwrap_err();
+            assert_eq!(err, SecretFormatError::MissingField(field), "{field}");
+        }
+    }
+
+    #[test]
+    fn every_bad_field_is_named() {
+        let cases: &[(&str, Value)] = &[
+            ("clientId", json!(42)),
+            ("clientId", json!("has space")),
+            ("clientSecret", json!("")),
+            ("region", json!("evil.example.com")),
+            ("region", json!("api.mypurecloud.com")),
+            ("masterSecretArn", json!("not-an-arn")),
+            ("namePrefix", json!("a")),
+            ("namePrefix", json!("bad prefix!")),
+            ("roleDivisions", json!([])),
+            ("roleDivisions", json!([{"roleId": "r1"}])),
+            ("roleDivisions", json!("r1")),
+            ("tokenLifetimeSeconds", json!(10)),
+            ("tokenLifetimeSeconds", json!(172_801)),
+            ("tokenLifetimeSeconds", json!("3600")),
+            ("description", json!(5)),
+        ];
+        for (field, value) in cases {
+            let err = IntegrationSecret::parse(&with(field, value.clone())).unwrap_err();
+            match err {
+                SecretFormatError::InvalidField { field: f, .. } => assert_eq!(f, *field, "{value}"),
+                other => panic!("{field}={value}: unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn errors_never_quote_the_secret() {
+        let raw = r#"{"clientId": "x", "clientSecret": "TOPSECRET" "#;
+        let err = IntegrationSecret::parse(raw).unwrap_err().to_string();
+        assert!(!err.contains("TOPSECRET"), "{err}");
+        let err = IntegrationSecret::parse(&with("clientSecret", json!(["TOPSECRET"]))).unwrap_err();
+        assert!(!format!("{err:?}").contains("TOPSECRET"));
+        let parsed = IntegrationSecret::parse(&valid().to_string()).unwrap();
+        assert!(!format!("{parsed:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn non_objects_are_refused() {
+        for raw in ["", "[]", "\"x\"", "null", "{"] {
+            assert!(
+                matches!(IntegrationSecret::parse(raw), Err(SecretFormatError::NotJson(_))),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_successor_carries_every_other_field_forward() {
+        let s = IntegrationSecret::parse(&valid().to_string()).unwrap();
+        let next = s.successor_json("new-id", &SecretString::from("new-secret"));
+        let v: Value = serde_json::from_str(next.expose_secret()).unwrap();
+        let mut expected = valid();
+        expected["clientId"] = json!("new-id");
+        expected["clientSecret"] = json!("new-secret");
+        assert_eq!(v, expected);
+    }
+
+    #[test]
+    fn master_secret_needs_only_the_credential() {
+        let m = MasterSecret::parse(r#"{"clientId":"m","clientSecret":"ms"}"#).unwrap();
+        assert!(m.region.is_none());
+        let m = MasterSecret::parse(r#"{"clientId":"m","clientSecret":"ms","region":"usw2.pure.cloud"}"#).unwrap();
+        assert_eq!(m.region.unwrap().domain(), "usw2.pure.cloud");
+        assert_eq!(
+            MasterSecret::parse(r#"{"clientSecret":"ms"}"#).unwrap_err(),
+            SecretFormatError::MissingField("clientId")
+        );
+    }
+
+    #[test]
+    fn the_master_successor_keeps_the_client_and_every_other_field() {
+        let raw =
+            json!({"clientId": "m", "clientSecret": "old-master-secret", "region": "mypurecloud.ie", "owner": "ops"});
+        let m = MasterSecret::parse(&raw.to_string()).unwrap();
+        assert!(!format!("{m:?}").contains("old-master-secret"));
+        let next: Value = serde_json::from_str(m.successor_json(&SecretString::from("new")).expose_secret()).unwrap();
+        let mut expected = raw;
+        expected["clientSecret"] = json!("new");
+        assert_eq!(next, expected);
+    }
+}
