@@ -13,6 +13,7 @@ use genesys_core::genesys::RoleDivision;
 use genesys_core::region::Region;
 use genesys_core::secret::ClientCredentials;
 
+use genesys_core::domain::{ClientId, TokenLifetime};
 pub use genesys_core::domain::{NamePrefix, DEFAULT_TOKEN_LIFETIME_SECONDS, MAX_PREFIX_LEN, TOKEN_LIFETIME_RANGE};
 
 /// Why a secret's value is unusable. None of these can be fixed by retrying.
@@ -83,22 +84,14 @@ impl IntegrationSecret {
         let name_prefix = NamePrefix::parse(required_str(&obj, "namePrefix")?).map_err(|r| invalid("namePrefix", r))?;
         let role_divisions = parse_role_divisions(&obj)?;
         let token_lifetime_seconds = match obj.get("tokenLifetimeSeconds") {
-            None | Some(Value::Null) => DEFAULT_TOKEN_LIFETIME_SECONDS,
+            None | Some(Value::Null) => TokenLifetime::DEFAULT,
             Some(v) => v
                 .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .filter(|n| TOKEN_LIFETIME_RANGE.contains(n))
-                .ok_or_else(|| {
-                    invalid(
-                        "tokenLifetimeSeconds",
-                        format!(
-                            "must be a whole number from {} to {}",
-                            TOKEN_LIFETIME_RANGE.start(),
-                            TOKEN_LIFETIME_RANGE.end()
-                        ),
-                    )
-                })?,
-        };
+                .ok_or_else(|| TokenLifetime::new(u64::MAX).unwrap_err())
+                .and_then(TokenLifetime::new)
+                .map_err(|reason| invalid("tokenLifetimeSeconds", reason))?,
+        }
+        .seconds();
         let description = match obj.get("description") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.len() <= 500 => Some(s.clone()),
@@ -211,11 +204,9 @@ fn required_str<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<
 /// Removes `clientSecret` from the object (so it is never carried or printed twice) and
 /// validates both credential fields.
 fn take_credentials(obj: &mut Map<String, Value>) -> Result<ClientCredentials, SecretFormatError> {
-    let client_id = required_str(obj, "clientId")?;
-    if client_id.len() > 128 || client_id.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(invalid("clientId", "must be at most 128 characters with no spaces"));
-    }
-    let client_id = client_id.to_owned();
+    let client_id = ClientId::parse(required_str(obj, "clientId")?)
+        .map_err(|reason| invalid("clientId", reason))?
+        .into_string();
     let secret = match obj.remove("clientSecret") {
         None | Some(Value::Null) => return Err(SecretFormatError::MissingField("clientSecret")),
         Some(Value::String(s)) if s.is_empty() => return Err(invalid("clientSecret", "must not be empty")),

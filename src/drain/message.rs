@@ -5,6 +5,7 @@
 //! who can write to the queue can forge one), so parsing is strict: unknown fields, an unknown
 //! `version` and malformed identifiers are refused, and parse errors never quote the body.
 
+use genesys_core::domain::{ClientId, VersionId};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use time::OffsetDateTime;
@@ -96,16 +97,14 @@ impl DrainMessage {
         if crate::config::validate_secret_arn(&self.secret_arn).is_err() {
             return Err(MessageError::Field("secretArn"));
         }
-        // Ids are path segments of Genesys URLs and names are compared exactly: keep them plain.
-        let plain = |s: &str| !s.is_empty() && s.len() <= 256 && s.bytes().all(|b| b.is_ascii_graphic() && b != b'/');
-        if !plain(&self.client_id) {
+        if ClientId::parse(&self.client_id).is_err() {
             return Err(MessageError::Field("clientId"));
         }
         if self.client_name.is_empty() || self.client_name.len() > 256 || self.client_name.chars().any(char::is_control)
         {
             return Err(MessageError::Field("clientName"));
         }
-        if !plain(&self.secret_version_id) {
+        if VersionId::parse(&self.secret_version_id).is_err() {
             return Err(MessageError::Field("secretVersionId"));
         }
         if self.not_before < self.retired_at {
@@ -140,9 +139,9 @@ mod tests {
         DrainMessage {
             version: DRAIN_MESSAGE_VERSION,
             secret_arn: ARN.into(),
-            client_id: "c-1".into(),
-            client_name: "crm-rot-v1".into(),
-            secret_version_id: "v1".into(),
+            client_id: "2f1c8a52-8f0e-4c1e-9d6b-0d3c5c7e9a11".into(),
+            client_name: "crm-rot-0b0e7c9e-5c1f-4d6e-9f7a-2b8c1d3e4f5a".into(),
+            secret_version_id: "0b0e7c9e-5c1f-4d6e-9f7a-2b8c1d3e4f5a".into(),
             retired_at: datetime!(2025-01-01 00:00 UTC),
             not_before: datetime!(2025-01-02 01:00 UTC),
         }
@@ -154,7 +153,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&m.to_body()).unwrap();
         assert_eq!(v["version"], 1);
         assert_eq!(v["secretArn"], ARN);
-        assert_eq!(v["clientName"], "crm-rot-v1");
+        assert_eq!(v["clientName"], "crm-rot-0b0e7c9e-5c1f-4d6e-9f7a-2b8c1d3e4f5a");
         assert_eq!(v["notBefore"], "2025-01-02T01:00:00Z");
         assert_eq!(DrainMessage::parse(&m.to_body()).unwrap(), m);
     }

@@ -2,6 +2,7 @@
 //! so that a malformed event gets an error naming what is wrong (and `RotationToken`, which
 //! `aws_lambda_events` lacks, is kept).
 
+use genesys_core::domain::VersionId;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
@@ -48,7 +49,7 @@ pub struct RotationEvent {
     /// The secret's ARN or name.
     pub secret_id: String,
     /// The version id of the secret version being rotated in.
-    pub client_request_token: String,
+    pub client_request_token: VersionId,
     /// Opaque token to hand back to PutSecretValue (cross-account / assumed-role setups).
     pub rotation_token: Option<String>,
 }
@@ -102,13 +103,10 @@ impl RotationEvent {
             });
         }
         let token = string("ClientRequestToken")?.ok_or(EventError::Missing("ClientRequestToken"))?;
-        // Secrets Manager's own rule for version ids: 32 to 64 characters.
-        if !(32..=64).contains(&token.len()) || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-            return Err(EventError::Invalid {
-                field: "ClientRequestToken",
-                reason: "must be 32 to 64 letters, digits or '-'".into(),
-            });
-        }
+        let token = VersionId::parse(token).map_err(|reason| EventError::Invalid {
+            field: "ClientRequestToken",
+            reason: reason.into(),
+        })?;
         let rotation_token = string("RotationToken")?;
         if rotation_token.is_some_and(|t| t.is_empty() || t.len() > 4096) {
             return Err(EventError::Invalid {
@@ -119,7 +117,7 @@ impl RotationEvent {
         Ok(Self {
             step,
             secret_id: secret_id.to_owned(),
-            client_request_token: token.to_owned(),
+            client_request_token: token,
             rotation_token: rotation_token.map(str::to_owned),
         })
     }

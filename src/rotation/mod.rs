@@ -284,14 +284,8 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// another rotation is in progress. AWSPENDING stays on the new, now current, version (the
     /// state a finished rotation leaves in AWS).
     pub async fn rotate_locally(&self, secret_id: &str, token: &str) -> Result<Vec<StepOutcome>, RotationError> {
-        let event = RotationEvent {
-            step: Step::CreateSecret,
-            secret_id: secret_id.to_owned(),
-            client_request_token: token.to_owned(),
-            rotation_token: None,
-        };
-        // The same checks the event parser makes on the token.
-        RotationEvent::from_json(&serde_json::json!({
+        // The same checks the event parser makes, on the secret id and the token.
+        let event = RotationEvent::from_json(&serde_json::json!({
             "Step": "createSecret", "SecretId": secret_id, "ClientRequestToken": token
         }))?;
         let desc = self.store.describe(secret_id).await?;

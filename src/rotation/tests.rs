@@ -118,7 +118,7 @@ impl Fixture {
             .handle(&RotationEvent {
                 step,
                 secret_id: arn.to_owned(),
-                client_request_token: token.to_owned(),
+                client_request_token: genesys_core::domain::VersionId::parse(token).expect("a version id"),
                 rotation_token: None,
             })
             .await

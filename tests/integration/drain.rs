@@ -296,7 +296,12 @@ async fn forged_messages_delete_nothing_and_malformed_ones_end_in_the_dlq() {
         ),
         // A client outside any prefix.
         (
-            forge(&arn, &org.master_id, "genesys-rotator-master".into(), "v"),
+            forge(
+                &arn,
+                &org.master_id,
+                "genesys-rotator-master".into(),
+                "7d2f9a10-1111-4c2d-8e3f-4a5b6c7d8e9f",
+            ),
             "version-mismatch",
         ),
         // This secret's real first version, which held the legacy client, naming another client.

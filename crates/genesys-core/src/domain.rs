@@ -1,5 +1,6 @@
-//! Domain types of the Genesys side that every front end shares: the managed-name prefix and the
-//! bounds Genesys Cloud puts on a client's token lifetime. Validated on construction.
+//! Domain types of the Genesys side that every front end shares, validated on construction: the
+//! managed-name prefix, version ids, client ids, and the token lifetimes Genesys Cloud accepts.
+//! Each rule is written here once.
 
 /// Shortest and longest token lifetime Genesys Cloud accepts (`accessTokenValiditySeconds`).
 pub const TOKEN_LIFETIME_RANGE: std::ops::RangeInclusive<u32> = 300..=172_800;
@@ -40,6 +41,110 @@ impl NamePrefix {
     }
 }
 
+/// A secret version id, such as a rotation's ClientRequestToken: Secrets Manager's own rule, 32
+/// to 64 letters, digits or `-`. Managed client names end in one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct VersionId(String);
+
+impl VersionId {
+    /// Validates a version id; the error says the rule, never quotes the input.
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        if (32..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err("must be 32 to 64 letters, digits or '-'")
+        }
+    }
+
+    /// The id itself.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A Genesys Cloud OAuth client id: 1 to 128 printable ASCII characters without `/` (it is a
+/// path segment of the API's URLs, and compared exactly).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientId(String);
+
+impl ClientId {
+    /// Validates a client id; the error says the rule, never quotes the input.
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        if (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err("must be 1 to 128 printable characters, no spaces or '/'")
+        }
+    }
+
+    /// The id itself.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// A client's token lifetime (`accessTokenValiditySeconds`) that Genesys Cloud accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenLifetime(u32);
+
+impl TokenLifetime {
+    /// The lifetime Genesys Cloud applies when none is given.
+    pub const DEFAULT: TokenLifetime = TokenLifetime(DEFAULT_TOKEN_LIFETIME_SECONDS);
+
+    /// Validates a lifetime in seconds against [`TOKEN_LIFETIME_RANGE`].
+    pub fn new(seconds: u64) -> Result<Self, String> {
+        u32::try_from(seconds)
+            .ok()
+            .filter(|s| TOKEN_LIFETIME_RANGE.contains(s))
+            .map(Self)
+            .ok_or_else(|| {
+                format!(
+                    "must be a whole number from {} to {}",
+                    TOKEN_LIFETIME_RANGE.start(),
+                    TOKEN_LIFETIME_RANGE.end()
+                )
+            })
+    }
+
+    /// The lifetime in seconds.
+    pub fn seconds(self) -> u32 {
+        self.0
+    }
+}
+
+macro_rules! id_display {
+    ($ty:ident) => {
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl std::ops::Deref for $ty {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl PartialEq<str> for $ty {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+    };
+}
+id_display!(VersionId);
+id_display!(ClientId);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -52,5 +157,27 @@ mod tests {
             assert!(NamePrefix::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(NamePrefix::parse("crm-").unwrap().client_name("v1"), "crm-v1");
+    }
+
+    #[test]
+    fn ids_and_lifetimes_are_validated_once() {
+        assert!(VersionId::parse("0b0e7c9e-5c1f-4d6e-9f7a-2b8c1d3e4f5a").is_ok());
+        for bad in [
+            "v1",
+            &"a".repeat(65),
+            "0b0e7c9e 5c1f 4d6e 9f7a 2b8c1d3e4f5a",
+            "../../0b0e7c9e-5c1f-4d6e-9f7a-2b8c",
+        ] {
+            assert!(VersionId::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(VersionId::parse(&"a".repeat(32)).unwrap(), "a".repeat(32).as_str());
+        assert!(ClientId::parse("2f1c8a52-8f0e-4c1e-9d6b-0d3c5c7e9a11").is_ok());
+        for bad in ["", "has space", "../../x", &"c".repeat(129), "tab\t"] {
+            assert!(ClientId::parse(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(TokenLifetime::new(300).unwrap().seconds(), 300);
+        assert!(TokenLifetime::new(299).is_err() && TokenLifetime::new(172_801).is_err());
+        assert!(TokenLifetime::new(u64::MAX).is_err());
+        assert_eq!(TokenLifetime::DEFAULT.seconds(), 86_400);
     }
 }

@@ -366,7 +366,7 @@ pub fn event(arn: &str, token: &str, step: Step) -> RotationEvent {
     RotationEvent {
         step,
         secret_id: arn.to_owned(),
-        client_request_token: token.to_owned(),
+        client_request_token: genesys_rotator::domain::VersionId::parse(token).expect("a version id"),
         rotation_token: None,
     }
 }
