@@ -104,6 +104,10 @@ impl Campaign {
                 };
                 seen.gone = true;
                 match seen.inactive_since {
+                    // A client no version ever held (its secret was never stored: a createSecret
+                    // attempt lost it) has no tokens anyone could use: deleting it at once is
+                    // right, even when a crash had left it deactivated but not yet deleted.
+                    Some(_) if !held_ever.contains(id) => self.stats.lost_deleted += 1,
                     Some(since) => {
                         let drained = now - since;
                         let needed = Duration::from_secs(u64::from(seen.lifetime)) + self.margin;
