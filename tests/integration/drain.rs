@@ -554,9 +554,9 @@ async fn sqs_honours_the_delay_on_a_real_send() {
     let m = DrainMessage {
         version: DRAIN_MESSAGE_VERSION,
         secret_arn: w.master_arns[0].clone(),
-        client_id: "c".into(),
-        client_name: "crm-rot-v".into(),
-        secret_version_id: "v".into(),
+        client_id: "2f1c8a52-8f0e-4c1e-9d6b-0d3c5c7e9a11".into(),
+        client_name: "crm-rot-0b0e7c9e-5c1f-4d6e-9f7a-2b8c1d3e4f5a".into(),
+        secret_version_id: "0b0e7c9e-5c1f-4d6e-9f7a-2b8c1d3e4f5a".into(),
         retired_at: now,
         not_before: now + time::Duration::days(1),
     };
