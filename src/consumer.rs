@@ -70,7 +70,7 @@ use tracing::{debug, warn};
 use crate::secret_format::{MasterSecret, SecretFormatError};
 use crate::store::{AwsSecretStore, SecretStore, StoreError, Version, AWSCURRENT};
 use genesys_core::genesys::retry::parse_retry_after;
-use genesys_core::genesys::{request_token, GenesysError};
+use genesys_core::genesys::{request_token, GenesysCall, GenesysError};
 use genesys_core::region::{EndpointOverrides, Endpoints};
 use genesys_core::secret::{AccessToken, ClientCredentials, ExposeSecret};
 
@@ -173,6 +173,19 @@ impl Classify for ConsumerError {
             ConsumerError::InvalidSecret(_) => "InvalidSecret",
             ConsumerError::ForeignHost { .. } => "ForeignHost",
             ConsumerError::Build(_) => "InvalidRequest",
+        }
+    }
+
+    /// The secret read or the token request; the caller's own request is the caller's call.
+    fn call_name(&self) -> Option<&'static str> {
+        match self {
+            ConsumerError::Secret(e) => e.call_name(),
+            ConsumerError::Token(e) => e.call_name(),
+            ConsumerError::NoCurrentValue
+            | ConsumerError::InvalidSecret(_)
+            | ConsumerError::ForeignHost { .. }
+            | ConsumerError::Build(_)
+            | ConsumerError::Transport(_) => None,
         }
     }
 }
@@ -474,8 +487,12 @@ impl<S: SecretStore> Consumer<S> {
         lifetime: Duration,
         generation: u64,
     ) -> Result<Session, ConsumerError> {
-        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", token.bearer()))
-            .map_err(|_| ConsumerError::Token(GenesysError::Decode("the access token is not a valid header".into())))?;
+        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", token.bearer())).map_err(|_| {
+            ConsumerError::Token(GenesysError::Decode {
+                call: GenesysCall::Token,
+                message: "the access token is not a valid header".into(),
+            })
+        })?;
         authorization.set_sensitive(true);
         let margin = self.inner.settings.refresh_margin.min(lifetime);
         let fresh_until = token.expires_at().checked_sub(margin).unwrap_or_else(Instant::now);
@@ -534,11 +551,13 @@ impl<S: SecretStore> Consumer<S> {
             .await;
             let wait = match result {
                 Ok(got) => return Ok(got),
-                Err(GenesysError::RateLimited { retry_after }) if rate_limited < settings.max_rate_limit_retries => {
+                Err(e @ GenesysError::RateLimited { retry_after, .. })
+                    if rate_limited < settings.max_rate_limit_retries =>
+                {
                     rate_limited += 1;
                     let wait = retry_after.unwrap_or_else(|| backoff(rate_limited));
                     if wait > settings.max_retry_after {
-                        return Err(GenesysError::RateLimited { retry_after });
+                        return Err(e);
                     }
                     bump(&self.inner.counters.rate_limit_waits);
                     wait
@@ -607,7 +626,15 @@ mod tests {
 
     #[test]
     fn errors_say_whether_a_retry_helps() {
-        assert!(ConsumerError::Token(GenesysError::Transport("x".into())).is_retryable());
+        let unreachable = ConsumerError::Token(GenesysError::Transport {
+            call: GenesysCall::Token,
+            message: "x".into(),
+        });
+        assert!(unreachable.is_retryable());
+        assert_eq!(
+            genesys_core::classify::qualified_kind(&unreachable),
+            "GenesysUnreachable.Token"
+        );
         assert!(!ConsumerError::InvalidSecret(SecretFormatError::MissingField("region")).is_retryable());
         assert!(!ConsumerError::NoCurrentValue.is_retryable());
     }

@@ -217,6 +217,10 @@ impl genesys_core::classify::Classify for InstallError {
     fn kind(&self) -> &'static str {
         "MetricsRecorder"
     }
+
+    fn call_name(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// The installed EMF recorder. One per process.

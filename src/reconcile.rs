@@ -10,7 +10,7 @@
 //! from its creation; one a version once held is first deactivated by the scheduled pass. The
 //! rule and its reasons: docs/design/reconciliation.md. Time is an input (`now`).
 
-use genesys_core::classify::Classify;
+use genesys_core::classify::{qualified_kind, Classify};
 use std::collections::HashSet;
 use std::fmt;
 
@@ -112,8 +112,9 @@ pub struct Candidate {
 pub struct ReconcileFailure {
     /// The secret concerned.
     pub secret_arn: String,
-    /// [`ReconcileError::kind`].
-    pub kind: &'static str,
+    /// What failed, and the call if a call failed: `<Kind>` or `<Kind>.<Call>`
+    /// ([`genesys_core::classify::qualified_kind`], the `errorType` without its class).
+    pub kind: String,
     /// The error's message (ids and labels, never secret values).
     pub message: String,
     /// Whether the next pass may succeed where this one failed.
@@ -125,7 +126,7 @@ impl ReconcileFailure {
     pub fn of(secret_arn: &str, e: &(impl Classify + std::fmt::Display)) -> Self {
         Self {
             secret_arn: secret_arn.to_owned(),
-            kind: e.kind(),
+            kind: qualified_kind(e),
             message: e.to_string(),
             retryable: e.is_retryable(),
         }
@@ -164,12 +165,7 @@ impl ReconcileReport {
     /// The report of a pass that could not even find the secrets it serves.
     pub fn listing_failed(e: &StoreError) -> Self {
         Self {
-            errors: vec![ReconcileFailure {
-                secret_arn: "*".into(),
-                kind: e.kind(),
-                message: e.to_string(),
-                retryable: e.is_retryable(),
-            }],
+            errors: vec![ReconcileFailure::of("*", e)],
             ..Self::default()
         }
     }
@@ -257,8 +253,19 @@ impl Classify for ReconcileError {
             ReconcileError::VersionUndecodable { .. } => "VersionUndecodable",
             ReconcileError::HorizonTooShort { .. } => "HorizonTooShort",
             ReconcileError::ClientLimit { .. } => "ClientLimit",
-            ReconcileError::List(_) => "ListClients",
-            ReconcileError::Delete { .. } => "DeleteClient",
+            ReconcileError::List(e) | ReconcileError::Delete { source: e, .. } => e.kind(),
+        }
+    }
+
+    /// The call that failed: reading a version, listing the clients, or deactivating and
+    /// deleting one (`UpdateClient`, `DeleteClient`).
+    fn call_name(&self) -> Option<&'static str> {
+        match self {
+            ReconcileError::VersionUnreadable { source, .. } => source.call_name(),
+            ReconcileError::List(e) | ReconcileError::Delete { source: e, .. } => e.call_name(),
+            ReconcileError::ClientLimit { .. }
+            | ReconcileError::VersionUndecodable { .. }
+            | ReconcileError::HorizonTooShort { .. } => None,
         }
     }
 }

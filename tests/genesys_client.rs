@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use genesys_emulator::{routes, Emulator, EmulatorConfig, Fault, FaultAction, SeedClient};
 use genesys_rotator::genesys::{
-    ClientState, Deleted, GenesysClient, GenesysError, GrantType, HttpSettings, OAuthClientRequest, RoleDivision,
+    ClientState, Deleted, GenesysCall, GenesysClient, GenesysError, GrantType, HttpSettings, OAuthClientRequest,
+    RoleDivision,
 };
 use genesys_rotator::region::Endpoints;
 use genesys_rotator::secret::{ClientCredentials, ExposeSecret};
@@ -118,7 +119,9 @@ async fn client_lifecycle_create_get_list_deactivate_delete() {
     assert!(s.client.get_client(&created.id).await.unwrap().is_none());
     assert_eq!(
         s.client.update_client(&created.id, &req).await.unwrap_err(),
-        GenesysError::NotFound
+        GenesysError::NotFound {
+            call: GenesysCall::UpdateClient
+        }
     );
 }
 
@@ -136,7 +139,17 @@ async fn retries_are_bounded() {
     let s = setup().await;
     s.emu.inject_fault(status_fault(routes::LIST_CLIENTS, 500, None, 100));
     let err = s.client.list_clients().await.unwrap_err();
-    assert!(matches!(err, GenesysError::Http { status: 500, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            GenesysError::Http {
+                status: 500,
+                call: GenesysCall::ListClients,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.is_retryable());
     assert_eq!(count(&s.emu, routes::LIST_CLIENTS), 4);
 }
@@ -156,6 +169,7 @@ async fn client_errors_are_not_retried() {
         other => panic!("{other:?}"),
     }
     assert!(!err.is_retryable());
+    assert_eq!(err.call(), GenesysCall::CreateClient);
     assert_eq!(count(&s.emu, routes::CREATE_CLIENT), 1);
 }
 
@@ -177,6 +191,7 @@ async fn rate_limit_longer_than_allowed_fails_at_once_retryably() {
     assert_eq!(
         err,
         GenesysError::RateLimited {
+            call: GenesysCall::TokensMe,
             retry_after: Some(Duration::from_secs(120))
         }
     );
@@ -199,7 +214,17 @@ async fn create_does_not_retry_a_5xx() {
     let s = setup().await;
     s.emu.inject_fault(status_fault(routes::CREATE_CLIENT, 503, None, 1));
     let err = s.client.create_client(&new_client_request("c")).await.unwrap_err();
-    assert!(matches!(err, GenesysError::Http { status: 503, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            GenesysError::Http {
+                status: 503,
+                call: GenesysCall::CreateClient,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.is_retryable(), "the caller may retry after reconciling");
     assert_eq!(count(&s.emu, routes::CREATE_CLIENT), 1);
 }
@@ -214,7 +239,16 @@ async fn create_does_not_retry_a_lost_answer() {
     let err = s.client.create_client(&new_client_request("orphan")).await.unwrap_err();
     // THEN it reports a transport error without retrying: exactly one
     // (orphaned) client exists for the caller to reconcile
-    assert!(matches!(err, GenesysError::Transport(_)), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            GenesysError::Transport {
+                call: GenesysCall::CreateClient,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(count(&s.emu, routes::CREATE_CLIENT), 1);
     let orphans: Vec<_> = s.emu.clients().into_iter().filter(|c| c.name == "orphan").collect();
     assert_eq!(orphans.len(), 1);
@@ -283,10 +317,28 @@ async fn bad_credentials_are_invalid_client_and_not_retried() {
         "{err:?}"
     );
     assert!(!err.is_retryable());
+    assert_eq!(
+        err.call(),
+        GenesysCall::Token,
+        "a refused token names the token call, not tokens/me"
+    );
     assert!(!err.to_string().contains("wrong-secret-value"));
     assert!(!format!("{err:?}").contains(&admin.secret));
     assert_eq!(count(&emu, routes::TOKEN), 1);
     assert_eq!(count(&emu, routes::TOKENS_ME), 0);
+}
+
+#[tokio::test]
+async fn a_token_failure_during_a_call_names_the_token_call() {
+    // GIVEN a token endpoint that keeps failing
+    let s = setup().await;
+    s.emu.inject_fault(status_fault(routes::TOKEN, 503, None, 100));
+    // WHEN a client is created
+    let err = s.client.create_client(&new_client_request("c")).await.unwrap_err();
+    // THEN the error names the token request, which failed, and not the create, never sent
+    assert_eq!(err.call(), GenesysCall::Token, "{err:?}");
+    assert!(err.is_retryable());
+    assert_eq!(count(&s.emu, routes::CREATE_CLIENT), 0);
 }
 
 #[tokio::test]
@@ -453,7 +505,16 @@ mod paging {
     async fn list_refuses_a_page_loop() {
         let client = client_for(Script::LoopForever).await;
         let err = client.list_clients().await.unwrap_err();
-        assert!(matches!(err, GenesysError::Decode(_)), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                GenesysError::Decode {
+                    call: GenesysCall::ListClients,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]

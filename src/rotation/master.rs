@@ -22,7 +22,7 @@ use super::error::rfc3339;
 use super::{expect_owner, RotationError, RotationEvent, Rotator, Step, StepOutcome};
 use crate::drain::Retirement;
 use crate::secret_format::{MasterSecret, SecretFormatError};
-use crate::store::{SecretDescription, SecretStore, StoreError, Version, AWSCURRENT, AWSPENDING};
+use crate::store::{SecretDescription, SecretStore, SecretsManagerCall, StoreError, Version, AWSCURRENT, AWSPENDING};
 use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, HttpSettings};
 use genesys_core::region::Region;
 use genesys_core::secret::AccessToken;
@@ -347,7 +347,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                     )),
                 },
                 Err(e) => {
-                    let answered = !matches!(e, GenesysError::Transport(_));
+                    let answered = !matches!(e, GenesysError::Transport { .. });
                     let e = match e {
                         e @ GenesysError::InvalidClient { .. } if recovered => self.locked_by(
                             arn,
@@ -476,7 +476,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         let version = lock_version(token, generation);
         let Some(value) = self.store.get_value(arn, Version::Id(&version)).await? else {
             return Err(RotationError::Store(StoreError::Transient {
-                operation: "GetSecretValue",
+                call: SecretsManagerCall::GetSecretValue,
                 message: format!("master rotation lock version {version} exists but could not be read yet"),
             }));
         };

@@ -210,7 +210,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             Ok(event) => event,
             Err(e) => {
                 let e = RotationError::from(e);
-                let error_type = crate::error_type::error_type(e.is_retryable(), e.kind());
+                let error_type = crate::error_type::error_type(&e);
                 warn!(error = %e, error_type = %error_type, "rotation event refused");
                 crate::metrics::step_outcome(crate::metrics::INVALID_EVENT, Some(e.is_retryable()));
                 return Err(e);
@@ -255,7 +255,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             }
             Err(e) => {
                 let retryable = e.is_retryable();
-                let error_type = crate::error_type::error_type(retryable, e.kind());
+                let error_type = crate::error_type::error_type(e);
                 warn!(elapsed_ms, error = %e, error_type = %error_type, retryable, "step failed");
                 crate::metrics::step_outcome(event.step.as_str(), Some(retryable));
             }

@@ -27,38 +27,96 @@ pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
 /// Secrets Manager never changes a stored version (an identical re-put succeeds).
 pub const VERSION_EXISTS: &str = "ResourceExistsException";
 
+/// A Secrets Manager call, as errors (and through them `errorType`) name it: the AWS
+/// operation's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecretsManagerCall {
+    /// [`SecretStore::describe`].
+    DescribeSecret,
+    /// [`SecretStore::get_value`].
+    GetSecretValue,
+    /// [`SecretStore::put_pending`] and [`SecretStore::put_staged`].
+    PutSecretValue,
+    /// [`SecretStore::promote`] and [`SecretStore::remove_stage`].
+    UpdateSecretVersionStage,
+    /// [`SecretStore::version_ids`].
+    ListSecretVersionIds,
+    /// [`SecretStore::served_secrets`].
+    ListSecrets,
+}
+
+impl SecretsManagerCall {
+    /// Every call.
+    pub const ALL: [SecretsManagerCall; 6] = [
+        SecretsManagerCall::DescribeSecret,
+        SecretsManagerCall::GetSecretValue,
+        SecretsManagerCall::PutSecretValue,
+        SecretsManagerCall::UpdateSecretVersionStage,
+        SecretsManagerCall::ListSecretVersionIds,
+        SecretsManagerCall::ListSecrets,
+    ];
+
+    /// The AWS operation's name, the last part of an `errorType`
+    /// (`SecretsManagerUnavailable.GetSecretValue`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretsManagerCall::DescribeSecret => "DescribeSecret",
+            SecretsManagerCall::GetSecretValue => "GetSecretValue",
+            SecretsManagerCall::PutSecretValue => "PutSecretValue",
+            SecretsManagerCall::UpdateSecretVersionStage => "UpdateSecretVersionStage",
+            SecretsManagerCall::ListSecretVersionIds => "ListSecretVersionIds",
+            SecretsManagerCall::ListSecrets => "ListSecrets",
+        }
+    }
+}
+
+impl std::fmt::Display for SecretsManagerCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A failed Secrets Manager call.
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// The secret or version does not exist.
-    #[error("{operation}: not found: {message}")]
+    #[error("{call}: not found: {message}")]
     NotFound {
-        /// The Secrets Manager operation.
-        operation: &'static str,
+        /// The call.
+        call: SecretsManagerCall,
         /// The service's message.
         message: String,
     },
     /// The service refused the request as invalid; retrying the same request cannot help.
-    #[error("{operation}: refused ({code}): {message}")]
+    #[error("{call}: refused ({code}): {message}")]
     Refused {
-        /// The Secrets Manager operation.
-        operation: &'static str,
+        /// The call.
+        call: SecretsManagerCall,
         /// The service's error code.
         code: String,
         /// The service's message.
         message: String,
     },
     /// Throttling, a server error, a timeout or a dropped connection: a retry may succeed.
-    #[error("{operation}: transient failure: {message}")]
+    #[error("{call}: transient failure: {message}")]
     Transient {
-        /// The Secrets Manager operation.
-        operation: &'static str,
+        /// The call.
+        call: SecretsManagerCall,
         /// What went wrong.
         message: String,
     },
 }
 
 impl StoreError {
+    /// The call that failed.
+    pub fn call(&self) -> SecretsManagerCall {
+        match self {
+            StoreError::NotFound { call, .. }
+            | StoreError::Refused { call, .. }
+            | StoreError::Transient { call, .. } => *call,
+        }
+    }
+
     /// Whether a PutSecretValue was refused because its version id already holds other content
     /// ([`VERSION_EXISTS`]): another writer got there first.
     pub fn is_version_exists(&self) -> bool {
@@ -77,6 +135,10 @@ impl Classify for StoreError {
             StoreError::Refused { .. } => "SecretsManagerRefused",
             StoreError::Transient { .. } => "SecretsManagerUnavailable",
         }
+    }
+
+    fn call_name(&self) -> Option<&'static str> {
+        Some(self.call().as_str())
     }
 }
 
@@ -236,7 +298,7 @@ impl AwsSecretStore {
             .set_rotation_token(rotation_token.map(str::to_owned))
             .send()
             .await
-            .map_err(|e| classify("PutSecretValue", e))?;
+            .map_err(|e| classify(SecretsManagerCall::PutSecretValue, e))?;
         Ok(())
     }
 
@@ -256,13 +318,13 @@ impl AwsSecretStore {
             .remove_from_version_id(remove_from)
             .send()
             .await
-            .map_err(|e| classify("UpdateSecretVersionStage", e))?;
+            .map_err(|e| classify(SecretsManagerCall::UpdateSecretVersionStage, e))?;
         Ok(())
     }
 }
 
-/// Sorts an SDK error into [`StoreError`]: the service's own verdict where it gave one.
-fn classify<E, R>(operation: &'static str, err: SdkError<E, R>) -> StoreError
+/// Sorts an SDK error of `call` into [`StoreError`]: the service's own verdict where it gave one.
+fn classify<E, R>(call: SecretsManagerCall, err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
@@ -273,30 +335,26 @@ where
             let code = e.code().unwrap_or("Unknown").to_owned();
             let message = e.message().unwrap_or_default().to_owned();
             match code.as_str() {
-                "ResourceNotFoundException" => StoreError::NotFound { operation, message },
+                "ResourceNotFoundException" => StoreError::NotFound { call, message },
                 "ThrottlingException"
                 | "InternalServiceError"
                 | "InternalServiceErrorException"
                 | "ServiceUnavailable"
                 | "RequestTimeout" => StoreError::Transient {
-                    operation,
+                    call,
                     message: format!("{code}: {message}"),
                 },
-                _ => StoreError::Refused {
-                    operation,
-                    code,
-                    message,
-                },
+                _ => StoreError::Refused { call, code, message },
             }
         }
         // Construction errors are our own bug; everything else is the network or a timeout.
         SdkError::ConstructionFailure(_) => StoreError::Refused {
-            operation,
+            call,
             code: "ConstructionFailure".into(),
             message: error_chain(&err),
         },
         _ => StoreError::Transient {
-            operation,
+            call,
             message: error_chain(&err),
         },
     }
@@ -322,7 +380,7 @@ impl SecretStore for AwsSecretStore {
             .secret_id(secret_id)
             .send()
             .await
-            .map_err(|e| classify("DescribeSecret", e))?;
+            .map_err(|e| classify(SecretsManagerCall::DescribeSecret, e))?;
         Ok(SecretDescription {
             arn: out.arn().unwrap_or(secret_id).to_owned(),
             rotation_enabled: out.rotation_enabled().unwrap_or(false),
@@ -343,7 +401,7 @@ impl SecretStore for AwsSecretStore {
                 version_id: out.version_id().unwrap_or_default().to_owned(),
                 value: SecretString::from(s.to_owned()),
             })),
-            Err(e) => match classify("GetSecretValue", e) {
+            Err(e) => match classify(SecretsManagerCall::GetSecretValue, e) {
                 StoreError::NotFound { .. } => Ok(None),
                 other => Err(other),
             },
@@ -396,14 +454,14 @@ impl SecretStore for AwsSecretStore {
                 .set_next_token(next.take())
                 .send()
                 .await
-                .map_err(|e| classify("ListSecretVersionIds", e))?;
+                .map_err(|e| classify(SecretsManagerCall::ListSecretVersionIds, e))?;
             ids.extend(out.versions().iter().filter_map(|v| v.version_id().map(str::to_owned)));
             match out.next_token() {
                 Some(t) if !t.is_empty() => next = Some(t.to_owned()),
                 _ => return Ok(ids),
             }
         }
-        Err(too_many_pages("ListSecretVersionIds"))
+        Err(too_many_pages(SecretsManagerCall::ListSecretVersionIds))
     }
 
     async fn served_secrets(&self) -> Result<Vec<SecretDescription>, StoreError> {
@@ -423,7 +481,7 @@ impl SecretStore for AwsSecretStore {
                 .set_next_token(next.take())
                 .send()
                 .await
-                .map_err(|e| classify("ListSecrets", e))?;
+                .map_err(|e| classify(SecretsManagerCall::ListSecrets, e))?;
             for entry in out.secret_list() {
                 let tags = tag_map(entry.tags());
                 // The tag-key filter matches by prefix in AWS: keep exact keys only.
@@ -442,7 +500,7 @@ impl SecretStore for AwsSecretStore {
                 _ => return Ok(secrets),
             }
         }
-        Err(too_many_pages("ListSecrets"))
+        Err(too_many_pages(SecretsManagerCall::ListSecrets))
     }
 }
 
@@ -450,9 +508,9 @@ impl SecretStore for AwsSecretStore {
 /// never taken as complete).
 const MAX_PAGES: usize = 20;
 
-fn too_many_pages(operation: &'static str) -> StoreError {
+fn too_many_pages(call: SecretsManagerCall) -> StoreError {
     StoreError::Transient {
-        operation,
+        call,
         message: format!("the listing did not end after {MAX_PAGES} pages"),
     }
 }
@@ -488,16 +546,16 @@ mod tests {
     #[test]
     fn only_transient_errors_are_retryable() {
         let t = StoreError::Transient {
-            operation: "X",
+            call: SecretsManagerCall::GetSecretValue,
             message: "m".into(),
         };
         let r = StoreError::Refused {
-            operation: "X",
+            call: SecretsManagerCall::GetSecretValue,
             code: "c".into(),
             message: "m".into(),
         };
         let n = StoreError::NotFound {
-            operation: "X",
+            call: SecretsManagerCall::GetSecretValue,
             message: "m".into(),
         };
         assert!(t.is_retryable());
@@ -505,10 +563,36 @@ mod tests {
         assert!(!n.is_retryable());
         assert!(!r.is_version_exists() && !t.is_version_exists());
         let exists = StoreError::Refused {
-            operation: "PutSecretValue",
+            call: SecretsManagerCall::PutSecretValue,
             code: VERSION_EXISTS.into(),
             message: "m".into(),
         };
         assert!(exists.is_version_exists());
+    }
+
+    #[test]
+    fn every_error_names_its_call() {
+        for call in SecretsManagerCall::ALL {
+            for e in [
+                StoreError::NotFound {
+                    call,
+                    message: "m".into(),
+                },
+                StoreError::Refused {
+                    call,
+                    code: "AccessDeniedException".into(),
+                    message: "m".into(),
+                },
+                StoreError::Transient {
+                    call,
+                    message: "m".into(),
+                },
+            ] {
+                assert_eq!(e.call(), call);
+                assert_eq!(e.call_name(), Some(call.as_str()));
+                assert!(e.to_string().starts_with(&format!("{call}: ")), "{e}");
+                assert!(call.as_str().chars().all(|c| c.is_ascii_alphanumeric()), "{call}");
+            }
+        }
     }
 }

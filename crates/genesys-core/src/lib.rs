@@ -13,7 +13,8 @@
 //! - [`secret`]: credential and token types that cannot be printed by accident.
 //! - [`deadline`]: the instant the running operation must finish by, honoured by every wait.
 //! - [`backoff`]: the one backoff policy (exponential ceilings, jittered waits).
-//! - [`classify`]: the one error classification (retryable or not, and a kind) all errors share.
+//! - [`classify`]: the one error classification (retryable or not, a kind, the call that failed)
+//!   all errors share.
 #![warn(missing_docs)]
 
 pub mod backoff;

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use genesys_rotator::store::{SecretDescription, SecretStore, SecretValue, StoreError, Version, VERSION_EXISTS};
+use genesys_rotator::store::{
+    SecretDescription, SecretStore, SecretValue, SecretsManagerCall, StoreError, Version, VERSION_EXISTS,
+};
 use secrecy::{ExposeSecret, SecretString};
 
 /// Where a [`FaultyStore`] failure happens relative to the real call.
@@ -40,7 +42,7 @@ pub async fn put_as_aws<S: SecretStore>(
     match Box::pin(inner.get_value(secret_id, Version::Id(version_id))).await? {
         Some(stored) if stored.value.expose_secret() == value.expose_secret() => Ok(()),
         Some(_) => Err(StoreError::Refused {
-            operation: "PutSecretValue",
+            call: SecretsManagerCall::PutSecretValue,
             code: VERSION_EXISTS.into(),
             message: format!(
                 "You can't use ClientRequestToken {version_id} because that value is already in use for a version \
@@ -58,7 +60,7 @@ pub struct FaultyStore<S> {
     inner: S,
     calls: Arc<AtomicUsize>,
     plan: Arc<Mutex<Option<(usize, When)>>>,
-    log: Arc<Mutex<Vec<&'static str>>>,
+    log: Arc<Mutex<Vec<SecretsManagerCall>>>,
     /// `None`: the inner store already refuses as AWS does.
     puts: Option<Arc<tokio::sync::Mutex<()>>>,
     /// How long the next `put_pending` waits before it is made.
@@ -113,11 +115,11 @@ impl<S: SecretStore> FaultyStore<S> {
     }
 
     /// The operations called so far, in order (for failure messages).
-    pub fn log(&self) -> Vec<&'static str> {
+    pub fn log(&self) -> Vec<SecretsManagerCall> {
         self.log.lock().unwrap().clone()
     }
 
-    fn take(&self, op: &'static str) -> Option<When> {
+    fn take(&self, op: SecretsManagerCall) -> Option<When> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         self.log.lock().unwrap().push(op);
         let mut plan = self.plan.lock().unwrap();
@@ -132,11 +134,11 @@ impl<S: SecretStore> FaultyStore<S> {
 
     async fn wrap<T>(
         &self,
-        op: &'static str,
+        op: SecretsManagerCall,
         call: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let injected = || StoreError::Transient {
-            operation: op,
+            call: op,
             message: "injected failure".into(),
         };
         match self.take(op) {
@@ -154,12 +156,18 @@ impl<S: SecretStore> FaultyStore<S> {
 // copies of an awaited future in each caller's stack frame, on the test thread's 2 MiB stack.
 impl<S: SecretStore> SecretStore for FaultyStore<S> {
     async fn describe(&self, secret_id: &str) -> Result<SecretDescription, StoreError> {
-        self.wrap("DescribeSecret", Box::pin(self.inner.describe(secret_id)))
-            .await
+        self.wrap(
+            SecretsManagerCall::DescribeSecret,
+            Box::pin(self.inner.describe(secret_id)),
+        )
+        .await
     }
     async fn get_value(&self, secret_id: &str, version: Version<'_>) -> Result<Option<SecretValue>, StoreError> {
-        self.wrap("GetSecretValue", Box::pin(self.inner.get_value(secret_id, version)))
-            .await
+        self.wrap(
+            SecretsManagerCall::GetSecretValue,
+            Box::pin(self.inner.get_value(secret_id, version)),
+        )
+        .await
     }
     async fn put_pending(
         &self,
@@ -174,7 +182,7 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         }
         let put = self.inner.put_pending(secret_id, token, value, rotation_token);
         self.wrap(
-            "PutSecretValue",
+            SecretsManagerCall::PutSecretValue,
             Box::pin(put_as_aws(
                 &self.inner,
                 self.puts.as_deref(),
@@ -188,7 +196,7 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
     }
     async fn promote(&self, secret_id: &str, to_version: &str, from_version: &str) -> Result<(), StoreError> {
         self.wrap(
-            "UpdateSecretVersionStage",
+            SecretsManagerCall::UpdateSecretVersionStage,
             Box::pin(self.inner.promote(secret_id, to_version, from_version)),
         )
         .await
@@ -205,7 +213,7 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
             .inner
             .put_staged(secret_id, version_id, value, stage, rotation_token);
         self.wrap(
-            "PutSecretValue",
+            SecretsManagerCall::PutSecretValue,
             Box::pin(put_as_aws(
                 &self.inner,
                 self.puts.as_deref(),
@@ -219,16 +227,20 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
     }
     async fn remove_stage(&self, secret_id: &str, stage: &str, version_id: &str) -> Result<(), StoreError> {
         self.wrap(
-            "UpdateSecretVersionStage",
+            SecretsManagerCall::UpdateSecretVersionStage,
             Box::pin(self.inner.remove_stage(secret_id, stage, version_id)),
         )
         .await
     }
     async fn version_ids(&self, secret_id: &str) -> Result<HashSet<String>, StoreError> {
-        self.wrap("ListSecretVersionIds", self.inner.version_ids(secret_id))
-            .await
+        self.wrap(
+            SecretsManagerCall::ListSecretVersionIds,
+            self.inner.version_ids(secret_id),
+        )
+        .await
     }
     async fn served_secrets(&self) -> Result<Vec<SecretDescription>, StoreError> {
-        self.wrap("ListSecrets", self.inner.served_secrets()).await
+        self.wrap(SecretsManagerCall::ListSecrets, self.inner.served_secrets())
+            .await
     }
 }
