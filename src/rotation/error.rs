@@ -458,11 +458,14 @@ mod tests {
     fn every_genesys_and_secrets_manager_call_is_named_in_the_error_type() {
         for call in GenesysCall::ALL {
             let d = diagnostic(http(call, 503));
-            assert_eq!(d.error_type, format!("Retryable.GenesysServerError.{call}"));
+            assert_eq!(d.error_type, format!("Retryable.GenesysServerError.{}", call.as_str()));
         }
         for call in SecretsManagerCall::ALL {
             let d = diagnostic(RotationError::Store(unavailable(call)));
-            assert_eq!(d.error_type, format!("Retryable.SecretsManagerUnavailable.{call}"));
+            assert_eq!(
+                d.error_type,
+                format!("Retryable.SecretsManagerUnavailable.{}", call.as_str())
+            );
         }
     }
 

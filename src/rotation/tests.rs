@@ -124,6 +124,13 @@ impl Fixture {
             .await
     }
 
+    /// Begins a rotation of `arn` and runs its createSecret; returns the token.
+    async fn created(&self, arn: &str) -> String {
+        let token = self.store.begin_rotation(arn);
+        self.step(arn, &token, Step::CreateSecret).await.unwrap();
+        token
+    }
+
     fn client(&self, id: &str) -> Option<ClientRecord> {
         self.emulator.clients().into_iter().find(|c| c.id == id)
     }
@@ -498,8 +505,7 @@ async fn a_finish_secret_retried_after_the_move_only_retires() {
     // GIVEN a finishSecret whose UpdateSecretVersionStage applied but whose answer was lost
     let f = Fixture::new().await;
     let arn = f.integration_secret();
-    let token = f.store.begin_rotation(&arn);
-    f.step(&arn, &token, Step::CreateSecret).await.unwrap();
+    let token = f.created(&arn).await;
     f.store.fail_next_after(SecretsManagerCall::UpdateSecretVersionStage);
     let first = f.step(&arn, &token, Step::FinishSecret).await;
     assert!(
@@ -529,8 +535,7 @@ async fn a_finish_secret_whose_drain_message_is_lost_names_the_send_and_its_retr
     // GIVEN a rotation at finishSecret, and a drain queue that fails the next send
     let f = Fixture::new().await;
     let arn = f.integration_secret();
-    let token = f.store.begin_rotation(&arn);
-    f.step(&arn, &token, Step::CreateSecret).await.unwrap();
+    let token = f.created(&arn).await;
     f.queue.fail_next();
     // WHEN finishSecret runs
     let first = f.step(&arn, &token, Step::FinishSecret).await.unwrap_err();
@@ -557,8 +562,7 @@ async fn the_retirement_guard_keeps_a_client_another_served_secret_holds() {
     let arn = f.integration_secret();
     let other = f.integration_json(&f.legacy_id, &f.legacy_secret, "crm-other-");
     f.store.create_served_secret("genesys/other", &other.to_string());
-    let token = f.store.begin_rotation(&arn);
-    f.step(&arn, &token, Step::CreateSecret).await.unwrap();
+    let token = f.created(&arn).await;
     // WHEN finishSecret runs
     let outcome = f.step(&arn, &token, Step::FinishSecret).await.unwrap();
     // THEN AWSCURRENT moves, but the legacy client stays active and no deletion is queued
@@ -580,8 +584,7 @@ async fn the_retirement_guard_keeps_a_masters_client() {
     let arn = f
         .store
         .create_served_secret("genesys/pasted-master", &value.to_string());
-    let token = f.store.begin_rotation(&arn);
-    f.step(&arn, &token, Step::CreateSecret).await.unwrap();
+    let token = f.created(&arn).await;
     // WHEN finishSecret runs
     let outcome = f.step(&arn, &token, Step::FinishSecret).await.unwrap();
     // THEN AWSCURRENT moves, but the master client stays active and no deletion is queued

@@ -70,17 +70,11 @@ impl SecretsManagerCall {
     }
 }
 
-impl std::fmt::Display for SecretsManagerCall {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A failed Secrets Manager call.
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// The secret or version does not exist.
-    #[error("{call}: not found: {message}")]
+    #[error("{}: not found: {message}", call.as_str())]
     NotFound {
         /// The call.
         call: SecretsManagerCall,
@@ -88,7 +82,7 @@ pub enum StoreError {
         message: String,
     },
     /// The service refused the request as invalid; retrying the same request cannot help.
-    #[error("{call}: refused ({code}): {message}")]
+    #[error("{}: refused ({code}): {message}", call.as_str())]
     Refused {
         /// The call.
         call: SecretsManagerCall,
@@ -98,7 +92,7 @@ pub enum StoreError {
         message: String,
     },
     /// Throttling, a server error, a timeout or a dropped connection: a retry may succeed.
-    #[error("{call}: transient failure: {message}")]
+    #[error("{}: transient failure: {message}", call.as_str())]
     Transient {
         /// The call.
         call: SecretsManagerCall,
@@ -590,8 +584,8 @@ mod tests {
             ] {
                 assert_eq!(e.call(), call);
                 assert_eq!(e.call_name(), Some(call.as_str()));
-                assert!(e.to_string().starts_with(&format!("{call}: ")), "{e}");
-                assert!(call.as_str().chars().all(|c| c.is_ascii_alphanumeric()), "{call}");
+                assert!(e.to_string().starts_with(&format!("{}: ", call.as_str())), "{e}");
+                assert!(call.as_str().chars().all(|c| c.is_ascii_alphanumeric()), "{call:?}");
             }
         }
     }

@@ -88,12 +88,6 @@ impl GenesysCall {
     }
 }
 
-impl std::fmt::Display for GenesysCall {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A failed call to Genesys Cloud. Each variant names the call ([`GenesysError::call`]):
 /// a `call` field set where the call is made, or, for the failures only one call can have, that
 /// call.
@@ -480,7 +474,7 @@ mod tests {
             ] {
                 assert_eq!(e.call(), call, "{e:?}");
                 assert_eq!(e.call_name(), Some(call.as_str()));
-                assert!(call.as_str().chars().all(|c| c.is_ascii_alphanumeric()), "{call}");
+                assert!(call.as_str().chars().all(|c| c.is_ascii_alphanumeric()), "{call:?}");
             }
         }
         // The failures only one call can have name it.
