@@ -235,16 +235,25 @@ pub enum ReconcileError {
     },
 }
 
-impl Classify for ReconcileError {
-    fn is_retryable(&self) -> bool {
+impl ReconcileError {
+    /// The failed call this error reports, if it is one: reading a version, listing the
+    /// clients, or deactivating and deleting one.
+    fn failed_call(&self) -> Option<&dyn Classify> {
         match self {
-            ReconcileError::VersionUnreadable { source, .. } => source.is_retryable(),
-            ReconcileError::List(e) | ReconcileError::Delete { source: e, .. } => e.is_retryable(),
-            // Room is made by deleting clients or raising the limit, not by retrying at once.
+            ReconcileError::VersionUnreadable { source, .. } => Some(source),
+            ReconcileError::List(e) | ReconcileError::Delete { source: e, .. } => Some(e),
             ReconcileError::ClientLimit { .. }
             | ReconcileError::VersionUndecodable { .. }
-            | ReconcileError::HorizonTooShort { .. } => false,
+            | ReconcileError::HorizonTooShort { .. } => None,
         }
+    }
+}
+
+impl Classify for ReconcileError {
+    /// As the failed call; the others are not: room is made by deleting clients or raising the
+    /// limit, and a setting or a version by an operator, not by retrying at once.
+    fn is_retryable(&self) -> bool {
+        self.failed_call().is_some_and(Classify::is_retryable)
     }
 
     fn kind(&self) -> &'static str {
@@ -257,16 +266,8 @@ impl Classify for ReconcileError {
         }
     }
 
-    /// The call that failed: reading a version, listing the clients, or deactivating and
-    /// deleting one (`UpdateClient`, `DeleteClient`).
     fn call_name(&self) -> Option<&'static str> {
-        match self {
-            ReconcileError::VersionUnreadable { source, .. } => source.call_name(),
-            ReconcileError::List(e) | ReconcileError::Delete { source: e, .. } => e.call_name(),
-            ReconcileError::ClientLimit { .. }
-            | ReconcileError::VersionUndecodable { .. }
-            | ReconcileError::HorizonTooShort { .. } => None,
-        }
+        self.failed_call().and_then(Classify::call_name)
     }
 }
 
