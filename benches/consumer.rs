@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use genesys_emulator::{Emulator, EmulatorConfig, SeedClient};
 use genesys_rotator::consumer::{Consumer, ConsumerSettings};
+use genesys_rotator::domain::ClientId;
 use genesys_rotator::genesys::{ClientState, GenesysClient, HttpSettings};
 use genesys_rotator::region::{EndpointOverrides, Endpoints, Region};
 use genesys_rotator::secret::ClientCredentials;
@@ -158,7 +159,7 @@ async fn main() {
     let admin = GenesysClient::new(
         http.clone(),
         Endpoints::single(Url::parse(&base).unwrap()),
-        ClientCredentials::new(&master.id, &master.secret),
+        ClientCredentials::new(ClientId::parse(&master.id).unwrap(), &master.secret),
         HttpSettings::default(),
     );
     let mut current = app.id.clone();

@@ -386,8 +386,8 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
         // longer (the client's is what its tokens live by; the secret's is what was asked for).
         let lifetime = client
             .access_token_validity_seconds
-            .unwrap_or(current.settings.token_lifetime_seconds)
-            .max(current.settings.token_lifetime_seconds);
+            .unwrap_or(current.settings.token_lifetime.seconds())
+            .max(current.settings.token_lifetime.seconds());
         let drain = match self.drain.drain_for(Some(lifetime)) {
             Ok(d) => d,
             Err(e) => {

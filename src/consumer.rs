@@ -503,7 +503,7 @@ impl<S: SecretStore> Consumer<S> {
             fresh_until,
             base: api_base.as_str().trim_end_matches('/').to_owned(),
             api_base,
-            client_id: cred.credentials.client_id.clone(),
+            client_id: cred.credentials.client_id.to_string(),
         })
     }
 

@@ -301,7 +301,7 @@ pub(crate) fn check_horizon(
     arn: &str,
     secret: &IntegrationSecret,
 ) -> Result<(), ReconcileError> {
-    let drain = config.longest_drain(secret.settings.token_lifetime_seconds);
+    let drain = config.longest_drain(secret.settings.token_lifetime);
     if config.horizon <= drain {
         return Err(ReconcileError::HorizonTooShort {
             secret_arn: arn.to_owned(),
@@ -643,6 +643,7 @@ pub(crate) fn check_client_limit(count: usize, config: &ReconcileConfig) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use genesys_core::domain::TokenLifetime;
     use genesys_core::ownership::description;
 
     const H: i64 = 3600;
@@ -823,13 +824,22 @@ mod tests {
         };
         let c = ReconcileConfig::from_lookup(env(&[])).unwrap();
         assert_eq!(c, ReconcileConfig::default());
-        assert_eq!(c.longest_drain(86_400), Duration::from_secs(25 * 3600));
+        assert_eq!(
+            c.longest_drain(TokenLifetime::new(86_400).unwrap()),
+            Duration::from_secs(25 * 3600)
+        );
         // A 48 h token lifetime needs more than the default 48 h horizon.
-        assert_eq!(c.longest_drain(172_800), Duration::from_secs(49 * 3600));
+        assert_eq!(
+            c.longest_drain(TokenLifetime::new(172_800).unwrap()),
+            Duration::from_secs(49 * 3600)
+        );
         assert!(ReconcileConfig::from_lookup(env(&[("DRAIN_SECONDS", "172800")])).is_err());
         let c = ReconcileConfig::from_lookup(env(&[("DRAIN_SECONDS", "7200"), ("RECONCILE_DRY_RUN", "true")])).unwrap();
         assert!(c.dry_run);
-        assert_eq!(c.longest_drain(300), Duration::from_secs(7200));
+        assert_eq!(
+            c.longest_drain(TokenLifetime::new(300).unwrap()),
+            Duration::from_secs(7200)
+        );
         assert!(ReconcileConfig::from_lookup(env(&[("CLIENT_LIMIT", "10"), ("CLIENT_LIMIT_MARGIN", "10")])).is_err());
         assert!(ReconcileConfig::from_lookup(env(&[("RECONCILE_DRY_RUN", "yes")])).is_err());
         assert!(ReconcileConfig::from_lookup(env(&[("RECONCILE_HORIZON_SECONDS", "0")])).is_err());

@@ -6,6 +6,7 @@ use genesys_rotator::Classify;
 use std::time::Duration;
 
 use genesys_emulator::{routes, Emulator, EmulatorConfig, Fault, FaultAction, SeedClient};
+use genesys_rotator::domain::ClientId;
 use genesys_rotator::genesys::{
     ClientState, Deleted, GenesysCall, GenesysClient, GenesysError, GrantType, HttpSettings, OAuthClientRequest,
     RoleDivision,
@@ -38,7 +39,7 @@ async fn setup_with(settings: HttpSettings, seed: SeedClient) -> Setup {
     let client = GenesysClient::new(
         reqwest::Client::new(),
         Endpoints::single(Url::parse(&emu.base_url()).unwrap()),
-        ClientCredentials::new(admin.id.clone(), admin.secret.clone()),
+        ClientCredentials::new(ClientId::parse(&admin.id).unwrap(), admin.secret.clone()),
         settings,
     );
     Setup {
@@ -308,7 +309,7 @@ async fn bad_credentials_are_invalid_client_and_not_retried() {
     let client = GenesysClient::new(
         reqwest::Client::new(),
         Endpoints::single(Url::parse(&emu.base_url()).unwrap()),
-        ClientCredentials::new(admin.id, "wrong-secret-value"),
+        ClientCredentials::new(ClientId::parse(&admin.id).unwrap(), "wrong-secret-value"),
         fast_settings(),
     );
     let err = client.token_info().await.unwrap_err();
@@ -392,7 +393,7 @@ async fn request_token_is_one_plain_attempt() {
     s.emu.inject_fault(status_fault(routes::TOKEN, 503, None, 1));
     let base = Url::parse(&s.emu.base_url()).unwrap();
     let admin = s.emu.clients().into_iter().next().unwrap();
-    let creds = ClientCredentials::new(admin.id, admin.secret);
+    let creds = ClientCredentials::new(ClientId::parse(&admin.id).unwrap(), admin.secret);
     let http = reqwest::Client::new();
     let err = genesys_rotator::genesys::request_token(&http, &base, &creds, Duration::from_secs(5))
         .await
@@ -489,7 +490,7 @@ mod paging {
         GenesysClient::new(
             reqwest::Client::new(),
             Endpoints::single(Url::parse(&base).unwrap()),
-            ClientCredentials::new("id", "secret"),
+            ClientCredentials::new(ClientId::parse("id").unwrap(), "secret"),
             fast_settings(),
         )
     }

@@ -338,7 +338,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 // Retryable: the secret changed to one nobody saw, and the retry recovers with
                 // the token.
                 Ok(renewed) => match renewed.secret {
-                    Some(secret) if renewed.id == client_id => Ok(secret),
+                    Some(secret) if client_id == renewed.id => Ok(secret),
                     _ => Err((
                         RotationError::PendingClient(format!(
                             "new secret for client {client_id} answered without the client's secret"
@@ -384,7 +384,10 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 event.rotation_token.as_deref(),
             )
             .await?;
-        Ok(StepOutcome::SecretRenewed { client_id, recovered })
+        Ok(StepOutcome::SecretRenewed {
+            client_id: client_id.into(),
+            recovered,
+        })
     }
 
     /// Takes the lock: puts `record` (its generation, token and client) with a new lease, or,
@@ -577,7 +580,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         if found.effective_state() != ClientState::Active {
             return Err(RotationError::PendingClient(format!("client {id} is not active")));
         }
-        Ok(StepOutcome::Confirmed { client_id: id })
+        Ok(StepOutcome::Confirmed { client_id: id.into() })
     }
 
     pub(super) async fn test_master_secret(
@@ -605,7 +608,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         // What the master is for: it must still be able to see the clients it manages.
         client.list_clients().await?;
         Ok(StepOutcome::Tested {
-            client_id: id,
+            client_id: id.into(),
             attempts,
         })
     }
@@ -618,8 +621,8 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         client.list_clients().await?;
         info!(master_client_id = %id, "master configuration checked: current credential works and can list clients");
         Ok(StepOutcome::ConfigurationChecked {
-            master_client_id: id.clone(),
-            current_client_id: id,
+            master_client_id: id.clone().into(),
+            current_client_id: id.into(),
         })
     }
 
@@ -645,7 +648,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         self.clear_recovery(desc).await?;
         Ok(StepOutcome::Promoted {
             previous_version: current_version,
-            client_id: pending.credentials.client_id,
+            client_id: pending.credentials.client_id.into(),
         })
     }
 

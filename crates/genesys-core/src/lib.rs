@@ -3,7 +3,8 @@
 //! AWS: no `aws-*` crate, no Lambda runtime.
 //!
 //! # Layout
-//! - [`domain`]: validated domain types (the managed-name prefix, token-lifetime bounds).
+//! - [`domain`]: validated domain types (the managed-name prefix, version and client ids, token
+//!   lifetimes), each valid by construction.
 //! - [`drain`]: how long a retired client drains before it may be deleted (token lifetime plus a
 //!   margin).
 //! - [`ownership`]: the one rule saying whether a client belongs to an owner, and since when it

@@ -675,6 +675,7 @@ fn decode<T: DeserializeOwned>(call: GenesysCall, body: &[u8], what: &str, sensi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ClientId;
     use crate::region::{Endpoints, Region};
     use crate::secret::SecretString;
 
@@ -682,7 +683,7 @@ mod tests {
         GenesysClient::new(
             reqwest::Client::new(),
             Endpoints::single(Url::parse(api_base).unwrap()),
-            ClientCredentials::new("id", "secret-value-xyz"),
+            ClientCredentials::new(ClientId::parse("id").unwrap(), "secret-value-xyz"),
             HttpSettings::default(),
         )
     }
@@ -715,7 +716,7 @@ mod tests {
         let real = GenesysClient::new(
             reqwest::Client::new(),
             Endpoints::for_region(Region::EuWest1),
-            ClientCredentials::new("id", "s"),
+            ClientCredentials::new(ClientId::parse("id").unwrap(), "s"),
             HttpSettings::default(),
         );
         assert_eq!(
