@@ -1,36 +1,9 @@
 //! [`MemorySecretStore`]: an in-memory [`SecretStore`] with Secrets Manager's semantics as far as
-//! the rotation steps rely on them, so step logic can be unit-tested without moto or AWS.
-//!
-//! Compiled only for this crate's own tests and with the cargo feature `test-doubles`
-//! (`#[cfg(any(test, feature = "test-doubles"))]`), not as a plain public module: it is test
-//! equipment, and the release Lambdas (built without features) should neither carry it nor offer
-//! it as an API. The feature lets integration tests and other crates use it too.
-//!
-//! What it models (each checked by its own unit test below):
-//! - versions with staging labels; a label put on a version moves off the version that held it;
-//!   moving AWSCURRENT moves AWSPREVIOUS to the version AWSCURRENT left;
-//! - UpdateSecretVersionStage refuses a `RemoveFromVersionId` that does not hold the label
-//!   (InvalidParameterException) and a move to a version that does not exist
-//!   (ResourceNotFoundException);
-//! - PutSecretValue of an existing version id: identical content succeeds and changes nothing,
-//!   other content is refused (ResourceExistsException); a version that exists without a value
-//!   (the AWSPENDING RotateSecret makes) takes the value;
-//! - GetSecretValue of a version without a value, of a label nobody holds, or of a version id
-//!   without the named label answers `Ok(None)`, as [`super::AwsSecretStore`] maps AWS's
-//!   ResourceNotFoundException;
-//! - DescribeSecret lists labelled versions only; ListSecretVersionIds (with deprecated
-//!   versions) lists every version; ListSecrets by [`SERVED_TAG`] lists exact tag keys only.
-//!
-//! Secrets are found by ARN or by name. Values are kept as [`SecretString`]s and never printed
-//! (the store's `Debug` shows ids and labels only).
-//!
-//! Test helpers: [`create_secret`](MemorySecretStore::create_secret),
-//! [`begin_rotation`](MemorySecretStore::begin_rotation) (what RotateSecret does before it calls
-//! the function), [`fail_next`](MemorySecretStore::fail_next) /
-//! [`fail_next_after`](MemorySecretStore::fail_next_after) (an injected failure at the next call
-//! of a named operation, before or after it applies), [`before_next`](MemorySecretStore::before_next)
-//! (run something just before the next call of an operation: another invocation racing this
-//! one), and readers of the state for assertions.
+//! the rotation steps rely on them (each modelled rule checked by its own unit test below), so
+//! step logic is unit-tested without moto or AWS; with failures and hooks injected at any call.
+//! Test equipment: compiled only for this crate's tests and with the cargo feature
+//! `test-doubles`, never into the release Lambdas. What it models and how the tests use it:
+//! docs/testing/README.md.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -158,7 +131,8 @@ fn refused(call: SecretsManagerCall, code: &str, message: String) -> StoreError 
     }
 }
 
-/// An in-memory Secrets Manager (see the module documentation). Clones share one state.
+/// An in-memory Secrets Manager. Clones share one state. Secrets are found by ARN or by name;
+/// values are kept as [`SecretString`]s and never printed (`Debug` shows ids and labels only).
 #[derive(Clone, Default)]
 pub struct MemorySecretStore {
     state: Arc<Mutex<State>>,
