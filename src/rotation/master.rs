@@ -405,17 +405,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         loop {
             record.lease_until = lease_until(OffsetDateTime::now_utc(), genesys_core::deadline::remaining(), lease);
             let version = record.version_id();
-            match self
-                .store
-                .put_staged(
-                    arn,
-                    &version,
-                    &record.to_json(),
-                    RECOVERY_STAGE,
-                    event.rotation_token.as_deref(),
-                )
-                .await
-            {
+            match self.put_lock(arn, event, &record).await {
                 Ok(()) => {
                     info!(client_id = %record.client_id, generation = record.generation, lock_version = %version, lease_until = %rfc3339(&record.lease_until), "master rotation lock taken; recovery token stored");
                     return Ok(record);
@@ -448,23 +438,30 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             &held.access_token,
             held.expires_at,
         );
-        let version = record.version_id();
-        match self
-            .store
+        match self.put_lock(arn, event, &record).await {
+            Ok(()) => {
+                info!(generation = record.generation, lock_version = %record.version_id(), "master rotation lock released")
+            }
+            Err(e) => {
+                warn!(error = %e, generation = held.generation, "could not release the master rotation lock; it ends with its lease")
+            }
+        }
+    }
+
+    /// Puts `record` as its own version (one per rotation and generation), labelled
+    /// [`RECOVERY_STAGE`]: the one write of the lock, whether it is taken or given up. Secrets
+    /// Manager refuses it ([`StoreError::is_version_exists`]) when another writer put that
+    /// generation first.
+    async fn put_lock(&self, arn: &str, event: &RotationEvent, record: &LockRecord) -> Result<(), StoreError> {
+        self.store
             .put_staged(
                 arn,
-                &version,
+                &record.version_id(),
                 &record.to_json(),
                 RECOVERY_STAGE,
                 event.rotation_token.as_deref(),
             )
             .await
-        {
-            Ok(()) => info!(generation = record.generation, lock_version = %version, "master rotation lock released"),
-            Err(e) => {
-                warn!(error = %e, generation = held.generation, "could not release the master rotation lock; it ends with its lease")
-            }
-        }
     }
 
     /// Lock record `generation` of rotation `token`, which exists (a put of it was refused, or
