@@ -50,9 +50,6 @@ impl SecretStore for MemoryStore {
             value: SecretString::from(self.0.lock().unwrap().clone()),
         }))
     }
-    async fn put_pending(&self, _: &str, _: &str, _: &SecretString, _: Option<&str>) -> Result<(), StoreError> {
-        unimplemented!()
-    }
     async fn promote(&self, _: &str, _: &str, _: &str) -> Result<(), StoreError> {
         unimplemented!()
     }

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
-    SecretDescription, SecretStore, SecretValue, SecretsManagerCall, StoreError, Version, AWSCURRENT, AWSPENDING,
-    AWSPREVIOUS, SERVED_TAG,
+    answer_to_put_over, SecretDescription, SecretStore, SecretValue, SecretsManagerCall, StoreError, Version,
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, SERVED_TAG,
 };
 
 /// Account and region of the ARNs the store makes.
@@ -346,7 +346,7 @@ impl MemorySecretStore {
         result
     }
 
-    /// The unchecked PutSecretValue both put calls make.
+    /// PutSecretValue as Secrets Manager applies it.
     fn put(
         state: &mut State,
         secret_id: &str,
@@ -357,19 +357,10 @@ impl MemorySecretStore {
         const OP: SecretsManagerCall = SecretsManagerCall::PutSecretValue;
         let secret = state.secret_mut(OP, secret_id)?;
         match secret.versions.get_mut(version_id) {
+            // The version id is the idempotency token: a stored version never changes.
             Some(StoredVersion {
                 value: Some(stored), ..
-            }) => {
-                // The version id is the idempotency token: the same content again is a no-op.
-                if stored.expose_secret() == value.expose_secret() {
-                    return Ok(());
-                }
-                return Err(refused(
-                    OP,
-                    "ResourceExistsException",
-                    format!("A resource with the ID you requested already exists: version {version_id}"),
-                ));
-            }
+            }) => return answer_to_put_over(secret_id, version_id, stored, value),
             Some(empty) => empty.value = Some(value.clone()),
             None => {
                 secret.versions.insert(
@@ -427,18 +418,6 @@ impl SecretStore for MemorySecretStore {
                 let value = secret.versions[&id].value.clone()?;
                 Some(SecretValue { version_id: id, value })
             }))
-        })
-    }
-
-    async fn put_pending(
-        &self,
-        secret_id: &str,
-        token: &str,
-        value: &SecretString,
-        _rotation_token: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.call(SecretsManagerCall::PutSecretValue, |state| {
-            Self::put(state, secret_id, token, value, AWSPENDING)
         })
     }
 

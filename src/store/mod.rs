@@ -101,6 +101,30 @@ pub enum StoreError {
     },
 }
 
+/// Secrets Manager's answer to a PutSecretValue of `value` as version `version_id` of
+/// `secret_id` when that version already holds `stored`: the same content succeeds and changes
+/// nothing (a retried put), other content is refused with [`VERSION_EXISTS`] (a stored version
+/// never changes). Written once for every store that stands in for Secrets Manager in tests
+/// (moto overwrites instead).
+pub fn answer_to_put_over(
+    secret_id: &str,
+    version_id: &str,
+    stored: &SecretString,
+    value: &SecretString,
+) -> Result<(), StoreError> {
+    if stored.expose_secret() == value.expose_secret() {
+        return Ok(());
+    }
+    Err(StoreError::Refused {
+        call: SecretsManagerCall::PutSecretValue,
+        code: VERSION_EXISTS.into(),
+        message: format!(
+            "You can't use ClientRequestToken {version_id} because that value is already in use for a version of \
+             secret {secret_id}."
+        ),
+    })
+}
+
 impl StoreError {
     /// The call that failed.
     pub fn call(&self) -> SecretsManagerCall {
@@ -209,15 +233,18 @@ pub trait SecretStore: Send + Sync {
         version: Version<'_>,
     ) -> impl Future<Output = Result<Option<SecretValue>, StoreError>> + Send;
 
-    /// PutSecretValue of `value` as version `token` with the AWSPENDING label. `rotation_token`
-    /// comes from the rotation event and must be passed on when present.
+    /// PutSecretValue of `value` as version `token` with the AWSPENDING label: the
+    /// [`put_staged`](Self::put_staged) of AWSPENDING. `rotation_token` comes from the rotation
+    /// event and must be passed on when present.
     fn put_pending(
         &self,
         secret_id: &str,
         token: &str,
         value: &SecretString,
         rotation_token: Option<&str>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.put_staged(secret_id, token, value, AWSPENDING, rotation_token)
+    }
 
     /// UpdateSecretVersionStage moving AWSCURRENT from `from_version` to `to_version`.
     fn promote(
@@ -228,13 +255,13 @@ pub trait SecretStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// PutSecretValue of `value` as a new version `version_id` carrying only the staging label
-    /// `stage` (which Secrets Manager moves off any other version). For the master rotation's
-    /// lock records; `rotation_token` as for [`put_pending`](Self::put_pending).
+    /// `stage` (which Secrets Manager moves off any other version): AWSPENDING
+    /// ([`put_pending`](Self::put_pending)), or the master rotation's lock records;
+    /// `rotation_token` as for [`put_pending`](Self::put_pending).
     ///
-    /// The master rotation's lock rests on Secrets Manager's answer when `version_id` already
-    /// exists: the same content succeeds, other content is refused ([`VERSION_EXISTS`], see
-    /// [`StoreError::is_version_exists`]), atomically, so of two writers of one version id
-    /// exactly one wins.
+    /// createSecret's idempotency and the master rotation's lock rest on Secrets Manager's
+    /// answer when `version_id` already holds a value ([`answer_to_put_over`]), given atomically,
+    /// so of two writers of one version id exactly one wins.
     fn put_staged(
         &self,
         secret_id: &str,
@@ -271,29 +298,6 @@ impl AwsSecretStore {
     /// Wraps an SDK client.
     pub fn new(client: aws_sdk_secretsmanager::Client) -> Self {
         Self { client }
-    }
-
-    /// The one PutSecretValue both writers make: the version id doubles as the idempotency
-    /// token, so a retried step writes the same version instead of a second one.
-    async fn put_value(
-        &self,
-        secret_id: &str,
-        version_id: &str,
-        value: &SecretString,
-        stage: &str,
-        rotation_token: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.client
-            .put_secret_value()
-            .secret_id(secret_id)
-            .client_request_token(version_id)
-            .secret_string(value.expose_secret())
-            .version_stages(stage)
-            .set_rotation_token(rotation_token.map(str::to_owned))
-            .send()
-            .await
-            .map_err(|e| classify(SecretsManagerCall::PutSecretValue, e))?;
-        Ok(())
     }
 
     /// The one UpdateSecretVersionStage both label moves make.
@@ -402,17 +406,6 @@ impl SecretStore for AwsSecretStore {
         }
     }
 
-    async fn put_pending(
-        &self,
-        secret_id: &str,
-        token: &str,
-        value: &SecretString,
-        rotation_token: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.put_value(secret_id, token, value, AWSPENDING, rotation_token)
-            .await
-    }
-
     async fn promote(&self, secret_id: &str, to_version: &str, from_version: &str) -> Result<(), StoreError> {
         self.update_stage(secret_id, AWSCURRENT, Some(to_version), from_version)
             .await
@@ -426,8 +419,19 @@ impl SecretStore for AwsSecretStore {
         stage: &str,
         rotation_token: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.put_value(secret_id, version_id, value, stage, rotation_token)
+        // The version id doubles as the idempotency token, so a retried step writes the same
+        // version instead of a second one.
+        self.client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .client_request_token(version_id)
+            .secret_string(value.expose_secret())
+            .version_stages(stage)
+            .set_rotation_token(rotation_token.map(str::to_owned))
+            .send()
             .await
+            .map_err(|e| classify(SecretsManagerCall::PutSecretValue, e))?;
+        Ok(())
     }
 
     async fn remove_stage(&self, secret_id: &str, stage: &str, version_id: &str) -> Result<(), StoreError> {
@@ -435,71 +439,85 @@ impl SecretStore for AwsSecretStore {
     }
 
     async fn version_ids(&self, secret_id: &str) -> Result<HashSet<String>, StoreError> {
-        let mut ids = HashSet::new();
-        let mut next: Option<String> = None;
-        // Bounded: a secret keeps about 100 deprecated versions; 20 pages of 100 is far more.
-        for _ in 0..MAX_PAGES {
-            let out = self
+        const CALL: SecretsManagerCall = SecretsManagerCall::ListSecretVersionIds;
+        let ids = all_pages(CALL, |next| {
+            let request = self
                 .client
                 .list_secret_version_ids()
                 .secret_id(secret_id)
                 .include_deprecated(true)
                 .max_results(100)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| classify(SecretsManagerCall::ListSecretVersionIds, e))?;
-            ids.extend(out.versions().iter().filter_map(|v| v.version_id().map(str::to_owned)));
-            match out.next_token() {
-                Some(t) if !t.is_empty() => next = Some(t.to_owned()),
-                _ => return Ok(ids),
+                .set_next_token(next);
+            async move {
+                let out = request.send().await.map_err(|e| classify(CALL, e))?;
+                let ids = out.versions().iter().filter_map(|v| v.version_id().map(str::to_owned));
+                Ok((ids.collect(), out.next_token().map(str::to_owned)))
             }
-        }
-        Err(too_many_pages(SecretsManagerCall::ListSecretVersionIds))
+        })
+        .await?;
+        Ok(ids.into_iter().collect())
     }
 
     async fn served_secrets(&self) -> Result<Vec<SecretDescription>, StoreError> {
         use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+        const CALL: SecretsManagerCall = SecretsManagerCall::ListSecrets;
         let filter = Filter::builder()
             .key(FilterNameStringType::TagKey)
             .values(SERVED_TAG)
             .build();
-        let mut secrets = Vec::new();
-        let mut next: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let out = self
+        all_pages(CALL, |next| {
+            let request = self
                 .client
                 .list_secrets()
                 .filters(filter.clone())
                 .max_results(100)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| classify(SecretsManagerCall::ListSecrets, e))?;
-            for entry in out.secret_list() {
-                let tags = tag_map(entry.tags());
-                // The tag-key filter matches by prefix in AWS: keep exact keys only.
-                let Some(arn) = entry.arn().filter(|_| tags.contains_key(SERVED_TAG)) else {
-                    continue;
-                };
-                secrets.push(SecretDescription {
-                    arn: arn.to_owned(),
-                    rotation_enabled: entry.rotation_enabled().unwrap_or(false),
-                    versions: entry.secret_versions_to_stages().cloned().unwrap_or_default(),
-                    tags,
+                .set_next_token(next);
+            async move {
+                let out = request.send().await.map_err(|e| classify(CALL, e))?;
+                let secrets = out.secret_list().iter().filter_map(|entry| {
+                    let tags = tag_map(entry.tags());
+                    // The tag-key filter matches by prefix in AWS: keep exact keys only.
+                    let arn = entry.arn().filter(|_| tags.contains_key(SERVED_TAG))?;
+                    Some(SecretDescription {
+                        arn: arn.to_owned(),
+                        rotation_enabled: entry.rotation_enabled().unwrap_or(false),
+                        versions: entry.secret_versions_to_stages().cloned().unwrap_or_default(),
+                        tags,
+                    })
                 });
+                Ok((secrets.collect(), out.next_token().map(str::to_owned)))
             }
-            match out.next_token() {
-                Some(t) if !t.is_empty() => next = Some(t.to_owned()),
-                _ => return Ok(secrets),
-            }
-        }
-        Err(too_many_pages(SecretsManagerCall::ListSecrets))
+        })
+        .await
     }
 }
 
+/// Every item of a listing `call`, page by page: `page` fetches the page after the given
+/// `NextToken` and answers its items and its own `NextToken`. A listing that does not end within
+/// [`MAX_PAGES`] is refused, never taken as complete.
+async fn all_pages<T, Fut>(
+    call: SecretsManagerCall,
+    mut page: impl FnMut(Option<String>) -> Fut,
+) -> Result<Vec<T>, StoreError>
+where
+    Fut: Future<Output = Result<(Vec<T>, Option<String>), StoreError>>,
+{
+    let mut items = Vec::new();
+    let mut next: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let (found, token) = page(next.take()).await?;
+        items.extend(found);
+        match token {
+            Some(t) if !t.is_empty() => next = Some(t),
+            _ => return Ok(items),
+        }
+    }
+    Err(too_many_pages(call))
+}
+
 /// Most pages a listing call follows before it gives up (a listing that does not end is refused,
-/// never taken as complete).
+/// never taken as complete). A secret keeps about 100 deprecated versions: 20 pages of 100 is far
+/// more.
 const MAX_PAGES: usize = 20;
 
 fn too_many_pages(call: SecretsManagerCall) -> StoreError {

@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use genesys_rotator::store::{
-    SecretDescription, SecretStore, SecretValue, SecretsManagerCall, StoreError, Version, VERSION_EXISTS,
+    answer_to_put_over, SecretDescription, SecretStore, SecretValue, SecretsManagerCall, StoreError, Version,
+    AWSPENDING,
 };
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 /// Where a [`FaultyStore`] failure happens relative to the real call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,35 +21,30 @@ pub enum When {
     After,
 }
 
-/// PutSecretValue of `value` as version `version_id` (by `put`) as AWS answers it: a version
-/// that already holds the same value is left alone (success), one that holds another value is
-/// refused with ResourceExistsException, atomically. moto overwrites an AWSPENDING version that
-/// holds a value, and checks other versions without a lock, so two concurrent puts of one new
-/// version id may both succeed there: the master rotation's lock and createSecret's idempotency
-/// both rest on this refusal, so the tests need it exactly. `one_at_a_time` is shared by every
-/// store in front of the same Secrets Manager; `None`: `inner` already refuses, just `put`.
+/// `inner`'s PutSecretValue of `value` as version `version_id` with label `stage`, as AWS
+/// answers it when the version already holds a value ([`answer_to_put_over`]: the same value
+/// succeeds, another is refused with ResourceExistsException), atomically. moto overwrites an
+/// AWSPENDING version that holds a value, and checks other versions without a lock, so two
+/// concurrent puts of one new version id may both succeed there: the master rotation's lock and
+/// createSecret's idempotency both rest on this refusal, so the tests need it exactly.
+/// `one_at_a_time` is shared by every store in front of the same Secrets Manager; `None`:
+/// `inner` already refuses, just put.
 pub async fn put_as_aws<S: SecretStore>(
     inner: &S,
     one_at_a_time: Option<&tokio::sync::Mutex<()>>,
     secret_id: &str,
     version_id: &str,
     value: &SecretString,
-    put: impl std::future::Future<Output = Result<(), StoreError>>,
+    stage: &str,
+    rotation_token: Option<&str>,
 ) -> Result<(), StoreError> {
+    let put = Box::pin(inner.put_staged(secret_id, version_id, value, stage, rotation_token));
     let Some(one_at_a_time) = one_at_a_time else {
         return put.await;
     };
     let _one = one_at_a_time.lock().await;
     match Box::pin(inner.get_value(secret_id, Version::Id(version_id))).await? {
-        Some(stored) if stored.value.expose_secret() == value.expose_secret() => Ok(()),
-        Some(_) => Err(StoreError::Refused {
-            call: SecretsManagerCall::PutSecretValue,
-            code: VERSION_EXISTS.into(),
-            message: format!(
-                "You can't use ClientRequestToken {version_id} because that value is already in use for a version \
-                 of secret {secret_id}."
-            ),
-        }),
+        Some(stored) => answer_to_put_over(secret_id, version_id, &stored.value, value),
         None => put.await,
     }
 }
@@ -169,31 +165,6 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         )
         .await
     }
-    async fn put_pending(
-        &self,
-        secret_id: &str,
-        token: &str,
-        value: &SecretString,
-        rotation_token: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let slow = self.slow_put_pending.lock().unwrap().take();
-        if let Some(by) = slow {
-            tokio::time::sleep(by).await;
-        }
-        let put = self.inner.put_pending(secret_id, token, value, rotation_token);
-        self.wrap(
-            SecretsManagerCall::PutSecretValue,
-            Box::pin(put_as_aws(
-                &self.inner,
-                self.puts.as_deref(),
-                secret_id,
-                token,
-                value,
-                put,
-            )),
-        )
-        .await
-    }
     async fn promote(&self, secret_id: &str, to_version: &str, from_version: &str) -> Result<(), StoreError> {
         self.wrap(
             SecretsManagerCall::UpdateSecretVersionStage,
@@ -209,21 +180,22 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         stage: &str,
         rotation_token: Option<&str>,
     ) -> Result<(), StoreError> {
-        let put = self
-            .inner
-            .put_staged(secret_id, version_id, value, stage, rotation_token);
-        self.wrap(
-            SecretsManagerCall::PutSecretValue,
-            Box::pin(put_as_aws(
-                &self.inner,
-                self.puts.as_deref(),
-                secret_id,
-                version_id,
-                value,
-                put,
-            )),
-        )
-        .await
+        if stage == AWSPENDING {
+            let slow = self.slow_put_pending.lock().unwrap().take();
+            if let Some(by) = slow {
+                tokio::time::sleep(by).await;
+            }
+        }
+        let put = put_as_aws(
+            &self.inner,
+            self.puts.as_deref(),
+            secret_id,
+            version_id,
+            value,
+            stage,
+            rotation_token,
+        );
+        self.wrap(SecretsManagerCall::PutSecretValue, Box::pin(put)).await
     }
     async fn remove_stage(&self, secret_id: &str, stage: &str, version_id: &str) -> Result<(), StoreError> {
         self.wrap(
