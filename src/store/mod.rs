@@ -583,6 +583,19 @@ mod tests {
     }
 
     #[test]
+    fn a_put_over_a_stored_version_succeeds_only_with_the_same_value_and_never_quotes_it() {
+        let stored = SecretString::from("STORED-VALUE".to_owned());
+        let same = SecretString::from("STORED-VALUE".to_owned());
+        let other = SecretString::from("OTHER-VALUE".to_owned());
+        assert!(answer_to_put_over("arn", "v1", &stored, &same).is_ok());
+        let refused = answer_to_put_over("arn", "v1", &stored, &other).unwrap_err();
+        assert!(refused.is_version_exists() && !refused.is_retryable());
+        assert_eq!(refused.call(), SecretsManagerCall::PutSecretValue);
+        let shown = format!("{refused} {refused:?}");
+        assert!(!shown.contains("VALUE"), "{shown}");
+    }
+
+    #[test]
     fn every_error_names_its_call() {
         for call in SecretsManagerCall::ALL {
             for e in [
