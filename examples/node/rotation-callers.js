@@ -11,6 +11,7 @@
  *   CALLERS                     concurrent callers (default 16)
  *   PAUSE_MS                    each caller's pause between two calls (default 2)
  *   MAX_SECONDS                 stop by itself after this long (default 300)
+ *   CREDENTIAL_TTL_SECONDS, REFRESH_MARGIN_SECONDS   the helper's settings (defaults 300, 60)
  *   GENESYS_ENDPOINT_OVERRIDES  tests only: region=http://127.0.0.1:PORT,...
  *   AWS_REGION, AWS credentials, AWS_ENDPOINT_URL_SECRETS_MANAGER (moto), as the AWS SDK reads them
  *
@@ -42,6 +43,8 @@ async function main() {
   const consumer = new Consumer({
     secretId: process.env.GENESYS_SECRET_ID,
     endpointOverrides: parseEndpointOverrides(process.env.GENESYS_ENDPOINT_OVERRIDES),
+    credentialTtlMs: Number(process.env.CREDENTIAL_TTL_SECONDS || 300) * 1000,
+    refreshMarginMs: Number(process.env.REFRESH_MARGIN_SECONDS || 60) * 1000,
   });
   await consumer.warmUp();
 

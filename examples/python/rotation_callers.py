@@ -9,6 +9,7 @@ Environment:
   CALLERS                     threads (default 16)
   PAUSE_MS                    each thread's pause between two calls (default 2)
   MAX_SECONDS                 stop by itself after this long (default 300)
+  CREDENTIAL_TTL_SECONDS, REFRESH_MARGIN_SECONDS   the helper's settings (defaults 300, 60)
   GENESYS_ENDPOINT_OVERRIDES  tests only: region=http://127.0.0.1:PORT,...
   AWS_REGION, AWS credentials, AWS_ENDPOINT_URL_SECRETS_MANAGER (moto), as boto3 reads them
 
@@ -100,6 +101,8 @@ def main():
         os.environ["GENESYS_SECRET_ID"],
         secrets_manager=boto3.client("secretsmanager"),
         endpoint_overrides=parse_endpoint_overrides(os.environ.get("GENESYS_ENDPOINT_OVERRIDES")),
+        credential_ttl=float(os.environ.get("CREDENTIAL_TTL_SECONDS", "300")),
+        refresh_margin=float(os.environ.get("REFRESH_MARGIN_SECONDS", "60")),
     )
     consumer.warm_up()
     tally, stop = Tally(), threading.Event()

@@ -30,7 +30,7 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::harness::{endpoint_overrides, DrainWorld, Org};
+use crate::harness::{endpoint_overrides, DrainWorld, Org, World};
 
 const CALLERS: u64 = 16;
 const ROTATIONS: usize = 10;
@@ -158,7 +158,7 @@ struct Callers {
 
 impl Callers {
     /// Starts the program and waits until its helper is warmed up and its callers run.
-    async fn start(language: Language, env: &[(&str, String)]) -> (Callers, Counts) {
+    async fn start(language: Language, env: &[(String, String)]) -> (Callers, Counts) {
         let mut command = language.command();
         // Only what the program needs: no AWS profile or real credentials leak in.
         command.env_clear();
@@ -320,16 +320,15 @@ fn emulator_counts(org: &Org, from: usize) -> (usize, usize, usize) {
     (tokens, unauthorized, calls.len())
 }
 
-async fn callers_survive_ten_rotations_and_deletes(language: Language) {
-    let started = Instant::now();
-    let dw = DrainWorld::new(&[]).await;
-    let w = &dw.w;
-    let org = w.org();
-    let arn = w.integration_secret().await;
-    let env = [
-        ("GENESYS_SECRET_ID", arn.clone()),
+/// The caller program's environment: the secret, the org's region pointed at its emulator,
+/// Secrets Manager at moto with test credentials, `callers` callers, and `extra`.
+/// `CONSUMER_LOG_LEVEL=DEBUG` shows the helper's refreshes (client ids only) in a failure's stderr.
+fn child_env(w: &World, arn: &str, callers: u64, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let log_level = std::env::var("CONSUMER_LOG_LEVEL").unwrap_or_else(|_| "WARNING".to_owned());
+    let mut env = vec![
+        ("GENESYS_SECRET_ID", arn.to_owned()),
         ("GENESYS_ENDPOINT_OVERRIDES", endpoint_overrides(&w.orgs)),
-        ("CALLERS", CALLERS.to_string()),
+        ("CALLERS", callers.to_string()),
         ("PAUSE_MS", PAUSE_MS.to_owned()),
         ("MAX_SECONDS", CHILD_MAX_SECONDS.to_owned()),
         ("AWS_ENDPOINT_URL_SECRETS_MANAGER", w._moto.url.clone()),
@@ -338,12 +337,40 @@ async fn callers_survive_ten_rotations_and_deletes(language: Language) {
         ("AWS_ACCESS_KEY_ID", "test".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
         ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-        (
-            "LOG_LEVEL",
-            std::env::var("CONSUMER_LOG_LEVEL").unwrap_or_else(|_| "WARNING".to_owned()),
-        ),
+        ("LOG_LEVEL", log_level),
     ];
-    let (mut callers, ready) = Callers::start(language, &env).await;
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// Nothing secret in what the child printed: no client secret (master, legacy, rotated) and no
+/// token the emulator ever minted.
+fn assert_printed_no_secret(org: &Org, printed: &str) {
+    let secrets = org.emulator.issued_secrets();
+    let tokens = org.emulator.issued_tokens();
+    assert!(
+        secrets.len() >= 3 && !tokens.is_empty(),
+        "the search has something to find"
+    );
+    for (kind, values) in [("client secret", &secrets), ("token", &tokens)] {
+        for value in values {
+            if let Some(line) = printed.lines().find(|l| l.contains(value.as_str())) {
+                panic!(
+                    "the callers printed a {kind}: {}",
+                    line.replace(value.as_str(), "[REDACTED]")
+                );
+            }
+        }
+    }
+}
+
+async fn callers_survive_ten_rotations_and_deletes(language: Language) {
+    let started = Instant::now();
+    let dw = DrainWorld::new(&[]).await;
+    let w = &dw.w;
+    let org = w.org();
+    let arn = w.integration_secret().await;
+    let (mut callers, ready) = Callers::start(language, &child_env(w, &arn, CALLERS, &[])).await;
     let start_up = started.elapsed();
     assert_eq!(ready.client_id.as_deref(), Some(org.legacy_id.as_str()), "{ready:?}");
     assert_eq!(
@@ -504,21 +531,52 @@ async fn callers_survive_ten_rotations_and_deletes(language: Language) {
     assert_eq!(report.recovered, report.unauthorized, "every 401 recovered");
     assert!(report.rate_limit_waits >= 1, "the 429 was waited out: {report:?}");
 
-    // Nothing secret in what the child printed: no client secret (master, legacy, rotated) and
-    // no token the emulator ever minted.
-    let secrets = org.emulator.issued_secrets();
-    let tokens = org.emulator.issued_tokens();
-    assert!(secrets.len() > ROTATIONS && tokens.len() > ROTATIONS);
-    for (kind, values) in [("client secret", &secrets), ("token", &tokens)] {
-        for value in values {
-            if let Some(line) = printed.lines().find(|l| l.contains(value.as_str())) {
-                panic!(
-                    "the callers printed a {kind}: {}",
-                    line.replace(value.as_str(), "[REDACTED]")
-                );
-            }
-        }
+    assert_printed_no_secret(org, &printed);
+}
+
+/// A token request refused with `invalid_client` from a cached credential re-reads the secret:
+/// no token caching (a refresh margin beyond any lifetime: a token request per call), the
+/// credential cached for an hour, and three rotations whose retired clients are deactivated (no
+/// new tokens) but not deleted, so no call ever meets a 401. Each rotation costs one secret read.
+async fn a_cached_credential_refused_is_read_again(language: Language) {
+    const FEW: u64 = 4;
+    let dw = DrainWorld::new(&[]).await;
+    let w = &dw.w;
+    let org = w.org();
+    let arn = w.integration_secret().await;
+    let extra = [("CREDENTIAL_TTL_SECONDS", "3600"), ("REFRESH_MARGIN_SECONDS", "864000")];
+    let (mut callers, ready) = Callers::start(language, &child_env(w, &arn, FEW, &extra)).await;
+    assert_eq!(ready.secret_reads, 1, "{ready:?}");
+    for round in 1..=3 {
+        let before = callers.mark(&format!("before-{round}")).await;
+        dw.rotate(&arn, 1).await;
+        let current = w.client_id(&arn, AWSCURRENT).await;
+        let after = callers
+            .wait_for("the callers moved to the current client", |c| {
+                c.client_id.as_deref() == Some(current.as_str()) && c.ok >= before.ok + 2 * FEW
+            })
+            .await;
+        assert_eq!(
+            after.secret_reads - before.secret_reads,
+            1,
+            "round {round}: one read after the cached credential was refused: {after:?}"
+        );
+        assert!(after.token_requests - before.token_requests >= FEW, "{after:?}");
     }
+    let (report, printed) = callers.stop().await;
+    println!(
+        "{} helper, cached credential refused: {} calls, {} failed, {} 401s, {} secret reads, {} token requests",
+        language.name(),
+        report.calls,
+        report.failed,
+        report.unauthorized,
+        report.secret_reads,
+        report.token_requests
+    );
+    assert_eq!(report.failed, 0, "failed calls: {:?}", report.failures);
+    assert_eq!(report.unauthorized, 0, "the token endpoint refused; no API call did");
+    assert_eq!(report.secret_reads, 1 + 3);
+    assert_printed_no_secret(org, &printed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -529,4 +587,14 @@ async fn python_helper_sixteen_threads_see_no_failure_through_ten_rotations_and_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_helper_sixteen_callers_see_no_failure_through_ten_rotations_and_deletes() {
     callers_survive_ten_rotations_and_deletes(Language::Node).await;
+}
+
+#[tokio::test]
+async fn python_helper_reads_the_secret_again_when_a_cached_credential_is_refused() {
+    a_cached_credential_refused_is_read_again(Language::Python).await;
+}
+
+#[tokio::test]
+async fn node_helper_reads_the_secret_again_when_a_cached_credential_is_refused() {
+    a_cached_credential_refused_is_read_again(Language::Node).await;
 }
