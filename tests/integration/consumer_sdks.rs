@@ -37,7 +37,7 @@ const ROTATIONS: usize = 10;
 /// The round in which one `tokens/me` answer is a 429 with `Retry-After: 1`.
 const RATE_LIMITED_ROUND: usize = 4;
 /// Pause of each caller between two calls, so 16 callers leave the rotator some CPU.
-const PAUSE_MS: &str = "5";
+const PAUSE_MS: &str = "10";
 /// The child stops by itself after this long, whatever the test does.
 const CHILD_MAX_SECONDS: &str = "150";
 /// Starting the child: the Python SDK alone takes seconds to import on a loaded machine.
