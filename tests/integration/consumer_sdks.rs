@@ -5,7 +5,8 @@
 //! the rotator replaces the client ten times and the cleanup deletes each old client while the
 //! callers still hold its token (the emulator then answers 401 to that token). Not one call may
 //! fail, each deletion must cost about one secret read and one token request (not one per
-//! caller), and neither the child's stdout nor its stderr may hold a secret or a token.
+//! caller), and neither the child's stdout nor its stderr may hold a secret or a token. A second
+//! test per language shows a cached credential refused with `invalid_client` read again.
 //!
 //! The child is driven over its stdin (`mark LABEL`, answered with its counts on stdout) and
 //! stopped by closing stdin; see the programs' headers. `make test` installs what they need: the
