@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use genesys_emulator::{routes, Fault, FaultAction};
+use genesys_rotator::domain::ClientId;
 use genesys_rotator::genesys::{Deleted, GenesysClient, HttpSettings};
 use genesys_rotator::region::Endpoints;
 use genesys_rotator::secret::ClientCredentials;
@@ -300,7 +301,7 @@ fn master(org: &Org) -> GenesysClient {
     GenesysClient::new(
         reqwest::Client::new(),
         Endpoints::single(Url::parse(&org.emulator.base_url()).unwrap()),
-        ClientCredentials::new(&org.master_id, &org.master_secret),
+        ClientCredentials::new(ClientId::parse(&org.master_id).unwrap(), &org.master_secret),
         HttpSettings::default(),
     )
 }
