@@ -52,9 +52,11 @@ impl backend_server::Backend for BackendService {
     ) -> Result<Response<pb::HandleRequestReply>, Status> {
         let ctx = self.context().await?;
         let wire = request.into_inner().request.unwrap_or_default();
+        // The wire name: operations the model does not know arrive as `Other("unknown")`.
+        let operation = wire.operation.clone();
         let req = translate::request_from_wire(wire).map_err(|e| Status::invalid_argument(e.to_string()))?;
         // Operation and path only: the data may hold secrets.
-        let (operation, path) = (req.operation, req.path.clone());
+        let path = req.path.clone();
         let result = self.backend.handle(&ctx, req).await;
         match &result {
             Ok(_) => tracing::debug!(%operation, path, "handled"),

@@ -2,7 +2,8 @@
 //! (`@level`, `@message`, `@timestamp` with exactly six fractional digits, other keys as fields;
 //! go-plugin's log_entry.go) and logs it under the plugin's name at that level; any other line
 //! is logged at debug. The level is `GENESYS_PLUGIN_LOG_LEVEL` (trace, debug, info, warn, error;
-//! info if unset), set through the plugin's `env` at registration.
+//! info if unset), set through the plugin's `env` at registration; the gRPC and TLS crates log
+//! warnings and errors only.
 //!
 //! Request data is never logged (it may hold secrets): callers log operations and paths only.
 use std::io::Write;
@@ -11,7 +12,7 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -24,9 +25,14 @@ pub fn init() {
         Ok("error") => LevelFilter::ERROR,
         _ => LevelFilter::INFO,
     };
+    // The transport's own debug output (every HTTP/2 frame) is noise in the server's log.
+    let mut filter = Targets::new().with_default(level);
+    for transport in ["h2", "hyper", "hyper_util", "tonic", "tower", "rustls", "tokio_rustls"] {
+        filter = filter.with_target(transport, level.min(LevelFilter::WARN));
+    }
     // A second init (tests) keeps the first.
     let _ = tracing_subscriber::registry()
-        .with(HclogLayer.with_filter(level))
+        .with(HclogLayer.with_filter(filter))
         .try_init();
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
