@@ -12,6 +12,7 @@
 //! - `ttls`: read returns the system view's default and maximum lease TTL in seconds.
 //! - `pid`: read returns this process's id (to kill it from a test).
 //! - `denied`: any operation is refused with permission denied.
+//! - `fail`: any operation fails with an internal error.
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,6 +63,7 @@ impl Backend for EchoBackend {
                 Ok(None)
             }
             (_, "denied") => Err(LogicalError::PermissionDenied),
+            (_, "fail") => Err(LogicalError::Internal("the echo backend failed on purpose".into())),
             (Operation::List, "data") => {
                 let keys = ctx.storage.list("data/").await?;
                 Ok(Some(Response::data(json!({ "keys": keys }))))

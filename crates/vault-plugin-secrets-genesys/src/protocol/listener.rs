@@ -39,6 +39,8 @@ pub fn incoming(
                 Ok(accepted) => accepted,
                 Err(e) => {
                     tracing::warn!(error = %e, "accepting a connection failed");
+                    // Out of descriptors, say: retrying at once would spin.
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     continue;
                 }
             };

@@ -234,6 +234,14 @@ impl Bao {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
 
+    /// Whether one line of the server log holds every part. A plugin's fields come out as
+    /// `key=value` in random order (go-plugin reads them into a Go map), so assert on parts.
+    pub fn log_has_line(&self, parts: &[&str]) -> bool {
+        self.server_log()
+            .lines()
+            .any(|line| parts.iter().all(|part| line.contains(part)))
+    }
+
     /// The audit log so far (one JSON object a line; values HMAC'd by the server).
     pub fn audit_log(&self) -> String {
         std::fs::read_to_string(self.dir.join("audit.log")).unwrap_or_default()
