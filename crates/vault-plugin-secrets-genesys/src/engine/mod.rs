@@ -2,6 +2,12 @@
 //! `static-roles/`, `static-creds/`, `rotate-role/`, and the periodic pass. Knows nothing of gRPC.
 use async_trait::async_trait;
 
+pub mod fields;
+pub mod identity;
+pub mod lease;
+pub mod paths;
+pub mod store;
+
 use crate::logical::{Backend, Context, LogicalError, Request, Response, SpecialPaths};
 
 /// The engine, as the server sees it through [`Backend`].
