@@ -344,3 +344,155 @@ pub async fn delete(b: &GenesysBackend, ctx: &Context) -> Result<Option<Response
     }
     Ok(None)
 }
+
+#[cfg(all(test, feature = "endpoint-overrides"))]
+mod tests {
+    use genesys_emulator::SeedClient;
+    use serde_json::json;
+
+    use super::*;
+    use crate::engine::testing::{Fixture, REGION};
+    use crate::logical::Operation;
+
+    fn is_bad_request_naming(r: &Result<Option<Response>, LogicalError>, field: &str) -> bool {
+        matches!(r, Err(LogicalError::BadRequest(m)) if m.contains(field))
+    }
+
+    #[tokio::test]
+    async fn a_good_write_is_stored_and_the_secret_is_never_read_back() {
+        // GIVEN an org with a master holding the four permissions
+        let f = Fixture::new().await;
+        // WHEN config is written with the SDK name of the region
+        f.write(
+            "config",
+            json!({"client_id": f.master.id, "client_secret": f.master.secret, "region": "eu_west_1"}),
+        )
+        .await
+        .unwrap();
+        // THEN a read shows everything but the secret, with the defaults
+        let read = f.read("config").await.unwrap().unwrap();
+        assert_eq!(read.data["client_id"], json!(f.master.id));
+        assert_eq!(read.data["region"], json!(REGION));
+        assert_eq!(read.data["name_prefix"], json!(DEFAULT_PREFIX));
+        assert_eq!(read.data["rollback_min_age"], json!(600));
+        assert!(read.data["owner"]
+            .as_str()
+            .unwrap()
+            .starts_with("vault-plugin-secrets-genesys/"));
+        assert!(!read.data.contains_key("client_secret"));
+        assert!(!serde_json::to_string(&read.data).unwrap().contains(&f.master.secret));
+        // AND a later write of one setting keeps the credential
+        f.write("config", json!({"rollback_min_age": "15m"})).await.unwrap();
+        let read = f.read("config").await.unwrap().unwrap();
+        assert_eq!(read.data["rollback_min_age"], json!(900));
+        assert_eq!(read.data["client_id"], json!(f.master.id));
+    }
+
+    #[tokio::test]
+    async fn a_refused_write_changes_nothing() {
+        // GIVEN an org with a master, a master lacking edit, and an empty mount
+        let f = Fixture::new().await;
+        let weak = f.emu.seed_client(SeedClient::new(
+            "weak-master",
+            &["oauth:client:view", "oauth:client:add", "oauth:client:delete"],
+        ));
+        let cases = [
+            (
+                json!({"client_id": f.master.id, "client_secret": "wrong", "region": REGION}),
+                "client_secret",
+            ),
+            (
+                json!({"client_id": weak.id, "client_secret": weak.secret, "region": REGION}),
+                "oauth:client:edit",
+            ),
+            (
+                json!({"client_id": f.master.id, "client_secret": f.master.secret, "region": "mypurecloud.xx"}),
+                "region",
+            ),
+            (
+                json!({"client_id": f.master.id, "client_secret": f.master.secret, "region": "api.mypurecloud.ie"}),
+                "region",
+            ),
+            (
+                json!({"client_id": f.master.id, "client_secret": f.master.secret}),
+                "region",
+            ),
+            (json!({"client_id": f.master.id, "region": REGION}), "client_secret"),
+            (
+                json!({"client_id": f.master.id, "client_secret": f.master.secret, "region": REGION, "regoin": 1}),
+                "regoin",
+            ),
+            (
+                json!({"client_id": 7, "client_secret": f.master.secret, "region": REGION}),
+                "client_id",
+            ),
+            (
+                json!({"client_id": f.master.id, "client_secret": f.master.secret, "region": REGION, "name_prefix": "a b"}),
+                "name_prefix",
+            ),
+            (
+                json!({"client_id": f.master.id, "client_secret": f.master.secret, "region": REGION, "rollback_min_age": 60}),
+                "rollback_min_age",
+            ),
+            (
+                json!({"client_id": f.master.id, "client_secret": f.master.secret, "region": REGION, "rollback_min_age": "soon"}),
+                "rollback_min_age",
+            ),
+            (
+                json!({"client_id": f.master.id, "client_secret": f.master.secret, "region": REGION, "token_rotation_period": 5}),
+                "token_rotation_period",
+            ),
+        ];
+        for (data, field) in cases {
+            // WHEN the write is refused
+            let r = f.write("config", data.clone()).await;
+            // THEN it names the field, and the mount's storage is still empty
+            assert!(is_bad_request_naming(&r, field), "{data}: {r:?}");
+            assert!(
+                f.storage.inner.keys().is_empty(),
+                "{data}: {:?}",
+                f.storage.inner.keys()
+            );
+        }
+        // AND a bad region was refused before any call to Genesys was made... (only the
+        // credential cases called it)
+        assert!(
+            f.emu.clients().iter().all(|c| !c.name.starts_with(DEFAULT_PREFIX)),
+            "no probe client was made"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_over_a_working_config_that_fails_keeps_the_old_one() {
+        let f = Fixture::new().await;
+        f.configure().await;
+        let before = f.storage.inner.keys();
+        let stored = Config::load(f.storage.as_ref()).await.unwrap().unwrap();
+        let r = f.write("config", json!({"client_secret": "wrong"})).await;
+        assert!(is_bad_request_naming(&r, "client_secret"), "{r:?}");
+        let after = Config::load(f.storage.as_ref()).await.unwrap().unwrap();
+        assert_eq!(after.client_secret.expose(), stored.client_secret.expose());
+        assert_eq!(after.generation, stored.generation);
+        assert_eq!(f.storage.inner.keys(), before);
+    }
+
+    #[tokio::test]
+    async fn the_prefix_cannot_change_and_config_cannot_go_while_clients_exist() {
+        // GIVEN a mount holding one lease's client
+        let f = Fixture::with_role().await;
+        let lease = Fixture::lease(&f.read("creds/crm").await.unwrap());
+        // WHEN the prefix is changed or config deleted
+        let r = f.write("config", json!({"name_prefix": "other-"})).await;
+        assert!(is_bad_request_naming(&r, "name_prefix"), "{r:?}");
+        let r = f.call(Operation::Delete, "config", json!({})).await;
+        assert!(
+            matches!(&r, Err(LogicalError::BadRequest(m)) if m.contains("1 client")),
+            "{r:?}"
+        );
+        // THEN once the lease is revoked, both are allowed
+        f.lease_op(Operation::Revoke, &lease).await.unwrap();
+        f.write("config", json!({"name_prefix": "other-"})).await.unwrap();
+        f.call(Operation::Delete, "config", json!({})).await.unwrap();
+        assert_eq!(f.read("config").await.unwrap(), None);
+    }
+}

@@ -44,6 +44,9 @@ pub mod store;
 pub mod token;
 pub mod wal;
 
+#[cfg(all(test, feature = "endpoint-overrides"))]
+mod testing;
+
 use paths::Route;
 
 /// The longest any request runs: every Genesys wait and request inside it is cut to it, and what
@@ -303,4 +306,122 @@ pub fn age(then: OffsetDateTime, now: OffsetDateTime) -> Duration {
 pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| t.to_string())
+}
+
+#[cfg(all(test, feature = "endpoint-overrides"))]
+mod tests {
+    use genesys_emulator::{routes, Fault, FaultAction, SeedClient};
+    use serde_json::json;
+
+    use super::testing::{Captured, Fixture};
+    use super::*;
+
+    #[tokio::test]
+    async fn unknown_paths_and_operations_are_refused_before_any_work() {
+        let f = Fixture::new().await;
+        assert_eq!(f.read("nope").await, Err(LogicalError::UnsupportedPath));
+        assert_eq!(
+            f.write("creds/crm", json!({})).await,
+            Err(LogicalError::UnsupportedOperation)
+        );
+        assert_eq!(
+            f.call(Operation::List, "config", json!({})).await,
+            Err(LogicalError::UnsupportedOperation)
+        );
+        assert!(matches!(f.read("roles/a b").await, Err(LogicalError::BadRequest(_))));
+        let mut revoke = Request::new(Operation::Revoke, "creds/x");
+        revoke.secret = Some(crate::logical::LeaseSecret::default());
+        assert!(
+            matches!(f.engine.handle(&f.ctx(), revoke).await, Err(LogicalError::BadRequest(m)) if m.contains("secret type"))
+        );
+        assert_eq!(f.genesys_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_role_write_is_checked_whole_and_merges_into_the_stored_role() {
+        let f = Fixture::with_role().await;
+        let before = f.read("roles/crm").await.unwrap();
+        for (data, field) in [
+            (json!({"token_lifetime": 299}), "token_lifetime"),
+            (json!({"token_lifetime": 172_801}), "token_lifetime"),
+            (json!({"ttl": "5h"}), "ttl"),
+            (json!({"max_ttl": 60}), "max_ttl"),
+            (json!({"role_divisions": []}), "role_divisions"),
+            (json!({"role_divisions": "r1"}), "role_divisions[0]"),
+            (json!({"description": "a\nb"}), "description"),
+            (json!({"ttl": "1h", "colour": "red"}), "colour"),
+        ] {
+            let r = f.write("roles/crm", data.clone()).await;
+            assert!(
+                matches!(&r, Err(LogicalError::BadRequest(m)) if m.contains(&format!("\"{field}\""))),
+                "{data}: {r:?}"
+            );
+            assert_eq!(f.read("roles/crm").await.unwrap(), before, "{data} changed the role");
+        }
+        assert!(
+            matches!(f.write("roles/new", json!({"ttl": "1h"})).await, Err(LogicalError::BadRequest(m)) if m.contains("role_divisions"))
+        );
+        f.write("roles/crm", json!({"description": "CRM sync"})).await.unwrap();
+        let after = f.read("roles/crm").await.unwrap().unwrap();
+        assert_eq!(after.data["description"], json!("CRM sync"));
+        assert_eq!(after.data["max_ttl"], json!(4 * 3600));
+        assert_eq!(
+            after.data["role_divisions"],
+            json!([{"role_id": testing::ROLE_ID, "division_id": "*"}])
+        );
+        let list = f.call(Operation::List, "roles/", json!({})).await.unwrap().unwrap();
+        assert_eq!(list.data["keys"], json!(["crm"]));
+    }
+
+    #[tokio::test]
+    async fn no_secret_or_token_ever_reaches_the_logs() {
+        // GIVEN every log line of this test, at TRACE level
+        let logs = Captured::default();
+        let _guard = logs.start();
+        let mut f = Fixture::with_role().await;
+        let crm = f
+            .emu
+            .seed_client(SeedClient::new("crm", &["conversation:communication:view"]));
+        // WHEN the engine does everything it does, failures and recoveries included
+        let _ = f
+            .write("config", json!({"client_secret": "wrong-secret-value-xyz"}))
+            .await;
+        let lease = Fixture::lease(&f.read("creds/crm").await.unwrap());
+        f.lease_op(Operation::Renew, &lease).await.unwrap();
+        f.lease_op(Operation::Revoke, &lease).await.unwrap();
+        f.read("token/crm").await.unwrap();
+        f.write("static-roles/crm", json!({"client_id": crm.id})).await.unwrap();
+        f.read("static-creds/crm").await.unwrap();
+        f.write("rotate-role/crm", json!({})).await.unwrap();
+        f.emu
+            .inject_fault(Fault::new(routes::NEW_SECRET, FaultAction::DropAfterApply));
+        let _ = f.write("rotate-root", json!({})).await;
+        f.emu
+            .inject_fault(Fault::new(routes::CREATE_CLIENT, FaultAction::DropAfterApply));
+        let _ = f.read("creds/crm").await;
+        f.restart();
+        f.advance(SETTLE + std::time::Duration::from_secs(86_400));
+        f.rollback().await;
+        f.read("token/crm").await.unwrap();
+        // THEN the logs say plenty, and hold no secret and no token the emulator ever issued
+        let text = logs.text();
+        assert!(
+            text.contains("lease issued") && text.contains("root rotation"),
+            "{text}"
+        );
+        let mut leaked = Vec::new();
+        for value in f.emu.issued_secrets().into_iter().chain(f.emu.issued_tokens()) {
+            if text.contains(&value) {
+                leaked.push(value);
+            }
+        }
+        assert!(!text.contains("wrong-secret-value-xyz"));
+        assert!(leaked.is_empty(), "{} secret(s) or token(s) logged", leaked.len());
+    }
+
+    #[test]
+    fn the_settle_time_outlasts_any_operation() {
+        assert!(SETTLE > OP_DEADLINE && SETTLE > PASS_DEADLINE);
+        assert!(config::DEFAULT_ROLLBACK_MIN_AGE >= SETTLE);
+    }
 }

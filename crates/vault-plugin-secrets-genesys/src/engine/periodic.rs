@@ -265,3 +265,106 @@ async fn rotate_token_clients(
     }
     Ok(())
 }
+
+#[cfg(all(test, feature = "endpoint-overrides"))]
+mod tests {
+    use genesys_emulator::{routes, Fault, FaultAction, SeedClient};
+    use serde_json::json;
+
+    use super::*;
+    use crate::engine::testing::{Fixture, PREFIX, ROLE_ID};
+
+    const LONG: Duration = Duration::from_secs(400 * 86_400);
+
+    #[tokio::test]
+    async fn reconciliation_never_touches_a_foreign_client() {
+        // GIVEN mount A and mount B on one org with the same prefix, each with a live lease
+        let a = Fixture::with_role().await;
+        let b = a.another_mount();
+        b.configure().await;
+        b.write(
+            "roles/crm",
+            json!({"role_divisions": [{"role_id": ROLE_ID, "division_id": "*"}]}),
+        )
+        .await
+        .unwrap();
+        let a_client = Fixture::field(&a.read("creds/crm").await.unwrap(), "client_id");
+        let b_client = Fixture::field(&b.read("creds/crm").await.unwrap(), "client_id");
+        // AND a hand-made client named like A's, one carrying A's marker under an id A never
+        // made, and the master; all of them old and inactive where they can be
+        let a_owner = Identity::load(a.storage.as_ref()).await.unwrap().unwrap();
+        let stray_uuid = "0b0e7c9e-5c1f-4d6e-9f7a-2b8c1d3e4f5a";
+        let hand = a.emu.seed_client(SeedClient {
+            name: format!("{PREFIX}{stray_uuid}"),
+            state: genesys_emulator::ClientState::Inactive,
+            ..SeedClient::default()
+        });
+        let marked = a.emu.seed_client(SeedClient {
+            name: format!("{PREFIX}{stray_uuid}"),
+            description: Some(a_owner.marker()),
+            state: genesys_emulator::ClientState::Inactive,
+            ..SeedClient::default()
+        });
+        // WHEN A's periodic pass runs long after every lease has expired
+        a.advance(LONG);
+        a.rollback().await;
+        a.rollback().await;
+        // THEN only A's own client is gone
+        let deleted = a.emu.deleted_client_ids();
+        assert_eq!(deleted, vec![a_client.clone()]);
+        let left: Vec<String> = a.emu.clients().into_iter().map(|c| c.id).collect();
+        for foreign in [&b_client, &hand.id, &marked.id, &a.master.id] {
+            assert!(left.contains(foreign), "{foreign} was touched");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_incomplete_or_failed_listing_decides_nothing() {
+        // GIVEN an expired lease and a pass that is due
+        let f = Fixture::with_role().await;
+        f.read("creds/crm").await.unwrap();
+        f.advance(Duration::from_secs(2 * 3600));
+        // WHEN the listing misses a client, or fails
+        f.emu
+            .inject_fault(Fault::new(routes::LIST_CLIENTS, FaultAction::ShortListing).times(5));
+        let report = pass(&f.engine, &f.ctx()).await;
+        assert!(!report.errors.is_empty() && report.deleted == 0, "{report:?}");
+        f.emu.clear_faults();
+        f.emu.inject_fault(
+            Fault::new(
+                routes::LIST_CLIENTS,
+                FaultAction::Status {
+                    status: 503,
+                    retry_after: None,
+                },
+            )
+            .times(5),
+        );
+        let report = pass(&f.engine, &f.ctx()).await;
+        assert!(!report.errors.is_empty() && report.deleted == 0, "{report:?}");
+        assert_eq!(f.managed_clients().len(), 1);
+        // THEN the next complete pass does it
+        f.emu.clear_faults();
+        let report = pass(&f.engine, &f.ctx()).await;
+        assert_eq!((report.deleted, report.errors.len()), (1, 0), "{report:?}");
+        assert!(f.managed_clients().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unconfigured_mount_passes_quietly() {
+        let f = Fixture::new().await;
+        let report = pass(&f.engine, &f.ctx()).await;
+        assert_eq!(report, PassReport::default());
+        f.rollback().await;
+        assert_eq!(f.genesys_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_quiet_mount_lists_the_org_at_most_hourly() {
+        let f = Fixture::with_role().await;
+        assert!(pass(&f.engine, &f.ctx()).await.listed);
+        assert!(!pass(&f.engine, &f.ctx()).await.listed);
+        f.advance(RECONCILE_INTERVAL);
+        assert!(pass(&f.engine, &f.ctx()).await.listed);
+    }
+}
