@@ -314,3 +314,136 @@ pub async fn recover_if_due(b: &GenesysBackend, ctx: &Context) -> Result<Option<
     }
     recover(b, storage, record).await.map(Some)
 }
+
+#[cfg(all(test, feature = "endpoint-overrides"))]
+mod tests {
+    use genesys_emulator::{routes, Fault, FaultAction};
+    use serde_json::json;
+
+    use super::*;
+    use crate::engine::testing::{crash_points, Fixture, Run};
+    use crate::logical::{Operation, Request};
+
+    async fn stored_secret(f: &Fixture) -> String {
+        Config::load(f.storage.as_ref())
+            .await
+            .unwrap()
+            .unwrap()
+            .client_secret
+            .expose()
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn rotate_root_stores_a_new_working_secret_and_the_engine_keeps_working() {
+        // GIVEN a configured mount with a role
+        let f = Fixture::with_role().await;
+        f.read("creds/crm").await.unwrap();
+        // WHEN the root is rotated
+        let r = f.write("rotate-root", json!({})).await.unwrap().unwrap();
+        // THEN the answer names the client, never a secret
+        assert_eq!(r.data["client_id"], json!(f.master.id));
+        assert!(!serde_json::to_string(&r.data)
+            .unwrap()
+            .contains(&stored_secret(&f).await));
+        // AND the old secret is dead, the stored one works, no record is left
+        assert!(f.emu.token_grantable(&f.master.id, &f.master.secret).is_err());
+        f.emu.token_grantable(&f.master.id, &stored_secret(&f).await).unwrap();
+        assert!(RootRotation::load(f.storage.as_ref()).await.unwrap().is_none());
+        // AND the engine goes on with the new secret
+        f.read("creds/crm").await.unwrap();
+        assert!(f.read("config").await.unwrap().unwrap().data["root_rotated_at"].is_string());
+        // AND unknown fields are refused
+        let r = f.write("rotate-root", json!({"force": true})).await;
+        assert!(matches!(r, Err(LogicalError::BadRequest(m)) if m.contains("force")));
+    }
+
+    #[tokio::test]
+    async fn a_crash_at_any_point_of_rotate_root_never_loses_the_master() {
+        // GIVEN how many writes and Genesys calls a root rotation makes
+        let probe = Fixture::with_role().await;
+        probe.storage.set_fault(None);
+        let before = probe.genesys_calls();
+        probe.write("rotate-root", json!({})).await.unwrap();
+        let (writes, calls) = (probe.storage.writes(), probe.genesys_calls() - before);
+        assert!(writes >= 3 && calls >= 2, "writes {writes}, calls {calls}");
+        let points = crash_points(writes, calls);
+        for (fault, call) in points {
+            // WHEN rotate-root crashes there
+            let mut f = Fixture::with_role().await;
+            f.storage.set_fault(fault);
+            let outcome = f
+                .run_crashing(Request::new(Operation::Update, "rotate-root"), call)
+                .await;
+            assert!(matches!(outcome, Run::Crashed), "{fault:?} {call:?}: {outcome:?}");
+            f.restart();
+            // THEN before the record settles, rotate-root refuses to start another
+            if RootRotation::load(f.storage.as_ref()).await.unwrap().is_some() {
+                let r = f.write("rotate-root", json!({})).await;
+                assert!(
+                    matches!(&r, Err(LogicalError::Internal(m)) if m.contains("has not finished")),
+                    "{r:?}"
+                );
+            }
+            // AND once settled, the periodic pass leaves a stored secret that works
+            f.advance(SETTLE);
+            f.rollback().await;
+            assert!(
+                RootRotation::load(f.storage.as_ref()).await.unwrap().is_none(),
+                "{fault:?} {call:?}"
+            );
+            f.emu.token_grantable(&f.master.id, &stored_secret(&f).await).unwrap();
+            // AND the engine works
+            f.read("creds/crm").await.unwrap();
+            f.write("rotate-root", json!({})).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_is_recovered_by_the_next_rotate_root_once_settled() {
+        // GIVEN the new-secret answer is lost after Genesys changed the secret
+        let f = Fixture::with_role().await;
+        f.emu
+            .inject_fault(Fault::new(routes::NEW_SECRET, FaultAction::DropAfterApply));
+        let r = f.write("rotate-root", json!({})).await;
+        assert!(r.is_err());
+        // THEN the stored secret is dead, but rotate-root after the settle recovers
+        assert!(f.emu.token_grantable(&f.master.id, &stored_secret(&f).await).is_err());
+        f.advance(SETTLE);
+        f.write("rotate-root", json!({})).await.unwrap();
+        f.emu.token_grantable(&f.master.id, &stored_secret(&f).await).unwrap();
+    }
+
+    #[tokio::test]
+    async fn when_recovery_is_impossible_the_operator_is_told_and_a_new_config_clears_it() {
+        // GIVEN Genesys revokes a client's tokens with its secret, and the answer is lost
+        let f = Fixture::with_role().await;
+        f.emu.set_revoke_tokens_on_new_secret(true);
+        f.emu
+            .inject_fault(Fault::new(routes::NEW_SECRET, FaultAction::DropAfterApply));
+        assert!(f.write("rotate-root", json!({})).await.is_err());
+        // WHEN the periodic pass tries to recover
+        f.advance(SETTLE);
+        f.rollback().await;
+        // THEN the mount is locked, config says so, rotate-root names the fix
+        let read = f.read("config").await.unwrap().unwrap();
+        assert!(read.data["root_rotation_in_progress"]["locked"].is_string(), "{read:?}");
+        let r = f.write("rotate-root", json!({})).await;
+        assert!(
+            matches!(&r, Err(LogicalError::Internal(m)) if m.contains("write config with client_secret")),
+            "{r:?}"
+        );
+        // WHEN the operator writes the secret reset in Genesys
+        let reset = f
+            .emu
+            .clients()
+            .into_iter()
+            .find(|c| c.id == f.master.id)
+            .unwrap()
+            .secret;
+        f.write("config", json!({"client_secret": reset})).await.unwrap();
+        // THEN the record is gone and rotation works again
+        assert!(RootRotation::load(f.storage.as_ref()).await.unwrap().is_none());
+        f.write("rotate-root", json!({})).await.unwrap();
+    }
+}
