@@ -388,3 +388,176 @@ pub async fn roll_forward(
     };
     rekey::roll_forward(b, storage, config, wal, Some(&mut holder)).await
 }
+
+#[cfg(all(test, feature = "endpoint-overrides"))]
+mod tests {
+    use genesys_emulator::{SeedClient, SeededClient};
+    use serde_json::json;
+
+    use super::*;
+    use crate::engine::testing::{crash_points, Fixture, Run};
+    use crate::engine::SETTLE;
+    use crate::logical::{Operation, Request};
+
+    fn crm_client(f: &Fixture) -> SeededClient {
+        f.emu.seed_client(SeedClient::new(
+            "crm-prod-integration",
+            &["conversation:communication:view"],
+        ))
+    }
+
+    fn current_secret(f: &Fixture, id: &str) -> String {
+        f.emu.clients().into_iter().find(|c| c.id == id).unwrap().secret
+    }
+
+    #[tokio::test]
+    async fn a_static_role_rotates_its_client_at_once_and_static_creds_return_it() {
+        // GIVEN a client a CRM uses
+        let f = Fixture::with_role().await;
+        let crm = crm_client(&f);
+        // WHEN a static role takes it
+        let r = f
+            .write(
+                "static-roles/crm",
+                json!({"client_id": crm.id, "rotation_period": "24h"}),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(r.warnings[0].contains("previous secret stopped working"));
+        // THEN its old secret is dead, and static-creds return the new one, which works
+        assert!(f.emu.token_grantable(&crm.id, &crm.secret).is_err());
+        let creds = f.read("static-creds/crm").await.unwrap();
+        let secret = Fixture::field(&creds, "client_secret");
+        assert_eq!(secret, current_secret(&f, &crm.id));
+        f.emu.token_grantable(&crm.id, &secret).unwrap();
+        let ttl = creds.unwrap().data["ttl"].as_u64().unwrap();
+        assert!((86_000..=86_400).contains(&ttl), "{ttl}");
+        // AND the role reads back without the secret, and lists
+        let role = f.read("static-roles/crm").await.unwrap().unwrap();
+        assert_eq!(role.data["client_name"], json!("crm-prod-integration"));
+        assert!(!role.data.contains_key("client_secret"));
+        let list = f
+            .call(Operation::List, "static-roles/", json!({}))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(list.data["keys"], json!(["crm"]));
+        // WHEN rotate-role is written: a new secret now
+        f.write("rotate-role/crm", json!({})).await.unwrap();
+        let rotated = Fixture::field(&f.read("static-creds/crm").await.unwrap(), "client_secret");
+        assert_ne!(rotated, secret);
+        assert_eq!(rotated, current_secret(&f, &crm.id));
+        // WHEN the period passes: the periodic pass rotates it
+        f.advance(std::time::Duration::from_secs(86_400));
+        f.rollback().await;
+        let scheduled = Fixture::field(&f.read("static-creds/crm").await.unwrap(), "client_secret");
+        assert_ne!(scheduled, rotated);
+        assert_eq!(scheduled, current_secret(&f, &crm.id));
+        // WHEN the role is deleted: the client stays, active, with its secret
+        f.call(Operation::Delete, "static-roles/crm", json!({})).await.unwrap();
+        f.emu.token_grantable(&crm.id, &scheduled).unwrap();
+        assert!(!f.emu.deleted_client_ids().contains(&crm.id));
+    }
+
+    #[tokio::test]
+    async fn clients_a_static_role_must_not_take_are_refused_and_nothing_changes() {
+        let f = Fixture::with_role().await;
+        let crm = crm_client(&f);
+        let lease = f.read("creds/crm").await.unwrap();
+        let own = Fixture::field(&lease, "client_id");
+        f.write("static-roles/first", json!({"client_id": crm.id}))
+            .await
+            .unwrap();
+        let crm_secret = current_secret(&f, &crm.id);
+        let other = crm_client(&f);
+        let cases = [
+            (json!({"client_id": f.master.id}), "master"),
+            (json!({"client_id": own}), "manages itself"),
+            (json!({"client_id": crm.id}), "static role \"first\""),
+            (json!({"client_id": "no-such-client"}), "no such client"),
+            (json!({}), "client_id"),
+            (json!({"client_id": other.id, "rotation_period": 60}), "rotation_period"),
+            (json!({"client_id": other.id, "period": "1h"}), "period"),
+        ];
+        for (data, named) in cases {
+            let r = f.write("static-roles/second", data.clone()).await;
+            assert!(
+                matches!(&r, Err(LogicalError::BadRequest(m)) if m.contains(named)),
+                "{data}: {r:?}"
+            );
+            assert_eq!(f.read("static-roles/second").await.unwrap(), None);
+        }
+        // Nobody's secret changed.
+        assert_eq!(current_secret(&f, &crm.id), crm_secret);
+        f.emu.token_grantable(&other.id, &other.secret).unwrap();
+        f.emu.token_grantable(&f.master.id, &f.master.secret).unwrap();
+        // The client of a role cannot change.
+        let r = f.write("static-roles/first", json!({"client_id": other.id})).await;
+        assert!(
+            matches!(&r, Err(LogicalError::BadRequest(m)) if m.contains("cannot change")),
+            "{r:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_crash_at_any_point_of_a_static_rotation_loses_no_credential() {
+        for creating in [true, false] {
+            // GIVEN how many writes and calls the operation makes
+            let probe = Fixture::with_role().await;
+            let crm = crm_client(&probe);
+            if !creating {
+                probe
+                    .write("static-roles/crm", json!({"client_id": crm.id}))
+                    .await
+                    .unwrap();
+            }
+            let (path, data) = if creating {
+                ("static-roles/crm", json!({"client_id": crm.id}))
+            } else {
+                ("rotate-role/crm", json!({}))
+            };
+            probe.storage.set_fault(None);
+            let before = probe.genesys_calls();
+            probe.write(path, data.clone()).await.unwrap();
+            let (writes, calls) = (probe.storage.writes(), probe.genesys_calls() - before);
+            for (fault, call) in crash_points(writes, calls) {
+                let mut f = Fixture::with_role().await;
+                let crm = crm_client(&f);
+                let data = if creating {
+                    json!({"client_id": crm.id})
+                } else {
+                    json!({})
+                };
+                if !creating {
+                    f.write("static-roles/crm", json!({"client_id": crm.id})).await.unwrap();
+                }
+                f.storage.set_fault(fault);
+                // WHEN it crashes there
+                let outcome = f
+                    .run_crashing(Request::new(Operation::Update, path).with_data(data), call)
+                    .await;
+                assert!(matches!(outcome, Run::Crashed), "{fault:?} {call:?}: {outcome:?}");
+                f.restart();
+                f.advance(SETTLE);
+                f.rollback().await;
+                // THEN no record is left, and either the role holds the client's current
+                // secret, or there is no role and the client's secret never changed
+                assert!(crate::engine::wal::Wal::all(f.storage.as_ref())
+                    .await
+                    .unwrap()
+                    .is_empty());
+                match f.read("static-creds/crm").await.unwrap() {
+                    Some(r) => {
+                        let secret = Fixture::field(&Some(r), "client_secret");
+                        assert_eq!(secret, current_secret(&f, &crm.id), "{creating} {fault:?} {call:?}");
+                    }
+                    None => {
+                        assert!(creating);
+                        f.emu.token_grantable(&crm.id, &crm.secret).unwrap();
+                    }
+                }
+            }
+        }
+    }
+}

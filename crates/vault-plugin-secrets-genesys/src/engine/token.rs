@@ -368,3 +368,144 @@ pub async fn roll_forward(
         None => rekey::roll_forward(b, storage, config, wal, None).await,
     }
 }
+
+#[cfg(all(test, feature = "endpoint-overrides"))]
+mod tests {
+    use std::time::Duration;
+
+    use genesys_emulator::{routes, Fault, FaultAction};
+    use serde_json::json;
+
+    use super::*;
+    use crate::engine::testing::{crash_points, Fixture, Run};
+    use crate::engine::SETTLE;
+    use crate::logical::{Operation, Request};
+
+    fn token_client(f: &Fixture) -> genesys_emulator::ClientRecord {
+        let clients = f.managed_clients();
+        assert_eq!(clients.len(), 1, "{clients:?}");
+        clients.into_iter().next().unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_token_read_gives_a_bearer_token_only_from_a_held_client() {
+        // GIVEN role crm (token lifetime 2 h)
+        let f = Fixture::with_role().await;
+        // WHEN a token is read twice
+        let first = f.read("token/crm").await.unwrap().unwrap();
+        let second = f.read("token/crm").await.unwrap().unwrap();
+        // THEN the answer holds a token and its remaining life, and nothing else
+        let keys: Vec<&String> = first.data.keys().collect();
+        assert_eq!(keys, vec!["access_token", "expires_in"]);
+        assert!(first.secret.is_none(), "a token is not leased");
+        let expires_in = first.data["expires_in"].as_u64().unwrap();
+        assert!((7000..=7200).contains(&expires_in), "{expires_in}");
+        // AND the token is cached, not minted again
+        assert_eq!(first.data["access_token"], second.data["access_token"]);
+        // AND it comes from one client of the mount, whose secret the caller never saw
+        let client = token_client(&f);
+        assert_eq!(client.access_token_validity_seconds, 7200);
+        assert!(!serde_json::to_string(&first.data).unwrap().contains(&client.secret));
+    }
+
+    #[tokio::test]
+    async fn the_held_client_follows_its_role_and_is_rotated_by_the_periodic_pass() {
+        let f = Fixture::with_role().await;
+        f.read("token/crm").await.unwrap();
+        let before = token_client(&f);
+        // WHEN the role's token lifetime changes: the client is updated in place
+        f.write("roles/crm", json!({"token_lifetime": 900})).await.unwrap();
+        let r = f.read("token/crm").await.unwrap().unwrap();
+        assert!(r.data["expires_in"].as_u64().unwrap() <= 900);
+        let after = token_client(&f);
+        assert_eq!(
+            (after.id.as_str(), after.access_token_validity_seconds),
+            (before.id.as_str(), 900)
+        );
+        // WHEN the rotation period passes: the periodic pass gives it a new secret
+        f.advance(Duration::from_secs(86_400));
+        f.rollback().await;
+        let rotated = token_client(&f);
+        assert_ne!(rotated.secret, after.secret);
+        let record = ManagedClient::all(f.storage.as_ref()).await.unwrap().pop().unwrap();
+        assert_eq!(record.secret.unwrap().expose(), rotated.secret);
+        assert_eq!(record.generation, 2);
+        // AND tokens keep coming
+        f.read("token/crm").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_deleted_roles_client_drains_then_goes() {
+        // GIVEN a role with a token client (lifetime 2 h: drain 2 h plus the 1 h margin)
+        let f = Fixture::with_role().await;
+        f.read("token/crm").await.unwrap();
+        let client = token_client(&f);
+        // WHEN the role is deleted
+        f.call(Operation::Delete, "roles/crm", json!({})).await.unwrap();
+        // THEN the client is deactivated at once, and kept while its tokens may live
+        let c = f.emu.clients().into_iter().find(|c| c.id == client.id).unwrap();
+        assert_eq!(c.state, genesys_emulator::ClientState::Inactive);
+        f.advance(Duration::from_secs(3 * 3600 - 60));
+        f.rollback().await;
+        assert!(f.emu.clients().iter().any(|c| c.id == client.id));
+        // AND deleted once drained from its deactivation
+        f.advance(Duration::from_secs(120));
+        f.rollback().await;
+        assert!(f.emu.deleted_client_ids().contains(&client.id));
+        assert!(ManagedClient::all(f.storage.as_ref()).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_crash_during_the_held_clients_rotation_is_rolled_forward() {
+        // GIVEN a token client whose rotation is due
+        let probe = Fixture::with_role().await;
+        probe.read("token/crm").await.unwrap();
+        probe.advance(Duration::from_secs(86_400));
+        probe.storage.set_fault(None);
+        let before = probe.genesys_calls();
+        probe.rollback().await;
+        let (writes, calls) = (probe.storage.writes(), probe.genesys_calls() - before);
+        let points = crash_points(writes, calls);
+        for (fault, call) in points {
+            let mut f = Fixture::with_role().await;
+            f.read("token/crm").await.unwrap();
+            f.advance(Duration::from_secs(86_400));
+            f.storage.set_fault(fault);
+            // WHEN the periodic pass crashes there
+            let outcome = f.run_crashing(Request::new(Operation::Rollback, ""), call).await;
+            assert!(matches!(outcome, Run::Crashed), "{fault:?} {call:?}: {outcome:?}");
+            f.restart();
+            // THEN after the settle the stored secret is the client's, and tokens come
+            f.advance(SETTLE);
+            f.rollback().await;
+            let client = token_client(&f);
+            let record = ManagedClient::all(f.storage.as_ref()).await.unwrap().pop().unwrap();
+            assert_eq!(record.secret.unwrap().expose(), client.secret, "{fault:?} {call:?}");
+            assert!(Wal::all(f.storage.as_ref()).await.unwrap().is_empty());
+            f.read("token/crm").await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn token_requests_are_retried_through_a_429_storm() {
+        let f = Fixture::with_role().await;
+        f.read("token/crm").await.unwrap();
+        let client = token_client(&f);
+        // A new engine (no cached token) meets three 429s on the token endpoint.
+        let mut f = f;
+        f.restart();
+        f.emu.inject_fault(
+            Fault::new(
+                routes::TOKEN,
+                FaultAction::Status {
+                    status: 429,
+                    retry_after: None,
+                },
+            )
+            .times(3)
+            .for_client(client.id.clone()),
+        );
+        f.read("token/crm").await.unwrap();
+        assert_eq!(f.emu.pending_faults(), 0);
+    }
+}
