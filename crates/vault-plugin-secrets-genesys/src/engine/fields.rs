@@ -33,11 +33,6 @@ impl<'a> Fields<'a> {
         Ok(Self { data })
     }
 
-    /// Whether the write names `field` (even as `null`).
-    pub fn has(&self, field: &str) -> bool {
-        self.data.contains_key(field)
-    }
-
     fn value(&self, field: &str) -> Option<&'a Value> {
         self.data.get(field).filter(|v| !v.is_null())
     }

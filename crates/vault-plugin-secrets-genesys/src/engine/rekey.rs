@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use super::config::Config;
 use super::genesys::{genesys_error, provably_unapplied};
 use super::wal::{SecretTarget, Wal, WalKind};
-use super::GenesysBackend;
+use super::{age, GenesysBackend, SETTLE};
 use crate::logical::{LogicalError, Storage};
 
 /// A record that keeps a client's secret.
@@ -45,6 +45,21 @@ pub async fn rotate(
     holder: &mut dyn Holder,
 ) -> Result<(), LogicalError> {
     let client_id = holder.client_id().to_owned();
+    // An interrupted rotation of this client comes first: its request may still land and kill
+    // the secret this one would store, so it must have settled, and is then finished.
+    for earlier in Wal::all(storage).await? {
+        if !matches!(&earlier.kind, WalKind::NewSecret { client_id: id, .. } if *id == client_id) {
+            continue;
+        }
+        let wait = SETTLE.saturating_sub(age(earlier.created_at, b.now()));
+        if !wait.is_zero() {
+            return Err(LogicalError::Internal(format!(
+                "an interrupted rotation of client {client_id} is settling; try again in {} s",
+                wait.as_secs()
+            )));
+        }
+        roll_forward(b, storage, config, &earlier, Some(&mut *holder)).await?;
+    }
     let wal = Wal::begin(
         storage,
         WalKind::NewSecret {

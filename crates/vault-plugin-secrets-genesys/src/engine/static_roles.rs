@@ -501,6 +501,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_rotation_waits_for_an_interrupted_one_to_settle_then_finishes_it() {
+        // GIVEN a static role whose rotation lost its answer after Genesys changed the secret
+        let f = Fixture::with_role().await;
+        let crm = crm_client(&f);
+        f.write("static-roles/crm", json!({"client_id": crm.id})).await.unwrap();
+        f.emu.inject_fault(genesys_emulator::Fault::new(
+            genesys_emulator::routes::NEW_SECRET,
+            genesys_emulator::FaultAction::DropAfterApply,
+        ));
+        assert!(f.write("rotate-role/crm", json!({})).await.is_err());
+        // THEN static-creds warn that the secret may be dead
+        let r = f.read("static-creds/crm").await.unwrap().unwrap();
+        assert!(r.warnings[0].contains("interrupted"), "{r:?}");
+        // AND another rotation is refused until the first has settled
+        let r = f.write("rotate-role/crm", json!({})).await;
+        assert!(
+            matches!(&r, Err(LogicalError::Internal(m)) if m.contains("settling")),
+            "{r:?}"
+        );
+        // WHEN it has settled, a rotation finishes the interrupted one and rotates
+        f.advance(SETTLE);
+        f.write("rotate-role/crm", json!({})).await.unwrap();
+        let secret = Fixture::field(&f.read("static-creds/crm").await.unwrap(), "client_secret");
+        assert_eq!(secret, current_secret(&f, &crm.id));
+        assert!(crate::engine::wal::Wal::all(f.storage.as_ref())
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
     async fn a_crash_at_any_point_of_a_static_rotation_loses_no_credential() {
         for creating in [true, false] {
             // GIVEN how many writes and calls the operation makes
