@@ -122,7 +122,7 @@ pub async fn revoke(b: &GenesysBackend, ctx: &Context, secret: &LeaseSecret) -> 
     let known = HashSet::from([uuid.clone()]);
     let master = b.master(&config).await;
     match managed::delete_owned(&master, &managed::owner(&identity, &prefix, &known), &client_id).await {
-        Ok(()) => {}
+        Ok(_) => {}
         Err(NotDeleted::Foreign(why)) => {
             warn!(client_id = %client_id, reason = %why, "lease revoked; its client is no longer provably this mount's and is left alone");
         }

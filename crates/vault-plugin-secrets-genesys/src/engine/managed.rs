@@ -258,11 +258,14 @@ pub async fn create(
         // write-ahead record's rollback does otherwise).
         let known = HashSet::from([record.uuid.clone()]);
         match delete_owned(&master, &owner(identity, &prefix, &known), &record.client_id).await {
-            Ok(()) => {
+            Ok(Gone::Deleted) => {
                 info!(client_id = %record.client_id, "client deleted: its record could not be stored");
                 if let Err(end) = wal.end(storage).await {
                     warn!(error = %end, "could not drop the write-ahead record of a deleted client");
                 }
+            }
+            Ok(Gone::NotShown) => {
+                warn!(client_id = %record.client_id, "a client whose record could not be stored does not show yet; the periodic pass deletes it")
             }
             Err(not) => {
                 warn!(client_id = %record.client_id, error = %LogicalError::from(not), "could not delete a client whose record could not be stored; the periodic pass deletes it")
@@ -294,7 +297,10 @@ pub async fn abandon(
         let prefix = config.prefix()?;
         let known = HashSet::from([created.record.uuid.clone()]);
         let master = b.master(config).await;
-        delete_owned(&master, &owner(identity, &prefix, &known), &created.record.client_id).await?;
+        if delete_owned(&master, &owner(identity, &prefix, &known), &created.record.client_id).await? == Gone::NotShown
+        {
+            return Err(LogicalError::Internal("the new client does not show yet".into()));
+        }
         ManagedClient::forget(storage, &created.record.uuid).await?;
         created.wal.end(storage).await
     };
@@ -326,14 +332,25 @@ impl From<NotDeleted> for LogicalError {
     }
 }
 
-/// Deactivates and deletes client `client_id` if `owner` owns it (gone already is fine).
-pub async fn delete_owned(master: &GenesysClient, owner: &Owner<'_>, client_id: &str) -> Result<(), NotDeleted> {
+/// What [`delete_owned`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gone {
+    /// It existed and is deleted now.
+    Deleted,
+    /// Genesys does not show it. For a client created a moment ago that proves nothing (a new
+    /// client may take a while to show), so callers that just created it keep their
+    /// write-ahead record for the rollback.
+    NotShown,
+}
+
+/// Deactivates and deletes client `client_id` if `owner` owns it.
+pub async fn delete_owned(master: &GenesysClient, owner: &Owner<'_>, client_id: &str) -> Result<Gone, NotDeleted> {
     let client = master
         .get_client(client_id)
         .await
         .map_err(|e| NotDeleted::Failed(genesys_error("reading a client before deleting it", e)))?;
     let Some(client) = client else {
-        return Ok(());
+        return Ok(Gone::NotShown);
     };
     owner.judge(&client).map_err(|why| {
         warn!(client_id = %client.id, reason = %why, "not deleting a client that is not provably this mount's");
@@ -342,7 +359,8 @@ pub async fn delete_owned(master: &GenesysClient, owner: &Owner<'_>, client_id: 
     master
         .retire_and_delete(&client)
         .await
-        .map_err(|e| NotDeleted::Failed(genesys_error("deleting a client", e)))
+        .map_err(|e| NotDeleted::Failed(genesys_error("deleting a client", e)))?;
+    Ok(Gone::Deleted)
 }
 
 /// Waits until a created client gets tokens; if it never does, abandons it.

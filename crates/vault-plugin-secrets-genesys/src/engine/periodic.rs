@@ -160,7 +160,7 @@ async fn sweep(
             match &step {
                 Step::Delete { client_id, uuid, reason } => {
                     match managed::delete_owned(&master, &owner, client_id).await {
-                        Ok(()) => {}
+                        Ok(_) => {}
                         Err(NotDeleted::Foreign(_)) => return Ok(()),
                         Err(NotDeleted::Failed(e)) => return Err(e),
                     }

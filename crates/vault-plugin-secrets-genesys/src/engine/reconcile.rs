@@ -237,7 +237,11 @@ pub fn plan(
         if listed.contains(&record.uuid) || creates.contains_key(record.uuid.as_str()) {
             continue;
         }
-        // Its client is not in the (complete) listing: gone.
+        // Its client is not in the (complete) listing: gone, unless the record is younger than
+        // rollback_min_age (a new client may take a while to show in listings).
+        if age(record.created_at, now) < min_age {
+            continue;
+        }
         let gone_matters = match (&record.phase, &record.purpose) {
             (Phase::Retiring { .. }, _) | (Phase::Live, Purpose::Token { .. }) => true,
             (Phase::Live, Purpose::Lease { expires_at, .. }) => now > *expires_at + LEASE_GRACE,
@@ -469,6 +473,28 @@ mod tests {
             Duration::from_secs(600),
         );
         assert!(matches!(&p.steps[0], Step::Delete { client_id, .. } if client_id == "c6"));
+    }
+
+    #[test]
+    fn a_young_record_whose_client_does_not_show_yet_is_kept() {
+        let a = identity(1);
+        let token = Purpose::Token { role: "crm".into() };
+        let mut young = record(9, token, Phase::Live);
+        young.created_at = t(1000);
+        let records = vec![young];
+        let pointers = HashMap::from([("crm".to_string(), uuid(9))]);
+        let known = Known {
+            records: &records,
+            wals: &[],
+            pointers: &pointers,
+        };
+        assert!(plan(&[], known, &a, &prefix(), t(1000 + 599), Duration::from_secs(600))
+            .steps
+            .is_empty());
+        assert_eq!(
+            plan(&[], known, &a, &prefix(), t(1000 + 600), Duration::from_secs(600)).steps,
+            vec![Step::Forget { uuid: uuid(9) }]
+        );
     }
 
     #[test]
