@@ -149,7 +149,7 @@ impl Holdings {
 /// `config` write.
 pub async fn write(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<Option<Response>, LogicalError> {
     let f = Fields::parse(&req.data, "config", &FIELDS)?;
-    let _root = b.root_lock.lock().await;
+    let _root = b.root_lock.write().await;
     let storage = ctx.storage.as_ref();
     let existing = Config::load(storage).await?;
 
@@ -321,7 +321,7 @@ pub async fn read(_b: &GenesysBackend, ctx: &Context) -> Result<Option<Response>
 /// `config` delete: refused while the mount holds clients or write-ahead records (their cleanup
 /// needs the master); static roles stay, and stop rotating until a new config is written.
 pub async fn delete(b: &GenesysBackend, ctx: &Context) -> Result<Option<Response>, LogicalError> {
-    let _root = b.root_lock.lock().await;
+    let _root = b.root_lock.write().await;
     let storage = ctx.storage.as_ref();
     let holdings = Holdings::of(storage).await?;
     if holdings.any() {

@@ -42,6 +42,7 @@ fn internal<'a>(data: &'a Map<String, Value>, field: &str) -> Result<&'a str, Lo
 
 /// `creds/<role>` read: issues a lease.
 pub async fn issue(b: &GenesysBackend, ctx: &Context, role_name: &str) -> Result<Option<Response>, LogicalError> {
+    let _shared = b.root_lock.read().await;
     let storage = ctx.storage.as_ref();
     let config = Config::require(storage).await?;
     let identity = Identity::load(storage)

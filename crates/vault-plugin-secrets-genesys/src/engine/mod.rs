@@ -130,8 +130,10 @@ impl KeyedLocks {
 pub struct GenesysBackend {
     connector: genesys::Connector,
     clock: Clock,
-    /// Held by `config` writes and deletes, `rotate-root` and its recovery.
-    root_lock: tokio::sync::Mutex<()>,
+    /// Held exclusively by `config` writes and deletes, `rotate-root` and its recovery; shared by
+    /// whatever creates clients (`creds/`, `token/`), so config cannot go (or the master's
+    /// secret change) under a create in flight.
+    root_lock: tokio::sync::RwLock<()>,
     /// Per role (`role/<name>`) and static role (`static/<name>`).
     locks: KeyedLocks,
     tokens: token::TokenCache,
@@ -179,7 +181,7 @@ impl GenesysBackend {
         Self {
             connector: genesys::Connector::new(settings.overrides, settings.http, settings.propagation_timeout),
             clock: settings.clock,
-            root_lock: tokio::sync::Mutex::new(()),
+            root_lock: tokio::sync::RwLock::new(()),
             locks: KeyedLocks::default(),
             tokens: token::TokenCache::default(),
             last_reconcile: Mutex::new(None),

@@ -88,7 +88,7 @@ pub enum Recovery {
 /// `rotate-root` write.
 pub async fn rotate(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<Option<Response>, LogicalError> {
     super::fields::Fields::parse(&req.data, "rotate-root", &[])?;
-    let _root = b.root_lock.lock().await;
+    let _root = b.root_lock.write().await;
     let storage = ctx.storage.as_ref();
     Config::require(storage).await?;
     if let Some(record) = RootRotation::load(storage).await? {
@@ -304,7 +304,7 @@ pub async fn recover_if_due(b: &GenesysBackend, ctx: &Context) -> Result<Option<
     if record.locked.is_some() || age(record.started_at, b.now()) < SETTLE {
         return Ok(None);
     }
-    let _root = b.root_lock.lock().await;
+    let _root = b.root_lock.write().await;
     // Read again under the lock: a rotate-root may have finished meanwhile.
     let Some(record) = RootRotation::load(storage).await? else {
         return Ok(None);

@@ -85,6 +85,7 @@ impl TokenCache {
 
 /// `token/<role>` read.
 pub async fn read(b: &GenesysBackend, ctx: &Context, role_name: &str) -> Result<Option<Response>, LogicalError> {
+    let _shared = b.root_lock.read().await;
     let storage = ctx.storage.as_ref();
     let config = Config::require(storage).await?;
     let identity = Identity::load(storage)
