@@ -488,6 +488,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_crash_at_any_point_of_the_held_clients_creation_leaves_no_orphan() {
+        // GIVEN how many writes and calls the first token read makes (it creates the client)
+        let probe = Fixture::with_role().await;
+        probe.storage.set_fault(None);
+        let before = probe.genesys_calls();
+        probe.read("token/crm").await.unwrap();
+        let (writes, calls) = (probe.storage.writes(), probe.genesys_calls() - before);
+        for (fault, call) in crash_points(writes, calls) {
+            let mut f = Fixture::with_role().await;
+            f.storage.set_fault(fault);
+            // WHEN the read crashes there
+            let outcome = f.run_crashing(Request::new(Operation::Read, "token/crm"), call).await;
+            assert!(matches!(outcome, Run::Crashed), "{fault:?} {call:?}: {outcome:?}");
+            f.restart();
+            f.advance(Duration::from_secs(600));
+            f.rollback().await;
+            // THEN no record is left in flight, and any client left is the role's, recorded
+            let storage = f.storage.as_ref();
+            assert!(Wal::all(storage).await.unwrap().is_empty(), "{fault:?} {call:?}");
+            let pointed = pointer(storage, "crm").await.unwrap().map(|p| p.uuid);
+            for client in f.managed_clients() {
+                let record = ManagedClient::all(storage)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .find(|r| r.client_id == client.id);
+                let record = record.unwrap_or_else(|| panic!("{fault:?} {call:?}: {} has no record", client.name));
+                assert_eq!(Some(&record.uuid), pointed.as_ref(), "{fault:?} {call:?}");
+            }
+            // AND tokens come, from one client
+            f.read("token/crm").await.unwrap();
+            assert_eq!(f.managed_clients().len(), 1, "{fault:?} {call:?}");
+        }
+    }
+
+    #[tokio::test]
     async fn token_requests_are_retried_through_a_429_storm() {
         let f = Fixture::with_role().await;
         f.read("token/crm").await.unwrap();
