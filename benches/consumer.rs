@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use genesys_emulator::{Emulator, EmulatorConfig, SeedClient};
 use genesys_rotator::consumer::{Consumer, ConsumerSettings};
+use genesys_rotator::domain::ClientId;
 use genesys_rotator::genesys::{ClientState, GenesysClient, HttpSettings};
 use genesys_rotator::region::{EndpointOverrides, Endpoints, Region};
 use genesys_rotator::secret::ClientCredentials;
@@ -48,9 +49,6 @@ impl SecretStore for MemoryStore {
             version_id: "v".into(),
             value: SecretString::from(self.0.lock().unwrap().clone()),
         }))
-    }
-    async fn put_pending(&self, _: &str, _: &str, _: &SecretString, _: Option<&str>) -> Result<(), StoreError> {
-        unimplemented!()
     }
     async fn promote(&self, _: &str, _: &str, _: &str) -> Result<(), StoreError> {
         unimplemented!()
@@ -158,7 +156,7 @@ async fn main() {
     let admin = GenesysClient::new(
         http.clone(),
         Endpoints::single(Url::parse(&base).unwrap()),
-        ClientCredentials::new(&master.id, &master.secret),
+        ClientCredentials::new(ClientId::parse(&master.id).unwrap(), &master.secret),
         HttpSettings::default(),
     );
     let mut current = app.id.clone();

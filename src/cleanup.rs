@@ -121,7 +121,15 @@ impl Classify for CleanupError {
         match self {
             CleanupError::Secret(e) => e.kind(),
             CleanupError::Genesys(e) => e.kind(),
-            CleanupError::Queue(_) => "RequeueDrainMessage",
+            CleanupError::Queue(e) => e.kind(),
+        }
+    }
+
+    fn call_name(&self) -> Option<&'static str> {
+        match self {
+            CleanupError::Secret(e) => e.call_name(),
+            CleanupError::Genesys(e) => e.call_name(),
+            CleanupError::Queue(e) => e.call_name(),
         }
     }
 }
@@ -193,6 +201,10 @@ impl Classify for TriggerError {
 
     fn kind(&self) -> &'static str {
         "UnrecognisedEvent"
+    }
+
+    fn call_name(&self) -> Option<&'static str> {
+        None
     }
 }
 
@@ -374,8 +386,8 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
         // longer (the client's is what its tokens live by; the secret's is what was asked for).
         let lifetime = client
             .access_token_validity_seconds
-            .unwrap_or(current.settings.token_lifetime_seconds)
-            .max(current.settings.token_lifetime_seconds);
+            .unwrap_or(current.settings.token_lifetime.seconds())
+            .max(current.settings.token_lifetime.seconds());
         let drain = match self.drain.drain_for(Some(lifetime)) {
             Ok(d) => d,
             Err(e) => {
@@ -479,7 +491,8 @@ fn log_disposition(message_id: &str, receives: &str, body: Option<&str>, d: &Dis
             error!(message_id, client_id, secret_arn, reason = %r, "delete refused; client left as it is for an operator")
         }
         Disposition::Retry(e) => {
-            warn!(message_id, client_id, receives, retryable = e.is_retryable(), error = %e, "cleanup failed; message returns to the queue")
+            let error_type = crate::error_type::error_type(e);
+            warn!(message_id, client_id, receives, retryable = e.is_retryable(), error_type = %error_type, error = %e, "cleanup failed; message returns to the queue")
         }
         Disposition::Malformed(e) => {
             error!(message_id, receives, error = %e, "malformed drain message; it returns until the DLQ takes it")

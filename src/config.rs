@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use genesys_core::domain::TokenLifetime;
 use genesys_core::region::EndpointOverrides;
 
 /// A problem with the environment. None of these can be fixed by retrying.
@@ -341,10 +342,10 @@ impl ReconcileConfig {
         Ok(config)
     }
 
-    /// The longest a client of a secret whose tokens live `token_lifetime_seconds` drains: the
+    /// The longest a client of a secret whose tokens live `token_lifetime` drains: the
     /// configured drain, or the lifetime plus the drain margin if that is longer.
-    pub fn longest_drain(&self, token_lifetime_seconds: u32) -> Duration {
-        let by_lifetime = Duration::from_secs(u64::from(token_lifetime_seconds)) + self.drain_margin;
+    pub fn longest_drain(&self, token_lifetime: TokenLifetime) -> Duration {
+        let by_lifetime = Duration::from_secs(u64::from(token_lifetime.seconds())) + self.drain_margin;
         self.configured_drain.map_or(by_lifetime, |d| d.max(by_lifetime))
     }
 }

@@ -1,59 +1,10 @@
-//! Using the rotated secret: a small client for the programs that *consume* the credential
-//! (a CRM integration, a reporting job), behind the cargo feature `consumer`.
-//!
-//! # Why a consumer needs help
-//!
-//! The rotator replaces the OAuth client itself, not just its secret: after a rotation the
-//! secret's `AWSCURRENT` holds a brand-new client id and secret. The old client is set
-//! `inactive` (its tokens keep working, it mints no new ones) and deleted after a drain, which
-//! kills its tokens. A consumer that read the secret once at start-up therefore breaks twice:
-//! its next token request is refused (`invalid_client`), and, if its cached token outlived the
-//! drain (a drain shortened by hand, a token lifetime raised, a client deleted by an operator),
-//! its API calls get HTTP 401. Re-reading the secret on every call would work, but costs a
-//! Secrets Manager call (money, latency, throttling) per request.
-//!
-//! # What [`Consumer`] does
-//!
-//! - Reads the secret's `AWSCURRENT` version (always naming the stage) and keeps the credential
-//!   for [`ConsumerSettings::credential_ttl`]. Only `clientId`, `clientSecret` and `region` are
-//!   needed; other fields are ignored. The region resolves through the same
-//!   [`EndpointOverrides`] as the rotator's, so a credential is only ever sent to a real Genesys
-//!   Cloud login host (or a loopback emulator in tests).
-//! - Gets a client-credentials token with [`request_token`] and reuses it until
-//!   [`ConsumerSettings::refresh_margin`] before it expires.
-//! - Authorizes the caller's `reqwest` request, refusing to send the token to any host but the
-//!   region's API host.
-//! - **On a 401** it re-reads the secret past the cache, gets a new token and sends the request
-//!   again, once. A token request refused with `invalid_client` from a *cached* credential (the
-//!   client was rotated away) re-reads the secret the same way.
-//! - **Single flight**: every token carries a generation number. A caller that got a 401 with
-//!   generation N refreshes only if generation N is still the current one; callers that arrive
-//!   while a refresh runs wait for it and use its result. A thousand callers hitting 401 at
-//!   once make one secret read and one token request.
-//! - **429**: waits `Retry-After` (or a short backoff when absent) and retries, at most
-//!   [`ConsumerSettings::max_rate_limit_retries`] times and never longer than
-//!   [`ConsumerSettings::max_retry_after`] per wait; past that the 429 is the caller's.
-//!
-//! Other answers (403, 404, 5xx) and transport errors are returned as they are: the consumer
-//! does not know whether the caller's request is safe to repeat.
-//!
-//! Secrets and tokens are held as `secrecy` types or sensitive header values and never appear
-//! in `Debug` output, errors or logs.
-//!
-//! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use genesys_rotator::consumer::Consumer;
-//! let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-//! let sm = aws_sdk_secretsmanager::Client::new(&config);
-//! let genesys = Consumer::from_sdk(sm, "arn:aws:secretsmanager:eu-west-1:123456789012:secret:crm-AbCdEf");
-//! // Clones share one cache: hand one to every task.
-//! let me = genesys.get("/api/v2/tokens/me").await?;
-//! let users = genesys
-//!     .send(|http, base| http.get(format!("{base}/api/v2/users?pageSize=25")))
-//!     .await?;
-//! println!("{} {}", me.status(), users.status());
-//! # Ok(()) }
-//! ```
+//! Using the rotated secret (cargo feature `consumer`): [`Consumer`] gives the programs that use
+//! the credential (a CRM integration, a reporting job) authorized requests to the Genesys Cloud
+//! API that keep working across rotations. It owns the cached credential (read from
+//! `AWSCURRENT`), the cached token, the recovery from a 401 or a refused credential (one secret
+//! read for all concurrent callers) and the patience with 429s ([`ConsumerSettings`]). Secrets
+//! and tokens never appear in `Debug`, errors or logs. What it does and why, for users:
+//! docs/users/consumer.md.
 
 use genesys_core::backoff::Backoff;
 use genesys_core::classify::Classify;
@@ -70,7 +21,7 @@ use tracing::{debug, warn};
 use crate::secret_format::{MasterSecret, SecretFormatError};
 use crate::store::{AwsSecretStore, SecretStore, StoreError, Version, AWSCURRENT};
 use genesys_core::genesys::retry::parse_retry_after;
-use genesys_core::genesys::{request_token, GenesysError};
+use genesys_core::genesys::{request_token, GenesysCall, GenesysError};
 use genesys_core::region::{EndpointOverrides, Endpoints};
 use genesys_core::secret::{AccessToken, ClientCredentials, ExposeSecret};
 
@@ -175,6 +126,19 @@ impl Classify for ConsumerError {
             ConsumerError::Build(_) => "InvalidRequest",
         }
     }
+
+    /// The secret read or the token request; the caller's own request is the caller's call.
+    fn call_name(&self) -> Option<&'static str> {
+        match self {
+            ConsumerError::Secret(e) => e.call_name(),
+            ConsumerError::Token(e) => e.call_name(),
+            ConsumerError::NoCurrentValue
+            | ConsumerError::InvalidSecret(_)
+            | ConsumerError::ForeignHost { .. }
+            | ConsumerError::Build(_)
+            | ConsumerError::Transport(_) => None,
+        }
+    }
 }
 
 /// Counters of what a [`Consumer`] (all its clones) has done, for metrics and tests.
@@ -245,8 +209,23 @@ struct Inner<S> {
 /// Authorized access to the Genesys Cloud API with the credential held in one secret.
 ///
 /// Cheap to clone; clones share the credential, the token and the counters, so create one per
-/// secret and hand clones to every task. See the [module docs](self) for what it caches and
-/// how it recovers from a rotation.
+/// secret and hand clones to every task. What it caches and how it recovers from a rotation:
+/// docs/users/consumer.md.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use genesys_rotator::consumer::Consumer;
+/// let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+/// let sm = aws_sdk_secretsmanager::Client::new(&config);
+/// let genesys = Consumer::from_sdk(sm, "arn:aws:secretsmanager:eu-west-1:123456789012:secret:crm-AbCdEf");
+/// // Clones share one cache: hand one to every task.
+/// let me = genesys.get("/api/v2/tokens/me").await?;
+/// let users = genesys
+///     .send(|http, base| http.get(format!("{base}/api/v2/users?pageSize=25")))
+///     .await?;
+/// println!("{} {}", me.status(), users.status());
+/// # Ok(()) }
+/// ```
 pub struct Consumer<S = AwsSecretStore> {
     inner: Arc<Inner<S>>,
 }
@@ -315,8 +294,10 @@ impl<S: SecretStore> Consumer<S> {
     /// for each retry (after a 401 or a 429), so it must be cheap and repeatable. The request
     /// must target the API host; any other host is refused before the token is attached.
     ///
-    /// Returns Genesys' answer, whatever its status, once 401s and 429s have been handled as
-    /// the [module docs](self) describe.
+    /// Returns Genesys' answer, whatever its status, once a 401 has been retried (once) with a
+    /// credential read again past the cache and a new token, and 429s waited out within the
+    /// [`ConsumerSettings`]; other answers and transport errors are the caller's, who alone
+    /// knows whether the request is safe to repeat.
     pub async fn send<F>(&self, build: F) -> Result<reqwest::Response, ConsumerError>
     where
         F: Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder,
@@ -474,8 +455,12 @@ impl<S: SecretStore> Consumer<S> {
         lifetime: Duration,
         generation: u64,
     ) -> Result<Session, ConsumerError> {
-        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", token.bearer()))
-            .map_err(|_| ConsumerError::Token(GenesysError::Decode("the access token is not a valid header".into())))?;
+        let mut authorization = HeaderValue::from_str(&format!("Bearer {}", token.bearer())).map_err(|_| {
+            ConsumerError::Token(GenesysError::Decode {
+                call: GenesysCall::Token,
+                message: "the access token is not a valid header".into(),
+            })
+        })?;
         authorization.set_sensitive(true);
         let margin = self.inner.settings.refresh_margin.min(lifetime);
         let fresh_until = token.expires_at().checked_sub(margin).unwrap_or_else(Instant::now);
@@ -486,7 +471,7 @@ impl<S: SecretStore> Consumer<S> {
             fresh_until,
             base: api_base.as_str().trim_end_matches('/').to_owned(),
             api_base,
-            client_id: cred.credentials.client_id.clone(),
+            client_id: cred.credentials.client_id.to_string(),
         })
     }
 
@@ -534,11 +519,13 @@ impl<S: SecretStore> Consumer<S> {
             .await;
             let wait = match result {
                 Ok(got) => return Ok(got),
-                Err(GenesysError::RateLimited { retry_after }) if rate_limited < settings.max_rate_limit_retries => {
+                Err(e @ GenesysError::RateLimited { retry_after, .. })
+                    if rate_limited < settings.max_rate_limit_retries =>
+                {
                     rate_limited += 1;
                     let wait = retry_after.unwrap_or_else(|| backoff(rate_limited));
                     if wait > settings.max_retry_after {
-                        return Err(GenesysError::RateLimited { retry_after });
+                        return Err(e);
                     }
                     bump(&self.inner.counters.rate_limit_waits);
                     wait
@@ -607,7 +594,15 @@ mod tests {
 
     #[test]
     fn errors_say_whether_a_retry_helps() {
-        assert!(ConsumerError::Token(GenesysError::Transport("x".into())).is_retryable());
+        let unreachable = ConsumerError::Token(GenesysError::Transport {
+            call: GenesysCall::Token,
+            message: "x".into(),
+        });
+        assert!(unreachable.is_retryable());
+        assert_eq!(
+            genesys_core::classify::qualified_kind(&unreachable),
+            "GenesysUnreachable.Token"
+        );
         assert!(!ConsumerError::InvalidSecret(SecretFormatError::MissingField("region")).is_retryable());
         assert!(!ConsumerError::NoCurrentValue.is_retryable());
     }

@@ -139,7 +139,7 @@ pub async fn inventory<S: SecretStore, R: Retirement>(
                 .map_err(|e| e.to_string())?;
             let drain = rotator
                 .reconcile_config()
-                .longest_drain(current.settings.token_lifetime_seconds);
+                .longest_drain(current.settings.token_lifetime);
             Ok::<_, String>((
                 master,
                 SecretView {

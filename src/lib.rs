@@ -21,7 +21,8 @@
 //! - [`sweep`]: the scheduled reconciliation over every served secret.
 //! - [`inventory`]: read-only: every client of the orgs placed in its secret's life, for operators.
 //! - [`metrics`]: the CloudWatch metrics (Embedded Metric Format) and their flush per invocation.
-//! - [`error_type`]: the `errorType` a failed invocation reports: `Retryable.*` or `NonRetryable.*`.
+//! - [`error_type`]: the `errorType` a failed invocation reports: `Retryable.*` or `NonRetryable.*`,
+//!   then the kind of failure and the call that failed.
 //! - `consumer` (cargo feature `consumer`): for programs that *use* the rotated secret: cached
 //!   credential and token, authorized requests, recovery from 401 after a rotation.
 //! - From the core, re-exported for this crate's users: [`genesys`], [`region`], [`secret`],

@@ -1,21 +1,10 @@
-//! CloudWatch metrics, in Embedded Metric Format (EMF): the one place that names them, records
-//! them and prints them.
-//!
-//! The library records through the [`metrics`] facade with the functions below. With no recorder
-//! installed (tests, the CLI) a record costs a few atomic loads and goes nowhere. The Lambda
-//! handlers call [`Emitter::install`] once at start and [`Emitter::flush`] after every
-//! invocation: each invocation's metrics become EMF JSON lines on stdout, which CloudWatch Logs
-//! turns into metrics. No `cloudwatch:PutMetricData` call, permission or latency.
-//!
-//! Why `metrics_cloudwatch_embedded`: it is a backend of the `metrics` facade (the common
-//! metrics API of Rust), so the library depends on the facade only; it is maintained (regular
-//! releases, lambda_runtime 1.x); it writes valid EMF (tested by `tests/observability.rs`); and
-//! without its `lambda` feature it pulls no HTTP stack. The flush is ours rather than its
-//! `lambda::run` wrapper, which would replace `lambda_runtime::run` in both handlers.
-//!
-//! Every metric is under [`NAMESPACE`] with the dimension set listed in [`METRICS`]; the
-//! template's alarms name them, and `tests/template.rs` checks they agree. Nothing here ever
-//! carries a secret: dimension values are step names, fixed words and booleans.
+//! CloudWatch metrics in Embedded Metric Format (EMF): the one place that names, records and
+//! prints them. The library records through the `metrics` facade with the functions below (with
+//! no recorder installed, the records go nowhere); the Lambda handlers install the [`Emitter`]
+//! once and flush it after every invocation, as EMF lines on stdout that CloudWatch Logs turns
+//! into metrics. [`METRICS`] lists every metric and its dimensions, which the template's alarms
+//! name (`tests/template.rs`); no value ever carries a secret. What each metric counts, for
+//! operators: docs/operators/alarms-and-runbooks.md.
 
 use std::io::Write;
 
@@ -217,9 +206,20 @@ impl genesys_core::classify::Classify for InstallError {
     fn kind(&self) -> &'static str {
         "MetricsRecorder"
     }
+
+    fn call_name(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// The installed EMF recorder. One per process.
+///
+/// Why `metrics_cloudwatch_embedded`: it is a backend of the `metrics` facade (the common
+/// metrics API of Rust), so the library depends on the facade only; it is maintained (regular
+/// releases, lambda_runtime 1.x); it writes valid EMF (tested by `tests/observability.rs`); and
+/// without its `lambda` feature it pulls no HTTP stack. The flush is ours rather than its
+/// `lambda::run` wrapper, which would replace `lambda_runtime::run` in both handlers. EMF needs
+/// no `cloudwatch:PutMetricData` call, permission or latency.
 #[derive(Clone, Copy)]
 pub struct Emitter {
     collector: &'static Collector,

@@ -10,7 +10,7 @@
 //! from its creation; one a version once held is first deactivated by the scheduled pass. The
 //! rule and its reasons: docs/design/reconciliation.md. Time is an input (`now`).
 
-use genesys_core::classify::Classify;
+use genesys_core::classify::{qualified_kind, Classify};
 use std::collections::HashSet;
 use std::fmt;
 
@@ -112,8 +112,9 @@ pub struct Candidate {
 pub struct ReconcileFailure {
     /// The secret concerned.
     pub secret_arn: String,
-    /// [`ReconcileError::kind`].
-    pub kind: &'static str,
+    /// What failed, and the call if a call failed: `<Kind>` or `<Kind>.<Call>`
+    /// ([`genesys_core::classify::qualified_kind`], the `errorType` without its class).
+    pub kind: String,
     /// The error's message (ids and labels, never secret values).
     pub message: String,
     /// Whether the next pass may succeed where this one failed.
@@ -125,7 +126,7 @@ impl ReconcileFailure {
     pub fn of(secret_arn: &str, e: &(impl Classify + std::fmt::Display)) -> Self {
         Self {
             secret_arn: secret_arn.to_owned(),
-            kind: e.kind(),
+            kind: qualified_kind(e),
             message: e.to_string(),
             retryable: e.is_retryable(),
         }
@@ -164,12 +165,7 @@ impl ReconcileReport {
     /// The report of a pass that could not even find the secrets it serves.
     pub fn listing_failed(e: &StoreError) -> Self {
         Self {
-            errors: vec![ReconcileFailure {
-                secret_arn: "*".into(),
-                kind: e.kind(),
-                message: e.to_string(),
-                retryable: e.is_retryable(),
-            }],
+            errors: vec![ReconcileFailure::of("*", e)],
             ..Self::default()
         }
     }
@@ -239,16 +235,25 @@ pub enum ReconcileError {
     },
 }
 
-impl Classify for ReconcileError {
-    fn is_retryable(&self) -> bool {
+impl ReconcileError {
+    /// The failed call this error reports, if it is one: reading a version, listing the
+    /// clients, or deactivating and deleting one.
+    fn failed_call(&self) -> Option<&dyn Classify> {
         match self {
-            ReconcileError::VersionUnreadable { source, .. } => source.is_retryable(),
-            ReconcileError::List(e) | ReconcileError::Delete { source: e, .. } => e.is_retryable(),
-            // Room is made by deleting clients or raising the limit, not by retrying at once.
+            ReconcileError::VersionUnreadable { source, .. } => Some(source),
+            ReconcileError::List(e) | ReconcileError::Delete { source: e, .. } => Some(e),
             ReconcileError::ClientLimit { .. }
             | ReconcileError::VersionUndecodable { .. }
-            | ReconcileError::HorizonTooShort { .. } => false,
+            | ReconcileError::HorizonTooShort { .. } => None,
         }
+    }
+}
+
+impl Classify for ReconcileError {
+    /// As the failed call; the others are not: room is made by deleting clients or raising the
+    /// limit, and a setting or a version by an operator, not by retrying at once.
+    fn is_retryable(&self) -> bool {
+        self.failed_call().is_some_and(Classify::is_retryable)
     }
 
     fn kind(&self) -> &'static str {
@@ -257,9 +262,12 @@ impl Classify for ReconcileError {
             ReconcileError::VersionUndecodable { .. } => "VersionUndecodable",
             ReconcileError::HorizonTooShort { .. } => "HorizonTooShort",
             ReconcileError::ClientLimit { .. } => "ClientLimit",
-            ReconcileError::List(_) => "ListClients",
-            ReconcileError::Delete { .. } => "DeleteClient",
+            ReconcileError::List(e) | ReconcileError::Delete { source: e, .. } => e.kind(),
         }
+    }
+
+    fn call_name(&self) -> Option<&'static str> {
+        self.failed_call().and_then(Classify::call_name)
     }
 }
 
@@ -293,7 +301,7 @@ pub(crate) fn check_horizon(
     arn: &str,
     secret: &IntegrationSecret,
 ) -> Result<(), ReconcileError> {
-    let drain = config.longest_drain(secret.settings.token_lifetime_seconds);
+    let drain = config.longest_drain(secret.settings.token_lifetime);
     if config.horizon <= drain {
         return Err(ReconcileError::HorizonTooShort {
             secret_arn: arn.to_owned(),
@@ -635,6 +643,7 @@ pub(crate) fn check_client_limit(count: usize, config: &ReconcileConfig) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use genesys_core::domain::TokenLifetime;
     use genesys_core::ownership::description;
 
     const H: i64 = 3600;
@@ -815,13 +824,22 @@ mod tests {
         };
         let c = ReconcileConfig::from_lookup(env(&[])).unwrap();
         assert_eq!(c, ReconcileConfig::default());
-        assert_eq!(c.longest_drain(86_400), Duration::from_secs(25 * 3600));
+        assert_eq!(
+            c.longest_drain(TokenLifetime::new(86_400).unwrap()),
+            Duration::from_secs(25 * 3600)
+        );
         // A 48 h token lifetime needs more than the default 48 h horizon.
-        assert_eq!(c.longest_drain(172_800), Duration::from_secs(49 * 3600));
+        assert_eq!(
+            c.longest_drain(TokenLifetime::new(172_800).unwrap()),
+            Duration::from_secs(49 * 3600)
+        );
         assert!(ReconcileConfig::from_lookup(env(&[("DRAIN_SECONDS", "172800")])).is_err());
         let c = ReconcileConfig::from_lookup(env(&[("DRAIN_SECONDS", "7200"), ("RECONCILE_DRY_RUN", "true")])).unwrap();
         assert!(c.dry_run);
-        assert_eq!(c.longest_drain(300), Duration::from_secs(7200));
+        assert_eq!(
+            c.longest_drain(TokenLifetime::new(300).unwrap()),
+            Duration::from_secs(7200)
+        );
         assert!(ReconcileConfig::from_lookup(env(&[("CLIENT_LIMIT", "10"), ("CLIENT_LIMIT_MARGIN", "10")])).is_err());
         assert!(ReconcileConfig::from_lookup(env(&[("RECONCILE_DRY_RUN", "yes")])).is_err());
         assert!(ReconcileConfig::from_lookup(env(&[("RECONCILE_HORIZON_SECONDS", "0")])).is_err());

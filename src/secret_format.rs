@@ -13,8 +13,9 @@ use genesys_core::genesys::RoleDivision;
 use genesys_core::region::Region;
 use genesys_core::secret::ClientCredentials;
 
-use genesys_core::domain::{ClientId, TokenLifetime};
-pub use genesys_core::domain::{NamePrefix, DEFAULT_TOKEN_LIFETIME_SECONDS, MAX_PREFIX_LEN, TOKEN_LIFETIME_RANGE};
+pub use genesys_core::domain::{
+    ClientId, NamePrefix, TokenLifetime, DEFAULT_TOKEN_LIFETIME_SECONDS, MAX_PREFIX_LEN, TOKEN_LIFETIME_RANGE,
+};
 
 /// Why a secret's value is unusable. None of these can be fixed by retrying.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -53,8 +54,8 @@ pub struct IntegrationSettings {
     pub name_prefix: NamePrefix,
     /// Roles (per division) granted to every new client.
     pub role_divisions: Vec<RoleDivision>,
-    /// `accessTokenValiditySeconds` of new clients.
-    pub token_lifetime_seconds: u32,
+    /// `accessTokenValiditySeconds` of new clients (`tokenLifetimeSeconds`).
+    pub token_lifetime: TokenLifetime,
     /// Optional description copied to new clients.
     pub description: Option<String>,
 }
@@ -83,15 +84,14 @@ impl IntegrationSecret {
         validate_secret_arn(&master_secret_arn).map_err(|r| invalid("masterSecretArn", r))?;
         let name_prefix = NamePrefix::parse(required_str(&obj, "namePrefix")?).map_err(|r| invalid("namePrefix", r))?;
         let role_divisions = parse_role_divisions(&obj)?;
-        let token_lifetime_seconds = match obj.get("tokenLifetimeSeconds") {
+        let token_lifetime = match obj.get("tokenLifetimeSeconds") {
             None | Some(Value::Null) => TokenLifetime::DEFAULT,
             Some(v) => v
                 .as_u64()
                 .ok_or_else(|| TokenLifetime::new(u64::MAX).unwrap_err())
                 .and_then(TokenLifetime::new)
                 .map_err(|reason| invalid("tokenLifetimeSeconds", reason))?,
-        }
-        .seconds();
+        };
         let description = match obj.get("description") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.len() <= 500 => Some(s.clone()),
@@ -104,7 +104,7 @@ impl IntegrationSecret {
                 master_secret_arn,
                 name_prefix,
                 role_divisions,
-                token_lifetime_seconds,
+                token_lifetime,
                 description,
             },
             rest: obj,
@@ -112,10 +112,10 @@ impl IntegrationSecret {
     }
 
     /// The JSON of the next version: this one's fields, with the credential replaced.
-    pub fn successor_json(&self, client_id: &str, client_secret: &SecretString) -> SecretString {
+    pub fn successor_json(&self, client_id: &ClientId, client_secret: &SecretString) -> SecretString {
         use secrecy::ExposeSecret;
         let mut obj = self.rest.clone();
-        obj.insert("clientId".into(), Value::String(client_id.to_owned()));
+        obj.insert("clientId".into(), Value::String(client_id.as_str().to_owned()));
         obj.insert(
             "clientSecret".into(),
             Value::String(client_secret.expose_secret().to_owned()),
@@ -204,9 +204,7 @@ fn required_str<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<
 /// Removes `clientSecret` from the object (so it is never carried or printed twice) and
 /// validates both credential fields.
 fn take_credentials(obj: &mut Map<String, Value>) -> Result<ClientCredentials, SecretFormatError> {
-    let client_id = ClientId::parse(required_str(obj, "clientId")?)
-        .map_err(|reason| invalid("clientId", reason))?
-        .into_string();
+    let client_id = ClientId::parse(required_str(obj, "clientId")?).map_err(|reason| invalid("clientId", reason))?;
     let secret = match obj.remove("clientSecret") {
         None | Some(Value::Null) => return Err(SecretFormatError::MissingField("clientSecret")),
         Some(Value::String(s)) if s.is_empty() => return Err(invalid("clientSecret", "must not be empty")),
@@ -296,7 +294,10 @@ mod tests {
         assert_eq!(s.credentials.client_id, "2f1c8a52-8f0e-4c1e-9d6b-0d3c5c7e9a11");
         assert_eq!(s.settings.region.domain(), "mypurecloud.ie");
         assert_eq!(s.settings.name_prefix.client_name("tok"), "crm-rot-tok");
-        assert_eq!(s.settings.token_lifetime_seconds, 3600);
+        assert_eq!(s.settings.token_lifetime, TokenLifetime::new(3600).unwrap());
+        // Absent, the lifetime Genesys applies.
+        let default = IntegrationSecret::parse(&without("tokenLifetimeSeconds")).unwrap();
+        assert_eq!(default.settings.token_lifetime, TokenLifetime::DEFAULT);
         assert_eq!(s.settings.role_divisions.len(), 1);
     }
 
@@ -373,7 +374,7 @@ mod tests {
     #[test]
     fn the_successor_carries_every_other_field_forward() {
         let s = IntegrationSecret::parse(&valid().to_string()).unwrap();
-        let next = s.successor_json("new-id", &SecretString::from("new-secret"));
+        let next = s.successor_json(&ClientId::parse("new-id").unwrap(), &SecretString::from("new-secret"));
         let v: Value = serde_json::from_str(next.expose_secret()).unwrap();
         let mut expected = valid();
         expected["clientId"] = json!("new-id");

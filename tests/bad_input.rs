@@ -137,7 +137,7 @@ fn check_secret(text: &str) {
             assert_eq!(Region::parse(settings.region.domain()).ok(), Some(settings.region));
             let prefix = settings.name_prefix.as_str();
             assert!((3..=MAX_PREFIX_LEN).contains(&prefix.len()), "{prefix:?}");
-            assert!(TOKEN_LIFETIME_RANGE.contains(&settings.token_lifetime_seconds));
+            assert!(TOKEN_LIFETIME_RANGE.contains(&settings.token_lifetime.seconds()));
             assert!(!settings.role_divisions.is_empty());
             assert!(!s.credentials.client_id.is_empty());
         }

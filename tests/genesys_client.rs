@@ -6,8 +6,10 @@ use genesys_rotator::Classify;
 use std::time::Duration;
 
 use genesys_emulator::{routes, Emulator, EmulatorConfig, Fault, FaultAction, SeedClient};
+use genesys_rotator::domain::ClientId;
 use genesys_rotator::genesys::{
-    ClientState, Deleted, GenesysClient, GenesysError, GrantType, HttpSettings, OAuthClientRequest, RoleDivision,
+    ClientState, Deleted, GenesysCall, GenesysClient, GenesysError, GrantType, HttpSettings, OAuthClientRequest,
+    RoleDivision,
 };
 use genesys_rotator::region::Endpoints;
 use genesys_rotator::secret::{ClientCredentials, ExposeSecret};
@@ -37,7 +39,7 @@ async fn setup_with(settings: HttpSettings, seed: SeedClient) -> Setup {
     let client = GenesysClient::new(
         reqwest::Client::new(),
         Endpoints::single(Url::parse(&emu.base_url()).unwrap()),
-        ClientCredentials::new(admin.id.clone(), admin.secret.clone()),
+        ClientCredentials::new(ClientId::parse(&admin.id).unwrap(), admin.secret.clone()),
         settings,
     );
     Setup {
@@ -118,7 +120,9 @@ async fn client_lifecycle_create_get_list_deactivate_delete() {
     assert!(s.client.get_client(&created.id).await.unwrap().is_none());
     assert_eq!(
         s.client.update_client(&created.id, &req).await.unwrap_err(),
-        GenesysError::NotFound
+        GenesysError::NotFound {
+            call: GenesysCall::UpdateClient
+        }
     );
 }
 
@@ -136,7 +140,17 @@ async fn retries_are_bounded() {
     let s = setup().await;
     s.emu.inject_fault(status_fault(routes::LIST_CLIENTS, 500, None, 100));
     let err = s.client.list_clients().await.unwrap_err();
-    assert!(matches!(err, GenesysError::Http { status: 500, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            GenesysError::Http {
+                status: 500,
+                call: GenesysCall::ListClients,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.is_retryable());
     assert_eq!(count(&s.emu, routes::LIST_CLIENTS), 4);
 }
@@ -156,6 +170,7 @@ async fn client_errors_are_not_retried() {
         other => panic!("{other:?}"),
     }
     assert!(!err.is_retryable());
+    assert_eq!(err.call(), GenesysCall::CreateClient);
     assert_eq!(count(&s.emu, routes::CREATE_CLIENT), 1);
 }
 
@@ -177,6 +192,7 @@ async fn rate_limit_longer_than_allowed_fails_at_once_retryably() {
     assert_eq!(
         err,
         GenesysError::RateLimited {
+            call: GenesysCall::TokensMe,
             retry_after: Some(Duration::from_secs(120))
         }
     );
@@ -199,7 +215,17 @@ async fn create_does_not_retry_a_5xx() {
     let s = setup().await;
     s.emu.inject_fault(status_fault(routes::CREATE_CLIENT, 503, None, 1));
     let err = s.client.create_client(&new_client_request("c")).await.unwrap_err();
-    assert!(matches!(err, GenesysError::Http { status: 503, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            GenesysError::Http {
+                status: 503,
+                call: GenesysCall::CreateClient,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.is_retryable(), "the caller may retry after reconciling");
     assert_eq!(count(&s.emu, routes::CREATE_CLIENT), 1);
 }
@@ -214,7 +240,16 @@ async fn create_does_not_retry_a_lost_answer() {
     let err = s.client.create_client(&new_client_request("orphan")).await.unwrap_err();
     // THEN it reports a transport error without retrying: exactly one
     // (orphaned) client exists for the caller to reconcile
-    assert!(matches!(err, GenesysError::Transport(_)), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            GenesysError::Transport {
+                call: GenesysCall::CreateClient,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     assert_eq!(count(&s.emu, routes::CREATE_CLIENT), 1);
     let orphans: Vec<_> = s.emu.clients().into_iter().filter(|c| c.name == "orphan").collect();
     assert_eq!(orphans.len(), 1);
@@ -274,7 +309,7 @@ async fn bad_credentials_are_invalid_client_and_not_retried() {
     let client = GenesysClient::new(
         reqwest::Client::new(),
         Endpoints::single(Url::parse(&emu.base_url()).unwrap()),
-        ClientCredentials::new(admin.id, "wrong-secret-value"),
+        ClientCredentials::new(ClientId::parse(&admin.id).unwrap(), "wrong-secret-value"),
         fast_settings(),
     );
     let err = client.token_info().await.unwrap_err();
@@ -283,10 +318,28 @@ async fn bad_credentials_are_invalid_client_and_not_retried() {
         "{err:?}"
     );
     assert!(!err.is_retryable());
+    assert_eq!(
+        err.call(),
+        GenesysCall::Token,
+        "a refused token names the token call, not tokens/me"
+    );
     assert!(!err.to_string().contains("wrong-secret-value"));
     assert!(!format!("{err:?}").contains(&admin.secret));
     assert_eq!(count(&emu, routes::TOKEN), 1);
     assert_eq!(count(&emu, routes::TOKENS_ME), 0);
+}
+
+#[tokio::test]
+async fn a_token_failure_during_a_call_names_the_token_call() {
+    // GIVEN a token endpoint that keeps failing
+    let s = setup().await;
+    s.emu.inject_fault(status_fault(routes::TOKEN, 503, None, 100));
+    // WHEN a client is created
+    let err = s.client.create_client(&new_client_request("c")).await.unwrap_err();
+    // THEN the error names the token request, which failed, and not the create, never sent
+    assert_eq!(err.call(), GenesysCall::Token, "{err:?}");
+    assert!(err.is_retryable());
+    assert_eq!(count(&s.emu, routes::CREATE_CLIENT), 0);
 }
 
 #[tokio::test]
@@ -340,7 +393,7 @@ async fn request_token_is_one_plain_attempt() {
     s.emu.inject_fault(status_fault(routes::TOKEN, 503, None, 1));
     let base = Url::parse(&s.emu.base_url()).unwrap();
     let admin = s.emu.clients().into_iter().next().unwrap();
-    let creds = ClientCredentials::new(admin.id, admin.secret);
+    let creds = ClientCredentials::new(ClientId::parse(&admin.id).unwrap(), admin.secret);
     let http = reqwest::Client::new();
     let err = genesys_rotator::genesys::request_token(&http, &base, &creds, Duration::from_secs(5))
         .await
@@ -437,7 +490,7 @@ mod paging {
         GenesysClient::new(
             reqwest::Client::new(),
             Endpoints::single(Url::parse(&base).unwrap()),
-            ClientCredentials::new("id", "secret"),
+            ClientCredentials::new(ClientId::parse("id").unwrap(), "secret"),
             fast_settings(),
         )
     }
@@ -453,7 +506,16 @@ mod paging {
     async fn list_refuses_a_page_loop() {
         let client = client_for(Script::LoopForever).await;
         let err = client.list_clients().await.unwrap_err();
-        assert!(matches!(err, GenesysError::Decode(_)), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                GenesysError::Decode {
+                    call: GenesysCall::ListClients,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]

@@ -271,7 +271,10 @@ async fn scenario() {
         .find(|l| l["fields"]["message"] == "step failed")
         .expect("the failed step is logged");
     assert_eq!(failed["span"]["secret_id"], broken.as_str());
-    assert_eq!(failed["fields"]["error_type"], "NonRetryable.GenesysInvalidClient");
+    assert_eq!(
+        failed["fields"]["error_type"],
+        "NonRetryable.GenesysInvalidClient.Token"
+    );
     assert_eq!(failed["level"], "WARN");
     let refused = logs
         .iter()

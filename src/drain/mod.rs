@@ -105,12 +105,21 @@ impl Classify for DrainError {
         }
     }
 
-    /// The call that failed: reading or deactivating the old client, or queueing its deletion.
     fn kind(&self) -> &'static str {
         match self {
             DrainError::TooShort { .. } => "DrainTooShort",
-            DrainError::Genesys(_) => "RetireClient",
-            DrainError::Queue(_) => "SendDrainMessage",
+            DrainError::Genesys(e) => e.kind(),
+            DrainError::Queue(e) => e.kind(),
+        }
+    }
+
+    /// The call that failed: reading or deactivating the old client (`GetClient`,
+    /// `UpdateClient`), or queueing its deletion (`SendMessage`).
+    fn call_name(&self) -> Option<&'static str> {
+        match self {
+            DrainError::TooShort { .. } => None,
+            DrainError::Genesys(e) => e.call_name(),
+            DrainError::Queue(e) => e.call_name(),
         }
     }
 }

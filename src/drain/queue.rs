@@ -14,6 +14,9 @@ use crate::store::error_chain;
 /// Longest delay SQS accepts on a message (`DelaySeconds`).
 pub const MAX_SQS_DELAY: Duration = Duration::from_secs(900);
 
+/// The SQS call a [`QueueError`] names (`errorType` `SqsUnavailable.SendMessage`).
+pub const SEND_MESSAGE: &str = "SendMessage";
+
 /// A failed send.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum QueueError {
@@ -40,6 +43,11 @@ impl Classify for QueueError {
             QueueError::Transient(_) => "SqsUnavailable",
             QueueError::Refused { .. } => "SqsRefused",
         }
+    }
+
+    /// The one SQS call there is.
+    fn call_name(&self) -> Option<&'static str> {
+        Some(SEND_MESSAGE)
     }
 }
 

@@ -209,6 +209,17 @@ impl Classify for RotationError {
             RotationError::DeadlineExceeded { .. } => "DeadlineExceeded",
         }
     }
+
+    /// The call whose failure this is, as the failed call's own error names it.
+    fn call_name(&self) -> Option<&'static str> {
+        match self {
+            RotationError::Store(e) => e.call_name(),
+            RotationError::Genesys(e) => e.call_name(),
+            RotationError::Retirement(e) => e.call_name(),
+            RotationError::Reconcile(e) => e.call_name(),
+            _ => None,
+        }
+    }
 }
 
 /// A wall-clock time as RFC 3339, for messages.
@@ -228,44 +239,79 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::drain::{DrainTooShort, QueueError};
     use crate::error_type::{NON_RETRYABLE, RETRYABLE};
+    use crate::store::SecretsManagerCall;
+    use genesys_core::genesys::GenesysCall;
     use lambda_runtime::Diagnostic;
 
     fn diagnostic(e: RotationError) -> Diagnostic {
         Diagnostic::from(e)
     }
 
-    fn http(status: u16) -> RotationError {
-        RotationError::Genesys(GenesysError::Http {
+    fn answered(call: GenesysCall, status: u16) -> GenesysError {
+        GenesysError::Http {
+            call,
             status,
             code: None,
             message: "m".into(),
-        })
+        }
+    }
+
+    fn http(call: GenesysCall, status: u16) -> RotationError {
+        RotationError::Genesys(answered(call, status))
+    }
+
+    fn unavailable(call: SecretsManagerCall) -> StoreError {
+        StoreError::Transient {
+            call,
+            message: "throttled".into(),
+        }
     }
 
     #[test]
-    fn each_failure_maps_to_its_class_and_kind() {
+    fn each_failure_maps_to_its_class_kind_and_call() {
         let cases: Vec<(RotationError, &str)> = vec![
             (
                 RotationError::Genesys(GenesysError::RateLimited {
+                    call: GenesysCall::CreateClient,
                     retry_after: Some(Duration::from_secs(5)),
                 }),
-                "Retryable.GenesysRateLimited",
+                "Retryable.GenesysRateLimited.CreateClient",
             ),
             (
-                RotationError::Genesys(GenesysError::Transport("reset".into())),
-                "Retryable.GenesysUnreachable",
+                RotationError::Genesys(GenesysError::Transport {
+                    call: GenesysCall::Token,
+                    message: "reset".into(),
+                }),
+                "Retryable.GenesysUnreachable.Token",
             ),
-            (http(503), "Retryable.GenesysServerError"),
-            (http(408), "Retryable.GenesysServerError"),
-            (http(403), "NonRetryable.GenesysPermissionDenied"),
-            (http(400), "NonRetryable.GenesysRequestRefused"),
+            (
+                http(GenesysCall::ListClients, 503),
+                "Retryable.GenesysServerError.ListClients",
+            ),
+            (
+                http(GenesysCall::GetClient, 408),
+                "Retryable.GenesysServerError.GetClient",
+            ),
+            (
+                http(GenesysCall::CreateClient, 403),
+                "NonRetryable.GenesysPermissionDenied.CreateClient",
+            ),
+            (
+                http(GenesysCall::DeleteClient, 403),
+                "NonRetryable.GenesysPermissionDenied.DeleteClient",
+            ),
+            (
+                http(GenesysCall::UpdateClient, 400),
+                "NonRetryable.GenesysRequestRefused.UpdateClient",
+            ),
             (
                 RotationError::Genesys(GenesysError::InvalidClient {
                     status: 401,
                     description: "invalid_client".into(),
                 }),
-                "NonRetryable.GenesysInvalidClient",
+                "NonRetryable.GenesysInvalidClient.Token",
             ),
             (
                 RotationError::Genesys(GenesysError::IncompleteListing {
@@ -274,26 +320,93 @@ mod tests {
                     pages: 1,
                     page_count: Some(1),
                 }),
-                "Retryable.GenesysIncompleteListing",
+                "Retryable.GenesysIncompleteListing.ListClients",
             ),
             (
-                RotationError::Genesys(GenesysError::Decode("bad json".into())),
-                "NonRetryable.GenesysBadAnswer",
-            ),
-            (
-                RotationError::Store(StoreError::Transient {
-                    operation: "GetSecretValue",
-                    message: "throttled".into(),
+                RotationError::Genesys(GenesysError::Decode {
+                    call: GenesysCall::NewSecret,
+                    message: "bad json".into(),
                 }),
-                "Retryable.SecretsManagerUnavailable",
+                "NonRetryable.GenesysBadAnswer.NewSecret",
+            ),
+            (
+                RotationError::Genesys(GenesysError::NotFound {
+                    call: GenesysCall::TokensMe,
+                }),
+                "NonRetryable.GenesysNotFound.TokensMe",
+            ),
+            (
+                RotationError::Store(unavailable(SecretsManagerCall::GetSecretValue)),
+                "Retryable.SecretsManagerUnavailable.GetSecretValue",
             ),
             (
                 RotationError::Store(StoreError::Refused {
-                    operation: "PutSecretValue",
+                    call: SecretsManagerCall::PutSecretValue,
                     code: "AccessDeniedException".into(),
                     message: "no".into(),
                 }),
-                "NonRetryable.SecretsManagerRefused",
+                "NonRetryable.SecretsManagerRefused.PutSecretValue",
+            ),
+            (
+                RotationError::Store(StoreError::NotFound {
+                    call: SecretsManagerCall::DescribeSecret,
+                    message: "no such secret".into(),
+                }),
+                "NonRetryable.SecretsManagerNotFound.DescribeSecret",
+            ),
+            (
+                RotationError::Store(unavailable(SecretsManagerCall::UpdateSecretVersionStage)),
+                "Retryable.SecretsManagerUnavailable.UpdateSecretVersionStage",
+            ),
+            (
+                RotationError::Store(unavailable(SecretsManagerCall::ListSecrets)),
+                "Retryable.SecretsManagerUnavailable.ListSecrets",
+            ),
+            (
+                RotationError::Retirement(DrainError::Genesys(answered(GenesysCall::UpdateClient, 503))),
+                "Retryable.GenesysServerError.UpdateClient",
+            ),
+            (
+                RotationError::Retirement(DrainError::Queue(QueueError::Transient("throttled".into()))),
+                "Retryable.SqsUnavailable.SendMessage",
+            ),
+            (
+                RotationError::Retirement(DrainError::Queue(QueueError::Refused {
+                    code: "AccessDenied".into(),
+                    message: "no".into(),
+                })),
+                "NonRetryable.SqsRefused.SendMessage",
+            ),
+            (
+                RotationError::Retirement(DrainError::TooShort {
+                    client_id: "c".into(),
+                    source: DrainTooShort {
+                        configured_s: 60,
+                        token_lifetime_s: 86400,
+                        margin_s: 300,
+                        needed_s: 86700,
+                    },
+                }),
+                "NonRetryable.DrainTooShort",
+            ),
+            (
+                RotationError::Reconcile(ReconcileError::List(answered(GenesysCall::ListClients, 500))),
+                "Retryable.GenesysServerError.ListClients",
+            ),
+            (
+                RotationError::Reconcile(ReconcileError::Delete {
+                    client_id: "c".into(),
+                    source: answered(GenesysCall::DeleteClient, 403),
+                }),
+                "NonRetryable.GenesysPermissionDenied.DeleteClient",
+            ),
+            (
+                RotationError::Reconcile(ReconcileError::VersionUnreadable {
+                    secret_arn: "arn".into(),
+                    version_id: "v".into(),
+                    source: unavailable(SecretsManagerCall::GetSecretValue),
+                }),
+                "Retryable.VersionUnreadable.GetSecretValue",
             ),
             (
                 RotationError::Secret {
@@ -342,18 +455,38 @@ mod tests {
     }
 
     #[test]
+    fn every_genesys_and_secrets_manager_call_is_named_in_the_error_type() {
+        for call in GenesysCall::ALL {
+            let d = diagnostic(http(call, 503));
+            assert_eq!(d.error_type, format!("Retryable.GenesysServerError.{}", call.as_str()));
+        }
+        for call in SecretsManagerCall::ALL {
+            let d = diagnostic(RotationError::Store(unavailable(call)));
+            assert_eq!(
+                d.error_type,
+                format!("Retryable.SecretsManagerUnavailable.{}", call.as_str())
+            );
+        }
+    }
+
+    #[test]
     fn the_class_always_agrees_with_is_retryable() {
         for (error, retryable) in [
-            (http(500), true),
-            (http(404), false),
+            (http(GenesysCall::DeleteClient, 500), true),
+            (http(GenesysCall::GetClient, 404), false),
             (RotationError::NoCurrent("arn".into()), false),
         ] {
             assert_eq!(error.is_retryable(), retryable);
             let d = diagnostic(error);
             let (class, kind) = d.error_type.split_once('.').expect("<Class>.<Kind>");
             assert_eq!(class, if retryable { RETRYABLE } else { NON_RETRYABLE });
+            // <Kind> or <Kind>.<Call>, each one word.
+            let parts: Vec<&str> = kind.split('.').collect();
             assert!(
-                !kind.is_empty() && kind.chars().all(|c| c.is_ascii_alphanumeric()),
+                (1..=2).contains(&parts.len())
+                    && parts
+                        .iter()
+                        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric())),
                 "{kind}"
             );
         }

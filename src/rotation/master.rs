@@ -22,7 +22,7 @@ use super::error::rfc3339;
 use super::{expect_owner, RotationError, RotationEvent, Rotator, Step, StepOutcome};
 use crate::drain::Retirement;
 use crate::secret_format::{MasterSecret, SecretFormatError};
-use crate::store::{SecretDescription, SecretStore, StoreError, Version, AWSCURRENT, AWSPENDING};
+use crate::store::{SecretDescription, SecretStore, SecretsManagerCall, StoreError, Version, AWSCURRENT, AWSPENDING};
 use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, HttpSettings};
 use genesys_core::region::Region;
 use genesys_core::secret::AccessToken;
@@ -338,7 +338,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 // Retryable: the secret changed to one nobody saw, and the retry recovers with
                 // the token.
                 Ok(renewed) => match renewed.secret {
-                    Some(secret) if renewed.id == client_id => Ok(secret),
+                    Some(secret) if client_id == renewed.id => Ok(secret),
                     _ => Err((
                         RotationError::PendingClient(format!(
                             "new secret for client {client_id} answered without the client's secret"
@@ -347,7 +347,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                     )),
                 },
                 Err(e) => {
-                    let answered = !matches!(e, GenesysError::Transport(_));
+                    let answered = !matches!(e, GenesysError::Transport { .. });
                     let e = match e {
                         e @ GenesysError::InvalidClient { .. } if recovered => self.locked_by(
                             arn,
@@ -384,7 +384,10 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 event.rotation_token.as_deref(),
             )
             .await?;
-        Ok(StepOutcome::SecretRenewed { client_id, recovered })
+        Ok(StepOutcome::SecretRenewed {
+            client_id: client_id.into(),
+            recovered,
+        })
     }
 
     /// Takes the lock: puts `record` (its generation, token and client) with a new lease, or,
@@ -402,17 +405,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         loop {
             record.lease_until = lease_until(OffsetDateTime::now_utc(), genesys_core::deadline::remaining(), lease);
             let version = record.version_id();
-            match self
-                .store
-                .put_staged(
-                    arn,
-                    &version,
-                    &record.to_json(),
-                    RECOVERY_STAGE,
-                    event.rotation_token.as_deref(),
-                )
-                .await
-            {
+            match self.put_lock(arn, event, &record).await {
                 Ok(()) => {
                     info!(client_id = %record.client_id, generation = record.generation, lock_version = %version, lease_until = %rfc3339(&record.lease_until), "master rotation lock taken; recovery token stored");
                     return Ok(record);
@@ -445,23 +438,30 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             &held.access_token,
             held.expires_at,
         );
-        let version = record.version_id();
-        match self
-            .store
+        match self.put_lock(arn, event, &record).await {
+            Ok(()) => {
+                info!(generation = record.generation, lock_version = %record.version_id(), "master rotation lock released")
+            }
+            Err(e) => {
+                warn!(error = %e, generation = held.generation, "could not release the master rotation lock; it ends with its lease")
+            }
+        }
+    }
+
+    /// Puts `record` as its own version (one per rotation and generation), labelled
+    /// [`RECOVERY_STAGE`]: the one write of the lock, whether it is taken or given up. Secrets
+    /// Manager refuses it ([`StoreError::is_version_exists`]) when another writer put that
+    /// generation first.
+    async fn put_lock(&self, arn: &str, event: &RotationEvent, record: &LockRecord) -> Result<(), StoreError> {
+        self.store
             .put_staged(
                 arn,
-                &version,
+                &record.version_id(),
                 &record.to_json(),
                 RECOVERY_STAGE,
                 event.rotation_token.as_deref(),
             )
             .await
-        {
-            Ok(()) => info!(generation = record.generation, lock_version = %version, "master rotation lock released"),
-            Err(e) => {
-                warn!(error = %e, generation = held.generation, "could not release the master rotation lock; it ends with its lease")
-            }
-        }
     }
 
     /// Lock record `generation` of rotation `token`, which exists (a put of it was refused, or
@@ -476,7 +476,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         let version = lock_version(token, generation);
         let Some(value) = self.store.get_value(arn, Version::Id(&version)).await? else {
             return Err(RotationError::Store(StoreError::Transient {
-                operation: "GetSecretValue",
+                call: SecretsManagerCall::GetSecretValue,
                 message: format!("master rotation lock version {version} exists but could not be read yet"),
             }));
         };
@@ -577,7 +577,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         if found.effective_state() != ClientState::Active {
             return Err(RotationError::PendingClient(format!("client {id} is not active")));
         }
-        Ok(StepOutcome::Confirmed { client_id: id })
+        Ok(StepOutcome::Confirmed { client_id: id.into() })
     }
 
     pub(super) async fn test_master_secret(
@@ -605,7 +605,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         // What the master is for: it must still be able to see the clients it manages.
         client.list_clients().await?;
         Ok(StepOutcome::Tested {
-            client_id: id,
+            client_id: id.into(),
             attempts,
         })
     }
@@ -618,8 +618,8 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         client.list_clients().await?;
         info!(master_client_id = %id, "master configuration checked: current credential works and can list clients");
         Ok(StepOutcome::ConfigurationChecked {
-            master_client_id: id.clone(),
-            current_client_id: id,
+            master_client_id: id.clone().into(),
+            current_client_id: id.into(),
         })
     }
 
@@ -645,7 +645,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         self.clear_recovery(desc).await?;
         Ok(StepOutcome::Promoted {
             previous_version: current_version,
-            client_id: pending.credentials.client_id,
+            client_id: pending.credentials.client_id.into(),
         })
     }
 

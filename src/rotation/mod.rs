@@ -39,7 +39,7 @@ pub use event::{EventError, RotationEvent, Step};
 
 use crate::config::{ReconcileConfig, RotatorConfig};
 use crate::drain::{KeepOldClient, Retirement, RetiringClient};
-use crate::secret_format::{IntegrationSecret, MasterSecret};
+use crate::secret_format::{ClientId, IntegrationSecret, MasterSecret};
 use crate::store::{SecretDescription, SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use genesys_core::backoff::Backoff;
 use genesys_core::genesys::{
@@ -210,7 +210,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             Ok(event) => event,
             Err(e) => {
                 let e = RotationError::from(e);
-                let error_type = crate::error_type::error_type(e.is_retryable(), e.kind());
+                let error_type = crate::error_type::error_type(&e);
                 warn!(error = %e, error_type = %error_type, "rotation event refused");
                 crate::metrics::step_outcome(crate::metrics::INVALID_EVENT, Some(e.is_retryable()));
                 return Err(e);
@@ -255,7 +255,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             }
             Err(e) => {
                 let retryable = e.is_retryable();
-                let error_type = crate::error_type::error_type(retryable, e.kind());
+                let error_type = crate::error_type::error_type(e);
                 warn!(elapsed_ms, error = %e, error_type = %error_type, retryable, "step failed");
                 crate::metrics::step_outcome(event.step.as_str(), Some(retryable));
             }
@@ -563,18 +563,27 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             &desc.arn,
             settings.description.as_deref(),
         ));
-        request.access_token_validity_seconds = Some(settings.token_lifetime_seconds);
+        request.access_token_validity_seconds = Some(settings.token_lifetime.seconds());
         let created = master.create_client(&request).await?;
-        let Some(secret) = created.secret.clone() else {
-            // Without its secret the client is useless: remove it rather than leave an orphan.
-            master.retire_and_delete(&created).await?;
-            return Err(RotationError::PendingClient(format!(
-                "create of client {} answered without a secret",
-                created.id
-            )));
+        let usable = match (created.secret.clone(), ClientId::parse(&created.id)) {
+            (Some(secret), Ok(new_id)) => Ok((secret, new_id)),
+            (None, _) => Err("without a secret"),
+            (Some(_), Err(_)) => Err("with an id no secret may hold"),
+        };
+        let (secret, new_id) = match usable {
+            Ok(usable) => usable,
+            Err(why) => {
+                // A client without its secret, or one no secret may name, is useless: remove it
+                // rather than leave an orphan.
+                master.retire_and_delete(&created).await?;
+                return Err(RotationError::PendingClient(format!(
+                    "create of client {} answered {why}",
+                    created.id
+                )));
+            }
         };
         info!(client_id = %created.id, client_name = %name, "created client");
-        let value = current.successor_json(&created.id, &secret);
+        let value = current.successor_json(&new_id, &secret);
         if let Err(put_error) = self
             .store
             .put_pending(&desc.arn, token, &value, event.rotation_token.as_deref())
@@ -653,7 +662,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         let (info, attempts) = self.until_propagated(Step::TestSecret, || client.token_info()).await?;
         expect_owner(&info, &id, "pending")?;
         Ok(StepOutcome::Tested {
-            client_id: id,
+            client_id: id.into(),
             attempts,
         })
     }
@@ -702,7 +711,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         info!(master_client_id = %master.client_id(), current_client_id = %id, "configuration checked: master can list clients, current credential works");
         Ok(StepOutcome::ConfigurationChecked {
             master_client_id: master.client_id().to_owned(),
-            current_client_id: id,
+            current_client_id: id.into(),
         })
     }
 
@@ -718,7 +727,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         self.retire_previous(&desc).await?;
         Ok(StepOutcome::Promoted {
             previous_version: current_version,
-            client_id: pending.credentials.client_id,
+            client_id: pending.credentials.client_id.into(),
         })
     }
 
@@ -764,8 +773,8 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 &RetiringClient {
                     secret_arn: desc.arn.clone(),
                     version_id: previous_version.to_owned(),
-                    client_id: old_id,
-                    current_client_id: current.credentials.client_id,
+                    client_id: old_id.into(),
+                    current_client_id: current.credentials.client_id.into(),
                     name_prefix: current.settings.name_prefix.clone(),
                 },
             )

@@ -19,8 +19,8 @@ use super::{RotationError, RotationEvent, Rotator, Step, StepOutcome};
 use crate::config::RotatorConfig;
 use crate::drain::memory::MemoryDrainQueue;
 use crate::drain::{DrainRetirement, DrainSettings, MAX_SQS_DELAY};
-use crate::store::memory::{MemorySecretStore, Operation};
-use crate::store::{SecretStore, StoreError, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use crate::store::memory::MemorySecretStore;
+use crate::store::{SecretStore, SecretsManagerCall, StoreError, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 
 const DOMAIN: &str = "mypurecloud.ie";
 const ROLE: &str = "crm-integration-role";
@@ -124,6 +124,13 @@ impl Fixture {
             .await
     }
 
+    /// Begins a rotation of `arn` and runs its createSecret; returns the token.
+    async fn created(&self, arn: &str) -> String {
+        let token = self.store.begin_rotation(arn);
+        self.step(arn, &token, Step::CreateSecret).await.unwrap();
+        token
+    }
+
     fn client(&self, id: &str) -> Option<ClientRecord> {
         self.emulator.clients().into_iter().find(|c| c.id == id)
     }
@@ -167,7 +174,7 @@ async fn a_step_on_a_secret_whose_rotation_is_not_enabled_is_refused() {
         "{result:?}"
     );
     assert_eq!(f.emulator.clients().len(), clients_before);
-    assert_eq!(f.store.call_count(Operation::PutSecretValue), 0);
+    assert_eq!(f.store.call_count(SecretsManagerCall::PutSecretValue), 0);
 }
 
 #[tokio::test]
@@ -201,8 +208,8 @@ async fn a_step_on_the_version_already_current_does_nothing() {
         assert_eq!(result.unwrap(), StepOutcome::AlreadyCurrent, "{step:?}");
     }
     assert_eq!(f.emulator.clients().len(), clients_before);
-    assert_eq!(f.store.call_count(Operation::PutSecretValue), 0);
-    assert_eq!(f.store.call_count(Operation::UpdateSecretVersionStage), 0);
+    assert_eq!(f.store.call_count(SecretsManagerCall::PutSecretValue), 0);
+    assert_eq!(f.store.call_count(SecretsManagerCall::UpdateSecretVersionStage), 0);
 }
 
 #[tokio::test]
@@ -221,7 +228,7 @@ async fn a_version_that_is_not_pending_is_refused() {
         matches!(&result, Err(RotationError::NotPending { token, .. }) if *token == previous),
         "{result:?}"
     );
-    assert_eq!(f.store.call_count(Operation::PutSecretValue), 0);
+    assert_eq!(f.store.call_count(SecretsManagerCall::PutSecretValue), 0);
 }
 
 #[tokio::test]
@@ -308,7 +315,7 @@ async fn a_create_secret_whose_put_is_refused_because_another_attempt_stored_fir
     let theirs = f.seed_attempt_client(&arn, &token);
     let their_value = f.integration_json(&theirs.id, &theirs.secret, PREFIX).to_string();
     let (a, t) = (arn.clone(), token.clone());
-    f.store.before_next(Operation::PutSecretValue, move |store| {
+    f.store.before_next(SecretsManagerCall::PutSecretValue, move |store| {
         store.insert_version(&a, &t, Some(&their_value), &[AWSPENDING]);
     });
     let clients_before: Vec<String> = f.emulator.clients().into_iter().map(|c| c.id).collect();
@@ -498,13 +505,17 @@ async fn a_finish_secret_retried_after_the_move_only_retires() {
     // GIVEN a finishSecret whose UpdateSecretVersionStage applied but whose answer was lost
     let f = Fixture::new().await;
     let arn = f.integration_secret();
-    let token = f.store.begin_rotation(&arn);
-    f.step(&arn, &token, Step::CreateSecret).await.unwrap();
-    f.store.fail_next_after(Operation::UpdateSecretVersionStage);
+    let token = f.created(&arn).await;
+    f.store.fail_next_after(SecretsManagerCall::UpdateSecretVersionStage);
     let first = f.step(&arn, &token, Step::FinishSecret).await;
     assert!(
         matches!(&first, Err(RotationError::Store(e @ StoreError::Transient { .. })) if e.is_retryable()),
         "{first:?}"
+    );
+    assert_eq!(
+        crate::error_type::error_type(&first.unwrap_err()),
+        "Retryable.SecretsManagerUnavailable.UpdateSecretVersionStage",
+        "the errorType names the call that failed"
     );
     assert_eq!(f.store.version_with(&arn, AWSCURRENT).as_deref(), Some(token.as_str()));
     assert!(f.queue.sent().is_empty(), "nothing retired yet");
@@ -512,11 +523,36 @@ async fn a_finish_secret_retried_after_the_move_only_retires() {
     let outcome = f.step(&arn, &token, Step::FinishSecret).await.unwrap();
     // THEN it answers AlreadyCurrent without moving a label again, and retires the old client
     assert_eq!(outcome, StepOutcome::AlreadyCurrent);
-    assert_eq!(f.store.call_count(Operation::UpdateSecretVersionStage), 1);
+    assert_eq!(f.store.call_count(SecretsManagerCall::UpdateSecretVersionStage), 1);
     assert_eq!(f.client(&f.legacy_id).unwrap().state, ClientState::Inactive);
     let sent = f.queue.sent();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].message.client_id, f.legacy_id);
+}
+
+#[tokio::test]
+async fn a_finish_secret_whose_drain_message_is_lost_names_the_send_and_its_retry_sends_it() {
+    // GIVEN a rotation at finishSecret, and a drain queue that fails the next send
+    let f = Fixture::new().await;
+    let arn = f.integration_secret();
+    let token = f.created(&arn).await;
+    f.queue.fail_next();
+    // WHEN finishSecret runs
+    let first = f.step(&arn, &token, Step::FinishSecret).await.unwrap_err();
+    // THEN it fails retryably with an errorType naming SQS's SendMessage, the old client
+    // already inactive; the retry sends the message
+    assert_eq!(
+        crate::error_type::error_type(&first),
+        "Retryable.SqsUnavailable.SendMessage",
+        "{first}"
+    );
+    assert_eq!(f.client(&f.legacy_id).unwrap().state, ClientState::Inactive);
+    assert!(f.queue.sent().is_empty());
+    assert_eq!(
+        f.step(&arn, &token, Step::FinishSecret).await.unwrap(),
+        StepOutcome::AlreadyCurrent
+    );
+    assert_eq!(f.queue.sent().len(), 1);
 }
 
 #[tokio::test]
@@ -526,8 +562,7 @@ async fn the_retirement_guard_keeps_a_client_another_served_secret_holds() {
     let arn = f.integration_secret();
     let other = f.integration_json(&f.legacy_id, &f.legacy_secret, "crm-other-");
     f.store.create_served_secret("genesys/other", &other.to_string());
-    let token = f.store.begin_rotation(&arn);
-    f.step(&arn, &token, Step::CreateSecret).await.unwrap();
+    let token = f.created(&arn).await;
     // WHEN finishSecret runs
     let outcome = f.step(&arn, &token, Step::FinishSecret).await.unwrap();
     // THEN AWSCURRENT moves, but the legacy client stays active and no deletion is queued
@@ -549,8 +584,7 @@ async fn the_retirement_guard_keeps_a_masters_client() {
     let arn = f
         .store
         .create_served_secret("genesys/pasted-master", &value.to_string());
-    let token = f.store.begin_rotation(&arn);
-    f.step(&arn, &token, Step::CreateSecret).await.unwrap();
+    let token = f.created(&arn).await;
     // WHEN finishSecret runs
     let outcome = f.step(&arn, &token, Step::FinishSecret).await.unwrap();
     // THEN AWSCURRENT moves, but the master client stays active and no deletion is queued

@@ -1,36 +1,9 @@
 //! [`MemorySecretStore`]: an in-memory [`SecretStore`] with Secrets Manager's semantics as far as
-//! the rotation steps rely on them, so step logic can be unit-tested without moto or AWS.
-//!
-//! Compiled only for this crate's own tests and with the cargo feature `test-doubles`
-//! (`#[cfg(any(test, feature = "test-doubles"))]`), not as a plain public module: it is test
-//! equipment, and the release Lambdas (built without features) should neither carry it nor offer
-//! it as an API. The feature lets integration tests and other crates use it too.
-//!
-//! What it models (each checked by its own unit test below):
-//! - versions with staging labels; a label put on a version moves off the version that held it;
-//!   moving AWSCURRENT moves AWSPREVIOUS to the version AWSCURRENT left;
-//! - UpdateSecretVersionStage refuses a `RemoveFromVersionId` that does not hold the label
-//!   (InvalidParameterException) and a move to a version that does not exist
-//!   (ResourceNotFoundException);
-//! - PutSecretValue of an existing version id: identical content succeeds and changes nothing,
-//!   other content is refused (ResourceExistsException); a version that exists without a value
-//!   (the AWSPENDING RotateSecret makes) takes the value;
-//! - GetSecretValue of a version without a value, of a label nobody holds, or of a version id
-//!   without the named label answers `Ok(None)`, as [`super::AwsSecretStore`] maps AWS's
-//!   ResourceNotFoundException;
-//! - DescribeSecret lists labelled versions only; ListSecretVersionIds (with deprecated
-//!   versions) lists every version; ListSecrets by [`SERVED_TAG`] lists exact tag keys only.
-//!
-//! Secrets are found by ARN or by name. Values are kept as [`SecretString`]s and never printed
-//! (the store's `Debug` shows ids and labels only).
-//!
-//! Test helpers: [`create_secret`](MemorySecretStore::create_secret),
-//! [`begin_rotation`](MemorySecretStore::begin_rotation) (what RotateSecret does before it calls
-//! the function), [`fail_next`](MemorySecretStore::fail_next) /
-//! [`fail_next_after`](MemorySecretStore::fail_next_after) (an injected failure at the next call
-//! of a named operation, before or after it applies), [`before_next`](MemorySecretStore::before_next)
-//! (run something just before the next call of an operation: another invocation racing this
-//! one), and readers of the state for assertions.
+//! the rotation steps rely on them (each modelled rule checked by its own unit test below), so
+//! step logic is unit-tested without moto or AWS; with failures and hooks injected at any call.
+//! Test equipment: compiled only for this crate's tests and with the cargo feature
+//! `test-doubles`, never into the release Lambdas. What it models and how the tests use it:
+//! docs/testing/README.md.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -39,42 +12,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
-    SecretDescription, SecretStore, SecretValue, StoreError, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS, SERVED_TAG,
+    answer_to_put_over, SecretDescription, SecretStore, SecretValue, SecretsManagerCall, StoreError, Version,
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, SERVED_TAG,
 };
 
 /// Account and region of the ARNs the store makes.
 const ARN_PREFIX: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:";
-
-/// A Secrets Manager operation, as [`MemorySecretStore::fail_next`] names it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
-    /// [`SecretStore::describe`].
-    DescribeSecret,
-    /// [`SecretStore::get_value`].
-    GetSecretValue,
-    /// [`SecretStore::put_pending`] and [`SecretStore::put_staged`].
-    PutSecretValue,
-    /// [`SecretStore::promote`] and [`SecretStore::remove_stage`].
-    UpdateSecretVersionStage,
-    /// [`SecretStore::version_ids`].
-    ListSecretVersionIds,
-    /// [`SecretStore::served_secrets`].
-    ListSecrets,
-}
-
-impl Operation {
-    /// The AWS name, as [`StoreError`] reports it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::DescribeSecret => "DescribeSecret",
-            Operation::GetSecretValue => "GetSecretValue",
-            Operation::PutSecretValue => "PutSecretValue",
-            Operation::UpdateSecretVersionStage => "UpdateSecretVersionStage",
-            Operation::ListSecretVersionIds => "ListSecretVersionIds",
-            Operation::ListSecrets => "ListSecrets",
-        }
-    }
-}
 
 /// Something to run just before the next call of an operation.
 type Hook = Box<dyn FnOnce(&MemorySecretStore) + Send>;
@@ -148,8 +91,8 @@ impl StoredSecret {
 #[derive(Default)]
 struct State {
     secrets: Vec<StoredSecret>,
-    planned: Vec<(Operation, Planned)>,
-    calls: Vec<Operation>,
+    planned: Vec<(SecretsManagerCall, Planned)>,
+    calls: Vec<SecretsManagerCall>,
 }
 
 impl State {
@@ -159,30 +102,37 @@ impl State {
             .position(|s| s.arn == secret_id || s.name == secret_id)
     }
 
-    fn secret_mut(&mut self, operation: &'static str, secret_id: &str) -> Result<&mut StoredSecret, StoreError> {
+    fn secret_mut(&mut self, call: SecretsManagerCall, secret_id: &str) -> Result<&mut StoredSecret, StoreError> {
         match self.find(secret_id) {
             Some(i) => Ok(&mut self.secrets[i]),
-            None => Err(not_found(operation, secret_id)),
+            None => Err(not_found(call, secret_id)),
         }
+    }
+
+    /// The secret a test helper acts on, which must exist.
+    fn existing(&mut self, secret_id: &str) -> &mut StoredSecret {
+        let i = self.find(secret_id).expect("secret exists");
+        &mut self.secrets[i]
     }
 }
 
-fn not_found(operation: &'static str, secret_id: &str) -> StoreError {
+fn not_found(call: SecretsManagerCall, secret_id: &str) -> StoreError {
     StoreError::NotFound {
-        operation,
+        call,
         message: format!("Secrets Manager can't find the specified secret: {secret_id}"),
     }
 }
 
-fn refused(operation: &'static str, code: &str, message: String) -> StoreError {
+fn refused(call: SecretsManagerCall, code: &str, message: String) -> StoreError {
     StoreError::Refused {
-        operation,
+        call,
         code: code.to_owned(),
         message,
     }
 }
 
-/// An in-memory Secrets Manager (see the module documentation). Clones share one state.
+/// An in-memory Secrets Manager. Clones share one state. Secrets are found by ARN or by name;
+/// values are kept as [`SecretString`]s and never printed (`Debug` shows ids and labels only).
 #[derive(Clone, Default)]
 pub struct MemorySecretStore {
     state: Arc<Mutex<State>>,
@@ -257,7 +207,7 @@ impl MemorySecretStore {
     /// than AWSCURRENT's), which AWS refuses.
     pub fn begin_rotation(&self, secret_id: &str) -> String {
         let mut state = self.lock();
-        let secret = state.secret_mut("RotateSecret", secret_id).expect("secret exists");
+        let secret = state.existing(secret_id);
         if let Some(pending) = secret.holder_of(AWSPENDING) {
             assert!(
                 Some(&pending) == secret.holder_of(AWSCURRENT).as_ref(),
@@ -279,17 +229,14 @@ impl MemorySecretStore {
 
     /// Turns rotation on or off (RotateSecret / CancelRotateSecret, as far as the flag goes).
     pub fn set_rotation_enabled(&self, secret_id: &str, enabled: bool) {
-        self.lock()
-            .secret_mut("RotateSecret", secret_id)
-            .expect("secret exists")
-            .rotation_enabled = enabled;
+        self.lock().existing(secret_id).rotation_enabled = enabled;
     }
 
     /// Adds version `version_id` with `value` (or none) and exactly the labels `stages` (moved
     /// off any other version), bypassing every check: for states a test needs to start from.
     pub fn insert_version(&self, secret_id: &str, version_id: &str, value: Option<&str>, stages: &[&str]) {
         let mut state = self.lock();
-        let secret = state.secret_mut("PutSecretValue", secret_id).expect("secret exists");
+        let secret = state.existing(secret_id);
         secret.versions.insert(
             version_id.to_owned(),
             StoredVersion {
@@ -333,29 +280,29 @@ impl MemorySecretStore {
     }
 
     /// The operations called so far through [`SecretStore`], in order (failed ones included).
-    pub fn calls(&self) -> Vec<Operation> {
+    pub fn calls(&self) -> Vec<SecretsManagerCall> {
         self.lock().calls.clone()
     }
 
     /// How many calls of `operation` were made so far.
-    pub fn call_count(&self, operation: Operation) -> usize {
+    pub fn call_count(&self, operation: SecretsManagerCall) -> usize {
         self.lock().calls.iter().filter(|&&o| o == operation).count()
     }
 
     /// Makes the next call of `operation` fail with a transient error without applying it.
-    pub fn fail_next(&self, operation: Operation) {
+    pub fn fail_next(&self, operation: SecretsManagerCall) {
         self.lock().planned.push((operation, Planned::FailBefore));
     }
 
     /// Makes the next call of `operation` apply, then fail with a transient error (a crash or a
     /// lost answer after the service acted).
-    pub fn fail_next_after(&self, operation: Operation) {
+    pub fn fail_next_after(&self, operation: SecretsManagerCall) {
         self.lock().planned.push((operation, Planned::FailAfter));
     }
 
     /// Runs `hook` just before the next call of `operation` (with the store unlocked, so it may
     /// call the store): another invocation acting in between.
-    pub fn before_next(&self, operation: Operation, hook: impl FnOnce(&MemorySecretStore) + Send + 'static) {
+    pub fn before_next(&self, operation: SecretsManagerCall, hook: impl FnOnce(&MemorySecretStore) + Send + 'static) {
         self.lock().planned.push((operation, Planned::Hook(Box::new(hook))));
     }
 
@@ -366,7 +313,7 @@ impl MemorySecretStore {
 
     /// Records the call and runs what is planned for it: `Err` to fail before applying,
     /// `Ok(true)` to fail after applying.
-    fn enter(&self, operation: Operation) -> Result<bool, StoreError> {
+    fn enter(&self, operation: SecretsManagerCall) -> Result<bool, StoreError> {
         let planned = {
             let mut state = self.lock();
             state.calls.push(operation);
@@ -387,7 +334,7 @@ impl MemorySecretStore {
     /// Runs `apply` as call `operation`, with the planned failure, if any.
     fn call<T>(
         &self,
-        operation: Operation,
+        operation: SecretsManagerCall,
         apply: impl FnOnce(&mut State) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let fail_after = self.enter(operation)?;
@@ -399,7 +346,7 @@ impl MemorySecretStore {
         result
     }
 
-    /// The unchecked PutSecretValue both put calls make.
+    /// PutSecretValue as Secrets Manager applies it.
     fn put(
         state: &mut State,
         secret_id: &str,
@@ -407,22 +354,13 @@ impl MemorySecretStore {
         value: &SecretString,
         stage: &str,
     ) -> Result<(), StoreError> {
-        const OP: &str = "PutSecretValue";
+        const OP: SecretsManagerCall = SecretsManagerCall::PutSecretValue;
         let secret = state.secret_mut(OP, secret_id)?;
         match secret.versions.get_mut(version_id) {
+            // The version id is the idempotency token: a stored version never changes.
             Some(StoredVersion {
                 value: Some(stored), ..
-            }) => {
-                // The version id is the idempotency token: the same content again is a no-op.
-                if stored.expose_secret() == value.expose_secret() {
-                    return Ok(());
-                }
-                return Err(refused(
-                    OP,
-                    "ResourceExistsException",
-                    format!("A resource with the ID you requested already exists: version {version_id}"),
-                ));
-            }
+            }) => return answer_to_put_over(secret_id, version_id, stored, value),
             Some(empty) => empty.value = Some(value.clone()),
             None => {
                 secret.versions.insert(
@@ -445,22 +383,24 @@ impl MemorySecretStore {
     }
 }
 
-fn injected(operation: Operation) -> StoreError {
+fn injected(call: SecretsManagerCall) -> StoreError {
     StoreError::Transient {
-        operation: operation.as_str(),
+        call,
         message: "injected failure".into(),
     }
 }
 
 impl SecretStore for MemorySecretStore {
     async fn describe(&self, secret_id: &str) -> Result<SecretDescription, StoreError> {
-        self.call(Operation::DescribeSecret, |state| {
-            Ok(state.secret_mut("DescribeSecret", secret_id)?.description())
+        self.call(SecretsManagerCall::DescribeSecret, |state| {
+            Ok(state
+                .secret_mut(SecretsManagerCall::DescribeSecret, secret_id)?
+                .description())
         })
     }
 
     async fn get_value(&self, secret_id: &str, version: Version<'_>) -> Result<Option<SecretValue>, StoreError> {
-        self.call(Operation::GetSecretValue, |state| {
+        self.call(SecretsManagerCall::GetSecretValue, |state| {
             let Some(i) = state.find(secret_id) else {
                 return Ok(None);
             };
@@ -481,21 +421,9 @@ impl SecretStore for MemorySecretStore {
         })
     }
 
-    async fn put_pending(
-        &self,
-        secret_id: &str,
-        token: &str,
-        value: &SecretString,
-        _rotation_token: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.call(Operation::PutSecretValue, |state| {
-            Self::put(state, secret_id, token, value, AWSPENDING)
-        })
-    }
-
     async fn promote(&self, secret_id: &str, to_version: &str, from_version: &str) -> Result<(), StoreError> {
-        const OP: &str = "UpdateSecretVersionStage";
-        self.call(Operation::UpdateSecretVersionStage, |state| {
+        const OP: SecretsManagerCall = SecretsManagerCall::UpdateSecretVersionStage;
+        self.call(SecretsManagerCall::UpdateSecretVersionStage, |state| {
             let secret = state.secret_mut(OP, secret_id)?;
             if !secret.versions.contains_key(to_version) {
                 return Err(not_found(OP, to_version));
@@ -524,14 +452,14 @@ impl SecretStore for MemorySecretStore {
         stage: &str,
         _rotation_token: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.call(Operation::PutSecretValue, |state| {
+        self.call(SecretsManagerCall::PutSecretValue, |state| {
             Self::put(state, secret_id, version_id, value, stage)
         })
     }
 
     async fn remove_stage(&self, secret_id: &str, stage: &str, version_id: &str) -> Result<(), StoreError> {
-        const OP: &str = "UpdateSecretVersionStage";
-        self.call(Operation::UpdateSecretVersionStage, |state| {
+        const OP: SecretsManagerCall = SecretsManagerCall::UpdateSecretVersionStage;
+        self.call(SecretsManagerCall::UpdateSecretVersionStage, |state| {
             let secret = state.secret_mut(OP, secret_id)?;
             if stage == AWSCURRENT {
                 return Err(refused(
@@ -553,9 +481,9 @@ impl SecretStore for MemorySecretStore {
     }
 
     async fn version_ids(&self, secret_id: &str) -> Result<HashSet<String>, StoreError> {
-        self.call(Operation::ListSecretVersionIds, |state| {
+        self.call(SecretsManagerCall::ListSecretVersionIds, |state| {
             Ok(state
-                .secret_mut("ListSecretVersionIds", secret_id)?
+                .secret_mut(SecretsManagerCall::ListSecretVersionIds, secret_id)?
                 .versions
                 .keys()
                 .cloned()
@@ -564,7 +492,7 @@ impl SecretStore for MemorySecretStore {
     }
 
     async fn served_secrets(&self) -> Result<Vec<SecretDescription>, StoreError> {
-        self.call(Operation::ListSecrets, |state| {
+        self.call(SecretsManagerCall::ListSecrets, |state| {
             Ok(state
                 .secrets
                 .iter()
@@ -773,8 +701,8 @@ mod tests {
             let store = MemorySecretStore::new();
             let arn = store.create_served_secret("s", "v1");
             let v1 = store.version_with(&arn, AWSCURRENT).unwrap();
-            store.fail_next(Operation::PutSecretValue);
-            store.fail_next_after(Operation::UpdateSecretVersionStage);
+            store.fail_next(SecretsManagerCall::PutSecretValue);
+            store.fail_next_after(SecretsManagerCall::UpdateSecretVersionStage);
             // WHEN other calls run, then the put twice, then the promote
             store.describe(&arn).await.unwrap();
             let first = store.put_pending(&arn, "p", &secret("x"), None).await;
@@ -787,7 +715,7 @@ mod tests {
             assert!(promoted.as_ref().is_err_and(Classify::is_retryable), "{promoted:?}");
             assert_eq!(store.version_with(&arn, AWSCURRENT).as_deref(), Some("p"));
             assert!(!store.armed());
-            assert_eq!(store.call_count(Operation::PutSecretValue), 2);
+            assert_eq!(store.call_count(SecretsManagerCall::PutSecretValue), 2);
         });
     }
 
@@ -799,7 +727,7 @@ mod tests {
             let arn = store.create_served_secret("s", "v1");
             let token = store.begin_rotation(&arn);
             let (a, t) = (arn.clone(), token.clone());
-            store.before_next(Operation::PutSecretValue, move |s| {
+            store.before_next(SecretsManagerCall::PutSecretValue, move |s| {
                 s.insert_version(&a, &t, Some("theirs"), &[AWSPENDING]);
             });
             // WHEN this caller puts its own value

@@ -27,38 +27,114 @@ pub const AWSPREVIOUS: &str = "AWSPREVIOUS";
 /// Secrets Manager never changes a stored version (an identical re-put succeeds).
 pub const VERSION_EXISTS: &str = "ResourceExistsException";
 
+/// A Secrets Manager call, as errors (and through them `errorType`) name it: the AWS
+/// operation's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecretsManagerCall {
+    /// [`SecretStore::describe`].
+    DescribeSecret,
+    /// [`SecretStore::get_value`].
+    GetSecretValue,
+    /// [`SecretStore::put_pending`] and [`SecretStore::put_staged`].
+    PutSecretValue,
+    /// [`SecretStore::promote`] and [`SecretStore::remove_stage`].
+    UpdateSecretVersionStage,
+    /// [`SecretStore::version_ids`].
+    ListSecretVersionIds,
+    /// [`SecretStore::served_secrets`].
+    ListSecrets,
+}
+
+impl SecretsManagerCall {
+    /// Every call.
+    pub const ALL: [SecretsManagerCall; 6] = [
+        SecretsManagerCall::DescribeSecret,
+        SecretsManagerCall::GetSecretValue,
+        SecretsManagerCall::PutSecretValue,
+        SecretsManagerCall::UpdateSecretVersionStage,
+        SecretsManagerCall::ListSecretVersionIds,
+        SecretsManagerCall::ListSecrets,
+    ];
+
+    /// The AWS operation's name, the last part of an `errorType`
+    /// (`SecretsManagerUnavailable.GetSecretValue`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecretsManagerCall::DescribeSecret => "DescribeSecret",
+            SecretsManagerCall::GetSecretValue => "GetSecretValue",
+            SecretsManagerCall::PutSecretValue => "PutSecretValue",
+            SecretsManagerCall::UpdateSecretVersionStage => "UpdateSecretVersionStage",
+            SecretsManagerCall::ListSecretVersionIds => "ListSecretVersionIds",
+            SecretsManagerCall::ListSecrets => "ListSecrets",
+        }
+    }
+}
+
 /// A failed Secrets Manager call.
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// The secret or version does not exist.
-    #[error("{operation}: not found: {message}")]
+    #[error("{}: not found: {message}", call.as_str())]
     NotFound {
-        /// The Secrets Manager operation.
-        operation: &'static str,
+        /// The call.
+        call: SecretsManagerCall,
         /// The service's message.
         message: String,
     },
     /// The service refused the request as invalid; retrying the same request cannot help.
-    #[error("{operation}: refused ({code}): {message}")]
+    #[error("{}: refused ({code}): {message}", call.as_str())]
     Refused {
-        /// The Secrets Manager operation.
-        operation: &'static str,
+        /// The call.
+        call: SecretsManagerCall,
         /// The service's error code.
         code: String,
         /// The service's message.
         message: String,
     },
     /// Throttling, a server error, a timeout or a dropped connection: a retry may succeed.
-    #[error("{operation}: transient failure: {message}")]
+    #[error("{}: transient failure: {message}", call.as_str())]
     Transient {
-        /// The Secrets Manager operation.
-        operation: &'static str,
+        /// The call.
+        call: SecretsManagerCall,
         /// What went wrong.
         message: String,
     },
 }
 
+/// Secrets Manager's answer to a PutSecretValue of `value` as version `version_id` of
+/// `secret_id` when that version already holds `stored`: the same content succeeds and changes
+/// nothing (a retried put), other content is refused with [`VERSION_EXISTS`] (a stored version
+/// never changes). Written once for every store that stands in for Secrets Manager in tests
+/// (moto overwrites instead).
+pub fn answer_to_put_over(
+    secret_id: &str,
+    version_id: &str,
+    stored: &SecretString,
+    value: &SecretString,
+) -> Result<(), StoreError> {
+    if stored.expose_secret() == value.expose_secret() {
+        return Ok(());
+    }
+    Err(StoreError::Refused {
+        call: SecretsManagerCall::PutSecretValue,
+        code: VERSION_EXISTS.into(),
+        message: format!(
+            "You can't use ClientRequestToken {version_id} because that value is already in use for a version of \
+             secret {secret_id}."
+        ),
+    })
+}
+
 impl StoreError {
+    /// The call that failed.
+    pub fn call(&self) -> SecretsManagerCall {
+        match self {
+            StoreError::NotFound { call, .. }
+            | StoreError::Refused { call, .. }
+            | StoreError::Transient { call, .. } => *call,
+        }
+    }
+
     /// Whether a PutSecretValue was refused because its version id already holds other content
     /// ([`VERSION_EXISTS`]): another writer got there first.
     pub fn is_version_exists(&self) -> bool {
@@ -77,6 +153,10 @@ impl Classify for StoreError {
             StoreError::Refused { .. } => "SecretsManagerRefused",
             StoreError::Transient { .. } => "SecretsManagerUnavailable",
         }
+    }
+
+    fn call_name(&self) -> Option<&'static str> {
+        Some(self.call().as_str())
     }
 }
 
@@ -153,15 +233,18 @@ pub trait SecretStore: Send + Sync {
         version: Version<'_>,
     ) -> impl Future<Output = Result<Option<SecretValue>, StoreError>> + Send;
 
-    /// PutSecretValue of `value` as version `token` with the AWSPENDING label. `rotation_token`
-    /// comes from the rotation event and must be passed on when present.
+    /// PutSecretValue of `value` as version `token` with the AWSPENDING label: the
+    /// [`put_staged`](Self::put_staged) of AWSPENDING. `rotation_token` comes from the rotation
+    /// event and must be passed on when present.
     fn put_pending(
         &self,
         secret_id: &str,
         token: &str,
         value: &SecretString,
         rotation_token: Option<&str>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.put_staged(secret_id, token, value, AWSPENDING, rotation_token)
+    }
 
     /// UpdateSecretVersionStage moving AWSCURRENT from `from_version` to `to_version`.
     fn promote(
@@ -172,13 +255,13 @@ pub trait SecretStore: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// PutSecretValue of `value` as a new version `version_id` carrying only the staging label
-    /// `stage` (which Secrets Manager moves off any other version). For the master rotation's
-    /// lock records; `rotation_token` as for [`put_pending`](Self::put_pending).
+    /// `stage` (which Secrets Manager moves off any other version): AWSPENDING
+    /// ([`put_pending`](Self::put_pending)), or the master rotation's lock records;
+    /// `rotation_token` as for [`put_pending`](Self::put_pending).
     ///
-    /// The master rotation's lock rests on Secrets Manager's answer when `version_id` already
-    /// exists: the same content succeeds, other content is refused ([`VERSION_EXISTS`], see
-    /// [`StoreError::is_version_exists`]), atomically, so of two writers of one version id
-    /// exactly one wins.
+    /// createSecret's idempotency and the master rotation's lock rest on Secrets Manager's
+    /// answer when `version_id` already holds a value ([`answer_to_put_over`]), given atomically,
+    /// so of two writers of one version id exactly one wins.
     fn put_staged(
         &self,
         secret_id: &str,
@@ -217,29 +300,6 @@ impl AwsSecretStore {
         Self { client }
     }
 
-    /// The one PutSecretValue both writers make: the version id doubles as the idempotency
-    /// token, so a retried step writes the same version instead of a second one.
-    async fn put_value(
-        &self,
-        secret_id: &str,
-        version_id: &str,
-        value: &SecretString,
-        stage: &str,
-        rotation_token: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.client
-            .put_secret_value()
-            .secret_id(secret_id)
-            .client_request_token(version_id)
-            .secret_string(value.expose_secret())
-            .version_stages(stage)
-            .set_rotation_token(rotation_token.map(str::to_owned))
-            .send()
-            .await
-            .map_err(|e| classify("PutSecretValue", e))?;
-        Ok(())
-    }
-
     /// The one UpdateSecretVersionStage both label moves make.
     async fn update_stage(
         &self,
@@ -256,13 +316,13 @@ impl AwsSecretStore {
             .remove_from_version_id(remove_from)
             .send()
             .await
-            .map_err(|e| classify("UpdateSecretVersionStage", e))?;
+            .map_err(|e| classify(SecretsManagerCall::UpdateSecretVersionStage, e))?;
         Ok(())
     }
 }
 
-/// Sorts an SDK error into [`StoreError`]: the service's own verdict where it gave one.
-fn classify<E, R>(operation: &'static str, err: SdkError<E, R>) -> StoreError
+/// Sorts an SDK error of `call` into [`StoreError`]: the service's own verdict where it gave one.
+fn classify<E, R>(call: SecretsManagerCall, err: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug + 'static,
@@ -273,30 +333,26 @@ where
             let code = e.code().unwrap_or("Unknown").to_owned();
             let message = e.message().unwrap_or_default().to_owned();
             match code.as_str() {
-                "ResourceNotFoundException" => StoreError::NotFound { operation, message },
+                "ResourceNotFoundException" => StoreError::NotFound { call, message },
                 "ThrottlingException"
                 | "InternalServiceError"
                 | "InternalServiceErrorException"
                 | "ServiceUnavailable"
                 | "RequestTimeout" => StoreError::Transient {
-                    operation,
+                    call,
                     message: format!("{code}: {message}"),
                 },
-                _ => StoreError::Refused {
-                    operation,
-                    code,
-                    message,
-                },
+                _ => StoreError::Refused { call, code, message },
             }
         }
         // Construction errors are our own bug; everything else is the network or a timeout.
         SdkError::ConstructionFailure(_) => StoreError::Refused {
-            operation,
+            call,
             code: "ConstructionFailure".into(),
             message: error_chain(&err),
         },
         _ => StoreError::Transient {
-            operation,
+            call,
             message: error_chain(&err),
         },
     }
@@ -322,7 +378,7 @@ impl SecretStore for AwsSecretStore {
             .secret_id(secret_id)
             .send()
             .await
-            .map_err(|e| classify("DescribeSecret", e))?;
+            .map_err(|e| classify(SecretsManagerCall::DescribeSecret, e))?;
         Ok(SecretDescription {
             arn: out.arn().unwrap_or(secret_id).to_owned(),
             rotation_enabled: out.rotation_enabled().unwrap_or(false),
@@ -343,22 +399,11 @@ impl SecretStore for AwsSecretStore {
                 version_id: out.version_id().unwrap_or_default().to_owned(),
                 value: SecretString::from(s.to_owned()),
             })),
-            Err(e) => match classify("GetSecretValue", e) {
+            Err(e) => match classify(SecretsManagerCall::GetSecretValue, e) {
                 StoreError::NotFound { .. } => Ok(None),
                 other => Err(other),
             },
         }
-    }
-
-    async fn put_pending(
-        &self,
-        secret_id: &str,
-        token: &str,
-        value: &SecretString,
-        rotation_token: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.put_value(secret_id, token, value, AWSPENDING, rotation_token)
-            .await
     }
 
     async fn promote(&self, secret_id: &str, to_version: &str, from_version: &str) -> Result<(), StoreError> {
@@ -374,8 +419,19 @@ impl SecretStore for AwsSecretStore {
         stage: &str,
         rotation_token: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.put_value(secret_id, version_id, value, stage, rotation_token)
+        // The version id doubles as the idempotency token, so a retried step writes the same
+        // version instead of a second one.
+        self.client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .client_request_token(version_id)
+            .secret_string(value.expose_secret())
+            .version_stages(stage)
+            .set_rotation_token(rotation_token.map(str::to_owned))
+            .send()
             .await
+            .map_err(|e| classify(SecretsManagerCall::PutSecretValue, e))?;
+        Ok(())
     }
 
     async fn remove_stage(&self, secret_id: &str, stage: &str, version_id: &str) -> Result<(), StoreError> {
@@ -383,76 +439,90 @@ impl SecretStore for AwsSecretStore {
     }
 
     async fn version_ids(&self, secret_id: &str) -> Result<HashSet<String>, StoreError> {
-        let mut ids = HashSet::new();
-        let mut next: Option<String> = None;
-        // Bounded: a secret keeps about 100 deprecated versions; 20 pages of 100 is far more.
-        for _ in 0..MAX_PAGES {
-            let out = self
+        const CALL: SecretsManagerCall = SecretsManagerCall::ListSecretVersionIds;
+        let ids = all_pages(CALL, |next| {
+            let request = self
                 .client
                 .list_secret_version_ids()
                 .secret_id(secret_id)
                 .include_deprecated(true)
                 .max_results(100)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| classify("ListSecretVersionIds", e))?;
-            ids.extend(out.versions().iter().filter_map(|v| v.version_id().map(str::to_owned)));
-            match out.next_token() {
-                Some(t) if !t.is_empty() => next = Some(t.to_owned()),
-                _ => return Ok(ids),
+                .set_next_token(next);
+            async move {
+                let out = request.send().await.map_err(|e| classify(CALL, e))?;
+                let ids = out.versions().iter().filter_map(|v| v.version_id().map(str::to_owned));
+                Ok((ids.collect(), out.next_token().map(str::to_owned)))
             }
-        }
-        Err(too_many_pages("ListSecretVersionIds"))
+        })
+        .await?;
+        Ok(ids.into_iter().collect())
     }
 
     async fn served_secrets(&self) -> Result<Vec<SecretDescription>, StoreError> {
         use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
+        const CALL: SecretsManagerCall = SecretsManagerCall::ListSecrets;
         let filter = Filter::builder()
             .key(FilterNameStringType::TagKey)
             .values(SERVED_TAG)
             .build();
-        let mut secrets = Vec::new();
-        let mut next: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let out = self
+        all_pages(CALL, |next| {
+            let request = self
                 .client
                 .list_secrets()
                 .filters(filter.clone())
                 .max_results(100)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| classify("ListSecrets", e))?;
-            for entry in out.secret_list() {
-                let tags = tag_map(entry.tags());
-                // The tag-key filter matches by prefix in AWS: keep exact keys only.
-                let Some(arn) = entry.arn().filter(|_| tags.contains_key(SERVED_TAG)) else {
-                    continue;
-                };
-                secrets.push(SecretDescription {
-                    arn: arn.to_owned(),
-                    rotation_enabled: entry.rotation_enabled().unwrap_or(false),
-                    versions: entry.secret_versions_to_stages().cloned().unwrap_or_default(),
-                    tags,
+                .set_next_token(next);
+            async move {
+                let out = request.send().await.map_err(|e| classify(CALL, e))?;
+                let secrets = out.secret_list().iter().filter_map(|entry| {
+                    let tags = tag_map(entry.tags());
+                    // The tag-key filter matches by prefix in AWS: keep exact keys only.
+                    let arn = entry.arn().filter(|_| tags.contains_key(SERVED_TAG))?;
+                    Some(SecretDescription {
+                        arn: arn.to_owned(),
+                        rotation_enabled: entry.rotation_enabled().unwrap_or(false),
+                        versions: entry.secret_versions_to_stages().cloned().unwrap_or_default(),
+                        tags,
+                    })
                 });
+                Ok((secrets.collect(), out.next_token().map(str::to_owned)))
             }
-            match out.next_token() {
-                Some(t) if !t.is_empty() => next = Some(t.to_owned()),
-                _ => return Ok(secrets),
-            }
-        }
-        Err(too_many_pages("ListSecrets"))
+        })
+        .await
     }
 }
 
+/// Every item of a listing `call`, page by page: `page` fetches the page after the given
+/// `NextToken` and answers its items and its own `NextToken`. A listing that does not end within
+/// [`MAX_PAGES`] is refused, never taken as complete.
+async fn all_pages<T, Fut>(
+    call: SecretsManagerCall,
+    mut page: impl FnMut(Option<String>) -> Fut,
+) -> Result<Vec<T>, StoreError>
+where
+    Fut: Future<Output = Result<(Vec<T>, Option<String>), StoreError>>,
+{
+    let mut items = Vec::new();
+    let mut next: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let (found, token) = page(next.take()).await?;
+        items.extend(found);
+        match token {
+            Some(t) if !t.is_empty() => next = Some(t),
+            _ => return Ok(items),
+        }
+    }
+    Err(too_many_pages(call))
+}
+
 /// Most pages a listing call follows before it gives up (a listing that does not end is refused,
-/// never taken as complete).
+/// never taken as complete). A secret keeps about 100 deprecated versions: 20 pages of 100 is far
+/// more.
 const MAX_PAGES: usize = 20;
 
-fn too_many_pages(operation: &'static str) -> StoreError {
+fn too_many_pages(call: SecretsManagerCall) -> StoreError {
     StoreError::Transient {
-        operation,
+        call,
         message: format!("the listing did not end after {MAX_PAGES} pages"),
     }
 }
@@ -488,16 +558,16 @@ mod tests {
     #[test]
     fn only_transient_errors_are_retryable() {
         let t = StoreError::Transient {
-            operation: "X",
+            call: SecretsManagerCall::GetSecretValue,
             message: "m".into(),
         };
         let r = StoreError::Refused {
-            operation: "X",
+            call: SecretsManagerCall::GetSecretValue,
             code: "c".into(),
             message: "m".into(),
         };
         let n = StoreError::NotFound {
-            operation: "X",
+            call: SecretsManagerCall::GetSecretValue,
             message: "m".into(),
         };
         assert!(t.is_retryable());
@@ -505,10 +575,49 @@ mod tests {
         assert!(!n.is_retryable());
         assert!(!r.is_version_exists() && !t.is_version_exists());
         let exists = StoreError::Refused {
-            operation: "PutSecretValue",
+            call: SecretsManagerCall::PutSecretValue,
             code: VERSION_EXISTS.into(),
             message: "m".into(),
         };
         assert!(exists.is_version_exists());
+    }
+
+    #[test]
+    fn a_put_over_a_stored_version_succeeds_only_with_the_same_value_and_never_quotes_it() {
+        let stored = SecretString::from("STORED-VALUE".to_owned());
+        let same = SecretString::from("STORED-VALUE".to_owned());
+        let other = SecretString::from("OTHER-VALUE".to_owned());
+        assert!(answer_to_put_over("arn", "v1", &stored, &same).is_ok());
+        let refused = answer_to_put_over("arn", "v1", &stored, &other).unwrap_err();
+        assert!(refused.is_version_exists() && !refused.is_retryable());
+        assert_eq!(refused.call(), SecretsManagerCall::PutSecretValue);
+        let shown = format!("{refused} {refused:?}");
+        assert!(!shown.contains("VALUE"), "{shown}");
+    }
+
+    #[test]
+    fn every_error_names_its_call() {
+        for call in SecretsManagerCall::ALL {
+            for e in [
+                StoreError::NotFound {
+                    call,
+                    message: "m".into(),
+                },
+                StoreError::Refused {
+                    call,
+                    code: "AccessDeniedException".into(),
+                    message: "m".into(),
+                },
+                StoreError::Transient {
+                    call,
+                    message: "m".into(),
+                },
+            ] {
+                assert_eq!(e.call(), call);
+                assert_eq!(e.call_name(), Some(call.as_str()));
+                assert!(e.to_string().starts_with(&format!("{}: ", call.as_str())), "{e}");
+                assert!(call.as_str().chars().all(|c| c.is_ascii_alphanumeric()), "{call:?}");
+            }
+        }
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use genesys_emulator::{routes, Fault, FaultAction};
 use genesys_rotator::consumer::{Consumer, ConsumerError, ConsumerSettings};
+use genesys_rotator::domain::ClientId;
 use genesys_rotator::genesys::{Deleted, GenesysClient, HttpSettings};
 use genesys_rotator::region::{EndpointOverrides, Endpoints, Region};
 use genesys_rotator::secret::ClientCredentials;
@@ -51,7 +52,7 @@ fn master(org: &Org) -> GenesysClient {
     GenesysClient::new(
         reqwest::Client::new(),
         Endpoints::single(Url::parse(&org.emulator.base_url()).unwrap()),
-        ClientCredentials::new(&org.master_id, &org.master_secret),
+        ClientCredentials::new(ClientId::parse(&org.master_id).unwrap(), &org.master_secret),
         HttpSettings::default(),
     )
 }

@@ -296,7 +296,7 @@ async fn a_failure_reading_any_version_spares_every_client_of_that_secret() {
             .map(|c| c.client_id.clone())
             .collect();
         assert_eq!(ids(&report.would_delete), expected, "call {n}");
-        if failed.kind == "VersionUnreadable" && failed.secret_arn == a {
+        if failed.kind == "VersionUnreadable.GetSecretValue" && failed.secret_arn == a {
             a_version_read.get_or_insert(n);
         }
     }
@@ -424,7 +424,7 @@ async fn a_short_listing_fails_create_secret_closed_creating_and_deleting_nothin
     assert!(err.is_retryable());
     assert_eq!(
         lambda_runtime::Diagnostic::from(err).error_type,
-        "Retryable.GenesysIncompleteListing"
+        "Retryable.GenesysIncompleteListing.ListClients"
     );
     assert_eq!(w.org().emulator.pending_faults(), 0, "the listing was short");
     assert_eq!(writes(&w), [], "no create, deactivation or delete");
@@ -492,7 +492,7 @@ async fn a_short_listing_makes_the_scheduled_reconciliation_delete_nothing() {
     let failed: Vec<_> = report.errors.iter().map(|e| e.secret_arn.as_str()).collect();
     assert_eq!(failed, [a.as_str(), b.as_str()]);
     for e in &report.errors {
-        assert_eq!(e.kind, "ListClients");
+        assert_eq!(e.kind, "GenesysIncompleteListing.ListClients");
         assert!(e.retryable, "{e:?}");
         assert!(e.message.contains("incomplete client listing"), "{}", e.message);
     }

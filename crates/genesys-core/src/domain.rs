@@ -140,6 +140,16 @@ macro_rules! id_display {
                 self.0 == *other
             }
         }
+        impl PartialEq<String> for $ty {
+            fn eq(&self, other: &String) -> bool {
+                self.0 == *other
+            }
+        }
+        impl From<$ty> for String {
+            fn from(id: $ty) -> String {
+                id.0
+            }
+        }
     };
 }
 id_display!(VersionId);
@@ -179,5 +189,10 @@ mod tests {
         assert!(TokenLifetime::new(299).is_err() && TokenLifetime::new(172_801).is_err());
         assert!(TokenLifetime::new(u64::MAX).is_err());
         assert_eq!(TokenLifetime::DEFAULT.seconds(), 86_400);
+        // An id compares with and turns into the plain string it holds.
+        let id = ClientId::parse("c-1").unwrap();
+        let owned = String::from("c-1");
+        assert!(id == "c-1" && id == owned);
+        assert_eq!(String::from(id), "c-1");
     }
 }

@@ -3,7 +3,8 @@
 //! AWS: no `aws-*` crate, no Lambda runtime.
 //!
 //! # Layout
-//! - [`domain`]: validated domain types (the managed-name prefix, token-lifetime bounds).
+//! - [`domain`]: validated domain types (the managed-name prefix, version and client ids, token
+//!   lifetimes), each valid by construction.
 //! - [`drain`]: how long a retired client drains before it may be deleted (token lifetime plus a
 //!   margin).
 //! - [`ownership`]: the one rule saying whether a client belongs to an owner, and since when it
@@ -13,7 +14,8 @@
 //! - [`secret`]: credential and token types that cannot be printed by accident.
 //! - [`deadline`]: the instant the running operation must finish by, honoured by every wait.
 //! - [`backoff`]: the one backoff policy (exponential ceilings, jittered waits).
-//! - [`classify`]: the one error classification (retryable or not, and a kind) all errors share.
+//! - [`classify`]: the one error classification (retryable or not, a kind, the call that failed)
+//!   all errors share.
 #![warn(missing_docs)]
 
 pub mod backoff;

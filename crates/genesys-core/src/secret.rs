@@ -17,22 +17,24 @@ use std::time::{Duration, Instant};
 
 pub use secrecy::{ExposeSecret, SecretString};
 
+use crate::domain::ClientId;
+
 /// The id and secret of a Genesys Cloud OAuth client (client-credentials grant).
 ///
 /// The id is not secret and shows in `Debug`; the secret never does.
 #[derive(Clone)]
 pub struct ClientCredentials {
-    /// The OAuth client id (a UUID); safe to log.
-    pub client_id: String,
+    /// The OAuth client id (a UUID), valid by construction; safe to log.
+    pub client_id: ClientId,
     /// The OAuth client secret; never logged.
     pub client_secret: SecretString,
 }
 
 impl ClientCredentials {
-    /// Builds credentials from an id and a secret.
-    pub fn new(client_id: impl Into<String>, client_secret: impl Into<String>) -> Self {
+    /// Builds credentials from a validated id and a secret.
+    pub fn new(client_id: ClientId, client_secret: impl Into<String>) -> Self {
         Self {
-            client_id: client_id.into(),
+            client_id,
             client_secret: SecretString::from(client_secret.into()),
         }
     }
@@ -110,7 +112,8 @@ mod tests {
 
     #[test]
     fn credentials_debug_redacts_the_secret() {
-        let creds = ClientCredentials::new("7de3af06-c0b3-4f9b-af45-72f4a1403797", SECRET);
+        let id = ClientId::parse("7de3af06-c0b3-4f9b-af45-72f4a1403797").unwrap();
+        let creds = ClientCredentials::new(id, SECRET);
         let printed = format!("{creds:?} {creds:#?}");
         assert!(!printed.contains(SECRET), "{printed}");
         assert!(printed.contains("7de3af06-c0b3-4f9b-af45-72f4a1403797"));

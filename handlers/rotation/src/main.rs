@@ -5,7 +5,8 @@
 //! Logs are JSON lines when the function's log format is JSON (`AWS_LAMBDA_LOG_FORMAT`, set by
 //! the template's LoggingConfig), text otherwise: lambda_runtime's own subscriber does that. EMF
 //! metrics are flushed after every invocation. A failed step answers a `Diagnostic` whose
-//! `errorType` is `Retryable.<Kind>` or `NonRetryable.<Kind>` (`genesys_rotator::error_type`).
+//! `errorType` is `Retryable.<Kind>` or `NonRetryable.<Kind>`, plus `.<Call>` when a call failed
+//! (`genesys_rotator::error_type`).
 //!
 //! finishSecret retires the rotated-out client through the drain queue (`DRAIN_QUEUE_URL`,
 //! required: a rotation that could not retire the old client would leave a live credential

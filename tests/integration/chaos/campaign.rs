@@ -483,7 +483,7 @@ impl Campaign {
             );
         }
         let errors: Vec<String> = s.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        row("step errors by kind", errors.join(", "));
+        row("step errors by kind and call", errors.join(", "));
         let q = self.queue.state.lock().unwrap();
         row(
             "drain queue: batches, cleanup crashes",

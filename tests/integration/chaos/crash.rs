@@ -98,33 +98,11 @@ impl SecretStore for ChaosStore {
         self.inner.get_value(secret_id, version).await
     }
 
-    async fn put_pending(
-        &self,
-        secret_id: &str,
-        token: &str,
-        value: &SecretString,
-        rotation_token: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.crash.point().await;
-        // One put at a time, so the check and the put act as the one call AWS makes.
-        put_as_aws(
-            &self.inner,
-            Some(&self.put_lock),
-            secret_id,
-            token,
-            value,
-            self.inner.put_pending(secret_id, token, value, rotation_token),
-        )
-        .await
-    }
-
     async fn promote(&self, secret_id: &str, to_version: &str, from_version: &str) -> Result<(), StoreError> {
         self.crash.point().await;
         self.inner.promote(secret_id, to_version, from_version).await
     }
 
-    // Master rotations (the only users of these two) are not part of the campaign; they have
-    // their own crash-at-every-call and concurrency tests in master.rs.
     async fn put_staged(
         &self,
         secret_id: &str,
@@ -134,18 +112,13 @@ impl SecretStore for ChaosStore {
         rotation_token: Option<&str>,
     ) -> Result<(), StoreError> {
         self.crash.point().await;
-        put_as_aws(
-            &self.inner,
-            Some(&self.put_lock),
-            secret_id,
-            version_id,
-            value,
-            self.inner
-                .put_staged(secret_id, version_id, value, stage, rotation_token),
-        )
-        .await
+        // One put at a time, so the check and the put act as the one call AWS makes.
+        let one = Some(&*self.put_lock);
+        put_as_aws(&self.inner, one, secret_id, version_id, value, stage, rotation_token).await
     }
 
+    // Master rotations (the only users of this) are not part of the campaign; they have their
+    // own crash-at-every-call and concurrency tests in master.rs.
     async fn remove_stage(&self, secret_id: &str, stage: &str, version_id: &str) -> Result<(), StoreError> {
         self.crash.point().await;
         self.inner.remove_stage(secret_id, stage, version_id).await

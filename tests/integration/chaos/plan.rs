@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use genesys_emulator::{routes, Fault, FaultAction};
+use genesys_rotator::classify::qualified_kind;
 use genesys_rotator::rotation::Step;
-use genesys_rotator::Classify;
 use rand::rngs::StdRng;
 use rand::Rng;
 use time::OffsetDateTime;
@@ -192,7 +192,7 @@ impl Campaign {
             let (a, b) = tokio::join!(self.rotator.handle(&ev), self.rotator.handle(&ev));
             for r in [&a, &b] {
                 if let Err(e) = r {
-                    *self.stats.errors.entry(e.kind().to_owned()).or_default() += 1;
+                    *self.stats.errors.entry(qualified_kind(e)).or_default() += 1;
                 }
             }
             a.is_ok() && b.is_ok()
@@ -248,7 +248,7 @@ impl Campaign {
             }
             Some(Ok(_)) => true,
             Some(Err(e)) => {
-                *self.stats.errors.entry(e.kind().to_owned()).or_default() += 1;
+                *self.stats.errors.entry(qualified_kind(&e)).or_default() += 1;
                 false
             }
         }

@@ -6,8 +6,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use genesys_rotator::store::{SecretDescription, SecretStore, SecretValue, StoreError, Version, VERSION_EXISTS};
-use secrecy::{ExposeSecret, SecretString};
+use genesys_rotator::store::{
+    answer_to_put_over, SecretDescription, SecretStore, SecretValue, SecretsManagerCall, StoreError, Version,
+    AWSPENDING,
+};
+use secrecy::SecretString;
 
 /// Where a [`FaultyStore`] failure happens relative to the real call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,35 +21,30 @@ pub enum When {
     After,
 }
 
-/// PutSecretValue of `value` as version `version_id` (by `put`) as AWS answers it: a version
-/// that already holds the same value is left alone (success), one that holds another value is
-/// refused with ResourceExistsException, atomically. moto overwrites an AWSPENDING version that
-/// holds a value, and checks other versions without a lock, so two concurrent puts of one new
-/// version id may both succeed there: the master rotation's lock and createSecret's idempotency
-/// both rest on this refusal, so the tests need it exactly. `one_at_a_time` is shared by every
-/// store in front of the same Secrets Manager; `None`: `inner` already refuses, just `put`.
+/// `inner`'s PutSecretValue of `value` as version `version_id` with label `stage`, as AWS
+/// answers it when the version already holds a value ([`answer_to_put_over`]: the same value
+/// succeeds, another is refused with ResourceExistsException), atomically. moto overwrites an
+/// AWSPENDING version that holds a value, and checks other versions without a lock, so two
+/// concurrent puts of one new version id may both succeed there: the master rotation's lock and
+/// createSecret's idempotency both rest on this refusal, so the tests need it exactly.
+/// `one_at_a_time` is shared by every store in front of the same Secrets Manager; `None`:
+/// `inner` already refuses, just put.
 pub async fn put_as_aws<S: SecretStore>(
     inner: &S,
     one_at_a_time: Option<&tokio::sync::Mutex<()>>,
     secret_id: &str,
     version_id: &str,
     value: &SecretString,
-    put: impl std::future::Future<Output = Result<(), StoreError>>,
+    stage: &str,
+    rotation_token: Option<&str>,
 ) -> Result<(), StoreError> {
+    let put = Box::pin(inner.put_staged(secret_id, version_id, value, stage, rotation_token));
     let Some(one_at_a_time) = one_at_a_time else {
         return put.await;
     };
     let _one = one_at_a_time.lock().await;
     match Box::pin(inner.get_value(secret_id, Version::Id(version_id))).await? {
-        Some(stored) if stored.value.expose_secret() == value.expose_secret() => Ok(()),
-        Some(_) => Err(StoreError::Refused {
-            operation: "PutSecretValue",
-            code: VERSION_EXISTS.into(),
-            message: format!(
-                "You can't use ClientRequestToken {version_id} because that value is already in use for a version \
-                 of secret {secret_id}."
-            ),
-        }),
+        Some(stored) => answer_to_put_over(secret_id, version_id, &stored.value, value),
         None => put.await,
     }
 }
@@ -58,7 +56,7 @@ pub struct FaultyStore<S> {
     inner: S,
     calls: Arc<AtomicUsize>,
     plan: Arc<Mutex<Option<(usize, When)>>>,
-    log: Arc<Mutex<Vec<&'static str>>>,
+    log: Arc<Mutex<Vec<SecretsManagerCall>>>,
     /// `None`: the inner store already refuses as AWS does.
     puts: Option<Arc<tokio::sync::Mutex<()>>>,
     /// How long the next `put_pending` waits before it is made.
@@ -113,11 +111,11 @@ impl<S: SecretStore> FaultyStore<S> {
     }
 
     /// The operations called so far, in order (for failure messages).
-    pub fn log(&self) -> Vec<&'static str> {
+    pub fn log(&self) -> Vec<SecretsManagerCall> {
         self.log.lock().unwrap().clone()
     }
 
-    fn take(&self, op: &'static str) -> Option<When> {
+    fn take(&self, op: SecretsManagerCall) -> Option<When> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst);
         self.log.lock().unwrap().push(op);
         let mut plan = self.plan.lock().unwrap();
@@ -132,11 +130,11 @@ impl<S: SecretStore> FaultyStore<S> {
 
     async fn wrap<T>(
         &self,
-        op: &'static str,
+        op: SecretsManagerCall,
         call: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let injected = || StoreError::Transient {
-            operation: op,
+            call: op,
             message: "injected failure".into(),
         };
         match self.take(op) {
@@ -154,41 +152,22 @@ impl<S: SecretStore> FaultyStore<S> {
 // copies of an awaited future in each caller's stack frame, on the test thread's 2 MiB stack.
 impl<S: SecretStore> SecretStore for FaultyStore<S> {
     async fn describe(&self, secret_id: &str) -> Result<SecretDescription, StoreError> {
-        self.wrap("DescribeSecret", Box::pin(self.inner.describe(secret_id)))
-            .await
+        self.wrap(
+            SecretsManagerCall::DescribeSecret,
+            Box::pin(self.inner.describe(secret_id)),
+        )
+        .await
     }
     async fn get_value(&self, secret_id: &str, version: Version<'_>) -> Result<Option<SecretValue>, StoreError> {
-        self.wrap("GetSecretValue", Box::pin(self.inner.get_value(secret_id, version)))
-            .await
-    }
-    async fn put_pending(
-        &self,
-        secret_id: &str,
-        token: &str,
-        value: &SecretString,
-        rotation_token: Option<&str>,
-    ) -> Result<(), StoreError> {
-        let slow = self.slow_put_pending.lock().unwrap().take();
-        if let Some(by) = slow {
-            tokio::time::sleep(by).await;
-        }
-        let put = self.inner.put_pending(secret_id, token, value, rotation_token);
         self.wrap(
-            "PutSecretValue",
-            Box::pin(put_as_aws(
-                &self.inner,
-                self.puts.as_deref(),
-                secret_id,
-                token,
-                value,
-                put,
-            )),
+            SecretsManagerCall::GetSecretValue,
+            Box::pin(self.inner.get_value(secret_id, version)),
         )
         .await
     }
     async fn promote(&self, secret_id: &str, to_version: &str, from_version: &str) -> Result<(), StoreError> {
         self.wrap(
-            "UpdateSecretVersionStage",
+            SecretsManagerCall::UpdateSecretVersionStage,
             Box::pin(self.inner.promote(secret_id, to_version, from_version)),
         )
         .await
@@ -201,34 +180,39 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         stage: &str,
         rotation_token: Option<&str>,
     ) -> Result<(), StoreError> {
-        let put = self
-            .inner
-            .put_staged(secret_id, version_id, value, stage, rotation_token);
-        self.wrap(
-            "PutSecretValue",
-            Box::pin(put_as_aws(
-                &self.inner,
-                self.puts.as_deref(),
-                secret_id,
-                version_id,
-                value,
-                put,
-            )),
-        )
-        .await
+        if stage == AWSPENDING {
+            let slow = self.slow_put_pending.lock().unwrap().take();
+            if let Some(by) = slow {
+                tokio::time::sleep(by).await;
+            }
+        }
+        let put = put_as_aws(
+            &self.inner,
+            self.puts.as_deref(),
+            secret_id,
+            version_id,
+            value,
+            stage,
+            rotation_token,
+        );
+        self.wrap(SecretsManagerCall::PutSecretValue, Box::pin(put)).await
     }
     async fn remove_stage(&self, secret_id: &str, stage: &str, version_id: &str) -> Result<(), StoreError> {
         self.wrap(
-            "UpdateSecretVersionStage",
+            SecretsManagerCall::UpdateSecretVersionStage,
             Box::pin(self.inner.remove_stage(secret_id, stage, version_id)),
         )
         .await
     }
     async fn version_ids(&self, secret_id: &str) -> Result<HashSet<String>, StoreError> {
-        self.wrap("ListSecretVersionIds", self.inner.version_ids(secret_id))
-            .await
+        self.wrap(
+            SecretsManagerCall::ListSecretVersionIds,
+            self.inner.version_ids(secret_id),
+        )
+        .await
     }
     async fn served_secrets(&self) -> Result<Vec<SecretDescription>, StoreError> {
-        self.wrap("ListSecrets", self.inner.served_secrets()).await
+        self.wrap(SecretsManagerCall::ListSecrets, self.inner.served_secrets())
+            .await
     }
 }

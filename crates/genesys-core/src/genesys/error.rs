@@ -1,4 +1,5 @@
-//! What can go wrong talking to Genesys Cloud, and whether a retry can help.
+//! What can go wrong talking to Genesys Cloud, which call it was ([`GenesysCall`]), and whether
+//! a retry can help.
 //!
 //! No variant ever holds a secret, a token or a raw response body: error
 //! messages end up in logs and in Secrets Manager's rotation failure reason.
@@ -13,13 +14,91 @@ use super::models::{ErrorBody, OAuthErrorBody};
 /// The longest server-provided message kept in an error.
 const MAX_MESSAGE_CHARS: usize = 300;
 
-/// A failed call to Genesys Cloud.
+/// A call to Genesys Cloud, as errors (and through them `errorType`) and logs name it. Every
+/// [`GenesysError`] says which one failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GenesysCall {
+    /// `POST /oauth/token` on the login host: a client-credentials token.
+    Token,
+    /// `GET /api/v2/oauth/clients`, every page.
+    ListClients,
+    /// `POST /api/v2/oauth/clients`.
+    CreateClient,
+    /// `GET /api/v2/oauth/clients/{id}`.
+    GetClient,
+    /// `PUT /api/v2/oauth/clients/{id}` (deactivation is one).
+    UpdateClient,
+    /// `DELETE /api/v2/oauth/clients/{id}`.
+    DeleteClient,
+    /// `POST /api/v2/oauth/clients/{id}/secret`.
+    NewSecret,
+    /// `GET /api/v2/tokens/me`.
+    TokensMe,
+}
+
+impl GenesysCall {
+    /// Every call.
+    pub const ALL: [GenesysCall; 8] = [
+        GenesysCall::Token,
+        GenesysCall::ListClients,
+        GenesysCall::CreateClient,
+        GenesysCall::GetClient,
+        GenesysCall::UpdateClient,
+        GenesysCall::DeleteClient,
+        GenesysCall::NewSecret,
+        GenesysCall::TokensMe,
+    ];
+
+    /// Its stable name, the last part of an `errorType` (`GenesysRateLimited.CreateClient`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GenesysCall::Token => "Token",
+            GenesysCall::ListClients => "ListClients",
+            GenesysCall::CreateClient => "CreateClient",
+            GenesysCall::GetClient => "GetClient",
+            GenesysCall::UpdateClient => "UpdateClient",
+            GenesysCall::DeleteClient => "DeleteClient",
+            GenesysCall::NewSecret => "NewSecret",
+            GenesysCall::TokensMe => "TokensMe",
+        }
+    }
+
+    /// Its HTTP method.
+    pub(crate) fn method(self) -> reqwest::Method {
+        match self {
+            GenesysCall::Token | GenesysCall::CreateClient | GenesysCall::NewSecret => reqwest::Method::POST,
+            GenesysCall::ListClients | GenesysCall::GetClient | GenesysCall::TokensMe => reqwest::Method::GET,
+            GenesysCall::UpdateClient => reqwest::Method::PUT,
+            GenesysCall::DeleteClient => reqwest::Method::DELETE,
+        }
+    }
+
+    /// Its method and path, as the client's logs show it.
+    pub fn route(self) -> &'static str {
+        match self {
+            GenesysCall::Token => "POST /oauth/token",
+            GenesysCall::ListClients => "GET /api/v2/oauth/clients",
+            GenesysCall::CreateClient => "POST /api/v2/oauth/clients",
+            GenesysCall::GetClient => "GET /api/v2/oauth/clients/{id}",
+            GenesysCall::UpdateClient => "PUT /api/v2/oauth/clients/{id}",
+            GenesysCall::DeleteClient => "DELETE /api/v2/oauth/clients/{id}",
+            GenesysCall::NewSecret => "POST /api/v2/oauth/clients/{id}/secret",
+            GenesysCall::TokensMe => "GET /api/v2/tokens/me",
+        }
+    }
+}
+
+/// A failed call to Genesys Cloud. Each variant names the call ([`GenesysError::call`]):
+/// a `call` field set where the call is made, or, for the failures only one call can have, that
+/// call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GenesysError {
     /// The Platform API answered with an error status (other than 404 and 429).
     /// Retryable for 5xx and 408, not for other 4xx.
     #[error("Genesys Cloud answered HTTP {status} ({code}): {message}", code = code.as_deref().unwrap_or("no code"))]
     Http {
+        /// The call.
+        call: GenesysCall,
         /// HTTP status.
         status: u16,
         /// Genesys error code, e.g. `missing.permissions`.
@@ -34,12 +113,15 @@ pub enum GenesysError {
         None => String::new(),
     })]
     RateLimited {
+        /// The call.
+        call: GenesysCall,
         /// The server's `Retry-After`, if it sent one.
         retry_after: Option<Duration>,
     },
     /// The token endpoint refused the client's credentials (HTTP 400/401,
     /// e.g. `invalid_client`). Not retryable in general; a client created a
     /// few seconds ago may still be propagating, which callers may wait out.
+    /// The call is [`GenesysCall::Token`].
     #[error("Genesys Cloud refused the client credentials (HTTP {status}): {description}")]
     InvalidClient {
         /// HTTP status.
@@ -49,19 +131,33 @@ pub enum GenesysError {
     },
     /// The request did not get an answer: connection refused or reset,
     /// DNS failure, timeout, body cut short. Retryable.
-    #[error("could not reach Genesys Cloud: {0}")]
-    Transport(String),
+    #[error("could not reach Genesys Cloud: {message}")]
+    Transport {
+        /// The call.
+        call: GenesysCall,
+        /// What went wrong (no URL query, no header).
+        message: String,
+    },
     /// The answer was not what the API promises (bad JSON, missing field,
-    /// endless pagination). Not retryable.
-    #[error("unexpected answer from Genesys Cloud: {0}")]
-    Decode(String),
+    /// endless pagination), or the request could not be made. Not retryable.
+    #[error("unexpected answer from Genesys Cloud: {message}")]
+    Decode {
+        /// The call.
+        call: GenesysCall,
+        /// What was wrong with it (never a value of an answer that holds a secret).
+        message: String,
+    },
     /// HTTP 404: the entity does not exist. Not retryable.
     #[error("Genesys Cloud answered HTTP 404: not found")]
-    NotFound,
+    NotFound {
+        /// The call.
+        call: GenesysCall,
+    },
     /// A listing ended short of what its own pages announced: fewer distinct entities than
     /// `total`, or fewer pages followed than `pageCount` (entities can shift between pages while
     /// they are read). Whoever acts on a listing (deletes what is missing from it, counts it
     /// against a limit) must not act on this one. Retryable: a later listing may be complete.
+    /// The call is [`GenesysCall::ListClients`].
     #[error(
         "incomplete client listing: {listed} distinct clients on {pages} page(s), but Genesys Cloud announced {} \
          clients on {} page(s); nothing is decided on it",
@@ -91,10 +187,10 @@ impl Classify for GenesysError {
     fn is_retryable(&self) -> bool {
         match self {
             GenesysError::Http { status, .. } => *status >= 500 || *status == 408 || *status == 429,
-            GenesysError::RateLimited { .. } | GenesysError::Transport(_) | GenesysError::IncompleteListing { .. } => {
-                true
-            }
-            GenesysError::InvalidClient { .. } | GenesysError::Decode(_) | GenesysError::NotFound => false,
+            GenesysError::RateLimited { .. }
+            | GenesysError::Transport { .. }
+            | GenesysError::IncompleteListing { .. } => true,
+            GenesysError::InvalidClient { .. } | GenesysError::Decode { .. } | GenesysError::NotFound { .. } => false,
         }
     }
 
@@ -105,32 +201,57 @@ impl Classify for GenesysError {
             GenesysError::Http { status: 429, .. } | GenesysError::RateLimited { .. } => "GenesysRateLimited",
             GenesysError::Http { .. } => "GenesysRequestRefused",
             GenesysError::InvalidClient { .. } => "GenesysInvalidClient",
-            GenesysError::Transport(_) => "GenesysUnreachable",
-            GenesysError::Decode(_) => "GenesysBadAnswer",
-            GenesysError::NotFound => "GenesysNotFound",
+            GenesysError::Transport { .. } => "GenesysUnreachable",
+            GenesysError::Decode { .. } => "GenesysBadAnswer",
+            GenesysError::NotFound { .. } => "GenesysNotFound",
             GenesysError::IncompleteListing { .. } => "GenesysIncompleteListing",
         }
+    }
+
+    fn call_name(&self) -> Option<&'static str> {
+        Some(self.call().as_str())
     }
 }
 
 impl GenesysError {
+    /// The call that failed.
+    pub fn call(&self) -> GenesysCall {
+        match self {
+            GenesysError::Http { call, .. }
+            | GenesysError::RateLimited { call, .. }
+            | GenesysError::Transport { call, .. }
+            | GenesysError::Decode { call, .. }
+            | GenesysError::NotFound { call } => *call,
+            GenesysError::InvalidClient { .. } => GenesysCall::Token,
+            GenesysError::IncompleteListing { .. } => GenesysCall::ListClients,
+        }
+    }
+
     /// The HTTP status, if the server answered.
     pub fn status(&self) -> Option<u16> {
         match self {
             GenesysError::Http { status, .. } | GenesysError::InvalidClient { status, .. } => Some(*status),
             GenesysError::RateLimited { .. } => Some(429),
-            GenesysError::NotFound => Some(404),
-            GenesysError::Transport(_) | GenesysError::Decode(_) | GenesysError::IncompleteListing { .. } => None,
+            GenesysError::NotFound { .. } => Some(404),
+            GenesysError::Transport { .. } | GenesysError::Decode { .. } | GenesysError::IncompleteListing { .. } => {
+                None
+            }
         }
     }
 
-    /// Builds the error for a Platform API error answer.
-    pub(crate) fn from_api_response(status: u16, retry_after: Option<Duration>, body: &[u8]) -> GenesysError {
+    /// Builds the error for a Platform API error answer to `call`.
+    pub(crate) fn from_api_response(
+        call: GenesysCall,
+        status: u16,
+        retry_after: Option<Duration>,
+        body: &[u8],
+    ) -> GenesysError {
         match status {
-            404 => GenesysError::NotFound,
-            429 => GenesysError::RateLimited { retry_after },
+            404 => GenesysError::NotFound { call },
+            429 => GenesysError::RateLimited { call, retry_after },
             _ => match serde_json::from_slice::<ErrorBody>(body) {
                 Ok(parsed) => GenesysError::Http {
+                    call,
                     status,
                     code: parsed.code.map(|c| shorten(&c)),
                     message: match (parsed.message, parsed.context_id) {
@@ -141,6 +262,7 @@ impl GenesysError {
                     },
                 },
                 Err(_) => GenesysError::Http {
+                    call,
                     status,
                     code: None,
                     message: describe_opaque_body(body),
@@ -161,15 +283,18 @@ impl GenesysError {
                 };
                 GenesysError::InvalidClient { status, description }
             }
-            429 => GenesysError::RateLimited { retry_after },
+            429 => GenesysError::RateLimited {
+                call: GenesysCall::Token,
+                retry_after,
+            },
             // The token endpoint answers its other errors like the API does.
-            _ => GenesysError::from_api_response(status, retry_after, body),
+            _ => GenesysError::from_api_response(GenesysCall::Token, status, retry_after, body),
         }
     }
 
-    /// Describes a transport-level failure without its URL's query or any
+    /// Describes a transport-level failure of `call` without its URL's query or any
     /// header, keeping the cause chain ("connection refused", "timed out").
-    pub(crate) fn from_transport(err: &reqwest::Error) -> GenesysError {
+    pub(crate) fn from_transport(call: GenesysCall, err: &reqwest::Error) -> GenesysError {
         let mut text = if err.is_timeout() {
             "request timed out".to_owned()
         } else if err.is_connect() {
@@ -188,7 +313,7 @@ impl GenesysError {
             text.push_str(&shorten(&cause.to_string()));
             source = cause.source();
         }
-        GenesysError::Transport(text)
+        GenesysError::Transport { call, message: text }
     }
 }
 
@@ -219,6 +344,7 @@ mod tests {
     #[test]
     fn retryability_by_variant() {
         let http = |status| GenesysError::Http {
+            call: GenesysCall::GetClient,
             status,
             code: None,
             message: String::new(),
@@ -231,10 +357,23 @@ mod tests {
         assert!(!http(401).is_retryable());
         assert!(!http(403).is_retryable());
         assert!(!http(409).is_retryable());
-        assert!(GenesysError::RateLimited { retry_after: None }.is_retryable());
-        assert!(GenesysError::Transport("x".into()).is_retryable());
-        assert!(!GenesysError::Decode("x".into()).is_retryable());
-        assert!(!GenesysError::NotFound.is_retryable());
+        let call = GenesysCall::GetClient;
+        assert!(GenesysError::RateLimited {
+            call,
+            retry_after: None
+        }
+        .is_retryable());
+        assert!(GenesysError::Transport {
+            call,
+            message: "x".into()
+        }
+        .is_retryable());
+        assert!(!GenesysError::Decode {
+            call,
+            message: "x".into()
+        }
+        .is_retryable());
+        assert!(!GenesysError::NotFound { call }.is_retryable());
         assert!(!GenesysError::InvalidClient {
             status: 401,
             description: "x".into()
@@ -245,6 +384,7 @@ mod tests {
     #[test]
     fn api_error_body_is_parsed() {
         let e = GenesysError::from_api_response(
+            GenesysCall::CreateClient,
             403,
             None,
             br#"{"message":"You lack oauth:client:add","code":"missing.permissions","status":403,"contextId":"c-1"}"#,
@@ -252,6 +392,7 @@ mod tests {
         assert_eq!(
             e,
             GenesysError::Http {
+                call: GenesysCall::CreateClient,
                 status: 403,
                 code: Some("missing.permissions".into()),
                 message: "You lack oauth:client:add (contextId c-1)".into()
@@ -262,13 +403,15 @@ mod tests {
 
     #[test]
     fn special_statuses() {
+        let call = GenesysCall::DeleteClient;
         assert_eq!(
-            GenesysError::from_api_response(404, None, b"{}"),
-            GenesysError::NotFound
+            GenesysError::from_api_response(call, 404, None, b"{}"),
+            GenesysError::NotFound { call }
         );
         assert_eq!(
-            GenesysError::from_api_response(429, Some(Duration::from_secs(3)), b""),
+            GenesysError::from_api_response(call, 429, Some(Duration::from_secs(3)), b""),
             GenesysError::RateLimited {
+                call,
                 retry_after: Some(Duration::from_secs(3))
             }
         );
@@ -276,7 +419,7 @@ mod tests {
 
     #[test]
     fn opaque_bodies_are_not_quoted() {
-        let e = GenesysError::from_api_response(502, None, b"<html>secret-ish</html>");
+        let e = GenesysError::from_api_response(GenesysCall::ListClients, 502, None, b"<html>secret-ish</html>");
         assert!(!e.to_string().contains("secret-ish"));
         assert!(e.is_retryable());
     }
@@ -300,13 +443,58 @@ mod tests {
         assert!(matches!(e, GenesysError::InvalidClient { status: 400, .. }));
         let e = GenesysError::from_token_response(503, None, b"");
         assert!(e.is_retryable());
+        assert_eq!(e.call(), GenesysCall::Token);
     }
 
     #[test]
     fn long_messages_are_shortened() {
         let long = "x".repeat(1000);
         let body = format!(r#"{{"message":"{long}","code":"bad.request"}}"#);
-        let e = GenesysError::from_api_response(400, None, body.as_bytes());
+        let e = GenesysError::from_api_response(GenesysCall::UpdateClient, 400, None, body.as_bytes());
         assert!(e.to_string().len() < 400);
+    }
+
+    #[test]
+    fn every_error_names_the_call_that_failed() {
+        // The call an error was made with is the one it names, whatever the failure.
+        for call in GenesysCall::ALL {
+            for e in [
+                GenesysError::from_api_response(call, 403, None, b"{}"),
+                GenesysError::from_api_response(call, 404, None, b""),
+                GenesysError::from_api_response(call, 429, None, b""),
+                GenesysError::from_api_response(call, 503, None, b"<html>"),
+                GenesysError::Transport {
+                    call,
+                    message: "reset".into(),
+                },
+                GenesysError::Decode {
+                    call,
+                    message: "bad json".into(),
+                },
+            ] {
+                assert_eq!(e.call(), call, "{e:?}");
+                assert_eq!(e.call_name(), Some(call.as_str()));
+                assert!(call.as_str().chars().all(|c| c.is_ascii_alphanumeric()), "{call:?}");
+            }
+        }
+        // The failures only one call can have name it.
+        let refused = GenesysError::from_token_response(401, None, br#"{"error":"invalid_client"}"#);
+        assert_eq!(refused.call(), GenesysCall::Token);
+        let short = GenesysError::IncompleteListing {
+            listed: 1,
+            total: Some(2),
+            pages: 1,
+            page_count: None,
+        };
+        assert_eq!(short.call(), GenesysCall::ListClients);
+        assert_eq!(
+            crate::classify::qualified_kind(&GenesysError::from_api_response(
+                GenesysCall::CreateClient,
+                403,
+                None,
+                b"{}"
+            )),
+            "GenesysPermissionDenied.CreateClient"
+        );
     }
 }

@@ -19,13 +19,13 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
-use reqwest::{Method, StatusCode, Url};
+use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
 use crate::classify::Classify;
-pub use error::GenesysError;
+pub use error::{GenesysCall, GenesysError};
 pub use models::{
     ClientState, EntityRef, ErrorBody, GrantType, NamedEntity, OAuthClient, OAuthClientEntityListing,
     OAuthClientRequest, OAuthErrorBody, RoleDivision, TokenInfo, TokenInfoClient, TokenResponse,
@@ -231,8 +231,7 @@ impl GenesysClient {
                 }
                 Err(failure) => failure,
             };
-            let route = "POST /oauth/token";
-            self.wait_or_give_up(&Method::POST, route, attempt, Idempotency::Idempotent, failure)
+            self.wait_or_give_up(GenesysCall::Token, attempt, Idempotency::Idempotent, failure)
                 .await?;
         }
     }
@@ -241,8 +240,7 @@ impl GenesysClient {
     /// the failure's error.
     async fn wait_or_give_up(
         &self,
-        method: &Method,
-        route: &'static str,
+        call: GenesysCall,
         attempt: u32,
         idempotency: Idempotency,
         failure: Failure,
@@ -252,8 +250,8 @@ impl GenesysClient {
             // with the same (retryable) error, and Secrets Manager's retry carries on.
             Some(wait) if !crate::deadline::allows(wait, self.settings.request_timeout) => {
                 warn!(
-                    method = %method,
-                    route,
+                    method = %call.method(),
+                    route = call.route(),
                     status = failure.error.status(),
                     attempt,
                     wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
@@ -264,8 +262,8 @@ impl GenesysClient {
             }
             Some(wait) => {
                 warn!(
-                    method = %method,
-                    route,
+                    method = %call.method(),
+                    route = call.route(),
                     status = failure.error.status(),
                     attempt,
                     max_attempts = self.settings.max_attempts,
@@ -278,8 +276,8 @@ impl GenesysClient {
             }
             None => {
                 debug!(
-                    method = %method,
-                    route,
+                    method = %call.method(),
+                    route = call.route(),
                     status = failure.error.status(),
                     attempt,
                     retryable = failure.error.is_retryable(),
@@ -297,18 +295,18 @@ impl GenesysClient {
     /// refused before anything happened).
     async fn send(
         &self,
-        method: Method,
-        route: &'static str,
+        call: GenesysCall,
         url: Url,
         body: Option<Vec<u8>>,
         idempotency: Idempotency,
     ) -> Result<Vec<u8>, GenesysError> {
+        let (method, route) = (call.method(), call.route());
         let mut attempt = 0;
         let mut reauthenticated = false;
         loop {
             attempt += 1;
             let token = self.token().await?;
-            let failure = match self.send_once(&method, &url, body.as_deref(), &token).await {
+            let failure = match self.send_once(call, &url, body.as_deref(), &token).await {
                 Ok((status, _, bytes)) if status.is_success() => {
                     debug!(method = %method, route, status = status.as_u16(), attempt, "Genesys Cloud call succeeded");
                     return Ok(bytes);
@@ -320,26 +318,28 @@ impl GenesysClient {
                     self.forget_token(&token).await;
                     continue;
                 }
-                Ok((status, retry_after, bytes)) => {
-                    Failure::answered(GenesysError::from_api_response(status.as_u16(), retry_after, &bytes))
-                }
+                Ok((status, retry_after, bytes)) => Failure::answered(GenesysError::from_api_response(
+                    call,
+                    status.as_u16(),
+                    retry_after,
+                    &bytes,
+                )),
                 Err(failure) => failure,
             };
-            self.wait_or_give_up(&method, route, attempt, idempotency, failure)
-                .await?;
+            self.wait_or_give_up(call, attempt, idempotency, failure).await?;
         }
     }
 
     async fn send_once(
         &self,
-        method: &Method,
+        call: GenesysCall,
         url: &Url,
         body: Option<&[u8]>,
         token: &AccessToken,
     ) -> Result<(StatusCode, Option<Duration>, Vec<u8>), Failure> {
         let mut request = self
             .http
-            .request(method.clone(), url.clone())
+            .request(call.method(), url.clone())
             .bearer_auth(token.bearer())
             .header(ACCEPT, HeaderValue::from_static("application/json"))
             .timeout(crate::deadline::clamp(self.settings.request_timeout));
@@ -348,19 +348,22 @@ impl GenesysClient {
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
                 .body(body.to_vec());
         }
-        let response = request.send().await.map_err(|e| Failure::transport(&e))?;
+        let response = request.send().await.map_err(|e| Failure::transport(call, &e))?;
         let status = response.status();
         let retry_after = retry::parse_retry_after(response.headers());
-        let bytes = response.bytes().await.map_err(|e| Failure::transport(&e))?;
+        let bytes = response.bytes().await.map_err(|e| Failure::transport(call, &e))?;
         Ok((status, retry_after, bytes.to_vec()))
     }
 
     /// `api_base` followed by `segments`, each percent-encoded (an id cannot
-    /// escape its path segment).
-    fn api_url(&self, segments: &[&str]) -> Result<Url, GenesysError> {
+    /// escape its path segment), for `call`.
+    fn api_url(&self, call: GenesysCall, segments: &[&str]) -> Result<Url, GenesysError> {
         let mut url = self.endpoints.api_base.clone();
         url.path_segments_mut()
-            .map_err(|()| GenesysError::Decode("the API base URL cannot take a path".into()))?
+            .map_err(|()| GenesysError::Decode {
+                call,
+                message: "the API base URL cannot take a path".into(),
+            })?
             .pop_if_empty()
             .extend(segments);
         Ok(url)
@@ -371,9 +374,10 @@ impl GenesysClient {
     /// another host.
     fn next_page_url(&self, next_uri: &str) -> Result<Url, GenesysError> {
         let root = Url::parse("http://next-uri.invalid/").expect("static URL parses");
-        let parsed = root
-            .join(next_uri.trim())
-            .map_err(|e| GenesysError::Decode(format!("unusable nextUri: {e}")))?;
+        let parsed = root.join(next_uri.trim()).map_err(|e| GenesysError::Decode {
+            call: GenesysCall::ListClients,
+            message: format!("unusable nextUri: {e}"),
+        })?;
         let mut url = self.endpoints.api_base.clone();
         let prefix = url.path().trim_end_matches('/').to_owned();
         let path = if parsed.path().starts_with(&format!("{prefix}/")) {
@@ -396,41 +400,40 @@ impl GenesysClient {
     /// [`GenesysError::IncompleteListing`]. Pages that state neither are judged by `nextUri`
     /// alone.
     pub async fn list_clients(&self) -> Result<Vec<OAuthClient>, GenesysError> {
-        const ROUTE: &str = "GET /api/v2/oauth/clients";
-        let mut url = self.api_url(&["api", "v2", "oauth", "clients"])?;
+        const CALL: GenesysCall = GenesysCall::ListClients;
+        let mut url = self.api_url(CALL, &["api", "v2", "oauth", "clients"])?;
         let mut seen = HashSet::new();
         let mut ids = HashSet::new();
         let mut clients = Vec::new();
         let mut tally = ListingTally::default();
         for _ in 0..MAX_LIST_PAGES {
             seen.insert(url.to_string());
-            let body = self
-                .send(Method::GET, ROUTE, url, None, Idempotency::Idempotent)
-                .await?;
-            let page: OAuthClientEntityListing = decode(&body, "client listing", false)?;
+            let body = self.send(CALL, url, None, Idempotency::Idempotent).await?;
+            let page: OAuthClientEntityListing = decode(CALL, &body, "client listing", false)?;
             tally.add_page(&page);
             clients.extend(page.entities.into_iter().filter(|c| ids.insert(c.id.clone())));
             match page.next_uri.filter(|next| !next.trim().is_empty()) {
                 None => {
                     tally.check(clients.len()).inspect_err(|e| {
-                        warn!(route = ROUTE, error = %e, "client listing is incomplete; nothing is decided on it");
+                        warn!(route = CALL.route(), error = %e, "client listing is incomplete; nothing is decided on it");
                     })?;
                     return Ok(clients);
                 }
                 Some(next) => {
                     url = self.next_page_url(&next)?;
                     if seen.contains(url.as_str()) {
-                        return Err(GenesysError::Decode(format!(
-                            "client listing repeats page {}",
-                            url.path()
-                        )));
+                        return Err(GenesysError::Decode {
+                            call: CALL,
+                            message: format!("client listing repeats page {}", url.path()),
+                        });
                     }
                 }
             }
         }
-        Err(GenesysError::Decode(format!(
-            "client listing did not end after {MAX_LIST_PAGES} pages"
-        )))
+        Err(GenesysError::Decode {
+            call: CALL,
+            message: format!("client listing did not end after {MAX_LIST_PAGES} pages"),
+        })
     }
 
     /// Creates an OAuth client (`POST /api/v2/oauth/clients`). The answer is
@@ -443,28 +446,22 @@ impl GenesysClient {
     /// second one; the caller must instead find the orphan (by name) and
     /// delete it.
     pub async fn create_client(&self, request: &OAuthClientRequest) -> Result<OAuthClient, GenesysError> {
-        const ROUTE: &str = "POST /api/v2/oauth/clients";
-        let url = self.api_url(&["api", "v2", "oauth", "clients"])?;
+        const CALL: GenesysCall = GenesysCall::CreateClient;
+        let url = self.api_url(CALL, &["api", "v2", "oauth", "clients"])?;
         let body = self
-            .send(
-                Method::POST,
-                ROUTE,
-                url,
-                Some(encode(request)?),
-                Idempotency::NotIdempotent,
-            )
+            .send(CALL, url, Some(encode(CALL, request)?), Idempotency::NotIdempotent)
             .await?;
-        decode(&body, "created client", true)
+        decode(CALL, &body, "created client", true)
     }
 
     /// One OAuth client (`GET /api/v2/oauth/clients/{id}`); `None` if there
     /// is none. The answer has no `secret`.
     pub async fn get_client(&self, id: &str) -> Result<Option<OAuthClient>, GenesysError> {
-        const ROUTE: &str = "GET /api/v2/oauth/clients/{id}";
-        let url = self.api_url(&["api", "v2", "oauth", "clients", id])?;
-        match self.send(Method::GET, ROUTE, url, None, Idempotency::Idempotent).await {
-            Ok(body) => decode(&body, "client", false).map(Some),
-            Err(GenesysError::NotFound) => Ok(None),
+        const CALL: GenesysCall = GenesysCall::GetClient;
+        let url = self.api_url(CALL, &["api", "v2", "oauth", "clients", id])?;
+        match self.send(CALL, url, None, Idempotency::Idempotent).await {
+            Ok(body) => decode(CALL, &body, "client", false).map(Some),
+            Err(GenesysError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -473,26 +470,23 @@ impl GenesysClient {
     /// start from [`OAuthClient::to_request`]). [`GenesysError::NotFound`] if
     /// there is no such client.
     pub async fn update_client(&self, id: &str, request: &OAuthClientRequest) -> Result<OAuthClient, GenesysError> {
-        const ROUTE: &str = "PUT /api/v2/oauth/clients/{id}";
-        let url = self.api_url(&["api", "v2", "oauth", "clients", id])?;
+        const CALL: GenesysCall = GenesysCall::UpdateClient;
+        let url = self.api_url(CALL, &["api", "v2", "oauth", "clients", id])?;
         let body = self
-            .send(Method::PUT, ROUTE, url, Some(encode(request)?), Idempotency::Idempotent)
+            .send(CALL, url, Some(encode(CALL, request)?), Idempotency::Idempotent)
             .await?;
-        decode(&body, "updated client", false)
+        decode(CALL, &body, "updated client", false)
     }
 
     /// Deletes an OAuth client (`DELETE /api/v2/oauth/clients/{id}`). Genesys
     /// expects it to be `inactive` first. A 404 is
     /// [`Deleted::AlreadyGone`], which makes retries safe.
     pub async fn delete_client(&self, id: &str) -> Result<Deleted, GenesysError> {
-        const ROUTE: &str = "DELETE /api/v2/oauth/clients/{id}";
-        let url = self.api_url(&["api", "v2", "oauth", "clients", id])?;
-        match self
-            .send(Method::DELETE, ROUTE, url, None, Idempotency::Idempotent)
-            .await
-        {
+        const CALL: GenesysCall = GenesysCall::DeleteClient;
+        let url = self.api_url(CALL, &["api", "v2", "oauth", "clients", id])?;
+        match self.send(CALL, url, None, Idempotency::Idempotent).await {
             Ok(_) => Ok(Deleted::Deleted),
-            Err(GenesysError::NotFound) => Ok(Deleted::AlreadyGone),
+            Err(GenesysError::NotFound { .. }) => Ok(Deleted::AlreadyGone),
             Err(e) => Err(e),
         }
     }
@@ -508,7 +502,7 @@ impl GenesysClient {
         body.state = Some(ClientState::Inactive);
         match self.update_client(&client.id, &body).await {
             Ok(_) => Ok(true),
-            Err(GenesysError::NotFound) => Ok(false),
+            Err(GenesysError::NotFound { .. }) => Ok(false),
             Err(e) => Err(e),
         }
     }
@@ -533,23 +527,19 @@ impl GenesysClient {
     /// server provably did not act. After a timeout or lost answer the secret may have changed
     /// to one nobody saw; the caller must be able to ask again (with a token it still holds).
     pub async fn new_secret(&self, id: &str) -> Result<OAuthClient, GenesysError> {
-        const ROUTE: &str = "POST /api/v2/oauth/clients/{id}/secret";
-        let url = self.api_url(&["api", "v2", "oauth", "clients", id, "secret"])?;
-        let body = self
-            .send(Method::POST, ROUTE, url, None, Idempotency::NotIdempotent)
-            .await?;
-        decode(&body, "new secret", true)
+        const CALL: GenesysCall = GenesysCall::NewSecret;
+        let url = self.api_url(CALL, &["api", "v2", "oauth", "clients", id, "secret"])?;
+        let body = self.send(CALL, url, None, Idempotency::NotIdempotent).await?;
+        decode(CALL, &body, "new secret", true)
     }
 
     /// Who this client's token belongs to (`GET /api/v2/tokens/me`): proves
     /// the credentials work end to end.
     pub async fn token_info(&self) -> Result<TokenInfo, GenesysError> {
-        const ROUTE: &str = "GET /api/v2/tokens/me";
-        let url = self.api_url(&["api", "v2", "tokens", "me"])?;
-        let body = self
-            .send(Method::GET, ROUTE, url, None, Idempotency::Idempotent)
-            .await?;
-        decode(&body, "token info", false)
+        const CALL: GenesysCall = GenesysCall::TokensMe;
+        let url = self.api_url(CALL, &["api", "v2", "tokens", "me"])?;
+        let body = self.send(CALL, url, None, Idempotency::Idempotent).await?;
+        decode(CALL, &body, "token info", false)
     }
 }
 
@@ -621,7 +611,12 @@ async fn request_token_once(
 ) -> Result<(AccessToken, Duration), Failure> {
     let mut url = login_base.clone();
     url.path_segments_mut()
-        .map_err(|()| Failure::fatal(GenesysError::Decode("the login base URL cannot take a path".into())))?
+        .map_err(|()| {
+            Failure::fatal(GenesysError::Decode {
+                call: GenesysCall::Token,
+                message: "the login base URL cannot take a path".into(),
+            })
+        })?
         .pop_if_empty()
         .extend(["oauth", "token"]);
     let started = Instant::now();
@@ -633,10 +628,13 @@ async fn request_token_once(
         .timeout(timeout)
         .send()
         .await
-        .map_err(|e| Failure::transport(&e))?;
+        .map_err(|e| Failure::transport(GenesysCall::Token, &e))?;
     let status = response.status();
     let retry_after = retry::parse_retry_after(response.headers());
-    let body = response.bytes().await.map_err(|e| Failure::transport(&e))?;
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| Failure::transport(GenesysCall::Token, &e))?;
     if !status.is_success() {
         return Err(Failure::answered(GenesysError::from_token_response(
             status.as_u16(),
@@ -644,35 +642,40 @@ async fn request_token_once(
             &body,
         )));
     }
-    let parsed: TokenResponse = decode(&body, "token answer", true).map_err(Failure::fatal)?;
+    let parsed: TokenResponse = decode(GenesysCall::Token, &body, "token answer", true).map_err(Failure::fatal)?;
     let lifetime = Duration::from_secs(parsed.expires_in);
     Ok((AccessToken::new(parsed.access_token, started + lifetime), lifetime))
 }
 
-fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, GenesysError> {
-    serde_json::to_vec(value).map_err(|e| GenesysError::Decode(format!("could not encode the request body: {e}")))
+fn encode<T: serde::Serialize>(call: GenesysCall, value: &T) -> Result<Vec<u8>, GenesysError> {
+    serde_json::to_vec(value).map_err(|e| GenesysError::Decode {
+        call,
+        message: format!("could not encode the request body: {e}"),
+    })
 }
 
-/// Parses a JSON answer. For answers that carry a secret (`sensitive`), the
+/// Parses a JSON answer to `call`. For answers that carry a secret (`sensitive`), the
 /// error says only where parsing failed: serde messages can quote values.
-fn decode<T: DeserializeOwned>(body: &[u8], what: &str, sensitive: bool) -> Result<T, GenesysError> {
+fn decode<T: DeserializeOwned>(call: GenesysCall, body: &[u8], what: &str, sensitive: bool) -> Result<T, GenesysError> {
     serde_json::from_slice(body).map_err(|e| {
-        if sensitive {
-            GenesysError::Decode(format!(
+        let message = if sensitive {
+            format!(
                 "{what}: {:?} error at line {} column {}",
                 e.classify(),
                 e.line(),
                 e.column()
-            ))
+            )
         } else {
-            GenesysError::Decode(format!("{what}: {e}"))
-        }
+            format!("{what}: {e}")
+        };
+        GenesysError::Decode { call, message }
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ClientId;
     use crate::region::{Endpoints, Region};
     use crate::secret::SecretString;
 
@@ -680,7 +683,7 @@ mod tests {
         GenesysClient::new(
             reqwest::Client::new(),
             Endpoints::single(Url::parse(api_base).unwrap()),
-            ClientCredentials::new("id", "secret-value-xyz"),
+            ClientCredentials::new(ClientId::parse("id").unwrap(), "secret-value-xyz"),
             HttpSettings::default(),
         )
     }
@@ -696,23 +699,30 @@ mod tests {
     fn api_urls_encode_ids_into_one_segment() {
         let c = client("http://127.0.0.1:5000");
         assert_eq!(
-            c.api_url(&["api", "v2", "oauth", "clients", "abc"]).unwrap().as_str(),
+            c.api_url(GenesysCall::GetClient, &["api", "v2", "oauth", "clients", "abc"])
+                .unwrap()
+                .as_str(),
             "http://127.0.0.1:5000/api/v2/oauth/clients/abc"
         );
         assert_eq!(
-            c.api_url(&["api", "v2", "oauth", "clients", "../../tokens/me"])
-                .unwrap()
-                .as_str(),
+            c.api_url(
+                GenesysCall::GetClient,
+                &["api", "v2", "oauth", "clients", "../../tokens/me"]
+            )
+            .unwrap()
+            .as_str(),
             "http://127.0.0.1:5000/api/v2/oauth/clients/..%2F..%2Ftokens%2Fme"
         );
         let real = GenesysClient::new(
             reqwest::Client::new(),
             Endpoints::for_region(Region::EuWest1),
-            ClientCredentials::new("id", "s"),
+            ClientCredentials::new(ClientId::parse("id").unwrap(), "s"),
             HttpSettings::default(),
         );
         assert_eq!(
-            real.api_url(&["api", "v2", "tokens", "me"]).unwrap().as_str(),
+            real.api_url(GenesysCall::TokensMe, &["api", "v2", "tokens", "me"])
+                .unwrap()
+                .as_str(),
             "https://api.mypurecloud.ie/api/v2/tokens/me"
         );
     }
@@ -721,7 +731,9 @@ mod tests {
     fn api_urls_keep_a_base_path() {
         let c = client("http://127.0.0.1:5000/emu");
         assert_eq!(
-            c.api_url(&["api", "v2", "tokens", "me"]).unwrap().as_str(),
+            c.api_url(GenesysCall::TokensMe, &["api", "v2", "tokens", "me"])
+                .unwrap()
+                .as_str(),
             "http://127.0.0.1:5000/emu/api/v2/tokens/me"
         );
     }
@@ -875,6 +887,7 @@ mod tests {
     #[test]
     fn sensitive_decode_errors_do_not_quote_values() {
         let err = decode::<TokenResponse>(
+            GenesysCall::Token,
             br#"{"access_token":"tok-SECRET","token_type":"bearer","expires_in":"tok-SECRET2"}"#,
             "token answer",
             true,
@@ -882,5 +895,6 @@ mod tests {
         .unwrap_err();
         assert!(!err.to_string().contains("SECRET"), "{err}");
         assert!(!err.is_retryable());
+        assert_eq!(err.call(), GenesysCall::Token);
     }
 }

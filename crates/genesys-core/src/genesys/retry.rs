@@ -17,7 +17,7 @@
 use crate::classify::Classify;
 use std::time::Duration;
 
-use super::error::GenesysError;
+use super::error::{GenesysCall, GenesysError};
 use crate::backoff::Backoff;
 
 /// Timeouts and retry bounds of a [`GenesysClient`](super::GenesysClient).
@@ -87,10 +87,10 @@ impl Failure {
         Self { error, not_processed }
     }
 
-    /// The request failed below HTTP.
-    pub(crate) fn transport(err: &reqwest::Error) -> Self {
+    /// The request of `call` failed below HTTP.
+    pub(crate) fn transport(call: GenesysCall, err: &reqwest::Error) -> Self {
         Self {
-            error: GenesysError::from_transport(err),
+            error: GenesysError::from_transport(call, err),
             not_processed: err.is_connect(),
         }
     }
@@ -118,7 +118,7 @@ pub(crate) fn next_delay(
         return None;
     }
     let backoff = || settings.backoff().full_jitter(attempt, unit);
-    if let GenesysError::RateLimited { retry_after } = &failure.error {
+    if let GenesysError::RateLimited { retry_after, .. } = &failure.error {
         return match retry_after {
             Some(wait) if *wait <= settings.max_retry_after => Some(*wait),
             Some(_) => None,
@@ -158,8 +158,11 @@ mod tests {
         HttpSettings::default()
     }
 
+    const CALL: GenesysCall = GenesysCall::GetClient;
+
     fn http(status: u16) -> Failure {
         Failure::answered(GenesysError::Http {
+            call: CALL,
             status,
             code: None,
             message: String::new(),
@@ -168,13 +171,17 @@ mod tests {
 
     fn transport(connect: bool) -> Failure {
         Failure {
-            error: GenesysError::Transport("x".into()),
+            error: GenesysError::Transport {
+                call: CALL,
+                message: "x".into(),
+            },
             not_processed: connect,
         }
     }
 
     fn rate_limited(secs: Option<u64>) -> Failure {
         Failure::answered(GenesysError::RateLimited {
+            call: CALL,
             retry_after: secs.map(Duration::from_secs),
         })
     }
@@ -226,8 +233,11 @@ mod tests {
             http(401),
             http(403),
             http(409),
-            Failure::answered(GenesysError::NotFound),
-            Failure::fatal(GenesysError::Decode("x".into())),
+            Failure::answered(GenesysError::NotFound { call: CALL }),
+            Failure::fatal(GenesysError::Decode {
+                call: CALL,
+                message: "x".into(),
+            }),
             Failure::answered(GenesysError::InvalidClient {
                 status: 401,
                 description: String::new(),
