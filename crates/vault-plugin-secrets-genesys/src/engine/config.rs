@@ -84,11 +84,8 @@ impl Config {
     }
 
     /// The master credential.
-    pub fn credentials(&self) -> ClientCredentials {
-        ClientCredentials {
-            client_id: self.client_id.clone(),
-            client_secret: self.client_secret.secret(),
-        }
+    pub fn credentials(&self) -> Result<ClientCredentials, LogicalError> {
+        super::genesys::stored_credentials(&self.client_id, self.client_secret.secret())
     }
 
     /// The validated name prefix.
@@ -236,10 +233,7 @@ pub async fn write(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<O
     }
 
     // The credential is checked on every write, so a stored config always held a working one.
-    let credentials = ClientCredentials {
-        client_id: client_id.clone(),
-        client_secret: client_secret.secret(),
-    };
+    let credentials = super::genesys::stored_credentials(&client_id, client_secret.secret())?;
     let info = b.connector.check_master(region, credentials).await?;
     let org_id = info.organization.as_ref().map(|o| o.id.clone());
     if let Some(old) = &existing {

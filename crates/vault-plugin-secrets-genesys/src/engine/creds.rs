@@ -121,7 +121,7 @@ pub async fn revoke(b: &GenesysBackend, ctx: &Context, secret: &LeaseSecret) -> 
     }
     let prefix = config.prefix()?;
     let known = HashSet::from([uuid.clone()]);
-    let master = b.master(&config).await;
+    let master = b.master(&config).await?;
     match managed::delete_owned(&master, &managed::owner(&identity, &prefix, &known), &client_id).await {
         Ok(_) => {}
         Err(NotDeleted::Foreign(why)) => {
@@ -192,7 +192,7 @@ async fn shorten_token_lifetime(
     }
     let outcome = async {
         let config = Config::require(storage).await?;
-        let master = b.master(&config).await;
+        let master = b.master(&config).await?;
         let Some(client) = master
             .get_client(&record.client_id)
             .await

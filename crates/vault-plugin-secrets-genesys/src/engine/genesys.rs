@@ -15,6 +15,20 @@ use tracing::{debug, info};
 
 use crate::logical::LogicalError;
 
+/// Credentials from a stored client id: ids are validated before they are stored, so one that
+/// no longer parses is a damaged record, answered as an internal error (never guessed at).
+pub fn stored_credentials(
+    client_id: &str,
+    client_secret: secrecy::SecretString,
+) -> Result<ClientCredentials, LogicalError> {
+    let client_id = genesys_core::domain::ClientId::parse(client_id)
+        .map_err(|e| LogicalError::Internal(format!("a stored client id is damaged: it {e}")))?;
+    Ok(ClientCredentials {
+        client_id,
+        client_secret,
+    })
+}
+
 /// How a fresh client's first token is waited for: never less than the ceiling (a client
 /// propagates in seconds), from 250 ms up to 5 s. The Lambdas' testSecret waits the same way.
 const PROPAGATION_BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
@@ -106,7 +120,7 @@ impl Connector {
     /// (and its token) if it was built from that very credential, else a new one.
     pub async fn master(&self, region: Region, generation: u64, credentials: ClientCredentials) -> Arc<GenesysClient> {
         let key = MasterKey {
-            client_id: credentials.client_id.clone(),
+            client_id: credentials.client_id.as_str().to_owned(),
             region,
             generation,
         };
@@ -176,7 +190,7 @@ impl Connector {
         region: Region,
         credentials: ClientCredentials,
     ) -> Result<TokenInfo, LogicalError> {
-        let client_id = credentials.client_id.clone();
+        let client_id = credentials.client_id.as_str().to_owned();
         let master = self.client(region, credentials);
         let info = master.token_info().await.map_err(|e| match e {
             GenesysError::InvalidClient { .. } => LogicalError::BadRequest(format!(
@@ -225,10 +239,13 @@ async fn probe_permissions(master: &GenesysClient) -> Result<(), LogicalError> {
     refused.access_token_validity_seconds = Some(1);
     let add = match master.create_client(&refused).await {
         Err(GenesysError::Http { status: 400, .. }) => Ok(()),
-        Ok(created) => Err(GenesysError::Decode(format!(
-            "the create probe was accepted (client {}); it must be refused",
-            created.id
-        ))),
+        Ok(created) => Err(GenesysError::Decode {
+            call: genesys_core::genesys::GenesysCall::CreateClient,
+            message: format!(
+                "the create probe was accepted (client {}); it must be refused",
+                created.id
+            ),
+        }),
         Err(e) => Err(e),
     };
     note(MASTER_PERMISSIONS[1], add)?;
@@ -236,7 +253,7 @@ async fn probe_permissions(master: &GenesysClient) -> Result<(), LogicalError> {
         .update_client(&nobody, &OAuthClientRequest::client_credentials("probe", Vec::new()))
         .await
     {
-        Err(GenesysError::NotFound) => Ok(()),
+        Err(GenesysError::NotFound { .. }) => Ok(()),
         Ok(_) => Ok(()),
         Err(e) => Err(e),
     };
@@ -270,9 +287,9 @@ pub fn genesys_error(what: &str, e: GenesysError) -> LogicalError {
 /// timeout, a dropped connection, a 5xx or an unreadable answer may follow a change.
 pub fn provably_unapplied(e: &GenesysError) -> bool {
     match e {
-        GenesysError::RateLimited { .. } | GenesysError::InvalidClient { .. } | GenesysError::NotFound => true,
+        GenesysError::RateLimited { .. } | GenesysError::InvalidClient { .. } | GenesysError::NotFound { .. } => true,
         GenesysError::Http { status, .. } => (400..500).contains(status) && *status != 408 && *status != 429,
-        GenesysError::Transport(_) | GenesysError::Decode(_) | GenesysError::IncompleteListing { .. } => false,
+        GenesysError::Transport { .. } | GenesysError::Decode { .. } | GenesysError::IncompleteListing { .. } => false,
     }
 }
 
@@ -282,15 +299,26 @@ mod tests {
 
     #[test]
     fn only_refusals_prove_nothing_changed() {
+        use genesys_core::genesys::GenesysCall;
         let http = |status| GenesysError::Http {
+            call: GenesysCall::UpdateClient,
             status,
             code: None,
             message: String::new(),
         };
-        assert!(provably_unapplied(&GenesysError::RateLimited { retry_after: None }));
+        assert!(provably_unapplied(&GenesysError::RateLimited {
+            call: GenesysCall::UpdateClient,
+            retry_after: None
+        }));
         assert!(provably_unapplied(&http(400)) && provably_unapplied(&http(403)));
         assert!(!provably_unapplied(&http(500)) && !provably_unapplied(&http(408)));
-        assert!(!provably_unapplied(&GenesysError::Transport("timed out".into())));
-        assert!(!provably_unapplied(&GenesysError::Decode("x".into())));
+        assert!(!provably_unapplied(&GenesysError::Transport {
+            call: GenesysCall::UpdateClient,
+            message: "timed out".into()
+        }));
+        assert!(!provably_unapplied(&GenesysError::Decode {
+            call: GenesysCall::UpdateClient,
+            message: "x".into()
+        }));
     }
 }

@@ -127,10 +127,9 @@ impl ManagedClient {
 
     /// The credentials of a `token/` client.
     pub fn credentials(&self) -> Option<ClientCredentials> {
-        self.secret.as_ref().map(|s| ClientCredentials {
-            client_id: self.client_id.clone(),
-            client_secret: s.secret(),
-        })
+        self.secret
+            .as_ref()
+            .and_then(|s| super::genesys::stored_credentials(&self.client_id, s.secret()).ok())
     }
 }
 
@@ -176,11 +175,8 @@ pub struct Created {
 
 impl Created {
     /// Its credentials.
-    pub fn credentials(&self) -> ClientCredentials {
-        ClientCredentials {
-            client_id: self.record.client_id.clone(),
-            client_secret: self.secret.clone(),
-        }
+    pub fn credentials(&self) -> Result<ClientCredentials, LogicalError> {
+        super::genesys::stored_credentials(&self.record.client_id, self.secret.clone())
     }
 }
 
@@ -208,7 +204,7 @@ pub async fn create(
         now,
     )
     .await?;
-    let master = b.master(config).await;
+    let master = b.master(config).await?;
     let mut request = OAuthClientRequest::client_credentials(name.clone(), spec.role_divisions.clone());
     request.description = Some(ownership::description(&identity.owner, Some(&spec.note)));
     request.access_token_validity_seconds = Some(spec.token_lifetime.seconds());
@@ -296,7 +292,7 @@ pub async fn abandon(
     let done = async {
         let prefix = config.prefix()?;
         let known = HashSet::from([created.record.uuid.clone()]);
-        let master = b.master(config).await;
+        let master = b.master(config).await?;
         if delete_owned(&master, &owner(identity, &prefix, &known), &created.record.client_id).await? == Gone::NotShown
         {
             return Err(LogicalError::Internal("the new client does not show yet".into()));
@@ -371,7 +367,7 @@ pub async fn until_usable(
     identity: &Identity,
     created: &Created,
 ) -> Result<(), LogicalError> {
-    if let Err(e) = b.connector.wait_usable(config.region, &created.credentials()).await {
+    if let Err(e) = b.connector.wait_usable(config.region, &created.credentials()?).await {
         abandon(b, storage, config, identity, created).await;
         return Err(genesys_error(
             "the new client never got a token, so it was not handed out",

@@ -195,10 +195,11 @@ impl GenesysBackend {
     }
 
     /// The master client of `config` (cached with its token while the credential is the same).
-    pub async fn master(&self, config: &config::Config) -> Arc<GenesysClient> {
-        self.connector
-            .master(config.region, config.generation, config.credentials())
-            .await
+    pub async fn master(&self, config: &config::Config) -> Result<Arc<GenesysClient>, LogicalError> {
+        Ok(self
+            .connector
+            .master(config.region, config.generation, config.credentials()?)
+            .await)
     }
 
     async fn dispatch(&self, ctx: &Context, req: Request) -> Result<Option<Response>, LogicalError> {

@@ -141,7 +141,7 @@ async fn sweep(
     if !due && !reconcile::needs_listing(&known, now, config.rollback_min_age()) {
         return Ok(());
     }
-    let master = b.master(config).await;
+    let master = b.master(config).await?;
     let listing = master
         .list_clients()
         .await

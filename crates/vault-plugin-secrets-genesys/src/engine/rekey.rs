@@ -70,7 +70,7 @@ pub async fn rotate(
         b.now(),
     )
     .await?;
-    let master = b.master(config).await;
+    let master = b.master(config).await?;
     let secret = match master.new_secret(&client_id).await {
         Ok(answer) if answer.id == client_id && answer.secret.is_some() => answer.secret.expect("checked"),
         Ok(_) => {
@@ -83,7 +83,7 @@ pub async fn rotate(
                 warn!(error = %end, "could not drop the write-ahead record of a refused new-secret request");
             }
             return Err(match e {
-                GenesysError::NotFound => {
+                GenesysError::NotFound { .. } => {
                     LogicalError::BadRequest(format!("client {client_id} does not exist in Genesys Cloud"))
                 }
                 e => genesys_error("asking for a new client secret", e),
@@ -138,10 +138,10 @@ pub async fn roll_forward(
         }
     }
     warn!(client_id = %client_id, "the stored secret is lost (a rotation's answer never arrived); asking for another");
-    let master = b.master(config).await;
+    let master = b.master(config).await?;
     let answer = match master.new_secret(client_id).await {
         Ok(answer) => answer,
-        Err(e @ GenesysError::Transport(_)) => {
+        Err(e @ GenesysError::Transport { .. }) => {
             // This request may still land: the record settles again before the next attempt.
             wal.restamp(storage, b.now()).await?;
             return Err(genesys_error(

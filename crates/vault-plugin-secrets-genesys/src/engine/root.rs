@@ -114,7 +114,7 @@ pub async fn rotate(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<
     }
     let mut config = Config::require(storage).await?;
     let id = config.client_id.clone();
-    let master = b.connector.client(config.region, config.credentials());
+    let master = b.connector.client(config.region, config.credentials()?);
     let (token, lifetime) = master.fresh_token().await.map_err(|e| match e {
         e @ GenesysError::InvalidClient { .. } => LogicalError::BadRequest(format!(
             "the stored master secret is refused, and no root rotation of this mount changed it: write config \
@@ -158,7 +158,7 @@ pub async fn rotate(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<
             store::delete(storage, store::ROOT_ROTATION).await?;
             return Err(genesys_error("asking for a new master secret", e));
         }
-        Err(e @ GenesysError::Transport(_)) => {
+        Err(e @ GenesysError::Transport { .. }) => {
             warn!(client_id = %id, error = %e, "root rotation: no answer to the new-secret request; the periodic pass recovers it once settled");
             return Err(genesys_error(
                 "asking for a new master secret (no answer: the periodic pass finishes the rotation once it has settled)",
@@ -222,7 +222,7 @@ pub async fn recover(
         info!(client_id = %record.client_id, "root rotation record dropped: config is newer");
         return Ok(Recovery::Superseded);
     }
-    let current = b.connector.client(config.region, config.credentials());
+    let current = b.connector.client(config.region, config.credentials()?);
     match current.fresh_token().await {
         Ok(_) => {
             store::delete(storage, store::ROOT_ROTATION).await?;
@@ -275,7 +275,7 @@ pub async fn recover(
             )
             .await
         }
-        Err(e @ GenesysError::Transport(_)) => {
+        Err(e @ GenesysError::Transport { .. }) => {
             // This request may still land: the record settles again before the next attempt.
             record.started_at = b.now();
             record.save(storage).await?;

@@ -90,10 +90,10 @@ impl Holder for StaticHolder {
     }
 
     fn credentials(&self) -> Option<ClientCredentials> {
-        self.role.secret.as_ref().map(|s| ClientCredentials {
-            client_id: self.role.client_id.clone(),
-            client_secret: s.secret(),
-        })
+        self.role
+            .secret
+            .as_ref()
+            .and_then(|s| super::genesys::stored_credentials(&self.role.client_id, s.secret()).ok())
     }
 
     async fn store_secret(
@@ -164,7 +164,7 @@ pub async fn write(
             ));
         }
     }
-    let master = b.master(&config).await;
+    let master = b.master(&config).await?;
     let client = master
         .get_client(&client_id)
         .await
@@ -369,7 +369,7 @@ pub async fn roll_forward(
             role: StaticRole {
                 client_name: b
                     .master(config)
-                    .await
+                    .await?
                     .get_client(&client_id)
                     .await
                     .ok()

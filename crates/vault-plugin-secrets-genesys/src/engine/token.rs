@@ -194,7 +194,7 @@ async fn sync_with_role(
     if record.role_divisions == role.role_divisions && record.token_lifetime == role.token_lifetime {
         return Ok(record);
     }
-    let master = b.master(config).await;
+    let master = b.master(config).await?;
     let prefix = config.prefix()?;
     let known = HashSet::from([record.uuid.clone()]);
     let client = master
@@ -252,7 +252,7 @@ async fn deactivate(b: &GenesysBackend, storage: &dyn Storage, record: &ManagedC
         .ok_or_else(|| LogicalError::Internal("no owner identity".into()))?;
     let prefix = config.prefix()?;
     let known = HashSet::from([record.uuid.clone()]);
-    let master = b.master(&config).await;
+    let master = b.master(&config).await?;
     let Some(client) = master
         .get_client(&record.client_id)
         .await
