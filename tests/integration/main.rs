@@ -7,6 +7,7 @@ mod chaos;
 mod cli;
 #[cfg(feature = "consumer")]
 mod consumer;
+mod consumer_sdks;
 mod drain;
 mod harness;
 mod master;
