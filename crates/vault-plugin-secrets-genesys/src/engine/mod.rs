@@ -82,6 +82,32 @@ impl Clock {
     }
 }
 
+/// Test and demo builds only (cargo feature `endpoint-overrides`): whole seconds added to the
+/// engine's clock, so a test against a real server can make a write-ahead record look settled
+/// without waiting minutes (the plugin is registered again with it and reloaded). A build without
+/// the feature refuses it, as it refuses endpoint overrides.
+pub const CLOCK_SKEW_ENV: &str = "GENESYS_PLUGIN_CLOCK_SKEW_SECS";
+
+/// The engine's clock given [`CLOCK_SKEW_ENV`]'s value (`None`: unset).
+fn clock_from_env(skew: Option<&str>) -> Result<Clock, String> {
+    let Some(skew) = skew else {
+        return Ok(Clock::system());
+    };
+    if !cfg!(feature = "endpoint-overrides") {
+        return Err(format!(
+            "{CLOCK_SKEW_ENV} is set, but this build does not take it: it is compiled only into test and demo \
+             builds (cargo feature `endpoint-overrides`); unset it"
+        ));
+    }
+    let secs: i64 = skew
+        .trim()
+        .parse()
+        .map_err(|_| format!("{CLOCK_SKEW_ENV} must be whole seconds, got {skew:?}"))?;
+    Ok(Clock::from_fn(move || {
+        OffsetDateTime::now_utc() + time::Duration::seconds(secs)
+    }))
+}
+
 /// What the engine is built with.
 #[derive(Clone)]
 pub struct EngineSettings {
@@ -162,15 +188,23 @@ impl GenesysBackend {
     /// context. Reads `GENESYS_ENDPOINT_OVERRIDES` (test builds only; a release build refuses
     /// it): a bad value is logged and answered to every call.
     pub fn new() -> Self {
-        match EndpointOverrides::from_env() {
-            Ok(overrides) => Self::with_settings(EngineSettings {
+        match EndpointOverrides::from_env()
+            .map_err(|e| e.to_string())
+            .and_then(|overrides| {
+                Ok((
+                    overrides,
+                    clock_from_env(std::env::var(CLOCK_SKEW_ENV).ok().as_deref())?,
+                ))
+            }) {
+            Ok((overrides, clock)) => Self::with_settings(EngineSettings {
                 overrides,
+                clock,
                 ..EngineSettings::default()
             }),
             Err(e) => {
                 tracing::error!(error = %e, "the engine cannot start");
                 let mut engine = Self::with_settings(EngineSettings::default());
-                engine.broken = Some(e.to_string());
+                engine.broken = Some(e);
                 engine
             }
         }
@@ -420,6 +454,15 @@ mod tests {
         }
         assert!(!text.contains("wrong-secret-value-xyz"));
         assert!(leaked.is_empty(), "{} secret(s) or token(s) logged", leaked.len());
+    }
+
+    #[test]
+    fn a_clock_skew_moves_the_engines_clock_in_test_builds_only() {
+        let now = OffsetDateTime::now_utc();
+        assert!(clock_from_env(None).unwrap().now() - now < time::Duration::seconds(5));
+        let skewed = clock_from_env(Some("600")).unwrap().now() - now;
+        assert!(skewed >= time::Duration::seconds(600) && skewed < time::Duration::seconds(605));
+        assert!(clock_from_env(Some("10m")).is_err_and(|e| e.contains(CLOCK_SKEW_ENV)));
     }
 
     #[test]
