@@ -141,10 +141,15 @@ impl Bao {
     }
 
     /// Copies `binary` into the plugin directory as `name` and registers it as a secrets plugin,
-    /// with `env` (`K=V` pairs: the plugin process inherits nothing else).
+    /// with `env` (`K=V` pairs: the plugin process inherits nothing else). Registering a name
+    /// again replaces its entry; running processes keep the old one until reloaded.
     pub async fn register_plugin(&self, name: &str, binary: &Path, env: &[(&str, &str)]) {
         let target = self.dir.join("plugins").join(name);
-        std::fs::copy(binary, &target).unwrap_or_else(|e| panic!("copying {}: {e}", binary.display()));
+        // Copied beside it, then renamed over it: registering again (new env) while the old
+        // binary runs must not write into a running executable.
+        let staged = self.dir.join(format!("{name}.staged"));
+        std::fs::copy(binary, &staged).unwrap_or_else(|e| panic!("copying {}: {e}", binary.display()));
+        std::fs::rename(&staged, &target).unwrap_or_else(|e| panic!("placing {}: {e}", target.display()));
         let sha256 = format!(
             "{:x}",
             Sha256::digest(std::fs::read(&target).expect("the plugin binary"))
