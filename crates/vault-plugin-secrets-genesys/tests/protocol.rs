@@ -137,23 +137,6 @@ async fn the_rollback_call_reaches_the_backend_on_remount() {
     }
 }
 
-/// The server's own timer (every minute): too slow for `make test`, which relies on the remount
-/// above; run with `cargo test -p vault-plugin-secrets-genesys --test protocol -- --ignored`.
-#[tokio::test]
-#[ignore = "waits for the server's one-minute rollback timer"]
-async fn the_periodic_rollback_reaches_the_backend_within_a_minute_or_so() {
-    let bao = mounted().await;
-    let deadline = Instant::now() + Duration::from_secs(75);
-    loop {
-        let (status, events) = bao.read("echo/events").await;
-        if status == 200 && events["data"]["rollback"].as_u64() >= Some(1) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no periodic rollback: {status} {events}");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_killed_plugin_is_restarted_on_the_next_request() {
     let bao = mounted().await;
