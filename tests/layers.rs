@@ -7,6 +7,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+mod source_scan;
+use source_scan::{code, rust_files};
+
 /// Bottom to top. A module names only modules of layers below its own.
 const LAYERS: &[&[&str]] = &[
     // The environment, Secrets Manager, metrics, the errorType scheme.
@@ -24,30 +27,6 @@ const LAYERS: &[&[&str]] = &[
     // The Lambda frame both functions share.
     &["lambda"],
 ];
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-/// The code of a file without its comments (line comments and doc comments).
-fn code(path: &Path) -> String {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| match l.find("//") {
-            Some(i) => &l[..i],
-            None => l,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 /// `crate::<name>` references in `text`.
 fn crate_refs(text: &str) -> BTreeSet<String> {

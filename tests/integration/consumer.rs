@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 use genesys_emulator::{routes, Fault, FaultAction};
 use genesys_rotator::consumer::{Consumer, ConsumerError, ConsumerSettings};
 use genesys_rotator::domain::ClientId;
-use genesys_rotator::genesys::{Deleted, GenesysClient, HttpSettings};
+use genesys_rotator::genesys::{GenesysClient, HttpSettings};
 use genesys_rotator::region::{EndpointOverrides, Endpoints, Region};
 use genesys_rotator::secret::ClientCredentials;
 use genesys_rotator::store::{AwsSecretStore, AWSCURRENT};
 use reqwest::Url;
-use time::OffsetDateTime;
 
 use crate::harness::{DrainWorld, Org, World};
 
@@ -170,17 +169,7 @@ async fn sixteen_callers_see_no_failure_through_ten_rotations_and_deletes() {
         // The drain has passed: the cleanup deletes the retired client (the legacy one, outside
         // the prefix, is refused, and deleted by hand as the README tells the operator to).
         let ok_before = tally.ok.load(Ordering::Relaxed);
-        dw.player
-            .deliver_all(
-                &dw.cleanup,
-                OffsetDateTime::now_utc() + Duration::from_secs(26 * 3600),
-                10,
-            )
-            .await;
-        if retiring == org.legacy_id {
-            assert_eq!(operator.delete_client(&retiring).await.unwrap(), Deleted::Deleted);
-        }
-        assert!(org.client(&retiring).is_none(), "round {round}: retired client deleted");
+        dw.delete_retired(&operator, &retiring, round).await;
         wait_until("the callers moved to the current client", || {
             consumer.client_id().as_deref() == Some(current.as_str())
                 && tally.ok.load(Ordering::Relaxed) > ok_before + CALLERS as u64

@@ -20,13 +20,12 @@ use std::time::{Duration, Instant};
 
 use genesys_emulator::{routes, Fault, FaultAction};
 use genesys_rotator::domain::ClientId;
-use genesys_rotator::genesys::{Deleted, GenesysClient, HttpSettings};
+use genesys_rotator::genesys::{GenesysClient, HttpSettings};
 use genesys_rotator::region::Endpoints;
 use genesys_rotator::secret::ClientCredentials;
 use genesys_rotator::store::AWSCURRENT;
 use reqwest::Url;
 use serde_json::Value;
-use time::OffsetDateTime;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
@@ -419,17 +418,7 @@ async fn callers_survive_ten_rotations_and_deletes(language: Language) {
         // The drain has passed: the cleanup deletes the retired client, which kills its tokens
         // (the legacy client, outside the prefix, is refused, and deleted by hand as the README
         // tells the operator to).
-        dw.player
-            .deliver_all(
-                &dw.cleanup,
-                OffsetDateTime::now_utc() + Duration::from_secs(26 * 3600),
-                10,
-            )
-            .await;
-        if retiring == org.legacy_id {
-            assert_eq!(operator.delete_client(&retiring).await.unwrap(), Deleted::Deleted);
-        }
-        assert!(org.client(&retiring).is_none(), "round {round}: retired client deleted");
+        dw.delete_retired(&operator, &retiring, round).await;
         let moved = callers
             .wait_for("the callers moved to the current client", |c| {
                 c.client_id.as_deref() == Some(current.as_str()) && c.ok >= held.ok + 2 * CALLERS

@@ -3,31 +3,11 @@
 //! and `logical` names neither. So the engine can be tested without gRPC and the protocol
 //! without Genesys. Comments are not read.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-/// The code of a file without its comments.
-fn code(path: &Path) -> String {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| match l.find("//") {
-            Some(i) => &l[..i],
-            None => l,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+#[path = "../../../tests/source_scan/mod.rs"]
+mod source_scan;
+use source_scan::{code, rust_files};
 
 /// Files under `src/<module>` (a folder or a single file) that name `crate::<forbidden>`.
 fn offenders(module: &str, forbidden: &[&str]) -> Vec<String> {

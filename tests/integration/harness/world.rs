@@ -430,6 +430,32 @@ pub struct DrainWorld {
 }
 
 impl DrainWorld {
+    /// Past the drain: delivers every drain message so the cleanup deletes the retired client.
+    /// The org's legacy client (outside the prefix) is refused by the cleanup and deleted by
+    /// `operator`, as the docs tell an operator to. Asserts the client is gone.
+    pub async fn delete_retired(
+        &self,
+        operator: &genesys_rotator::genesys::GenesysClient,
+        retiring: &str,
+        round: usize,
+    ) {
+        self.player
+            .deliver_all(
+                &self.cleanup,
+                OffsetDateTime::now_utc() + Duration::from_secs(26 * 3600),
+                10,
+            )
+            .await;
+        let org = self.w.org();
+        if retiring == org.legacy_id {
+            assert_eq!(
+                operator.delete_client(retiring).await.unwrap(),
+                genesys_rotator::genesys::Deleted::Deleted
+            );
+        }
+        assert!(org.client(retiring).is_none(), "round {round}: retired client deleted");
+    }
+
     /// `env`: extra drain settings (`DRAIN_SECONDS`, `DRAIN_MARGIN_SECONDS`).
     pub async fn new(env: &[(&str, &str)]) -> DrainWorld {
         DrainWorld::with_world(World::new().await, env).await
