@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use thiserror::Error;
 
 use crate::config::validate_secret_arn;
-use genesys_core::genesys::RoleDivision;
+use genesys_core::genesys::{OAuthClientRequest, RoleDivision, READ_ONLY_FIELDS};
 use genesys_core::region::Region;
 use genesys_core::secret::ClientCredentials;
 
@@ -43,6 +43,20 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> SecretFormatError 
     }
 }
 
+/// The fields of a new client the rotator sets itself (from `namePrefix`, `description` with its
+/// ownership marker, `tokenLifetimeSeconds`, `roleDivisions`; the grant is always client
+/// credentials and the client starts active): `clientFields` may not set them, and they are never
+/// carried from the current client.
+pub const ROTATOR_OWNED_FIELDS: &[&str] = &[
+    "name",
+    "description",
+    "authorizedGrantType",
+    "state",
+    "dateToDelete",
+    "accessTokenValiditySeconds",
+    "roleDivisions",
+];
+
 /// The non-secret settings of an integration secret: what is needed to make its next client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrationSettings {
@@ -58,6 +72,11 @@ pub struct IntegrationSettings {
     pub token_lifetime: TokenLifetime,
     /// Optional description copied to new clients.
     pub description: Option<String>,
+    /// `clientFields`: fields set explicitly on every new client, over those carried from the
+    /// current client; a `null` value means the field is not sent. Never an owned
+    /// ([`ROTATOR_OWNED_FIELDS`]) or read-only field; a field the Genesys models type has a
+    /// value of that type.
+    pub client_fields: Map<String, Value>,
 }
 
 /// An integration secret's value: the current credential plus its settings.
@@ -97,6 +116,7 @@ impl IntegrationSecret {
             Some(Value::String(s)) if s.len() <= 500 => Some(s.clone()),
             Some(_) => return Err(invalid("description", "must be a string of at most 500 characters")),
         };
+        let client_fields = parse_client_fields(&obj)?;
         Ok(Self {
             credentials,
             settings: IntegrationSettings {
@@ -106,6 +126,7 @@ impl IntegrationSecret {
                 role_divisions,
                 token_lifetime,
                 description,
+                client_fields,
             },
             rest: obj,
         })
@@ -220,6 +241,46 @@ fn take_credentials(obj: &mut Map<String, Value>) -> Result<ClientCredentials, S
 fn parse_region(obj: &Map<String, Value>) -> Result<Region, SecretFormatError> {
     let raw = required_str(obj, "region")?;
     Region::parse(raw).map_err(|e| invalid("region", e.to_string()))
+}
+
+/// `clientFields`: absent or an object whose keys are neither owned by the rotator nor read-only,
+/// and whose values have the type the request model gives them (any JSON for a field it does
+/// not know). Errors name the key, never the value.
+fn parse_client_fields(obj: &Map<String, Value>) -> Result<Map<String, Value>, SecretFormatError> {
+    const FIELD: &str = "clientFields";
+    let fields = match obj.get(FIELD) {
+        None | Some(Value::Null) => return Ok(Map::new()),
+        Some(Value::Object(fields)) => fields,
+        Some(_) => return Err(invalid(FIELD, "must be an object of OAuth client fields")),
+    };
+    for (key, value) in fields {
+        if key.trim().is_empty() {
+            return Err(invalid(FIELD, "has an empty field name"));
+        }
+        if ROTATOR_OWNED_FIELDS.contains(&key.as_str()) {
+            return Err(invalid(
+                FIELD,
+                format!("`{key}` is set by the rotator from the secret's own settings and may not be set here"),
+            ));
+        }
+        if READ_ONLY_FIELDS.contains(&key.as_str()) {
+            return Err(invalid(
+                FIELD,
+                format!("`{key}` is set by Genesys Cloud and never sent in a request"),
+            ));
+        }
+        // A field the request model types (e.g. `scope`) must have that type: try it.
+        let mut probe = OAuthClientRequest::client_credentials("probe", Vec::new());
+        probe.extra.insert(key.clone(), value.clone());
+        let probe = serde_json::to_value(&probe).map_err(|_| invalid(FIELD, format!("`{key}` cannot be sent")))?;
+        if serde_json::from_value::<OAuthClientRequest>(probe).is_err() {
+            return Err(invalid(
+                FIELD,
+                format!("`{key}` does not have the type Genesys Cloud expects for it"),
+            ));
+        }
+    }
+    Ok(fields.clone())
 }
 
 fn parse_role_divisions(obj: &Map<String, Value>) -> Result<Vec<RoleDivision>, SecretFormatError> {
@@ -380,6 +441,64 @@ mod tests {
         expected["clientId"] = json!("new-id");
         expected["clientSecret"] = json!("new-secret");
         assert_eq!(v, expected);
+    }
+
+    #[test]
+    fn client_fields_are_optional_and_kept_as_given() {
+        let s = IntegrationSecret::parse(&valid().to_string()).unwrap();
+        assert!(s.settings.client_fields.is_empty());
+        let fields = json!({"allowedIpAddresses": ["10.0.0.0/8"], "anything": {"a": [1, null]}, "gone": null,
+                            "scope": ["s"]});
+        let s = IntegrationSecret::parse(&with("clientFields", fields.clone())).unwrap();
+        assert_eq!(Value::Object(s.settings.client_fields.clone()), fields);
+        // Carried into the next version like any other field.
+        let next = s.successor_json(&ClientId::parse("n").unwrap(), &SecretString::from("x"));
+        let v: Value = serde_json::from_str(next.expose_secret()).unwrap();
+        assert_eq!(v["clientFields"], fields);
+    }
+
+    #[test]
+    fn bad_client_fields_are_refused_naming_the_field() {
+        let cases: &[(Value, &str)] = &[
+            (json!(["allowedIpAddresses"]), "must be an object"),
+            (json!("x"), "must be an object"),
+            (json!({"name": "other"}), "`name` is set by the rotator"),
+            (json!({"description": "d"}), "`description` is set by the rotator"),
+            (
+                json!({"authorizedGrantType": "CODE"}),
+                "`authorizedGrantType` is set by the rotator",
+            ),
+            (json!({"state": "disabled"}), "`state` is set by the rotator"),
+            (json!({"roleDivisions": []}), "`roleDivisions` is set by the rotator"),
+            (
+                json!({"accessTokenValiditySeconds": 300}),
+                "`accessTokenValiditySeconds` is set by the rotator",
+            ),
+            (
+                json!({"dateToDelete": "2030-01-01T00:00:00Z"}),
+                "`dateToDelete` is set by the rotator",
+            ),
+            (json!({"id": "x"}), "`id` is set by Genesys"),
+            (json!({"secret": "TOPSECRET"}), "`secret` is set by Genesys"),
+            (json!({"selfUri": "/x"}), "`selfUri` is set by Genesys"),
+            (json!({"roleIds": ["r"]}), "`roleIds` is set by Genesys"),
+            (json!({"scope": 5}), "`scope` does not have the type"),
+            (
+                json!({"registeredRedirectUri": "TOPSECRET"}),
+                "`registeredRedirectUri` does not have the type",
+            ),
+            (json!({"": 1}), "empty field name"),
+        ];
+        for (fields, expected) in cases {
+            match IntegrationSecret::parse(&with("clientFields", fields.clone())).unwrap_err() {
+                SecretFormatError::InvalidField { field, reason } => {
+                    assert_eq!(field, "clientFields", "{fields}");
+                    assert!(reason.contains(expected), "{fields}: {reason}");
+                    assert!(!reason.contains("TOPSECRET"), "{reason}");
+                }
+                other => panic!("{fields}: unexpected {other:?}"),
+            }
+        }
     }
 
     #[test]

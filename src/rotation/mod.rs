@@ -16,6 +16,7 @@
 //! A secret that is one of the allowed master secrets gets the master's own rotation instead (a
 //! new secret for the same client, see [`master`]).
 
+mod carry;
 mod error;
 mod event;
 mod guard;
@@ -42,9 +43,7 @@ use crate::drain::{KeepOldClient, Retirement, RetiringClient};
 use crate::secret_format::{ClientId, IntegrationSecret, MasterSecret};
 use crate::store::{SecretDescription, SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use genesys_core::backoff::Backoff;
-use genesys_core::genesys::{
-    ClientState, GenesysClient, GenesysError, HttpSettings, OAuthClient, OAuthClientRequest, TokenInfo,
-};
+use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, HttpSettings, OAuthClient, TokenInfo};
 use genesys_core::ownership::Owner;
 use genesys_core::region::Region;
 
@@ -557,14 +556,27 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         // of them.
         crate::reconcile::check_client_limit(clients.len(), &self.reconcile)?;
 
-        let mut request = OAuthClientRequest::client_credentials(name.clone(), settings.role_divisions.clone());
+        // The new client is the current one carried forward (fields this code does not know
+        // included), with the rotator's own fields and the secret's clientFields over it.
+        let carried = self.carried_client(&master, current_id).await?;
         // The marker naming this secret is the ownership rule's second, independent proof.
-        request.description = Some(genesys_core::ownership::description(
-            &desc.arn,
-            settings.description.as_deref(),
-        ));
-        request.access_token_validity_seconds = Some(settings.token_lifetime.seconds());
-        let created = master.create_client(&request).await?;
+        let description = genesys_core::ownership::description(&desc.arn, settings.description.as_deref());
+        let request = carry::new_client_request(&name, description, settings, carried.as_ref()).map_err(|source| {
+            RotationError::Secret {
+                secret_id: desc.arn.clone(),
+                version: AWSCURRENT.to_owned(),
+                source,
+            }
+        })?;
+        let created = match master.create_client(&request).await {
+            Ok(created) => created,
+            Err(e) => {
+                if carried.is_none() && !e.is_retryable() {
+                    warn!(error = %e, current_client_id = %current_id, "the new client was refused and was built from the secret alone (the current client's definition could not be carried): if the organization requires a field, set it in the secret's clientFields");
+                }
+                return Err(e.into());
+            }
+        };
         let usable = match (created.secret.clone(), ClientId::parse(&created.id)) {
             (Some(secret), Ok(new_id)) => Ok((secret, new_id)),
             (None, _) => Err("without a secret"),
@@ -614,6 +626,29 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             client_id: created.id,
             replaced_lost_clients,
         })
+    }
+
+    /// The current client's definition, to carry to the new client; `None` (with a warning) when
+    /// it cannot be carried: the client is gone, is not a client-credentials client, or reading
+    /// it failed for good. A rotation that worked before never fails only because the old client
+    /// cannot be read; a transient failure fails the step (retryable), so a blip never drops a
+    /// field the organization may require.
+    async fn carried_client(
+        &self,
+        master: &GenesysClient,
+        current_id: &str,
+    ) -> Result<Option<OAuthClient>, RotationError> {
+        let why = match master.get_client(current_id).await {
+            Ok(Some(client)) => match carry::not_carried_reason(&client) {
+                None => return Ok(Some(client)),
+                Some(why) => why,
+            },
+            Ok(None) => "it does not exist".to_owned(),
+            Err(e) if e.is_retryable() => return Err(e.into()),
+            Err(e) => format!("reading it failed: {e}"),
+        };
+        warn!(current_client_id = %current_id, reason = %why, "the current client's definition is not carried: the new client is built from the secret alone");
+        Ok(None)
     }
 
     async fn read_pending(&self, desc: &SecretDescription, token: &str) -> Result<IntegrationSecret, RotationError> {

@@ -648,3 +648,146 @@ async fn a_master_rotation_renews_the_secret_of_the_same_client() {
     );
     assert!(f.queue.sent().is_empty());
 }
+
+// ---- carrying the current client's definition (issue 14) -------------------------------------
+
+const IP_FIELD: &str = "allowedIpAddresses";
+
+fn requiring_ip_field() -> EmulatorConfig {
+    EmulatorConfig {
+        required_client_fields: vec![IP_FIELD.to_owned()],
+        ..EmulatorConfig::default()
+    }
+}
+
+impl Fixture {
+    /// A served secret holding a fresh hand-made client with `fields` (unknown to the SDK), and
+    /// `extra` merged into the secret's JSON. Returns the ARN and the client id.
+    fn secret_for_client_with(&self, name: &str, fields: Value, extra: Value) -> (String, String) {
+        let mut seed = SeedClient::new(name, &["conversation:communication:view"]);
+        seed.fields = fields.as_object().cloned().unwrap_or_default();
+        let client = self.emulator.seed_client(seed);
+        let mut value = self.integration_json(&client.id, &client.secret, PREFIX);
+        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+            value[k] = v;
+        }
+        let arn = self
+            .store
+            .create_served_secret(&format!("genesys/{name}"), &value.to_string());
+        (arn, client.id)
+    }
+
+    async fn rotate(&self, arn: &str) -> Result<String, RotationError> {
+        let token = self.store.begin_rotation(arn);
+        for step in [
+            Step::CreateSecret,
+            Step::SetSecret,
+            Step::TestSecret,
+            Step::FinishSecret,
+        ] {
+            self.step(arn, &token, step).await?;
+        }
+        Ok(self.value(arn, AWSCURRENT)["clientId"].as_str().unwrap().to_owned())
+    }
+}
+
+#[tokio::test]
+async fn in_an_org_requiring_a_field_the_new_client_carries_it_from_the_current_one_and_the_rotation_succeeds() {
+    // GIVEN an org that requires an allowed-IP field on new clients, and a current client that
+    // holds it and another field this code does not know
+    let f = Fixture::with_config(requiring_ip_field()).await;
+    let fields = json!({IP_FIELD: ["192.0.2.0/24"], "futureSetting": {"mode": "strict"}});
+    let (arn, old_id) = f.secret_for_client_with("crm-ip", fields.clone(), json!({}));
+    // WHEN the secret is rotated, twice
+    let first = f.rotate(&arn).await.expect("the first rotation succeeds");
+    let second = f.rotate(&arn).await.expect("the second rotation succeeds");
+    // THEN each new client carries both fields as they were, and AWSCURRENT holds the last one
+    for id in [&first, &second] {
+        assert_ne!(id, &old_id);
+        let client = f.client(id).expect("the new client exists");
+        assert_eq!(Value::Object(client.fields), fields, "{id}");
+        assert!(client.name.starts_with(PREFIX));
+    }
+    assert_eq!(f.value(&arn, AWSCURRENT)["clientId"], second.as_str());
+}
+
+#[tokio::test]
+async fn in_an_org_requiring_a_field_a_current_client_without_it_makes_create_secret_fail_and_nothing_changes() {
+    // GIVEN an org that requires the field, and a current client (the legacy one) without it
+    let f = Fixture::with_config(requiring_ip_field()).await;
+    let arn = f.integration_secret();
+    let before = f.emulator.clients();
+    let current_before = f.value(&arn, AWSCURRENT);
+    let token = f.store.begin_rotation(&arn);
+    // WHEN createSecret runs
+    let err = f.step(&arn, &token, Step::CreateSecret).await.unwrap_err();
+    // THEN it fails, not retryable, with Genesys' message naming the field
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.to_string().contains(IP_FIELD), "{err}");
+    assert!(
+        crate::error_type::error_type(&err).starts_with("NonRetryable."),
+        "{}",
+        crate::error_type::error_type(&err)
+    );
+    // AND no client was made or changed, AWSPENDING holds no value, AWSCURRENT is unchanged
+    assert_eq!(f.emulator.clients(), before);
+    assert!(f.store.value_of_version(&arn, &token).is_none());
+    assert_eq!(f.value(&arn, AWSCURRENT), current_before);
+}
+
+#[tokio::test]
+async fn client_fields_in_the_secret_set_a_field_the_current_client_lacks() {
+    // GIVEN an org requiring the field, a current client without it, and the secret's
+    // clientFields setting it (and overriding nothing else)
+    let f = Fixture::with_config(requiring_ip_field()).await;
+    let (arn, _) = f.secret_for_client_with(
+        "crm-no-ip",
+        json!({"futureSetting": 1}),
+        json!({"clientFields": {IP_FIELD: ["198.51.100.0/24"]}}),
+    );
+    // WHEN rotated THEN the new client has the explicit field and the carried one
+    let id = f.rotate(&arn).await.expect("the rotation succeeds");
+    let client = f.client(&id).unwrap();
+    assert_eq!(client.fields[IP_FIELD], json!(["198.51.100.0/24"]));
+    assert_eq!(client.fields["futureSetting"], json!(1));
+    // AND the next version still holds clientFields, so the next rotation sets it too
+    assert_eq!(
+        f.value(&arn, AWSCURRENT)["clientFields"],
+        json!({IP_FIELD: ["198.51.100.0/24"]})
+    );
+}
+
+#[tokio::test]
+async fn client_fields_naming_an_owned_field_fail_create_secret_before_any_call() {
+    // GIVEN a secret whose clientFields tries to set the client's name
+    let f = Fixture::new().await;
+    let (arn, _) = f.secret_for_client_with("crm-bad", json!({}), json!({"clientFields": {"name": "mine"}}));
+    let before = f.emulator.clients();
+    let token = f.store.begin_rotation(&arn);
+    // WHEN createSecret runs
+    let err = f.step(&arn, &token, Step::CreateSecret).await.unwrap_err();
+    // THEN it fails as an invalid secret naming the field, and Genesys saw no call
+    assert_eq!(crate::error_type::error_type(&err), "NonRetryable.InvalidSecret");
+    assert!(
+        err.to_string().contains("clientFields") && err.to_string().contains("`name`"),
+        "{err}"
+    );
+    assert_eq!(f.emulator.clients(), before);
+    assert!(f.emulator.call_counts().is_empty(), "{:?}", f.emulator.call_counts());
+    assert!(f.store.value_of_version(&arn, &token).is_none());
+}
+
+#[tokio::test]
+async fn a_current_client_that_is_gone_does_not_stop_a_rotation_that_needs_nothing_carried() {
+    // GIVEN a secret whose current client no longer exists in Genesys (an org requiring no field)
+    let f = Fixture::new().await;
+    let value = f.integration_json("7e1c0000-0000-4000-8000-00000000dead", "gone-secret", PREFIX);
+    let arn = f.store.create_served_secret("genesys/gone", &value.to_string());
+    let token = f.store.begin_rotation(&arn);
+    // WHEN createSecret runs THEN it builds the client from the secret alone and succeeds
+    let outcome = f.step(&arn, &token, Step::CreateSecret).await.unwrap();
+    let id = outcome.client_id().unwrap();
+    let client = f.client(id).unwrap();
+    assert!(client.fields.is_empty());
+    assert_eq!(client.access_token_validity_seconds, 3600);
+}

@@ -139,3 +139,88 @@ async fn an_untagged_secret_is_refused_and_nothing_changes() {
     assert!(err.to_string().contains("tag-resource"), "{err}");
     assert_eq!(w.org().emulator.clients(), before);
 }
+
+/// The JSON of a secret of org 0 holding a fresh hand-made client that has `fields` (fields the
+/// SDK does not name, such as an allowed-IP list).
+fn secret_with_client_fields(w: &World, prefix: &str, name: &str, fields: Value) -> Value {
+    let mut seed = SeedClient::new(name, &["conversation:communication:view"]);
+    seed.fields = fields.as_object().cloned().unwrap_or_default();
+    let hand_made = w.org().emulator.seed_client(seed);
+    let mut v = w.integration_json_with_prefix(0, prefix);
+    v["clientId"] = json!(hand_made.id);
+    v["clientSecret"] = json!(hand_made.secret);
+    v
+}
+
+#[tokio::test]
+async fn in_an_org_requiring_a_new_field_each_secret_carries_its_own_clients_value_and_one_without_is_refused_until_its_secret_sets_it(
+) {
+    // GIVEN an org that requires an allowed-IP field on new client-credentials clients (as Genesys
+    // announced), secrets A and B whose hand-made clients hold different values, and secret C
+    // whose client predates the rule and has none
+    const FIELD: &str = "allowedIpAddresses";
+    let w = World::with_config(genesys_emulator::EmulatorConfig {
+        required_client_fields: vec![FIELD.to_owned()],
+        ..genesys_emulator::EmulatorConfig::default()
+    })
+    .await;
+    let a_fields = json!({FIELD: ["192.0.2.0/24"], "futureSetting": {"x": 1}});
+    let b_fields = json!({FIELD: ["198.51.100.7"]});
+    let a = w
+        .create_secret(
+            "genesys/a",
+            &secret_with_client_fields(&w, "crm-a-", "a-hand-made", a_fields.clone()),
+        )
+        .await;
+    let b = w
+        .create_secret(
+            "genesys/b",
+            &secret_with_client_fields(&w, "crm-b-", "b-hand-made", b_fields.clone()),
+        )
+        .await;
+    let c_value = secret_with_client_fields(&w, "crm-c-", "c-hand-made", json!({}));
+    let c = w.create_secret("genesys/c", &c_value).await;
+
+    // WHEN A and B rotate twice each, interleaved
+    for _ in 0..2 {
+        w.rotate(&a, 1).await;
+        w.rotate(&b, 1).await;
+    }
+    // THEN every new client carries its own secret's client's fields, and the credentials work
+    for (arn, fields) in [(&a, &a_fields), (&b, &b_fields)] {
+        let id = w.client_id(arn, AWSCURRENT).await;
+        assert_eq!(&Value::Object(w.org().client(&id).unwrap().fields), fields);
+        current_works(&w, arn).await.unwrap();
+    }
+
+    // WHEN C rotates THEN createSecret is refused, not retryable, naming the field, and nothing
+    // changed: no client for C, AWSCURRENT as it was
+    let clients_before = w.org().emulator.clients().len();
+    let token = w.begin_rotation(&c, true).await;
+    let (step, err) = w.run_steps(&c, &token).await.unwrap_err();
+    assert_eq!(step, genesys_rotator::rotation::Step::CreateSecret);
+    assert!(!err.is_retryable(), "{err}");
+    assert!(err.to_string().contains(FIELD), "{err}");
+    assert_eq!(w.org().emulator.clients().len(), clients_before);
+    assert!(w.org().managed("crm-c-").is_empty());
+    assert_eq!(w.value(&c, AWSCURRENT).await, c_value);
+    current_works(&w, &c).await.unwrap();
+
+    // WHEN C's owner sets the field in clientFields and Secrets Manager retries the rotation
+    let mut fixed = c_value.clone();
+    fixed["clientFields"] = json!({FIELD: ["203.0.113.9"]});
+    w.sm.put_secret_value()
+        .secret_id(&c)
+        .secret_string(fixed.to_string())
+        .version_stages(AWSCURRENT)
+        .send()
+        .await
+        .expect("put the fixed value");
+    w.run_steps(&c, &token).await.expect("the retried rotation succeeds");
+    w.clear_pending(&c, &token).await;
+    // THEN C's new client has the field and the next version keeps clientFields
+    let id = w.client_id(&c, AWSCURRENT).await;
+    assert_eq!(w.org().client(&id).unwrap().fields[FIELD], json!(["203.0.113.9"]));
+    assert_eq!(w.value(&c, AWSCURRENT).await["clientFields"], fixed["clientFields"]);
+    current_works(&w, &c).await.unwrap();
+}

@@ -32,6 +32,12 @@
 //!   `CLIENT-CREDENTIALS`: 400 `unauthorized_client`.
 //! - **Propagation delay**: a client created through the API gets 400 `invalid_client` from
 //!   `/oauth/token` until `dateCreated + delay` (emulator clock; the delay in force at creation).
+//! - **Required fields** ([`EmulatorConfig::required_client_fields`], `--require-client-field`):
+//!   a create of a `CLIENT-CREDENTIALS` client without one of the named fields is a 400
+//!   `bad.request` naming the field (`messageParams.field`); PUT is not checked (existing clients
+//!   get a transition period). Genesys announced such a field (allowed IP addresses) without
+//!   naming it. Fields the SDK does not name are stored as sent and returned by GET, listing and
+//!   PUT; a PUT without them removes them (a PUT replaces the whole client).
 //! - **Client limit**: creating a client when `client_limit` clients exist (any state) is a 400
 //!   `bad.request` naming the limit. The real code and message are unconfirmed.
 //! - **DELETE** of a client that is not `inactive`: 400 `bad.request`. Success: 204, no body.
@@ -209,6 +215,12 @@ impl Emulator {
     /// Whether a new secret also revokes the client's existing tokens (default: it does not).
     pub fn set_revoke_tokens_on_new_secret(&self, revoke: bool) {
         self.state.store().config.revoke_tokens_on_new_secret = revoke;
+    }
+
+    /// Fields every client-credentials client created from now on must carry (see
+    /// [`EmulatorConfig::required_client_fields`]); empty turns the rule off.
+    pub fn set_required_client_fields(&self, fields: &[&str]) {
+        self.state.store().config.required_client_fields = fields.iter().map(|f| f.to_string()).collect();
     }
 
     /// Mints a valid token for an existing `active` client (no secret or propagation check);

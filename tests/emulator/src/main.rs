@@ -36,6 +36,10 @@ struct Args {
     /// A new client secret also revokes the client's existing tokens (default: they survive).
     #[arg(long)]
     revoke_tokens_on_new_secret: bool,
+    /// A field every new client-credentials client must carry, e.g. `allowedIpAddresses`
+    /// (repeatable; default: none). A create without it is a 400 `bad.request`.
+    #[arg(long = "require-client-field", value_name = "FIELD")]
+    required_client_fields: Vec<String>,
     /// Also write the base URL (no newline) to this file.
     #[arg(long)]
     url_file: Option<PathBuf>,
@@ -70,6 +74,7 @@ async fn main() -> ExitCode {
         rate_limit_per_minute: args.rate_limit_per_minute,
         propagation_delay: Duration::from_millis(args.propagation_delay_ms),
         revoke_tokens_on_new_secret: args.revoke_tokens_on_new_secret,
+        required_client_fields: args.required_client_fields,
         ..EmulatorConfig::default()
     };
     let emulator = Emulator::start_on(listener, config).await;

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::clock::genesys_time;
@@ -86,7 +87,9 @@ pub struct UriReference {
 
 /// Body of `POST /api/v2/oauth/clients` and `PUT /api/v2/oauth/clients/{id}`.
 ///
-/// Unknown fields are ignored, as the real API does.
+/// Fields the SDK does not name are kept in `extra` and stored with the client, as the real API
+/// keeps a field it knows and the SDK does not yet (the allowed IP addresses of 2026); the
+/// response-only ones ([`READ_ONLY_FIELDS`]) are ignored.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuthClientRequest {
@@ -110,7 +113,23 @@ pub struct OAuthClientRequest {
     pub state: Option<ClientState>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "genesys_time::option")]
     pub date_to_delete: Option<OffsetDateTime>,
+    /// Every other field, as raw JSON.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
+
+/// Fields of an [`OAuthClient`] answer that the server sets: a request carrying them is not
+/// refused, but they are not stored.
+pub const READ_ONLY_FIELDS: &[&str] = &[
+    "id",
+    "secret",
+    "dateCreated",
+    "dateModified",
+    "createdBy",
+    "modifiedBy",
+    "selfUri",
+    "organization",
+];
 
 /// `OAuthClient`: the answer of create, read, update and new-secret.
 ///
@@ -147,6 +166,9 @@ pub struct OAuthClient {
     #[serde(default, skip_serializing_if = "Option::is_none", with = "genesys_time::option")]
     pub date_to_delete: Option<OffsetDateTime>,
     pub self_uri: String,
+    /// Fields stored from the create or update body that the SDK does not name.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 /// `OAuthClientEntityListing`: the answer of `GET /api/v2/oauth/clients`.

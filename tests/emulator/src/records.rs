@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::clock::genesys_time;
@@ -31,6 +32,12 @@ pub struct EmulatorConfig {
     /// already holds. The old secret stops working either way (documented); what happens to
     /// existing tokens is unconfirmed, so both are modelled. Default `false`: tokens survive.
     pub revoke_tokens_on_new_secret: bool,
+    /// Fields a new `CLIENT-CREDENTIALS` client must have: a create without one of them (absent,
+    /// `null`, `""` or `[]`) is a 400 `bad.request`. Genesys announced (2026-04-06) that such
+    /// clients will require an allowed IP address or CIDR list; the field's real name is not
+    /// published yet, hence a setting (e.g. `allowedIpAddresses`). Existing clients keep
+    /// working and may be updated without it (the announced transition period). Default: none.
+    pub required_client_fields: Vec<String>,
 }
 
 impl Default for EmulatorConfig {
@@ -41,6 +48,7 @@ impl Default for EmulatorConfig {
             propagation_delay: Duration::ZERO,
             org_id: DEFAULT_ORG_ID.to_string(),
             revoke_tokens_on_new_secret: false,
+            required_client_fields: Vec::new(),
         }
     }
 }
@@ -67,6 +75,10 @@ pub struct SeedClient {
     /// Free text, as a creator would have written it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Fields the SDK does not name (e.g. an allowed IP list), shown by GET and listing as they
+    /// are. Seeds are never refused for lacking a required field.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub fields: Map<String, Value>,
 }
 
 impl Default for SeedClient {
@@ -80,6 +92,7 @@ impl Default for SeedClient {
             date_created: None,
             date_modified: None,
             description: None,
+            fields: Map::new(),
         }
     }
 }
@@ -134,6 +147,9 @@ pub struct ClientRecord {
     pub description: Option<String>,
     /// E.g. `"CLIENT-CREDENTIALS"`.
     pub authorized_grant_type: String,
+    /// The fields the SDK does not name, as stored.
+    #[serde(default)]
+    pub fields: Map<String, Value>,
 }
 
 /// One entry of the call log.
@@ -177,6 +193,9 @@ pub struct ConfigPatch {
     pub propagation_delay_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoke_tokens_on_new_secret: Option<bool>,
+    /// Replaces the list (`[]` clears it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_client_fields: Option<Vec<String>>,
 }
 
 /// Tells a field that is present (even as `null`) from one that is absent.

@@ -17,6 +17,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rand::RngCore as _;
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
 use crate::clock::Clock;
@@ -24,7 +25,7 @@ use crate::error::{ApiError, TokenError};
 use crate::faults::{FaultAction, FaultQueue};
 use crate::models::{
     ClientState, GrantType, NamedEntity, OAuthClient, OAuthClientEntityListing, OAuthClientRequest, OrgOAuthClient,
-    RoleDivision, TokenInfo, TokenResponse, UriReference,
+    RoleDivision, TokenInfo, TokenResponse, UriReference, READ_ONLY_FIELDS,
 };
 use crate::records::{CallRecord, ClientRecord, EmulatorConfig, SeedClient, SeededClient, ORG_NAME};
 use crate::Fault;
@@ -66,6 +67,8 @@ struct Client {
     date_to_delete: Option<OffsetDateTime>,
     /// Token requests before this instant fail (propagation delay).
     usable_from: OffsetDateTime,
+    /// Fields the SDK does not name, stored as sent.
+    extra: Map<String, Value>,
 }
 
 impl Client {
@@ -88,6 +91,7 @@ impl Client {
             state: self.state,
             date_to_delete: self.date_to_delete,
             self_uri: format!("{CLIENTS_URI}/{}", self.id),
+            extra: self.extra.clone(),
         }
     }
 
@@ -104,6 +108,7 @@ impl Client {
             date_modified: self.date_modified,
             description: self.description.clone(),
             authorized_grant_type: self.grant_type.as_str().to_string(),
+            fields: self.extra.clone(),
         }
     }
 }
@@ -121,6 +126,7 @@ struct ClientSpec {
     permissions: Vec<String>,
     state: ClientState,
     date_to_delete: Option<OffsetDateTime>,
+    extra: Map<String, Value>,
 }
 
 #[derive(Clone, Debug)]
@@ -262,6 +268,7 @@ impl Store {
             modified_by: Some(admin),
             date_to_delete: None,
             usable_from: created.min(now),
+            extra: seed.fields,
         };
         let seeded = SeededClient {
             id: client.id.clone(),
@@ -502,7 +509,36 @@ impl Store {
             permissions,
             state: req.state.unwrap_or_default(),
             date_to_delete: req.date_to_delete,
+            extra: req
+                .extra
+                .into_iter()
+                .filter(|(k, _)| !READ_ONLY_FIELDS.contains(&k.as_str()))
+                .collect(),
         })
+    }
+
+    /// A new client-credentials client must carry every field of `required_client_fields`,
+    /// with a value (not `null`, `""` or `[]`). Answered like the API's other missing fields.
+    fn check_required_fields(&self, spec: &ClientSpec) -> Result<(), ApiError> {
+        if spec.grant_type != GrantType::ClientCredentials {
+            return Ok(());
+        }
+        for field in &self.config.required_client_fields {
+            let present = match spec.extra.get(field) {
+                None | Some(Value::Null) => false,
+                Some(Value::String(s)) => !s.trim().is_empty(),
+                Some(Value::Array(a)) => !a.is_empty(),
+                Some(_) => true,
+            };
+            if !present {
+                let mut e = ApiError::bad_request(format!(
+                    "The {field} field is required for OAuth clients with the client credentials grant."
+                ));
+                e.message_params.insert("field".into(), field.clone());
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// The one-page listing of every client. `short` leaves the last client out while `total`
@@ -536,6 +572,7 @@ impl Store {
 
     pub(crate) fn create_client(&mut self, caller: &Caller, req: OAuthClientRequest) -> Result<OAuthClient, ApiError> {
         let spec = self.validate(req)?;
+        self.check_required_fields(&spec)?;
         let limit = self.config.client_limit;
         if self.clients.len() >= limit {
             return Err(ApiError::bad_request(format!(
@@ -563,6 +600,7 @@ impl Store {
             modified_by: Some(caller.reference()),
             date_to_delete: spec.date_to_delete,
             usable_from: now + self.config.propagation_delay,
+            extra: spec.extra,
         };
         let wire = client.to_wire(true);
         self.clients.push(client);
@@ -592,6 +630,7 @@ impl Store {
         client.permissions = spec.permissions;
         client.state = spec.state;
         client.date_to_delete = spec.date_to_delete;
+        client.extra = spec.extra;
         client.date_modified = now;
         client.modified_by = Some(caller.reference());
         let wire = client.to_wire(false);

@@ -952,3 +952,100 @@ async fn a_call_abandoned_during_a_delay_is_still_logged() {
     assert_eq!(me.len(), 1);
     assert_eq!(me[0].status, None);
 }
+
+#[tokio::test]
+async fn unknown_fields_are_stored_and_returned_and_a_put_replaces_them() {
+    let h = Harness::default().await;
+    let token = h.admin_token().await;
+    // GIVEN a create body with a field the SDK does not name, and response-only fields
+    let mut body = cc_body("with-extra");
+    body["allowedIpAddresses"] = json!(["192.0.2.0/24"]);
+    body["futureObject"] = json!({"a": 1});
+    body["id"] = json!("chosen-by-caller");
+    body["selfUri"] = json!("/nope");
+    let created: Value = h.create(&token, body).await.json().await.unwrap();
+    // THEN the answer, GET and the listing show the unknown fields, and the server's own fields
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_ne!(id, "chosen-by-caller");
+    assert_eq!(created["allowedIpAddresses"], json!(["192.0.2.0/24"]));
+    let got: Value = h
+        .get(&token, &format!("/api/v2/oauth/clients/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["allowedIpAddresses"], json!(["192.0.2.0/24"]));
+    assert_eq!(got["futureObject"], json!({"a": 1}));
+    assert_eq!(got["selfUri"], json!(format!("/api/v2/oauth/clients/{id}")));
+    let typed: OAuthClient = serde_json::from_value(got).unwrap();
+    assert_eq!(typed.extra.len(), 2);
+    let list: Value = h.get(&token, "/api/v2/oauth/clients").await.json().await.unwrap();
+    let listed = list["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == json!(id))
+        .unwrap();
+    assert_eq!(listed["allowedIpAddresses"], json!(["192.0.2.0/24"]));
+    let rec = h.emu.clients().into_iter().find(|c| c.id == id).unwrap();
+    assert_eq!(rec.fields["allowedIpAddresses"], json!(["192.0.2.0/24"]));
+    // WHEN a PUT sends a changed value and leaves the other out THEN the client holds exactly that
+    let mut put = cc_body("with-extra");
+    put["allowedIpAddresses"] = json!(["198.51.100.7"]);
+    let updated: Value = h.put(&token, &id, put).await.json().await.unwrap();
+    assert_eq!(updated["allowedIpAddresses"], json!(["198.51.100.7"]));
+    assert!(updated.get("futureObject").is_none());
+}
+
+#[tokio::test]
+async fn a_required_client_field_is_enforced_on_create_only() {
+    let config = EmulatorConfig {
+        required_client_fields: vec!["allowedIpAddresses".into()],
+        ..EmulatorConfig::default()
+    };
+    let h = Harness::new(config).await;
+    let token = h.admin_token().await;
+    // GIVEN an org requiring allowedIpAddresses on new client-credentials clients
+    // WHEN a client is created without it (absent, null, empty) THEN 400 bad.request names it
+    for value in [None, Some(json!(null)), Some(json!([])), Some(json!(""))] {
+        let mut body = cc_body("no-ips");
+        if let Some(v) = value {
+            body["allowedIpAddresses"] = v;
+        }
+        let resp = h.create(&token, body.clone()).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{body}");
+        let err = error_body(resp).await;
+        assert_eq!(err.code, "bad.request");
+        assert!(err.message.contains("allowedIpAddresses"), "{}", err.message);
+        assert_eq!(err.message_params["field"], "allowedIpAddresses");
+    }
+    assert_eq!(h.emu.clients().len(), 1, "nothing created but the master");
+    // Another grant type is not concerned.
+    let resp = h
+        .create(&token, json!({"name": "code", "authorizedGrantType": "CODE"}))
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    // WITH it THEN created
+    let mut body = cc_body("with-ips");
+    body["allowedIpAddresses"] = json!(["10.0.0.0/8"]);
+    let created: OAuthClient = h.create(&token, body).await.json().await.unwrap();
+    // A PUT without it is accepted (existing clients: transition period).
+    assert_eq!(
+        h.put(&token, &created.id, cc_body("with-ips")).await.status(),
+        StatusCode::OK
+    );
+    // The admin API turns the rule off and on.
+    let set = |fields: Value| {
+        h.http
+            .post(h.url("/__admin/config"))
+            .json(&json!({ "requiredClientFields": fields }))
+            .send()
+    };
+    assert!(set(json!([])).await.unwrap().status().is_success());
+    assert_eq!(h.create(&token, cc_body("free")).await.status(), StatusCode::OK);
+    assert!(set(json!(["ipList"])).await.unwrap().status().is_success());
+    let err = error_body(h.create(&token, cc_body("again")).await).await;
+    assert!(err.message.contains("ipList"), "{}", err.message);
+    h.emu.set_required_client_fields(&[]);
+    assert_eq!(h.create(&token, cc_body("free2")).await.status(), StatusCode::OK);
+}

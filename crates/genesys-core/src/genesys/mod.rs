@@ -28,7 +28,8 @@ use crate::classify::Classify;
 pub use error::{GenesysCall, GenesysError};
 pub use models::{
     ClientState, EntityRef, ErrorBody, GrantType, NamedEntity, OAuthClient, OAuthClientEntityListing,
-    OAuthClientRequest, OAuthErrorBody, RoleDivision, TokenInfo, TokenInfoClient, TokenResponse,
+    OAuthClientRequest, OAuthErrorBody, RoleDivision, TokenInfo, TokenInfoClient, TokenResponse, READ_ONLY_FIELDS,
+    REQUEST_FIELDS,
 };
 pub use retry::HttpSettings;
 

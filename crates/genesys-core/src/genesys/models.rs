@@ -6,12 +6,48 @@
 //! not know (see [`GrantType::Other`], [`ClientState::Other`]) so that a
 //! value Genesys adds tomorrow neither breaks a listing nor gets rewritten by
 //! a read-modify-write `PUT`.
+//!
+//! Fields neither model knows (a field Genesys adds before this library names it, such as the
+//! allowed IP addresses announced for client-credentials clients) are kept as raw JSON in
+//! `extra` on both [`OAuthClient`] and [`OAuthClientRequest`], so a GET, then
+//! [`OAuthClient::to_request`], then a POST or PUT keeps them. The response-only fields that
+//! never go back into a request are listed once, in [`READ_ONLY_FIELDS`].
 
 use std::fmt;
 
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
 use time::OffsetDateTime;
+
+/// The fields of an [`OAuthClient`] answer that Genesys sets and that are never sent back in an
+/// [`OAuthClientRequest`]: [`OAuthClient::to_request`] drops them, typed or not. `roleIds` is
+/// here too: deprecated, and derived by Genesys from `roleDivisions`.
+pub const READ_ONLY_FIELDS: &[&str] = &[
+    "id",
+    "secret",
+    "dateCreated",
+    "dateModified",
+    "createdBy",
+    "modifiedBy",
+    "selfUri",
+    "organization",
+    "roleIds",
+];
+
+/// The JSON keys [`OAuthClientRequest`] has typed fields for; any other key of a request lives
+/// in its `extra`.
+pub const REQUEST_FIELDS: &[&str] = &[
+    "name",
+    "authorizedGrantType",
+    "description",
+    "accessTokenValiditySeconds",
+    "roleDivisions",
+    "registeredRedirectUri",
+    "scope",
+    "state",
+    "dateToDelete",
+];
 
 /// How an OAuth client gets tokens (`authorizedGrantType`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -142,7 +178,10 @@ impl RoleDivision {
 /// Absent optional fields take the server default (`accessTokenValiditySeconds`
 /// 86400, `state` active). `roleIds` (deprecated) is deliberately not offered:
 /// roles go in `role_divisions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+///
+/// `Deserialize` reads a request back from JSON (e.g. one built by overlaying fields on
+/// another); keys without a typed field go to `extra`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuthClientRequest {
     /// Display name (required).
@@ -150,26 +189,35 @@ pub struct OAuthClientRequest {
     /// Grant type (required); `ClientCredentials` for this rotator.
     pub authorized_grant_type: GrantType,
     /// Free text.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Token lifetime, 300 to 172800 seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_token_validity_seconds: Option<u32>,
     /// Roles and the divisions they apply in.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub role_divisions: Vec<RoleDivision>,
     /// Redirect URIs (not used by client credentials).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub registered_redirect_uri: Vec<String>,
     /// Scopes (not used by client credentials).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
     pub scope: Vec<String>,
     /// Lifecycle state; absent means `active` on create.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<ClientState>,
     /// When Genesys should delete the client.
-    #[serde(with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub date_to_delete: Option<OffsetDateTime>,
+    /// Fields this library does not name, as raw JSON, sent as they are. Keep the keys of
+    /// [`REQUEST_FIELDS`] and [`READ_ONLY_FIELDS`] out (a key both typed and here would be sent
+    /// twice); [`OAuthClient::to_request`] does.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl OAuthClientRequest {
@@ -186,6 +234,7 @@ impl OAuthClientRequest {
             scope: Vec::new(),
             state: None,
             date_to_delete: None,
+            extra: Map::new(),
         }
     }
 }
@@ -257,12 +306,18 @@ pub struct OAuthClient {
     /// Its API URI.
     #[serde(default)]
     pub self_uri: Option<String>,
+    /// Every field this library does not name, as raw JSON (read-only ones such as
+    /// `organization` included: [`to_request`](Self::to_request) leaves those out).
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl OAuthClient {
     /// The full request body that recreates this client as it is: for a
     /// `PUT`, which replaces the whole client. Change what you need (e.g.
-    /// `state`) on the result. The deprecated `roleIds` are not copied.
+    /// `state`) on the result. Fields this library does not name are copied
+    /// as raw JSON; the [`READ_ONLY_FIELDS`] (the deprecated `roleIds`
+    /// among them) are not.
     pub fn to_request(&self) -> OAuthClientRequest {
         OAuthClientRequest {
             name: self.name.clone(),
@@ -274,6 +329,12 @@ impl OAuthClient {
             scope: self.scope.clone(),
             state: self.state.clone(),
             date_to_delete: self.date_to_delete,
+            extra: self
+                .extra
+                .iter()
+                .filter(|(k, _)| !READ_ONLY_FIELDS.contains(&k.as_str()) && !REQUEST_FIELDS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }
     }
 
@@ -538,10 +599,43 @@ mod tests {
                 "description": "made by the rotator",
                 "accessTokenValiditySeconds": 86400,
                 "roleDivisions": [{"roleId": "r1", "divisionId": "d1"}],
-                "state": "inactive"
+                "state": "inactive",
+                "someFutureField": {"nested": [1, 2, 3]}
             })
         );
         assert!(!body.to_string().contains(SECRET));
+    }
+
+    #[test]
+    fn unknown_fields_survive_get_to_request_to_post_and_read_only_ones_do_not() {
+        // GIVEN a client as GET answers it, with a field this library does not know and the
+        // read-only fields Genesys sets
+        let c: OAuthClient = serde_json::from_value(serde_json::json!({
+            "id": "c1", "name": "n", "authorizedGrantType": "CLIENT-CREDENTIALS",
+            "allowedIpAddresses": ["10.0.0.0/8", "192.0.2.7"],
+            "futureFlag": true,
+            "organization": {"id": "org"},
+            "dateCreated": "2025-01-01T00:00:00.000Z",
+            "selfUri": "/api/v2/oauth/clients/c1",
+            "roleIds": ["r1"]
+        }))
+        .unwrap();
+        assert_eq!(c.extra.len(), 3, "unknown ones kept, organization among them");
+        // WHEN it becomes a request
+        let body = serde_json::to_value(c.to_request()).unwrap();
+        // THEN the unknown fields go with it, as they were, and no read-only field does
+        assert_eq!(
+            body["allowedIpAddresses"],
+            serde_json::json!(["10.0.0.0/8", "192.0.2.7"])
+        );
+        assert_eq!(body["futureFlag"], serde_json::json!(true));
+        for key in READ_ONLY_FIELDS {
+            assert!(body.get(*key).is_none(), "{key} copied");
+        }
+        // AND the request reads back the same (keys without a typed field land in extra)
+        let back: OAuthClientRequest = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&back).unwrap(), body);
+        assert_eq!(back.extra.len(), 2);
     }
 
     #[test]

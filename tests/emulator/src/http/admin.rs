@@ -84,5 +84,8 @@ async fn patch_config(State(state): State<AppState>, Json(patch): Json<ConfigPat
     if let Some(revoke) = patch.revoke_tokens_on_new_secret {
         store.config.revoke_tokens_on_new_secret = revoke;
     }
+    if let Some(fields) = patch.required_client_fields {
+        store.config.required_client_fields = fields;
+    }
     StatusCode::NO_CONTENT
 }
