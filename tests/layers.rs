@@ -5,7 +5,7 @@
 //! read; code in `#[cfg(test)]` modules is, so tests beside the code obey the same order.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod source_scan;
 use source_scan::{code, rust_files};
