@@ -369,6 +369,7 @@ def main() -> int:
         say("== Plugin peak RSS (VmHWM)")
         say(f"   the process that served every read above                {lambdas.mib(served_rss)}")
         say(f"   a fresh mount's process after one request (median)      {lambdas.mib(median(fresh_rss))}")
+        say(f"   (the plugin binary, stripped, with the endpoint overrides: {lambdas.mib(PLUGIN_BIN.stat().st_size).strip()})")
     except DemoFailure as e:
         failure = str(e)
     except (requests.RequestException, KeyError, TypeError) as e:
