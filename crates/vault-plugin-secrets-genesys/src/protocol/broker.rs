@@ -130,7 +130,12 @@ impl Target {
     async fn connect(&self) -> std::io::Result<Box<dyn Io>> {
         Ok(match self {
             Target::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
-            Target::Tcp(addr) => Box::new(tokio::net::TcpStream::connect(addr).await?),
+            Target::Tcp(addr) => {
+                // As on the listener (listener.rs): no Nagle delay on small gRPC frames.
+                let stream = tokio::net::TcpStream::connect(addr).await?;
+                stream.set_nodelay(true)?;
+                Box::new(stream)
+            }
         })
     }
 }

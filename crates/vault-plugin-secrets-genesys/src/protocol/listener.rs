@@ -47,6 +47,13 @@ pub fn incoming(
             if tx.is_closed() {
                 break;
             }
+            // A gRPC answer ends in small HTTP/2 frames written one after the other: with Nagle's
+            // algorithm on, the last one waits for the server's delayed ACK, about 40 ms a request
+            // (`make bench`, docs/testing/benchmarks.md). tonic sets this on listeners it binds
+            // itself, not on an incoming stream it is handed.
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(%peer, error = %e, "setting TCP_NODELAY failed");
+            }
             let (established, acceptor) = (tx.clone(), acceptor.clone());
             tokio::spawn(async move {
                 match acceptor.accept(tcp).await {
