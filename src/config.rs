@@ -51,6 +51,7 @@ pub const VARIABLES: &[&str] = &[
     RotatorConfig::ENV_REQUEST_TIMEOUT,
     RotatorConfig::ENV_PROPAGATION_TIMEOUT,
     RotatorConfig::ENV_MASTER_LOCK,
+    RotatorConfig::ENV_REQUESTS_PER_MINUTE,
     DrainConfig::ENV_QUEUE_URL,
     DrainConfig::ENV_MARGIN,
     DrainConfig::ENV_DRAIN,
