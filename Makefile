@@ -60,7 +60,7 @@ ARCH ?= arm64
 AARCH64_TARGET := aarch64-unknown-linux-gnu
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv consumers build test test-unit chaos demo demo-openbao lint bench bench-openbao clean package sam-build
+.PHONY: venv consumers build test test-unit chaos demo demo-openbao lint bench bench-orphans bench-openbao clean package sam-build
 
 ## venv: .venv with the pinned Python tooling (reinstalled only when the requirement files change)
 venv: $(STAMP)
@@ -236,6 +236,15 @@ bench: venv package
 	BENCH_LAMBDA_DIR=$(BENCH_LAMBDA_DIR) $(VENV)/bin/python benches/lambdas.py
 	$(MAKE) bench-openbao
 	$(CARGO) bench --features consumer,endpoint-overrides --bench consumer
+
+## bench-orphans: only the 480-orphan reconciliation of `make bench` (BENCH_ONLY=orphans): the
+## cleanup Lambda's release build, paced at 300 calls a minute, against an emulator limiting each
+## token to 300 a minute; fails on a 429 or a run more than 10% over the floor
+bench-orphans: venv
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --output-format zip \
+		--lambda-dir $(BENCH_LAMBDA_DIR)/x86_64 --package rotation --package cleanup $(OVERRIDE_FEATURES)
+	$(CARGO) build --release -p genesys-emulator --bin genesys-emulator
+	BENCH_ONLY=orphans BENCH_LAMBDA_DIR=$(BENCH_LAMBDA_DIR) $(VENV)/bin/python benches/lambdas.py
 
 ## bench-openbao: the OpenBao secrets engine (benches/openbao.py), run by `make bench`: read
 ## latency of creds/ (to a working client) and token/ beside a kv read through the same OpenBao

@@ -6,11 +6,13 @@
 //! patient it is; what a rotation needs to make the next credential travels in the secret itself
 //! ([`crate::secret_format`]). Every error names the variable.
 
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 use thiserror::Error;
 
 use genesys_core::domain::TokenLifetime;
+use genesys_core::genesys::HttpSettings;
 use genesys_core::region::EndpointOverrides;
 
 /// A problem with the environment. None of these can be fixed by retrying.
@@ -49,6 +51,7 @@ pub const VARIABLES: &[&str] = &[
     RotatorConfig::ENV_REQUEST_TIMEOUT,
     RotatorConfig::ENV_PROPAGATION_TIMEOUT,
     RotatorConfig::ENV_MASTER_LOCK,
+    RotatorConfig::ENV_REQUESTS_PER_MINUTE,
     DrainConfig::ENV_QUEUE_URL,
     DrainConfig::ENV_MARGIN,
     DrainConfig::ENV_DRAIN,
@@ -137,6 +140,8 @@ pub struct RotatorConfig {
     /// (the command line, tests). A Lambda step's lease ends at its own deadline instead (see
     /// [`crate::rotation::master`]).
     pub master_lock: Duration,
+    /// The pace of each Genesys Cloud client (calls a minute per token); `None` does not pace.
+    pub requests_per_minute: Option<NonZeroU32>,
 }
 
 impl RotatorConfig {
@@ -152,6 +157,9 @@ impl RotatorConfig {
     /// Environment variable: lease of the master rotation's lock in seconds when a step has no
     /// deadline (optional, default 900 = the longest Lambda timeout; at most 3600).
     pub const ENV_MASTER_LOCK: &'static str = "MASTER_LOCK_SECONDS";
+    /// Environment variable: most Genesys Cloud calls a minute per token (optional, default
+    /// 300, the documented limit; 0 does not pace).
+    pub const ENV_REQUESTS_PER_MINUTE: &'static str = "GENESYS_REQUESTS_PER_MINUTE";
 
     /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -181,7 +189,20 @@ impl RotatorConfig {
             master_lock: env
                 .seconds(Self::ENV_MASTER_LOCK, 1..=3600)?
                 .unwrap_or(Duration::from_secs(900)),
+            requests_per_minute: match env.number(Self::ENV_REQUESTS_PER_MINUTE, 0..=100_000)? {
+                None => HttpSettings::default().requests_per_minute,
+                Some(n) => NonZeroU32::new(u32::try_from(n).expect("at most 100,000")),
+            },
         })
+    }
+
+    /// The settings of every Genesys Cloud client the functions make.
+    pub fn http_settings(&self) -> HttpSettings {
+        HttpSettings {
+            request_timeout: self.request_timeout,
+            requests_per_minute: self.requests_per_minute,
+            ..HttpSettings::default()
+        }
     }
 
     /// Whether `arn` is one of the master secrets this function may use.
@@ -490,6 +511,37 @@ mod tests {
         let d = lambda_runtime::Diagnostic::from(&ConfigError::MissingEnv("DRAIN_QUEUE_URL"));
         assert_eq!(d.error_type, "NonRetryable.InvalidConfiguration");
         assert!(d.error_message.contains("DRAIN_QUEUE_URL"), "{}", d.error_message);
+    }
+
+    #[test]
+    fn the_pace_defaults_to_the_documented_limit_and_zero_turns_it_off() {
+        let with = |value: Option<&'static str>| {
+            RotatorConfig::from_lookup(move |k: &str| match k {
+                "ALLOWED_MASTER_SECRET_ARNS" => Some(MASTER.to_owned()),
+                "GENESYS_REQUESTS_PER_MINUTE" => value.map(str::to_owned),
+                _ => None,
+            })
+        };
+        let default = with(None).unwrap();
+        assert_eq!(default.requests_per_minute, NonZeroU32::new(300));
+        assert_eq!(default.http_settings().requests_per_minute, NonZeroU32::new(300));
+        assert_eq!(
+            with(Some("120")).unwrap().http_settings().requests_per_minute,
+            NonZeroU32::new(120)
+        );
+        assert_eq!(with(Some("0")).unwrap().http_settings().requests_per_minute, None);
+        for bad in ["-1", "fast", "100001"] {
+            assert!(
+                matches!(
+                    with(Some(bad)),
+                    Err(ConfigError::InvalidEnv {
+                        name: "GENESYS_REQUESTS_PER_MINUTE",
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use std::io::Write;
 
+use genesys_core::classify::Classify;
 use metrics::{counter, describe_counter, describe_histogram, histogram, Unit};
 use metrics_cloudwatch_embedded::Collector;
 
@@ -26,6 +27,13 @@ pub const ORPHANS_FOUND: &str = "OrphansFound";
 /// holds), each time an org's clients are counted: before every create and in every scheduled
 /// pass. Alarm on its Minimum.
 pub const CLIENT_LIMIT_HEADROOM: &str = "ClientLimitHeadroom";
+/// [`CLIENT_LIMIT_HEADROOM`] per organization, named by the master client that counted it (one
+/// master serves one org). Dimensions: `MasterClient`. For the dashboard.
+pub const ORG_CLIENT_LIMIT_HEADROOM: &str = "OrgClientLimitHeadroom";
+/// A rotation step that failed, by what went wrong: the kind of its `errorType`
+/// (`GenesysRateLimited`, `InvalidSecret`...). Dimensions: `Kind`. For the dashboard; the alarms
+/// watch [`STEP_FAILED`].
+pub const STEP_FAILED_BY_KIND: &str = "StepFailedByKind";
 /// Failures of the cleanup function that an operator may have to look at. Dimensions: `Kind`.
 pub const CLEANUP_FAILURES: &str = "CleanupFailures";
 /// Replaced clients left active because another served secret or a master still holds them.
@@ -37,8 +45,15 @@ pub const DIM_STEP: &str = "Step";
 pub const DIM_RETRYABLE: &str = "Retryable";
 /// Dimension of [`CLIENTS_DELETED`]: one of [`DeleteReason`].
 pub const DIM_REASON: &str = "Reason";
-/// Dimension of [`CLEANUP_FAILURES`]: one of [`CleanupFailure`].
+/// Dimension of [`CLEANUP_FAILURES`] (one of [`CleanupFailure`]) and of
+/// [`STEP_FAILED_BY_KIND`] (an error kind).
 pub const DIM_KIND: &str = "Kind";
+/// Dimension of [`ORG_CLIENT_LIMIT_HEADROOM`]: the master's OAuth client id.
+pub const DIM_MASTER_CLIENT: &str = "MasterClient";
+
+/// The values of a dimension that are not a fixed set (an error kind, a client id): no alarm
+/// names one; the dashboard finds them with `SEARCH`.
+const OPEN: &[&str] = &[];
 
 /// The `Step` of an event too malformed to name its step.
 pub const INVALID_EVENT: &str = "InvalidEvent";
@@ -52,7 +67,7 @@ pub struct MetricDef {
     pub name: &'static str,
     /// Its dimension names; each value a CloudWatch alarm must name.
     pub dimensions: &'static [&'static str],
-    /// Its dimension values, per dimension.
+    /// Its dimension values, per dimension; empty for an open set (see `OPEN`).
     pub values: &'static [&'static [&'static str]],
 }
 
@@ -69,6 +84,11 @@ pub const METRICS: &[MetricDef] = &[
         values: &[&STEP_VALUES, &["true", "false"]],
     },
     MetricDef {
+        name: STEP_FAILED_BY_KIND,
+        dimensions: &[DIM_KIND],
+        values: &[OPEN],
+    },
+    MetricDef {
         name: CLIENTS_DELETED,
         dimensions: &[DIM_REASON],
         values: &[&DeleteReason::VALUES],
@@ -82,6 +102,11 @@ pub const METRICS: &[MetricDef] = &[
         name: CLIENT_LIMIT_HEADROOM,
         dimensions: &[],
         values: &[],
+    },
+    MetricDef {
+        name: ORG_CLIENT_LIMIT_HEADROOM,
+        dimensions: &[DIM_MASTER_CLIENT],
+        values: &[OPEN],
     },
     MetricDef {
         name: CLEANUP_FAILURES,
@@ -149,13 +174,14 @@ impl CleanupFailure {
 }
 
 /// Records a rotation step's outcome: `step` is a [`STEP_VALUES`] entry, `failure` is `None`
-/// for a success and `Some(retryable)` for a failure.
-pub fn step_outcome(step: &'static str, failure: Option<bool>) {
+/// for a success and the error for a failure.
+pub fn step_outcome(step: &'static str, failure: Option<&dyn Classify>) {
     match failure {
         None => counter!(STEP_SUCCEEDED, DIM_STEP => step).increment(1),
-        Some(retryable) => {
-            let retryable = if retryable { "true" } else { "false" };
-            counter!(STEP_FAILED, DIM_STEP => step, DIM_RETRYABLE => retryable).increment(1)
+        Some(e) => {
+            let retryable = if e.is_retryable() { "true" } else { "false" };
+            counter!(STEP_FAILED, DIM_STEP => step, DIM_RETRYABLE => retryable).increment(1);
+            counter!(STEP_FAILED_BY_KIND, DIM_KIND => e.kind()).increment(1);
         }
     }
 }
@@ -174,10 +200,13 @@ pub fn orphans_found(n: usize) {
     }
 }
 
-/// Records the room left under the client limit when an org holds `count` clients.
-pub fn client_limit_headroom(client_limit: usize, count: usize) {
+/// Records the room left under the client limit when the org of master client `master` holds
+/// `count` clients: once for the alarm (all orgs) and once per org for the dashboard.
+pub fn client_limit_headroom(client_limit: usize, count: usize, master: &str) {
     // Negative when an org is already over the configured limit: shown as it is.
-    histogram!(CLIENT_LIMIT_HEADROOM).record(client_limit as f64 - count as f64);
+    let headroom = client_limit as f64 - count as f64;
+    histogram!(CLIENT_LIMIT_HEADROOM).record(headroom);
+    histogram!(ORG_CLIENT_LIMIT_HEADROOM, DIM_MASTER_CLIENT => master.to_owned()).record(headroom);
 }
 
 /// Records a replaced client left active because someone else still holds it.
@@ -239,6 +268,12 @@ impl Emitter {
         describe_counter!(ORPHANS_FOUND, Unit::Count, "orphaned managed clients found");
         describe_histogram!(CLIENT_LIMIT_HEADROOM, Unit::Count, "free places under the client limit");
         describe_counter!(CLEANUP_FAILURES, Unit::Count, "cleanup failures");
+        describe_counter!(STEP_FAILED_BY_KIND, Unit::Count, "rotation steps that failed, by kind");
+        describe_histogram!(
+            ORG_CLIENT_LIMIT_HEADROOM,
+            Unit::Count,
+            "free places under the client limit, per organization"
+        );
         Ok(Emitter { collector })
     }
 

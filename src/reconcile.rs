@@ -622,8 +622,8 @@ pub(crate) async fn before_create<S: SecretStore>(
 
 /// Refuses a create that would bring the org (holding `count` clients) within the margin of
 /// its client limit.
-pub(crate) fn check_client_limit(count: usize, config: &ReconcileConfig) -> Result<(), ReconcileError> {
-    crate::metrics::client_limit_headroom(config.client_limit, count);
+pub(crate) fn check_client_limit(count: usize, master: &str, config: &ReconcileConfig) -> Result<(), ReconcileError> {
+    crate::metrics::client_limit_headroom(config.client_limit, count, master);
     if count + config.limit_margin >= config.client_limit {
         warn!(
             count,
@@ -808,8 +808,8 @@ mod tests {
             limit_margin: 10,
             ..ReconcileConfig::default()
         };
-        assert!(check_client_limit(489, &config).is_ok());
-        let err = check_client_limit(490, &config).unwrap_err();
+        assert!(check_client_limit(489, "master", &config).is_ok());
+        let err = check_client_limit(490, "master", &config).unwrap_err();
         assert!(!err.is_retryable());
         let text = err.to_string();
         for s in ["490", "500", "10", "CLIENT_LIMIT"] {

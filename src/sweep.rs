@@ -129,7 +129,7 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
         .await;
         let deleted = report.deleted.len() - deleted_before;
         crate::metrics::clients_deleted(crate::metrics::DeleteReason::Orphaned, deleted);
-        crate::metrics::client_limit_headroom(config.client_limit, clients.len() - deleted);
+        crate::metrics::client_limit_headroom(config.client_limit, clients.len() - deleted, master.client_id());
         report
             .errors
             .extend(failures.iter().map(|(arn, e)| ReconcileFailure::of(arn, e)));

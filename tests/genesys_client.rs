@@ -23,6 +23,7 @@ fn fast_settings() -> HttpSettings {
         base_backoff: Duration::from_millis(1),
         max_backoff: Duration::from_millis(10),
         max_retry_after: Duration::from_secs(2),
+        requests_per_minute: HttpSettings::default().requests_per_minute,
     }
 }
 
@@ -533,4 +534,59 @@ mod paging {
         );
         assert!(err.is_retryable());
     }
+}
+
+/// The pacing promise end to end: against a server counting 60 calls a minute per token, a
+/// client paced at 60 a minute makes 64 calls (more than a minute's worth, so the window is
+/// really crossed) and never meets a 429, while an unpaced client with its own token is refused
+/// as soon as its minute is used up (so the server does count).
+#[tokio::test]
+async fn a_paced_client_never_meets_the_rate_limit() {
+    const LIMIT: u32 = 60;
+    let paced = setup_with(
+        HttpSettings {
+            requests_per_minute: std::num::NonZeroU32::new(LIMIT),
+            max_attempts: 1,
+            ..fast_settings()
+        },
+        SeedClient::admin("rotator-admin"),
+    )
+    .await;
+    paced.emu.set_rate_limit(Some(LIMIT));
+    let other = paced.emu.seed_client(SeedClient::admin("unpaced-admin"));
+    let unpaced = GenesysClient::new(
+        reqwest::Client::new(),
+        Endpoints::single(Url::parse(&paced.emu.base_url()).unwrap()),
+        ClientCredentials::new(ClientId::parse(&other.id).unwrap(), other.secret.clone()),
+        HttpSettings {
+            requests_per_minute: None,
+            max_attempts: 1,
+            ..fast_settings()
+        },
+    );
+    let mut refused = None;
+    for n in 1..=LIMIT + 1 {
+        if let Err(e) = unpaced.get_client(&other.id).await {
+            refused = Some((n, e));
+            break;
+        }
+    }
+    let (n, e) = refused.expect("the server refuses an unpaced client past its limit");
+    assert_eq!(n, LIMIT + 1, "refused at call {n}");
+    assert!(matches!(e, GenesysError::RateLimited { .. }), "{e:?}");
+
+    for n in 1..=LIMIT + 4 {
+        paced
+            .client
+            .get_client(&paced.admin_id)
+            .await
+            .unwrap_or_else(|e| panic!("paced call {n}: {e}"));
+    }
+    let paced_429s = paced
+        .emu
+        .calls()
+        .iter()
+        .filter(|c| c.client_id.as_deref() == Some(paced.admin_id.as_str()) && c.status == Some(429))
+        .count();
+    assert_eq!(paced_429s, 0, "the paced client met the rate limit");
 }

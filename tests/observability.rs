@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use genesys_rotator::metrics::{
-    Emitter, CLEANUP_FAILURES, CLIENTS_DELETED, CLIENT_LIMIT_HEADROOM, METRICS, NAMESPACE, ORPHANS_FOUND, STEP_FAILED,
-    STEP_SUCCEEDED,
+    Emitter, CLEANUP_FAILURES, CLIENTS_DELETED, CLIENT_LIMIT_HEADROOM, METRICS, NAMESPACE, ORG_CLIENT_LIMIT_HEADROOM,
+    ORPHANS_FOUND, STEP_FAILED, STEP_FAILED_BY_KIND, STEP_SUCCEEDED,
 };
 use genesys_rotator::rotation::{RotationError, Step};
 use genesys_rotator::store::AWSCURRENT;
@@ -100,8 +100,10 @@ fn read_emf(doc: &Value, points: &mut Points) {
             "{name}'s dimensions"
         );
         for (i, d) in def.dimensions.iter().enumerate() {
+            // An empty list is an open set (a kind, a client id): any non-empty value.
             assert!(
-                def.values[i].contains(&dim_values[*d].as_str()),
+                def.values[i].contains(&dim_values[*d].as_str())
+                    || (def.values[i].is_empty() && !dim_values[*d].is_empty()),
                 "{name} {d}={}",
                 dim_values[*d]
             );
@@ -255,6 +257,24 @@ async fn scenario() {
         500.0 - clients_left as f64,
         "the pass's count: CLIENT_LIMIT (500) minus the clients left"
     );
+    // AND the dashboard's per-org headroom and failures by kind say the same, split
+    let per_org: Vec<_> = points
+        .iter()
+        .filter(|((name, _), _)| name == ORG_CLIENT_LIMIT_HEADROOM)
+        .collect();
+    assert_eq!(per_org.len(), 1, "one org, named by its master client: {per_org:?}");
+    assert_eq!(per_org[0].1, headroom, "the same counts as the alarm's metric");
+    let by_kind: BTreeMap<&str, f64> = points
+        .iter()
+        .filter(|((name, _), _)| name == STEP_FAILED_BY_KIND)
+        .map(|((_, dims), v)| (dims["Kind"].as_str(), v.iter().sum()))
+        .collect();
+    assert_eq!(
+        by_kind.values().sum::<f64>(),
+        2.0,
+        "the failed testSecret and the invalid event: {by_kind:?}"
+    );
+    assert_eq!(by_kind.get("InvalidEvent"), Some(&1.0), "{by_kind:?}");
 
     // AND each step's log line carries the secret ARN, step, version, client id and duration
     let step_lines: Vec<&Value> = logs.iter().filter(|l| l["fields"]["message"] == "step done").collect();

@@ -1,8 +1,9 @@
 //! Checks the wiring of the deployment template, `infra/template.yaml`, against the code: the
 //! binaries it builds exist, every environment variable it sets is one the library reads (`config::VARIABLES`) (and the
 //! required ones are set), every parameter is used, the drain queue's event source and visibility
-//! timeout follow AWS guidance, no IAM statement grants `Resource: "*"`, and the alarms name the
-//! metrics the code emits (namespace, names, dimensions and their values from `src/metrics.rs`).
+//! timeout follow AWS guidance, no IAM statement grants `Resource: "*"`, and the alarms and the
+//! dashboard name the metrics the code emits (namespace, names, dimensions and their values from
+//! `src/metrics.rs`).
 //!
 //! The template uses CloudFormation's short-form intrinsics (`!Ref`, `!Sub`, `!GetAtt`, `!If`...),
 //! which YAML reads as tagged values: [`intrinsic`] reads both those and the long form
@@ -13,8 +14,8 @@ use std::path::Path;
 
 use genesys_rotator::config::{TEST_ONLY_VARIABLES, VARIABLES};
 use genesys_rotator::metrics::{
-    MetricDef, CLEANUP_FAILURES, CLIENT_LIMIT_HEADROOM, DIM_RETRYABLE, DIM_STEP, METRICS, NAMESPACE, STEP_FAILED,
-    STEP_VALUES,
+    MetricDef, CLEANUP_FAILURES, CLIENT_LIMIT_HEADROOM, DIM_RETRYABLE, DIM_STEP, METRICS, NAMESPACE,
+    ORG_CLIENT_LIMIT_HEADROOM, STEP_FAILED, STEP_FAILED_BY_KIND, STEP_SUCCEEDED, STEP_VALUES,
 };
 use serde_norway::{Mapping, Value};
 
@@ -550,5 +551,146 @@ fn the_headroom_alarm_fires_before_creates_are_refused() {
     assert!(
         default("ClientLimitHeadroomThreshold") > default("ClientLimitMargin"),
         "the alarm must warn before createSecret starts refusing"
+    );
+}
+
+/// The dashboard's body: the `!Sub` string with every `${...}` checked to name a parameter, a
+/// resource (or its attribute) or a pseudo parameter, then replaced (numbers for numeric
+/// parameters) so the result parses as JSON.
+fn dashboard_body(t: &Value) -> serde_json::Value {
+    let dashboards = resources_of(t, "AWS::CloudWatch::Dashboard");
+    assert_eq!(dashboards.len(), 1, "one dashboard");
+    let props = get(dashboards[0].1, "Properties").expect("Properties");
+    let text = match intrinsic(get(props, "DashboardBody").expect("DashboardBody")) {
+        Some((f, Value::String(text))) if f == "Sub" => text.clone(),
+        other => panic!("DashboardBody should be !Sub \"...\", got {other:?}"),
+    };
+    let params = section(t, "Parameters");
+    let resources = section(t, "Resources");
+    let mut body = String::new();
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find("${") {
+        body.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("closed ${") + start;
+        let reference = &rest[start + 2..end];
+        let head = reference.split('.').next().unwrap();
+        let numeric = params
+            .get(head)
+            .map(|p| get(p, "Type").and_then(Value::as_str) == Some("Number"));
+        assert!(
+            numeric.is_some() || resources.contains_key(head) || head.starts_with("AWS::"),
+            "the dashboard names ${{{reference}}}, which the template does not define"
+        );
+        body.push_str(if numeric == Some(true) { "1" } else { "placeholder" });
+        rest = &rest[end + 1..];
+    }
+    body.push_str(rest);
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("the dashboard body is not JSON ({e}): {body}"))
+}
+
+/// `SEARCH('{Namespace,Dim,...} MetricName="Name"', ...)`: the namespace, dimensions and name.
+fn search_schema(expression: &str) -> Option<(String, BTreeSet<String>, String)> {
+    let inner = expression.strip_prefix("SEARCH('{")?;
+    let (schema, rest) = inner.split_once('}')?;
+    let mut parts = schema.split(',').map(|p| p.trim().to_owned());
+    let namespace = parts.next()?;
+    let name = rest.split("MetricName=\"").nth(1)?.split('"').next()?.to_owned();
+    Some((namespace, parts.collect(), name))
+}
+
+#[test]
+fn the_dashboard_shows_rotations_failures_by_kind_headroom_per_org_the_drain_queue_and_its_dlq() {
+    let t = template();
+    let body = dashboard_body(&t);
+    let raw = match intrinsic(
+        get(
+            get(resources_of(&t, "AWS::CloudWatch::Dashboard")[0].1, "Properties").unwrap(),
+            "DashboardBody",
+        )
+        .unwrap(),
+    ) {
+        Some((_, Value::String(text))) => text.clone(),
+        _ => unreachable!(),
+    };
+    let widgets = body["widgets"].as_array().expect("widgets");
+    let mut ours: BTreeSet<&str> = BTreeSet::new();
+    let mut sqs: BTreeSet<(String, String)> = BTreeSet::new();
+    for w in widgets {
+        let props = &w["properties"];
+        let title = props["title"].as_str().expect("every widget has a title");
+        if w["type"] == "log" {
+            let query = props["query"].as_str().expect("a log widget has a query");
+            assert!(
+                query.contains("error_type"),
+                "{title}: the errorType field of the step logs"
+            );
+            continue;
+        }
+        assert_eq!(w["type"], "metric", "{title}");
+        for row in props["metrics"].as_array().expect("metrics") {
+            let row = row.as_array().expect("a metrics row is an array");
+            if let Some(expression) = row[0]["expression"].as_str() {
+                let (ns, dims, name) =
+                    search_schema(expression).unwrap_or_else(|| panic!("{title}: not a SEARCH: {expression}"));
+                assert_eq!(ns, NAMESPACE, "{title}");
+                let def = METRICS
+                    .iter()
+                    .find(|d| d.name == name)
+                    .unwrap_or_else(|| panic!("{title}: {name} is not emitted"));
+                let declared: BTreeSet<String> = def.dimensions.iter().map(|d| d.to_string()).collect();
+                assert_eq!(dims, declared, "{title}: {name} is searched by exactly its dimensions");
+                ours.insert(def.name);
+                continue;
+            }
+            let strings: Vec<&str> = row.iter().filter_map(serde_json::Value::as_str).collect();
+            let (ns, name, dims) = (strings[0], strings[1], &strings[2..]);
+            if ns == "AWS/SQS" {
+                assert_eq!(dims[0], "QueueName", "{title}");
+                sqs.insert((name.to_owned(), dims[1].to_owned()));
+                continue;
+            }
+            assert_eq!(ns, NAMESPACE, "{title}");
+            let def = METRICS
+                .iter()
+                .find(|d| d.name == name)
+                .unwrap_or_else(|| panic!("{title}: {name} is not emitted"));
+            let pairs: Vec<(&str, &str)> = dims.chunks(2).map(|c| (c[0], c[1])).collect();
+            let named: BTreeSet<&str> = pairs.iter().map(|(n, _)| *n).collect();
+            assert_eq!(
+                named,
+                def.dimensions.iter().copied().collect(),
+                "{title}: {name} names exactly its dimensions"
+            );
+            for (n, v) in pairs {
+                let i = def.dimensions.iter().position(|d| *d == n).unwrap();
+                assert!(def.values[i].contains(&v), "{title}: {name} {n}={v} is never emitted");
+            }
+            ours.insert(def.name);
+        }
+    }
+    for required in [
+        STEP_SUCCEEDED,
+        STEP_FAILED,
+        STEP_FAILED_BY_KIND,
+        ORG_CLIENT_LIMIT_HEADROOM,
+    ] {
+        assert!(
+            ours.contains(required),
+            "the dashboard does not show {required}: {ours:?}"
+        );
+    }
+    // The queue names are the template's queues (placeholders once substituted: read the raw body).
+    for (queue, metric) in [
+        ("DrainQueue", "ApproximateNumberOfMessagesVisible"),
+        ("DrainQueue", "ApproximateAgeOfOldestMessage"),
+        ("DrainDeadLetterQueue", "ApproximateNumberOfMessagesVisible"),
+    ] {
+        let cell = format!("\"{metric}\", \"QueueName\", \"${{{queue}.QueueName}}\"");
+        assert!(raw.contains(&cell), "the dashboard does not show {metric} of {queue}");
+        assert!(sqs.contains(&(metric.to_owned(), "placeholder".to_owned())));
+    }
+    assert!(
+        raw.contains("SOURCE '${RotationLogGroup}'"),
+        "the log widget reads the rotation function's logs"
     );
 }

@@ -23,7 +23,7 @@ use super::{expect_owner, RotationError, RotationEvent, Rotator, Step, StepOutco
 use crate::drain::Retirement;
 use crate::secret_format::{MasterSecret, SecretFormatError};
 use crate::store::{SecretDescription, SecretStore, SecretsManagerCall, StoreError, Version, AWSCURRENT, AWSPENDING};
-use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, HttpSettings};
+use genesys_core::genesys::{ClientState, GenesysClient, GenesysError};
 use genesys_core::region::Region;
 use genesys_core::secret::AccessToken;
 
@@ -328,10 +328,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 self.config.endpoint_overrides.resolve(region),
                 client_id.clone(),
                 access,
-                HttpSettings {
-                    request_timeout: self.config.request_timeout,
-                    ..HttpSettings::default()
-                },
+                self.config.http_settings(),
             );
             // From here until the put below lands, the only working secret is in flight.
             match renewer.new_secret(&client_id).await {

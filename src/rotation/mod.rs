@@ -43,7 +43,7 @@ use crate::drain::{KeepOldClient, Retirement, RetiringClient};
 use crate::secret_format::{ClientId, IntegrationSecret, MasterSecret};
 use crate::store::{SecretDescription, SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use genesys_core::backoff::Backoff;
-use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, HttpSettings, OAuthClient, TokenInfo};
+use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, OAuthClient, TokenInfo};
 use genesys_core::ownership::Owner;
 use genesys_core::region::Region;
 
@@ -211,7 +211,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 let e = RotationError::from(e);
                 let error_type = crate::error_type::error_type(&e);
                 warn!(error = %e, error_type = %error_type, "rotation event refused");
-                crate::metrics::step_outcome(crate::metrics::INVALID_EVENT, Some(e.is_retryable()));
+                crate::metrics::step_outcome(crate::metrics::INVALID_EVENT, Some(&e));
                 return Err(e);
             }
         };
@@ -256,7 +256,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 let retryable = e.is_retryable();
                 let error_type = crate::error_type::error_type(e);
                 warn!(elapsed_ms, error = %e, error_type = %error_type, retryable, "step failed");
-                crate::metrics::step_outcome(event.step.as_str(), Some(retryable));
+                crate::metrics::step_outcome(event.step.as_str(), Some(e));
             }
         }
         result
@@ -484,10 +484,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             self.http.clone(),
             self.config.endpoint_overrides.resolve(region),
             credentials,
-            HttpSettings {
-                request_timeout: self.config.request_timeout,
-                ..HttpSettings::default()
-            },
+            self.config.http_settings(),
         )
     }
 
@@ -554,7 +551,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         // or one running alongside this one) still count here: they are deleted only once this
         // attempt's value is stored, since until then another attempt may be about to store one
         // of them.
-        crate::reconcile::check_client_limit(clients.len(), &self.reconcile)?;
+        crate::reconcile::check_client_limit(clients.len(), master.client_id(), &self.reconcile)?;
 
         // The new client is the current one carried forward (fields this code does not know
         // included), with the rotator's own fields and the secret's clientFields over it.

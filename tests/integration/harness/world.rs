@@ -412,6 +412,10 @@ fn rotator_config_for(orgs: &[Org], master_arns: &[String]) -> RotatorConfig {
         "GENESYS_REQUEST_TIMEOUT_SECONDS" => Some("5".into()),
         "PROPAGATION_TIMEOUT_SECONDS" => Some("20".into()),
         "MASTER_LOCK_SECONDS" => Some(MASTER_LOCK_SECONDS.to_string()),
+        // A world runs hundreds of rotations through one master in seconds (the fault campaign a
+        // thousand), against emulators without a rate limit. The pace itself is proven where it
+        // meets one: tests/genesys_client.rs and `make bench`.
+        "GENESYS_REQUESTS_PER_MINUTE" => Some("6000".into()),
         _ => None,
     })
     .expect("config")

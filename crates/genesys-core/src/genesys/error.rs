@@ -118,6 +118,15 @@ pub enum GenesysError {
         /// The server's `Retry-After`, if it sent one.
         retry_after: Option<Duration>,
     },
+    /// The client's own pacing ([`super::pace`]) had no slot for the call before the step
+    /// deadline; nothing was sent. Retryable, later.
+    #[error("paced at {per_minute} Genesys Cloud calls a minute: no slot left before the step deadline")]
+    Paced {
+        /// The call.
+        call: GenesysCall,
+        /// The pace the client keeps.
+        per_minute: u32,
+    },
     /// The token endpoint refused the client's credentials (HTTP 400/401,
     /// e.g. `invalid_client`). Not retryable in general; a client created a
     /// few seconds ago may still be propagating, which callers may wait out.
@@ -188,6 +197,7 @@ impl Classify for GenesysError {
         match self {
             GenesysError::Http { status, .. } => *status >= 500 || *status == 408 || *status == 429,
             GenesysError::RateLimited { .. }
+            | GenesysError::Paced { .. }
             | GenesysError::Transport { .. }
             | GenesysError::IncompleteListing { .. } => true,
             GenesysError::InvalidClient { .. } | GenesysError::Decode { .. } | GenesysError::NotFound { .. } => false,
@@ -198,7 +208,9 @@ impl Classify for GenesysError {
         match self {
             GenesysError::Http { status: 401 | 403, .. } => "GenesysPermissionDenied",
             GenesysError::Http { status, .. } if *status >= 500 || *status == 408 => "GenesysServerError",
-            GenesysError::Http { status: 429, .. } | GenesysError::RateLimited { .. } => "GenesysRateLimited",
+            GenesysError::Http { status: 429, .. } | GenesysError::RateLimited { .. } | GenesysError::Paced { .. } => {
+                "GenesysRateLimited"
+            }
             GenesysError::Http { .. } => "GenesysRequestRefused",
             GenesysError::InvalidClient { .. } => "GenesysInvalidClient",
             GenesysError::Transport { .. } => "GenesysUnreachable",
@@ -219,6 +231,7 @@ impl GenesysError {
         match self {
             GenesysError::Http { call, .. }
             | GenesysError::RateLimited { call, .. }
+            | GenesysError::Paced { call, .. }
             | GenesysError::Transport { call, .. }
             | GenesysError::Decode { call, .. }
             | GenesysError::NotFound { call } => *call,
@@ -233,9 +246,10 @@ impl GenesysError {
             GenesysError::Http { status, .. } | GenesysError::InvalidClient { status, .. } => Some(*status),
             GenesysError::RateLimited { .. } => Some(429),
             GenesysError::NotFound { .. } => Some(404),
-            GenesysError::Transport { .. } | GenesysError::Decode { .. } | GenesysError::IncompleteListing { .. } => {
-                None
-            }
+            GenesysError::Paced { .. }
+            | GenesysError::Transport { .. }
+            | GenesysError::Decode { .. }
+            | GenesysError::IncompleteListing { .. } => None,
         }
     }
 

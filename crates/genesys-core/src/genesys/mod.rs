@@ -3,8 +3,9 @@
 //! A [`GenesysClient`] acts as one OAuth client (the "admin" client whose
 //! credentials it holds) against one region's [`Endpoints`]. It gets and
 //! caches a client-credentials token, and calls the Platform API with it.
-//! Every call goes through one retry policy (see [`HttpSettings`]) and
-//! fails with a [`GenesysError`] that says whether a retry can help.
+//! Every call goes through one retry policy (see [`HttpSettings`]), is paced
+//! under the per-token rate limit ([`pace`]), and fails with a [`GenesysError`]
+//! that says whether a retry can help.
 //!
 //! Nothing here logs or returns a secret: request and response bodies and
 //! headers are never logged, and errors carry only statuses, Genesys error
@@ -12,6 +13,7 @@
 
 mod error;
 mod models;
+pub mod pace;
 pub mod retry;
 
 use std::collections::HashSet;
@@ -80,6 +82,7 @@ pub struct GenesysClient {
     auth: Auth,
     settings: HttpSettings,
     token: Mutex<Option<CachedToken>>,
+    pacer: Option<pace::Pacer>,
 }
 
 impl fmt::Debug for GenesysClient {
@@ -108,6 +111,7 @@ impl GenesysClient {
             http,
             endpoints,
             auth: Auth::Credentials(credentials),
+            pacer: settings.requests_per_minute.map(pace::Pacer::new),
             settings,
             token: Mutex::new(None),
         }
@@ -130,6 +134,7 @@ impl GenesysClient {
             auth: Auth::Token {
                 client_id: client_id.into(),
             },
+            pacer: settings.requests_per_minute.map(pace::Pacer::new),
             settings,
             token: Mutex::new(Some(CachedToken {
                 token,
@@ -307,6 +312,7 @@ impl GenesysClient {
         loop {
             attempt += 1;
             let token = self.token().await?;
+            self.pace(call).await?;
             let failure = match self.send_once(call, &url, body.as_deref(), &token).await {
                 Ok((status, _, bytes)) if status.is_success() => {
                     debug!(method = %method, route, status = status.as_u16(), attempt, "Genesys Cloud call succeeded");
@@ -328,6 +334,30 @@ impl GenesysClient {
                 Err(failure) => failure,
             };
             self.wait_or_give_up(call, attempt, idempotency, failure).await?;
+        }
+    }
+
+    /// Waits for the pacer's next slot. A wait that would pass the step deadline gives up with
+    /// the retryable [`GenesysError::Paced`] instead, like a `Retry-After` too long to sleep.
+    async fn pace(&self, call: GenesysCall) -> Result<(), GenesysError> {
+        let Some(pacer) = &self.pacer else { return Ok(()) };
+        loop {
+            match pacer.try_take() {
+                Ok(()) => return Ok(()),
+                Err(wait) if !crate::deadline::allows(wait, self.settings.request_timeout) => {
+                    warn!(
+                        method = %call.method(),
+                        route = call.route(),
+                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        "no paced slot for a Genesys Cloud call before the step deadline"
+                    );
+                    return Err(GenesysError::Paced {
+                        call,
+                        per_minute: pacer.per_minute().get(),
+                    });
+                }
+                Err(wait) => tokio::time::sleep(wait).await,
+            }
         }
     }
 

@@ -41,6 +41,10 @@ pub struct HttpSettings {
     /// Longest `Retry-After` the client sleeps through; a 429 asking for more
     /// fails as a retryable error instead. Default 60 s.
     pub max_retry_after: Duration,
+    /// The client's own pace: at most this many API calls in any minute (see
+    /// [`super::pace`]), so a long run stays under the per-token rate limit instead of
+    /// meeting 429s. Default 300, Genesys Cloud's documented limit; `None` does not pace.
+    pub requests_per_minute: Option<std::num::NonZeroU32>,
 }
 
 impl HttpSettings {
@@ -58,6 +62,7 @@ impl Default for HttpSettings {
             base_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(5),
             max_retry_after: Duration::from_secs(60),
+            requests_per_minute: std::num::NonZeroU32::new(super::pace::DEFAULT_REQUESTS_PER_MINUTE),
         }
     }
 }

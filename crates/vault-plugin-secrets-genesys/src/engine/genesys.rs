@@ -283,11 +283,15 @@ pub fn genesys_error(what: &str, e: GenesysError) -> LogicalError {
 }
 
 /// Whether a failed call that would change a client provably changed nothing: Genesys refused
-/// it before acting (429, a 4xx other than 408), or the token request before it failed. A
+/// it before acting (429, a 4xx other than 408), our own pacing never sent it, or the token
+/// request before it failed. A
 /// timeout, a dropped connection, a 5xx or an unreadable answer may follow a change.
 pub fn provably_unapplied(e: &GenesysError) -> bool {
     match e {
-        GenesysError::RateLimited { .. } | GenesysError::InvalidClient { .. } | GenesysError::NotFound { .. } => true,
+        GenesysError::RateLimited { .. }
+        | GenesysError::Paced { .. }
+        | GenesysError::InvalidClient { .. }
+        | GenesysError::NotFound { .. } => true,
         GenesysError::Http { status, .. } => (400..500).contains(status) && *status != 408 && *status != 429,
         GenesysError::Transport { .. } | GenesysError::Decode { .. } | GenesysError::IncompleteListing { .. } => false,
     }
@@ -309,6 +313,10 @@ mod tests {
         assert!(provably_unapplied(&GenesysError::RateLimited {
             call: GenesysCall::UpdateClient,
             retry_after: None
+        }));
+        assert!(provably_unapplied(&GenesysError::Paced {
+            call: GenesysCall::UpdateClient,
+            per_minute: 300
         }));
         assert!(provably_unapplied(&http(400)) && provably_unapplied(&http(403)));
         assert!(!provably_unapplied(&http(500)) && !provably_unapplied(&http(408)));
