@@ -21,7 +21,7 @@ use crate::rotation::{RotationError, Rotator, StepOutcome};
 use crate::secret_format::{IntegrationSecret, TokenLifetime};
 use crate::store::{error_chain, SecretStore, StoreError, Version, AWSCURRENT, SERVED_TAG};
 use genesys_core::domain::NamePrefix;
-use genesys_core::genesys::{GrantType, RoleDivision};
+use genesys_core::genesys::{GrantType, RoleDivision, TokenInfo};
 use genesys_core::ownership::prefixes_overlap;
 use genesys_core::region::Region;
 use genesys_core::secret::ClientCredentials;
@@ -45,9 +45,7 @@ impl Schedule {
     /// `cron(...)`. Secrets Manager checks the expression itself; this catches typos early.
     pub fn parse(s: &str) -> Result<Schedule, String> {
         let s = s.trim();
-        let bad = || {
-            format!("--schedule {s:?}: expected rate(N days), rate(N hours) with N >= 4, or cron(...)")
-        };
+        let bad = || format!("--schedule {s:?}: expected rate(N days), rate(N hours) with N >= 4, or cron(...)");
         if let Some(inner) = s.strip_prefix("rate(").and_then(|r| r.strip_suffix(')')) {
             let mut words = inner.split_whitespace();
             let n: i64 = words.next().and_then(|n| n.parse().ok()).ok_or_else(bad)?;
@@ -194,7 +192,7 @@ pub enum EnrollError {
         /// The master secret.
         arn: String,
         /// Why.
-        source: RotationError,
+        source: Box<RotationError>,
     },
     /// A secret with this name exists (perhaps scheduled for deletion).
     #[error("a secret named {0:?} already exists ({1}); nothing was written")]
@@ -279,7 +277,7 @@ pub enum EnrollError {
         /// The new secret.
         arn: String,
         /// Why.
-        source: RotationError,
+        source: Box<RotationError>,
     },
 }
 
@@ -357,14 +355,14 @@ pub async fn enroll<S: SecretStore, R: Retirement>(
 
     let check = rotator.check(&arn).await.map_err(|source| EnrollError::Check {
         arn: arn.clone(),
-        source,
+        source: Box::new(source),
     })?;
     let warnings = rotator
         .sharing_warnings(&arn)
         .await
         .map_err(|source| EnrollError::Check {
             arn: arn.clone(),
-            source,
+            source: Box::new(source),
         })?;
     Ok(EnrollReport {
         secret_arn: arn,
@@ -401,19 +399,13 @@ async fn check_before_writing<S: SecretStore, R: Retirement>(
         .token_info()
         .await
         .map_err(|e| EnrollError::Credential(e.to_string()))?;
-    let seen = me.o_auth_client.as_ref().map(|c| c.id.clone()).unwrap_or_default();
-    if seen != client_id {
-        return Err(EnrollError::WrongClient {
-            expected: client_id.to_owned(),
-            seen: if seen.is_empty() { "(none named)".into() } else { seen },
-        });
-    }
+    let organization_id = named_client(&me, client_id)?;
     let master = rotator
         .master_of(&req.master_secret_arn, req.region)
         .await
         .map_err(|source| EnrollError::Master {
             arn: req.master_secret_arn.clone(),
-            source,
+            source: Box::new(source),
         })?;
     if master.client_id() == client_id {
         return Err(EnrollError::Unsuitable {
@@ -426,7 +418,7 @@ async fn check_before_writing<S: SecretStore, R: Retirement>(
         .await
         .map_err(|e| EnrollError::Master {
             arn: req.master_secret_arn.clone(),
-            source: e.into(),
+            source: Box::new(e.into()),
         })?
         .ok_or_else(|| EnrollError::NotInMastersOrg {
             client_id: client_id.to_owned(),
@@ -460,16 +452,29 @@ async fn check_before_writing<S: SecretStore, R: Retirement>(
                 .and_then(|s| TokenLifetime::new(s.into()).ok())
         })
         .unwrap_or(TokenLifetime::DEFAULT);
-    let organization_id = me
-        .organization
-        .as_ref()
-        .or(me.home_organization.as_ref())
-        .map(|o| o.id.clone());
     Ok(Checked {
         organization_id,
         role_divisions,
         token_lifetime,
     })
+}
+
+/// Fails unless `tokens/me` names client `expected`; answers the organization it names.
+fn named_client(me: &TokenInfo, expected: &str) -> Result<Option<String>, EnrollError> {
+    match me.o_auth_client.as_ref().map(|c| c.id.as_str()) {
+        Some(seen) if seen == expected => {}
+        seen => {
+            return Err(EnrollError::WrongClient {
+                expected: expected.to_owned(),
+                seen: seen.unwrap_or("(none named)").to_owned(),
+            })
+        }
+    }
+    Ok(me
+        .organization
+        .as_ref()
+        .or(me.home_organization.as_ref())
+        .map(|o| o.id.clone()))
 }
 
 /// The value of the new secret, in the documented format.
@@ -516,7 +521,10 @@ fn served_prefix(arn: &str, json: &str) -> Option<ServedPrefix> {
     let prefix = NamePrefix::parse(v.get("namePrefix")?.as_str()?).ok()?;
     Some(ServedPrefix {
         arn: arn.to_owned(),
-        region: v.get("region").and_then(Value::as_str).and_then(|r| Region::parse(r).ok()),
+        region: v
+            .get("region")
+            .and_then(Value::as_str)
+            .and_then(|r| Region::parse(r).ok()),
         master_secret_arn: v.get("masterSecretArn").and_then(Value::as_str).map(str::to_owned),
         prefix,
     })
@@ -533,7 +541,11 @@ async fn check_prefix<S: SecretStore, R: Retirement>(
     let mut served = Vec::new();
     for secret in rotator.store().served_secrets().await? {
         // A master secret carries no prefix; an unreadable or foreign value is no prefix either.
-        let Some(value) = rotator.store().get_value(&secret.arn, Version::Stage(AWSCURRENT)).await? else {
+        let Some(value) = rotator
+            .store()
+            .get_value(&secret.arn, Version::Stage(AWSCURRENT))
+            .await?
+        else {
             continue;
         };
         if let Some(p) = served_prefix(&secret.arn, value.value.expose_secret()) {
@@ -596,6 +608,22 @@ mod tests {
     }
 
     #[test]
+    fn tokens_me_must_name_the_client_given() {
+        let me = |client: Option<&str>| -> TokenInfo {
+            serde_json::from_value(serde_json::json!({
+                "organization": {"id": "org-1"},
+                "OAuthClient": client.map(|id| serde_json::json!({"id": id})),
+            }))
+            .unwrap()
+        };
+        assert_eq!(named_client(&me(Some("c1")), "c1").unwrap(), Some("org-1".into()));
+        let other = named_client(&me(Some("c2")), "c1").unwrap_err();
+        assert!(other.to_string().contains("belongs to client c2, not to c1"), "{other}");
+        let none = named_client(&me(None), "c1").unwrap_err();
+        assert!(none.to_string().contains("(none named)"), "{none}");
+    }
+
+    #[test]
     fn schedules_parse_days_as_days_and_keep_other_expressions() {
         assert_eq!(Schedule::parse("rate(30 days)"), Ok(Schedule::Days(30)));
         assert_eq!(Schedule::parse(" rate(1 day) "), Ok(Schedule::Days(1)));
@@ -629,7 +657,10 @@ mod tests {
         assert!(validate_secret_name("genesys/crm-integration").is_ok());
         assert!(validate_secret_name("").is_err());
         assert!(validate_secret_name("has space").is_err());
-        assert!(validate_secret_name("genesys/crm-AbCdEf").is_err(), "looks like an ARN suffix");
+        assert!(
+            validate_secret_name("genesys/crm-AbCdEf").is_err(),
+            "looks like an ARN suffix"
+        );
     }
 
     #[test]
@@ -660,7 +691,11 @@ mod tests {
         .unwrap();
         assert_eq!(p.prefix.as_str(), "crm-");
         assert_eq!(p.region, Region::parse("mypurecloud.ie").ok());
-        assert_eq!(served_prefix("a", r#"{"clientId":"master"}"#), None, "a master has no prefix");
+        assert_eq!(
+            served_prefix("a", r#"{"clientId":"master"}"#),
+            None,
+            "a master has no prefix"
+        );
         assert_eq!(served_prefix("a", "not json"), None);
     }
 
@@ -689,6 +724,9 @@ mod tests {
         assert_eq!(parsed.settings.role_divisions, roles);
         assert_eq!(parsed.settings.token_lifetime.seconds(), 3600);
         assert_eq!(parsed.settings.description.as_deref(), Some("CRM sync"));
-        assert!(!format!("{req:?}").contains("s3cr3t"), "the request never shows the secret");
+        assert!(
+            !format!("{req:?}").contains("s3cr3t"),
+            "the request never shows the secret"
+        );
     }
 }

@@ -194,7 +194,13 @@ pub async fn status<S: SecretStore, R: Retirement>(
     now: OffsetDateTime,
 ) -> Result<Vec<SecretStatus>, crate::store::StoreError> {
     let ids: Vec<String> = if secret_ids.is_empty() {
-        let mut arns: Vec<String> = rotator.store().served_secrets().await?.into_iter().map(|s| s.arn).collect();
+        let mut arns: Vec<String> = rotator
+            .store()
+            .served_secrets()
+            .await?
+            .into_iter()
+            .map(|s| s.arn)
+            .collect();
         arns.sort();
         arns
     } else {

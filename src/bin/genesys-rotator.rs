@@ -21,10 +21,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use genesys_rotator::config::{DrainConfig, ReconcileConfig, RotatorConfig};
 use genesys_rotator::drain::{DrainRetirement, SqsDrainQueue};
+use genesys_rotator::enroll::{enroll, EnrollReport, EnrollRequest, RotationSchedule, Schedule};
 use genesys_rotator::inventory::{inventory, Inventory, Stage};
 use genesys_rotator::reconcile::ReconcileReport;
 use genesys_rotator::rotation::Rotator;
-use genesys_rotator::enroll::{enroll, EnrollReport, EnrollRequest, RotationSchedule, Schedule};
 use genesys_rotator::status::{status, ClientLife, SecretStatus};
 use genesys_rotator::store::{AwsSecretStore, AWSPENDING};
 use genesys_rotator::sweep::reconcile_all;
@@ -75,42 +75,7 @@ enum Command {
     },
     /// Make an integration secret for an existing client. Its secret is read from standard
     /// input (never a flag); everything is checked before anything is written.
-    Enroll {
-        /// Name of the integration secret to create.
-        #[arg(long)]
-        name: String,
-        /// The existing client-credentials client.
-        #[arg(long)]
-        client_id: String,
-        /// The organization's region (`mypurecloud.ie`, `usw2.pure.cloud`, or an SDK name).
-        #[arg(long)]
-        region: String,
-        /// The master secret (one of ALLOWED_MASTER_SECRET_ARNS).
-        #[arg(long)]
-        master_secret_arn: String,
-        /// Name prefix of the clients rotation makes (`<prefix><version id>`).
-        #[arg(long)]
-        prefix: String,
-        /// A role of the new clients, `ROLE_ID[:DIVISION_ID]` (division `*` if omitted);
-        /// repeat for several. Default: the client's own roles.
-        #[arg(long = "role")]
-        roles: Vec<String>,
-        /// accessTokenValiditySeconds of new clients. Default: the client's own.
-        #[arg(long)]
-        token_lifetime_seconds: Option<u64>,
-        /// Description of new clients (the ownership marker is added to it).
-        #[arg(long)]
-        description: Option<String>,
-        /// Turn rotation on with this rotation Lambda (needs --schedule).
-        #[arg(long, requires = "schedule")]
-        rotation_lambda_arn: Option<String>,
-        /// `rate(N days)`, `rate(N hours)` (N >= 4) or `cron(...)` (needs --rotation-lambda-arn).
-        #[arg(long, requires = "rotation_lambda_arn")]
-        schedule: Option<String>,
-        /// KMS key of the new secret (default: Secrets Manager's own key).
-        #[arg(long)]
-        kms_key_id: Option<String>,
-    },
+    Enroll(Box<EnrollArgs>),
     /// Per secret: rotation schedule, last and next rotation, last failure and its errorType,
     /// and every client it has held with its state.
     Status {
@@ -118,6 +83,45 @@ enum Command {
         #[arg(long = "secret")]
         secrets: Vec<String>,
     },
+}
+
+/// The flags of `enroll`.
+#[derive(clap::Args)]
+struct EnrollArgs {
+    /// Name of the integration secret to create.
+    #[arg(long)]
+    name: String,
+    /// The existing client-credentials client.
+    #[arg(long)]
+    client_id: String,
+    /// The organization's region (`mypurecloud.ie`, `usw2.pure.cloud`, or an SDK name).
+    #[arg(long)]
+    region: String,
+    /// The master secret (one of ALLOWED_MASTER_SECRET_ARNS).
+    #[arg(long)]
+    master_secret_arn: String,
+    /// Name prefix of the clients rotation makes (`<prefix><version id>`).
+    #[arg(long)]
+    prefix: String,
+    /// A role of the new clients, `ROLE_ID[:DIVISION_ID]` (division `*` if omitted);
+    /// repeat for several. Default: the client's own roles.
+    #[arg(long = "role")]
+    roles: Vec<String>,
+    /// accessTokenValiditySeconds of new clients. Default: the client's own.
+    #[arg(long)]
+    token_lifetime_seconds: Option<u64>,
+    /// Description of new clients (the ownership marker is added to it).
+    #[arg(long)]
+    description: Option<String>,
+    /// Turn rotation on with this rotation Lambda (needs --schedule).
+    #[arg(long, requires = "schedule")]
+    rotation_lambda_arn: Option<String>,
+    /// `rate(N days)`, `rate(N hours)` (N >= 4) or `cron(...)` (needs --rotation-lambda-arn).
+    #[arg(long, requires = "rotation_lambda_arn")]
+    schedule: Option<String>,
+    /// KMS key of the new secret (default: Secrets Manager's own key).
+    #[arg(long)]
+    kms_key_id: Option<String>,
 }
 
 type Error = Box<dyn std::error::Error>;
@@ -184,34 +188,13 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Enroll {
-            name,
-            client_id,
-            region,
-            master_secret_arn,
-            prefix,
-            roles,
-            token_lifetime_seconds,
-            description,
-            rotation_lambda_arn,
-            schedule,
-            kms_key_id,
-        } => {
-            let req = enroll_request(EnrollFlags {
-                name,
-                client_id,
-                region,
-                master_secret_arn,
-                prefix,
-                roles,
-                token_lifetime_seconds,
-                description,
-                rotation_lambda_arn,
-                schedule,
-                kms_key_id,
-            })?;
+        Command::Enroll(flags) => {
+            let req = enroll_request(*flags)?;
             let rotator = Rotator::new(store, config).with_reconcile(reconcile);
-            progress(&format!("checking client {} before writing anything…", req.credentials.client_id));
+            progress(&format!(
+                "checking client {} before writing anything…",
+                req.credentials.client_id
+            ));
             let report = enroll(&rotator, &sm, &req).await?;
             print(cli.json, &report, print_enroll)?;
             Ok(ExitCode::SUCCESS)
@@ -252,23 +235,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
     }
 }
 
-struct EnrollFlags {
-    name: String,
-    client_id: String,
-    region: String,
-    master_secret_arn: String,
-    prefix: String,
-    roles: Vec<String>,
-    token_lifetime_seconds: Option<u64>,
-    description: Option<String>,
-    rotation_lambda_arn: Option<String>,
-    schedule: Option<String>,
-    kms_key_id: Option<String>,
-}
-
 /// The flags checked, and the client secret read from standard input (one line; the line end
 /// is not part of it). Nothing here quotes the secret.
-fn enroll_request(f: EnrollFlags) -> Result<EnrollRequest, Error> {
+fn enroll_request(f: EnrollArgs) -> Result<EnrollRequest, Error> {
     use genesys_rotator::domain::{ClientId, NamePrefix};
     use genesys_rotator::genesys::RoleDivision;
     use genesys_rotator::secret_format::TokenLifetime;
@@ -403,7 +372,13 @@ fn print_status(secrets: &[SecretStatus], now: OffsetDateTime) {
                 ClientLife::Draining { seconds_left } => format!("overdue by {}", human_duration(-seconds_left)),
                 _ => String::new(),
             };
-            println!("  {:<38} {:<9} {:<22} {}", c.client_id, c.life.label(), detail, c.version_id);
+            println!(
+                "  {:<38} {:<9} {:<22} {}",
+                c.client_id,
+                c.life.label(),
+                detail,
+                c.version_id
+            );
         }
         if let Some(e) = &s.error {
             println!("  error: {e}");

@@ -49,18 +49,28 @@ mod tests {
     #[test]
     fn the_record_is_time_step_and_error_type_in_tag_safe_characters() {
         let at = time::macros::datetime!(2026-11-30 12:34:56.789 UTC);
-        let tags = failure_tags(at, Step::CreateSecret, "NonRetryable.GenesysRequestRefused.CreateClient");
+        let tags = failure_tags(
+            at,
+            Step::CreateSecret,
+            "NonRetryable.GenesysRequestRefused.CreateClient",
+        );
         assert_eq!(
             tags,
             [
                 (LAST_FAILURE_TAGS[0], "2026-11-30T12:34:56Z".to_owned()),
                 (LAST_FAILURE_TAGS[1], "createSecret".to_owned()),
-                (LAST_FAILURE_TAGS[2], "NonRetryable.GenesysRequestRefused.CreateClient".to_owned()),
+                (
+                    LAST_FAILURE_TAGS[2],
+                    "NonRetryable.GenesysRequestRefused.CreateClient".to_owned()
+                ),
             ]
         );
         // AWS tag values: letters, digits, spaces and + - = . _ : / @ only.
         for (_, v) in &tags {
-            assert!(v.chars().all(|c| c.is_ascii_alphanumeric() || " +-=._:/@".contains(c)), "{v}");
+            assert!(
+                v.chars().all(|c| c.is_ascii_alphanumeric() || " +-=._:/@".contains(c)),
+                "{v}"
+            );
         }
     }
 }

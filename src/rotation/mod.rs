@@ -491,7 +491,11 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         Ok(client)
     }
 
-    pub(crate) fn genesys_client(&self, region: Region, credentials: genesys_core::secret::ClientCredentials) -> GenesysClient {
+    pub(crate) fn genesys_client(
+        &self,
+        region: Region,
+        credentials: genesys_core::secret::ClientCredentials,
+    ) -> GenesysClient {
         GenesysClient::new(
             self.http.clone(),
             self.config.endpoint_overrides.resolve(region),

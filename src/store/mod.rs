@@ -510,12 +510,9 @@ impl SecretStore for AwsSecretStore {
     }
 
     async fn tag(&self, secret_id: &str, tags: &[(&str, String)]) -> Result<(), StoreError> {
-        let tags = tags.iter().map(|(k, v)| {
-            aws_sdk_secretsmanager::types::Tag::builder()
-                .key(*k)
-                .value(v)
-                .build()
-        });
+        let tags = tags
+            .iter()
+            .map(|(k, v)| aws_sdk_secretsmanager::types::Tag::builder().key(*k).value(v).build());
         self.client
             .tag_resource()
             .secret_id(secret_id)

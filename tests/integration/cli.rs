@@ -419,7 +419,9 @@ async fn enroll_refuses_bad_input_and_changes_nothing() {
     let cli = cli(&w).await;
     let org = w.org();
     let taken = w.integration_secret().await; // prefix crm-rot-, served
-    let other = org.emulator.seed_client(SeedClient::new("crm-other", &["conversation:communication:view"]));
+    let other = org
+        .emulator
+        .seed_client(SeedClient::new("crm-other", &["conversation:communication:view"]));
     let stray_master = w
         .sm
         .create_secret()
@@ -606,6 +608,52 @@ async fn status_shows_schedule_failures_and_every_client_with_its_state() {
     let out = cli.run(&["status", "--secret", &arn]).await;
     let t = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", text(&out));
-    assert!(t.contains(&error_type) && t.contains("deleted") && t.contains("left"), "{t}");
+    assert!(
+        t.contains(&error_type) && t.contains("deleted") && t.contains("left"),
+        "{t}"
+    );
     assert!(!text(&out).contains(&org.legacy_secret));
+}
+
+#[tokio::test]
+async fn enroll_takes_a_prefix_another_organization_already_uses() {
+    let w = World::with_orgs(&[
+        ("mypurecloud.ie", genesys_emulator::EmulatorConfig::default()),
+        ("mypurecloud.de", genesys_emulator::EmulatorConfig::default()),
+    ])
+    .await;
+    let cli = cli(&w).await;
+    let _ie = w.integration_secret().await; // crm-rot- in the first organization
+    let de = &w.orgs[1];
+    let args = [
+        "--json",
+        "enroll",
+        "--name",
+        "genesys/crm-de",
+        "--client-id",
+        &de.legacy_id,
+        "--region",
+        de.domain,
+        "--master-secret-arn",
+        &w.master_arns[1],
+        "--prefix",
+        PREFIX,
+        "--role",
+        ROLE,
+    ];
+    let out = cli.run_with_stdin(&args, &de.legacy_secret).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["check"]["currentClientId"], de.legacy_id.as_str());
+
+    // The first organization's master, in another region than the client: refused, nothing written.
+    let before = everything(&w).await;
+    let mut crossed = args;
+    crossed[3] = "genesys/crm-crossed";
+    crossed[9] = &w.master_arns[0];
+    crossed[11] = "xorg-rot-";
+    let out = cli.run_with_stdin(&crossed, &de.legacy_secret).await;
+    assert!(!out.status.success());
+    assert!(text(&out).contains("region"), "{}", text(&out));
+    assert_eq!(everything(&w).await, before);
 }
