@@ -33,8 +33,9 @@ pub const SERVED_TAG_VALUE: &str = "integration";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Schedule {
-    /// `rate(N days)`, sent as `AutomaticallyAfterDays`: the same schedule, in the form
-    /// DescribeSecret reports it and every Secrets Manager implementation honours.
+    /// `rate(N days)`, sent as `AutomaticallyAfterDays`: the same interval, counted from the
+    /// last rotation, in the field DescribeSecret reports a schedule in days with (and the one
+    /// moto, which ignores `ScheduleExpression`, honours).
     Days(i64),
     /// Any other `rate(...)` or `cron(...)` expression, sent as `ScheduleExpression`.
     Expression(String),
@@ -567,7 +568,10 @@ async fn check_prefix<S: SecretStore, R: Retirement>(
         let Some(master) = &other.master_secret_arn else {
             return Err(unknown("it names no master secret".into()));
         };
-        if *master == req.master_secret_arn || other.region.is_none() {
+        if other.region.is_none() {
+            return Err(unknown("its region is unreadable".into()));
+        }
+        if *master == req.master_secret_arn {
             return Err(clash());
         }
         if !orgs.contains_key(master) {
