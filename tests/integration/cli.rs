@@ -503,6 +503,27 @@ async fn enroll_refuses_bad_input_and_changes_nothing() {
             "--schedule".into(),
         ),
     ];
+    // RotateSecret refuses (moto has no such function): the secret just made is deleted again.
+    let missing_lambda = "arn:aws:lambda:us-east-1:123456789012:function:not-there";
+    let mut cases = cases;
+    cases.push((
+        "RotateSecret refused",
+        enroll_args(
+            &w,
+            "genesys/new",
+            "new-rot-",
+            &[
+                "--role",
+                ROLE,
+                "--rotation-lambda-arn",
+                missing_lambda,
+                "--schedule",
+                "rate(30 days)",
+            ],
+        ),
+        legacy,
+        "RotateSecret failed".into(),
+    ));
     for (case, args, stdin, expected) in cases {
         let out = cli.run_with_stdin(&args, stdin).await;
         let all = text(&out);
@@ -512,6 +533,9 @@ async fn enroll_refuses_bad_input_and_changes_nothing() {
             assert!(!all.contains(s), "{case}: a secret in the output");
         }
         assert_eq!(everything(&w).await, before, "{case}: Secrets Manager unchanged");
+        if case == "RotateSecret refused" {
+            assert!(all.contains("deleted again; nothing is left"), "{all}");
+        }
         assert_eq!(org.emulator.clients().len(), clients_before, "{case}: no client made");
     }
 
