@@ -65,6 +65,9 @@ impl SecretStore for MemoryStore {
     async fn served_secrets(&self) -> Result<Vec<SecretDescription>, StoreError> {
         unimplemented!("the consumer only reads values")
     }
+    async fn tag(&self, _: &str, _: &[(&str, String)]) -> Result<(), StoreError> {
+        unimplemented!("the consumer only reads values")
+    }
 }
 
 struct Summary {

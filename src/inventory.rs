@@ -223,11 +223,8 @@ fn place(client: &OAuthClient, master_id: &str, views: &[SecretView], now: Offse
         } else if has(stages, AWSPENDING) {
             Stage::Pending
         } else if has(stages, AWSPREVIOUS) && client.effective_state() == ClientState::Inactive {
-            // Retired at or before its last modification (the PUT to inactive).
-            let retired = retired_since(client).unwrap_or(now);
-            let due = retired + view.drain;
             Stage::Draining {
-                seconds_left: (due - now).whole_seconds(),
+                seconds_left: drain_seconds_left(client, view.drain, now),
             }
         } else {
             Stage::Previous
@@ -253,7 +250,15 @@ fn place(client: &OAuthClient, master_id: &str, views: &[SecretView], now: Offse
     }
 }
 
-fn state_name(state: &ClientState) -> String {
+/// Seconds until a retired client has drained `drain` (negative: overdue for the cleanup),
+/// counted from its retirement: its last modification, the PUT to inactive; from `now` when
+/// nothing dates it (a drain never ends early).
+pub(crate) fn drain_seconds_left(client: &OAuthClient, drain: std::time::Duration, now: OffsetDateTime) -> i64 {
+    let due = retired_since(client).unwrap_or(now) + drain;
+    (due - now).whole_seconds()
+}
+
+pub(crate) fn state_name(state: &ClientState) -> String {
     serde_json::to_value(state)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))

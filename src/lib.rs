@@ -19,6 +19,9 @@
 //! - [`reconcile`]: deletes owned clients no version references, a horizon after their retirement;
 //!   guards the client limit.
 //! - [`sweep`]: the scheduled reconciliation over every served secret.
+//! - [`enroll`]: turns an existing client into a served integration secret, checked first.
+//! - [`status`]: read-only: per secret, its rotation schedule, last failure and every client it
+//!   has held.
 //! - [`inventory`]: read-only: every client of the orgs placed in its secret's life, for operators.
 //! - [`metrics`]: the CloudWatch metrics (Embedded Metric Format) and their flush per invocation.
 //! - [`error_type`]: the `errorType` a failed invocation reports: `Retryable.*` or `NonRetryable.*`,
@@ -35,6 +38,7 @@ pub mod config;
 #[cfg(feature = "consumer")]
 pub mod consumer;
 pub mod drain;
+pub mod enroll;
 pub mod error_type;
 pub mod inventory;
 pub mod lambda;
@@ -42,6 +46,7 @@ pub mod metrics;
 pub mod reconcile;
 pub mod rotation;
 pub mod secret_format;
+pub mod status;
 pub mod store;
 pub mod sweep;
 

@@ -22,6 +22,8 @@ const LAYERS: &[&[&str]] = &[
     &["rotation"],
     // The scheduled pass and the read-only inventory, over the rotator's secret reads.
     &["sweep", "inventory"],
+    // The operator's enrollment and status (status counts drains as the inventory does).
+    &["enroll", "status"],
     // The cleanup function's logic.
     &["cleanup"],
     // The Lambda frame both functions share.

@@ -4,6 +4,9 @@
 //! - `reconcile [--dry-run]`: what reconciliation deletes (or would), and why.
 //! - `rotate`: a whole rotation run here (break-glass, or local use with the emulator).
 //! - `check`: a secret's JSON validates and its credential works; changes nothing.
+//! - `enroll`: an existing client becomes a served integration secret (its secret read from
+//!   standard input, never the command line), checked before anything is written.
+//! - `status`: per secret, rotation schedule, last rotation and failure, every client it held.
 //!
 //! Configuration comes from the environment, as for the Lambdas (`ALLOWED_MASTER_SECRET_ARNS`
 //! and the rest, see the README); AWS credentials and region from the usual AWS variables.
@@ -18,9 +21,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use genesys_rotator::config::{DrainConfig, ReconcileConfig, RotatorConfig};
 use genesys_rotator::drain::{DrainRetirement, SqsDrainQueue};
+use genesys_rotator::enroll::{enroll, EnrollReport, EnrollRequest, RotationSchedule, Schedule};
 use genesys_rotator::inventory::{inventory, Inventory, Stage};
 use genesys_rotator::reconcile::ReconcileReport;
 use genesys_rotator::rotation::Rotator;
+use genesys_rotator::status::{status, ClientLife, SecretStatus};
 use genesys_rotator::store::{AwsSecretStore, AWSPENDING};
 use genesys_rotator::sweep::reconcile_all;
 use time::OffsetDateTime;
@@ -68,6 +73,55 @@ enum Command {
         #[arg(long)]
         secret: String,
     },
+    /// Make an integration secret for an existing client. Its secret is read from standard
+    /// input (never a flag); everything is checked before anything is written.
+    Enroll(Box<EnrollArgs>),
+    /// Per secret: rotation schedule, last and next rotation, last failure and its errorType,
+    /// and every client it has held with its state.
+    Status {
+        /// A secret (ARN or name); repeat for several. Default: every served secret.
+        #[arg(long = "secret")]
+        secrets: Vec<String>,
+    },
+}
+
+/// The flags of `enroll`.
+#[derive(clap::Args)]
+struct EnrollArgs {
+    /// Name of the integration secret to create.
+    #[arg(long)]
+    name: String,
+    /// The existing client-credentials client.
+    #[arg(long)]
+    client_id: String,
+    /// The organization's region (`mypurecloud.ie`, `usw2.pure.cloud`, or an SDK name).
+    #[arg(long)]
+    region: String,
+    /// The master secret (one of ALLOWED_MASTER_SECRET_ARNS).
+    #[arg(long)]
+    master_secret_arn: String,
+    /// Name prefix of the clients rotation makes (`<prefix><version id>`).
+    #[arg(long)]
+    prefix: String,
+    /// A role of the new clients, `ROLE_ID[:DIVISION_ID]` (division `*` if omitted);
+    /// repeat for several. Default: the client's own roles.
+    #[arg(long = "role")]
+    roles: Vec<String>,
+    /// accessTokenValiditySeconds of new clients. Default: the client's own.
+    #[arg(long)]
+    token_lifetime_seconds: Option<u64>,
+    /// Description of new clients (the ownership marker is added to it).
+    #[arg(long)]
+    description: Option<String>,
+    /// Turn rotation on with this rotation Lambda (needs --schedule).
+    #[arg(long, requires = "schedule")]
+    rotation_lambda_arn: Option<String>,
+    /// `rate(N days)`, `rate(N hours)` (N >= 4) or `cron(...)` (needs --rotation-lambda-arn).
+    #[arg(long, requires = "rotation_lambda_arn")]
+    schedule: Option<String>,
+    /// KMS key of the new secret (default: Secrets Manager's own key).
+    #[arg(long)]
+    kms_key_id: Option<String>,
 }
 
 type Error = Box<dyn std::error::Error>;
@@ -134,6 +188,23 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Enroll(flags) => {
+            let req = enroll_request(*flags)?;
+            let rotator = Rotator::new(store, config).with_reconcile(reconcile);
+            progress(&format!(
+                "checking client {} before writing anything…",
+                req.credentials.client_id
+            ));
+            let report = enroll(&rotator, &sm, &req).await?;
+            print(cli.json, &report, print_enroll)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { secrets } => {
+            let rotator = Rotator::new(store, config).with_reconcile(reconcile);
+            let report = status(&rotator, &sm, &secrets, now).await?;
+            print(cli.json, &report, |r| print_status(r, now))?;
+            Ok(exit_for(report.iter().all(|s| s.error.is_none())))
+        }
         Command::Rotate { secret } => {
             let drain = DrainConfig::from_env()?;
             let retirement = DrainRetirement::new(
@@ -162,6 +233,163 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The flags checked, and the client secret read from standard input (one line; the line end
+/// is not part of it). Nothing here quotes the secret.
+fn enroll_request(f: EnrollArgs) -> Result<EnrollRequest, Error> {
+    use genesys_rotator::domain::{ClientId, NamePrefix};
+    use genesys_rotator::genesys::RoleDivision;
+    use genesys_rotator::secret_format::TokenLifetime;
+    genesys_rotator::enroll::validate_secret_name(&f.name)?;
+    let client_id = ClientId::parse(&f.client_id).map_err(|e| format!("--client-id: {e}"))?;
+    let region = genesys_rotator::region::Region::parse(&f.region).map_err(|e| format!("--region: {e}"))?;
+    let name_prefix = NamePrefix::parse(&f.prefix).map_err(|e| format!("--prefix: {e}"))?;
+    let role_divisions = f
+        .roles
+        .iter()
+        .map(|r| {
+            let (role, division) = r.split_once(':').unwrap_or((r, "*"));
+            if role.trim().is_empty() || division.trim().is_empty() {
+                return Err(format!("--role {r:?}: expected ROLE_ID[:DIVISION_ID]"));
+            }
+            Ok(RoleDivision::new(role.trim(), division.trim()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let token_lifetime = f
+        .token_lifetime_seconds
+        .map(TokenLifetime::new)
+        .transpose()
+        .map_err(|e| format!("--token-lifetime-seconds: {e}"))?;
+    let rotation = match (f.rotation_lambda_arn, f.schedule) {
+        (Some(lambda_arn), Some(schedule)) => {
+            genesys_rotator::enroll::validate_lambda_arn(&lambda_arn)?;
+            Some(RotationSchedule {
+                lambda_arn,
+                schedule: Schedule::parse(&schedule)?,
+            })
+        }
+        _ => None,
+    };
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprintln!("client secret (input is not echoed back; end with Enter):");
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    let secret = line.trim_end_matches(['\r', '\n']);
+    if secret.is_empty() {
+        return Err("no client secret on standard input (pipe it in: never pass it as a flag)".into());
+    }
+    Ok(EnrollRequest {
+        name: f.name,
+        credentials: genesys_rotator::secret::ClientCredentials {
+            client_id,
+            client_secret: secrecy::SecretString::from(secret.to_owned()),
+        },
+        region,
+        master_secret_arn: f.master_secret_arn,
+        name_prefix,
+        role_divisions,
+        token_lifetime,
+        description: f.description,
+        rotation,
+        kms_key_id: f.kms_key_id,
+    })
+}
+
+fn print_enroll(r: &EnrollReport) {
+    println!("enrolled client {} as {}", r.client_id, r.secret_arn);
+    println!("  region        {}", r.region);
+    println!("  master secret {}", r.master_secret_arn);
+    println!("  name prefix   {}", r.name_prefix);
+    let roles: Vec<String> = r
+        .role_divisions
+        .iter()
+        .map(|rd| format!("{}:{}", rd.role_id, rd.division_id))
+        .collect();
+    println!("  roles         {}", roles.join(", "));
+    println!("  token life    {}s", r.token_lifetime_seconds);
+    match &r.rotation {
+        Some(rot) => println!(
+            "  rotation      on, {} by {}",
+            match &rot.schedule {
+                Schedule::Days(n) => format!("rate({n} days)"),
+                Schedule::Expression(e) => e.clone(),
+            },
+            rot.lambda_arn
+        ),
+        None => println!("  rotation      off (turn it on with --rotation-lambda-arn and --schedule)"),
+    }
+    println!("check ok: {}", serde_json::to_string(&r.check).unwrap_or_default());
+    for w in &r.warnings {
+        println!("warning: {w}");
+    }
+}
+
+fn print_status(secrets: &[SecretStatus], now: OffsetDateTime) {
+    let when = |t: &Option<OffsetDateTime>| match t {
+        Some(t) => {
+            let ago = (now - *t).whole_seconds();
+            let rel = if ago >= 0 {
+                format!("{} ago", human_duration(ago))
+            } else {
+                format!("in {}", human_duration(-ago))
+            };
+            format!("{} ({rel})", rfc3339(t))
+        }
+        None => "-".into(),
+    };
+    for s in secrets {
+        println!("{}", s.name.as_deref().unwrap_or(&s.secret_arn));
+        println!("  arn            {}", s.secret_arn);
+        match (&s.rotation_enabled, &s.schedule) {
+            (true, sched) => println!(
+                "  rotation       on, {} by {}",
+                sched.as_deref().unwrap_or("-"),
+                s.rotation_lambda_arn.as_deref().unwrap_or("-")
+            ),
+            (false, _) => println!("  rotation       off"),
+        }
+        println!("  last rotated   {}", when(&s.last_rotated));
+        println!("  next rotation  {}", when(&s.next_rotation));
+        match &s.last_failure {
+            Some(f) => println!(
+                "  last failure   {} {} {}",
+                f.at,
+                f.step.as_deref().unwrap_or("-"),
+                f.error_type.as_deref().unwrap_or("-")
+            ),
+            None => println!("  last failure   none recorded"),
+        }
+        if !s.clients.is_empty() {
+            println!("  {:<38} {:<9} {:<22} VERSION", "CLIENT ID", "STATE", "DETAIL");
+        }
+        for c in &s.clients {
+            let detail = match &c.life {
+                ClientLife::Draining { seconds_left } if *seconds_left > 0 => {
+                    format!("{} left", human_duration(*seconds_left))
+                }
+                ClientLife::Draining { seconds_left } => format!("overdue by {}", human_duration(-seconds_left)),
+                _ => String::new(),
+            };
+            println!(
+                "  {:<38} {:<9} {:<22} {}",
+                c.client_id,
+                c.life.label(),
+                detail,
+                c.version_id
+            );
+        }
+        if let Some(e) = &s.error {
+            println!("  error: {e}");
+        }
+        println!();
+    }
+}
+
+fn rfc3339(t: &OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
 }
 
 fn exit_for(clean: bool) -> ExitCode {

@@ -19,6 +19,7 @@
 mod carry;
 mod error;
 mod event;
+mod failure;
 mod guard;
 pub mod master;
 // The steps' unit tests reach the in-process emulator through `RotatorConfig::endpoint_overrides`,
@@ -189,6 +190,11 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         self.masters.lock().expect("master cache lock").clear();
     }
 
+    /// The configuration this rotator runs with.
+    pub(crate) fn config(&self) -> &RotatorConfig {
+        &self.config
+    }
+
     /// The store this rotator uses.
     pub fn store(&self) -> &S {
         &self.store
@@ -257,6 +263,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 let error_type = crate::error_type::error_type(e);
                 warn!(elapsed_ms, error = %e, error_type = %error_type, retryable, "step failed");
                 crate::metrics::step_outcome(event.step.as_str(), Some(e));
+                self.record_failure(&event.secret_id, event.step, e, &error_type).await;
             }
         }
         result
@@ -411,8 +418,13 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// While the master's own rotation is between its new secret and finishSecret, AWSCURRENT
     /// holds a secret Genesys already refuses: a refused AWSCURRENT falls back to AWSPENDING.
     pub(crate) async fn master(&self, secret: &IntegrationSecret) -> Result<Arc<GenesysClient>, RotationError> {
-        let settings = &secret.settings;
-        let arn = settings.master_secret_arn.as_str();
+        self.master_of(&secret.settings.master_secret_arn, secret.settings.region)
+            .await
+    }
+
+    /// [`master`](Self::master) by the master secret's ARN and the region, before any
+    /// integration secret names them (enrollment).
+    pub(crate) async fn master_of(&self, arn: &str, region: Region) -> Result<Arc<GenesysClient>, RotationError> {
         let current = self
             .store
             .get_value(arn, Version::Stage(AWSCURRENT))
@@ -421,7 +433,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 secret_id: arn.to_owned(),
                 version: AWSCURRENT.to_owned(),
             })?;
-        let client = self.master_client(arn, &current, settings.region, None)?;
+        let client = self.master_client(arn, &current, region, None)?;
         let refused = match client.token().await {
             Ok(_) => return Ok(client),
             Err(e @ GenesysError::InvalidClient { .. }) => e,
@@ -431,7 +443,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             Some(p) if p.version_id != current.version_id => p,
             _ => return Err(refused.into()),
         };
-        let fallback = self.master_client(arn, &pending, settings.region, Some(&current.version_id))?;
+        let fallback = self.master_client(arn, &pending, region, Some(&current.version_id))?;
         match fallback.token().await {
             Ok(_) => {
                 warn!(master_secret = %arn, pending_version = %pending.version_id, "the master's AWSCURRENT secret is refused; using its AWSPENDING secret (a master rotation is in progress)");
@@ -479,7 +491,11 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         Ok(client)
     }
 
-    fn genesys_client(&self, region: Region, credentials: genesys_core::secret::ClientCredentials) -> GenesysClient {
+    pub(crate) fn genesys_client(
+        &self,
+        region: Region,
+        credentials: genesys_core::secret::ClientCredentials,
+    ) -> GenesysClient {
         GenesysClient::new(
             self.http.clone(),
             self.config.endpoint_overrides.resolve(region),

@@ -791,3 +791,35 @@ async fn a_current_client_that_is_gone_does_not_stop_a_rotation_that_needs_nothi
     assert!(client.fields.is_empty());
     assert_eq!(client.access_token_validity_seconds, 3600);
 }
+
+#[tokio::test]
+async fn a_failed_step_records_its_time_step_and_error_type_on_the_secret_and_keeps_its_error() {
+    // GIVEN a rotation whose PutSecretValue fails
+    let f = Fixture::new().await;
+    let arn = f.integration_secret();
+    let token = f.store.begin_rotation(&arn);
+    f.store.fail_next(SecretsManagerCall::PutSecretValue);
+    // WHEN createSecret runs
+    let err = f.step(&arn, &token, Step::CreateSecret).await.unwrap_err();
+    // THEN the step's own error comes back, and the secret's tags record it beside the served tag
+    assert_eq!(
+        crate::error_type::error_type(&err),
+        "Retryable.SecretsManagerUnavailable.PutSecretValue"
+    );
+    let tags = f.store.describe(&arn).await.unwrap().tags;
+    let [at, step, error_type] = crate::store::LAST_FAILURE_TAGS;
+    assert_eq!(tags[step], "createSecret");
+    assert_eq!(tags[error_type], "Retryable.SecretsManagerUnavailable.PutSecretValue");
+    assert!(time::OffsetDateTime::parse(&tags[at], &time::format_description::well_known::Rfc3339).is_ok());
+    assert!(tags.contains_key(crate::store::SERVED_TAG));
+
+    // GIVEN the record cannot be written WHEN a step fails THEN its own error is unchanged
+    let before = f.store.call_count(SecretsManagerCall::TagResource);
+    f.store.fail_next(SecretsManagerCall::TagResource);
+    let other = f
+        .step(&arn, "00000000-0000-4000-8000-000000000000", Step::SetSecret)
+        .await
+        .unwrap_err();
+    assert!(matches!(other, RotationError::UnknownVersion { .. }), "{other:?}");
+    assert_eq!(f.store.call_count(SecretsManagerCall::TagResource), before + 1);
+}

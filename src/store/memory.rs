@@ -391,6 +391,16 @@ fn injected(call: SecretsManagerCall) -> StoreError {
 }
 
 impl SecretStore for MemorySecretStore {
+    async fn tag(&self, secret_id: &str, tags: &[(&str, String)]) -> Result<(), StoreError> {
+        self.call(SecretsManagerCall::TagResource, |state| {
+            let secret = state.secret_mut(SecretsManagerCall::TagResource, secret_id)?;
+            for (k, v) in tags {
+                secret.tags.insert((*k).to_owned(), v.clone());
+            }
+            Ok(())
+        })
+    }
+
     async fn describe(&self, secret_id: &str) -> Result<SecretDescription, StoreError> {
         self.call(SecretsManagerCall::DescribeSecret, |state| {
             Ok(state

@@ -43,17 +43,20 @@ pub enum SecretsManagerCall {
     ListSecretVersionIds,
     /// [`SecretStore::served_secrets`].
     ListSecrets,
+    /// [`SecretStore::tag`].
+    TagResource,
 }
 
 impl SecretsManagerCall {
     /// Every call.
-    pub const ALL: [SecretsManagerCall; 6] = [
+    pub const ALL: [SecretsManagerCall; 7] = [
         SecretsManagerCall::DescribeSecret,
         SecretsManagerCall::GetSecretValue,
         SecretsManagerCall::PutSecretValue,
         SecretsManagerCall::UpdateSecretVersionStage,
         SecretsManagerCall::ListSecretVersionIds,
         SecretsManagerCall::ListSecrets,
+        SecretsManagerCall::TagResource,
     ];
 
     /// The AWS operation's name, the last part of an `errorType`
@@ -66,6 +69,7 @@ impl SecretsManagerCall {
             SecretsManagerCall::UpdateSecretVersionStage => "UpdateSecretVersionStage",
             SecretsManagerCall::ListSecretVersionIds => "ListSecretVersionIds",
             SecretsManagerCall::ListSecrets => "ListSecrets",
+            SecretsManagerCall::TagResource => "TagResource",
         }
     }
 }
@@ -164,6 +168,16 @@ impl Classify for StoreError {
 /// secrets that carry it, and discovers the other secrets it serves by it (ListSecrets), so that
 /// a rotation can see which clients they hold. Its value is free.
 pub const SERVED_TAG: &str = "genesys-rotator";
+
+/// Tag keys under which a failed rotation step records itself on its secret (best effort), for
+/// `genesys-rotator status`: when ([RFC 3339](time::format_description::well_known::Rfc3339)),
+/// which step, and its `errorType`. They share [`SERVED_TAG`]'s prefix, so a policy can let the
+/// rotation role write these keys and no other (`aws:TagKeys`).
+pub const LAST_FAILURE_TAGS: [&str; 3] = [
+    "genesys-rotator:last-failure-at",
+    "genesys-rotator:last-failure-step",
+    "genesys-rotator:last-failure-error-type",
+];
 
 /// What DescribeSecret (or ListSecrets) says about a secret, as far as rotation cares.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -286,6 +300,10 @@ pub trait SecretStore: Send + Sync {
     /// ListSecrets filtered by the tag key [`SERVED_TAG`]: every secret this deployment serves,
     /// with its labelled versions and tags.
     fn served_secrets(&self) -> impl Future<Output = Result<Vec<SecretDescription>, StoreError>> + Send;
+
+    /// TagResource: sets `tags` (key, value) on the secret, leaving its other tags. Only the
+    /// failure record ([`LAST_FAILURE_TAGS`]) uses it.
+    fn tag(&self, secret_id: &str, tags: &[(&str, String)]) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// [`SecretStore`] over the AWS SDK client.
@@ -489,6 +507,20 @@ impl SecretStore for AwsSecretStore {
             }
         })
         .await
+    }
+
+    async fn tag(&self, secret_id: &str, tags: &[(&str, String)]) -> Result<(), StoreError> {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| aws_sdk_secretsmanager::types::Tag::builder().key(*k).value(v).build());
+        self.client
+            .tag_resource()
+            .secret_id(secret_id)
+            .set_tags(Some(tags.collect()))
+            .send()
+            .await
+            .map_err(|e| classify(SecretsManagerCall::TagResource, e))?;
+        Ok(())
     }
 }
 

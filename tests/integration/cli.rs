@@ -8,8 +8,10 @@ use tokio::process::Command;
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use crate::harness::{endpoint_overrides, Seeded, SqsPlayer, World, PREFIX};
-use genesys_rotator::store::AWSCURRENT;
+use crate::harness::{endpoint_overrides, DrainWorld, Seeded, SqsPlayer, World, PREFIX, ROLE};
+use genesys_emulator::{routes, Fault, FaultAction, SeedClient};
+use genesys_rotator::rotation::Step;
+use genesys_rotator::store::{AWSCURRENT, LAST_FAILURE_TAGS, SERVED_TAG};
 
 struct Cli<'a> {
     w: &'a World,
@@ -18,8 +20,14 @@ struct Cli<'a> {
 
 impl Cli<'_> {
     async fn run(&self, args: &[&str]) -> Output {
+        self.run_with_stdin(args, "").await
+    }
+
+    /// Runs the CLI with `stdin` on its standard input (how `enroll` takes a client secret).
+    async fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        use tokio::io::AsyncWriteExt;
         let overrides = endpoint_overrides(&self.w.orgs);
-        Command::new(env!("CARGO_BIN_EXE_genesys-rotator"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_genesys-rotator"))
             .args(args)
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -31,9 +39,16 @@ impl Cli<'_> {
             .env("ALLOWED_MASTER_SECRET_ARNS", self.w.master_arns.join(","))
             .env("GENESYS_ENDPOINT_OVERRIDES", overrides)
             .env("DRAIN_QUEUE_URL", &self.queue_url)
-            .output()
-            .await
-            .expect("run genesys-rotator")
+            .env("RUST_LOG", "debug")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run genesys-rotator");
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.as_bytes()).await.unwrap();
+        drop(input);
+        child.wait_with_output().await.expect("genesys-rotator output")
     }
 
     async fn json(&self, args: &[&str]) -> Value {
@@ -237,4 +252,432 @@ async fn check_and_rotate_work_on_a_master_secret() {
     let arn = w.integration_secret().await;
     let outcomes = cli.json(&["--json", "rotate", "--secret", &arn]).await;
     assert_eq!(outcomes[3]["outcome"], "promoted", "{outcomes}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// enroll and status
+
+/// The `enroll` arguments for org 0's legacy client under `name` and `prefix`, plus `extra`.
+fn enroll_args<'a>(w: &'a World, name: &'a str, prefix: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--json",
+        "enroll",
+        "--name",
+        name,
+        "--client-id",
+        &w.org().legacy_id,
+        "--region",
+        w.org().domain,
+        "--master-secret-arn",
+        &w.master_arns[0],
+        "--prefix",
+        prefix,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Every secret's name with its versions and their labels, and its tags: what a refused
+/// enrollment must leave exactly as it was.
+async fn everything(w: &World) -> Vec<String> {
+    let list = w.sm.list_secrets().send().await.unwrap();
+    let mut all: Vec<String> = list
+        .secret_list()
+        .iter()
+        .map(|s| {
+            let mut versions: Vec<String> = s
+                .secret_versions_to_stages()
+                .map(|m| m.iter().map(|(k, v)| format!("{k}={v:?}")).collect())
+                .unwrap_or_default();
+            versions.sort();
+            let mut tags: Vec<String> = s
+                .tags()
+                .iter()
+                .map(|t| format!("{:?}={:?}", t.key(), t.value()))
+                .collect();
+            tags.sort();
+            format!("{:?} {versions:?} {tags:?} {:?}", s.name(), s.rotation_enabled())
+        })
+        .collect();
+    all.sort();
+    all
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test]
+async fn enroll_writes_the_documented_secret_turns_rotation_on_and_a_rotation_works_on_it() {
+    let w = World::new().await;
+    let cli = cli(&w).await;
+    let lambda = w._moto.rotation_lambda("genesys-rotation-enroll").await;
+    let org = w.org();
+    let secret = org.legacy_secret.clone();
+
+    let args = enroll_args(
+        &w,
+        "genesys/enrolled",
+        PREFIX,
+        &[
+            "--role",
+            ROLE,
+            "--token-lifetime-seconds",
+            "3600",
+            "--rotation-lambda-arn",
+            &lambda,
+            "--schedule",
+            "rate(30 days)",
+        ],
+    );
+    let out = cli.run_with_stdin(&args, &format!("{secret}\n")).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(&secret), "the secret is never printed or logged");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["check"]["outcome"], "configurationChecked", "{report}");
+    assert_eq!(report["check"]["currentClientId"], org.legacy_id.as_str());
+    assert_eq!(report["rotation"]["schedule"]["days"], 30, "{report}");
+    let arn = report["secretArn"].as_str().unwrap().to_owned();
+
+    // The documented format, exactly.
+    let value = w.value(&arn, AWSCURRENT).await;
+    assert_eq!(
+        value,
+        serde_json::json!({
+            "clientId": org.legacy_id,
+            "clientSecret": secret,
+            "region": org.domain,
+            "masterSecretArn": w.master_arns[0],
+            "namePrefix": PREFIX,
+            "roleDivisions": [{"roleId": ROLE, "divisionId": "*"}],
+            "tokenLifetimeSeconds": 3600,
+        })
+    );
+    let desc = w.describe(&arn).await;
+    assert!(desc.is_served(), "tagged {SERVED_TAG}");
+    assert!(desc.rotation_enabled, "rotation on");
+    let described = w.sm.describe_secret().secret_id(&arn).send().await.unwrap();
+    assert_eq!(described.rotation_lambda_arn(), Some(lambda.as_str()));
+    assert_eq!(
+        described.rotation_rules().and_then(|r| r.automatically_after_days()),
+        Some(30)
+    );
+
+    let status = cli.json(&["--json", "status", "--secret", &arn]).await;
+    assert_eq!(status[0]["rotationEnabled"], true, "{status}");
+    assert_eq!(status[0]["schedule"], "rate(30 days)");
+    assert_eq!(status[0]["rotationLambdaArn"], lambda.as_str());
+    assert!(status[0]["lastRotated"].is_string() && status[0]["nextRotation"].is_string());
+    assert_eq!(status[0]["clients"][0]["clientId"], org.legacy_id.as_str());
+    assert_eq!(status[0]["clients"][0]["state"], "current");
+
+    // The rotation accepts it: a whole rotation, as Secrets Manager runs it.
+    let rotation = w.rotate(&arn, 1).await;
+    w.assert_rotated(&arn, &rotation.token, None, 0).await;
+
+    // Without a rotation Lambda, the secret is written and rotation stays off.
+    let second = org.emulator.seed_client(SeedClient {
+        role_divisions: vec![genesys_emulator::models::RoleDivision {
+            role_id: ROLE.into(),
+            division_id: "*".into(),
+        }],
+        ..SeedClient::new("erp-legacy", &["conversation:communication:view"])
+    });
+    let args = [
+        "--json",
+        "enroll",
+        "--name",
+        "genesys/erp",
+        "--client-id",
+        &second.id,
+        "--region",
+        org.domain,
+        "--master-secret-arn",
+        &w.master_arns[0],
+        "--prefix",
+        "erp-rot-",
+    ];
+    let out = cli.run_with_stdin(&args, &second.secret).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let erp = report["secretArn"].as_str().unwrap();
+    assert!(!w.describe(erp).await.rotation_enabled);
+    // Roles copied from the client itself.
+    assert_eq!(
+        w.value(erp, AWSCURRENT).await["roleDivisions"],
+        serde_json::json!([{"roleId": ROLE, "divisionId": "*"}])
+    );
+}
+
+#[tokio::test]
+async fn enroll_refuses_bad_input_and_changes_nothing() {
+    let w = World::new().await;
+    let cli = cli(&w).await;
+    let org = w.org();
+    let taken = w.integration_secret().await; // prefix crm-rot-, served
+    let other = org
+        .emulator
+        .seed_client(SeedClient::new("crm-other", &["conversation:communication:view"]));
+    let stray_master = w
+        .sm
+        .create_secret()
+        .name("genesys/master/stray")
+        .secret_string(serde_json::json!({"clientId": org.master_id, "clientSecret": org.master_secret}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
+    let before = everything(&w).await;
+    let clients_before = org.emulator.clients().len();
+    let legacy = org.legacy_secret.as_str();
+
+    let role = ["--role", ROLE];
+    let cases: Vec<(&str, Vec<&str>, &str, String)> = vec![
+        (
+            "wrong secret",
+            enroll_args(&w, "genesys/new", "new-rot-", &role),
+            "not-the-secret",
+            "credential does not work".into(),
+        ),
+        (
+            "same prefix as a served secret of the same org",
+            enroll_args(&w, "genesys/new", PREFIX, &role),
+            legacy,
+            format!("overlaps \"{PREFIX}\" of {taken}"),
+        ),
+        (
+            "prefix nested in a served secret's",
+            enroll_args(&w, "genesys/new", "crm-rot-eu-", &role),
+            legacy,
+            format!("overlaps \"{PREFIX}\" of {taken}"),
+        ),
+        (
+            "prefix a served secret's is nested in",
+            enroll_args(&w, "genesys/new", "crm-", &role),
+            legacy,
+            format!("overlaps \"{PREFIX}\" of {taken}"),
+        ),
+        (
+            "name taken",
+            enroll_args(&w, "genesys/crm-integration", "new-rot-", &role),
+            legacy,
+            "already exists".into(),
+        ),
+        (
+            "master not allowed",
+            {
+                let mut a = enroll_args(&w, "genesys/new", "new-rot-", &role);
+                let i = a.iter().position(|x| *x == "--master-secret-arn").unwrap();
+                a[i + 1] = &stray_master;
+                a
+            },
+            legacy,
+            "not in ALLOWED_MASTER_SECRET_ARNS".into(),
+        ),
+        (
+            "no secret on standard input",
+            enroll_args(&w, "genesys/new", "new-rot-", &role),
+            "",
+            "no client secret on standard input".into(),
+        ),
+        (
+            "bad schedule",
+            enroll_args(
+                &w,
+                "genesys/new",
+                "new-rot-",
+                &[
+                    "--rotation-lambda-arn",
+                    "arn:aws:lambda:us-east-1:123456789012:function:f",
+                    "--schedule",
+                    "rate(1 hours)",
+                ],
+            ),
+            legacy,
+            "--schedule".into(),
+        ),
+    ];
+    // RotateSecret refuses (moto has no such function): the secret just made is deleted again.
+    let missing_lambda = "arn:aws:lambda:us-east-1:123456789012:function:not-there";
+    let mut cases = cases;
+    cases.push((
+        "RotateSecret refused",
+        enroll_args(
+            &w,
+            "genesys/new",
+            "new-rot-",
+            &[
+                "--role",
+                ROLE,
+                "--rotation-lambda-arn",
+                missing_lambda,
+                "--schedule",
+                "rate(30 days)",
+            ],
+        ),
+        legacy,
+        "RotateSecret failed".into(),
+    ));
+    for (case, args, stdin, expected) in cases {
+        let out = cli.run_with_stdin(&args, stdin).await;
+        let all = text(&out);
+        assert!(!out.status.success(), "{case}: {all}");
+        assert!(all.contains(&expected), "{case}: expected {expected:?} in {all}");
+        for s in [legacy, other.secret.as_str(), org.master_secret.as_str()] {
+            assert!(!all.contains(s), "{case}: a secret in the output");
+        }
+        assert_eq!(everything(&w).await, before, "{case}: Secrets Manager unchanged");
+        if case == "RotateSecret refused" {
+            assert!(all.contains("deleted again; nothing is left"), "{all}");
+        }
+        assert_eq!(org.emulator.clients().len(), clients_before, "{case}: no client made");
+    }
+
+    // The secret cannot be given as a flag at all.
+    let mut args = enroll_args(&w, "genesys/new", "new-rot-", &role);
+    args.extend(["--client-secret", legacy]);
+    let out = cli.run_with_stdin(&args, legacy).await;
+    assert!(!out.status.success());
+    assert_eq!(everything(&w).await, before);
+}
+
+#[tokio::test]
+async fn status_shows_schedule_failures_and_every_client_with_its_state() {
+    let dw = DrainWorld::new(&[]).await;
+    let w = &dw.w;
+    let cli = cli(w).await;
+    let org = w.org();
+    let arn = w.integration_secret().await;
+
+    // Two rotations retire the legacy client, then the first new one: both drain.
+    let first = dw.rotate(&arn, 1).await;
+    let first_client = w.client_id(&arn, AWSCURRENT).await;
+    let second = dw.rotate(&arn, 1).await;
+    let current = w.client_id(&arn, AWSCURRENT).await;
+    let report = cli.json(&["--json", "status", "--secret", &arn]).await;
+    let s = &report[0];
+    assert_eq!(s["secretArn"], arn.as_str(), "{report}");
+    assert_eq!(s["rotationEnabled"], true);
+    assert_eq!(s["schedule"], "rate(7 days)", "the harness's schedule");
+    // moto sets LastRotatedDate only when RotateSecret finds its Lambda (the enroll test has one).
+    assert!(s["nextRotation"].is_string(), "{s}");
+    assert_eq!(s["lastFailure"], Value::Null);
+    let state = |s: &Value, id: &str| -> Value {
+        s["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["clientId"] == id)
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    assert_eq!(state(s, &current)["state"], "current", "{s}");
+    assert_eq!(state(s, &current)["versionId"], second.token.as_str());
+    assert_eq!(state(s, &first_client)["state"], "draining", "{s}");
+    assert_eq!(state(s, &first_client)["versionId"], first.token.as_str());
+    let left = state(s, &first_client)["secondsLeft"].as_i64().unwrap();
+    assert!(left > 0, "still draining: {left}");
+    assert_eq!(state(s, &org.legacy_id)["state"], "draining", "{s}");
+
+    // The legacy client is deleted (the cleanup refuses it: outside the prefix; the operator does it).
+    let operator = genesys_rotator::genesys::GenesysClient::new(
+        reqwest::Client::new(),
+        w.rotator_config()
+            .endpoint_overrides
+            .resolve(genesys_rotator::region::Region::parse(org.domain).unwrap()),
+        genesys_rotator::secret::ClientCredentials {
+            client_id: genesys_rotator::domain::ClientId::parse(&org.master_id).unwrap(),
+            client_secret: secrecy::SecretString::from(org.master_secret.clone()),
+        },
+        Default::default(),
+    );
+    operator.delete_client(&org.legacy_id).await.unwrap();
+
+    // A failed rotation: Genesys refuses the new client.
+    org.emulator.inject_fault(Fault::new(
+        routes::CREATE_CLIENT,
+        FaultAction::Status {
+            status: 400,
+            retry_after: None,
+        },
+    ));
+    let token = w.begin_rotation(&arn, true).await;
+    let err = dw.step(&arn, &token, Step::CreateSecret).await.unwrap_err();
+    let error_type = genesys_rotator::error_type::error_type(&err);
+    w.clear_pending(&arn, &token).await;
+
+    let report = cli.json(&["--json", "status"]).await;
+    let s = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["secretArn"] == arn.as_str())
+        .expect("every served secret by default");
+    assert_eq!(s["lastFailure"]["errorType"], error_type.as_str(), "{s}");
+    assert_eq!(s["lastFailure"]["step"], "createSecret");
+    assert!(s["lastFailure"]["at"].is_string());
+    assert_eq!(state(s, &org.legacy_id)["state"], "deleted", "{s}");
+    assert_eq!(state(s, &current)["state"], "current");
+    assert_eq!(state(s, &first_client)["state"], "draining");
+    let desc = w.describe(&arn).await;
+    assert!(desc.tags.contains_key(LAST_FAILURE_TAGS[2]) && desc.is_served());
+
+    // The human table says the same.
+    let out = cli.run(&["status", "--secret", &arn]).await;
+    let t = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        t.contains(&error_type) && t.contains("deleted") && t.contains("left"),
+        "{t}"
+    );
+    assert!(!text(&out).contains(&org.legacy_secret));
+}
+
+#[tokio::test]
+async fn enroll_takes_a_prefix_another_organization_already_uses() {
+    let w = World::with_orgs(&[
+        ("mypurecloud.ie", genesys_emulator::EmulatorConfig::default()),
+        ("mypurecloud.de", genesys_emulator::EmulatorConfig::default()),
+    ])
+    .await;
+    let cli = cli(&w).await;
+    let _ie = w.integration_secret().await; // crm-rot- in the first organization
+    let de = &w.orgs[1];
+    let args = [
+        "--json",
+        "enroll",
+        "--name",
+        "genesys/crm-de",
+        "--client-id",
+        &de.legacy_id,
+        "--region",
+        de.domain,
+        "--master-secret-arn",
+        &w.master_arns[1],
+        "--prefix",
+        PREFIX,
+        "--role",
+        ROLE,
+    ];
+    let out = cli.run_with_stdin(&args, &de.legacy_secret).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["check"]["currentClientId"], de.legacy_id.as_str());
+
+    // The first organization's master, in another region than the client: refused, nothing written.
+    let before = everything(&w).await;
+    let mut crossed = args;
+    crossed[3] = "genesys/crm-crossed";
+    crossed[9] = &w.master_arns[0];
+    crossed[11] = "xorg-rot-";
+    let out = cli.run_with_stdin(&crossed, &de.legacy_secret).await;
+    assert!(!out.status.success());
+    assert!(text(&out).contains("region"), "{}", text(&out));
+    assert_eq!(everything(&w).await, before);
 }

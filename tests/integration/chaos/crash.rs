@@ -133,6 +133,11 @@ impl SecretStore for ChaosStore {
         self.crash.point().await;
         self.inner.served_secrets().await
     }
+
+    async fn tag(&self, secret_id: &str, tags: &[(&str, String)]) -> Result<(), StoreError> {
+        self.crash.point().await;
+        self.inner.tag(secret_id, tags).await
+    }
 }
 
 /// Runs `work` until it finishes or the crash `at` fires; `None` if it crashed. Biased: once a

@@ -84,3 +84,56 @@ impl Moto {
         aws_sdk_sqs::Client::from_conf(conf)
     }
 }
+
+impl Moto {
+    /// A Lambda function named `name` in moto that Secrets Manager's RotateSecret can find
+    /// (moto answers ResourceNotFoundException for a function it does not have). moto is set
+    /// to its Docker-free Lambda, whose invocations answer success and run nothing, so the
+    /// rotation steps are still the tests' to play. Returns the function's ARN.
+    pub async fn rotation_lambda(&self, name: &str) -> String {
+        let http = reqwest::Client::new();
+        // moto routes an unsigned request by the service its Authorization header names.
+        let auth = |service: &str| {
+            format!("AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0")
+        };
+        let ok = |r: reqwest::Response| {
+            assert!(r.status().is_success(), "moto answered {}", r.status());
+            r
+        };
+        ok(http
+            .post(format!("{}/moto-api/config", self.url))
+            .json(&serde_json::json!({"lambda": {"use_docker": false}}))
+            .send()
+            .await
+            .expect("moto config"));
+        let role = format!("{name}-role");
+        ok(http
+            .post(format!("{}/", self.url))
+            .header("Authorization", auth("iam"))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(format!(
+                "Action=CreateRole&Version=2010-05-08&RoleName={role}&AssumeRolePolicyDocument=%7B%7D"
+            ))
+            .send()
+            .await
+            .expect("IAM CreateRole"));
+        let created: serde_json::Value = ok(http
+            .post(format!("{}/2015-03-31/functions", self.url))
+            .header("Authorization", auth("lambda"))
+            .json(&serde_json::json!({
+                "FunctionName": name,
+                "Runtime": "provided.al2023",
+                "Role": format!("arn:aws:iam::123456789012:role/{role}"),
+                "Handler": "bootstrap",
+                // An empty zip archive.
+                "Code": {"ZipFile": "UEsFBgAAAAAAAAAAAAAAAAAAAAAAAA=="}
+            }))
+            .send()
+            .await
+            .expect("Lambda CreateFunction"))
+        .json()
+        .await
+        .expect("CreateFunction answer");
+        created["FunctionArn"].as_str().expect("FunctionArn").to_owned()
+    }
+}

@@ -215,4 +215,11 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         self.wrap(SecretsManagerCall::ListSecrets, self.inner.served_secrets())
             .await
     }
+    async fn tag(&self, secret_id: &str, tags: &[(&str, String)]) -> Result<(), StoreError> {
+        self.wrap(
+            SecretsManagerCall::TagResource,
+            Box::pin(self.inner.tag(secret_id, tags)),
+        )
+        .await
+    }
 }
