@@ -11,13 +11,13 @@ use time::OffsetDateTime;
 use crate::harness::{endpoint_overrides, Seeded, SqsPlayer, World, PREFIX};
 use genesys_rotator::store::AWSCURRENT;
 
-struct Cli<'a> {
+pub(crate) struct Cli<'a> {
     w: &'a World,
     queue_url: String,
 }
 
 impl Cli<'_> {
-    async fn run(&self, args: &[&str]) -> Output {
+    pub(crate) async fn run(&self, args: &[&str]) -> Output {
         let overrides = endpoint_overrides(&self.w.orgs);
         Command::new(env!("CARGO_BIN_EXE_genesys-rotator"))
             .args(args)
@@ -47,7 +47,7 @@ impl Cli<'_> {
     }
 }
 
-async fn cli(w: &World) -> Cli<'_> {
+pub(crate) async fn cli(w: &World) -> Cli<'_> {
     let player = SqsPlayer::create(w._moto.sqs(), "cli-drain", 3).await;
     Cli {
         w,
