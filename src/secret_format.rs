@@ -1,6 +1,6 @@
 //! The JSON the secrets hold, validated: an integration secret ([`IntegrationSecret`]: the current
 //! credential plus what is needed to make the next one: region, master secret, name prefix,
-//! roles, token lifetime) and a master secret ([`MasterSecret`]). Fields this tool does not know
+//! roles, token lifetime, the integration credentials inside Genesys to keep in step) and a master secret ([`MasterSecret`]). Fields this tool does not know
 //! are kept and carried into the next version. Every error names the field and never quotes a
 //! secret value. The format for users: docs/users/secret-format.md.
 
@@ -14,7 +14,8 @@ use genesys_core::region::Region;
 use genesys_core::secret::ClientCredentials;
 
 pub use genesys_core::domain::{
-    ClientId, NamePrefix, TokenLifetime, DEFAULT_TOKEN_LIFETIME_SECONDS, MAX_PREFIX_LEN, TOKEN_LIFETIME_RANGE,
+    ClientId, CredentialId, NamePrefix, TokenLifetime, DEFAULT_TOKEN_LIFETIME_SECONDS, MAX_PREFIX_LEN,
+    TOKEN_LIFETIME_RANGE,
 };
 
 /// Why a secret's value is unusable. None of these can be fixed by retrying.
@@ -77,7 +78,14 @@ pub struct IntegrationSettings {
     /// ([`ROTATOR_OWNED_FIELDS`]) or read-only field; a field the Genesys models type has a
     /// value of that type.
     pub client_fields: Map<String, Value>,
+    /// `integrationCredentials`: the Genesys integration credentials that hold this secret's
+    /// client and are given each new one before the old one is retired; distinct ids.
+    pub integration_credentials: Vec<CredentialId>,
 }
+
+/// Most integration credentials one secret may list: each costs a GET at createSecret and a GET
+/// and a PUT at finishSecret.
+pub const MAX_INTEGRATION_CREDENTIALS: usize = 20;
 
 /// An integration secret's value: the current credential plus its settings.
 ///
@@ -117,6 +125,7 @@ impl IntegrationSecret {
             Some(_) => return Err(invalid("description", "must be a string of at most 500 characters")),
         };
         let client_fields = parse_client_fields(&obj)?;
+        let integration_credentials = parse_integration_credentials(&obj)?;
         Ok(Self {
             credentials,
             settings: IntegrationSettings {
@@ -127,6 +136,7 @@ impl IntegrationSecret {
                 token_lifetime,
                 description,
                 client_fields,
+                integration_credentials,
             },
             rest: obj,
         })
@@ -283,6 +293,36 @@ fn parse_client_fields(obj: &Map<String, Value>) -> Result<Map<String, Value>, S
     Ok(fields.clone())
 }
 
+/// `integrationCredentials`: absent, `null` or an array of at most
+/// [`MAX_INTEGRATION_CREDENTIALS`] distinct credential ids. Errors name the position, and the
+/// id only when it is a valid one (a duplicate).
+fn parse_integration_credentials(obj: &Map<String, Value>) -> Result<Vec<CredentialId>, SecretFormatError> {
+    const FIELD: &str = "integrationCredentials";
+    let items = match obj.get(FIELD) {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(invalid(FIELD, "must be an array of integration credential ids")),
+    };
+    if items.len() > MAX_INTEGRATION_CREDENTIALS {
+        return Err(invalid(
+            FIELD,
+            format!("may list at most {MAX_INTEGRATION_CREDENTIALS} credentials"),
+        ));
+    }
+    let mut ids: Vec<CredentialId> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let id = item
+            .as_str()
+            .ok_or_else(|| invalid(FIELD, format!("item {i} must be a string (a credential id)")))
+            .and_then(|s| CredentialId::parse(s).map_err(|rule| invalid(FIELD, format!("item {i} {rule}"))))?;
+        if ids.contains(&id) {
+            return Err(invalid(FIELD, format!("item {i} repeats credential {id}")));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
 fn parse_role_divisions(obj: &Map<String, Value>) -> Result<Vec<RoleDivision>, SecretFormatError> {
     const FIELD: &str = "roleDivisions";
     let items = match obj.get(FIELD) {
@@ -360,6 +400,45 @@ mod tests {
         let default = IntegrationSecret::parse(&without("tokenLifetimeSeconds")).unwrap();
         assert_eq!(default.settings.token_lifetime, TokenLifetime::DEFAULT);
         assert_eq!(s.settings.role_divisions.len(), 1);
+    }
+
+    #[test]
+    fn integration_credentials_are_optional_distinct_ids_and_carried_forward() {
+        assert!(IntegrationSecret::parse(&valid().to_string())
+            .unwrap()
+            .settings
+            .integration_credentials
+            .is_empty());
+        assert!(IntegrationSecret::parse(&with("integrationCredentials", json!(null)))
+            .unwrap()
+            .settings
+            .integration_credentials
+            .is_empty());
+        let s = IntegrationSecret::parse(&with("integrationCredentials", json!(["cred-a", "cred-b"]))).unwrap();
+        let ids: Vec<&str> = s.settings.integration_credentials.iter().map(|c| c.as_str()).collect();
+        assert_eq!(ids, ["cred-a", "cred-b"]);
+        // The list goes into the next version as it was.
+        let next: Value = serde_json::from_str(
+            s.successor_json(&ClientId::parse("new").unwrap(), &SecretString::from("x"))
+                .expose_secret(),
+        )
+        .unwrap();
+        assert_eq!(next["integrationCredentials"], json!(["cred-a", "cred-b"]));
+        for (bad, says) in [
+            (json!("cred-a"), "must be an array"),
+            (json!([7]), "item 0 must be a string"),
+            (json!(["ok", "has space"]), "item 1 must be"),
+            (json!(["x/y"]), "item 0 must be"),
+            (json!(["cred-a", "cred-a"]), "item 1 repeats credential cred-a"),
+            (json!(vec!["c"; MAX_INTEGRATION_CREDENTIALS + 1]), "at most"),
+        ] {
+            let err = IntegrationSecret::parse(&with("integrationCredentials", bad.clone())).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains("`integrationCredentials`") && text.contains(says),
+                "{bad}: {text}"
+            );
+        }
     }
 
     #[test]

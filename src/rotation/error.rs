@@ -11,6 +11,7 @@ use crate::reconcile::ReconcileError;
 use crate::secret_format::SecretFormatError;
 use crate::store::StoreError;
 use genesys_core::genesys::GenesysError;
+use genesys_core::ownership::CredentialRefused;
 
 /// Why a rotation step failed. Messages carry ids and labels, never secret values.
 #[derive(Debug, Error)]
@@ -106,6 +107,15 @@ pub enum RotationError {
     /// The pending credential does not match what Genesys Cloud holds.
     #[error("pending client check failed: {0}")]
     PendingClient(String),
+    /// An integration credential the secret lists may not be touched (it does not exist, is of
+    /// another type, or does not provably hold this secret's client).
+    #[error("secret {secret_id}: {source}")]
+    Credential {
+        /// The secret that lists it.
+        secret_id: String,
+        /// Which credential, and why.
+        source: CredentialRefused,
+    },
     /// A Secrets Manager call failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -175,6 +185,7 @@ impl Classify for RotationError {
             RotationError::Genesys(e) => e.is_retryable(),
             RotationError::Retirement(e) => e.is_retryable(),
             RotationError::Reconcile(e) => e.is_retryable(),
+            RotationError::Credential { source, .. } => source.is_retryable(),
             // Eventual consistency: a client just made may not be visible yet.
             RotationError::PendingClient(_)
             | RotationError::DeadlineExceeded { .. }
@@ -204,6 +215,7 @@ impl Classify for RotationError {
             RotationError::Genesys(e) => e.kind(),
             RotationError::Retirement(e) => e.kind(),
             RotationError::Reconcile(e) => e.kind(),
+            RotationError::Credential { source, .. } => source.kind(),
             RotationError::MasterLocked { .. } => "MasterLocked",
             RotationError::MasterRotationBusy { .. } => "MasterRotationBusy",
             RotationError::DeadlineExceeded { .. } => "DeadlineExceeded",

@@ -11,12 +11,15 @@
 //!   one is stored Secrets Manager never changes it. A finished createSecret leaves exactly one
 //!   live client for its token.
 //! - setSecret and testSecret only read.
-//! - finishSecret moves AWSCURRENT once; a retry finds it moved and only re-runs retirement.
+//! - finishSecret first gives the new client to the integration credentials the secret lists
+//!   (see [`credentials`]; an idempotent PUT each), then moves AWSCURRENT once; a retry finds it
+//!   moved and re-runs the credential updates and retirement.
 //!
 //! A secret that is one of the allowed master secrets gets the master's own rotation instead (a
 //! new secret for the same client, see [`master`]).
 
 mod carry;
+mod credentials;
 mod error;
 mod event;
 mod failure;
@@ -280,7 +283,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             return Err(RotationError::NotServed(desc.arn.clone()));
         }
         let current = self.read_current(&desc).await?;
-        self.check_configuration(&current).await
+        self.check_configuration(&desc.arn, &current).await
     }
 
     /// Runs a whole rotation here and now, with version id `token`, as Secrets Manager would:
@@ -356,6 +359,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 if master {
                     self.clear_recovery(desc).await?;
                 } else {
+                    self.credentials_after_move(desc).await?;
                     self.retire_previous(desc).await?;
                 }
             }
@@ -538,6 +542,9 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         }
         let settings = &current.settings;
         let master = self.master(&current).await?;
+        // The credentials to keep in step are checked before anything changes: a listed one that
+        // is missing, of another type or not holding this secret's client stops the step here.
+        self.check_credentials(&master, &desc.arn, &current).await?;
 
         // Orphans of earlier rotations older than the horizon go first (the versions read
         // above are not read again), then the org's room is checked before the POST.
@@ -703,7 +710,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         // is empty (AWS) or a copy of AWSCURRENT (moto): check the configuration instead.
         let pending = match pending {
             Some(p) if p.credentials.client_id != current.credentials.client_id => p,
-            _ => return self.check_configuration(&current).await,
+            _ => return self.check_configuration(&desc.arn, &current).await,
         };
         let id = pending.credentials.client_id.clone();
         let client = self.genesys_client(pending.settings.region, pending.credentials);
@@ -750,9 +757,16 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         }
     }
 
-    async fn check_configuration(&self, current: &IntegrationSecret) -> Result<StepOutcome, RotationError> {
+    /// Reads only: the master can list clients, the credentials the secret lists hold its current
+    /// client, and the current credential gets a token that tokens/me names.
+    async fn check_configuration(
+        &self,
+        secret_id: &str,
+        current: &IntegrationSecret,
+    ) -> Result<StepOutcome, RotationError> {
         let master = self.master(current).await?;
         master.list_clients().await?;
+        self.check_credentials(&master, secret_id, current).await?;
         let id = current.credentials.client_id.clone();
         let client = self.genesys_client(current.settings.region, current.credentials.clone());
         expect_owner(&client.token_info().await?, &id, "current")?;
@@ -769,6 +783,14 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             .ok_or_else(|| RotationError::NoCurrent(desc.arn.clone()))?
             .to_owned();
         let pending = self.read_pending(desc, token).await?;
+        if !pending.settings.integration_credentials.is_empty() {
+            // testSecret has passed: the credentials get the new client before the old one is
+            // retired (and before AWSCURRENT moves, so a failure leaves the rotation to retry).
+            let current = self.read_current(desc).await?;
+            let master = self.master(&pending).await?;
+            self.update_credentials(&master, &desc.arn, &pending, &current.credentials.client_id)
+                .await?;
+        }
         self.store.promote(&desc.arn, token, &current_version).await?;
         info!(previous_version = %current_version, client_id = %pending.credentials.client_id, "AWSCURRENT moved");
         let desc = self.store.describe(&desc.arn).await?;
@@ -777,6 +799,28 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             previous_version: current_version,
             client_id: pending.credentials.client_id.into(),
         })
+    }
+
+    /// For a finishSecret retried after AWSCURRENT moved: the credentials get the current (new)
+    /// client again before the previous one can be retired, in case the first attempt stopped
+    /// between the two. A credential may still hold the previous client or already the current.
+    async fn credentials_after_move(&self, desc: &SecretDescription) -> Result<(), RotationError> {
+        let current = self.read_current(desc).await?;
+        if current.settings.integration_credentials.is_empty() {
+            return Ok(());
+        }
+        let previous = match desc.version_with(AWSPREVIOUS) {
+            Some(v) => self
+                .store
+                .get_value(&desc.arn, Version::IdAndStage(v, AWSPREVIOUS))
+                .await?
+                .and_then(|value| crate::secret_format::client_id_in(value.value.expose_secret())),
+            None => None,
+        };
+        let previous = previous.unwrap_or_else(|| current.credentials.client_id.to_string());
+        let master = self.master(&current).await?;
+        self.update_credentials(&master, &desc.arn, &current, &previous).await?;
+        Ok(())
     }
 
     /// Hands the client held by AWSPREVIOUS to the retirement policy, unless AWSCURRENT or

@@ -25,12 +25,18 @@ use crate::store::{SecretStore, SecretsManagerCall, StoreError, AWSCURRENT, AWSP
 const DOMAIN: &str = "mypurecloud.ie";
 const ROLE: &str = "crm-integration-role";
 const PREFIX: &str = "crm-rot-";
-const MASTER_PERMISSIONS: [&str; 4] = [
+const MASTER_PERMISSIONS: [&str; 6] = [
     "oauth:client:add",
     "oauth:client:edit",
     "oauth:client:delete",
     "oauth:client:view",
+    // For the integration credentials a secret may list (see `credentials`).
+    "integrations:integration:view",
+    "integrations:integration:edit",
 ];
+
+// The integration credentials a secret keeps in step, over the same fixture.
+mod credentials;
 
 type TestRotator = Rotator<MemorySecretStore, DrainRetirement<MemoryDrainQueue>>;
 

@@ -13,13 +13,13 @@ use genesys_emulator::{routes, Fault, FaultAction, SeedClient};
 use genesys_rotator::rotation::Step;
 use genesys_rotator::store::{AWSCURRENT, LAST_FAILURE_TAGS, SERVED_TAG};
 
-struct Cli<'a> {
+pub(crate) struct Cli<'a> {
     w: &'a World,
     queue_url: String,
 }
 
 impl Cli<'_> {
-    async fn run(&self, args: &[&str]) -> Output {
+    pub(crate) async fn run(&self, args: &[&str]) -> Output {
         self.run_with_stdin(args, "").await
     }
 
@@ -62,7 +62,7 @@ impl Cli<'_> {
     }
 }
 
-async fn cli(w: &World) -> Cli<'_> {
+pub(crate) async fn cli(w: &World) -> Cli<'_> {
     let player = SqsPlayer::create(w._moto.sqs(), "cli-drain", 3).await;
     Cli {
         w,

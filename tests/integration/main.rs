@@ -8,6 +8,7 @@ mod cli;
 #[cfg(feature = "consumer")]
 mod consumer;
 mod consumer_sdks;
+mod credentials;
 mod drain;
 mod harness;
 mod master;

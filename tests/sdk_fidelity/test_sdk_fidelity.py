@@ -41,6 +41,10 @@ ADMIN_PERMISSIONS = [
     "oauth:client:add",
     "oauth:client:edit",
     "oauth:client:delete",
+    "integrations:integration:view",
+    "integrations:integration:add",
+    "integrations:integration:edit",
+    "integrations:integration:delete",
 ]
 LISTENING = re.compile(r"^genesys-emulator listening on (http://127\.0\.0\.1:\d+)$")
 
@@ -298,3 +302,72 @@ def test_short_listing_fault_keeps_the_sdk_listing_shape(emulator_url, master, o
     assert short.total == whole.total == len(short.entities) + 1
     assert short.page_count == 1 and short.next_uri is None
     assert [c.id for c in short.entities] == [c.id for c in whole.entities][:-1]
+
+
+def oauth_credential(name: str, client_id: str, secret: str) -> genesys.Credential:
+    """A Data Actions credential as the SDK builds one (the Terraform provider's shape)."""
+    credential_type = genesys.CredentialType()
+    credential_type.name = "pureCloudOAuthClient"
+    credential = genesys.Credential()
+    credential.name = name
+    credential.type = credential_type
+    credential.credential_fields = {"clientId": client_id, "clientSecret": secret}
+    return credential
+
+
+def test_integration_credentials_through_the_sdk(emulator_url, master):
+    integrations = genesys.IntegrationsApi(login(emulator_url, master["id"], master["secret"]))
+    seeded = admin(emulator_url, "POST", "/credentials", {
+        "name": "crm-data-actions",
+        "typeName": "pureCloudOAuthClient",
+        "fields": {"clientId": "old-client", "clientSecret": "old-secret"},
+    })
+
+    # Read: a Credential whose fields show the client id, never the secret.
+    fetched = integrations.get_integrations_credential(seeded["id"])
+    assert isinstance(fetched, genesys.Credential)
+    assert fetched.id == seeded["id"] and fetched.name == "crm-data-actions"
+    assert isinstance(fetched.type, genesys.CredentialType)
+    assert fetched.type.name == "pureCloudOAuthClient"
+    assert fetched.credential_fields == {"clientId": "old-client"}
+    assert fetched.self_uri == f"/api/v2/integrations/credentials/{seeded['id']}"
+
+    # Update: the SDK's serialized Credential is accepted; the answer is a CredentialInfo.
+    updated = integrations.put_integrations_credential(
+        seeded["id"], body=oauth_credential("crm-data-actions", "new-client", "new-secret"))
+    assert isinstance(updated, genesys.CredentialInfo)
+    assert updated.id == seeded["id"] and updated.type.name == "pureCloudOAuthClient"
+    assert isinstance(updated.modified_date, datetime.datetime) and updated.modified_date.tzinfo is not None
+    stored = next(c for c in admin(emulator_url, "GET", "/credentials") if c["id"] == seeded["id"])
+    assert stored["fields"] == {"clientId": "new-client", "clientSecret": "new-secret"}
+    assert stored["updates"] == 1
+
+    # A body missing a required field, or naming an unknown type: 400 bad.request, nothing changed.
+    incomplete = oauth_credential("crm-data-actions", "x", "y")
+    incomplete.credential_fields = {"clientId": "x"}
+    with pytest.raises(ApiException) as refused:
+        integrations.put_integrations_credential(seeded["id"], body=incomplete)
+    assert refused.value.status == 400 and error_code(refused.value) == "bad.request"
+
+    # Create, list and delete, each in the SDK's shapes.
+    created = integrations.post_integrations_credentials(body=oauth_credential("second", "c2", "s2"))
+    assert isinstance(created, genesys.CredentialInfo) and created.id
+    # The SDK marks the page-numbered listing deprecated (a cursor listing replaces it); the
+    # emulator still serves it, and its shape is checked here.
+    with pytest.deprecated_call():
+        listing = integrations.get_integrations_credentials()
+    assert isinstance(listing, genesys.CredentialInfoListing)
+    assert {seeded["id"], created.id} <= {c.id for c in listing.entities}
+    assert all(isinstance(c, genesys.CredentialInfo) for c in listing.entities)
+    integrations.delete_integrations_credential(created.id)
+    with pytest.raises(ApiException) as missing:
+        integrations.get_integrations_credential(created.id)
+    assert missing.value.status == 404 and error_code(missing.value) == "not.found"
+
+
+def test_integration_credentials_need_the_integration_permissions(emulator_url):
+    viewer = admin(emulator_url, "POST", "/clients", {"name": "sdk-viewer", "permissions": ["oauth:client:view"]})
+    integrations = genesys.IntegrationsApi(login(emulator_url, viewer["id"], viewer["secret"]))
+    with pytest.raises(ApiException) as denied:
+        integrations.get_integrations_credential("any")
+    assert denied.value.status == 403 and error_code(denied.value) == "missing.permissions"

@@ -1,5 +1,6 @@
 //! Domain types of the Genesys side that every front end shares, validated on construction: the
-//! managed-name prefix, version ids, client ids, and the token lifetimes Genesys Cloud accepts.
+//! managed-name prefix, version ids, client ids, integration credential ids, and the token
+//! lifetimes Genesys Cloud accepts.
 //! Each rule is written here once.
 
 /// Shortest and longest token lifetime Genesys Cloud accepts (`accessTokenValiditySeconds`).
@@ -88,6 +89,23 @@ impl ClientId {
     }
 }
 
+/// The id of a Genesys Cloud integration credential (`/api/v2/integrations/credentials/{id}`):
+/// the same rule as [`ClientId`], since it is a path segment too and compared exactly.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CredentialId(String);
+
+impl CredentialId {
+    /// Validates a credential id; the error says the rule, never quotes the input.
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        ClientId::parse(s).map(|id| Self(id.0))
+    }
+
+    /// The id itself.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A client's token lifetime (`accessTokenValiditySeconds`) that Genesys Cloud accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TokenLifetime(u32);
@@ -154,6 +172,7 @@ macro_rules! id_display {
 }
 id_display!(VersionId);
 id_display!(ClientId);
+id_display!(CredentialId);
 
 #[cfg(test)]
 mod tests {
@@ -194,5 +213,10 @@ mod tests {
         let owned = String::from("c-1");
         assert!(id == "c-1" && id == owned);
         assert_eq!(String::from(id), "c-1");
+        // A credential id follows the client id's rule.
+        assert_eq!(CredentialId::parse("cred-1").unwrap(), "cred-1");
+        for bad in ["", "a b", "x/y", &"c".repeat(129)] {
+            assert!(CredentialId::parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -10,6 +10,10 @@
 //! 2. that version id is one of the owner's own versions (the owner's record, not the name);
 //! 3. its description carries the marker naming the owner ([`marker`]), written at create.
 //!
+//! Integration credentials (a Data Action's copy of a client id and secret inside Genesys) have
+//! their own rule, [`judge_credential`]: one is updated only if it provably holds the owner's
+//! client.
+//!
 //! Knows nothing of AWS: an owner is an id, a prefix and a set of version ids.
 
 use std::collections::{HashMap, HashSet};
@@ -17,8 +21,9 @@ use std::fmt;
 
 use time::OffsetDateTime;
 
-use crate::domain::NamePrefix;
-use crate::genesys::{ClientState, OAuthClient};
+use crate::classify::Classify;
+use crate::domain::{CredentialId, NamePrefix};
+use crate::genesys::{ClientState, Credential, OAuthClient, OAUTH_CLIENT_CREDENTIAL_TYPE};
 
 const MARKER_HEAD: &str = "Managed by genesys-rotator for ";
 const MARKER_TAIL: &str = "; do not edit";
@@ -129,6 +134,106 @@ pub fn prefixes_overlap(a: &NamePrefix, b: &NamePrefix) -> bool {
     a.as_str().starts_with(b.as_str()) || b.as_str().starts_with(a.as_str())
 }
 
+/// Which of the owner's clients an integration credential holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialHolds {
+    /// The client the owner holds now (the one being replaced).
+    Current,
+    /// The owner's next client: an earlier attempt already wrote it.
+    Next,
+}
+
+/// Why an integration credential may not be touched. None of these passes with a retry: a
+/// person has to fix the secret's list or the credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialRefusal {
+    /// Genesys has no credential with this id (HTTP 404).
+    NotFound,
+    /// Its type is not one that holds an OAuth client ([`OAUTH_CLIENT_CREDENTIAL_TYPE`]).
+    UnsupportedType(Option<String>),
+    /// The answer does not show which client it holds, so nothing proves it is the owner's.
+    ClientUnknown,
+    /// It holds another client: someone else's, never to be overwritten.
+    HeldByOther(String),
+}
+
+/// A listed integration credential that may not be touched, naming it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("integration credential {credential_id}: {}", describe(.refusal))]
+pub struct CredentialRefused {
+    /// The credential.
+    pub credential_id: CredentialId,
+    /// Why.
+    pub refusal: CredentialRefusal,
+}
+
+fn describe(refusal: &CredentialRefusal) -> String {
+    match refusal {
+        CredentialRefusal::NotFound => "does not exist in this organization (check the id in the secret's \
+                                        integrationCredentials)"
+            .to_owned(),
+        CredentialRefusal::UnsupportedType(name) => format!(
+            "is of type {}, not {OAUTH_CLIENT_CREDENTIAL_TYPE}: only a credential that holds an OAuth client \
+             (clientId and clientSecret) can be kept in step",
+            name.as_deref().unwrap_or("(none given)")
+        ),
+        CredentialRefusal::ClientUnknown => "Genesys Cloud does not show which client it holds, so nothing \
+                                             proves it holds this secret's client: it is left alone"
+            .to_owned(),
+        CredentialRefusal::HeldByOther(id) => format!(
+            "holds client {id}, not this secret's: it is someone else's and is left alone (remove it from the \
+             secret's integrationCredentials, or point it at this secret's client by hand first)"
+        ),
+    }
+}
+
+impl Classify for CredentialRefused {
+    fn is_retryable(&self) -> bool {
+        false
+    }
+
+    fn kind(&self) -> &'static str {
+        match self.refusal {
+            CredentialRefusal::NotFound => "IntegrationCredentialNotFound",
+            CredentialRefusal::UnsupportedType(_) => "IntegrationCredentialUnsupported",
+            CredentialRefusal::ClientUnknown | CredentialRefusal::HeldByOther(_) => "IntegrationCredentialNotOwned",
+        }
+    }
+
+    fn call_name(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// Whether `credential` (the answer to a GET, `None` for a 404) may be given the owner's next
+/// client: only if it is an OAuth client credential whose `clientId` names the owner's
+/// `current` client or, once an earlier attempt wrote it, the owner's `next` one. A client
+/// id is proof enough: only the owner's secret holds the secret of its client, and the rotator
+/// writes nothing but the owner's own clients into a credential.
+pub fn judge_credential(
+    credential_id: &CredentialId,
+    credential: Option<&Credential>,
+    current: &str,
+    next: Option<&str>,
+) -> Result<CredentialHolds, CredentialRefused> {
+    let refused = |refusal| CredentialRefused {
+        credential_id: credential_id.clone(),
+        refusal,
+    };
+    let credential = credential.ok_or_else(|| refused(CredentialRefusal::NotFound))?;
+    if credential.type_name() != Some(OAUTH_CLIENT_CREDENTIAL_TYPE) {
+        return Err(refused(CredentialRefusal::UnsupportedType(
+            credential.type_name().map(str::to_owned),
+        )));
+    }
+    match credential.client_id() {
+        None => Err(refused(CredentialRefusal::ClientUnknown)),
+        Some(held) if held == current => Ok(CredentialHolds::Current),
+        Some(held) if Some(held) == next => Ok(CredentialHolds::Next),
+        Some(held) => Err(refused(CredentialRefusal::HeldByOther(held.to_owned()))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +341,46 @@ mod tests {
         p.hold("c1", "AWSPENDING of c");
         assert_eq!(p.holder("c1"), Some("AWSCURRENT of b"));
         assert_eq!(p.holder("c2"), None);
+    }
+
+    #[test]
+    fn a_credential_is_ours_only_if_it_names_our_client() {
+        let id = CredentialId::parse("cred-1").unwrap();
+        let cred = |v: serde_json::Value| -> Credential { serde_json::from_value(v).unwrap() };
+        let oauth = |client: &str| {
+            cred(
+                serde_json::json!({"id": "cred-1", "type": {"name": "pureCloudOAuthClient"},
+                                     "credentialFields": {"clientId": client}}),
+            )
+        };
+        assert_eq!(
+            judge_credential(&id, Some(&oauth("old")), "old", Some("new")),
+            Ok(CredentialHolds::Current)
+        );
+        assert_eq!(
+            judge_credential(&id, Some(&oauth("new")), "old", Some("new")),
+            Ok(CredentialHolds::Next)
+        );
+        let refusal = |c: Option<&Credential>, next| judge_credential(&id, c, "old", next).unwrap_err().refusal;
+        assert_eq!(
+            refusal(Some(&oauth("new")), None),
+            CredentialRefusal::HeldByOther("new".into())
+        );
+        assert_eq!(
+            refusal(Some(&oauth("theirs")), Some("new")),
+            CredentialRefusal::HeldByOther("theirs".into())
+        );
+        assert_eq!(refusal(None, None), CredentialRefusal::NotFound);
+        let basic = cred(serde_json::json!({"type": {"name": "basicAuth"}, "credentialFields": {"clientId": "old"}}));
+        assert_eq!(
+            refusal(Some(&basic), None),
+            CredentialRefusal::UnsupportedType(Some("basicAuth".into()))
+        );
+        let masked = cred(serde_json::json!({"type": {"name": "pureCloudOAuthClient"}}));
+        assert_eq!(refusal(Some(&masked), None), CredentialRefusal::ClientUnknown);
+        // Every refusal is final and names the credential.
+        let e = judge_credential(&id, Some(&oauth("theirs")), "old", None).unwrap_err();
+        assert!(!e.is_retryable() && e.to_string().contains("cred-1") && e.to_string().contains("theirs"));
+        assert_eq!(e.kind(), "IntegrationCredentialNotOwned");
     }
 }

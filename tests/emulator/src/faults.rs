@@ -21,9 +21,14 @@ pub mod routes {
     pub const DELETE_CLIENT: &str = "DELETE /api/v2/oauth/clients/{id}";
     pub const NEW_SECRET: &str = "POST /api/v2/oauth/clients/{id}/secret";
     pub const TOKENS_ME: &str = "GET /api/v2/tokens/me";
+    pub const LIST_CREDENTIALS: &str = "GET /api/v2/integrations/credentials";
+    pub const CREATE_CREDENTIAL: &str = "POST /api/v2/integrations/credentials";
+    pub const GET_CREDENTIAL: &str = "GET /api/v2/integrations/credentials/{id}";
+    pub const UPDATE_CREDENTIAL: &str = "PUT /api/v2/integrations/credentials/{id}";
+    pub const DELETE_CREDENTIAL: &str = "DELETE /api/v2/integrations/credentials/{id}";
 
     /// Every route key the emulator implements.
-    pub const ALL: [&str; 8] = [
+    pub const ALL: [&str; 13] = [
         TOKEN,
         LIST_CLIENTS,
         CREATE_CLIENT,
@@ -32,6 +37,11 @@ pub mod routes {
         DELETE_CLIENT,
         NEW_SECRET,
         TOKENS_ME,
+        LIST_CREDENTIALS,
+        CREATE_CREDENTIAL,
+        GET_CREDENTIAL,
+        UPDATE_CREDENTIAL,
+        DELETE_CREDENTIAL,
     ];
 }
 
@@ -52,8 +62,8 @@ pub struct Fault {
     #[serde(default = "one")]
     pub times: u32,
     pub action: FaultAction,
-    /// Only calls whose `{id}` path parameter, or whose Basic-auth client id (token requests),
-    /// equals this.
+    /// Only calls whose `{id}` path parameter (a client's, or a credential's on the credential
+    /// routes), or whose Basic-auth client id (token requests), equals this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
 }

@@ -63,12 +63,14 @@
 //! ## Modules
 //!
 //! - [`models`]: the wire formats of the real API.
+//! - [`credentials`]: integration credentials (models, seeds, rules; its own undocumented choices).
 //! - [`records`]: configuration, seeds, inventory and call-log types (Rust and `/__admin` API).
 //! - [`faults`]: fault definitions, route keys and the fault queue.
 //! - `store`: org state and the API's rules, no HTTP.
 //! - `http`: routes, the request pipeline, the admin API and the connection loop.
 
 mod clock;
+pub mod credentials;
 mod error;
 pub mod faults;
 mod http;
@@ -85,6 +87,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use clock::genesys_time;
+pub use credentials::{CredentialRecord, SeedCredential};
 pub use faults::{routes, Fault, FaultAction};
 pub use models::{ClientState, GrantType, RoleDivision};
 pub use records::{CallRecord, ClientRecord, EmulatorConfig, SeedClient, SeededClient, DEFAULT_ORG_ID, ORG_NAME};
@@ -150,6 +153,16 @@ impl Emulator {
     /// Plants a client (counts toward the client limit, but is never refused by it).
     pub fn seed_client(&self, seed: SeedClient) -> SeededClient {
         self.state.store().seed_client(seed)
+    }
+
+    /// Plants an integration credential (`POST /__admin/credentials`); the record has its id.
+    pub fn seed_credential(&self, seed: SeedCredential) -> CredentialRecord {
+        self.state.store().seed_credential(seed)
+    }
+
+    /// Every integration credential, secret fields included, in creation order.
+    pub fn credentials(&self) -> Vec<CredentialRecord> {
+        self.state.store().credentials.records()
     }
 
     /// Queues a fault (see [`Fault`]).

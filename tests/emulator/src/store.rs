@@ -43,6 +43,11 @@ pub(crate) mod permissions {
     pub const ADD: &str = "oauth:client:add";
     pub const EDIT: &str = "oauth:client:edit";
     pub const DELETE: &str = "oauth:client:delete";
+    /// The integration credential routes (Genesys announcement of 2024-07-01).
+    pub const INTEGRATION_VIEW: &str = "integrations:integration:view";
+    pub const INTEGRATION_ADD: &str = "integrations:integration:add";
+    pub const INTEGRATION_EDIT: &str = "integrations:integration:edit";
+    pub const INTEGRATION_DELETE: &str = "integrations:integration:delete";
 }
 
 #[derive(Clone, Debug)]
@@ -167,6 +172,8 @@ pub(crate) struct Store {
     deleted: Vec<String>,
     faults: FaultQueue,
     calls: Vec<CallRecord>,
+    /// Integration credentials.
+    pub(crate) credentials: crate::credentials::Credentials,
     /// Per access token: the instants of its recent admitted `/api/v2` requests.
     windows: HashMap<String, VecDeque<OffsetDateTime>>,
 }
@@ -229,6 +236,22 @@ impl Store {
         let secret = random_string(32);
         self.issued_secrets.push(secret.clone());
         secret
+    }
+
+    /// Plants an integration credential; its secret fields count as issued secrets (for log
+    /// searches).
+    pub(crate) fn seed_credential(
+        &mut self,
+        seed: crate::credentials::SeedCredential,
+    ) -> crate::credentials::CredentialRecord {
+        self.issued_secrets.extend(
+            seed.fields
+                .iter()
+                .filter(|(k, _)| k.as_str() != "clientId")
+                .map(|(_, v)| v.clone()),
+        );
+        let now = self.now();
+        self.credentials.seed(seed, now)
     }
 
     /// Every client secret issued so far, including those of deleted clients.

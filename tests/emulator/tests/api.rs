@@ -1049,3 +1049,59 @@ async fn a_required_client_field_is_enforced_on_create_only() {
     h.emu.set_required_client_fields(&[]);
     assert_eq!(h.create(&token, cc_body("free2")).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn credential_routes_take_faults_per_credential_and_count_calls() {
+    let h = Harness::default().await;
+    let caller = h
+        .emu
+        .seed_client(SeedClient::new("integrator", &["integrations:integration:*"]));
+    let token = h.token(&caller).await;
+    let seed = |name: &str| {
+        h.emu
+            .seed_credential(genesys_emulator::SeedCredential::oauth_client(
+                name, "client-1", "s3cret",
+            ))
+            .id
+    };
+    let (a, b) = (seed("a"), seed("b"));
+    h.emu.inject_fault(
+        Fault::new(
+            routes::UPDATE_CREDENTIAL,
+            FaultAction::Status {
+                status: 503,
+                retry_after: None,
+            },
+        )
+        .for_client(&b),
+    );
+    let put = |id: &str| {
+        h.http
+            .put(h.url(&format!("/api/v2/integrations/credentials/{id}")))
+            .bearer_auth(&token)
+            .json(&json!({"name": "x", "type": {"name": "pureCloudOAuthClient"},
+                          "credentialFields": {"clientId": "client-2", "clientSecret": "n3w"}}))
+            .send()
+    };
+    // The fault waits for its credential: another one's PUT goes through.
+    assert_eq!(put(&a).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(put(&b).await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(put(&b).await.unwrap().status(), StatusCode::OK);
+    let records = h.emu.credentials();
+    assert!(records
+        .iter()
+        .all(|c| c.fields["clientId"] == "client-2" && c.updates == 1));
+    assert_eq!(h.emu.call_counts().get(routes::UPDATE_CREDENTIAL), Some(&3));
+    // A GET shows the client id, never the secret.
+    let got: Value = h
+        .http
+        .get(h.url(&format!("/api/v2/integrations/credentials/{a}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["credentialFields"], json!({"clientId": "client-2"}));
+}

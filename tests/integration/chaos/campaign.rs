@@ -86,6 +86,8 @@ pub(super) struct ManagedSecret {
     pub(super) arn: String,
     pub(super) org: usize,
     pub(super) prefix: String,
+    /// The integration credential the secret lists (`integrationCredentials`), if any.
+    pub(super) credential: Option<String>,
 }
 
 type ChaosRotator = Rotator<FaultyStore<ChaosStore>, DrainRetirement<ChaosQueue>>;
@@ -194,6 +196,20 @@ impl Campaign {
                 value["clientId"] = json!(legacy.id);
                 value["clientSecret"] = json!(legacy.secret);
                 value["roleDivisions"] = json!([{"roleId": ROLE, "divisionId": "*"}]);
+                // The nested-prefix secret, which holds its own client, keeps a Data Actions
+                // credential in step.
+                let credential = (k == 2).then(|| {
+                    org.emulator
+                        .seed_credential(genesys_emulator::SeedCredential::oauth_client(
+                            format!("data-actions-{o}{k}"),
+                            &legacy.id,
+                            &legacy.secret,
+                        ))
+                        .id
+                });
+                if let Some(id) = &credential {
+                    value["integrationCredentials"] = json!([id]);
+                }
                 let arn = w.create_secret(&format!("genesys/chaos-{o}{k}"), &value).await;
                 let uuid = uuid::Uuid::new_v4();
                 let names = if planted.insert(prefix.clone()) {
@@ -215,7 +231,12 @@ impl Campaign {
                         ..SeedClient::new(&name, &["conversation:communication:view"])
                     });
                 }
-                secrets.push(ManagedSecret { arn, org: o, prefix });
+                secrets.push(ManagedSecret {
+                    arn,
+                    org: o,
+                    prefix,
+                    credential,
+                });
             }
             org.emulator.seed_client(SeedClient {
                 date_created: Some(long_ago),

@@ -234,6 +234,39 @@ impl Campaign {
                 }
             }
         }
+        // Invariant 10: a listed integration credential holds the AWSCURRENT or AWSPENDING
+        // client, with its secret, and that client works.
+        if let Some(credential_id) = &self.secrets[s].credential {
+            match emulator.credentials().into_iter().find(|c| &c.id == credential_id) {
+                None => violations.push(format!("{when}: {arn}: credential {credential_id} is gone")),
+                Some(c) => {
+                    let (id, secret) = (
+                        c.fields.get("clientId").cloned().unwrap_or_default(),
+                        c.fields.get("clientSecret").cloned().unwrap_or_default(),
+                    );
+                    let holder = held
+                        .iter()
+                        .find(|(stage, held_id, held_secret)| {
+                            (*stage == AWSCURRENT || *stage == AWSPENDING) && *held_id == id && *held_secret == secret
+                        })
+                        .map(|(stage, _, _)| *stage);
+                    match holder {
+                        None => violations.push(format!(
+                            "{when}: {arn}: credential {credential_id} holds client {id}, which neither AWSCURRENT \
+                             nor AWSPENDING holds with that secret"
+                        )),
+                        Some(stage) => {
+                            if let Err(e) = emulator.token_grantable(&id, &secret) {
+                                violations.push(format!(
+                                    "{when}: {arn}: credential {credential_id} holds the {stage} client {id}, which \
+                                     gets no token: {e}"
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
         let now = OffsetDateTime::now_utc();
         let managed: Vec<&ClientRecord> = clients.iter().filter(|c| client_of(&arn, &prefix, c)).collect();
         let mut orphans = 0;

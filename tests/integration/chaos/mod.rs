@@ -62,6 +62,9 @@
 //! 8. the masters change only by their own rotation, which is not part of the campaign: their
 //!    clients are never changed (invariant 3) and their secrets' versions and labels never move;
 //! 9. forged drain messages delete nothing, are never re-queued (accepted as plausible), and are
+//! 10. the integration credential one secret per org lists (`integrationCredentials`) always
+//!     holds its AWSCURRENT or AWSPENDING client with that client's secret, and that client can
+//!     get a token: a Data Action is never left holding a client that does not work.
 //!
 //! One file per role: `plan` (the seeded plan), `crash` (crash points, ChaosStore), `queue` (the
 //! drain queue and forged messages), `invariants`, `campaign` (the driver and its table).

@@ -82,7 +82,8 @@ const GENESYS_FAULTS: [(Kind, u32); 7] = [
 ];
 
 /// The Genesys calls each step makes (the master's token only on a cold start; a lost client's
-/// PUT and DELETE only after a crash), so that most injected faults meet a call.
+/// PUT and DELETE only after a crash; the credential calls only for a secret that lists one), so
+/// that most injected faults meet a call.
 fn routes_of(step: Step) -> &'static [&'static str] {
     match step {
         Step::CreateSecret => &[
@@ -93,10 +94,16 @@ fn routes_of(step: Step) -> &'static [&'static str] {
             routes::CREATE_CLIENT,
             routes::UPDATE_CLIENT,
             routes::DELETE_CLIENT,
+            routes::GET_CREDENTIAL,
         ],
         Step::SetSecret => &[routes::GET_CLIENT],
         Step::TestSecret => &[routes::TOKEN, routes::TOKENS_ME],
-        Step::FinishSecret => &[routes::GET_CLIENT, routes::UPDATE_CLIENT],
+        Step::FinishSecret => &[
+            routes::GET_CLIENT,
+            routes::UPDATE_CLIENT,
+            routes::GET_CREDENTIAL,
+            routes::UPDATE_CREDENTIAL,
+        ],
     }
 }
 

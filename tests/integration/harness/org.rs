@@ -4,11 +4,14 @@
 use genesys_emulator::{ClientRecord, Emulator, EmulatorConfig, SeedClient};
 
 pub const ROLE: &str = "crm-integration-role";
-pub const MASTER_PERMISSIONS: [&str; 4] = [
+pub const MASTER_PERMISSIONS: [&str; 6] = [
     "oauth:client:add",
     "oauth:client:edit",
     "oauth:client:delete",
     "oauth:client:view",
+    // For the integration credentials a secret may list.
+    "integrations:integration:view",
+    "integrations:integration:edit",
 ];
 
 /// One organization (emulator) with a master client and a legacy integration client.

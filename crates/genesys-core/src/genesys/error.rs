@@ -34,11 +34,15 @@ pub enum GenesysCall {
     NewSecret,
     /// `GET /api/v2/tokens/me`.
     TokensMe,
+    /// `GET /api/v2/integrations/credentials/{id}`.
+    GetCredential,
+    /// `PUT /api/v2/integrations/credentials/{id}`.
+    UpdateCredential,
 }
 
 impl GenesysCall {
     /// Every call.
-    pub const ALL: [GenesysCall; 8] = [
+    pub const ALL: [GenesysCall; 10] = [
         GenesysCall::Token,
         GenesysCall::ListClients,
         GenesysCall::CreateClient,
@@ -47,6 +51,8 @@ impl GenesysCall {
         GenesysCall::DeleteClient,
         GenesysCall::NewSecret,
         GenesysCall::TokensMe,
+        GenesysCall::GetCredential,
+        GenesysCall::UpdateCredential,
     ];
 
     /// Its stable name, the last part of an `errorType` (`GenesysRateLimited.CreateClient`).
@@ -60,6 +66,8 @@ impl GenesysCall {
             GenesysCall::DeleteClient => "DeleteClient",
             GenesysCall::NewSecret => "NewSecret",
             GenesysCall::TokensMe => "TokensMe",
+            GenesysCall::GetCredential => "GetCredential",
+            GenesysCall::UpdateCredential => "UpdateCredential",
         }
     }
 
@@ -67,8 +75,10 @@ impl GenesysCall {
     pub(crate) fn method(self) -> reqwest::Method {
         match self {
             GenesysCall::Token | GenesysCall::CreateClient | GenesysCall::NewSecret => reqwest::Method::POST,
-            GenesysCall::ListClients | GenesysCall::GetClient | GenesysCall::TokensMe => reqwest::Method::GET,
-            GenesysCall::UpdateClient => reqwest::Method::PUT,
+            GenesysCall::ListClients | GenesysCall::GetClient | GenesysCall::TokensMe | GenesysCall::GetCredential => {
+                reqwest::Method::GET
+            }
+            GenesysCall::UpdateClient | GenesysCall::UpdateCredential => reqwest::Method::PUT,
             GenesysCall::DeleteClient => reqwest::Method::DELETE,
         }
     }
@@ -84,6 +94,8 @@ impl GenesysCall {
             GenesysCall::DeleteClient => "DELETE /api/v2/oauth/clients/{id}",
             GenesysCall::NewSecret => "POST /api/v2/oauth/clients/{id}/secret",
             GenesysCall::TokensMe => "GET /api/v2/tokens/me",
+            GenesysCall::GetCredential => "GET /api/v2/integrations/credentials/{id}",
+            GenesysCall::UpdateCredential => "PUT /api/v2/integrations/credentials/{id}",
         }
     }
 }

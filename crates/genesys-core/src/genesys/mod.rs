@@ -1,4 +1,5 @@
-//! The one HTTP client for Genesys Cloud: OAuth tokens and the OAuth client API.
+//! The one HTTP client for Genesys Cloud: OAuth tokens, the OAuth client API and the
+//! integration credentials that hold a client.
 //!
 //! A [`GenesysClient`] acts as one OAuth client (the "admin" client whose
 //! credentials it holds) against one region's [`Endpoints`]. It gets and
@@ -11,6 +12,7 @@
 //! headers are never logged, and errors carry only statuses, Genesys error
 //! codes and messages.
 
+mod credential;
 mod error;
 mod models;
 pub mod pace;
@@ -27,6 +29,10 @@ use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
 use crate::classify::Classify;
+pub use credential::{
+    Credential, CredentialInfo, CredentialRequest, CredentialType, CREDENTIAL_CLIENT_ID_FIELD,
+    CREDENTIAL_CLIENT_SECRET_FIELD, CREDENTIAL_READ_ONLY_FIELDS, OAUTH_CLIENT_CREDENTIAL_TYPE,
+};
 pub use error::{GenesysCall, GenesysError};
 pub use models::{
     ClientState, EntityRef, ErrorBody, GrantType, NamedEntity, OAuthClient, OAuthClientEntityListing,
@@ -35,6 +41,7 @@ pub use models::{
 };
 pub use retry::HttpSettings;
 
+use crate::domain::CredentialId;
 use crate::region::Endpoints;
 use crate::secret::{AccessToken, ClientCredentials, ExposeSecret};
 use retry::{Failure, Idempotency};
@@ -562,6 +569,35 @@ impl GenesysClient {
         let url = self.api_url(CALL, &["api", "v2", "oauth", "clients", id, "secret"])?;
         let body = self.send(CALL, url, None, Idempotency::NotIdempotent).await?;
         decode(CALL, &body, "new secret", true)
+    }
+
+    /// One integration credential (`GET /api/v2/integrations/credentials/{id}`); `None` if there
+    /// is none.
+    pub async fn get_credential(&self, id: &CredentialId) -> Result<Option<Credential>, GenesysError> {
+        const CALL: GenesysCall = GenesysCall::GetCredential;
+        let url = self.api_url(CALL, &["api", "v2", "integrations", "credentials", id.as_str()])?;
+        match self.send(CALL, url, None, Idempotency::Idempotent).await {
+            // The answer may hold secret fields: a decode error never quotes it.
+            Ok(body) => decode(CALL, &body, "credential", true).map(Some),
+            Err(GenesysError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Replaces an integration credential (`PUT /api/v2/integrations/credentials/{id}`, full
+    /// body: start from [`Credential::with_client`]). Idempotent: the same body twice leaves the
+    /// same credential. [`GenesysError::NotFound`] if there is no such credential.
+    pub async fn update_credential(
+        &self,
+        id: &CredentialId,
+        request: &CredentialRequest,
+    ) -> Result<CredentialInfo, GenesysError> {
+        const CALL: GenesysCall = GenesysCall::UpdateCredential;
+        let url = self.api_url(CALL, &["api", "v2", "integrations", "credentials", id.as_str()])?;
+        let body = self
+            .send(CALL, url, Some(encode(CALL, request)?), Idempotency::Idempotent)
+            .await?;
+        decode(CALL, &body, "updated credential", true)
     }
 
     /// Who this client's token belongs to (`GET /api/v2/tokens/me`): proves

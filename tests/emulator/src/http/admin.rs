@@ -9,12 +9,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::AppState;
+use crate::credentials::{CredentialRecord, SeedCredential};
 use crate::faults::Fault;
 use crate::records::{CallRecord, ClientRecord, ClockAdvance, ConfigPatch, RoleSeed, SeedClient, SeededClient};
 
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/clients", get(clients).post(seed_client))
+        .route("/credentials", get(credentials).post(seed_credential))
         .route("/deleted", get(deleted))
         .route("/roles", post(seed_role))
         .route("/faults", post(add_fault).delete(clear_faults))
@@ -27,6 +29,14 @@ pub(crate) fn router(state: AppState) -> Router {
 
 async fn clients(State(state): State<AppState>) -> Json<Vec<ClientRecord>> {
     Json(state.store().records())
+}
+
+async fn credentials(State(state): State<AppState>) -> Json<Vec<CredentialRecord>> {
+    Json(state.store().credentials.records())
+}
+
+async fn seed_credential(State(state): State<AppState>, Json(seed): Json<SeedCredential>) -> Json<CredentialRecord> {
+    Json(state.store().seed_credential(seed))
 }
 
 async fn deleted(State(state): State<AppState>) -> Json<Vec<String>> {

@@ -6,6 +6,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod api;
+pub(crate) mod credentials;
 pub(crate) mod pipeline;
 pub(crate) mod server;
 pub(crate) mod token;
@@ -50,6 +51,16 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/api/v2/oauth/clients/{id}/secret", post(api::new_secret))
         .route("/api/v2/tokens/me", get(api::tokens_me))
+        .route(
+            "/api/v2/integrations/credentials",
+            get(credentials::list).post(credentials::create),
+        )
+        .route(
+            "/api/v2/integrations/credentials/{id}",
+            get(credentials::get)
+                .put(credentials::update)
+                .delete(credentials::delete),
+        )
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), pipeline::pipeline))

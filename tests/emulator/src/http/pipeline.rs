@@ -28,6 +28,8 @@ pub(crate) fn classify(method: &Method, path: &str) -> (String, Option<String>) 
         ["", "api", "v2", "oauth", "clients", id] => ("/api/v2/oauth/clients/{id}", Some(*id)),
         ["", "api", "v2", "oauth", "clients", id, "secret"] => ("/api/v2/oauth/clients/{id}/secret", Some(*id)),
         ["", "api", "v2", "tokens", "me"] => ("/api/v2/tokens/me", None),
+        ["", "api", "v2", "integrations", "credentials"] => ("/api/v2/integrations/credentials", None),
+        ["", "api", "v2", "integrations", "credentials", id] => ("/api/v2/integrations/credentials/{id}", Some(*id)),
         _ => return (format!("{method} {path}"), None),
     };
     (format!("{method} {pattern}"), id.map(str::to_string))
@@ -197,6 +199,10 @@ mod tests {
         assert_eq!(
             classify(&Method::GET, "/api/v2/oauth/clients"),
             (routes::LIST_CLIENTS.to_string(), None)
+        );
+        assert_eq!(
+            classify(&Method::PUT, "/api/v2/integrations/credentials/cred-1"),
+            (routes::UPDATE_CREDENTIAL.to_string(), Some("cred-1".to_string()))
         );
         assert_eq!(classify(&Method::GET, "/nope"), ("GET /nope".to_string(), None));
     }
