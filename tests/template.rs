@@ -554,10 +554,10 @@ fn the_headroom_alarm_fires_before_creates_are_refused() {
     );
 }
 
-/// The dashboard's body: the `!Sub` string with every `${...}` checked to name a parameter, a
-/// resource (or its attribute) or a pseudo parameter, then replaced (numbers for numeric
-/// parameters) so the result parses as JSON.
-fn dashboard_body(t: &Value) -> serde_json::Value {
+/// The dashboard's body as written (the `!Sub` string) and as JSON: every `${...}` checked to
+/// name a parameter, a resource (or its attribute) or a pseudo parameter, then replaced (numbers
+/// for numeric parameters) so the result parses.
+fn dashboard_body(t: &Value) -> (String, serde_json::Value) {
     let dashboards = resources_of(t, "AWS::CloudWatch::Dashboard");
     assert_eq!(dashboards.len(), 1, "one dashboard");
     let props = get(dashboards[0].1, "Properties").expect("Properties");
@@ -585,7 +585,8 @@ fn dashboard_body(t: &Value) -> serde_json::Value {
         rest = &rest[end + 1..];
     }
     body.push_str(rest);
-    serde_json::from_str(&body).unwrap_or_else(|e| panic!("the dashboard body is not JSON ({e}): {body}"))
+    let parsed = serde_json::from_str(&body).unwrap_or_else(|e| panic!("the dashboard body is not JSON ({e}): {body}"));
+    (text, parsed)
 }
 
 /// `SEARCH('{Namespace,Dim,...} MetricName="Name"', ...)`: the namespace, dimensions and name.
@@ -601,17 +602,7 @@ fn search_schema(expression: &str) -> Option<(String, BTreeSet<String>, String)>
 #[test]
 fn the_dashboard_shows_rotations_failures_by_kind_headroom_per_org_the_drain_queue_and_its_dlq() {
     let t = template();
-    let body = dashboard_body(&t);
-    let raw = match intrinsic(
-        get(
-            get(resources_of(&t, "AWS::CloudWatch::Dashboard")[0].1, "Properties").unwrap(),
-            "DashboardBody",
-        )
-        .unwrap(),
-    ) {
-        Some((_, Value::String(text))) => text.clone(),
-        _ => unreachable!(),
-    };
+    let (raw, body) = dashboard_body(&t);
     let widgets = body["widgets"].as_array().expect("widgets");
     let mut ours: BTreeSet<&str> = BTreeSet::new();
     let mut sqs: BTreeSet<(String, String)> = BTreeSet::new();
