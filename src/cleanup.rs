@@ -24,6 +24,7 @@ use crate::drain::{DrainMessage, DrainQueue, DrainSettings, MessageError, QueueE
 use crate::rotation::{RotationError, Rotator};
 use crate::store::{SecretStore, StoreError, Version, AWSCURRENT, AWSPENDING};
 use genesys_core::genesys::{ClientState, Deleted, GenesysError};
+use genesys_core::guard::{Refusal as GuardRefusal, Standing};
 use genesys_core::ownership::{retired_since, Owner};
 use secrecy::ExposeSecret;
 
@@ -364,8 +365,8 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
             prefix,
             versions: &versions,
         };
-        match owner.judge(&client) {
-            Ok(version) if version == m.secret_version_id => {}
+        let standing = match owner.judge(&client) {
+            Ok(version) if version == m.secret_version_id => Standing::Owned { version },
             Ok(version) => {
                 return refused(Refusal::NotManaged {
                     reason: format!("it was made for version {version}, not {}", m.secret_version_id),
@@ -376,11 +377,15 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
                     reason: why.to_string(),
                 })
             }
-        }
-        if let Some(holder) = self.rotator.protected(&desc.arn).await?.holder(&client.id) {
-            return refused(Refusal::Held {
-                holder: holder.to_owned(),
-            });
+        };
+        // The one guard: nobody else holds it, and every possible holder was read.
+        match genesys_core::guard::decide(&client.id, &standing, &self.rotator.holders(&desc.arn).await) {
+            Ok(_) => {}
+            Err(GuardRefusal::Held { holder }) => return refused(Refusal::Held { holder }),
+            Err(GuardRefusal::Unreadable { holder }) => {
+                return Err(CleanupError::Secret(RotationError::GuardUnreadable { holder }))
+            }
+            Err(GuardRefusal::Unproven { reason }) => return refused(Refusal::NotManaged { reason }),
         }
         // The drain the secret implies: its own token lifetime or the client's, whichever is
         // longer (the client's is what its tokens live by; the secret's is what was asked for).

@@ -38,6 +38,9 @@ pub const STEP_FAILED_BY_KIND: &str = "StepFailedByKind";
 pub const CLEANUP_FAILURES: &str = "CleanupFailures";
 /// Replaced clients left active because another served secret or a master still holds them.
 pub const SHARED_CLIENT_KEPT: &str = "SharedClientKept";
+/// Replaced clients left active because the secret neither owns them nor proved it holds them
+/// (its `clientId` named a client its stored credential does not authenticate as).
+pub const UNPROVEN_CLIENT_KEPT: &str = "UnprovenClientKept";
 
 /// Dimension of step metrics: the step's wire name, or [`INVALID_EVENT`].
 pub const DIM_STEP: &str = "Step";
@@ -115,6 +118,11 @@ pub const METRICS: &[MetricDef] = &[
     },
     MetricDef {
         name: SHARED_CLIENT_KEPT,
+        dimensions: &[],
+        values: &[],
+    },
+    MetricDef {
+        name: UNPROVEN_CLIENT_KEPT,
         dimensions: &[],
         values: &[],
     },
@@ -212,6 +220,12 @@ pub fn client_limit_headroom(client_limit: usize, count: usize, master: &str) {
 /// Records a replaced client left active because someone else still holds it.
 pub fn shared_client_kept() {
     counter!(SHARED_CLIENT_KEPT).increment(1);
+}
+
+/// Records a replaced client left active because the secret neither owns it nor proved it
+/// holds it.
+pub fn unproven_client_kept() {
+    counter!(UNPROVEN_CLIENT_KEPT).increment(1);
 }
 
 /// Records `n` cleanup failures of one kind.

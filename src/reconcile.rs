@@ -13,6 +13,7 @@
 use genesys_core::classify::{qualified_kind, Classify};
 use std::collections::HashSet;
 use std::fmt;
+use std::future::Future;
 
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ use crate::config::ReconcileConfig;
 use crate::secret_format::{IntegrationSecret, NamePrefix};
 use crate::store::{SecretDescription, SecretStore, StoreError, Version};
 use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, OAuthClient};
+use genesys_core::guard::{Holders, Refusal as GuardRefusal, Standing};
 use genesys_core::ownership::{retired_since, Owner};
 
 /// Why a client is (or, in dry run, would be) deleted or deactivated.
@@ -222,6 +224,13 @@ pub enum ReconcileError {
         /// `CLIENT_LIMIT_MARGIN`.
         margin: usize,
     },
+    /// A possible holder (a served secret, a master) could not be read: nothing is touched
+    /// (fail closed). Retryable: the next pass reads again.
+    #[error("{holder} could not be read, so nothing proves any client is free: no client is touched (fail closed)")]
+    HoldersUnreadable {
+        /// Who, and why.
+        holder: String,
+    },
     /// Listing the org's clients failed.
     #[error("listing clients: {0}")]
     List(GenesysError),
@@ -244,6 +253,7 @@ impl ReconcileError {
             ReconcileError::List(e) | ReconcileError::Delete { source: e, .. } => Some(e),
             ReconcileError::ClientLimit { .. }
             | ReconcileError::VersionUndecodable { .. }
+            | ReconcileError::HoldersUnreadable { .. }
             | ReconcileError::HorizonTooShort { .. } => None,
         }
     }
@@ -253,7 +263,8 @@ impl Classify for ReconcileError {
     /// As the failed call; the others are not: room is made by deleting clients or raising the
     /// limit, and a setting or a version by an operator, not by retrying at once.
     fn is_retryable(&self) -> bool {
-        self.failed_call().is_some_and(Classify::is_retryable)
+        matches!(self, ReconcileError::HoldersUnreadable { .. })
+            || self.failed_call().is_some_and(Classify::is_retryable)
     }
 
     fn kind(&self) -> &'static str {
@@ -262,6 +273,7 @@ impl Classify for ReconcileError {
             ReconcileError::VersionUndecodable { .. } => "VersionUndecodable",
             ReconcileError::HorizonTooShort { .. } => "HorizonTooShort",
             ReconcileError::ClientLimit { .. } => "ClientLimit",
+            ReconcileError::HoldersUnreadable { .. } => "GuardUnreadable",
             ReconcileError::List(e) | ReconcileError::Delete { source: e, .. } => e.kind(),
         }
     }
@@ -397,6 +409,7 @@ pub(crate) enum Step {
 pub(crate) fn plan(
     clients: &[OAuthClient],
     scopes: &[Scope],
+    holders: &Holders,
     master_id: &str,
     horizon: Duration,
     now: OffsetDateTime,
@@ -430,6 +443,19 @@ pub(crate) fn plan(
         }
         if !all_known {
             continue;
+        }
+        // The one guard, org-wide: another served secret or a master may hold this secret's
+        // old client (one pasted into another secret), and an unreadable holder keeps them all.
+        let standing = Standing::Owned {
+            version: version_id.clone(),
+        };
+        match genesys_core::guard::decide(&client.id, &standing, holders) {
+            Ok(_) => {}
+            Err(GuardRefusal::Held { .. }) => {
+                report.kept_referenced += 1;
+                continue;
+            }
+            Err(_) => continue,
         }
         let candidate = |reason| Candidate {
             secret_arn: owner.arn.clone(),
@@ -586,9 +612,11 @@ pub(crate) const STOP_BEFORE_DEADLINE: Duration = Duration::from_secs(5);
 /// Reconciles the secret being rotated, at the start of createSecret: always for real.
 ///
 /// `clients` is the org's listing the caller already made; `known` the versions it already
-/// read. The first failure is returned (nothing of the secret is deleted after it).
+/// read; `holders` reads the org-wide holders, only when there is something to touch. The first
+/// failure is returned (nothing of the secret is deleted after it).
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn before_create<S: SecretStore>(
+pub(crate) async fn before_create<S: SecretStore, H: Future<Output = Holders>>(
+    holders: impl FnOnce() -> H,
     store: &S,
     master: &GenesysClient,
     desc: &SecretDescription,
@@ -609,8 +637,36 @@ pub(crate) async fn before_create<S: SecretStore>(
             referenced,
         }),
     }];
+    // Planned once with nobody else holding anything; if that finds clients to touch, planned
+    // again with the holders read, so a pass with nothing to do reads no other secret.
     let mut report = ReconcileReport::default();
-    let steps = plan(clients, &scopes, master.client_id(), config.horizon, now, &mut report);
+    let mut steps = plan(
+        clients,
+        &scopes,
+        &Holders::default(),
+        master.client_id(),
+        config.horizon,
+        now,
+        &mut report,
+    );
+    if !steps.is_empty() {
+        let holders = holders().await;
+        if let Some(holder) = holders.first_unreadable() {
+            return Err(ReconcileError::HoldersUnreadable {
+                holder: holder.to_owned(),
+            });
+        }
+        report = ReconcileReport::default();
+        steps = plan(
+            clients,
+            &scopes,
+            &holders,
+            master.client_id(),
+            config.horizon,
+            now,
+            &mut report,
+        );
+    }
     crate::metrics::orphans_found(steps.len());
     let failures = execute(store, master, clients, steps, false, false, &mut report).await;
     crate::metrics::clients_deleted(crate::metrics::DeleteReason::Orphaned, report.deleted.len());
@@ -733,6 +789,7 @@ mod tests {
         let steps = plan(
             &clients,
             &scopes,
+            &Holders::default(),
             "master",
             Duration::from_secs(48 * 3600),
             now,
@@ -774,6 +831,7 @@ mod tests {
         let steps = plan(
             &clients,
             &scopes,
+            &Holders::default(),
             "master",
             Duration::from_secs(48 * 3600),
             now,
@@ -781,6 +839,38 @@ mod tests {
         );
         assert!(steps.is_empty());
         assert_eq!(report.managed, 1);
+    }
+
+    #[test]
+    fn a_client_another_secret_holds_or_an_unreadable_holder_keeps_it() {
+        // GIVEN A's long-retired client, pasted into secret H (served through another master)
+        let now = OffsetDateTime::now_utc();
+        let clients = vec![
+            client("pasted", &format!("crm-{V_A1}"), A, 100, Some(100), now),
+            client("free", &format!("crm-{V_A2}"), A, 100, Some(100), now),
+        ];
+        let scopes = [scope(A, "crm-", &[V_A1, V_A2], &[])];
+        let mut holders = Holders::default();
+        holders.hold("pasted", "AWSCURRENT of secret h");
+        let horizon = Duration::from_secs(48 * 3600);
+        // WHEN planned with the org-wide holders
+        let mut report = ReconcileReport::default();
+        let steps = plan(&clients, &scopes, &holders, "master", horizon, now, &mut report);
+        // THEN the held client stays, the free one goes
+        assert_eq!(planned(&steps), [("free", "delete")]);
+        assert_eq!(report.kept_referenced, 1);
+        // AND WHEN a possible holder could not be read, nothing goes at all
+        holders.unreadable("secret x");
+        let steps = plan(
+            &clients,
+            &scopes,
+            &holders,
+            "master",
+            horizon,
+            now,
+            &mut ReconcileReport::default(),
+        );
+        assert!(steps.is_empty());
     }
 
     #[test]
@@ -792,6 +882,7 @@ mod tests {
         let steps = plan(
             &[c],
             &[scope(A, "crm-", &[V_A1], &[])],
+            &Holders::default(),
             "m",
             Duration::from_secs(3600),
             now,

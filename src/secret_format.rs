@@ -10,6 +10,7 @@ use thiserror::Error;
 
 use crate::config::validate_secret_arn;
 use genesys_core::genesys::{OAuthClientRequest, RoleDivision, READ_ONLY_FIELDS};
+use genesys_core::guard::Proof;
 use genesys_core::region::Region;
 use genesys_core::secret::ClientCredentials;
 
@@ -97,9 +98,17 @@ pub struct IntegrationSecret {
     pub credentials: ClientCredentials,
     /// The validated settings.
     pub settings: IntegrationSettings,
+    /// `possessionProof`: written by createSecret on the version it makes when the client it
+    /// replaces is not owned by the secret but its credential proved it holds it
+    /// ([`genesys_core::guard::Proof`]). A claim like any other text of the value: finishSecret
+    /// acts on it only after proving it again.
+    pub possession_proof: Option<Proof>,
     /// Every field of the JSON object except `clientSecret`.
     rest: Map<String, Value>,
 }
+
+/// The field of an integration secret that records a proof of possession.
+pub const POSSESSION_PROOF_FIELD: &str = "possessionProof";
 
 impl IntegrationSecret {
     /// Parses and validates a secret value. Errors name the field and never quote a secret.
@@ -126,6 +135,15 @@ impl IntegrationSecret {
         };
         let client_fields = parse_client_fields(&obj)?;
         let integration_credentials = parse_integration_credentials(&obj)?;
+        let possession_proof = match obj.get(POSSESSION_PROOF_FIELD) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(serde_json::from_value(v.clone()).map_err(|_| {
+                invalid(
+                    POSSESSION_PROOF_FIELD,
+                    "must be {\"clientId\": ..., \"provenAt\": <RFC 3339>} as createSecret writes it; remove it",
+                )
+            })?),
+        };
         Ok(Self {
             credentials,
             settings: IntegrationSettings {
@@ -138,14 +156,29 @@ impl IntegrationSecret {
                 client_fields,
                 integration_credentials,
             },
+            possession_proof,
             rest: obj,
         })
     }
 
-    /// The JSON of the next version: this one's fields, with the credential replaced.
-    pub fn successor_json(&self, client_id: &ClientId, client_secret: &SecretString) -> SecretString {
+    /// The JSON of the next version: this one's fields, with the credential replaced and
+    /// `possessionProof` set to `proof` (the proof that this version's client is held, for the
+    /// client being replaced) or removed.
+    pub fn successor_json(
+        &self,
+        client_id: &ClientId,
+        client_secret: &SecretString,
+        proof: Option<&Proof>,
+    ) -> SecretString {
         use secrecy::ExposeSecret;
         let mut obj = self.rest.clone();
+        match proof {
+            Some(p) => obj.insert(
+                POSSESSION_PROOF_FIELD.into(),
+                serde_json::to_value(p).expect("a proof serializes"),
+            ),
+            None => obj.remove(POSSESSION_PROOF_FIELD),
+        };
         obj.insert("clientId".into(), Value::String(client_id.as_str().to_owned()));
         obj.insert(
             "clientSecret".into(),
@@ -419,7 +452,7 @@ mod tests {
         assert_eq!(ids, ["cred-a", "cred-b"]);
         // The list goes into the next version as it was.
         let next: Value = serde_json::from_str(
-            s.successor_json(&ClientId::parse("new").unwrap(), &SecretString::from("x"))
+            s.successor_json(&ClientId::parse("new").unwrap(), &SecretString::from("x"), None)
                 .expose_secret(),
         )
         .unwrap();
@@ -480,6 +513,8 @@ mod tests {
             ("tokenLifetimeSeconds", json!(172_801)),
             ("tokenLifetimeSeconds", json!("3600")),
             ("description", json!(5)),
+            ("possessionProof", json!("yes")),
+            ("possessionProof", json!({"clientId": "c"})),
         ];
         for (field, value) in cases {
             let err = IntegrationSecret::parse(&with(field, value.clone())).unwrap_err();
@@ -514,12 +549,35 @@ mod tests {
     #[test]
     fn the_successor_carries_every_other_field_forward() {
         let s = IntegrationSecret::parse(&valid().to_string()).unwrap();
-        let next = s.successor_json(&ClientId::parse("new-id").unwrap(), &SecretString::from("new-secret"));
+        let next = s.successor_json(
+            &ClientId::parse("new-id").unwrap(),
+            &SecretString::from("new-secret"),
+            None,
+        );
         let v: Value = serde_json::from_str(next.expose_secret()).unwrap();
         let mut expected = valid();
         expected["clientId"] = json!("new-id");
         expected["clientSecret"] = json!("new-secret");
         assert_eq!(v, expected);
+    }
+
+    #[test]
+    fn the_successor_records_a_proof_or_drops_an_old_one() {
+        // GIVEN a secret whose value carries an earlier rotation's proof
+        let proof =
+            genesys_core::guard::judge_proof("old-id", Some("old-id"), time::OffsetDateTime::UNIX_EPOCH).unwrap();
+        let mut raw = valid();
+        raw["possessionProof"] = serde_json::to_value(&proof).unwrap();
+        let s = IntegrationSecret::parse(&raw.to_string()).unwrap();
+        assert_eq!(s.possession_proof.as_ref(), Some(&proof));
+        // WHEN successors are made with and without a new proof
+        let with = s.successor_json(&ClientId::parse("n").unwrap(), &SecretString::from("x"), Some(&proof));
+        let without = s.successor_json(&ClientId::parse("n").unwrap(), &SecretString::from("x"), None);
+        // THEN the proof is written only when given: a stale one never outlives its rotation
+        let with: Value = serde_json::from_str(with.expose_secret()).unwrap();
+        let without: Value = serde_json::from_str(without.expose_secret()).unwrap();
+        assert_eq!(with["possessionProof"]["clientId"], "old-id");
+        assert!(without.get("possessionProof").is_none());
     }
 
     #[test]
@@ -531,7 +589,7 @@ mod tests {
         let s = IntegrationSecret::parse(&with("clientFields", fields.clone())).unwrap();
         assert_eq!(Value::Object(s.settings.client_fields.clone()), fields);
         // Carried into the next version like any other field.
-        let next = s.successor_json(&ClientId::parse("n").unwrap(), &SecretString::from("x"));
+        let next = s.successor_json(&ClientId::parse("n").unwrap(), &SecretString::from("x"), None);
         let v: Value = serde_json::from_str(next.expose_secret()).unwrap();
         assert_eq!(v["clientFields"], fields);
     }

@@ -45,6 +45,16 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
     now: OffsetDateTime,
 ) -> ReconcileReport {
     let mut report = ReconcileReport::default();
+    // The one guard's holders, read once for the pass: every served secret and master, whatever
+    // master it goes through; a holder that cannot be read keeps every client (fail closed).
+    let holders = rotator.holders("").await;
+    if let Some(holder) = holders.first_unreadable() {
+        let e = ReconcileError::HoldersUnreadable {
+            holder: holder.to_owned(),
+        };
+        warn!(error = %e, "reconciliation touches no client");
+        report.errors.push(ReconcileFailure::of(holder, &e));
+    }
     let mut groups: Vec<(Arc<GenesysClient>, Vec<Scope>)> = Vec::new();
     let mut seen = HashSet::new();
     for arn in secret_arns {
@@ -114,7 +124,15 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
                 continue;
             }
         };
-        let steps = plan(&clients, &scopes, master.client_id(), config.horizon, now, &mut report);
+        let steps = plan(
+            &clients,
+            &scopes,
+            &holders,
+            master.client_id(),
+            config.horizon,
+            now,
+            &mut report,
+        );
         crate::metrics::orphans_found(steps.len());
         let deleted_before = report.deleted.len();
         let failures = execute(

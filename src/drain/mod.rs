@@ -20,34 +20,30 @@ pub mod message;
 pub mod queue;
 
 use genesys_core::classify::Classify;
-use std::collections::HashSet;
 use std::future::Future;
 
 use thiserror::Error;
 use time::OffsetDateTime;
-use tracing::{info, warn};
+use tracing::info;
 
 pub use genesys_core::drain::{DrainSettings, DrainTooShort, MAX_DRAIN};
 pub use message::{DrainMessage, MessageError, DRAIN_MESSAGE_VERSION};
 pub use queue::{DrainQueue, QueueError, SqsDrainQueue, MAX_SQS_DELAY};
 
-use genesys_core::domain::NamePrefix;
-use genesys_core::genesys::{ClientState, GenesysClient, GenesysError};
-use genesys_core::ownership::Owner;
+use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, OAuthClient};
 
-/// The client a rotation has just replaced.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The client a rotation has just replaced, as Genesys showed it, which the guard has allowed
+/// to retire ([`genesys_core::guard::decide`]: owned by the secret, held by nobody else).
+#[derive(Debug, Clone)]
 pub struct RetiringClient {
     /// ARN of the secret whose previous version holds the client.
     pub secret_arn: String,
-    /// The secret version (now AWSPREVIOUS) that holds the client.
+    /// The secret version (now AWSPREVIOUS) that holds the client, and it was made for.
     pub version_id: String,
-    /// The Genesys OAuth client id.
-    pub client_id: String,
+    /// The Genesys OAuth client, as just read.
+    pub client: OAuthClient,
     /// The client id now in AWSCURRENT, which must never be retired.
     pub current_client_id: String,
-    /// The secret's managed-name prefix (from AWSCURRENT).
-    pub name_prefix: NamePrefix,
 }
 
 /// What finishSecret does with the client it rotated out.
@@ -69,7 +65,7 @@ impl Retirement for KeepOldClient {
     async fn retire(&self, _master: &GenesysClient, old: &RetiringClient) -> Result<(), DrainError> {
         info!(
             secret_arn = %old.secret_arn,
-            old_client_id = %old.client_id,
+            old_client_id = %old.client.id,
             "old client left active: no retirement policy configured"
         );
         Ok(())
@@ -126,8 +122,8 @@ impl Classify for DrainError {
 
 /// Deactivates the rotated-out client and queues its deletion after the drain.
 ///
-/// Every retry runs the same sequence: GET (404: the client is gone, nothing left to do), PUT
-/// `inactive` unless it already is, send the message. A crash anywhere leaves either nothing
+/// Every retry runs the same sequence (after finishSecret's GET: 404, the client is gone, nothing
+/// left to do): PUT `inactive` unless it already is, send the message. A crash anywhere leaves either nothing
 /// done, an inactive client awaiting its message (sent by the retry), or a message already
 /// sent (the retry sends a duplicate, which the cleanup handles idempotently; every copy's
 /// `notBefore` is at least the drain after the deactivation).
@@ -149,10 +145,7 @@ impl<Q: DrainQueue> DrainRetirement<Q> {
     }
 
     async fn run(&self, master: &GenesysClient, old: &RetiringClient) -> Result<(), DrainError> {
-        let Some(client) = master.get_client(&old.client_id).await? else {
-            info!(old_client_id = %old.client_id, "rotated-out client is already gone; nothing to retire");
-            return Ok(());
-        };
+        let client = &old.client;
         // Checked before anything changes: a refused drain leaves the old client as it was.
         let drain = self
             .settings
@@ -161,26 +154,8 @@ impl<Q: DrainQueue> DrainRetirement<Q> {
                 client_id: client.id.clone(),
                 source,
             })?;
-        let version = HashSet::from([old.version_id.clone()]);
-        let owner = Owner {
-            id: &old.secret_arn,
-            prefix: &old.name_prefix,
-            versions: &version,
-        };
-        if let Err(why) = owner.judge(&client) {
-            // The hand-made client a user first stored (no other served secret holds it: the
-            // guard checked): retiring it is the point of the tool, so it is deactivated like any
-            // other, but the cleanup deletes only clients the secret owns. The operator deletes
-            // it by hand after the drain.
-            warn!(
-                old_client_id = %client.id,
-                client_name = %client.name,
-                reason = %why,
-                "rotated-out client is not owned by this secret: deactivating it, but the cleanup will not delete it; delete it by hand after the drain"
-            );
-        }
         let was_active = client.effective_state() != ClientState::Inactive;
-        if !master.deactivate(&client).await? {
+        if !master.deactivate(client).await? {
             info!(old_client_id = %client.id, "rotated-out client vanished while retiring it");
             return Ok(());
         }

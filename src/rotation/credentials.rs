@@ -3,7 +3,8 @@
 //! with the secret.
 //!
 //! - createSecret (and `check`) reads each one before any client is made: it must exist, be an
-//!   OAuth client credential and hold the secret's current client (the ownership rule,
+//!   OAuth client credential and hold the secret's current client, which the secret owns or
+//!   proved it holds ([`genesys_core::guard`]; the rule is
 //!   [`genesys_core::ownership::judge_credential`]). Bad input fails there and changes nothing.
 //! - finishSecret, once testSecret has passed and before AWSCURRENT moves and the old client is
 //!   retired, reads each one again and writes the new client's id and secret into it. A PUT is
@@ -22,30 +23,34 @@ use crate::store::SecretStore;
 
 impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// Fails unless every credential `secret` lists exists, holds an OAuth client and holds the
-    /// secret's current client. Reads only.
+    /// secret's current client, which the secret owns or proved it holds (`current_vouched`).
+    /// Reads only.
     pub(super) async fn check_credentials(
         &self,
         master: &GenesysClient,
         secret_id: &str,
         secret: &IntegrationSecret,
+        current_vouched: bool,
     ) -> Result<(), RotationError> {
         let current = secret.credentials.client_id.as_str();
         for id in &secret.settings.integration_credentials {
             let credential = master.get_credential(id).await?;
-            judge_credential(id, credential.as_ref(), current, None).map_err(|e| refused(secret_id, e))?;
+            judge_credential(id, credential.as_ref(), current, current_vouched, None)
+                .map_err(|e| refused(secret_id, e))?;
         }
         Ok(())
     }
 
     /// Writes `next`'s client (id and secret) into every credential `next` lists, each checked
-    /// first to hold `previous` (the client being replaced) or already `next`'s. Returns how many
-    /// were written.
+    /// first to hold `previous` (the client being replaced, which the secret owns or proved it
+    /// holds: `previous_vouched`) or already `next`'s. Returns how many were written.
     pub(super) async fn update_credentials(
         &self,
         master: &GenesysClient,
         secret_id: &str,
         next: &IntegrationSecret,
         previous: &str,
+        previous_vouched: bool,
     ) -> Result<usize, RotationError> {
         let ids = &next.settings.integration_credentials;
         if ids.is_empty() {
@@ -58,7 +63,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         let mut judged = Vec::with_capacity(ids.len());
         for id in ids {
             let credential = master.get_credential(id).await?;
-            let holds = judge_credential(id, credential.as_ref(), previous, Some(next_id))
+            let holds = judge_credential(id, credential.as_ref(), previous, previous_vouched, Some(next_id))
                 .map_err(|e| refused(secret_id, e))?;
             judged.push((id, credential.expect("judged credentials exist"), holds));
         }

@@ -93,13 +93,15 @@ pub enum RotationError {
         tag = crate::store::SERVED_TAG
     )]
     NotServed(String),
-    /// A secret or master the retirement guard must read holds no usable `clientId`.
-    #[error("secret {secret_id} version {version}: no readable clientId, so no client is retired (fail closed)")]
+    /// A possible holder (a served secret, a master) the guard must read could not be read, so
+    /// nothing proves the client is free: none is retired (fail closed). Retryable: a throttled
+    /// or refused read may pass once the cause is fixed.
+    #[error(
+        "{holder} could not be read, so nothing proves the replaced client is free: no client is retired (fail closed)"
+    )]
     GuardUnreadable {
-        /// The secret.
-        secret_id: String,
-        /// The version or stage read.
-        version: String,
+        /// Who could not be read, and why.
+        holder: String,
     },
     /// The secret has no AWSCURRENT version.
     #[error("secret {0} has no AWSCURRENT version")]
@@ -188,6 +190,7 @@ impl Classify for RotationError {
             RotationError::Credential { source, .. } => source.is_retryable(),
             // Eventual consistency: a client just made may not be visible yet.
             RotationError::PendingClient(_)
+            | RotationError::GuardUnreadable { .. }
             | RotationError::DeadlineExceeded { .. }
             | RotationError::MasterRotationBusy { .. } => true,
             _ => false,

@@ -1,38 +1,78 @@
-//! The retirement guard: which clients no rotation of this deployment may retire, org-wide.
+//! The AWS side of the guard ([`genesys_core::guard`]): who holds which client org-wide, and
+//! what a secret can show for a client (owned by the ownership rule, or proven by its stored
+//! credential). The decision itself is the core's [`genesys_core::guard::decide`]; this module
+//! only gathers its inputs from Secrets Manager and Genesys.
 //!
-//! The org is shared by every secret the function serves, and one hand-made client is often
-//! pasted into several of them. Before a client is deactivated or deleted, the clients held by
-//! the masters of every allowed master secret and by every *other* served secret's AWSCURRENT
-//! and AWSPENDING are read, so that a client still in use elsewhere is never touched. The
-//! served secrets are found by their tag ([`crate::store::SERVED_TAG`]); a secret or master that
-//! cannot be read fails the step (fail closed), since nothing then proves the client is free.
+//! Holders: the clients held by the masters of every allowed master secret and by every *other*
+//! served secret's AWSCURRENT and AWSPENDING, found by the served tag
+//! ([`crate::store::SERVED_TAG`], secrets scheduled for deletion included). Client ids are
+//! unique across Genesys Cloud, so one view over every served secret covers every org the
+//! deployment reaches. What cannot be read is recorded, never skipped: the decision then refuses
+//! every touch (fail closed) and names it. A value that is read but holds no `clientId` holds no
+//! client.
+
+use std::collections::HashSet;
 
 use secrecy::ExposeSecret;
+use time::OffsetDateTime;
+use tracing::warn;
 
 use super::{RotationError, Rotator};
 use crate::drain::Retirement;
+use crate::secret_format::IntegrationSecret;
 use crate::store::{SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
-use genesys_core::ownership::Protected;
+use genesys_core::genesys::{ClientState, OAuthClient};
+use genesys_core::guard::{prove_possession, Holders, Proof, Standing};
+use genesys_core::ownership::{Foreign, Owner};
+
+/// Whether a recorded proof alone stands for a client that is no longer active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Recorded {
+    /// For retirement: deactivating an inactive client changes nothing, and the cleanup deletes
+    /// only owned clients, so the record may stand (a finishSecret retried after an earlier
+    /// attempt deactivated the client still sends its drain message).
+    EnoughWhenInactive,
+    /// For writing into an integration credential: only a live proof.
+    NeedsLiveProof,
+}
 
 impl<S: SecretStore, R: Retirement> Rotator<S, R> {
-    /// The clients that the masters and the served secrets other than `except` hold.
+    /// The clients that the masters and the served secrets other than `except` hold, and which
+    /// of them could not be read.
     ///
     /// Calls: one ListSecrets, one GetSecretValue per other served secret (two while it has a
     /// rotation pending), two per allowed master secret.
-    pub(crate) async fn protected(&self, except: &str) -> Result<Protected, RotationError> {
-        let mut protected = Protected::default();
+    pub(crate) async fn holders(&self, except: &str) -> Holders {
+        let mut holders = Holders::default();
         for arn in &self.config.allowed_master_arns {
             for stage in [AWSCURRENT, AWSPENDING] {
-                if let Some(id) = self.held_client(arn, Version::Stage(stage), stage).await? {
-                    protected.hold(id, format!("master secret {arn} ({stage})"));
-                }
+                self.hold(
+                    &mut holders,
+                    arn,
+                    Version::Stage(stage),
+                    stage,
+                    &format!("master secret {arn}"),
+                )
+                .await;
             }
         }
-        for secret in self.store.served_secrets().await? {
+        let served = match self.store.served_secrets().await {
+            Ok(served) => served,
+            Err(e) => {
+                warn!(error = %e, "the served secrets could not be listed: no client is retired");
+                holders.unreadable(format!("the list of served secrets ({e})"));
+                return holders;
+            }
+        };
+        for secret in served {
             if secret.arn == except {
                 continue;
             }
             let current = secret.version_with(AWSCURRENT);
+            if current.is_none() {
+                holders.unreadable(format!("secret {} (no AWSCURRENT version listed)", secret.arn));
+                continue;
+            }
             for stage in [AWSCURRENT, AWSPENDING] {
                 let Some(version) = secret.version_with(stage) else {
                     continue;
@@ -40,22 +80,123 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 if stage == AWSPENDING && Some(version) == current {
                     continue;
                 }
-                if let Some(id) = self
-                    .held_client(&secret.arn, Version::IdAndStage(version, stage), stage)
-                    .await?
-                {
-                    protected.hold(id, format!("{stage} of {}", secret.arn));
-                }
+                self.hold(
+                    &mut holders,
+                    &secret.arn,
+                    Version::IdAndStage(version, stage),
+                    stage,
+                    &format!("secret {}", secret.arn),
+                )
+                .await;
             }
         }
-        Ok(protected)
+        holders
+    }
+
+    /// Records what one version holds. AWSCURRENT must have a value (a listed secret that reads
+    /// as missing is unreadable, not empty); AWSPENDING may have none yet (a rotation before
+    /// its createSecret).
+    async fn hold(&self, holders: &mut Holders, arn: &str, version: Version<'_>, stage: &str, who: &str) {
+        match self.store.get_value(arn, version).await {
+            Ok(Some(value)) => match crate::secret_format::client_id_in(value.value.expose_secret()) {
+                Some(id) => holders.hold(id, format!("{stage} of {who}")),
+                None => {
+                    warn!(secret_arn = %arn, stage, "a served version holds no readable clientId: it holds no client")
+                }
+            },
+            Ok(None) if stage == AWSPENDING => {}
+            Ok(None) => holders.unreadable(format!("{stage} of {who} (no value)")),
+            Err(e) => {
+                warn!(secret_arn = %arn, stage, error = %e, "a possible holder could not be read: no client is retired");
+                holders.unreadable(format!("{stage} of {who} ({e})"));
+            }
+        }
+    }
+
+    /// What the secret `arn` can show for its current client, before createSecret changes
+    /// anything: owned by the ownership rule (judged over `clients`, the org's listing, and
+    /// every version id of the secret), or else proven now by the current credential (a token,
+    /// and `tokens/me` names the client). A transient failure of the proof fails the step.
+    pub(crate) async fn standing_of_current(
+        &self,
+        arn: &str,
+        current: &IntegrationSecret,
+        version_ids: &HashSet<String>,
+        clients: &[OAuthClient],
+    ) -> Result<Standing, RotationError> {
+        let id = current.credentials.client_id.as_str();
+        let owner = Owner {
+            id: arn,
+            prefix: &current.settings.name_prefix,
+            versions: version_ids,
+        };
+        let foreign = match clients.iter().find(|c| c.id == id).map(|c| owner.judge(c)) {
+            Some(Ok(version)) => return Ok(Standing::Owned { version }),
+            Some(Err(foreign)) => foreign,
+            None => Foreign::Unlisted,
+        };
+        self.prove(current, foreign).await
+    }
+
+    /// What the secret `arn` can show, at finishSecret, for `client`, the client its replaced
+    /// version `old_version` (whose value is `old`) held: owned (made for that version), or a
+    /// proof that createSecret recorded (`record`, from the version now replacing it) *and* that
+    /// holds again now. The record alone is not enough: it is text in a secret's value, which
+    /// whoever may write the secret could forge; the live proof needs the client's real secret.
+    /// `recorded` says whether the record alone may stand for a client that is no longer active
+    /// (no live proof is then possible; see [`Recorded`]).
+    pub(crate) async fn standing_at_finish(
+        &self,
+        arn: &str,
+        old_version: &str,
+        old: &IntegrationSecret,
+        client: &OAuthClient,
+        record: Option<&Proof>,
+        recorded: Recorded,
+    ) -> Result<Standing, RotationError> {
+        let versions = HashSet::from([old_version.to_owned()]);
+        let owner = Owner {
+            id: arn,
+            prefix: &old.settings.name_prefix,
+            versions: &versions,
+        };
+        let foreign = match owner.judge(client) {
+            Ok(version) => return Ok(Standing::Owned { version }),
+            Err(foreign) => foreign,
+        };
+        let Some(record) = record.filter(|p| p.client_id == client.id) else {
+            return Ok(Standing::Unproven {
+                foreign,
+                not_proven: None,
+            });
+        };
+        if recorded == Recorded::EnoughWhenInactive && client.effective_state() != ClientState::Active {
+            return Ok(Standing::Proven(record.clone()));
+        }
+        self.prove(old, foreign).await
+    }
+
+    /// The live proof of possession with `secret`'s stored credential.
+    async fn prove(&self, secret: &IntegrationSecret, foreign: Foreign) -> Result<Standing, RotationError> {
+        let client = self.genesys_client(secret.settings.region, secret.credentials.clone());
+        let claimed = secret.credentials.client_id.as_str();
+        Ok(
+            match prove_possession(&client, claimed, OffsetDateTime::now_utc()).await? {
+                Ok(proof) => Standing::Proven(proof),
+                Err(not_proven) => Standing::Unproven {
+                    foreign,
+                    not_proven: Some(not_proven),
+                },
+            },
+        )
     }
 
     /// What an operator should know about how secret `arn` shares its org, for `check`: other
     /// served secrets whose prefix is the same as or nested with this one's (harmless under the
-    /// ownership rule, confusing in a client list), and clients of this secret that someone else
+    /// ownership rule, confusing in a client list), clients of this secret that someone else
     /// holds (the current client, which the next rotation will leave active; the previous one,
-    /// left active by the last rotation for that reason). Changes nothing.
+    /// left active by the last rotation for that reason), possible holders that cannot be read,
+    /// and a current client the secret neither owns nor can prove it holds. Changes nothing.
     pub async fn sharing_warnings(&self, arn: &str) -> Result<Vec<String>, RotationError> {
         let desc = self.store.describe(arn).await?;
         if self.is_master(&desc) {
@@ -75,42 +216,50 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 && theirs.settings.master_secret_arn == current.settings.master_secret_arn;
             if same_org && genesys_core::ownership::prefixes_overlap(prefix, &theirs.settings.name_prefix) {
                 warnings.push(format!(
-                    "namePrefix {:?} overlaps {:?} of {} in the same organization: harmless (clients are told apart                      by version and marker), but a reader of the client list may confuse them; prefer distinct prefixes",
+                    "namePrefix {:?} overlaps {:?} of {} in the same organization: harmless (clients are told apart \
+                 by version and marker), but a reader of the client list may confuse them; prefer distinct prefixes",
                     prefix.as_str(),
                     theirs.settings.name_prefix.as_str(),
                     other.arn
                 ));
             }
         }
-        let protected = self.protected(&desc.arn).await?;
-        if let Some(holder) = protected.holder(&current.credentials.client_id) {
+        let holders = self.holders(&desc.arn).await;
+        if let Some(unreadable) = holders.first_unreadable() {
             warnings.push(format!(
-                "the current client {} is also held by {holder}: the next rotation will leave it active; rotate                  the other holders too, then retire it by hand",
+                "{unreadable} cannot be read: until it can, no rotation retires any client (fail closed)"
+            ));
+        }
+        if let Some(holder) = holders.holder(&current.credentials.client_id) {
+            warnings.push(format!(
+                "the current client {} is also held by {holder}: the next rotation will leave it active; rotate \
+                 the other holders too, then retire it by hand",
+                current.credentials.client_id
+            ));
+        }
+        let master = self.master(&current).await?;
+        let clients = master.list_clients().await?;
+        let versions = self.store.version_ids(&desc.arn).await?;
+        if let Standing::Unproven { foreign, not_proven } = self
+            .standing_of_current(&desc.arn, &current, &versions, &clients)
+            .await?
+        {
+            let why = not_proven.map(|n| n.to_string()).unwrap_or_default();
+            warnings.push(format!(
+                "the current client {} is not this secret's ({foreign}) and the stored credential does not prove it \
+                 holds it ({why}): the next rotation will make a new client but keep this one active",
                 current.credentials.client_id
             ));
         }
         if let Some(previous) = self.read_integration(&desc.arn, Version::Stage(AWSPREVIOUS)).await? {
             let id = &previous.credentials.client_id;
-            if let Some(holder) = protected.holder(id) {
+            if let Some(holder) = holders.holder(id) {
                 warnings.push(format!(
-                    "the previous client {id} was left active because {holder} holds it; retire it by hand once                      nothing does"
+                    "the previous client {id} was left active because {holder} holds it; retire it by hand once \
+                 nothing does"
                 ));
             }
         }
         Ok(warnings)
-    }
-
-    /// The `clientId` a version holds (`None`: no value). Read leniently: a version that no
-    /// longer passes validation still holds its client; one without a readable `clientId` fails.
-    async fn held_client(&self, arn: &str, version: Version<'_>, label: &str) -> Result<Option<String>, RotationError> {
-        let Some(value) = self.store.get_value(arn, version).await? else {
-            return Ok(None);
-        };
-        crate::secret_format::client_id_in(value.value.expose_secret())
-            .map(Some)
-            .ok_or_else(|| RotationError::GuardUnreadable {
-                secret_id: arn.to_owned(),
-                version: label.to_owned(),
-            })
     }
 }

@@ -41,6 +41,7 @@ use tracing::{info, warn};
 
 pub use error::RotationError;
 pub use event::{EventError, RotationEvent, Step};
+use guard::Recorded;
 
 use crate::config::{ReconcileConfig, RotatorConfig};
 use crate::drain::{KeepOldClient, Retirement, RetiringClient};
@@ -48,6 +49,7 @@ use crate::secret_format::{ClientId, IntegrationSecret, MasterSecret};
 use crate::store::{SecretDescription, SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use genesys_core::backoff::Backoff;
 use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, OAuthClient, TokenInfo};
+use genesys_core::guard::{Grant, Refusal, Standing};
 use genesys_core::ownership::Owner;
 use genesys_core::region::Region;
 
@@ -542,14 +544,26 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         }
         let settings = &current.settings;
         let master = self.master(&current).await?;
+        let mut clients = master.list_clients().await?;
+        let version_ids = self.store.version_ids(&desc.arn).await?;
+        // Before anything changes: what this secret can show for the client it names. Owned, or
+        // proven now by its stored credential; else the name is only a claim, and the client is
+        // neither carried from, written into a credential, nor retired (see guard.rs).
+        let standing = self
+            .standing_of_current(&desc.arn, &current, &version_ids, &clients)
+            .await?;
+        let vouched = !matches!(standing, Standing::Unproven { .. });
+        if let Standing::Unproven { foreign, not_proven } = &standing {
+            let why = not_proven.as_ref().map(|n| n.to_string()).unwrap_or_default();
+            warn!(current_client_id = %current_id, foreign = %foreign, not_proven = %why, "the secret's current client is neither owned nor proven: a new client is made from the secret alone, and the named client will be kept active");
+        }
         // The credentials to keep in step are checked before anything changes: a listed one that
-        // is missing, of another type or not holding this secret's client stops the step here.
-        self.check_credentials(&master, &desc.arn, &current).await?;
+        // is missing, of another type or not holding this secret's (vouched) client stops the
+        // step here.
+        self.check_credentials(&master, &desc.arn, &current, vouched).await?;
 
         // Orphans of earlier rotations older than the horizon go first (the versions read
         // above are not read again), then the org's room is checked before the POST.
-        let mut clients = master.list_clients().await?;
-        let version_ids = self.store.version_ids(&desc.arn).await?;
         let known = [
             (
                 desc.version_with(AWSCURRENT).unwrap_or_default(),
@@ -558,6 +572,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             (token, None),
         ];
         let report = crate::reconcile::before_create(
+            || self.holders(&desc.arn),
             &self.store,
             &master,
             desc,
@@ -578,7 +593,13 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
 
         // The new client is the current one carried forward (fields this code does not know
         // included), with the rotator's own fields and the secret's clientFields over it.
-        let carried = self.carried_client(&master, current_id).await?;
+        // Only from a client the secret owns or proved it holds: carrying a client it merely
+        // names would copy someone else's roles into a client this secret's readers get.
+        let carried = if vouched {
+            self.carried_client(&master, current_id).await?
+        } else {
+            None
+        };
         // The marker naming this secret is the ownership rule's second, independent proof.
         let description = genesys_core::ownership::description(&desc.arn, settings.description.as_deref());
         let request = carry::new_client_request(&name, description, settings, carried.as_ref()).map_err(|source| {
@@ -615,7 +636,11 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             }
         };
         info!(client_id = %created.id, client_name = %name, "created client");
-        let value = current.successor_json(&new_id, &secret);
+        let proof = match &standing {
+            Standing::Proven(proof) => Some(proof),
+            _ => None,
+        };
+        let value = current.successor_json(&new_id, &secret, proof);
         if let Err(put_error) = self
             .store
             .put_pending(&desc.arn, token, &value, event.rotation_token.as_deref())
@@ -766,10 +791,12 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     ) -> Result<StepOutcome, RotationError> {
         let master = self.master(current).await?;
         master.list_clients().await?;
-        self.check_credentials(&master, secret_id, current).await?;
+        // The current credential proves it holds its client first; the credentials are then
+        // judged with that proof.
         let id = current.credentials.client_id.clone();
         let client = self.genesys_client(current.settings.region, current.credentials.clone());
         expect_owner(&client.token_info().await?, &id, "current")?;
+        self.check_credentials(&master, secret_id, current, true).await?;
         info!(master_client_id = %master.client_id(), current_client_id = %id, "configuration checked: master can list clients, current credential works");
         Ok(StepOutcome::ConfigurationChecked {
             master_client_id: master.client_id().to_owned(),
@@ -788,7 +815,10 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             // retired (and before AWSCURRENT moves, so a failure leaves the rotation to retry).
             let current = self.read_current(desc).await?;
             let master = self.master(&pending).await?;
-            self.update_credentials(&master, &desc.arn, &pending, &current.credentials.client_id)
+            let vouched = self
+                .vouched_at_finish(&master, &desc.arn, &current_version, &current, &pending)
+                .await?;
+            self.update_credentials(&master, &desc.arn, &pending, &current.credentials.client_id, vouched)
                 .await?;
         }
         self.store.promote(&desc.arn, token, &current_version).await?;
@@ -809,22 +839,61 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         if current.settings.integration_credentials.is_empty() {
             return Ok(());
         }
+        let master = self.master(&current).await?;
         let previous = match desc.version_with(AWSPREVIOUS) {
             Some(v) => self
-                .store
-                .get_value(&desc.arn, Version::IdAndStage(v, AWSPREVIOUS))
+                .read_integration(&desc.arn, Version::IdAndStage(v, AWSPREVIOUS))
                 .await?
-                .and_then(|value| crate::secret_format::client_id_in(value.value.expose_secret())),
+                .map(|value| (v, value)),
             None => None,
         };
-        let previous = previous.unwrap_or_else(|| current.credentials.client_id.to_string());
-        let master = self.master(&current).await?;
-        self.update_credentials(&master, &desc.arn, &current, &previous).await?;
+        let (previous_id, vouched) = match previous {
+            Some((version, value)) => (
+                value.credentials.client_id.to_string(),
+                self.vouched_at_finish(&master, &desc.arn, version, &value, &current)
+                    .await?,
+            ),
+            // No previous client: a credential may only already hold the current one.
+            None => (current.credentials.client_id.to_string(), false),
+        };
+        self.update_credentials(&master, &desc.arn, &current, &previous_id, vouched)
+            .await?;
         Ok(())
     }
 
-    /// Hands the client held by AWSPREVIOUS to the retirement policy, unless AWSCURRENT or
-    /// AWSPENDING still holds it.
+    /// Whether the secret owns, or proves it holds, the client `old` (the value of its version
+    /// `old_version`) names, at finishSecret: the proof createSecret recorded in `next` (the
+    /// version replacing it) must hold again now ([`Self::standing_at_finish`]).
+    async fn vouched_at_finish(
+        &self,
+        master: &GenesysClient,
+        arn: &str,
+        old_version: &str,
+        old: &IntegrationSecret,
+        next: &IntegrationSecret,
+    ) -> Result<bool, RotationError> {
+        let Some(client) = master.get_client(&old.credentials.client_id).await? else {
+            return Ok(false);
+        };
+        let standing = self
+            .standing_at_finish(
+                arn,
+                old_version,
+                old,
+                &client,
+                next.possession_proof.as_ref(),
+                Recorded::NeedsLiveProof,
+            )
+            .await?;
+        Ok(!matches!(standing, Standing::Unproven { .. }))
+    }
+
+    /// Retires the client held by AWSPREVIOUS, unless AWSCURRENT or AWSPENDING still holds it, if
+    /// the guard allows ([`genesys_core::guard::decide`]): nobody else holds it, every possible
+    /// holder was read, and the secret owns it or proves it holds it. Either goes to the
+    /// retirement policy (deactivate, then the drain message; the cleanup deletes only an owned
+    /// one, so a proven hand-made client's deletion is a person's); any other is kept active,
+    /// logged and counted.
     async fn retire_previous(&self, desc: &SecretDescription) -> Result<(), RotationError> {
         let Some(previous_version) = desc.version_with(AWSPREVIOUS) else {
             return Ok(());
@@ -843,35 +912,75 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 .map(|p| p.credentials.client_id),
             _ => None,
         };
-        let old_id = previous.credentials.client_id;
+        let old_id = previous.credentials.client_id.clone();
         if old_id == current.credentials.client_id || pending_id.as_deref() == Some(old_id.as_str()) {
             return Ok(());
         }
-        // Org-wide: a client another served secret or a master still holds stays active,
-        // whoever made it (one hand-made client pasted into several secrets is the usual case).
-        if let Some(holder) = self.protected(&desc.arn).await?.holder(&old_id) {
-            warn!(
-                old_client_id = %old_id,
-                held_by = holder,
-                "the replaced client is still held elsewhere: left active, not retired; retire it by hand once nothing holds it"
-            );
-            crate::metrics::shared_client_kept();
-            return Ok(());
-        }
+        // Org-wide, and fail closed: a client another served secret or a master still holds
+        // stays active, whoever made it (one hand-made client pasted into several secrets is
+        // the usual case); so does every client while a possible holder cannot be read.
+        let holders = self.holders(&desc.arn).await;
         let master = self.master(&current).await?;
-        self.retirement
-            .retire(
-                &master,
-                &RetiringClient {
-                    secret_arn: desc.arn.clone(),
-                    version_id: previous_version.to_owned(),
-                    client_id: old_id.into(),
-                    current_client_id: current.credentials.client_id.into(),
-                    name_prefix: current.settings.name_prefix.clone(),
-                },
+        let Some(client) = master.get_client(&old_id).await? else {
+            info!(old_client_id = %old_id, "rotated-out client is already gone; nothing to retire");
+            return Ok(());
+        };
+        let standing = self
+            .standing_at_finish(
+                &desc.arn,
+                previous_version,
+                &previous,
+                &client,
+                current.possession_proof.as_ref(),
+                Recorded::EnoughWhenInactive,
             )
-            .await
-            .map_err(RotationError::Retirement)
+            .await?;
+        let grant = genesys_core::guard::decide(&old_id, &standing, &holders);
+        match grant {
+            Ok(grant) => {
+                if grant == Grant::Proven {
+                    // The hand-made client a user first stored, proven by its own credential:
+                    // retiring it is the point of the tool, but the cleanup deletes only clients
+                    // the secret owns. The operator deletes it by hand after the drain.
+                    warn!(
+                        old_client_id = %old_id,
+                        client_name = %client.name,
+                        "rotated-out client was not made by the rotator (its credential proved it is this secret's): deactivating it, but the cleanup will not delete it; delete it by hand after the drain"
+                    );
+                }
+                self.retirement
+                    .retire(
+                        &master,
+                        &RetiringClient {
+                            secret_arn: desc.arn.clone(),
+                            version_id: previous_version.to_owned(),
+                            client,
+                            current_client_id: current.credentials.client_id.into(),
+                        },
+                    )
+                    .await
+                    .map_err(RotationError::Retirement)
+            }
+            Err(Refusal::Unreadable { holder }) => Err(RotationError::GuardUnreadable { holder }),
+            Err(Refusal::Held { holder }) => {
+                warn!(
+                    old_client_id = %old_id,
+                    held_by = holder,
+                    "the replaced client is still held elsewhere: left active, not retired; retire it by hand once nothing holds it"
+                );
+                crate::metrics::shared_client_kept();
+                Ok(())
+            }
+            Err(refusal @ Refusal::Unproven { .. }) => {
+                warn!(
+                    old_client_id = %old_id,
+                    reason = %refusal,
+                    "the replaced client is neither owned by this secret nor proven by its credential: left active, not retired"
+                );
+                crate::metrics::unproven_client_kept();
+                Ok(())
+            }
+        }
     }
 }
 

@@ -37,6 +37,8 @@ const MASTER_PERMISSIONS: [&str; 6] = [
 
 // The integration credentials a secret keeps in step, over the same fixture.
 mod credentials;
+// Proof before retirement and the org-wide guard, over the same fixture.
+mod proof;
 
 type TestRotator = Rotator<MemorySecretStore, DrainRetirement<MemoryDrainQueue>>;
 

@@ -63,18 +63,21 @@ impl VersionId {
     }
 }
 
-/// A Genesys Cloud OAuth client id: 1 to 128 printable ASCII characters without `/` (it is a
-/// path segment of the API's URLs, and compared exactly).
+/// A Genesys Cloud OAuth client id: 1 to 128 printable ASCII characters without `/`, and not
+/// `.` or `..` (it is a path segment of the API's URLs, and compared exactly).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ClientId(String);
 
 impl ClientId {
     /// Validates a client id; the error says the rule, never quotes the input.
     pub fn parse(s: &str) -> Result<Self, &'static str> {
-        if (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic() && b != b'/') {
+        // `.` and `..` are path segments a URL library resolves: `/oauth/clients/..` is another
+        // resource than a client.
+        if (1..=128).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic() && b != b'/') && s != "." && s != ".."
+        {
             Ok(Self(s.to_owned()))
         } else {
-            Err("must be 1 to 128 printable characters, no spaces or '/'")
+            Err("must be 1 to 128 printable characters, no spaces or '/', and not '.' or '..'")
         }
     }
 
@@ -201,8 +204,9 @@ mod tests {
         }
         assert_eq!(VersionId::parse(&"a".repeat(32)).unwrap(), "a".repeat(32).as_str());
         assert!(ClientId::parse("2f1c8a52-8f0e-4c1e-9d6b-0d3c5c7e9a11").is_ok());
-        for bad in ["", "has space", "../../x", &"c".repeat(129), "tab\t"] {
+        for bad in ["", "has space", "../../x", &"c".repeat(129), "tab\t", ".", ".."] {
             assert!(ClientId::parse(bad).is_err(), "{bad:?}");
+            assert!(CredentialId::parse(bad).is_err(), "{bad:?}");
         }
         assert_eq!(TokenLifetime::new(300).unwrap().seconds(), 300);
         assert!(TokenLifetime::new(299).is_err() && TokenLifetime::new(172_801).is_err());

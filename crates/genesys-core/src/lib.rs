@@ -9,6 +9,9 @@
 //!   margin).
 //! - [`ownership`]: the one rule saying whether a client belongs to an owner, and since when it
 //!   is retired; every deactivate and delete asks it first.
+//! - [`guard`]: the one decision of whether a client may be deactivated, re-keyed, deleted or
+//!   written into a credential (holders org-wide, fail closed, owned or proven); every such
+//!   path asks it.
 //! - [`genesys`]: the one HTTP client for Genesys Cloud: typed models, errors, retries, tokens.
 //! - [`region`]: the Genesys Cloud regions and their hosts; test-only loopback overrides.
 //! - [`secret`]: credential and token types that cannot be printed by accident.
@@ -24,6 +27,7 @@ pub mod deadline;
 pub mod domain;
 pub mod drain;
 pub mod genesys;
+pub mod guard;
 pub mod ownership;
 pub mod region;
 pub mod secret;

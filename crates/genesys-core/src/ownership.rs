@@ -1,7 +1,7 @@
 //! Ownership: the one rule that says whether a Genesys OAuth client belongs to the owner acting
-//! on it (for the Lambdas, a secret), and since when a retired client has been retired. Every
-//! path that deactivates or deletes a client asks here first: createSecret's reconciliation, the
-//! scheduled reconciliation, the cleanup, the retirement and the inventory.
+//! on it (for the Lambdas, a secret), and since when a retired client has been retired. It is one
+//! of the two ways a client can belong to an actor (the other is a proof of possession); the
+//! decision whether a client may be touched at all is [`crate::guard::decide`]'s.
 //!
 //! The org is shared: other teams' clients, the masters, and the clients of every secret, some
 //! with identical or nested name prefixes. A name alone proves nothing, so a client is owned
@@ -16,7 +16,7 @@
 //!
 //! Knows nothing of AWS: an owner is an id, a prefix and a set of version ids.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 
 use time::OffsetDateTime;
@@ -62,6 +62,8 @@ pub enum Foreign {
     NotAVersion,
     /// The description does not carry the owner's marker.
     NoMarker,
+    /// The organization's client list does not show it (gone, or an item that did not decode).
+    Unlisted,
 }
 
 impl fmt::Display for Foreign {
@@ -70,6 +72,7 @@ impl fmt::Display for Foreign {
             Foreign::Name => "its name does not start with the owner's prefix",
             Foreign::NotAVersion => "its name does not end in a version id of the owner",
             Foreign::NoMarker => "its description does not carry the owner's marker",
+            Foreign::Unlisted => "the organization's client list does not show it",
         })
     }
 }
@@ -109,25 +112,6 @@ pub fn retired_since(client: &OAuthClient) -> Option<OffsetDateTime> {
     }
 }
 
-/// Clients that no retirement or deletion may touch, with who holds each: the masters of every
-/// allowed master secret, and what every other served secret holds in AWSCURRENT or AWSPENDING.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Protected {
-    held: HashMap<String, String>,
-}
-
-impl Protected {
-    /// Records that `holder` (for example `AWSCURRENT of <arn>`) holds client `client_id`.
-    pub fn hold(&mut self, client_id: impl Into<String>, holder: impl Into<String>) {
-        self.held.entry(client_id.into()).or_insert_with(|| holder.into());
-    }
-
-    /// Who holds `client_id`, if anyone.
-    pub fn holder(&self, client_id: &str) -> Option<&str> {
-        self.held.get(client_id).map(String::as_str)
-    }
-}
-
 /// Two prefixes of which one starts with the other (identical included). Harmless under the
 /// ownership rule, but confusing to a reader of the client list: worth a warning.
 pub fn prefixes_overlap(a: &NamePrefix, b: &NamePrefix) -> bool {
@@ -155,6 +139,9 @@ pub enum CredentialRefusal {
     ClientUnknown,
     /// It holds another client: someone else's, never to be overwritten.
     HeldByOther(String),
+    /// It holds the owner's current client, but the owner neither owns that client nor proved
+    /// it holds it: the owner's word that the client is its own is not enough.
+    CurrentUnproven(String),
 }
 
 /// A listed integration credential that may not be touched, naming it.
@@ -184,6 +171,10 @@ fn describe(refusal: &CredentialRefusal) -> String {
             "holds client {id}, not this secret's: it is someone else's and is left alone (remove it from the \
              secret's integrationCredentials, or point it at this secret's client by hand first)"
         ),
+        CredentialRefusal::CurrentUnproven(id) => format!(
+            "holds client {id}, which this secret names but neither owns nor proves it holds (its stored \
+             credential did not authenticate as that client): it is left alone"
+        ),
     }
 }
 
@@ -196,7 +187,9 @@ impl Classify for CredentialRefused {
         match self.refusal {
             CredentialRefusal::NotFound => "IntegrationCredentialNotFound",
             CredentialRefusal::UnsupportedType(_) => "IntegrationCredentialUnsupported",
-            CredentialRefusal::ClientUnknown | CredentialRefusal::HeldByOther(_) => "IntegrationCredentialNotOwned",
+            CredentialRefusal::ClientUnknown
+            | CredentialRefusal::HeldByOther(_)
+            | CredentialRefusal::CurrentUnproven(_) => "IntegrationCredentialNotOwned",
         }
     }
 
@@ -207,13 +200,14 @@ impl Classify for CredentialRefused {
 
 /// Whether `credential` (the answer to a GET, `None` for a 404) may be given the owner's next
 /// client: only if it is an OAuth client credential whose `clientId` names the owner's
-/// `current` client or, once an earlier attempt wrote it, the owner's `next` one. A client
-/// id is proof enough: only the owner's secret holds the secret of its client, and the rotator
-/// writes nothing but the owner's own clients into a credential.
+/// `current` client, and the owner owns or proved it holds that client (`current_vouched`, see
+/// [`crate::guard`]: a secret's `clientId` alone is a claim), or, once an earlier attempt wrote
+/// it, the owner's `next` one (tested by the rotation before any credential is written).
 pub fn judge_credential(
     credential_id: &CredentialId,
     credential: Option<&Credential>,
     current: &str,
+    current_vouched: bool,
     next: Option<&str>,
 ) -> Result<CredentialHolds, CredentialRefused> {
     let refused = |refusal| CredentialRefused {
@@ -228,8 +222,9 @@ pub fn judge_credential(
     }
     match credential.client_id() {
         None => Err(refused(CredentialRefusal::ClientUnknown)),
-        Some(held) if held == current => Ok(CredentialHolds::Current),
+        Some(held) if held == current && current_vouched => Ok(CredentialHolds::Current),
         Some(held) if Some(held) == next => Ok(CredentialHolds::Next),
+        Some(held) if held == current => Err(refused(CredentialRefusal::CurrentUnproven(held.to_owned()))),
         Some(held) => Err(refused(CredentialRefusal::HeldByOther(held.to_owned()))),
     }
 }
@@ -335,15 +330,6 @@ mod tests {
     }
 
     #[test]
-    fn protected_clients_name_their_first_holder() {
-        let mut p = Protected::default();
-        p.hold("c1", "AWSCURRENT of b");
-        p.hold("c1", "AWSPENDING of c");
-        assert_eq!(p.holder("c1"), Some("AWSCURRENT of b"));
-        assert_eq!(p.holder("c2"), None);
-    }
-
-    #[test]
     fn a_credential_is_ours_only_if_it_names_our_client() {
         let id = CredentialId::parse("cred-1").unwrap();
         let cred = |v: serde_json::Value| -> Credential { serde_json::from_value(v).unwrap() };
@@ -354,14 +340,21 @@ mod tests {
             )
         };
         assert_eq!(
-            judge_credential(&id, Some(&oauth("old")), "old", Some("new")),
+            judge_credential(&id, Some(&oauth("old")), "old", true, Some("new")),
             Ok(CredentialHolds::Current)
         );
         assert_eq!(
-            judge_credential(&id, Some(&oauth("new")), "old", Some("new")),
+            judge_credential(&id, Some(&oauth("new")), "old", false, Some("new")),
             Ok(CredentialHolds::Next)
         );
-        let refusal = |c: Option<&Credential>, next| judge_credential(&id, c, "old", next).unwrap_err().refusal;
+        let refusal = |c: Option<&Credential>, next| judge_credential(&id, c, "old", true, next).unwrap_err().refusal;
+        // The secret's word that "old" is its client is not enough without ownership or a proof.
+        assert_eq!(
+            judge_credential(&id, Some(&oauth("old")), "old", false, Some("new"))
+                .unwrap_err()
+                .refusal,
+            CredentialRefusal::CurrentUnproven("old".into())
+        );
         assert_eq!(
             refusal(Some(&oauth("new")), None),
             CredentialRefusal::HeldByOther("new".into())
@@ -379,7 +372,7 @@ mod tests {
         let masked = cred(serde_json::json!({"type": {"name": "pureCloudOAuthClient"}}));
         assert_eq!(refusal(Some(&masked), None), CredentialRefusal::ClientUnknown);
         // Every refusal is final and names the credential.
-        let e = judge_credential(&id, Some(&oauth("theirs")), "old", None).unwrap_err();
+        let e = judge_credential(&id, Some(&oauth("theirs")), "old", true, None).unwrap_err();
         assert!(!e.is_retryable() && e.to_string().contains("cred-1") && e.to_string().contains("theirs"));
         assert_eq!(e.kind(), "IntegrationCredentialNotOwned");
     }

@@ -1,0 +1,315 @@
+//! The guard: the one room for the rules that decide whether an actor (an AWS secret, an OpenBao
+//! mount) may deactivate, re-key, delete or write into an integration credential a Genesys OAuth
+//! client. Every such path asks [`decide`] first; a new rule about which clients may be touched
+//! belongs here.
+//!
+//! Nothing is taken on its word: what a secret, a queue message or a tag claims is a claim. A
+//! client may be touched only if
+//! 1. nothing else in the org holds it: no master, no other served secret's current or pending
+//!    version ([`Holders`]), and every possible holder could be read (fail closed); and
+//! 2. it provably belongs to the actor: owned by the ownership rule
+//!    ([`crate::ownership::Owner::judge`]), or **proven**: the actor's stored credential got a
+//!    token and `tokens/me` named that very client ([`prove_possession`], [`Proof`]).
+//!
+//! A client that fails either is kept as it is, and the caller says so (logs, metrics, `status`).
+//! The decision is pure; building the holders and running the proof are the front ends' and
+//! [`prove_possession`]'s.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::classify::Classify;
+use crate::genesys::{GenesysClient, GenesysError};
+use crate::ownership::Foreign;
+
+/// Who holds which client, org-wide: the masters of every allowed master secret and what every
+/// other served secret holds in its current and pending versions, plus the possible holders that
+/// could not be read. An incomplete view refuses every touch ([`Refusal::Unreadable`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Holders {
+    held: HashMap<String, String>,
+    unreadable: Vec<String>,
+}
+
+impl Holders {
+    /// Records that `holder` (for example `AWSCURRENT of <arn>`) holds client `client_id`.
+    pub fn hold(&mut self, client_id: impl Into<String>, holder: impl Into<String>) {
+        self.held.entry(client_id.into()).or_insert_with(|| holder.into());
+    }
+
+    /// Records that `holder` (a secret, a master) could not be read: it may hold any client.
+    pub fn unreadable(&mut self, holder: impl Into<String>) {
+        self.unreadable.push(holder.into());
+    }
+
+    /// Who holds `client_id`, if anyone.
+    pub fn holder(&self, client_id: &str) -> Option<&str> {
+        self.held.get(client_id).map(String::as_str)
+    }
+
+    /// The first possible holder that could not be read, if any.
+    pub fn first_unreadable(&self) -> Option<&str> {
+        self.unreadable.first().map(String::as_str)
+    }
+
+    /// Whether every possible holder was read.
+    pub fn is_complete(&self) -> bool {
+        self.unreadable.is_empty()
+    }
+}
+
+/// A proof of possession: the actor's stored credential got a token, and `tokens/me` named
+/// `client_id`. Recorded where the actor keeps its state (for the Lambdas, on the pending
+/// version's value as `possessionProof`), so later steps act on a proof, not on a claim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Proof {
+    /// The client the credential authenticated as.
+    pub client_id: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub proven_at: OffsetDateTime,
+}
+
+/// Why a credential did not prove that it holds the client it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotProven {
+    /// Genesys refused the credential (wrong secret, or the client is inactive, disabled or gone).
+    Refused,
+    /// The credential works, but `tokens/me` names another client (or none).
+    NamesOther(Option<String>),
+}
+
+impl fmt::Display for NotProven {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotProven::Refused => f.write_str("Genesys Cloud refused the stored credential"),
+            NotProven::NamesOther(Some(id)) => write!(f, "the stored credential authenticates as client {id}"),
+            NotProven::NamesOther(None) => f.write_str("tokens/me names no client for the stored credential"),
+        }
+    }
+}
+
+/// Runs the proof: `client` is built from the actor's *stored* credential (id and secret), and
+/// `claimed` is the client id the actor's record names. Transient failures are errors (retry);
+/// a refused credential or another client is a definite [`NotProven`].
+pub async fn prove_possession(
+    client: &GenesysClient,
+    claimed: &str,
+    now: OffsetDateTime,
+) -> Result<Result<Proof, NotProven>, GenesysError> {
+    match client.token_info().await {
+        Ok(info) => {
+            let seen = info.o_auth_client.map(|c| c.id);
+            Ok(judge_proof(claimed, seen.as_deref(), now))
+        }
+        Err(GenesysError::InvalidClient { .. }) => Ok(Err(NotProven::Refused)),
+        Err(e) if e.is_retryable() => Err(e),
+        // A definite refusal of another kind (403 on tokens/me, say) proves nothing either.
+        Err(_) => Ok(Err(NotProven::Refused)),
+    }
+}
+
+/// The pure half of [`prove_possession`]: `seen` is the client `tokens/me` named.
+pub fn judge_proof(claimed: &str, seen: Option<&str>, now: OffsetDateTime) -> Result<Proof, NotProven> {
+    match seen {
+        Some(id) if id == claimed => Ok(Proof {
+            client_id: claimed.to_owned(),
+            proven_at: now,
+        }),
+        other => Err(NotProven::NamesOther(other.map(str::to_owned))),
+    }
+}
+
+/// What the actor can show for a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// Owned by the ownership rule, made for this version.
+    Owned {
+        /// The actor's version the client was made for.
+        version: String,
+    },
+    /// Not owned, but the actor's stored credential authenticated as it.
+    Proven(Proof),
+    /// Neither.
+    Unproven {
+        /// Why the ownership rule does not give it to the actor.
+        foreign: Foreign,
+        /// Why no proof stands (`None`: none was attempted or recorded).
+        not_proven: Option<NotProven>,
+    },
+}
+
+/// Why a client may be touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant {
+    /// The actor owns it: every lifecycle step applies (deactivate, drain, delete).
+    Owned,
+    /// The actor proved it holds it: it may be deactivated, re-keyed or written into a
+    /// credential; its deletion is left to a person (nothing marks it as the rotator's).
+    Proven,
+}
+
+/// Why a client may not be touched. The client is left as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// A possible holder could not be read: nothing proves the client is free.
+    Unreadable {
+        /// The secret or master that could not be read.
+        holder: String,
+    },
+    /// Another served secret or a master holds it.
+    Held {
+        /// Who.
+        holder: String,
+    },
+    /// It is neither owned by nor proven for the actor.
+    Unproven {
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Unreadable { holder } => {
+                write!(f, "{holder} could not be read, so nothing proves the client is free")
+            }
+            Refusal::Held { holder } => write!(f, "{holder} holds it"),
+            Refusal::Unproven { reason } => write!(f, "it is neither owned nor proven: {reason}"),
+        }
+    }
+}
+
+/// The decision: may the actor touch `client_id`, for which it has `standing`, given the org's
+/// `holders`? Fail closed first (an incomplete view), then holders, then ownership or proof.
+pub fn decide(client_id: &str, standing: &Standing, holders: &Holders) -> Result<Grant, Refusal> {
+    if let Some(holder) = holders.first_unreadable() {
+        return Err(Refusal::Unreadable {
+            holder: holder.to_owned(),
+        });
+    }
+    if let Some(holder) = holders.holder(client_id) {
+        return Err(Refusal::Held {
+            holder: holder.to_owned(),
+        });
+    }
+    match standing {
+        Standing::Owned { .. } => Ok(Grant::Owned),
+        Standing::Proven(proof) if proof.client_id == client_id => Ok(Grant::Proven),
+        Standing::Proven(proof) => Err(Refusal::Unproven {
+            reason: format!("the proof is for client {}", proof.client_id),
+        }),
+        Standing::Unproven { foreign, not_proven } => Err(Refusal::Unproven {
+            reason: match not_proven {
+                Some(why) => format!("{foreign}, and {why}"),
+                None => format!("{foreign}, and no proof of possession was recorded"),
+            },
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    const NOW: OffsetDateTime = datetime!(2026-12-06 08:00 UTC);
+
+    fn proof(id: &str) -> Standing {
+        Standing::Proven(judge_proof(id, Some(id), NOW).unwrap())
+    }
+
+    fn unproven() -> Standing {
+        Standing::Unproven {
+            foreign: Foreign::NoMarker,
+            not_proven: Some(NotProven::Refused),
+        }
+    }
+
+    #[test]
+    fn an_owned_client_nobody_else_holds_may_be_touched() {
+        let owned = Standing::Owned { version: "v1".into() };
+        assert_eq!(decide("c1", &owned, &Holders::default()), Ok(Grant::Owned));
+    }
+
+    #[test]
+    fn a_proven_client_may_be_touched_but_only_the_one_proven() {
+        assert_eq!(decide("c1", &proof("c1"), &Holders::default()), Ok(Grant::Proven));
+        assert!(matches!(
+            decide("c2", &proof("c1"), &Holders::default()),
+            Err(Refusal::Unproven { .. })
+        ));
+    }
+
+    #[test]
+    fn an_unproven_client_is_kept_and_the_reason_says_why() {
+        let e = decide("c1", &unproven(), &Holders::default()).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("marker") && text.contains("refused"), "{text}");
+        let never_tried = Standing::Unproven {
+            foreign: Foreign::Name,
+            not_proven: None,
+        };
+        assert!(decide("c1", &never_tried, &Holders::default())
+            .unwrap_err()
+            .to_string()
+            .contains("no proof"));
+    }
+
+    #[test]
+    fn a_client_held_elsewhere_is_kept_even_when_owned() {
+        let mut holders = Holders::default();
+        holders.hold("c1", "AWSCURRENT of h");
+        holders.hold("c1", "AWSPENDING of k");
+        let owned = Standing::Owned { version: "v1".into() };
+        assert_eq!(
+            decide("c1", &owned, &holders),
+            Err(Refusal::Held {
+                holder: "AWSCURRENT of h".into()
+            })
+        );
+        assert_eq!(decide("c2", &owned, &holders), Ok(Grant::Owned));
+    }
+
+    #[test]
+    fn an_unreadable_holder_keeps_every_client() {
+        let mut holders = Holders::default();
+        holders.unreadable("secret x");
+        assert!(!holders.is_complete());
+        for standing in [Standing::Owned { version: "v".into() }, proof("c1"), unproven()] {
+            assert_eq!(
+                decide("c1", &standing, &holders),
+                Err(Refusal::Unreadable {
+                    holder: "secret x".into()
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn a_proof_needs_tokens_me_to_name_the_claimed_client() {
+        assert_eq!(judge_proof("c1", Some("c1"), NOW).unwrap().client_id, "c1");
+        assert_eq!(
+            judge_proof("c1", Some("c2"), NOW),
+            Err(NotProven::NamesOther(Some("c2".into())))
+        );
+        assert_eq!(judge_proof("c1", None, NOW), Err(NotProven::NamesOther(None)));
+    }
+
+    #[test]
+    fn a_recorded_proof_round_trips_and_refuses_unknown_fields() {
+        let p = judge_proof("c1", Some("c1"), NOW).unwrap();
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["clientId"], "c1");
+        assert_eq!(serde_json::from_value::<Proof>(json).unwrap(), p);
+        assert!(serde_json::from_value::<Proof>(serde_json::json!({
+            "clientId": "c1", "provenAt": "2026-12-06T08:00:00Z", "extra": 1
+        }))
+        .is_err());
+    }
+}
