@@ -31,6 +31,8 @@ use secrecy::ExposeSecret;
 /// How far past [`MAX_DRAIN`] a `notBefore` may lie before the message is taken as forged: a
 /// message that would hop for months is refused rather than kept alive.
 const NOT_BEFORE_SLACK: Duration = Duration::from_secs(24 * 3600);
+/// How far in the future a message's `retiredAt` may lie (clock skew between functions).
+const RETIRED_AT_SKEW: Duration = Duration::from_secs(300);
 
 /// Why a due delete was refused. The client is left as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +173,9 @@ pub enum Disposition {
     Retry(CleanupError),
     /// Not a valid drain message; it goes back to the queue until the DLQ takes it.
     Malformed(MessageError),
+    /// The record does not come from the drain queue (its `eventSourceARN` names another source,
+    /// or none: a direct invocation). Refused unread, never re-sent.
+    ForeignSource,
 }
 
 impl Disposition {
@@ -238,6 +243,36 @@ pub struct Cleanup<S, Q> {
     rotator: Rotator<S>,
     queue: Q,
     drain: DrainSettings,
+    source: Option<QueueSource>,
+}
+
+/// The drain queue a record must come from: its account and name, from the queue's URL
+/// (`https://sqs.<region>.amazonaws.com/<account>/<name>`, or a local endpoint's
+/// `http://host:port/<account>/<name>`), matched against the end of the record's
+/// `eventSourceARN` (`arn:<partition>:sqs:<region>:<account>:<name>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSource {
+    suffix: String,
+}
+
+impl QueueSource {
+    /// From the drain queue's URL; `None` if it does not end in `/<account>/<name>`.
+    pub fn from_url(url: &str) -> Option<Self> {
+        let mut parts = url.trim_end_matches('/').rsplit('/');
+        let name = parts.next().filter(|n| !n.is_empty() && !n.contains(':'))?;
+        let account = parts
+            .next()
+            .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))?;
+        Some(Self {
+            suffix: format!(":{account}:{name}"),
+        })
+    }
+
+    /// Whether a record's `eventSourceARN` names this queue.
+    pub fn matches(&self, event_source_arn: Option<&str>) -> bool {
+        event_source_arn
+            .is_some_and(|arn| arn.starts_with("arn:") && arn.contains(":sqs:") && arn.ends_with(&self.suffix))
+    }
 }
 
 impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
@@ -250,7 +285,16 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
             rotator: Rotator::new(store, config),
             queue,
             drain,
+            source: None,
         }
+    }
+
+    /// Accepts only records whose `eventSourceARN` is the queue at `queue_url` (the Lambda
+    /// always sets it): a direct invocation with a made-up batch is refused record by record.
+    /// A URL that names no account and queue accepts nothing.
+    pub fn accept_only_from(mut self, queue_url: &str) -> Self {
+        self.source = Some(QueueSource::from_url(queue_url).unwrap_or(QueueSource { suffix: "\u{0}".into() }));
+        self
     }
 
     /// Uses `reconcile` for the scheduled pass (horizon, dry run).
@@ -265,7 +309,7 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
         match trigger {
             Trigger::Queue(event) => serde_json::to_value(self.handle_batch(event, now).await),
             Trigger::Schedule => {
-                let report = match self.rotator.store().served_secrets().await {
+                let report = match self.rotator.served_secrets().await {
                     Ok(served) => {
                         let arns: Vec<String> = served.into_iter().map(|s| s.arn).collect();
                         crate::sweep::reconcile_all(&self.rotator, &arns, now).await
@@ -293,7 +337,15 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
             Ok(m) => m,
             Err(e) => return Disposition::Malformed(e),
         };
-        if message.not_before > now + MAX_DRAIN + NOT_BEFORE_SLACK {
+        // The message's whole life is capped: it may not claim a retirement in the future, nor a
+        // wait past the longest drain after it, so a forged message is re-sent for a bounded
+        // time at most, whoever sent it.
+        if message.retired_at > now + RETIRED_AT_SKEW {
+            return Disposition::Malformed(MessageError::Field("retiredAt"));
+        }
+        if message.not_before > now + MAX_DRAIN + NOT_BEFORE_SLACK
+            || message.not_before > message.retired_at + MAX_DRAIN + NOT_BEFORE_SLACK
+        {
             return Disposition::Malformed(MessageError::Field("notBefore"));
         }
         if now < message.not_before {
@@ -445,7 +497,12 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
                 .get("ApproximateReceiveCount")
                 .cloned()
                 .unwrap_or_default();
+            let from_queue = self
+                .source
+                .as_ref()
+                .is_none_or(|source| source.matches(record.event_source_arn.as_deref()));
             let disposition = match record.body.as_deref() {
+                _ if !from_queue => Disposition::ForeignSource,
                 Some(body) => self.process(body, now).await,
                 None => Disposition::Malformed(MessageError::Size),
             };
@@ -469,7 +526,7 @@ fn record_disposition(d: &Disposition) {
         Disposition::AlreadyGone | Disposition::Requeued { .. } => {}
         Disposition::Refused(_) => cleanup_failures(CleanupFailure::Refused, 1),
         Disposition::Retry(_) => cleanup_failures(CleanupFailure::Failed, 1),
-        Disposition::Malformed(_) => cleanup_failures(CleanupFailure::Malformed, 1),
+        Disposition::Malformed(_) | Disposition::ForeignSource => cleanup_failures(CleanupFailure::Malformed, 1),
     }
 }
 
@@ -477,7 +534,9 @@ fn record_disposition(d: &Disposition) {
 /// malformed body is not echoed).
 fn log_disposition(message_id: &str, receives: &str, body: Option<&str>, d: &Disposition) {
     // A valid body's ids are worth logging; a malformed body is not parsed again.
-    let parsed = body.and_then(|b| DrainMessage::parse(b).ok());
+    let parsed = body
+        .filter(|_| !matches!(d, Disposition::ForeignSource))
+        .and_then(|b| DrainMessage::parse(b).ok());
     let client_id = parsed.as_ref().map(|m| m.client_id.as_str()).unwrap_or("-");
     let secret_arn = parsed.as_ref().map(|m| m.secret_arn.as_str()).unwrap_or("-");
     match d {
@@ -501,6 +560,12 @@ fn log_disposition(message_id: &str, receives: &str, body: Option<&str>, d: &Dis
         }
         Disposition::Malformed(e) => {
             error!(message_id, receives, error = %e, "malformed drain message; it returns until the DLQ takes it")
+        }
+        Disposition::ForeignSource => {
+            error!(
+                message_id,
+                "record refused unread: its eventSourceARN is not the drain queue (a direct invocation?)"
+            )
         }
     }
 }
@@ -534,6 +599,24 @@ mod tests {
             "time": "2026-11-24T00:00:00Z", "region": "eu-west-1", "resources": [], "detail": {}
         });
         assert!(matches!(Trigger::from_json(event).unwrap(), Trigger::Schedule));
+    }
+
+    #[test]
+    fn the_queue_source_is_the_account_and_name_of_the_queue_url() {
+        let source = QueueSource::from_url("https://sqs.eu-west-1.amazonaws.com/123456789012/genesys-drain").unwrap();
+        assert!(source.matches(Some("arn:aws:sqs:eu-west-1:123456789012:genesys-drain")));
+        let local = QueueSource::from_url("http://127.0.0.1:5000/123456789012/genesys-drain/").unwrap();
+        assert_eq!(local, source);
+        for other in [
+            None,
+            Some("arn:aws:sqs:eu-west-1:123456789012:genesys-drain-dlq"),
+            Some("arn:aws:sqs:eu-west-1:210987654321:genesys-drain"),
+            Some("arn:aws:sns:eu-west-1:123456789012:genesys-drain"),
+            Some(":123456789012:genesys-drain"),
+        ] {
+            assert!(!source.matches(other), "{other:?}");
+        }
+        assert!(QueueSource::from_url("https://sqs.eu-west-1.amazonaws.com/genesys-drain").is_none());
     }
 
     #[test]

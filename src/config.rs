@@ -52,6 +52,7 @@ pub const VARIABLES: &[&str] = &[
     RotatorConfig::ENV_PROPAGATION_TIMEOUT,
     RotatorConfig::ENV_MASTER_LOCK,
     RotatorConfig::ENV_REQUESTS_PER_MINUTE,
+    RotatorConfig::ENV_ROTATION_FUNCTION,
     DrainConfig::ENV_QUEUE_URL,
     DrainConfig::ENV_MARGIN,
     DrainConfig::ENV_DRAIN,
@@ -120,6 +121,25 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     fn arns(&self, name: &'static str) -> Result<Vec<String>, ConfigError> {
         parse_arn_list(name, &self.get(name).unwrap_or_default())
     }
+
+    /// A Lambda function name (1 to 64 letters, digits, `-`, `_`) or function ARN, as its
+    /// name, if set.
+    fn function(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        let Some(v) = self.get(name) else { return Ok(None) };
+        let function = crate::store::function_name(&v);
+        if (1..=64).contains(&function.len())
+            && function
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+        {
+            Ok(Some(function.to_owned()))
+        } else {
+            Err(ConfigError::InvalidEnv {
+                name,
+                reason: "expected a Lambda function name (letters, digits, '-', '_') or function ARN".into(),
+            })
+        }
+    }
 }
 
 /// The rotation function's own settings, read from its environment at start.
@@ -142,6 +162,11 @@ pub struct RotatorConfig {
     pub master_lock: Duration,
     /// The pace of each Genesys Cloud client (calls a minute per token); `None` does not pace.
     pub requests_per_minute: Option<NonZeroU32>,
+    /// The deployment's rotation function (a name, or an ARN): a tagged secret counts as served
+    /// (a holder the guard reads) only if it names this function as its rotation function, so
+    /// that whoever may only tag secrets can neither block retirement nor pose as a holder.
+    /// `None` (the command line without `--rotation-function`, tests): the tag alone.
+    pub rotation_function: Option<String>,
 }
 
 impl RotatorConfig {
@@ -160,6 +185,9 @@ impl RotatorConfig {
     /// Environment variable: most Genesys Cloud calls a minute per token (optional, default
     /// 300, the documented limit; 0 does not pace).
     pub const ENV_REQUESTS_PER_MINUTE: &'static str = "GENESYS_REQUESTS_PER_MINUTE";
+    /// Environment variable: the rotation function's name or ARN (optional; the rotation function
+    /// defaults to itself, `AWS_LAMBDA_FUNCTION_NAME`; the template sets it for the cleanup).
+    pub const ENV_ROTATION_FUNCTION: &'static str = "ROTATION_FUNCTION_NAME";
 
     /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -193,7 +221,17 @@ impl RotatorConfig {
                 None => HttpSettings::default().requests_per_minute,
                 Some(n) => NonZeroU32::new(u32::try_from(n).expect("at most 100,000")),
             },
+            rotation_function: env.function(Self::ENV_ROTATION_FUNCTION)?,
         })
+    }
+
+    /// The rotation function's own configuration: [`Self::rotation_function`] defaults to the
+    /// function itself (`AWS_LAMBDA_FUNCTION_NAME`, which Lambda sets).
+    pub fn for_rotation_function(mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        if self.rotation_function.is_none() {
+            self.rotation_function = Env(lookup).function("AWS_LAMBDA_FUNCTION_NAME")?;
+        }
+        Ok(self)
     }
 
     /// The settings of every Genesys Cloud client the functions make.

@@ -54,8 +54,12 @@ async fn start() -> Result<Option<Started>, Error> {
 /// retry finishes.
 pub async fn serve_rotation() -> Result<(), Error> {
     let Some(s) = start().await? else { return Ok(()) };
+    let config = match s.config.for_rotation_function(|name| std::env::var(name).ok()) {
+        Ok(config) => config,
+        Err(e) => return serve_invalid_configuration(e).await,
+    };
     let queue = SqsDrainQueue::new(s.sqs, s.drain.queue_url);
-    let rotator = Rotator::with_retirement(s.store, s.config, DrainRetirement::new(queue, s.drain.settings))
+    let rotator = Rotator::with_retirement(s.store, config, DrainRetirement::new(queue, s.drain.settings))
         .with_reconcile(s.reconcile);
     let (rotator, metrics) = (&rotator, &s.metrics);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
@@ -75,8 +79,10 @@ pub async fn serve_rotation() -> Result<(), Error> {
 /// unrecognised payload fails a whole invocation.
 pub async fn serve_cleanup() -> Result<(), Error> {
     let Some(s) = start().await? else { return Ok(()) };
-    let queue = SqsDrainQueue::new(s.sqs, s.drain.queue_url);
-    let cleanup = Cleanup::new(s.store, s.config, queue, s.drain.settings).with_reconcile(s.reconcile);
+    let queue = SqsDrainQueue::new(s.sqs, s.drain.queue_url.clone());
+    let cleanup = Cleanup::new(s.store, s.config, queue, s.drain.settings)
+        .with_reconcile(s.reconcile)
+        .accept_only_from(&s.drain.queue_url);
     let (cleanup, metrics) = (&cleanup, &s.metrics);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = genesys_core::deadline::from_lambda_deadline_ms(event.context.deadline);

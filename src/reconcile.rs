@@ -165,7 +165,7 @@ pub struct ReconcileReport {
 
 impl ReconcileReport {
     /// The report of a pass that could not even find the secrets it serves.
-    pub fn listing_failed(e: &StoreError) -> Self {
+    pub fn listing_failed(e: &(impl Classify + std::fmt::Display)) -> Self {
         Self {
             errors: vec![ReconcileFailure::of("*", e)],
             ..Self::default()

@@ -56,7 +56,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 .await;
             }
         }
-        let served = match self.store.served_secrets().await {
+        let served = match self.served_secrets().await {
             Ok(served) => served,
             Err(e) => {
                 warn!(error = %e, "the served secrets could not be listed: no client is retired");
@@ -205,7 +205,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         let current = self.read_current(&desc).await?;
         let prefix = &current.settings.name_prefix;
         let mut warnings = Vec::new();
-        for other in self.store.served_secrets().await? {
+        for other in self.served_secrets().await? {
             if other.arn == desc.arn {
                 continue;
             }

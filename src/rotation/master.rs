@@ -810,6 +810,7 @@ mod tests {
                 .chain([("cur".to_owned(), vec![AWSCURRENT.to_owned()])])
                 .collect::<HashMap<_, _>>(),
             tags: HashMap::new(),
+            rotation_lambda_arn: None,
         };
         assert_eq!(newest_listed_generation(&desc(&[]), ROTATION), None);
         assert_eq!(newest_listed_generation(&desc(&[0]), ROTATION), Some(0));

@@ -205,6 +205,17 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         &self.store
     }
 
+    /// The secrets this deployment serves: tagged [`crate::store::SERVED_TAG`] and, when the
+    /// deployment names its rotation function ([`RotatorConfig::rotation_function`]), rotated
+    /// by that function. A stranger's tag alone neither makes a holder nor blocks one.
+    pub async fn served_secrets(&self) -> Result<Vec<SecretDescription>, RotationError> {
+        let mut served = self.store.served_secrets().await?;
+        if let Some(function) = &self.config.rotation_function {
+            served.retain(|s| s.rotated_by(function));
+        }
+        Ok(served)
+    }
+
     /// The one entry point for a Lambda payload: parses it and runs the step it names, returning
     /// by `deadline` if one is given (see [`handle_until`](Self::handle_until)).
     ///

@@ -43,6 +43,7 @@ struct StoredSecret {
     arn: String,
     name: String,
     rotation_enabled: bool,
+    rotation_lambda_arn: Option<String>,
     tags: HashMap<String, String>,
     versions: BTreeMap<String, StoredVersion>,
 }
@@ -59,6 +60,7 @@ impl StoredSecret {
                 .map(|(id, v)| (id.clone(), v.stages.clone()))
                 .collect(),
             tags: self.tags.clone(),
+            rotation_lambda_arn: self.rotation_lambda_arn.clone(),
         }
     }
 
@@ -180,6 +182,7 @@ impl MemorySecretStore {
             arn: arn.clone(),
             name: name.to_owned(),
             rotation_enabled: false,
+            rotation_lambda_arn: None,
             tags: tags.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
             versions: BTreeMap::from([(
                 version,
@@ -230,6 +233,11 @@ impl MemorySecretStore {
     /// Turns rotation on or off (RotateSecret / CancelRotateSecret, as far as the flag goes).
     pub fn set_rotation_enabled(&self, secret_id: &str, enabled: bool) {
         self.lock().existing(secret_id).rotation_enabled = enabled;
+    }
+
+    /// Sets the secret's rotation function (`RotationLambdaARN`).
+    pub fn set_rotation_lambda(&self, secret_id: &str, arn: &str) {
+        self.lock().existing(secret_id).rotation_lambda_arn = Some(arn.to_owned());
     }
 
     /// Adds version `version_id` with `value` (or none) and exactly the labels `stages` (moved

@@ -192,6 +192,8 @@ pub struct SecretDescription {
     pub versions: HashMap<String, Vec<String>>,
     /// The secret's tags.
     pub tags: HashMap<String, String>,
+    /// The Lambda function that rotates it (`RotationLambdaARN`), if rotation was ever set up.
+    pub rotation_lambda_arn: Option<String>,
 }
 
 impl SecretDescription {
@@ -211,6 +213,24 @@ impl SecretDescription {
     /// Whether the secret carries [`SERVED_TAG`].
     pub fn is_served(&self) -> bool {
         self.tags.contains_key(SERVED_TAG)
+    }
+
+    /// Whether its rotation function is the function named `function` (a name, or an ARN with or
+    /// without a qualifier): compared by function name, so an alias or version still counts.
+    pub fn rotated_by(&self, function: &str) -> bool {
+        self.rotation_lambda_arn
+            .as_deref()
+            .is_some_and(|arn| function_name(arn) == function_name(function))
+    }
+}
+
+/// The function name of a Lambda function name or ARN
+/// (`arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]`).
+pub fn function_name(name_or_arn: &str) -> &str {
+    let parts: Vec<&str> = name_or_arn.split(':').collect();
+    match parts.as_slice() {
+        ["arn", _, "lambda", _, _, "function", name, ..] => name,
+        _ => name_or_arn,
     }
 }
 
@@ -297,7 +317,9 @@ pub trait SecretStore: Send + Sync {
     /// or not. The record the ownership rule checks a client's name against.
     fn version_ids(&self, secret_id: &str) -> impl Future<Output = Result<HashSet<String>, StoreError>> + Send;
 
-    /// ListSecrets filtered by the tag key [`SERVED_TAG`]: every secret this deployment serves,
+    /// ListSecrets filtered by the tag key [`SERVED_TAG`] (secrets scheduled for deletion
+    /// included): every secret that claims to be served, with its rotation function (the
+    /// rotator keeps those whose function is its deployment's, see `RotatorConfig`),
     /// with its labelled versions and tags.
     fn served_secrets(&self) -> impl Future<Output = Result<Vec<SecretDescription>, StoreError>> + Send;
 
@@ -402,6 +424,7 @@ impl SecretStore for AwsSecretStore {
             rotation_enabled: out.rotation_enabled().unwrap_or(false),
             versions: out.version_ids_to_stages().cloned().unwrap_or_default(),
             tags: tag_map(out.tags()),
+            rotation_lambda_arn: out.rotation_lambda_arn().map(str::to_owned),
         })
     }
 
@@ -487,6 +510,8 @@ impl SecretStore for AwsSecretStore {
             let request = self
                 .client
                 .list_secrets()
+                // A secret scheduled for deletion is restorable: it still holds its clients.
+                .include_planned_deletion(true)
                 .filters(filter.clone())
                 .max_results(100)
                 .set_next_token(next);
@@ -501,6 +526,7 @@ impl SecretStore for AwsSecretStore {
                         rotation_enabled: entry.rotation_enabled().unwrap_or(false),
                         versions: entry.secret_versions_to_stages().cloned().unwrap_or_default(),
                         tags,
+                        rotation_lambda_arn: entry.rotation_lambda_arn().map(str::to_owned),
                     })
                 });
                 Ok((secrets.collect(), out.next_token().map(str::to_owned)))
@@ -575,6 +601,7 @@ mod tests {
             arn: "a".into(),
             rotation_enabled: true,
             tags: HashMap::new(),
+            rotation_lambda_arn: Some("arn:aws:lambda:us-east-1:123456789012:function:genesys-rotation:live".into()),
             versions: HashMap::from([
                 ("v1".to_owned(), vec![AWSPREVIOUS.to_owned()]),
                 ("v2".to_owned(), vec![AWSCURRENT.to_owned()]),
@@ -585,6 +612,10 @@ mod tests {
         assert_eq!(d.version_with(AWSPENDING), Some("v3"));
         assert_eq!(d.stages_of("v1"), Some(&[AWSPREVIOUS.to_owned()][..]));
         assert_eq!(d.stages_of("nope"), None);
+        assert!(d.rotated_by("genesys-rotation"));
+        assert!(d.rotated_by("arn:aws:lambda:us-east-1:123456789012:function:genesys-rotation"));
+        assert!(!d.rotated_by("genesys-rotation-2"));
+        assert!(!SecretDescription::default().rotated_by("genesys-rotation"));
     }
 
     #[test]

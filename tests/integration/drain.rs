@@ -646,7 +646,10 @@ async fn messages_not_started_before_the_deadline_come_back_untouched() {
     dw.rotate(&arn, 1).await;
     let (message, _) = dw.queue.sent().pop().expect("a retirement was queued");
     let records: Vec<_> = (0..3)
-        .map(|i| json!({"messageId": format!("m{i}"), "body": message.to_body(), "attributes": {}, "messageAttributes": {}}))
+        .map(|i| {
+            json!({"messageId": format!("m{i}"), "body": message.to_body(), "attributes": {}, "messageAttributes": {},
+                        "eventSource": "aws:sqs", "eventSourceARN": dw.player.queue_arn})
+        })
         .collect();
     let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).unwrap();
     let due = message.not_before + time::Duration::seconds(1);
@@ -680,4 +683,51 @@ async fn messages_not_started_before_the_deadline_come_back_untouched() {
     let response = genesys_rotator::deadline::scope(deadline, dw.cleanup.handle_batch(event, due)).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     assert!(dw.w.org().client(&message.client_id).is_none());
+}
+
+#[tokio::test]
+async fn a_batch_not_from_the_drain_queue_is_refused_unread_and_nothing_is_re_sent() {
+    use aws_lambda_events::event::sqs::SqsEvent;
+    // GIVEN a genuine drain message, not yet due
+    let dw = DrainWorld::new(&[]).await;
+    let arn = dw.w.integration_secret().await;
+    dw.rotate(&arn, 1).await;
+    dw.rotate(&arn, 1).await;
+    let (message, _) = dw.queue.sent().pop().expect("a retirement was queued");
+    let sent_before = dw.queue.sent().len();
+    // WHEN it arrives in a batch whose records name another source, or none (a direct invocation)
+    let records: Vec<_> = [
+        json!("arn:aws:sqs:us-east-1:123456789012:someone-elses-queue"),
+        json!(null),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, source)| {
+        json!({"messageId": format!("m{i}"), "body": message.to_body(), "attributes": {},
+                                  "messageAttributes": {}, "eventSource": "aws:sqs", "eventSourceARN": source})
+    })
+    .collect();
+    let event: SqsEvent = serde_json::from_value(json!({ "Records": records })).unwrap();
+    let response = dw.cleanup.handle_batch(event, OffsetDateTime::now_utc()).await;
+    // THEN each is acknowledged unread: nothing re-sent, nothing deleted
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(dw.queue.sent().len(), sent_before);
+    assert!(dw.w.org().client(&message.client_id).is_some());
+    // AND a message whose retiredAt lies in the future, or whose notBefore is past the longest
+    // drain after its retiredAt, is refused as malformed (a forged message's life is capped)
+    let mut future = message.clone();
+    future.retired_at = OffsetDateTime::now_utc() + Duration::from_secs(3600);
+    future.not_before = future.retired_at + Duration::from_secs(3600);
+    assert!(matches!(
+        dw.process(&future, OffsetDateTime::now_utc()).await,
+        Disposition::Malformed(_)
+    ));
+    let mut endless = message.clone();
+    endless.retired_at = OffsetDateTime::now_utc() - Duration::from_secs(30 * 24 * 3600);
+    endless.not_before = OffsetDateTime::now_utc() + Duration::from_secs(3600);
+    assert!(matches!(
+        dw.process(&endless, OffsetDateTime::now_utc()).await,
+        Disposition::Malformed(_)
+    ));
+    assert_eq!(dw.queue.sent().len(), sent_before);
 }

@@ -12,6 +12,7 @@ mod credentials;
 mod drain;
 mod harness;
 mod master;
+mod proof;
 mod reconcile;
 mod rotation;
 mod shared_org;

@@ -168,3 +168,76 @@ async fn a_served_secret_whose_value_is_no_credential_holds_nothing_and_blocks_n
     assert_eq!(f.client(&f.legacy_id).unwrap().state, ClientState::Inactive);
     assert_eq!(f.queue.sent().len(), 1);
 }
+
+/// The fixture's rotator as a deployment whose rotation function is `genesys-rotation`: a tagged
+/// secret is served only if it names that function.
+fn deployment_rotator(f: &Fixture) -> super::TestRotator {
+    let mut config = f.rotator.config().clone();
+    config.rotation_function = Some(FUNCTION.to_owned());
+    crate::rotation::Rotator::with_retirement(
+        f.store.clone(),
+        config,
+        crate::drain::DrainRetirement::new(f.queue.clone(), crate::drain::DrainSettings::default()),
+    )
+}
+
+const FUNCTION: &str = "genesys-rotation";
+const FUNCTION_ARN: &str = "arn:aws:lambda:eu-west-1:123456789012:function:genesys-rotation";
+
+#[tokio::test]
+async fn a_strangers_tag_neither_blocks_retirement_nor_poses_as_a_holder() {
+    // GIVEN a deployment that knows its rotation function, a rotation at finishSecret, and a
+    // secret someone tagged that this function does not rotate, unreadable and naming the client
+    let f = Fixture::new().await;
+    let rotator = deployment_rotator(&f);
+    let arn = f.integration_secret();
+    f.store.set_rotation_lambda(&arn, FUNCTION_ARN);
+    let token = f.created(&arn).await;
+    let stranger = f.store.create_served_secret(
+        "team-x/tagged",
+        &f.integration_json(&f.legacy_id, &f.legacy_secret, "x-").to_string(),
+    );
+    f.store
+        .insert_version(&stranger, &super::new_token(), None, &[AWSCURRENT]);
+    // WHEN this deployment's finishSecret runs
+    let finished = rotator
+        .handle(&super::super::RotationEvent {
+            step: Step::FinishSecret,
+            secret_id: arn.clone(),
+            client_request_token: genesys_core::domain::VersionId::parse(&token).unwrap(),
+            rotation_token: None,
+        })
+        .await;
+    // THEN the stranger's secret is no holder: the old client is retired
+    assert!(matches!(finished, Ok(StepOutcome::Promoted { .. })), "{finished:?}");
+    assert_eq!(f.client(&f.legacy_id).unwrap().state, ClientState::Inactive);
+}
+
+#[tokio::test]
+async fn a_secret_this_deployment_rotates_still_holds_its_client() {
+    // GIVEN a deployment that knows its rotation function, and a second secret it rotates that
+    // holds the same hand-made client
+    let f = Fixture::new().await;
+    let rotator = deployment_rotator(&f);
+    let arn = f.integration_secret();
+    let other = f.store.create_served_secret(
+        "genesys/other",
+        &f.integration_json(&f.legacy_id, &f.legacy_secret, "crm-other-")
+            .to_string(),
+    );
+    f.store.set_rotation_lambda(&other, FUNCTION_ARN);
+    let token = f.created(&arn).await;
+    // WHEN this deployment's finishSecret runs
+    rotator
+        .handle(&super::super::RotationEvent {
+            step: Step::FinishSecret,
+            secret_id: arn.clone(),
+            client_request_token: genesys_core::domain::VersionId::parse(&token).unwrap(),
+            rotation_token: None,
+        })
+        .await
+        .unwrap();
+    // THEN the client the other secret holds stays active
+    assert_eq!(f.client(&f.legacy_id).unwrap().state, ClientState::Active);
+    assert!(f.queue.sent().is_empty());
+}

@@ -2,6 +2,7 @@
 //! that fails chosen calls, and a player that does what Secrets Manager does around a rotation
 //! function (moto cannot run Lambdas). One file per role; this one re-exports what the tests use.
 
+mod lambda;
 mod logs;
 mod moto;
 mod org;
@@ -9,6 +10,7 @@ mod sqs;
 mod store;
 mod world;
 
+pub use lambda::Function;
 pub use logs::LogCapture;
 pub use org::{endpoint_overrides, tokens_me_status, Org, ROLE};
 pub use sqs::SqsPlayer;

@@ -481,7 +481,8 @@ impl DrainWorld {
             w.rotator_config(),
             DrainRetirement::new(queue.clone(), drain.settings),
         );
-        let cleanup = Cleanup::new(w.store.clone(), w.rotator_config(), queue.clone(), drain.settings);
+        let cleanup = Cleanup::new(w.store.clone(), w.rotator_config(), queue.clone(), drain.settings)
+            .accept_only_from(&drain.queue_url);
         DrainWorld {
             w,
             player,
