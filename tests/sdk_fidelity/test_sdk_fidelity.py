@@ -371,3 +371,32 @@ def test_integration_credentials_need_the_integration_permissions(emulator_url):
     with pytest.raises(ApiException) as denied:
         integrations.get_integrations_credential("any")
     assert denied.value.status == 403 and error_code(denied.value) == "missing.permissions"
+
+
+def test_roles_through_the_sdk(emulator_url):
+    reader = admin(emulator_url, "POST", "/clients",
+                   {"name": "sdk-role-reader", "permissions": ["authorization:role:view"]})
+    role = f"role-{uuid.uuid4()}"
+    admin(emulator_url, "POST", "/roles",
+          {"roleId": role, "permissions": ["oauth:client:edit", "oauth:client:view", "directory:user:view"]})
+    authorization = genesys.AuthorizationApi(login(emulator_url, reader["id"], reader["secret"]))
+
+    # Read: a DomainOrganizationRole with its permissions and one policy per domain:entity.
+    got = authorization.get_authorization_role(role, user_count=False)
+    assert isinstance(got, genesys.DomainOrganizationRole)
+    assert got.id == role and got.self_uri == f"/api/v2/authorization/roles/{role}"
+    assert got.permissions == ["oauth:client:edit", "oauth:client:view", "directory:user:view"]
+    assert all(isinstance(p, genesys.DomainPermissionPolicy) for p in got.permission_policies)
+    assert [(p.domain, p.entity_name, p.action_set) for p in got.permission_policies] == [
+        ("oauth", "client", ["edit", "view"]),
+        ("directory", "user", ["view"]),
+    ]
+
+    # An unknown role: 404 not.found; a caller without authorization:role:view: 403.
+    with pytest.raises(ApiException) as missing:
+        authorization.get_authorization_role("no-such-role")
+    assert missing.value.status == 404 and error_code(missing.value) == "not.found"
+    viewer = admin(emulator_url, "POST", "/clients", {"name": "sdk-no-roles", "permissions": ["oauth:client:view"]})
+    with pytest.raises(ApiException) as denied:
+        genesys.AuthorizationApi(login(emulator_url, viewer["id"], viewer["secret"])).get_authorization_role(role)
+    assert denied.value.status == 403 and error_code(denied.value) == "missing.permissions"

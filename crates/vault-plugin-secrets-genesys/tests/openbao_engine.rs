@@ -13,7 +13,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use genesys_emulator::{routes, ClientRecord, Emulator, EmulatorConfig, Fault, FaultAction, SeedClient, SeededClient};
+use genesys_emulator::{
+    routes, ClientRecord, Emulator, EmulatorConfig, Fault, FaultAction, RoleDivision, SeedClient, SeededClient,
+};
 use serde_json::{json, Value};
 use support::Bao;
 
@@ -21,6 +23,13 @@ const PLUGIN: &str = "genesys";
 const REGION: &str = "mypurecloud.ie";
 const ROLE_ID: &str = "crm-integration-role";
 const PREFIX: &str = "vault-genesys-";
+const MASTER_PERMISSIONS: [&str; 5] = [
+    "oauth:client:view",
+    "oauth:client:add",
+    "oauth:client:edit",
+    "oauth:client:delete",
+    "authorization:role:view",
+];
 
 /// A server with the plugin mounted at `genesys/`, an org in the emulator with a master and two
 /// hand-made clients (one named like the engine's own).
@@ -49,7 +58,8 @@ impl Env {
                 .expect("the Genesys emulator"),
         );
         emu.seed_role(ROLE_ID, &["conversation:communication:view"]);
-        let master = emu.seed_client(SeedClient::admin("vault-master"));
+        // The four oauth:client permissions, and the role view static roles need.
+        let master = emu.seed_client(SeedClient::new("vault-master", &MASTER_PERMISSIONS));
         // Named as the engine names its clients, but made by hand: never the engine's.
         let look_alike = emu.seed_client(SeedClient::new(
             format!("{PREFIX}{}", uuid::Uuid::new_v4()),
@@ -459,6 +469,105 @@ async fn tokens_static_roles_and_root_rotation() {
     env.check_bystanders_and_logs().await;
     env.master.secret = new_secret;
     env.check_bystanders_and_logs().await;
+}
+
+/// A client holding `role_id` (granting `permissions`), as Genesys shows it.
+fn client_with_role(emu: &Emulator, name: &str, role_id: &str, permissions: &[&str]) -> SeededClient {
+    emu.seed_role(role_id, permissions);
+    emu.seed_client(SeedClient {
+        role_divisions: vec![RoleDivision {
+            role_id: role_id.to_owned(),
+            division_id: "*".to_owned(),
+        }],
+        ..SeedClient::new(name, permissions)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_roles_refuse_masters_and_other_owners_clients() {
+    let mut env = Env::configured().await;
+    // Another deployment's master (its role grants oauth:client:*), serving a second mount, and
+    // a client a Lambda deployment's secret manages (its marker in the description).
+    let other_master = client_with_role(&env.emu, "mount-b-master", "client-admin", &MASTER_PERMISSIONS);
+    env.bao.mount("mountb", PLUGIN).await;
+    let config_b = json!({"client_id": other_master.id, "client_secret": other_master.secret, "region": REGION});
+    let (status, body) = env.bao.write("mountb/config", config_b).await;
+    assert_eq!(status, 204, "{body}");
+    let marked = env.emu.seed_client(SeedClient {
+        description: Some(genesys_core::ownership::description(
+            "arn:aws:secretsmanager:eu-west-1:111122223333:secret:crm-AbCdEf",
+            Some("CRM data actions"),
+        )),
+        ..SeedClient::new("genesys-rotator-crm", &["conversation:communication:view"])
+    });
+    env.bystanders.extend([other_master.clone(), marked.clone()]);
+
+    // Static roles over either are refused, saying which rule and what to do; none is kept.
+    for (client, parts) in [
+        (
+            &other_master,
+            vec![
+                "client_id",
+                "is a master",
+                "client-admin",
+                "oauth:client",
+                "rotate-root",
+            ],
+        ),
+        (&marked, vec!["client_id", "ownership marker"]),
+    ] {
+        let (status, body) = env
+            .bao
+            .write("genesys/static-roles/taken", json!({"client_id": client.id}))
+            .await;
+        assert_eq!(status, 400, "{body}");
+        let error = error_of(&body);
+        assert!(parts.iter().all(|p| error.contains(p)), "{error}");
+        let (status, _) = env.bao.read("genesys/static-roles/taken").await;
+        assert_eq!(status, 404);
+    }
+    // ... and the other mount's master still works for it.
+    let (status, body) = env.bao.read("mountb/config").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = env.bao.write("mountb/rotate-root", json!({})).await;
+    assert_eq!(status, 200, "mount b's master still works: {body}");
+    let rotated = env.client(&other_master.id).unwrap().secret;
+    env.bystanders.retain(|c| c.id != other_master.id);
+
+    // A static role over an ordinary client is taken; once the client's role gains
+    // oauth:client:view it is no longer rotated, and keeps the secret static-creds return.
+    let crm = client_with_role(
+        &env.emu,
+        "crm-with-role",
+        "crm-role",
+        &["conversation:communication:view"],
+    );
+    let (status, body) = env
+        .bao
+        .write("genesys/static-roles/crm", json!({"client_id": crm.id}))
+        .await;
+    assert!(status < 300, "{status} {body}");
+    let (_, body) = env.bao.read("genesys/static-creds/crm").await;
+    let stored = body["data"]["client_secret"].as_str().unwrap().to_owned();
+    env.emu
+        .seed_role("crm-role", &["conversation:communication:view", "oauth:client:view"]);
+    let (status, body) = env.bao.write("genesys/rotate-role/crm", json!({})).await;
+    assert_eq!(status, 400, "{body}");
+    let error = error_of(&body);
+    assert!(
+        error.contains("static role \\\"crm\\\" was not rotated") && error.contains("is a master"),
+        "{error}"
+    );
+    assert!(
+        env.token(&crm.id, &stored).await.is_ok(),
+        "the stored secret still works"
+    );
+    let (_, body) = env.bao.read("genesys/static-creds/crm").await;
+    assert_eq!(body["data"]["client_secret"], json!(stored));
+
+    env.check_bystanders_and_logs().await;
+    // The other master's old secret is dead by its own rotate-root, and must never be logged.
+    assert!(env.token(&other_master.id, &rotated).await.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -26,9 +26,10 @@ pub mod routes {
     pub const GET_CREDENTIAL: &str = "GET /api/v2/integrations/credentials/{id}";
     pub const UPDATE_CREDENTIAL: &str = "PUT /api/v2/integrations/credentials/{id}";
     pub const DELETE_CREDENTIAL: &str = "DELETE /api/v2/integrations/credentials/{id}";
+    pub const GET_ROLE: &str = "GET /api/v2/authorization/roles/{id}";
 
     /// Every route key the emulator implements.
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 14] = [
         TOKEN,
         LIST_CLIENTS,
         CREATE_CLIENT,
@@ -42,6 +43,7 @@ pub mod routes {
         GET_CREDENTIAL,
         UPDATE_CREDENTIAL,
         DELETE_CREDENTIAL,
+        GET_ROLE,
     ];
 }
 

@@ -47,6 +47,11 @@
 //!   behaviour is unconfirmed). Permissions are read live from the token's client.
 //! - **Permissions**: a granted permission may use `*` per segment (`oauth:*:*`). Missing: 403
 //!   `missing.permissions` with `messageParams.missingPermissions = "[perm]"`.
+//! - **Roles**: `GET /api/v2/authorization/roles/{roleId}` (needs `authorization:role:view`)
+//!   answers a role seeded with [`Emulator::seed_role`] as `DomainOrganizationRole`: its
+//!   `permissions`, and one `permissionPolicies` entry per `domain:entity` with the actions on
+//!   it; an unknown role is 404. A seeded client's `roleDivisions` are shown as given and grant
+//!   nothing by themselves (its `permissions` do).
 //! - **Rate limit**: only requests with a valid token are counted, refused ones (429) are not;
 //!   order of checks is 401, 429, 403, then body validation (400), then 404.
 //! - **Unknown routes**: 404 `not.found` (ErrorBody), counted under `"METHOD /path"`; a wrong

@@ -1,6 +1,7 @@
 //! Wire models of the Genesys Cloud API, as the official SDK (`PureCloudPlatformClientV2` v269:
 //! `OAuthClientRequest`, `OAuthClient`, `OAuthClientEntityListing`, `TokenInfo`, `OrgOAuthClient`,
-//! `RoleDivision`, `DomainEntityRef`, `NamedEntity`, `ErrorBody`) names them, plus the login
+//! `RoleDivision`, `DomainEntityRef`, `NamedEntity`, `ErrorBody`, `DomainOrganizationRole`,
+//! `DomainPermissionPolicy`) names them, plus the login
 //! host's `/oauth/token` answers.
 //!
 //! Every JSON key is camelCase like the real API, except the token endpoint (snake_case, as OAuth
@@ -236,6 +237,29 @@ pub struct TokenInfo {
     /// Capitalised exactly like this in the API and in the SDK's `attribute_map`.
     #[serde(rename = "OAuthClient")]
     pub o_auth_client: OrgOAuthClient,
+}
+
+/// `DomainPermissionPolicy`: the actions of a role on one `domain:entityName`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainPermissionPolicy {
+    pub domain: String,
+    pub entity_name: String,
+    pub action_set: Vec<String>,
+    pub allow_conditions: bool,
+}
+
+/// `DomainOrganizationRole`: the answer of `GET /api/v2/authorization/roles/{roleId}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DomainOrganizationRole {
+    pub id: String,
+    pub name: String,
+    pub permissions: Vec<String>,
+    pub permission_policies: Vec<DomainPermissionPolicy>,
+    pub default: bool,
+    pub base: bool,
+    pub self_uri: String,
 }
 
 /// `ErrorBody`: every non-2xx answer under `/api/v2`.

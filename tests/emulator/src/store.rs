@@ -24,8 +24,9 @@ use crate::clock::Clock;
 use crate::error::{ApiError, TokenError};
 use crate::faults::{FaultAction, FaultQueue};
 use crate::models::{
-    ClientState, GrantType, NamedEntity, OAuthClient, OAuthClientEntityListing, OAuthClientRequest, OrgOAuthClient,
-    RoleDivision, TokenInfo, TokenResponse, UriReference, READ_ONLY_FIELDS,
+    ClientState, DomainOrganizationRole, DomainPermissionPolicy, GrantType, NamedEntity, OAuthClient,
+    OAuthClientEntityListing, OAuthClientRequest, OrgOAuthClient, RoleDivision, TokenInfo, TokenResponse, UriReference,
+    READ_ONLY_FIELDS,
 };
 use crate::records::{CallRecord, ClientRecord, EmulatorConfig, SeedClient, SeededClient, ORG_NAME};
 use crate::Fault;
@@ -48,6 +49,8 @@ pub(crate) mod permissions {
     pub const INTEGRATION_ADD: &str = "integrations:integration:add";
     pub const INTEGRATION_EDIT: &str = "integrations:integration:edit";
     pub const INTEGRATION_DELETE: &str = "integrations:integration:delete";
+    /// `GET /api/v2/authorization/roles/{roleId}` (SDK docs: "Requires ANY permissions").
+    pub const ROLE_VIEW: &str = "authorization:role:view";
 }
 
 #[derive(Clone, Debug)]
@@ -585,6 +588,40 @@ impl Store {
             next_uri: None,
             previous_uri: None,
         }
+    }
+
+    /// A seeded role as `DomainOrganizationRole`: its permissions, and one policy per
+    /// `domain:entity` with the actions granted on it (in the order first seen).
+    pub(crate) fn get_role(&self, id: &str) -> Result<DomainOrganizationRole, ApiError> {
+        let permissions = self.roles.get(id).ok_or_else(|| ApiError::not_found(id))?;
+        let mut policies: Vec<DomainPermissionPolicy> = Vec::new();
+        for permission in permissions {
+            let mut parts = permission.splitn(3, ':');
+            let (Some(domain), Some(entity), Some(action)) = (parts.next(), parts.next(), parts.next()) else {
+                continue;
+            };
+            match policies
+                .iter_mut()
+                .find(|p| p.domain == domain && p.entity_name == entity)
+            {
+                Some(policy) => policy.action_set.push(action.to_string()),
+                None => policies.push(DomainPermissionPolicy {
+                    domain: domain.to_string(),
+                    entity_name: entity.to_string(),
+                    action_set: vec![action.to_string()],
+                    allow_conditions: false,
+                }),
+            }
+        }
+        Ok(DomainOrganizationRole {
+            id: id.to_string(),
+            name: id.to_string(),
+            permissions: permissions.clone(),
+            permission_policies: policies,
+            default: false,
+            base: false,
+            self_uri: format!("/api/v2/authorization/roles/{id}"),
+        })
     }
 
     pub(crate) fn get_client(&self, id: &str) -> Result<OAuthClient, ApiError> {

@@ -382,6 +382,53 @@ async fn permissions_are_enforced() {
 }
 
 #[tokio::test]
+async fn roles_read_as_domain_organization_roles_with_the_role_view_permission() {
+    // GIVEN a role granting client management in two forms, and a reader holding the role view
+    let h = Harness::default().await;
+    h.emu.seed_role(
+        "client-admin",
+        &["oauth:client:add", "oauth:client:edit", "directory:user:view", "odd"],
+    );
+    let reader = h
+        .emu
+        .seed_client(SeedClient::new("reader", &["authorization:role:view"]));
+    let token = h.token(&reader).await;
+    // WHEN it reads the role (with the query the SDK may send)
+    let resp = h
+        .get(&token, "/api/v2/authorization/roles/client-admin?userCount=false")
+        .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let role: Value = resp.json().await.unwrap();
+    // THEN it is a DomainOrganizationRole: its permissions, and one policy per domain:entity
+    assert_eq!(role["id"], "client-admin");
+    assert_eq!(
+        role["permissions"],
+        json!(["oauth:client:add", "oauth:client:edit", "directory:user:view", "odd"])
+    );
+    assert_eq!(
+        role["permissionPolicies"],
+        json!([
+            {"domain": "oauth", "entityName": "client", "actionSet": ["add", "edit"], "allowConditions": false},
+            {"domain": "directory", "entityName": "user", "actionSet": ["view"], "allowConditions": false}
+        ])
+    );
+    assert_eq!(role["selfUri"], "/api/v2/authorization/roles/client-admin");
+    // AND an unknown role is 404, and a caller without the permission is 403
+    let resp = h.get(&token, "/api/v2/authorization/roles/nope").await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_body(resp).await.code, "not.found");
+    let admin = h.admin_token().await;
+    let resp = h.get(&admin, "/api/v2/authorization/roles/client-admin").await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(error_body(resp)
+        .await
+        .message_params
+        .values()
+        .any(|v| v.contains("authorization:role:view")));
+    assert_eq!(h.emu.call_counts()[routes::GET_ROLE], 3);
+}
+
+#[tokio::test]
 async fn inactive_disabled_and_deleted_clients() {
     let h = Harness::default().await;
     let admin = h.admin_token().await;

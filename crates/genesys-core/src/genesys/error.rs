@@ -38,11 +38,13 @@ pub enum GenesysCall {
     GetCredential,
     /// `PUT /api/v2/integrations/credentials/{id}`.
     UpdateCredential,
+    /// `GET /api/v2/authorization/roles/{id}`.
+    GetRole,
 }
 
 impl GenesysCall {
     /// Every call.
-    pub const ALL: [GenesysCall; 10] = [
+    pub const ALL: [GenesysCall; 11] = [
         GenesysCall::Token,
         GenesysCall::ListClients,
         GenesysCall::CreateClient,
@@ -53,6 +55,7 @@ impl GenesysCall {
         GenesysCall::TokensMe,
         GenesysCall::GetCredential,
         GenesysCall::UpdateCredential,
+        GenesysCall::GetRole,
     ];
 
     /// Its stable name, the last part of an `errorType` (`GenesysRateLimited.CreateClient`).
@@ -68,6 +71,7 @@ impl GenesysCall {
             GenesysCall::TokensMe => "TokensMe",
             GenesysCall::GetCredential => "GetCredential",
             GenesysCall::UpdateCredential => "UpdateCredential",
+            GenesysCall::GetRole => "GetRole",
         }
     }
 
@@ -75,9 +79,11 @@ impl GenesysCall {
     pub(crate) fn method(self) -> reqwest::Method {
         match self {
             GenesysCall::Token | GenesysCall::CreateClient | GenesysCall::NewSecret => reqwest::Method::POST,
-            GenesysCall::ListClients | GenesysCall::GetClient | GenesysCall::TokensMe | GenesysCall::GetCredential => {
-                reqwest::Method::GET
-            }
+            GenesysCall::ListClients
+            | GenesysCall::GetClient
+            | GenesysCall::TokensMe
+            | GenesysCall::GetCredential
+            | GenesysCall::GetRole => reqwest::Method::GET,
             GenesysCall::UpdateClient | GenesysCall::UpdateCredential => reqwest::Method::PUT,
             GenesysCall::DeleteClient => reqwest::Method::DELETE,
         }
@@ -96,6 +102,7 @@ impl GenesysCall {
             GenesysCall::TokensMe => "GET /api/v2/tokens/me",
             GenesysCall::GetCredential => "GET /api/v2/integrations/credentials/{id}",
             GenesysCall::UpdateCredential => "PUT /api/v2/integrations/credentials/{id}",
+            GenesysCall::GetRole => "GET /api/v2/authorization/roles/{id}",
         }
     }
 }

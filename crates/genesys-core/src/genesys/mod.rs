@@ -17,6 +17,7 @@ mod error;
 mod models;
 pub mod pace;
 pub mod retry;
+mod role;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -40,6 +41,7 @@ pub use models::{
     REQUEST_FIELDS,
 };
 pub use retry::HttpSettings;
+pub use role::{OrganizationRole, PermissionPolicy};
 
 use crate::domain::CredentialId;
 use crate::region::Endpoints;

@@ -39,6 +39,7 @@ pub mod reconcile;
 pub mod rekey;
 pub mod roles;
 pub mod root;
+pub mod static_guard;
 pub mod static_roles;
 pub mod store;
 pub mod token;

@@ -2,8 +2,10 @@
 //! rotates, at the role's creation, every `rotation_period` (periodic pass) and on
 //! `rotate-role/<name>`; `static-creds/<name>` returns the current secret. The engine did not
 //! create these clients, so it never deactivates or deletes them: it only asks the master for a
-//! new secret ([`super::rekey`]). It refuses the master itself, its own clients, and a client
-//! another static role of the mount already rotates.
+//! new secret ([`super::rekey`]). It refuses a client another static role of the mount already
+//! rotates, and any master ([`super::static_guard`]: this mount's master, a client carrying any
+//! genesys-rotator ownership marker, a client whose roles grant `oauth:client:*`), when the role
+//! is written and again before every rotation.
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -20,6 +22,7 @@ use super::fields::{bad, Fields};
 use super::genesys::genesys_error;
 use super::identity::Identity;
 use super::rekey::{self, Holder};
+use super::static_guard;
 use super::store::{self, StoredSecret};
 use super::wal::{SecretTarget, Wal};
 use super::{age, rfc3339, GenesysBackend};
@@ -109,6 +112,41 @@ impl Holder for StaticHolder {
     }
 }
 
+/// Before a rotation: re-reads `role`'s client and checks a static role may still re-key it (its
+/// roles, or its description, may have changed since the role was written). Changes nothing.
+async fn recheck(
+    b: &GenesysBackend,
+    storage: &dyn Storage,
+    config: &Config,
+    name: &str,
+    role: &StaticRole,
+) -> Result<(), LogicalError> {
+    let prefix = format!("static role \"{name}\" was not rotated: ");
+    let result = async {
+        let master = b.master(config).await?;
+        let client = master
+            .get_client(&role.client_id)
+            .await
+            .map_err(|e| genesys_error("reading its client", e))?
+            .ok_or_else(|| {
+                LogicalError::BadRequest(format!("client {} no longer exists in Genesys Cloud", role.client_id))
+            })?;
+        let own_marker = Identity::load(storage).await?.as_ref().map(Identity::marker);
+        static_guard::check(&master, config.client_id.as_str(), own_marker.as_deref(), &client).await
+    }
+    .await;
+    result.map_err(|e| {
+        let e = static_guard::prefixed(&prefix, e);
+        match e {
+            LogicalError::BadRequest(m) => LogicalError::BadRequest(format!(
+                "{m}. The role and its current secret are kept; delete the role (static-roles/{name}) if its client \
+                 is to stay as it is"
+            )),
+            e => e,
+        }
+    })
+}
+
 /// `static-roles/<name>` write: creates the role (and rotates its client at once) or changes its
 /// `rotation_period`.
 pub async fn write(
@@ -179,22 +217,10 @@ pub async fn write(
             ),
         ));
     }
-    if let Some(identity) = &identity {
-        if client
-            .description
-            .as_deref()
-            .is_some_and(|d| d.contains(&identity.marker()))
-        {
-            return Err(bad("client_id", "is a client this mount created and manages itself"));
-        }
-    }
-    if client.description.as_deref().is_some_and(carries_any_marker) {
-        return Err(bad(
-            "client_id",
-            "carries a genesys-rotator ownership marker: another mount or secret manages it, and a new secret \
-             from here would cut it off",
-        ));
-    }
+    let own_marker = identity.as_ref().map(Identity::marker);
+    static_guard::check(&master, config.client_id.as_str(), own_marker.as_deref(), &client)
+        .await
+        .map_err(|e| static_guard::prefixed("field \"client_id\": ", e))?;
     let mut holder = StaticHolder {
         name: name.to_owned(),
         role: StaticRole {
@@ -215,15 +241,6 @@ pub async fn write(
         ],
         ..Response::default()
     }))
-}
-
-/// Whether `description` carries the ownership marker of any owner (the part of the core's
-/// marker before the owner's id).
-fn carries_any_marker(description: &str) -> bool {
-    const PROBE: &str = "\u{0}";
-    let marker = genesys_core::ownership::marker(PROBE);
-    let head = &marker[..marker.find(PROBE).unwrap_or(marker.len())];
-    description.contains(head)
 }
 
 /// `static-roles/<name>` read.
@@ -301,6 +318,7 @@ pub async fn rotate_now(
     let role = StaticRole::load(storage, name)
         .await?
         .ok_or_else(|| LogicalError::BadRequest(format!("static role \"{name}\" does not exist")))?;
+    recheck(b, storage, &config, name, &role).await?;
     let mut holder = StaticHolder {
         name: name.to_owned(),
         role,
@@ -325,6 +343,10 @@ pub async fn rotate_due(b: &GenesysBackend, storage: &dyn Storage, config: &Conf
             continue;
         };
         if age(role.last_rotated, b.now()) < role.rotation_period() {
+            continue;
+        }
+        if let Err(e) = recheck(b, storage, config, &name, &role).await {
+            tracing::warn!(role = %name, error = %e, "scheduled rotation of a static role refused; the next pass checks again");
             continue;
         }
         let mut holder = StaticHolder {
@@ -395,7 +417,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::engine::testing::{crash_points, Fixture, Run};
+    use crate::engine::testing::{crash_points, Fixture, Run, ROLE_ID};
     use crate::engine::SETTLE;
     use crate::logical::{Operation, Request};
 
@@ -498,6 +520,171 @@ mod tests {
             matches!(&r, Err(LogicalError::BadRequest(m)) if m.contains("cannot change")),
             "{r:?}"
         );
+    }
+
+    /// A role granting client management, and a client holding it: another deployment's master
+    /// (its permissions as the role gives them).
+    fn other_master(f: &Fixture) -> SeededClient {
+        f.emu
+            .seed_role("client-admin", &["directory:user:view", "oauth:client:*"]);
+        f.emu.seed_client(SeedClient {
+            role_divisions: vec![genesys_emulator::RoleDivision {
+                role_id: "client-admin".to_string(),
+                division_id: "*".to_string(),
+            }],
+            ..SeedClient::new("lambda-master", &["oauth:client:*"])
+        })
+    }
+
+    /// A client with role `role_id` (granting `permissions`).
+    fn client_with_role(f: &Fixture, role_id: &str, permissions: &[&str]) -> SeededClient {
+        f.emu.seed_role(role_id, permissions);
+        f.emu.seed_client(SeedClient {
+            role_divisions: vec![genesys_emulator::RoleDivision {
+                role_id: role_id.to_string(),
+                division_id: "*".to_string(),
+            }],
+            ..SeedClient::new("crm-with-role", permissions)
+        })
+    }
+
+    fn refused(r: &Result<Option<Response>, LogicalError>, parts: &[&str]) -> bool {
+        matches!(r, Err(LogicalError::BadRequest(m)) if parts.iter().all(|p| m.contains(p)))
+    }
+
+    #[tokio::test]
+    async fn masters_and_other_owners_clients_are_refused_and_keep_their_secret() {
+        // GIVEN another deployment's master, clients marked by a Lambda secret and by another
+        // mount, and an ordinary client with a harmless role
+        let f = Fixture::with_role().await;
+        let master = other_master(&f);
+        let marked = f.emu.seed_client(SeedClient {
+            description: Some(genesys_core::ownership::description(
+                "arn:aws:secretsmanager:eu-west-1:111122223333:secret:crm-AbCdEf",
+                Some("CRM"),
+            )),
+            ..SeedClient::new("crm-abc", &["conversation:communication:view"])
+        });
+        let other = f.another_mount();
+        other.configure().await;
+        other
+            .write(
+                "roles/crm",
+                json!({"role_divisions": [{"role_id": ROLE_ID, "division_id": "*"}], "ttl": "1h"}),
+            )
+            .await
+            .unwrap();
+        let others_client = Fixture::field(&other.read("creds/crm").await.unwrap(), "client_id");
+        let others_secret = current_secret(&f, &others_client);
+        let plain = client_with_role(&f, "crm-role", &["conversation:communication:view"]);
+        // WHEN static roles are written over each
+        let cases = [
+            (
+                &master.id,
+                vec![
+                    "field \"client_id\"",
+                    "is a master",
+                    "role client-admin grants oauth:client:*",
+                ],
+            ),
+            (&marked.id, vec!["ownership marker"]),
+            (&others_client, vec!["ownership marker"]),
+        ];
+        for (id, parts) in &cases {
+            let r = f.write("static-roles/taken", json!({"client_id": id})).await;
+            // THEN each is refused, saying why, and no role is kept
+            assert!(refused(&r, parts), "{id}: {r:?}");
+            assert_eq!(f.read("static-roles/taken").await.unwrap(), None);
+        }
+        // AND every one of them keeps its secret
+        f.emu.token_grantable(&master.id, &master.secret).unwrap();
+        f.emu.token_grantable(&marked.id, &marked.secret).unwrap();
+        f.emu.token_grantable(&others_client, &others_secret).unwrap();
+        // AND a client whose roles manage no client is taken
+        f.write("static-roles/plain", json!({"client_id": plain.id}))
+            .await
+            .unwrap();
+        assert!(f.emu.token_grantable(&plain.id, &plain.secret).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_client_whose_roles_cannot_be_read_is_refused() {
+        // GIVEN a client whose role is unknown, and a transient failure of the role read
+        let f = Fixture::with_role().await;
+        let ghost = f.emu.seed_client(SeedClient {
+            role_divisions: vec![genesys_emulator::RoleDivision {
+                role_id: "no-such-role".to_string(),
+                division_id: "*".to_string(),
+            }],
+            ..SeedClient::new("ghost", &[])
+        });
+        let r = f.write("static-roles/ghost", json!({"client_id": ghost.id})).await;
+        assert!(refused(&r, &["role no-such-role cannot be found"]), "{r:?}");
+        let crm = client_with_role(&f, "crm-role", &["conversation:communication:view"]);
+        f.emu.inject_fault(
+            genesys_emulator::Fault::new(
+                genesys_emulator::routes::GET_ROLE,
+                genesys_emulator::FaultAction::Status {
+                    status: 503,
+                    retry_after: None,
+                },
+            )
+            .times(20),
+        );
+        let r = f.write("static-roles/crm", json!({"client_id": crm.id})).await;
+        assert!(
+            matches!(&r, Err(LogicalError::Internal(m)) if m.contains("refused for now") && m.contains("crm-role")),
+            "{r:?}"
+        );
+        f.emu.clear_faults();
+        // AND a master that may not read roles is refused, and told which permission it lacks
+        let plain_master = f.emu.seed_client(SeedClient::admin("plain-master"));
+        f.write(
+            "config",
+            json!({"client_id": plain_master.id, "client_secret": plain_master.secret, "region": crate::engine::testing::REGION}),
+        )
+        .await
+        .unwrap();
+        let r = f.write("static-roles/crm", json!({"client_id": crm.id})).await;
+        assert!(refused(&r, &["authorization:role:view"]), "{r:?}");
+        // THEN no role was kept and no secret changed
+        for name in ["ghost", "crm"] {
+            assert_eq!(f.read(&format!("static-roles/{name}")).await.unwrap(), None);
+        }
+        f.emu.token_grantable(&ghost.id, &ghost.secret).unwrap();
+        f.emu.token_grantable(&crm.id, &crm.secret).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_client_that_becomes_a_master_is_no_longer_rotated() {
+        // GIVEN a static role over a client whose role later gains oauth:client:edit
+        let f = Fixture::with_role().await;
+        let crm = client_with_role(&f, "crm-role", &["conversation:communication:view"]);
+        f.write("static-roles/crm", json!({"client_id": crm.id})).await.unwrap();
+        let stored = Fixture::field(&f.read("static-creds/crm").await.unwrap(), "client_secret");
+        f.emu
+            .seed_role("crm-role", &["conversation:communication:view", "oauth:client:edit"]);
+        // WHEN it is rotated on demand, or its period passes
+        let r = f.write("rotate-role/crm", json!({})).await;
+        assert!(
+            refused(
+                &r,
+                &["static role \"crm\" was not rotated", "is a master", "delete the role"]
+            ),
+            "{r:?}"
+        );
+        f.advance(std::time::Duration::from_secs(86_400 + 60));
+        f.rollback().await;
+        // THEN its secret never changes, and the role keeps the one that works
+        assert_eq!(current_secret(&f, &crm.id), stored);
+        assert_eq!(
+            Fixture::field(&f.read("static-creds/crm").await.unwrap(), "client_secret"),
+            stored
+        );
+        // AND once the role is harmless again, rotation resumes
+        f.emu.seed_role("crm-role", &["conversation:communication:view"]);
+        f.rollback().await;
+        assert_ne!(current_secret(&f, &crm.id), stored);
     }
 
     #[tokio::test]

@@ -26,6 +26,15 @@ use crate::logical::{
 pub const REGION: &str = "mypurecloud.ie";
 /// A Genesys role the emulator knows.
 pub const ROLE_ID: &str = "crm-integration-role";
+/// The fixture master's permissions: the four `oauth:client:*` ones the engine needs, and the
+/// role view static roles need to tell a master from an ordinary client.
+pub const MASTER_PERMISSIONS: [&str; 5] = [
+    "oauth:client:view",
+    "oauth:client:add",
+    "oauth:client:edit",
+    "oauth:client:delete",
+    super::static_guard::ROLE_VIEW_PERMISSION,
+];
 /// The default name prefix.
 pub const PREFIX: &str = super::config::DEFAULT_PREFIX;
 
@@ -145,7 +154,7 @@ impl Fixture {
             .await
             .expect("start emulator");
         emu.seed_role(ROLE_ID, &["conversation:communication:view"]);
-        let master = emu.seed_client(SeedClient::admin("vault-master"));
+        let master = emu.seed_client(SeedClient::new("vault-master", &MASTER_PERMISSIONS));
         Self::on(Arc::new(emu), master)
     }
 

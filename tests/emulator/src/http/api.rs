@@ -76,6 +76,12 @@ pub(crate) async fn new_secret(State(state): State<AppState>, Path(id): Path<Str
     Ok(Json(store.new_secret(&caller, &id)?).into_response())
 }
 
+pub(crate) async fn get_role(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
+    let mut store = state.store();
+    store.authorize(bearer_token(&headers), Some(permissions::ROLE_VIEW))?;
+    Ok(Json(store.get_role(&id)?).into_response())
+}
+
 pub(crate) async fn tokens_me(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     let mut store = state.store();
     let caller = store.authorize(bearer_token(&headers), None)?;

@@ -51,6 +51,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/api/v2/oauth/clients/{id}/secret", post(api::new_secret))
         .route("/api/v2/tokens/me", get(api::tokens_me))
+        .route("/api/v2/authorization/roles/{id}", get(api::get_role))
         .route(
             "/api/v2/integrations/credentials",
             get(credentials::list).post(credentials::create),

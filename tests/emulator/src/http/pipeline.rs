@@ -28,6 +28,7 @@ pub(crate) fn classify(method: &Method, path: &str) -> (String, Option<String>) 
         ["", "api", "v2", "oauth", "clients", id] => ("/api/v2/oauth/clients/{id}", Some(*id)),
         ["", "api", "v2", "oauth", "clients", id, "secret"] => ("/api/v2/oauth/clients/{id}/secret", Some(*id)),
         ["", "api", "v2", "tokens", "me"] => ("/api/v2/tokens/me", None),
+        ["", "api", "v2", "authorization", "roles", id] => ("/api/v2/authorization/roles/{id}", Some(*id)),
         ["", "api", "v2", "integrations", "credentials"] => ("/api/v2/integrations/credentials", None),
         ["", "api", "v2", "integrations", "credentials", id] => ("/api/v2/integrations/credentials/{id}", Some(*id)),
         _ => return (format!("{method} {path}"), None),
