@@ -126,7 +126,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
     /// name, if set.
     fn function(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
         let Some(v) = self.get(name) else { return Ok(None) };
-        let function = crate::store::function_name(&v);
+        let function = function_name(&v);
         if (1..=64).contains(&function.len())
             && function
                 .bytes()
@@ -435,6 +435,18 @@ pub async fn load_aws() -> aws_config::SdkConfig {
     aws_config::from_env().timeout_config(aws_timeouts()).load().await
 }
 
+/// The function name of a Lambda function name or ARN
+/// (`arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]`): a secret's
+/// `RotationLambdaARN` and [`RotatorConfig::rotation_function`] are compared by it, so an alias or
+/// version still counts.
+pub fn function_name(name_or_arn: &str) -> &str {
+    let parts: Vec<&str> = name_or_arn.split(':').collect();
+    match parts.as_slice() {
+        ["arn", _, "lambda", _, _, "function", name, ..] => name,
+        _ => name_or_arn,
+    }
+}
+
 /// Parses a comma-separated list of secret ARNs from environment variable `name`.
 fn parse_arn_list(name: &'static str, value: &str) -> Result<Vec<String>, ConfigError> {
     value
@@ -580,6 +592,40 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn the_rotation_function_is_a_name_from_a_name_or_an_arn_and_defaults_to_the_function_itself() {
+        let with = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                if k == "ALLOWED_MASTER_SECRET_ARNS" {
+                    return Some(MASTER.to_owned());
+                }
+                pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+            }
+        };
+        const ARN: &[(&str, &str)] = &[(
+            "ROTATION_FUNCTION_NAME",
+            "arn:aws:lambda:eu-west-1:123456789012:function:genesys-rotation:live",
+        )];
+        let config = RotatorConfig::from_lookup(with(ARN)).unwrap();
+        assert_eq!(config.rotation_function.as_deref(), Some("genesys-rotation"));
+        // Unset: none (the tag alone), except for the rotation function itself.
+        let unset = RotatorConfig::from_lookup(with(&[])).unwrap();
+        assert_eq!(unset.rotation_function, None);
+        let own = unset
+            .for_rotation_function(with(&[("AWS_LAMBDA_FUNCTION_NAME", "genesys-rotation")]))
+            .unwrap();
+        assert_eq!(own.rotation_function.as_deref(), Some("genesys-rotation"));
+        assert!(matches!(
+            RotatorConfig::from_lookup(with(&[("ROTATION_FUNCTION_NAME", "not a name!")])),
+            Err(ConfigError::InvalidEnv {
+                name: "ROTATION_FUNCTION_NAME",
+                ..
+            })
+        ));
+        assert_eq!(function_name("arn:aws:lambda:us-east-1:123456789012:function:f"), "f");
+        assert_eq!(function_name("f"), "f");
     }
 
     #[test]

@@ -651,9 +651,9 @@ pub(crate) async fn before_create<S: SecretStore, H: Future<Output = Holders>>(
     );
     if !steps.is_empty() {
         let holders = holders().await;
-        if let Some(holder) = holders.first_unreadable() {
+        if let Some((secret, why)) = holders.first_unreadable() {
             return Err(ReconcileError::HoldersUnreadable {
-                holder: holder.to_owned(),
+                holder: format!("{secret} ({why})"),
             });
         }
         report = ReconcileReport::default();
@@ -860,7 +860,7 @@ mod tests {
         assert_eq!(planned(&steps), [("free", "delete")]);
         assert_eq!(report.kept_referenced, 1);
         // AND WHEN a possible holder could not be read, nothing goes at all
-        holders.unreadable("secret x");
+        holders.unreadable("secret x", "AccessDenied");
         let steps = plan(
             &clients,
             &scopes,

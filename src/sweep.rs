@@ -48,12 +48,12 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
     // The one guard's holders, read once for the pass: every served secret and master, whatever
     // master it goes through; a holder that cannot be read keeps every client (fail closed).
     let holders = rotator.holders("").await;
-    if let Some(holder) = holders.first_unreadable() {
+    if let Some((secret, why)) = holders.first_unreadable() {
         let e = ReconcileError::HoldersUnreadable {
-            holder: holder.to_owned(),
+            holder: format!("{secret} ({why})"),
         };
         warn!(error = %e, "reconciliation touches no client");
-        report.errors.push(ReconcileFailure::of(holder, &e));
+        report.errors.push(ReconcileFailure::of(secret, &e));
     }
     let mut groups: Vec<(Arc<GenesysClient>, Vec<Scope>)> = Vec::new();
     let mut seen = HashSet::new();

@@ -60,7 +60,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             Ok(served) => served,
             Err(e) => {
                 warn!(error = %e, "the served secrets could not be listed: no client is retired");
-                holders.unreadable(format!("the list of served secrets ({e})"));
+                holders.unreadable("*", format!("the list of served secrets: {e}"));
                 return holders;
             }
         };
@@ -70,7 +70,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             }
             let current = secret.version_with(AWSCURRENT);
             if current.is_none() {
-                holders.unreadable(format!("secret {} (no AWSCURRENT version listed)", secret.arn));
+                holders.unreadable(&secret.arn, "no AWSCURRENT version listed");
                 continue;
             }
             for stage in [AWSCURRENT, AWSPENDING] {
@@ -105,10 +105,10 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 }
             },
             Ok(None) if stage == AWSPENDING => {}
-            Ok(None) => holders.unreadable(format!("{stage} of {who} (no value)")),
+            Ok(None) => holders.unreadable(arn, format!("{stage} of {who} has no value")),
             Err(e) => {
                 warn!(secret_arn = %arn, stage, error = %e, "a possible holder could not be read: no client is retired");
-                holders.unreadable(format!("{stage} of {who} ({e})"));
+                holders.unreadable(arn, format!("{stage} of {who}: {e}"));
             }
         }
     }
@@ -225,9 +225,9 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             }
         }
         let holders = self.holders(&desc.arn).await;
-        if let Some(unreadable) = holders.first_unreadable() {
+        if let Some((secret, why)) = holders.first_unreadable() {
             warnings.push(format!(
-                "{unreadable} cannot be read: until it can, no rotation retires any client (fail closed)"
+                "{secret} cannot be read ({why}): until it can, no rotation retires any client (fail closed)"
             ));
         }
         if let Some(holder) = holders.holder(&current.credentials.client_id) {

@@ -211,7 +211,11 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     pub async fn served_secrets(&self) -> Result<Vec<SecretDescription>, RotationError> {
         let mut served = self.store.served_secrets().await?;
         if let Some(function) = &self.config.rotation_function {
-            served.retain(|s| s.rotated_by(function));
+            served.retain(|s| {
+                s.rotation_lambda_arn
+                    .as_deref()
+                    .is_some_and(|arn| crate::config::function_name(arn) == function)
+            });
         }
         Ok(served)
     }

@@ -214,24 +214,6 @@ impl SecretDescription {
     pub fn is_served(&self) -> bool {
         self.tags.contains_key(SERVED_TAG)
     }
-
-    /// Whether its rotation function is the function named `function` (a name, or an ARN with or
-    /// without a qualifier): compared by function name, so an alias or version still counts.
-    pub fn rotated_by(&self, function: &str) -> bool {
-        self.rotation_lambda_arn
-            .as_deref()
-            .is_some_and(|arn| function_name(arn) == function_name(function))
-    }
-}
-
-/// The function name of a Lambda function name or ARN
-/// (`arn:<partition>:lambda:<region>:<account>:function:<name>[:<qualifier>]`).
-pub fn function_name(name_or_arn: &str) -> &str {
-    let parts: Vec<&str> = name_or_arn.split(':').collect();
-    match parts.as_slice() {
-        ["arn", _, "lambda", _, _, "function", name, ..] => name,
-        _ => name_or_arn,
-    }
 }
 
 /// Which version to read.
@@ -612,10 +594,6 @@ mod tests {
         assert_eq!(d.version_with(AWSPENDING), Some("v3"));
         assert_eq!(d.stages_of("v1"), Some(&[AWSPREVIOUS.to_owned()][..]));
         assert_eq!(d.stages_of("nope"), None);
-        assert!(d.rotated_by("genesys-rotation"));
-        assert!(d.rotated_by("arn:aws:lambda:us-east-1:123456789012:function:genesys-rotation"));
-        assert!(!d.rotated_by("genesys-rotation-2"));
-        assert!(!SecretDescription::default().rotated_by("genesys-rotation"));
     }
 
     #[test]

@@ -51,11 +51,14 @@ async fn a_clean_rotation_moves_current_to_a_new_working_client() {
     let id = w.assert_rotated(&arn, &r.token, Some(&before), 0).await;
     assert_ne!(id, w.org().legacy_id);
 
-    // The new version carries every non-secret field forward, including ones we do not know.
+    // The new version carries every non-secret field forward, including ones we do not know,
+    // and records that the hand-made client it replaced was proven by its own credential.
     let mut expected = w.integration_json(0);
     let current = w.value(&arn, AWSCURRENT).await;
     expected["clientId"] = current["clientId"].clone();
     expected["clientSecret"] = current["clientSecret"].clone();
+    assert_eq!(current["possessionProof"]["clientId"], w.org().legacy_id.as_str());
+    expected["possessionProof"] = current["possessionProof"].clone();
     assert_eq!(current, expected);
 
     // The new client has what the secret asked for.

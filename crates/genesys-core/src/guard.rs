@@ -31,7 +31,7 @@ use crate::ownership::Foreign;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Holders {
     held: HashMap<String, String>,
-    unreadable: Vec<String>,
+    unreadable: Vec<(String, String)>,
 }
 
 impl Holders {
@@ -40,9 +40,10 @@ impl Holders {
         self.held.entry(client_id.into()).or_insert_with(|| holder.into());
     }
 
-    /// Records that `holder` (a secret, a master) could not be read: it may hold any client.
-    pub fn unreadable(&mut self, holder: impl Into<String>) {
-        self.unreadable.push(holder.into());
+    /// Records that possible holder `secret` (a served secret, a master secret; `*` for the
+    /// list of them) could not be read, and why: it may hold any client.
+    pub fn unreadable(&mut self, secret: impl Into<String>, why: impl Into<String>) {
+        self.unreadable.push((secret.into(), why.into()));
     }
 
     /// Who holds `client_id`, if anyone.
@@ -50,9 +51,9 @@ impl Holders {
         self.held.get(client_id).map(String::as_str)
     }
 
-    /// The first possible holder that could not be read, if any.
-    pub fn first_unreadable(&self) -> Option<&str> {
-        self.unreadable.first().map(String::as_str)
+    /// The first possible holder that could not be read, if any: the secret, and why.
+    pub fn first_unreadable(&self) -> Option<(&str, &str)> {
+        self.unreadable.first().map(|(s, why)| (s.as_str(), why.as_str()))
     }
 
     /// Whether every possible holder was read.
@@ -188,9 +189,9 @@ impl fmt::Display for Refusal {
 /// The decision: may the actor touch `client_id`, for which it has `standing`, given the org's
 /// `holders`? Fail closed first (an incomplete view), then holders, then ownership or proof.
 pub fn decide(client_id: &str, standing: &Standing, holders: &Holders) -> Result<Grant, Refusal> {
-    if let Some(holder) = holders.first_unreadable() {
+    if let Some((secret, why)) = holders.first_unreadable() {
         return Err(Refusal::Unreadable {
-            holder: holder.to_owned(),
+            holder: format!("{secret} ({why})"),
         });
     }
     if let Some(holder) = holders.holder(client_id) {
@@ -279,13 +280,13 @@ mod tests {
     #[test]
     fn an_unreadable_holder_keeps_every_client() {
         let mut holders = Holders::default();
-        holders.unreadable("secret x");
+        holders.unreadable("secret x", "AccessDenied");
         assert!(!holders.is_complete());
         for standing in [Standing::Owned { version: "v".into() }, proof("c1"), unproven()] {
             assert_eq!(
                 decide("c1", &standing, &holders),
                 Err(Refusal::Unreadable {
-                    holder: "secret x".into()
+                    holder: "secret x (AccessDenied)".into()
                 })
             );
         }
