@@ -349,7 +349,15 @@ async fn forged_messages_delete_nothing_and_malformed_ones_end_in_the_dlq() {
             .await
             .unwrap();
     }
-    let deliveries = player.deliver_all(&dw.cleanup, now, 10).await;
+    // A cleanup fed by that queue (the world's takes records from its own drain queue only).
+    let cleanup = genesys_rotator::cleanup::Cleanup::new(
+        dw.w.store.clone(),
+        dw.w.rotator_config(),
+        dw.queue.clone(),
+        genesys_rotator::drain::DrainSettings::default(),
+    )
+    .accept_only_from(&player.queue_url);
+    let deliveries = player.deliver_all(&cleanup, now, 10).await;
     let receives: Vec<u32> = deliveries
         .iter()
         .flat_map(|d| d.received.iter().map(|r| r.receive_count))
