@@ -408,6 +408,10 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
         let Some(client) = master.get_client(&m.client_id).await? else {
             return Ok(Due::Now(Disposition::AlreadyGone));
         };
+        // Deleted already (a soft delete Genesys keeps listed for a while): never DELETE again.
+        if client.is_soft_deleted() {
+            return Ok(Due::Now(Disposition::AlreadyGone));
+        }
         if client.name != m.client_name {
             return refused(Refusal::NameMismatch { actual: client.name });
         }

@@ -164,8 +164,8 @@ pub async fn inventory<S: SecretStore, R: Retirement>(
         }
     }
     for (master, views) in orgs {
-        let clients = match master.list_clients().await {
-            Ok(c) => c,
+        let (clients, undecoded) = match master.list_all_clients().await {
+            Ok(listing) => (listing.clients, listing.undecoded.len()),
             Err(e) => {
                 inv.unreadable.extend(views.iter().map(|v| Unreadable {
                     secret_arn: v.arn.clone(),
@@ -174,7 +174,7 @@ pub async fn inventory<S: SecretStore, R: Retirement>(
                 continue;
             }
         };
-        inv.total += clients.len();
+        inv.total += clients.len() + undecoded;
         let mut entries: Vec<Entry> = clients
             .iter()
             .map(|c| place(c, master.client_id(), &views, now))

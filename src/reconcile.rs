@@ -159,6 +159,9 @@ pub struct ReconcileReport {
     /// Owned, active clients a version once held, kept by createSecret's pass (the scheduled
     /// pass retires them).
     pub kept_active: usize,
+    /// Owned clients already deleted but still listed (a soft delete: inactive, `dateToDelete`
+    /// set): left alone, never deleted again; they still count against the client limit.
+    pub soft_deleted: usize,
     /// What went wrong, per secret.
     pub errors: Vec<ReconcileFailure>,
 }
@@ -437,6 +440,12 @@ pub(crate) fn plan(
             continue;
         };
         report.managed += 1;
+        // Deleted already, only still listed (a soft delete): gone for reconciliation, though it
+        // still counts against the limit. Deleting it again would repeat on every pass.
+        if client.is_soft_deleted() {
+            report.soft_deleted += 1;
+            continue;
+        }
         if referenced_anywhere(&client.id) {
             report.kept_referenced += 1;
             continue;
@@ -871,6 +880,28 @@ mod tests {
             &mut ReconcileReport::default(),
         );
         assert!(steps.is_empty());
+    }
+
+    #[test]
+    fn a_soft_deleted_client_is_gone_for_reconciliation_and_never_deleted_again() {
+        // GIVEN an owned client retired long ago that Genesys soft-deleted (still listed)
+        let now = OffsetDateTime::now_utc();
+        let mut c = client("soft", &format!("crm-{V_A1}"), A, 24 * 40, Some(24 * 35), now);
+        c.date_to_delete = Some(now + time::Duration::days(5));
+        // WHEN a pass plans
+        let mut report = ReconcileReport::default();
+        let steps = plan(
+            &[c],
+            &[scope(A, "crm-", &[V_A1], &[])],
+            &Holders::default(),
+            "m",
+            Duration::from_secs(48 * 3600),
+            now,
+            &mut report,
+        );
+        // THEN nothing is planned, and it is counted as soft-deleted
+        assert!(steps.is_empty());
+        assert_eq!((report.managed, report.soft_deleted), (1, 1));
     }
 
     #[test]

@@ -159,7 +159,10 @@ pub fn place(
             let life = match clients {
                 None => ClientLife::Unknown,
                 Some(clients) => match clients.iter().find(|c| c.id == id) {
+                    // Soft-deleted: still listed (and counted against the limit) until Genesys
+                    // removes it, but deleted.
                     None => ClientLife::Deleted,
+                    Some(c) if c.is_soft_deleted() => ClientLife::Deleted,
                     Some(_) if has(AWSCURRENT) => ClientLife::Current,
                     Some(_) if has(AWSPENDING) => ClientLife::Pending,
                     Some(c) if matches!(c.effective_state(), ClientState::Inactive | ClientState::Disabled) => {

@@ -113,8 +113,8 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
         }
     }
     for (master, scopes) in groups {
-        let clients = match master.list_clients().await {
-            Ok(c) => c,
+        let (clients, undecoded) = match master.list_all_clients().await {
+            Ok(listing) => (listing.clients, listing.undecoded.len()),
             Err(e) => {
                 let e = ReconcileError::List(e);
                 warn!(master_client_id = %master.client_id(), error = %e, "reconciliation could not list clients");
@@ -147,7 +147,11 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
         .await;
         let deleted = report.deleted.len() - deleted_before;
         crate::metrics::clients_deleted(crate::metrics::DeleteReason::Orphaned, deleted);
-        crate::metrics::client_limit_headroom(config.client_limit, clients.len() - deleted, master.client_id());
+        crate::metrics::client_limit_headroom(
+            config.client_limit,
+            clients.len() + undecoded - deleted,
+            master.client_id(),
+        );
         report
             .errors
             .extend(failures.iter().map(|(arn, e)| ReconcileFailure::of(arn, e)));
@@ -162,6 +166,7 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
         would_deactivate = report.would_deactivate.len(),
         kept_referenced = report.kept_referenced,
         kept_young = report.kept_young,
+        soft_deleted = report.soft_deleted,
         errors = report.errors.len(),
         dry_run = config.dry_run,
         "reconciliation done"

@@ -427,6 +427,9 @@ mod paging {
         /// Page 1 of 2 announces 3 clients and lists 2; page 2 lists one of page 1's again
         /// (the org shifted between pages): one client is never seen.
         Shifted,
+        /// One page whose items include the pre-v250 listing model (no authorizedGrantType)
+        /// and an item without an id.
+        OldItems,
     }
 
     async fn serve(listener: TcpListener, script: Script) {
@@ -452,6 +455,11 @@ mod paging {
                     format!(
                         r#"{{"entities":[{}],"nextUri":"/api/v2/oauth/clients?pageNumber=1"}}"#,
                         client_json("x")
+                    )
+                } else if matches!(script, Script::OldItems) {
+                    format!(
+                        r#"{{"entities":[{},{{"id":"old","name":"old"}},{{"name":"no id"}}],"pageNumber":1,"pageCount":1,"total":3}}"#,
+                        client_json("a")
                     )
                 } else if matches!(script, Script::Shifted) && target.ends_with("pageNumber=2") {
                     format!(
@@ -517,6 +525,17 @@ mod paging {
             ),
             "{err:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn listed_items_that_are_no_readable_client_are_kept_aside_and_counted() {
+        let client = client_for(Script::OldItems).await;
+        let listing = client.list_all_clients().await.unwrap();
+        let ids: Vec<_> = listing.clients.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["a"]);
+        assert_eq!(listing.undecoded, ["old", "(no id)"]);
+        assert_eq!(listing.len(), 3, "every item counts against the limit");
+        assert_eq!(client.list_clients().await.unwrap().len(), 1);
     }
 
     #[tokio::test]

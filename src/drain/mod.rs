@@ -146,6 +146,10 @@ impl<Q: DrainQueue> DrainRetirement<Q> {
 
     async fn run(&self, master: &GenesysClient, old: &RetiringClient) -> Result<(), DrainError> {
         let client = &old.client;
+        if client.is_soft_deleted() {
+            info!(old_client_id = %client.id, "rotated-out client is already deleted (soft-deleted); nothing to retire");
+            return Ok(());
+        }
         // Checked before anything changes: a refused drain leaves the old client as it was.
         let drain = self
             .settings

@@ -559,7 +559,10 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         }
         let settings = &current.settings;
         let master = self.master(&current).await?;
-        let mut clients = master.list_clients().await?;
+        let listing = master.list_all_clients().await?;
+        // Listed items not readable as clients are foreign to everyone, but take room.
+        let unreadable_items = listing.undecoded.len();
+        let mut clients = listing.clients;
         let version_ids = self.store.version_ids(&desc.arn).await?;
         // Before anything changes: what this secret can show for the client it names. Owned, or
         // proven now by its stored credential; else the name is only a claim, and the client is
@@ -604,7 +607,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         // or one running alongside this one) still count here: they are deleted only once this
         // attempt's value is stored, since until then another attempt may be about to store one
         // of them.
-        crate::reconcile::check_client_limit(clients.len(), master.client_id(), &self.reconcile)?;
+        crate::reconcile::check_client_limit(clients.len() + unreadable_items, master.client_id(), &self.reconcile)?;
 
         // The new client is the current one carried forward (fields this code does not know
         // included), with the rotator's own fields and the secret's clientFields over it.

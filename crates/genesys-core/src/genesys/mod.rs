@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
@@ -36,7 +37,7 @@ pub use credential::{
 };
 pub use error::{GenesysCall, GenesysError};
 pub use models::{
-    ClientState, EntityRef, ErrorBody, GrantType, NamedEntity, OAuthClient, OAuthClientEntityListing,
+    ClientState, EntityRef, ErrorBody, GrantType, ListedItem, NamedEntity, OAuthClient, OAuthClientEntityListing,
     OAuthClientRequest, OAuthErrorBody, RoleDivision, TokenInfo, TokenInfoClient, TokenResponse, READ_ONLY_FIELDS,
     REQUEST_FIELDS,
 };
@@ -439,25 +440,52 @@ impl GenesysClient {
     /// after fewer pages than a page's `pageCount`, it fails with the retryable
     /// [`GenesysError::IncompleteListing`]. Pages that state neither are judged by `nextUri`
     /// alone.
+    ///
+    /// Items that are not readable as clients are left out (see [`ListedItem`]); callers that
+    /// count the org's clients use [`list_all_clients`](Self::list_all_clients).
     pub async fn list_clients(&self) -> Result<Vec<OAuthClient>, GenesysError> {
+        Ok(self.list_all_clients().await?.clients)
+    }
+
+    /// [`list_clients`](Self::list_clients), with the items that are not readable as clients:
+    /// they count against the client limit, and are foreign to everyone.
+    pub async fn list_all_clients(&self) -> Result<ClientListing, GenesysError> {
         const CALL: GenesysCall = GenesysCall::ListClients;
         let mut url = self.api_url(CALL, &["api", "v2", "oauth", "clients"])?;
         let mut seen = HashSet::new();
         let mut ids = HashSet::new();
-        let mut clients = Vec::new();
+        let mut listing = ClientListing::default();
         let mut tally = ListingTally::default();
         for _ in 0..MAX_LIST_PAGES {
             seen.insert(url.to_string());
             let body = self.send(CALL, url, None, Idempotency::Idempotent).await?;
             let page: OAuthClientEntityListing = decode(CALL, &body, "client listing", false)?;
             tally.add_page(&page);
-            clients.extend(page.entities.into_iter().filter(|c| ids.insert(c.id.clone())));
+            for item in page.entities {
+                match item {
+                    ListedItem::Client(c) if ids.insert(c.id.clone()) => listing.clients.push(*c),
+                    ListedItem::Client(_) => {}
+                    ListedItem::Undecoded(raw) => {
+                        let id = raw.get("id").and_then(Value::as_str).map(str::to_owned);
+                        if id.as_ref().is_none_or(|id| ids.insert(id.clone())) {
+                            listing.undecoded.push(id.unwrap_or_else(|| "(no id)".to_owned()));
+                        }
+                    }
+                }
+            }
             match page.next_uri.filter(|next| !next.trim().is_empty()) {
                 None => {
-                    tally.check(clients.len()).inspect_err(|e| {
+                    tally.check(listing.len()).inspect_err(|e| {
                         warn!(route = CALL.route(), error = %e, "client listing is incomplete; nothing is decided on it");
                     })?;
-                    return Ok(clients);
+                    if !listing.undecoded.is_empty() {
+                        warn!(
+                            route = CALL.route(),
+                            undecoded = listing.undecoded.len(),
+                            "some listed items are not readable as clients: they are counted, and foreign (never touched)"
+                        );
+                    }
+                    return Ok(listing);
                 }
                 Some(next) => {
                     url = self.next_page_url(&next)?;
@@ -550,6 +578,10 @@ impl GenesysClient {
     /// Deactivates `client` (Genesys requires it before DELETE) and deletes it; a client already
     /// gone is fine. Callers have checked it is theirs to touch and that its drain has passed.
     pub async fn retire_and_delete(&self, client: &OAuthClient) -> Result<(), GenesysError> {
+        if client.is_soft_deleted() {
+            tracing::info!(client_id = %client.id, "client already deleted (soft-deleted, awaiting removal)");
+            return Ok(());
+        }
         if !self.deactivate(client).await? {
             return Ok(());
         }
@@ -609,6 +641,28 @@ impl GenesysClient {
         let url = self.api_url(CALL, &["api", "v2", "tokens", "me"])?;
         let body = self.send(CALL, url, None, Idempotency::Idempotent).await?;
         decode(CALL, &body, "token info", false)
+    }
+}
+
+/// The organization's clients, and the listed items not readable as clients (their ids, or
+/// `(no id)`).
+#[derive(Debug, Clone, Default)]
+pub struct ClientListing {
+    /// The clients.
+    pub clients: Vec<OAuthClient>,
+    /// The other items: counted against the client limit, judged foreign.
+    pub undecoded: Vec<String>,
+}
+
+impl ClientListing {
+    /// Every listed item, readable or not: what counts against the client limit.
+    pub fn len(&self) -> usize {
+        self.clients.len() + self.undecoded.len()
+    }
+
+    /// Whether the org lists nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

@@ -342,15 +342,35 @@ impl OAuthClient {
     pub fn effective_state(&self) -> ClientState {
         self.state.clone().unwrap_or(ClientState::Active)
     }
+
+    /// Whether the client is deleted but still listed: Genesys soft-deletes a client created
+    /// more than 30 days ago (inactive, `dateToDelete` set, restorable for 7 days). For
+    /// retirement it is gone (never deleted again); it still takes room under the client limit.
+    pub fn is_soft_deleted(&self) -> bool {
+        self.date_to_delete.is_some() && self.effective_state() != ClientState::Active
+    }
+}
+
+/// One item of a client listing: a client, or an item this library cannot read as one (before
+/// SDK v250 the listing's items were `OAuthClientListing`s, without `authorizedGrantType`; an
+/// odd item may lack any other field). Such an item is kept aside, never a failed listing: it
+/// counts against the client limit, and since nothing about it can be judged, it is foreign.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ListedItem {
+    /// A client.
+    Client(Box<OAuthClient>),
+    /// Anything else, as raw JSON.
+    Undecoded(Value),
 }
 
 /// One page of `GET /api/v2/oauth/clients`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuthClientEntityListing {
-    /// The clients on this page.
+    /// The items on this page.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub entities: Vec<OAuthClient>,
+    pub entities: Vec<ListedItem>,
     /// Page size.
     #[serde(default)]
     pub page_size: Option<u32>,
@@ -647,10 +667,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(page.entities.len(), 1);
-        assert_eq!(
-            page.entities[0].authorized_grant_type,
-            GrantType::Other("FUTURE-GRANT".into())
-        );
+        let ListedItem::Client(client) = &page.entities[0] else {
+            panic!("{:?}", page.entities[0])
+        };
+        assert_eq!(client.authorized_grant_type, GrantType::Other("FUTURE-GRANT".into()));
+        // An item of the old listing model (no authorizedGrantType) is kept aside, not an error.
+        let old: OAuthClientEntityListing =
+            serde_json::from_str(r#"{"entities":[{"id":"a","name":"b"},{"name":"no id"}],"total":2}"#).unwrap();
+        assert!(old.entities.iter().all(|e| matches!(e, ListedItem::Undecoded(_))));
         assert!(page.next_uri.is_none());
 
         let t: TokenResponse =
