@@ -148,6 +148,9 @@ pub struct EnrollRequest {
     pub rotation: Option<RotationSchedule>,
     /// KMS key of the new secret (default: Secrets Manager's own).
     pub kms_key_id: Option<String>,
+    /// Whether the master must hold every role-division the new clients get and the client has
+    /// ([`genesys_core::role_rule`]).
+    pub role_rule: bool,
 }
 
 /// What enrollment did.
@@ -445,6 +448,26 @@ async fn check_before_writing<S: SecretStore, R: Retirement>(
             reason: "it has no roleDivisions to copy; give --role ROLE_ID[:DIVISION_ID]".into(),
         });
     }
+    if req.role_rule {
+        // The new clients get `role_divisions`; retiring this client edits it (its own roles).
+        let wanted: Vec<RoleDivision> = role_divisions.iter().chain(&existing.role_divisions).cloned().collect();
+        let held = genesys_core::role_rule::held_by(&master)
+            .await
+            .map_err(|e| EnrollError::Master {
+                arn: req.master_secret_arn.clone(),
+                source: Box::new(e.into()),
+            })?;
+        let missing = genesys_core::role_rule::missing(&held, &wanted);
+        if !missing.is_empty() {
+            return Err(EnrollError::Master {
+                arn: req.master_secret_arn.clone(),
+                source: Box::new(RotationError::MasterLacksRoles {
+                    master_client_id: master.client_id().to_owned(),
+                    missing: genesys_core::role_rule::describe(&missing),
+                }),
+            });
+        }
+    }
     let token_lifetime = req
         .token_lifetime
         .or_else(|| {
@@ -719,6 +742,7 @@ mod tests {
             description: Some("CRM sync".into()),
             rotation: None,
             kms_key_id: None,
+            role_rule: true,
         };
         let roles = [RoleDivision::new("r1", "*")];
         let value = secret_json(&req, &roles, TokenLifetime::new(3600).unwrap());

@@ -67,11 +67,16 @@ enum Command {
         #[arg(long)]
         secret: String,
     },
-    /// Validate a secret's JSON and check that its master and its credential work.
+    /// Validate a secret's JSON and check that its master and its credential work, and that the
+    /// master holds every role-division it will assign (the role rule).
     Check {
         /// The integration secret (ARN or name).
         #[arg(long)]
         secret: String,
+        /// Skip the role rule: only if your organization lets masters assign roles they do not
+        /// hold (`genesys-rotator conformance` tells).
+        #[arg(long)]
+        no_role_rule: bool,
     },
     /// Make an integration secret for an existing client. Its secret is read from standard
     /// input (never a flag); everything is checked before anything is written.
@@ -122,6 +127,10 @@ struct EnrollArgs {
     /// KMS key of the new secret (default: Secrets Manager's own key).
     #[arg(long)]
     kms_key_id: Option<String>,
+    /// Skip the role rule (the master must hold every role-division the new clients get): only
+    /// if your organization lets masters assign roles they do not hold.
+    #[arg(long)]
+    no_role_rule: bool,
 }
 
 type Error = Box<dyn std::error::Error>;
@@ -173,9 +182,12 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             print(cli.json, &report, print_report)?;
             Ok(exit_for(report.errors.is_empty()))
         }
-        Command::Check { secret } => {
+        Command::Check { secret, no_role_rule } => {
             let rotator = Rotator::new(store, config);
             let outcome = rotator.check(&secret).await?;
+            if !no_role_rule {
+                rotator.check_roles(&secret).await?;
+            }
             let warnings = rotator.sharing_warnings(&secret).await?;
             // The outcome's own fields, plus the warnings.
             let mut report = serde_json::to_value(&outcome)?;
@@ -294,6 +306,7 @@ fn enroll_request(f: EnrollArgs) -> Result<EnrollRequest, Error> {
         description: f.description,
         rotation,
         kms_key_id: f.kms_key_id,
+        role_rule: !f.no_role_rule,
     })
 }
 

@@ -42,6 +42,18 @@ pub enum RotationError {
         "secret names master secret {0}, which this function is not allowed to use (see ALLOWED_MASTER_SECRET_ARNS)"
     )]
     MasterNotAllowed(String),
+    /// The master does not hold every role-division it must assign or edit
+    /// ([`genesys_core::role_rule`]): if the role rule binds masters, Genesys refuses the create
+    /// (or the old client's deactivation).
+    #[error(
+        "the master client {master_client_id} does not hold these role-divisions that the secret's clients get or          that its current client has: {missing}. If your organization applies the role rule to client-credentials          clients, rotation will be refused: give the master's roles these role-divisions (see the deploy guide), or          narrow the secret's roleDivisions"
+    )]
+    MasterLacksRoles {
+        /// The master client.
+        master_client_id: String,
+        /// The missing pairs, `role/division`, comma-separated.
+        missing: String,
+    },
     /// The master secret states a region other than the integration secret's.
     #[error("master secret is for region {master}, the integration secret for {integration}")]
     RegionMismatch {
@@ -204,6 +216,7 @@ impl Classify for RotationError {
             RotationError::Secret { .. } => "InvalidSecret",
             RotationError::MasterSecret { .. } => "InvalidMasterSecret",
             RotationError::MasterNotAllowed(_) => "MasterNotAllowed",
+            RotationError::MasterLacksRoles { .. } => "MasterLacksRoles",
             RotationError::RegionMismatch { .. } => "RegionMismatch",
             RotationError::MissingValue { .. } => "MissingValue",
             RotationError::RotationNotEnabled(_) => "RotationNotEnabled",

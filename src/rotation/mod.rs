@@ -303,6 +303,32 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         self.check_configuration(&desc.arn, &current).await
     }
 
+    /// The role rule, for `check` and `enroll` (never a step: whether it binds masters is
+    /// unconfirmed): fails with [`RotationError::MasterLacksRoles`] unless the master of secret
+    /// `secret_id` holds every role-division its new clients get and every one its current
+    /// client has (deactivating that client edits it). Reads only.
+    pub async fn check_roles(&self, secret_id: &str) -> Result<(), RotationError> {
+        let desc = self.store.describe(secret_id).await?;
+        if self.is_master(&desc) {
+            return Ok(());
+        }
+        let current = self.read_current(&desc).await?;
+        let master = self.master(&current).await?;
+        let mut wanted = current.settings.role_divisions.clone();
+        if let Some(client) = master.get_client(&current.credentials.client_id).await? {
+            wanted.extend(client.role_divisions);
+        }
+        let held = genesys_core::role_rule::held_by(&master).await?;
+        let missing = genesys_core::role_rule::missing(&held, &wanted);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(RotationError::MasterLacksRoles {
+            master_client_id: master.client_id().to_owned(),
+            missing: genesys_core::role_rule::describe(&missing),
+        })
+    }
+
     /// Runs a whole rotation here and now, with version id `token`, as Secrets Manager would:
     /// for operators (break-glass) and local use against the emulator. The steps are the same
     /// as the Lambda's; only the start differs: Secrets Manager would first label an empty

@@ -211,6 +211,31 @@ async fn check_passes_for_a_good_secret_and_names_the_field_of_a_bad_one() {
 }
 
 #[tokio::test]
+async fn check_names_the_role_divisions_the_master_does_not_hold() {
+    // GIVEN a secret whose new clients would get a role the master does not hold
+    let w = World::new().await;
+    let cli = cli(&w).await;
+    w.org().emulator.seed_role("reports-admin", &["analytics:report:edit"]);
+    let mut value = w.integration_json(0);
+    value["roleDivisions"] = serde_json::json!([
+        {"roleId": ROLE, "divisionId": "*"},
+        {"roleId": "reports-admin", "divisionId": "division-2"}
+    ]);
+    let arn = w.create_secret("genesys/wide", &value).await;
+    // WHEN it is checked
+    let out = cli.run(&["check", "--secret", &arn]).await;
+    // THEN the check fails naming the missing pair (and only it), and nothing changed
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("reports-admin/division-2"), "{err}");
+    assert!(!err.contains(&format!("{ROLE}/")), "{err}");
+    assert!(w.org().managed(PREFIX).is_empty());
+    // AND an operator whose org does not apply the role rule can skip it
+    let out = cli.run(&["check", "--secret", &arn, "--no-role-rule"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
 async fn rotate_refuses_while_another_rotation_is_in_progress() {
     let w = World::new().await;
     let cli = cli(&w).await;

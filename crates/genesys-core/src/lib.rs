@@ -13,6 +13,8 @@
 //!   written into a credential (holders org-wide, fail closed, owned or proven); every such
 //!   path asks it.
 //! - [`genesys`]: the one HTTP client for Genesys Cloud: typed models, errors, retries, tokens.
+//! - [`role_rule`]: a client's roles must be held by its creator (unconfirmed for masters):
+//!   which role-divisions a master lacks.
 //! - [`region`]: the Genesys Cloud regions and their hosts; test-only loopback overrides.
 //! - [`secret`]: credential and token types that cannot be printed by accident.
 //! - [`deadline`]: the instant the running operation must finish by, honoured by every wait.
@@ -30,4 +32,5 @@ pub mod genesys;
 pub mod guard;
 pub mod ownership;
 pub mod region;
+pub mod role_rule;
 pub mod secret;

@@ -28,7 +28,15 @@ impl Org {
     pub async fn start(domain: &'static str, config: EmulatorConfig) -> Org {
         let emulator = Emulator::start(config).await.expect("start emulator");
         emulator.seed_role(ROLE, &["conversation:communication:view"]);
-        let master = emulator.seed_client(SeedClient::new("genesys-rotator-master", &MASTER_PERMISSIONS));
+        // The master holds the role it gives every new client (the role rule: see
+        // genesys_core::role_rule), in every division.
+        let master = emulator.seed_client(SeedClient {
+            role_divisions: vec![genesys_emulator::RoleDivision {
+                role_id: ROLE.to_owned(),
+                division_id: "*".to_owned(),
+            }],
+            ..SeedClient::new("genesys-rotator-master", &MASTER_PERMISSIONS)
+        });
         let legacy = emulator.seed_client(SeedClient::new(
             "crm-legacy-integration",
             &["conversation:communication:view"],
