@@ -194,6 +194,19 @@ impl RotatorConfig {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// [`from_env`](Self::from_env) for a command that reads no master secret from Secrets
+    /// Manager (`conformance --master-file`): `ALLOWED_MASTER_SECRET_ARNS` may be unset, and
+    /// then no master secret is allowed.
+    pub fn from_env_without_masters() -> Result<Self, ConfigError> {
+        let lookup = |name: &str| std::env::var(name).ok();
+        let mut config = Self::from_lookup(|name| match name {
+            Self::ENV_ALLOWED_MASTERS => lookup(name).or_else(|| Some(NO_MASTER.to_owned())),
+            _ => lookup(name),
+        })?;
+        config.allowed_master_arns.retain(|arn| arn != NO_MASTER);
+        Ok(config)
+    }
+
     /// Reads the configuration through `lookup`, so tests need not touch the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         // Parsed only by test and demo builds; a release build refuses any value, even an empty
@@ -248,6 +261,9 @@ impl RotatorConfig {
         self.allowed_master_arns.iter().any(|a| a == arn)
     }
 }
+
+/// A placeholder that satisfies the allow-list's shape and is removed at once: no secret has it.
+const NO_MASTER: &str = "arn:aws:secretsmanager:none:000000000000:secret:no-master-secret-allowed";
 
 /// Settings of the drain-then-delete retirement, shared by the rotation and cleanup functions
 /// and read from their environment at start.

@@ -51,4 +51,4 @@ pub mod store;
 pub mod sweep;
 
 pub use genesys_core::classify::Classify;
-pub use genesys_core::{classify, deadline, domain, genesys, ownership, region, secret};
+pub use genesys_core::{classify, conformance, deadline, domain, genesys, guard, ownership, region, role_rule, secret};

@@ -88,6 +88,41 @@ enum Command {
         #[arg(long = "secret")]
         secrets: Vec<String>,
     },
+    /// Check, once, against a real org, what the rotator assumes of Genesys Cloud: with the
+    /// master, one throwaway client (with an ownership marker) is created, exercised and
+    /// deleted; nothing else is touched, no secret or token is printed. Exit 1 if any
+    /// assumption is broken.
+    Conformance(ConformanceArgs),
+}
+
+/// The flags of `conformance`.
+#[derive(clap::Args)]
+struct ConformanceArgs {
+    /// An integration secret (its master runs the checks, its roleDivisions are the throwaway
+    /// client's) or a master secret (ARN or name).
+    #[arg(long, required_unless_present = "master_file", conflicts_with = "master_file")]
+    secret: Option<String>,
+    /// A master credential as JSON ({"clientId", "clientSecret", "region"}) in a file, instead
+    /// of a secret: for the OpenBao / Vault engine's master, no AWS needed.
+    #[arg(long)]
+    master_file: Option<std::path::PathBuf>,
+    /// The region, when the master secret or file states none.
+    #[arg(long)]
+    region: Option<String>,
+    /// A role-division the throwaway client gets (ROLE_ID[:DIVISION_ID]); repeat. Default: the
+    /// integration secret's roleDivisions.
+    #[arg(long = "role")]
+    roles: Vec<String>,
+    /// A role-division the master does NOT hold (ROLE_ID[:DIVISION_ID]): whether a client with
+    /// it is refused tells whether the role rule binds the master.
+    #[arg(long)]
+    probe_role: Option<String>,
+    /// An integration credential id: whether its GET shows the clientId it holds.
+    #[arg(long)]
+    credential: Option<String>,
+    /// How long to wait for the throwaway client's first token, in seconds.
+    #[arg(long, default_value_t = 60)]
+    propagation_timeout: u64,
 }
 
 /// The flags of `enroll`.
@@ -152,6 +187,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, Error> {
+    if let Command::Conformance(flags) = &cli.command {
+        if flags.master_file.is_some() {
+            return conformance(cli.json, flags).await;
+        }
+    }
     let config = RotatorConfig::from_env()?;
     let reconcile = ReconcileConfig::from_env()?;
     let aws = genesys_rotator::config::load_aws().await;
@@ -211,6 +251,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             print(cli.json, &report, print_enroll)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Conformance(flags) => conformance(cli.json, &flags).await,
         Command::Status { secrets } => {
             let rotator = Rotator::new(store, config).with_reconcile(reconcile);
             let report = status(&rotator, &sm, &secrets, now).await?;
@@ -411,6 +452,98 @@ fn exit_for(clean: bool) -> ExitCode {
     } else {
         ExitCode::from(2)
     }
+}
+
+/// `ROLE_ID[:DIVISION_ID]` (division `*` when none is given).
+fn role_division(flag: &str, r: &str) -> Result<genesys_rotator::genesys::RoleDivision, Error> {
+    let (role, division) = r.split_once(':').unwrap_or((r, "*"));
+    if role.trim().is_empty() || division.trim().is_empty() {
+        return Err(format!("{flag} {r:?}: expected ROLE_ID[:DIVISION_ID]").into());
+    }
+    Ok(genesys_rotator::genesys::RoleDivision::new(
+        role.trim(),
+        division.trim(),
+    ))
+}
+
+/// `conformance`: the master from a secret or a file, then the core's checks.
+async fn conformance(json: bool, f: &ConformanceArgs) -> Result<ExitCode, Error> {
+    use genesys_rotator::conformance::{run, Options};
+    use genesys_rotator::region::Region;
+    let region = f
+        .region
+        .as_deref()
+        .map(Region::parse)
+        .transpose()
+        .map_err(|e| format!("--region: {e}"))?;
+    let (master, secret_roles) = match (&f.secret, &f.master_file) {
+        (_, Some(path)) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("--master-file {}: {e}", path.display()))?;
+            let master = genesys_rotator::secret_format::MasterSecret::parse(&text)
+                .map_err(|e| format!("--master-file {}: {e}", path.display()))?;
+            let region = master
+                .region
+                .or(region)
+                .ok_or("--master-file states no region: give --region")?;
+            let config = RotatorConfig::from_env_without_masters()?;
+            let client = genesys_rotator::rotation::standalone_client(&config, region, master.credentials);
+            (std::sync::Arc::new(client), Vec::new())
+        }
+        (Some(secret), None) => {
+            let aws = genesys_rotator::config::load_aws().await;
+            let store = AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&aws));
+            let rotator = Rotator::new(store, RotatorConfig::from_env()?);
+            rotator.master_for(secret, region).await?
+        }
+        (None, None) => return Err("give --secret or --master-file".into()),
+    };
+    let role_divisions = if f.roles.is_empty() {
+        secret_roles
+    } else {
+        f.roles
+            .iter()
+            .map(|r| role_division("--role", r))
+            .collect::<Result<_, _>>()?
+    };
+    let options = Options {
+        role_divisions,
+        probe_role: f
+            .probe_role
+            .as_deref()
+            .map(|r| role_division("--probe-role", r))
+            .transpose()?,
+        credential: f
+            .credential
+            .as_deref()
+            .map(genesys_rotator::domain::CredentialId::parse)
+            .transpose()
+            .map_err(|e| format!("--credential: {e}"))?,
+        propagation_timeout: std::time::Duration::from_secs(f.propagation_timeout),
+    };
+    if !json {
+        eprintln!(
+            "creating one throwaway client with master {} and checking it…",
+            master.client_id()
+        );
+    }
+    let report = run(&master, &options, &uuid::Uuid::new_v4().to_string()).await;
+    print(json, &report, |r| {
+        for c in &r.checks {
+            println!("{} {:<14} {}", c.verdict.mark(), c.key, c.detail);
+            if let Some(meaning) = &c.meaning {
+                println!("  {:<14} means: {meaning}", "");
+            }
+        }
+        match (&r.client_id, r.cleaned_up) {
+            (Some(id), true) => println!("throwaway client {id} deleted"),
+            (Some(id), false) => println!("throwaway client {id} could NOT be deleted: delete it by hand"),
+            (None, true) => {}
+            (None, false) => {
+                println!("a throwaway client may exist: look for clients named genesys-rotator-conformance-*")
+            }
+        }
+    })?;
+    Ok(exit_for(!report.any_broken() && report.cleaned_up))
 }
 
 fn print<T: serde::Serialize>(json: bool, value: &T, human: impl Fn(&T)) -> Result<(), Error> {

@@ -164,15 +164,10 @@ impl<S: SecretStore> Rotator<S, KeepOldClient> {
 impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// A rotator with the given retirement policy for rotated-out clients.
     pub fn with_retirement(store: S, config: RotatorConfig, retirement: R) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.request_timeout.min(Duration::from_secs(5)))
-            .build()
-            .expect("the TLS backend is compiled in");
         Self {
             store,
+            http: http_client(&config),
             config,
-            http,
             retirement,
             reconcile: ReconcileConfig::default(),
             masters: Mutex::new(HashMap::new()),
@@ -301,6 +296,37 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         }
         let current = self.read_current(&desc).await?;
         self.check_configuration(&desc.arn, &current).await
+    }
+
+    /// For `conformance`: the master client of secret `secret_id` (an integration secret's
+    /// master, or a master secret's own client, in its stated region or `region`), and the
+    /// role-divisions an integration secret gives its clients (none for a master secret).
+    pub async fn master_for(
+        &self,
+        secret_id: &str,
+        region: Option<Region>,
+    ) -> Result<(Arc<GenesysClient>, Vec<genesys_core::genesys::RoleDivision>), RotationError> {
+        let desc = self.store.describe(secret_id).await?;
+        if self.is_master(&desc) {
+            let value = self
+                .store
+                .get_value(&desc.arn, Version::Stage(AWSCURRENT))
+                .await?
+                .ok_or_else(|| RotationError::NoCurrent(desc.arn.clone()))?;
+            let stated = MasterSecret::parse(value.value.expose_secret())
+                .map_err(|source| RotationError::MasterSecret {
+                    arn: desc.arn.clone(),
+                    source,
+                })?
+                .region;
+            let region = stated.or(region).ok_or_else(|| RotationError::MissingValue {
+                secret_id: desc.arn.clone(),
+                version: "region (the master secret states none: give --region)".into(),
+            })?;
+            return Ok((self.master_of(&desc.arn, region).await?, Vec::new()));
+        }
+        let current = self.read_current(&desc).await?;
+        Ok((self.master(&current).await?, current.settings.role_divisions))
     }
 
     /// The role rule, for `check` and `enroll` (never a step: whether it binds masters is
@@ -471,7 +497,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
 
     /// [`master`](Self::master) by the master secret's ARN and the region, before any
     /// integration secret names them (enrollment).
-    pub(crate) async fn master_of(&self, arn: &str, region: Region) -> Result<Arc<GenesysClient>, RotationError> {
+    pub async fn master_of(&self, arn: &str, region: Region) -> Result<Arc<GenesysClient>, RotationError> {
         let current = self
             .store
             .get_value(arn, Version::Stage(AWSCURRENT))
@@ -538,7 +564,8 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         Ok(client)
     }
 
-    pub(crate) fn genesys_client(
+    /// A Genesys client for `credentials` in `region` (its endpoints as configured).
+    pub fn genesys_client(
         &self,
         region: Region,
         credentials: genesys_core::secret::ClientCredentials,
@@ -1026,6 +1053,30 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             }
         }
     }
+}
+
+/// The HTTP client every Genesys client of a process shares, with the configured timeouts.
+fn http_client(config: &RotatorConfig) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(config.request_timeout)
+        .connect_timeout(config.request_timeout.min(Duration::from_secs(5)))
+        .build()
+        .expect("the TLS backend is compiled in")
+}
+
+/// A Genesys client for `credentials` in `region`, configured as a rotator's are, for a command
+/// that reads no secret from Secrets Manager (`conformance --master-file`).
+pub fn standalone_client(
+    config: &RotatorConfig,
+    region: Region,
+    credentials: genesys_core::secret::ClientCredentials,
+) -> GenesysClient {
+    GenesysClient::new(
+        http_client(config),
+        config.endpoint_overrides.resolve(region),
+        credentials,
+        config.http_settings(),
+    )
 }
 
 /// Fails unless `tokens/me` names client `id`: the credential (the `which` one) belongs to the

@@ -3,6 +3,8 @@
 //! AWS: no `aws-*` crate, no Lambda runtime.
 //!
 //! # Layout
+//! - [`conformance`]: a live check of the rotator's assumptions against a real org, with one
+//!   throwaway client (`genesys-rotator conformance`).
 //! - [`domain`]: validated domain types (the managed-name prefix, version and client ids, token
 //!   lifetimes), each valid by construction.
 //! - [`drain`]: how long a retired client drains before it may be deleted (token lifetime plus a
@@ -25,6 +27,7 @@
 
 pub mod backoff;
 pub mod classify;
+pub mod conformance;
 pub mod deadline;
 pub mod domain;
 pub mod drain;

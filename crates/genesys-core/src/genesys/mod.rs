@@ -161,6 +161,29 @@ impl GenesysClient {
         }
     }
 
+    /// Another client of the same org, authenticating with `credentials`: same HTTP client,
+    /// endpoints and settings (its own token and pace).
+    pub fn sibling(&self, credentials: ClientCredentials) -> GenesysClient {
+        GenesysClient::new(
+            self.http.clone(),
+            self.endpoints.clone(),
+            credentials,
+            self.settings.clone(),
+        )
+    }
+
+    /// A client of the same org that acts with `token`, an access token of client `client_id`,
+    /// and cannot get another ([`with_access_token`](Self::with_access_token)).
+    pub fn sibling_with_token(&self, client_id: impl Into<String>, token: AccessToken) -> GenesysClient {
+        GenesysClient::with_access_token(
+            self.http.clone(),
+            self.endpoints.clone(),
+            client_id,
+            token,
+            self.settings.clone(),
+        )
+    }
+
     /// The endpoints this client talks to.
     pub fn endpoints(&self) -> &Endpoints {
         &self.endpoints
@@ -461,6 +484,9 @@ impl GenesysClient {
             let body = self.send(CALL, url, None, Idempotency::Idempotent).await?;
             let page: OAuthClientEntityListing = decode(CALL, &body, "client listing", false)?;
             tally.add_page(&page);
+            listing.pages = tally.pages;
+            listing.total = tally.total;
+            listing.page_size = listing.page_size.or(page.page_size);
             for item in page.entities {
                 match item {
                     ListedItem::Client(c) if ids.insert(c.id.clone()) => listing.clients.push(*c),
@@ -652,6 +678,12 @@ pub struct ClientListing {
     pub clients: Vec<OAuthClient>,
     /// The other items: counted against the client limit, judged foreign.
     pub undecoded: Vec<String>,
+    /// Pages read.
+    pub pages: u32,
+    /// The largest `total` a page stated, if any did.
+    pub total: Option<u64>,
+    /// The first page's `pageSize`, if stated.
+    pub page_size: Option<u32>,
 }
 
 impl ClientListing {
