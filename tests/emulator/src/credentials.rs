@@ -172,7 +172,10 @@ impl Stored {
         let fields = self
             .fields
             .iter()
-            .filter(|(k, _)| !secret.contains(&k.as_str()) && !(hide_client_id && k.as_str() == "clientId"))
+            .filter(|(k, _)| {
+                let hidden = secret.contains(&k.as_str()) || (hide_client_id && k.as_str() == "clientId");
+                !hidden
+            })
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
         Credential {
