@@ -20,6 +20,7 @@ The emulator binary comes from $GENESYS_EMULATOR_BIN (default target/debug/genes
 relative to the repository root).
 """
 
+import contextlib
 import datetime
 import json
 import os
@@ -58,10 +59,11 @@ def emulator_binary() -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def emulator_url():
+@contextlib.contextmanager
+def running_emulator(*flags: str):
+    """The emulator binary, started with these flags; yields its base URL."""
     proc = subprocess.Popen(
-        [str(emulator_binary()), "--listen", "127.0.0.1:0"],
+        [str(emulator_binary()), "--listen", "127.0.0.1:0", *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -84,6 +86,12 @@ def emulator_url():
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
+
+
+@pytest.fixture(scope="module")
+def emulator_url():
+    with running_emulator() as url:
+        yield url
 
 
 def admin(url: str, method: str, path: str, body=None):
@@ -400,3 +408,148 @@ def test_roles_through_the_sdk(emulator_url):
     with pytest.raises(ApiException) as denied:
         genesys.AuthorizationApi(login(emulator_url, viewer["id"], viewer["secret"])).get_authorization_role(role)
     assert denied.value.status == 403 and error_code(denied.value) == "missing.permissions"
+
+
+# ---- fidelity switches (issue 21): what the SDK reads when the emulator behaves like the real
+# service where that is documented (soft delete, on by default) or unconfirmed (switched on here).
+
+def error_body(exc: ApiException) -> genesys.ErrorBody:
+    """The SDK's own ErrorBody model, deserialized from a refused call's body."""
+    class Answer:
+        data = exc.body
+
+        @staticmethod
+        def getheader(name, default=None):
+            return "application/json" if name.lower() == "content-type" else default
+
+    body = genesys.ApiClient().deserialize(Answer(), "ErrorBody")
+    assert isinstance(body, genesys.ErrorBody)
+    return body
+
+
+def genesys_date(when: datetime.datetime) -> str:
+    return when.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def client_request(name: str, state=None, role_divisions=None) -> genesys.OAuthClientRequest:
+    request = genesys.OAuthClientRequest()
+    request.name = name
+    request.authorized_grant_type = "CLIENT-CREDENTIALS"
+    if state:
+        request.state = state
+    if role_divisions is not None:
+        request.role_divisions = role_divisions
+    return request
+
+
+def role_division(role: str, division: str) -> genesys.RoleDivision:
+    rd = genesys.RoleDivision()
+    rd.role_id = role
+    rd.division_id = division
+    return rd
+
+
+def test_a_soft_deleted_client_reads_back_inactive_with_its_date_to_delete():
+    """Soft delete is on by default: a client created over 30 days ago stays after DELETE,
+    inactive with dateToDelete a week on, restorable, and is gone once that date has passed."""
+    with running_emulator() as url:
+        master = admin(url, "POST", "/clients", {"name": "sdk-master", "permissions": ADMIN_PERMISSIONS})
+        now = datetime.datetime.now(datetime.timezone.utc)
+        old = admin(url, "POST", "/clients", {
+            "name": "sdk-old", "permissions": ["oauth:client:view"],
+            "dateCreated": genesys_date(now - datetime.timedelta(days=40)),
+        })
+        oauth = genesys.OAuthApi(login(url, master["id"], master["secret"]))
+
+        oauth.put_oauth_client(old["id"], client_request("sdk-old", state="inactive"))
+        assert oauth.delete_oauth_client(old["id"]) is None
+        got = oauth.get_oauth_client(old["id"])
+        assert isinstance(got, genesys.OAuthClient)
+        assert got.state == "inactive"
+        assert isinstance(got.date_to_delete, datetime.datetime) and got.date_to_delete.tzinfo is not None
+        week = now + datetime.timedelta(days=7)
+        assert abs((got.date_to_delete - week).total_seconds()) < 60
+        listed = {c.id: c for c in oauth.get_oauth_clients().entities}
+        assert listed[old["id"]].state == "inactive"
+        assert listed[old["id"]].date_to_delete == got.date_to_delete
+        # A second DELETE answers as the first (the default setting) and changes nothing.
+        assert oauth.delete_oauth_client(old["id"]) is None
+        assert oauth.get_oauth_client(old["id"]).date_to_delete == got.date_to_delete
+        with pytest.raises(ApiException) as refused:
+            login(url, old["id"], old["secret"])
+        assert refused.value.status == 400
+
+        # Restored by a PUT with state active.
+        restored = oauth.put_oauth_client(old["id"], client_request("sdk-old"))
+        assert restored.state == "active" and restored.date_to_delete is None
+        login(url, old["id"], old["secret"])
+
+        # Deleted again, then gone once dateToDelete has passed.
+        oauth.put_oauth_client(old["id"], client_request("sdk-old", state="inactive"))
+        oauth.delete_oauth_client(old["id"])
+        admin(url, "POST", "/clock", {"advanceSeconds": 7 * 86400 + 60})
+        oauth = genesys.OAuthApi(login(url, master["id"], master["secret"]))
+        with pytest.raises(ApiException) as gone:
+            oauth.get_oauth_client(old["id"])
+        assert gone.value.status == 404 and error_code(gone.value) == "not.found"
+        assert old["id"] not in {c.id for c in oauth.get_oauth_clients().entities}
+        assert admin(url, "GET", "/purged") == [old["id"]]
+
+
+def test_the_role_rule_refusal_is_an_error_body():
+    """With --role-rule, a role-division the caller does not hold is refused 403, in the
+    ErrorBody shape of the API's other missing-permission answers."""
+    with running_emulator("--role-rule") as url:
+        admin(url, "POST", "/roles", {"roleId": "held", "permissions": ["oauth:client:view"]})
+        admin(url, "POST", "/roles", {"roleId": "other", "permissions": ["oauth:client:view"]})
+        master = admin(url, "POST", "/clients", {
+            "name": "sdk-master", "permissions": ADMIN_PERMISSIONS,
+            "roleDivisions": [{"roleId": "held", "divisionId": "*"}],
+        })
+        oauth = genesys.OAuthApi(login(url, master["id"], master["secret"]))
+        made = oauth.post_oauth_clients(client_request("ok", role_divisions=[role_division("held", "home")]))
+        assert made.role_divisions[0].role_id == "held"
+        with pytest.raises(ApiException) as refused:
+            oauth.post_oauth_clients(client_request("no", role_divisions=[role_division("other", "home")]))
+        assert refused.value.status == 403
+        body = error_body(refused.value)
+        assert body.code == "missing.permissions" and body.status == 403
+        assert "role other in division home" in body.message
+        assert body.message_params == {"missingRoleDivisions": "[role other in division home]"}
+        assert body.context_id
+
+
+def test_listing_items_without_the_grant_type_still_deserialize(emulator_url, oauth):
+    """With listingWithoutGrantType (switched at run time), the listing's items lack
+    authorizedGrantType, as the pre-v250 OAuthClientListing did: the SDK reads each as an
+    OAuthClient with no grant type; GET by id still has it."""
+    admin(emulator_url, "POST", "/config", {"listingWithoutGrantType": True})
+    try:
+        listing = oauth.get_oauth_clients()
+    finally:
+        admin(emulator_url, "POST", "/config", {"listingWithoutGrantType": False})
+    assert isinstance(listing, genesys.OAuthClientEntityListing)
+    assert listing.entities and all(isinstance(c, genesys.OAuthClient) for c in listing.entities)
+    assert all(c.authorized_grant_type is None for c in listing.entities)
+    assert all(c.id and c.name and c.state for c in listing.entities)
+    first = listing.entities[0]
+    assert oauth.get_oauth_client(first.id).authorized_grant_type == "CLIENT-CREDENTIALS"
+    assert all(c.authorized_grant_type for c in oauth.get_oauth_clients().entities)
+
+
+def test_a_credential_read_without_its_client_id():
+    """With --credential-get-hides-client-id, a credential reads back with neither secret nor
+    clientId in its fields."""
+    with running_emulator("--credential-get-hides-client-id") as url:
+        master = admin(url, "POST", "/clients", {"name": "sdk-master", "permissions": ADMIN_PERMISSIONS})
+        seeded = admin(url, "POST", "/credentials", {
+            "name": "crm-data-actions",
+            "typeName": "pureCloudOAuthClient",
+            "fields": {"clientId": "old-client", "clientSecret": "old-secret"},
+        })
+        integrations = genesys.IntegrationsApi(login(url, master["id"], master["secret"]))
+        fetched = integrations.get_integrations_credential(seeded["id"])
+        assert isinstance(fetched, genesys.Credential)
+        assert fetched.type.name == "pureCloudOAuthClient"
+        assert not fetched.credential_fields
+        assert "clientId" not in (fetched.credential_fields or {})

@@ -7,7 +7,9 @@
 //! Choices where the real API is undocumented:
 //! - A `GET` of one credential answers its `credentialFields` without the type's secret fields
 //!   (`clientSecret`, `password`): the Genesys UI shows them masked and the Terraform provider
-//!   never reads fields back. The client id is shown.
+//!   never reads fields back. The client id is shown, unless
+//!   [`crate::EmulatorConfig::credential_get_hides_client_id`] is set (which fields the real GET
+//!   redacts is undocumented): then `clientId` is left out too.
 //! - A `PUT` (or `POST`) names a type this emulator knows ([`KNOWN_TYPES`]) and carries each of
 //!   its required fields as a non-empty string, or is a 400 `bad.request` naming what is wrong;
 //!   every field value must be a string (the SDK's `dict(str, str)`). It replaces name, type and
@@ -164,12 +166,16 @@ impl Stored {
         }
     }
 
-    fn to_wire(&self) -> Credential {
+    /// The answer to a GET: no secret field, and no `clientId` if `hide_client_id`.
+    fn to_wire(&self, hide_client_id: bool) -> Credential {
         let secret = secret_fields(&self.type_name);
         let fields = self
             .fields
             .iter()
-            .filter(|(k, _)| !secret.contains(&k.as_str()))
+            .filter(|(k, _)| {
+                let hidden = secret.contains(&k.as_str()) || (hide_client_id && k.as_str() == "clientId");
+                !hidden
+            })
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
             .collect();
         Credential {
@@ -280,11 +286,11 @@ impl Credentials {
         }
     }
 
-    pub(crate) fn get(&self, id: &str) -> Result<Credential, ApiError> {
+    pub(crate) fn get(&self, id: &str, hide_client_id: bool) -> Result<Credential, ApiError> {
         self.items
             .iter()
             .find(|c| c.id == id)
-            .map(Stored::to_wire)
+            .map(|c| c.to_wire(hide_client_id))
             .ok_or_else(|| ApiError::not_found(id))
     }
 
@@ -354,8 +360,10 @@ mod tests {
         let id = c
             .seed(SeedCredential::oauth_client("crm", "client-1", "s3cret"), now)
             .id;
-        let got = serde_json::to_value(c.get(&id).unwrap()).unwrap();
+        let got = serde_json::to_value(c.get(&id, false).unwrap()).unwrap();
         assert_eq!(got["credentialFields"], json!({"clientId": "client-1"}));
+        let hidden = serde_json::to_value(c.get(&id, true).unwrap()).unwrap();
+        assert_eq!(hidden["credentialFields"], json!({}), "clientId hidden when asked");
         assert_eq!(got["type"], json!({"name": "pureCloudOAuthClient"}));
         let info = c
             .update(

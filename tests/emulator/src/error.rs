@@ -52,6 +52,25 @@ impl ApiError {
         e
     }
 
+    /// The role rule's refusal: the caller lacks role-division pairs it assigns or edits. Shaped
+    /// like the API's other missing-permission answers; the real message is unconfirmed.
+    pub(crate) fn missing_role_divisions(missing: &[String]) -> Self {
+        let list = format!("[{}]", missing.join(", "));
+        let mut e = Self::new(
+            403,
+            "missing.permissions",
+            format!(
+                "Unable to perform the requested action. A client's roles must be a subset of the caller's; you are missing: {list}"
+            ),
+        );
+        e.message_params.insert("missingRoleDivisions".into(), list);
+        e
+    }
+
+    pub(crate) fn conflict(message: impl Into<String>) -> Self {
+        Self::new(409, "conflict", message)
+    }
+
     pub(crate) fn not_found(what: &str) -> Self {
         Self::new(
             404,

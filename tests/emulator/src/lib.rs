@@ -41,6 +41,38 @@
 //! - **Client limit**: creating a client when `client_limit` clients exist (any state) is a 400
 //!   `bad.request` naming the limit. The real code and message are unconfirmed.
 //! - **DELETE** of a client that is not `inactive`: 400 `bad.request`. Success: 204, no body.
+//!
+//! ## Fidelity switches (issue 21)
+//!
+//! Each is a field of [`EmulatorConfig`], a setter on [`Emulator`], a field of
+//! `POST /__admin/config` and a flag of the binary. Documented behaviours are on by default;
+//! unconfirmed ones are off (or keep the emulator's earlier behaviour) by default.
+//!
+//! - **Soft delete** (documented, on: [`EmulatorConfig::soft_delete`]): a DELETE of a client
+//!   created more than 30 days ago ([`SOFT_DELETE_AFTER_AGE`], emulator clock) leaves it
+//!   `inactive`, listed and readable with `dateToDelete` = now + 7 days ([`SOFT_DELETE_GRACE`]);
+//!   its tokens are revoked and it gets no new ones; a PUT with `state: active` restores it
+//!   (clearing `dateToDelete`); once `dateToDelete` has come it is gone (404, not listed). A
+//!   younger client is removed at once. [`Emulator::deleted_client_ids`] lists a soft-deleted
+//!   client from its DELETE on; [`Emulator::clients`] shows it (`soft_deleted`,
+//!   `date_to_delete`) until it is gone; [`Emulator::purged_client_ids`] lists it from then.
+//!   Unconfirmed parts: it still counts against the client limit
+//!   ([`EmulatorConfig::soft_deleted_count_against_limit`], default `true`); a second DELETE
+//!   answers 204 and changes nothing ([`EmulatorConfig::repeat_delete`], or 404 / 409);
+//!   `dateModified` is not moved by the DELETE.
+//! - **Genesys deleting inactive clients** (unconfirmed, off:
+//!   [`EmulatorConfig::auto_delete_inactive_after`]): an inactive client whose `dateModified` is
+//!   older than the setting is gone, listed in [`Emulator::purged_client_ids`].
+//! - **Role rule** (unconfirmed for client-credentials callers, off: [`EmulatorConfig::role_rule`]):
+//!   create and update are refused 403 `missing.permissions` (`messageParams.missingRoleDivisions`)
+//!   unless the caller holds every role-division assigned, and for an update every one the
+//!   client holds now. What a caller holds is its own `roleDivisions` (a seeded client's
+//!   [`SeedClient::role_divisions`]: they grant no permission but count here); a held division
+//!   `*` covers any division. New-secret and DELETE are not checked.
+//! - **Listing items without `authorizedGrantType`** (the pre-v250 `OAuthClientListing`, off:
+//!   [`EmulatorConfig::listing_without_grant_type`]); GET by id is unchanged.
+//! - **Credential GET without `clientId`** (undocumented, off:
+//!   [`EmulatorConfig::credential_get_hides_client_id`]).
 //! - **Tokens**: `disabled` revokes the client's tokens (401 `bad.credentials` afterwards, even if
 //!   re-activated); `inactive` keeps them working until expiry; DELETE revokes them; a new secret
 //!   does not, unless [`EmulatorConfig::revoke_tokens_on_new_secret`] is set (the real service's
@@ -95,7 +127,10 @@ pub use clock::genesys_time;
 pub use credentials::{CredentialRecord, SeedCredential};
 pub use faults::{routes, Fault, FaultAction};
 pub use models::{ClientState, GrantType, RoleDivision};
-pub use records::{CallRecord, ClientRecord, EmulatorConfig, SeedClient, SeededClient, DEFAULT_ORG_ID, ORG_NAME};
+pub use records::{
+    CallRecord, ClientRecord, EmulatorConfig, RepeatDelete, SeedClient, SeededClient, DEFAULT_ORG_ID, ORG_NAME,
+    SOFT_DELETE_AFTER_AGE, SOFT_DELETE_GRACE,
+};
 
 use http::{AppState, Shared};
 use store::Store;
@@ -192,14 +227,23 @@ impl Emulator {
         self.state.store().clear_faults();
     }
 
-    /// Every existing client (deleted ones excluded), in creation order, with secrets.
+    /// Every existing client (removed ones excluded; soft-deleted ones included until their
+    /// `dateToDelete`), in creation order, with secrets.
     pub fn clients(&self) -> Vec<ClientRecord> {
         self.state.store().records()
     }
 
-    /// Ids of the clients deleted through the API, in deletion order.
+    /// Ids of the clients deleted through the API, in deletion order: each client once, from
+    /// its first successful DELETE, whether that removed it or soft-deleted it.
     pub fn deleted_client_ids(&self) -> Vec<String> {
         self.state.store().deleted_ids()
+    }
+
+    /// Ids of the clients Genesys removed by itself, in that order: soft-deleted clients once
+    /// their `dateToDelete` came, and inactive clients removed by
+    /// [`EmulatorConfig::auto_delete_inactive_after`].
+    pub fn purged_client_ids(&self) -> Vec<String> {
+        self.state.store().purged_ids()
     }
 
     /// Number of calls per route key (see [`routes`]), faulted calls included.
@@ -239,6 +283,43 @@ impl Emulator {
     /// [`EmulatorConfig::required_client_fields`]); empty turns the rule off.
     pub fn set_required_client_fields(&self, fields: &[&str]) {
         self.state.store().config.required_client_fields = fields.iter().map(|f| f.to_string()).collect();
+    }
+
+    /// Soft delete of clients created more than 30 days ago (default: on). Clients already
+    /// soft-deleted stay so until their `dateToDelete`.
+    pub fn set_soft_delete(&self, on: bool) {
+        self.state.store().config.soft_delete = on;
+    }
+
+    /// Whether soft-deleted clients count against the client limit (default: they do).
+    pub fn set_soft_deleted_count_against_limit(&self, counted: bool) {
+        self.state.store().config.soft_deleted_count_against_limit = counted;
+    }
+
+    /// The answer to a DELETE of a soft-deleted client (default: 204).
+    pub fn set_repeat_delete(&self, answer: RepeatDelete) {
+        self.state.store().config.repeat_delete = answer;
+    }
+
+    /// Genesys removing inactive clients last modified longer ago than this (`None`, the
+    /// default: never).
+    pub fn set_auto_delete_inactive_after(&self, after: Option<Duration>) {
+        self.state.store().config.auto_delete_inactive_after = after;
+    }
+
+    /// The role rule on create and update (default: off).
+    pub fn set_role_rule(&self, on: bool) {
+        self.state.store().config.role_rule = on;
+    }
+
+    /// Listing items without `authorizedGrantType` (default: off).
+    pub fn set_listing_without_grant_type(&self, on: bool) {
+        self.state.store().config.listing_without_grant_type = on;
+    }
+
+    /// A credential GET without `clientId` (default: off).
+    pub fn set_credential_get_hides_client_id(&self, on: bool) {
+        self.state.store().config.credential_get_hides_client_id = on;
     }
 
     /// Mints a valid token for an existing `active` client (no secret or propagation check);

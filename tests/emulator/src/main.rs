@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
-use genesys_emulator::{Emulator, EmulatorConfig};
+use clap::{ArgAction, Parser, ValueEnum};
+use genesys_emulator::{Emulator, EmulatorConfig, RepeatDelete};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
@@ -40,9 +40,51 @@ struct Args {
     /// (repeatable; default: none). A create without it is a 400 `bad.request`.
     #[arg(long = "require-client-field", value_name = "FIELD")]
     required_client_fields: Vec<String>,
+    /// Soft delete: a DELETE of a client created more than 30 days ago leaves it inactive with
+    /// `dateToDelete` in 7 days (documented; `--soft-delete false` removes it at once).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
+    soft_delete: bool,
+    /// Whether soft-deleted clients count against the client limit (unconfirmed).
+    #[arg(long, value_name = "BOOL", default_value_t = true, action = ArgAction::Set)]
+    soft_deleted_count_against_limit: bool,
+    /// The answer to a DELETE of a soft-deleted client (unconfirmed).
+    #[arg(long, value_enum, default_value_t = RepeatDeleteArg::NoContent)]
+    repeat_delete: RepeatDeleteArg,
+    /// Genesys removes an inactive client this many seconds after its `dateModified`
+    /// (unconfirmed; default: never).
+    #[arg(long, value_name = "SECONDS")]
+    auto_delete_inactive_after_seconds: Option<u64>,
+    /// The role rule: a create or update assigning (or an update of a client holding)
+    /// role-divisions the caller does not hold is a 403 (unconfirmed for client credentials).
+    #[arg(long)]
+    role_rule: bool,
+    /// Listing items without `authorizedGrantType` (the pre-v250 `OAuthClientListing`).
+    #[arg(long)]
+    listing_without_grant_type: bool,
+    /// A credential GET leaves `clientId` out of `credentialFields` (undocumented either way).
+    #[arg(long)]
+    credential_get_hides_client_id: bool,
     /// Also write the base URL (no newline) to this file.
     #[arg(long)]
     url_file: Option<PathBuf>,
+}
+
+/// [`RepeatDelete`] as a command-line value.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum RepeatDeleteArg {
+    NoContent,
+    NotFound,
+    Conflict,
+}
+
+impl From<RepeatDeleteArg> for RepeatDelete {
+    fn from(a: RepeatDeleteArg) -> Self {
+        match a {
+            RepeatDeleteArg::NoContent => RepeatDelete::NoContent,
+            RepeatDeleteArg::NotFound => RepeatDelete::NotFound,
+            RepeatDeleteArg::Conflict => RepeatDelete::Conflict,
+        }
+    }
 }
 
 #[tokio::main]
@@ -75,6 +117,13 @@ async fn main() -> ExitCode {
         propagation_delay: Duration::from_millis(args.propagation_delay_ms),
         revoke_tokens_on_new_secret: args.revoke_tokens_on_new_secret,
         required_client_fields: args.required_client_fields,
+        soft_delete: args.soft_delete,
+        soft_deleted_count_against_limit: args.soft_deleted_count_against_limit,
+        repeat_delete: args.repeat_delete.into(),
+        auto_delete_inactive_after: args.auto_delete_inactive_after_seconds.map(Duration::from_secs),
+        role_rule: args.role_rule,
+        listing_without_grant_type: args.listing_without_grant_type,
+        credential_get_hides_client_id: args.credential_get_hides_client_id,
         ..EmulatorConfig::default()
     };
     let emulator = Emulator::start_on(listener, config).await;

@@ -38,6 +38,60 @@ pub struct EmulatorConfig {
     /// published yet, hence a setting (e.g. `allowedIpAddresses`). Existing clients keep
     /// working and may be updated without it (the announced transition period). Default: none.
     pub required_client_fields: Vec<String>,
+    /// Soft delete (documented: Genesys help, "View, edit, delete, or restore OAuth clients").
+    /// A DELETE of a client created more than [`SOFT_DELETE_AFTER_AGE`] ago (emulator clock)
+    /// does not remove it: it stays `inactive`, listed and readable, with `dateToDelete` =
+    /// now + [`SOFT_DELETE_GRACE`]; its tokens are revoked; a PUT with `state: active` restores
+    /// it. Once `dateToDelete` has passed it is gone (404, not listed). A younger client is
+    /// removed at once. Default `true`; `false` removes every deleted client at once.
+    pub soft_delete: bool,
+    /// Whether a soft-deleted client still counts against `client_limit` (unconfirmed).
+    /// Default `true`.
+    pub soft_deleted_count_against_limit: bool,
+    /// What a DELETE of a client already soft-deleted answers (unconfirmed). Default
+    /// [`RepeatDelete::NoContent`]: 204 as the first DELETE did; the client stays soft-deleted
+    /// with its `dateToDelete` unchanged.
+    pub repeat_delete: RepeatDelete,
+    /// Genesys removing `inactive` clients by itself (the SDK's `inactive`: "it will be
+    /// deleted"; when, unconfirmed): an inactive client whose `dateModified` is more than this
+    /// long ago (emulator clock) is gone (404, not listed). Default `None`: never.
+    pub auto_delete_inactive_after: Option<Duration>,
+    /// The role rule (documented for users; whether it binds a client-credentials caller is
+    /// unconfirmed): a create or update whose `roleDivisions` (and deprecated `roleIds`) are not
+    /// all held by the calling client, or an update of a client whose current roles the caller
+    /// does not all hold, is a 403 `missing.permissions` naming the missing pairs. The caller
+    /// holds its own `roleDivisions` (for a seeded client: [`SeedClient::role_divisions`]); a
+    /// held division `*` covers every division. Default `false`.
+    pub role_rule: bool,
+    /// `GET /api/v2/oauth/clients` answers its items as the pre-v250 SDK's `OAuthClientListing`,
+    /// without `authorizedGrantType` (GET by id still answers the whole `OAuthClient`).
+    /// Default `false`.
+    pub listing_without_grant_type: bool,
+    /// `GET /api/v2/integrations/credentials/{id}` leaves `clientId` out of `credentialFields`
+    /// as well as the secret fields (which fields the real GET redacts is undocumented).
+    /// Default `false`: `clientId` is shown.
+    pub credential_get_hides_client_id: bool,
+}
+
+/// A DELETE of a client created more than this long ago only soft-deletes it (documented).
+pub const SOFT_DELETE_AFTER_AGE: Duration = Duration::from_secs(30 * 86_400);
+/// How long a soft-deleted client stays before it is gone: its `dateToDelete` is the DELETE's
+/// time plus this (documented).
+pub const SOFT_DELETE_GRACE: Duration = Duration::from_secs(7 * 86_400);
+
+/// The answer to a DELETE of a client that is already soft-deleted (unconfirmed, hence a
+/// setting). Whatever the answer, the client stays soft-deleted and its `dateToDelete` does not
+/// move.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RepeatDelete {
+    /// 204, no body: as the first DELETE answered.
+    #[default]
+    NoContent,
+    /// 404 `not.found`, as if the client were gone.
+    NotFound,
+    /// 409 `conflict`.
+    Conflict,
 }
 
 impl Default for EmulatorConfig {
@@ -49,6 +103,13 @@ impl Default for EmulatorConfig {
             org_id: DEFAULT_ORG_ID.to_string(),
             revoke_tokens_on_new_secret: false,
             required_client_fields: Vec::new(),
+            soft_delete: true,
+            soft_deleted_count_against_limit: true,
+            repeat_delete: RepeatDelete::NoContent,
+            auto_delete_inactive_after: None,
+            role_rule: false,
+            listing_without_grant_type: false,
+            credential_get_hides_client_id: false,
         }
     }
 }
@@ -64,7 +125,8 @@ pub struct SeedClient {
     pub permissions: Vec<String>,
     pub state: ClientState,
     pub access_token_validity_seconds: u32,
-    /// Shown in the client's `roleDivisions`; does not grant anything (use `permissions`).
+    /// Shown in the client's `roleDivisions`; grants no permission (use `permissions`), but is
+    /// what the client holds for the role rule ([`EmulatorConfig::role_rule`]).
     pub role_divisions: Vec<RoleDivision>,
     /// Defaults to the emulator's "now".
     #[serde(with = "genesys_time::option", skip_serializing_if = "Option::is_none")]
@@ -145,6 +207,13 @@ pub struct ClientRecord {
     #[serde(with = "genesys_time")]
     pub date_modified: OffsetDateTime,
     pub description: Option<String>,
+    /// Set while the client is soft-deleted: when it will be gone (also shown by the API).
+    #[serde(default, with = "genesys_time::option", skip_serializing_if = "Option::is_none")]
+    pub date_to_delete: Option<OffsetDateTime>,
+    /// Whether a DELETE soft-deleted it (it stays until `date_to_delete`; a PUT with
+    /// `state: active` restores it).
+    #[serde(default)]
+    pub soft_deleted: bool,
     /// E.g. `"CLIENT-CREDENTIALS"`.
     pub authorized_grant_type: String,
     /// The fields the SDK does not name, as stored.
@@ -196,6 +265,22 @@ pub struct ConfigPatch {
     /// Replaces the list (`[]` clears it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_client_fields: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_delete: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_deleted_count_against_limit: Option<bool>,
+    /// `"noContent"`, `"notFound"` or `"conflict"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat_delete: Option<RepeatDelete>,
+    /// `null` turns it off.
+    #[serde(default, deserialize_with = "present", skip_serializing_if = "Option::is_none")]
+    pub auto_delete_inactive_after_seconds: Option<Option<u64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_rule: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listing_without_grant_type: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_get_hides_client_id: Option<bool>,
 }
 
 /// Tells a field that is present (even as `null`) from one that is absent.
@@ -214,6 +299,31 @@ mod tests {
         let p: ConfigPatch = serde_json::from_str(r#"{"clientLimit":3}"#).unwrap();
         assert_eq!(p.rate_limit_per_minute, None);
         assert_eq!(p.client_limit, Some(3));
+    }
+
+    #[test]
+    fn config_patch_reads_the_fidelity_switches() {
+        let p: ConfigPatch = serde_json::from_str(
+            r#"{"softDelete":false,"repeatDelete":"notFound","autoDeleteInactiveAfterSeconds":null,
+                "roleRule":true,"listingWithoutGrantType":true,"credentialGetHidesClientId":true,
+                "softDeletedCountAgainstLimit":false}"#,
+        )
+        .unwrap();
+        assert_eq!(p.soft_delete, Some(false));
+        assert_eq!(p.repeat_delete, Some(RepeatDelete::NotFound));
+        assert_eq!(p.auto_delete_inactive_after_seconds, Some(None));
+        assert_eq!(
+            (
+                p.role_rule,
+                p.listing_without_grant_type,
+                p.credential_get_hides_client_id
+            ),
+            (Some(true), Some(true), Some(true))
+        );
+        assert_eq!(p.soft_deleted_count_against_limit, Some(false));
+        let d = EmulatorConfig::default();
+        assert!(d.soft_delete && d.soft_deleted_count_against_limit && !d.role_rule);
+        assert_eq!(d.repeat_delete, RepeatDelete::NoContent);
     }
 
     #[test]

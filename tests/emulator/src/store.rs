@@ -10,6 +10,11 @@
 //!   set (unconfirmed either way; default: they survive).
 //! - The propagation delay is fixed per client when it is created through the API (with the
 //!   setting then in force); seeded clients are usable at once.
+//! - Soft delete ([`EmulatorConfig::soft_delete`]): a soft-deleted client keeps its
+//!   `dateModified` (whether the real DELETE moves it is unconfirmed) and is marked apart from
+//!   clients merely given a `dateToDelete` by a request, which are never removed by the clock.
+//!   Clients due to go (soft delete over, or `auto_delete_inactive_after`) are removed by
+//!   [`Store::purge_expired`], which runs on every access to the store.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -28,7 +33,10 @@ use crate::models::{
     OAuthClientEntityListing, OAuthClientRequest, OrgOAuthClient, RoleDivision, TokenInfo, TokenResponse, UriReference,
     READ_ONLY_FIELDS,
 };
-use crate::records::{CallRecord, ClientRecord, EmulatorConfig, SeedClient, SeededClient, ORG_NAME};
+use crate::records::{
+    CallRecord, ClientRecord, EmulatorConfig, RepeatDelete, SeedClient, SeededClient, ORG_NAME, SOFT_DELETE_AFTER_AGE,
+    SOFT_DELETE_GRACE,
+};
 use crate::Fault;
 
 const CLIENTS_URI: &str = "/api/v2/oauth/clients";
@@ -73,6 +81,8 @@ struct Client {
     created_by: Option<UriReference>,
     modified_by: Option<UriReference>,
     date_to_delete: Option<OffsetDateTime>,
+    /// A DELETE soft-deleted it: it is gone once `date_to_delete` has passed.
+    soft_deleted: bool,
     /// Token requests before this instant fail (propagation delay).
     usable_from: OffsetDateTime,
     /// Fields the SDK does not name, stored as sent.
@@ -115,6 +125,8 @@ impl Client {
             date_created: self.date_created,
             date_modified: self.date_modified,
             description: self.description.clone(),
+            date_to_delete: self.date_to_delete,
+            soft_deleted: self.soft_deleted,
             authorized_grant_type: self.grant_type.as_str().to_string(),
             fields: self.extra.clone(),
         }
@@ -173,6 +185,9 @@ pub(crate) struct Store {
     /// The number of calls logged so far, for tests that act the moment a call completes.
     call_watch: CallWatch,
     deleted: Vec<String>,
+    /// Clients Genesys removed by itself: a soft delete's grace over, or an inactive client
+    /// auto-deleted.
+    purged: Vec<String>,
     faults: FaultQueue,
     calls: Vec<CallRecord>,
     /// Integration credentials.
@@ -293,6 +308,7 @@ impl Store {
             created_by: Some(admin.clone()),
             modified_by: Some(admin),
             date_to_delete: None,
+            soft_deleted: false,
             usable_from: created.min(now),
             extra: seed.fields,
         };
@@ -310,6 +326,31 @@ impl Store {
 
     pub(crate) fn deleted_ids(&self) -> Vec<String> {
         self.deleted.clone()
+    }
+
+    pub(crate) fn purged_ids(&self) -> Vec<String> {
+        self.purged.clone()
+    }
+
+    /// Removes the clients Genesys would have removed by now (emulator clock): soft-deleted ones
+    /// whose `dateToDelete` has come, and with `auto_delete_inactive_after` set, inactive ones
+    /// last modified longer ago than that. Their tokens die with them. Run on every access.
+    pub(crate) fn purge_expired(&mut self) {
+        let now = self.now();
+        let auto = self.config.auto_delete_inactive_after;
+        let due = |c: &Client| {
+            (c.soft_deleted && c.date_to_delete.is_some_and(|at| at <= now))
+                || (c.state == ClientState::Inactive && auto.is_some_and(|after| c.date_modified + after < now))
+        };
+        if !self.clients.iter().any(due) {
+            return;
+        }
+        let gone: Vec<String> = self.clients.iter().filter(|c| due(c)).map(|c| c.id.clone()).collect();
+        self.clients.retain(|c| !gone.contains(&c.id));
+        for id in gone {
+            self.revoke_tokens_of(&id);
+            self.purged.push(id);
+        }
     }
 
     pub(crate) fn add_fault(&mut self, fault: Fault) {
@@ -567,6 +608,47 @@ impl Store {
         Ok(())
     }
 
+    /// The role rule ([`EmulatorConfig::role_rule`]): the caller must hold every role-division
+    /// the request assigns and, for an update, every one the client holds now. A held division
+    /// `*` covers any division; a deprecated `roleIds` entry (no division) is covered by the role
+    /// held in any division.
+    fn check_role_rule(&self, caller: &Caller, spec: &ClientSpec, current: Option<&Client>) -> Result<(), ApiError> {
+        if !self.config.role_rule {
+            return Ok(());
+        }
+        let held: &[RoleDivision] = self
+            .client(&caller.client_id)
+            .map(|c| c.role_divisions.as_slice())
+            .unwrap_or(&[]);
+        let mut missing: Vec<String> = Vec::new();
+        let mut need = |pairs: &[RoleDivision], role_ids: &[String]| {
+            for rd in pairs {
+                let covered = held
+                    .iter()
+                    .any(|h| h.role_id == rd.role_id && (h.division_id == "*" || h.division_id == rd.division_id));
+                let name = format!("role {} in division {}", rd.role_id, rd.division_id);
+                if !covered && !missing.contains(&name) {
+                    missing.push(name);
+                }
+            }
+            for role_id in role_ids.iter().filter(|r| pairs.iter().all(|rd| &rd.role_id != *r)) {
+                let name = format!("role {role_id}");
+                if held.iter().all(|h| &h.role_id != role_id) && !missing.contains(&name) {
+                    missing.push(name);
+                }
+            }
+        };
+        need(&spec.role_divisions, &spec.role_ids);
+        if let Some(c) = current {
+            need(&c.role_divisions, &c.role_ids);
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::missing_role_divisions(&missing))
+        }
+    }
+
     /// The one-page listing of every client. `short` leaves the last client out while `total`
     /// and `pageSize` still count it (the `shortListing` fault).
     pub(crate) fn list_clients(&self, short: bool) -> OAuthClientEntityListing {
@@ -633,8 +715,14 @@ impl Store {
     pub(crate) fn create_client(&mut self, caller: &Caller, req: OAuthClientRequest) -> Result<OAuthClient, ApiError> {
         let spec = self.validate(req)?;
         self.check_required_fields(&spec)?;
+        self.check_role_rule(caller, &spec, None)?;
         let limit = self.config.client_limit;
-        if self.clients.len() >= limit {
+        let counted = self
+            .clients
+            .iter()
+            .filter(|c| self.config.soft_deleted_count_against_limit || !c.soft_deleted)
+            .count();
+        if counted >= limit {
             return Err(ApiError::bad_request(format!(
                 "The organization has reached its limit of {limit} OAuth clients."
             )));
@@ -659,6 +747,7 @@ impl Store {
             created_by: Some(caller.reference()),
             modified_by: Some(caller.reference()),
             date_to_delete: spec.date_to_delete,
+            soft_deleted: false,
             usable_from: now + self.config.propagation_delay,
             extra: spec.extra,
         };
@@ -673,10 +762,11 @@ impl Store {
         id: &str,
         req: OAuthClientRequest,
     ) -> Result<OAuthClient, ApiError> {
-        if self.client(id).is_none() {
+        let Some(current) = self.client(id) else {
             return Err(ApiError::not_found(id));
-        }
+        };
         let spec = self.validate(req)?;
+        self.check_role_rule(caller, &spec, Some(current))?;
         let now = self.now();
         let client = self.client_mut(id).expect("checked above");
         client.name = spec.name;
@@ -689,7 +779,12 @@ impl Store {
         client.scope = spec.scope;
         client.permissions = spec.permissions;
         client.state = spec.state;
-        client.date_to_delete = spec.date_to_delete;
+        if !client.soft_deleted || spec.state == ClientState::Active {
+            // A PUT with `state: active` restores a soft-deleted client; any other PUT leaves
+            // it soft-deleted with the `dateToDelete` Genesys set.
+            client.soft_deleted = false;
+            client.date_to_delete = spec.date_to_delete;
+        }
         client.extra = spec.extra;
         client.date_modified = now;
         client.modified_by = Some(caller.reference());
@@ -700,12 +795,25 @@ impl Store {
         Ok(wire)
     }
 
+    /// DELETE: a client that is not `inactive` is refused; one created more than 30 days ago is
+    /// soft-deleted when `soft_delete` is on (see [`EmulatorConfig::soft_delete`]); any other is
+    /// removed. Either way its tokens are revoked and it is listed in `deleted` (once).
     pub(crate) fn delete_client(&mut self, id: &str) -> Result<(), ApiError> {
+        let now = self.now();
         let pos = self
             .clients
             .iter()
             .position(|c| c.id == id)
             .ok_or_else(|| ApiError::not_found(id))?;
+        if self.clients[pos].soft_deleted {
+            return match self.config.repeat_delete {
+                RepeatDelete::NoContent => Ok(()),
+                RepeatDelete::NotFound => Err(ApiError::not_found(id)),
+                RepeatDelete::Conflict => Err(ApiError::conflict(format!(
+                    "The OAuth client {id} is already deleted and will be removed at its dateToDelete."
+                ))),
+            };
+        }
         let state = self.clients[pos].state;
         if state != ClientState::Inactive {
             return Err(ApiError::bad_request(format!(
@@ -713,9 +821,17 @@ impl Store {
                 state.as_str()
             )));
         }
-        self.clients.remove(pos);
+        let client = &mut self.clients[pos];
+        if self.config.soft_delete && client.date_created + SOFT_DELETE_AFTER_AGE < now {
+            client.soft_deleted = true;
+            client.date_to_delete = Some(now + SOFT_DELETE_GRACE);
+        } else {
+            self.clients.remove(pos);
+        }
         self.revoke_tokens_of(id);
-        self.deleted.push(id.to_string());
+        if !self.deleted.iter().any(|d| d == id) {
+            self.deleted.push(id.to_string());
+        }
         Ok(())
     }
 

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use genesys_emulator::models::{ErrorBody, OAuthClient, OAuthClientEntityListing, TokenInfo, TokenResponse};
 use genesys_emulator::{
-    routes, ClientState, Emulator, EmulatorConfig, Fault, FaultAction, RoleDivision, SeedClient, SeededClient,
+    routes, ClientState, Emulator, EmulatorConfig, Fault, FaultAction, RepeatDelete, RoleDivision, SeedClient,
+    SeededClient,
 };
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
@@ -1151,4 +1152,462 @@ async fn credential_routes_take_faults_per_credential_and_count_calls() {
         .await
         .unwrap();
     assert_eq!(got["credentialFields"], json!({"clientId": "client-2"}));
+}
+
+// ---- fidelity switches (issue 21) -------------------------------------------------------------
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+/// A seeded client created `days_ago` days ago (emulator clock), with view permission.
+fn aged(h: &Harness, name: &str, days_ago: u64) -> SeededClient {
+    h.emu.seed_client(SeedClient {
+        date_created: Some(time::OffsetDateTime::now_utc() - DAY * days_ago as u32),
+        ..SeedClient::new(name, &["oauth:client:view"])
+    })
+}
+
+impl Harness {
+    /// PUT `state: inactive` (the step before a DELETE), then DELETE; the DELETE's answer.
+    async fn deactivate_and_delete(&self, token: &str, id: &str, name: &str) -> Response {
+        let mut body = cc_body(name);
+        body["state"] = json!("inactive");
+        assert_eq!(self.put(token, id, body).await.status(), StatusCode::OK);
+        self.delete(token, id).await
+    }
+
+    async fn client_json(&self, token: &str, id: &str) -> Response {
+        self.get(token, &format!("/api/v2/oauth/clients/{id}")).await
+    }
+
+    async fn listed_ids(&self, token: &str) -> Vec<String> {
+        let list: OAuthClientEntityListing = self.get(token, "/api/v2/oauth/clients").await.json().await.unwrap();
+        list.entities.into_iter().map(|c| c.id).collect()
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_client_older_than_30_days_soft_deletes_it_for_7_days() {
+    // GIVEN the default emulator (soft delete on) and a client created 31 days ago, with a token
+    let h = Harness::default().await;
+    let admin = h.admin_token().await;
+    let old = aged(&h, "old", 31);
+    let held = h.token(&old).await;
+    // WHEN it is deactivated and deleted
+    let resp = h.deactivate_and_delete(&admin, &old.id, "old").await;
+    // THEN the DELETE answers as always, but the client stays: inactive, with dateToDelete in 7 days
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let got = h.client_json(&admin, &old.id).await;
+    assert_eq!(got.status(), StatusCode::OK);
+    let got: OAuthClient = got.json().await.unwrap();
+    assert_eq!(got.state, ClientState::Inactive);
+    let due = got.date_to_delete.expect("dateToDelete set");
+    let expected = time::OffsetDateTime::now_utc() + 7 * DAY;
+    assert!(
+        (due - expected).abs() < time::Duration::seconds(5),
+        "{due} vs {expected}"
+    );
+    assert!(h.listed_ids(&admin).await.contains(&old.id), "still listed");
+    let rec = h.emu.clients().into_iter().find(|c| c.id == old.id).unwrap();
+    assert!(rec.soft_deleted && rec.date_to_delete == Some(due));
+    assert_eq!(h.emu.deleted_client_ids(), vec![old.id.clone()]);
+    // AND its tokens stop working, and it gets no new one
+    assert_eq!(
+        h.get(&held, "/api/v2/tokens/me").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        h.token_response(&old.id, &old.secret).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert!(h.emu.issue_token_for(&old.id).is_none());
+    // AND a second DELETE answers 204 again and changes nothing (the default RepeatDelete)
+    h.emu.advance_clock(Duration::from_secs(3600));
+    assert_eq!(h.delete(&admin, &old.id).await.status(), StatusCode::NO_CONTENT);
+    let again: OAuthClient = h.client_json(&admin, &old.id).await.json().await.unwrap();
+    assert_eq!(again.date_to_delete, Some(due));
+    assert_eq!(h.emu.deleted_client_ids(), vec![old.id.clone()], "listed once");
+    // AND a PUT that keeps it inactive leaves it soft-deleted
+    let mut inactive = cc_body("old");
+    inactive["state"] = json!("inactive");
+    let kept: OAuthClient = h.put(&admin, &old.id, inactive).await.json().await.unwrap();
+    assert_eq!(kept.date_to_delete, Some(due));
+
+    // WHEN it is restored by a PUT with state active THEN dateToDelete is cleared and tokens come
+    let restored: OAuthClient = h.put(&admin, &old.id, cc_body("old")).await.json().await.unwrap();
+    assert_eq!((restored.state, restored.date_to_delete), (ClientState::Active, None));
+    assert_eq!(h.token_response(&old.id, &old.secret).await.status(), StatusCode::OK);
+    assert!(
+        !h.emu
+            .clients()
+            .into_iter()
+            .find(|c| c.id == old.id)
+            .unwrap()
+            .soft_deleted
+    );
+
+    // WHEN it is deleted again and 7 days pass THEN it is gone
+    assert_eq!(
+        h.deactivate_and_delete(&admin, &old.id, "old").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    h.emu.advance_clock(7 * DAY - Duration::from_secs(60));
+    let admin = h.admin_token().await; // the first one has expired meanwhile
+    assert_eq!(h.client_json(&admin, &old.id).await.status(), StatusCode::OK, "not yet");
+    h.emu.advance_clock(Duration::from_secs(61));
+    let gone = h.client_json(&admin, &old.id).await;
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_body(gone).await.code, "not.found");
+    assert!(!h.listed_ids(&admin).await.contains(&old.id));
+    assert_eq!(h.delete(&admin, &old.id).await.status(), StatusCode::NOT_FOUND);
+    assert!(h.emu.clients().iter().all(|c| c.id != old.id));
+    assert_eq!(h.emu.purged_client_ids(), vec![old.id.clone()]);
+}
+
+#[tokio::test]
+async fn a_client_created_within_30_days_or_with_soft_delete_off_is_removed_at_once() {
+    let h = Harness::default().await;
+    let admin = h.admin_token().await;
+    // GIVEN clients created 29 days ago and just now (through the API)
+    let young = aged(&h, "young", 29);
+    let fresh = h.create_ok(&admin, "fresh").await;
+    for (id, name) in [(&young.id, "young"), (&fresh.id, "fresh")] {
+        // WHEN deleted THEN gone at once
+        assert_eq!(
+            h.deactivate_and_delete(&admin, id, name).await.status(),
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(h.client_json(&admin, id).await.status(), StatusCode::NOT_FOUND);
+    }
+    // GIVEN soft delete switched off (at run time) WHEN an old client is deleted THEN gone at once
+    h.emu.set_soft_delete(false);
+    let old = aged(&h, "old", 400);
+    assert_eq!(
+        h.deactivate_and_delete(&admin, &old.id, "old").await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(h.client_json(&admin, &old.id).await.status(), StatusCode::NOT_FOUND);
+    // AND on again, over the admin API
+    let resp = h
+        .http
+        .post(h.url("/__admin/config"))
+        .json(&json!({"softDelete": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let old2 = aged(&h, "old2", 400);
+    h.deactivate_and_delete(&admin, &old2.id, "old2").await;
+    assert_eq!(h.client_json(&admin, &old2.id).await.status(), StatusCode::OK);
+    assert!(h.emu.purged_client_ids().is_empty());
+}
+
+#[tokio::test]
+async fn a_repeated_delete_and_the_limit_follow_their_settings() {
+    let h = Harness::new(EmulatorConfig {
+        client_limit: 3,
+        ..EmulatorConfig::default()
+    })
+    .await;
+    let admin = h.admin_token().await;
+    let old = aged(&h, "old", 60);
+    h.create_ok(&admin, "third").await;
+    h.deactivate_and_delete(&admin, &old.id, "old").await;
+    // GIVEN a soft-deleted client: by default it counts against the limit
+    assert_eq!(
+        h.create(&admin, cc_body("fourth")).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    h.emu.set_soft_deleted_count_against_limit(false);
+    h.create_ok(&admin, "fourth").await;
+    h.emu.set_soft_deleted_count_against_limit(true);
+    assert_eq!(
+        h.create(&admin, cc_body("fifth")).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    // AND a second DELETE answers per the setting, and never changes the client
+    h.emu.set_repeat_delete(RepeatDelete::NotFound);
+    let resp = h.delete(&admin, &old.id).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_eq!(error_body(resp).await.code, "not.found");
+    h.emu.set_repeat_delete(RepeatDelete::Conflict);
+    let resp = h.delete(&admin, &old.id).await;
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    assert_eq!(error_body(resp).await.code, "conflict");
+    let resp = h
+        .http
+        .post(h.url("/__admin/config"))
+        .json(&json!({"repeatDelete": "noContent", "softDeletedCountAgainstLimit": false}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    assert_eq!(h.delete(&admin, &old.id).await.status(), StatusCode::NO_CONTENT);
+    h.emu.set_client_limit(4);
+    h.create_ok(&admin, "fifth").await;
+    let rec = h.emu.clients().into_iter().find(|c| c.id == old.id).unwrap();
+    assert!(rec.soft_deleted && rec.state == ClientState::Inactive);
+}
+
+#[tokio::test]
+async fn genesys_deletes_inactive_clients_by_itself_only_when_set() {
+    let h = Harness::default().await;
+    let admin = h.admin_token().await;
+    let now = time::OffsetDateTime::now_utc();
+    // GIVEN an inactive client last modified 2 days ago, one modified now, and an active old one
+    let stale = h.emu.seed_client(SeedClient {
+        state: ClientState::Inactive,
+        date_created: Some(now - 10 * DAY),
+        date_modified: Some(now - 2 * DAY),
+        ..SeedClient::new("stale", &[])
+    });
+    let recent = h.emu.seed_client(SeedClient {
+        state: ClientState::Inactive,
+        ..SeedClient::new("recent", &[])
+    });
+    let active = aged(&h, "active", 10);
+    // WHEN the switch is off (default) THEN nothing goes
+    assert_eq!(h.client_json(&admin, &stale.id).await.status(), StatusCode::OK);
+    // WHEN Genesys removes inactive clients after a day
+    h.emu.set_auto_delete_inactive_after(Some(DAY));
+    // THEN the stale one is gone, the others stay
+    assert_eq!(h.client_json(&admin, &stale.id).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(h.client_json(&admin, &recent.id).await.status(), StatusCode::OK);
+    assert_eq!(h.emu.purged_client_ids(), vec![stale.id.clone()]);
+    assert!(h.emu.deleted_client_ids().is_empty(), "not deleted through the API");
+    // AND a day later the recent one too, never the active one
+    h.emu.advance_clock(DAY + Duration::from_secs(1));
+    let admin = h.admin_token().await;
+    let listed = h.listed_ids(&admin).await;
+    assert!(!listed.contains(&recent.id) && listed.contains(&active.id));
+    // AND the admin API turns it off
+    let resp = h
+        .http
+        .post(h.url("/__admin/config"))
+        .json(&json!({"autoDeleteInactiveAfterSeconds": null}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    let kept = h.emu.seed_client(SeedClient {
+        state: ClientState::Inactive,
+        date_modified: Some(now - 100 * DAY),
+        date_created: Some(now - 100 * DAY),
+        ..SeedClient::new("kept", &[])
+    });
+    assert_eq!(h.client_json(&admin, &kept.id).await.status(), StatusCode::OK);
+    let purged: Vec<String> = h
+        .http
+        .get(h.url("/__admin/purged"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(purged, vec![stale.id, recent.id]);
+}
+
+fn rd(role: &str, division: &str) -> RoleDivision {
+    RoleDivision {
+        role_id: role.into(),
+        division_id: division.into(),
+    }
+}
+
+fn with_roles(name: &str, pairs: &[(&str, &str)]) -> Value {
+    let mut body = cc_body(name);
+    body["roleDivisions"] = json!(pairs
+        .iter()
+        .map(|(r, d)| json!({"roleId": r, "divisionId": d}))
+        .collect::<Vec<_>>());
+    body
+}
+
+#[tokio::test]
+async fn the_role_rule_refuses_roles_the_caller_does_not_hold() {
+    let h = Harness::default().await;
+    for role in ["r1", "r2", "r3"] {
+        h.emu.seed_role(role, &["conversation:communication:view"]);
+    }
+    // GIVEN a master holding r1 in every division and r2 in d1 only
+    let master = h.emu.seed_client(SeedClient {
+        role_divisions: vec![rd("r1", "*"), rd("r2", "d1")],
+        ..SeedClient::admin("master")
+    });
+    let token = h.token(&master).await;
+    // AND the rule off (the default): anything that exists is assigned
+    let foreign: OAuthClient = h
+        .create(&token, with_roles("foreign", &[("r3", "d9")]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    // WHEN the rule is on
+    h.emu.set_role_rule(true);
+    // THEN held pairs are assigned (a held `*` covers any division), no roles at all too
+    for (name, pairs) in [
+        ("a", vec![("r1", "anything")]),
+        ("b", vec![("r2", "d1"), ("r1", "*")]),
+        ("c", vec![]),
+    ] {
+        assert_eq!(
+            h.create(&token, with_roles(name, &pairs)).await.status(),
+            StatusCode::OK,
+            "{name}"
+        );
+    }
+    // AND a pair it lacks is refused 403 missing.permissions, naming every missing pair
+    let resp = h
+        .create(&token, with_roles("d", &[("r2", "d2"), ("r1", "x"), ("r3", "d1")]))
+        .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let err = error_body(resp).await;
+    assert_eq!((err.code.as_str(), err.status), ("missing.permissions", 403));
+    assert_eq!(
+        err.message_params["missingRoleDivisions"],
+        "[role r2 in division d2, role r3 in division d1]"
+    );
+    assert!(err.message.contains("role r2 in division d2"), "{}", err.message);
+    // AND a deprecated roleIds entry needs the role in some division
+    let mut body = cc_body("e");
+    body["roleIds"] = json!(["r2"]);
+    assert_eq!(h.create(&token, body.clone()).await.status(), StatusCode::OK);
+    body["roleIds"] = json!(["r3"]);
+    let err = error_body(h.create(&token, body).await).await;
+    assert_eq!(err.message_params["missingRoleDivisions"], "[role r3]");
+    // AND editing needs the client's current roles too: even a PUT dropping them is refused
+    let resp = h.put(&token, &foreign.id, cc_body("foreign")).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(error_body(resp).await.message.contains("role r3 in division d9"));
+    let made: OAuthClient = h
+        .create(&token, with_roles("mine", &[("r1", "d5")]))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut deactivate = with_roles("mine", &[("r1", "d5")]);
+    deactivate["state"] = json!("inactive");
+    assert_eq!(h.put(&token, &made.id, deactivate).await.status(), StatusCode::OK);
+    // AND a master holding only permissions (no roles) may create only role-less clients
+    let bare = h.admin_token().await;
+    assert_eq!(h.create(&bare, cc_body("plain")).await.status(), StatusCode::OK);
+    assert_eq!(
+        h.create(&bare, with_roles("f", &[("r1", "d1")])).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        h.emu
+            .clients()
+            .iter()
+            .filter(|c| c.name == "d" || c.name == "f")
+            .count(),
+        0
+    );
+    // AND the admin API turns it off
+    let resp = h
+        .http
+        .post(h.url("/__admin/config"))
+        .json(&json!({"roleRule": false}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    assert_eq!(
+        h.create(&bare, with_roles("f", &[("r1", "d1")])).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn listing_items_lack_the_grant_type_when_set() {
+    let h = Harness::default().await;
+    let token = h.admin_token().await;
+    let made = h.create_ok(&token, "x").await;
+    let listed = |h: &Harness| {
+        let token = token.clone();
+        let url = h.url("/api/v2/oauth/clients");
+        let http = h.http.clone();
+        async move {
+            let v: Value = http
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v
+        }
+    };
+    let on = |b: bool| h.emu.set_listing_without_grant_type(b);
+    assert!(listed(&h).await["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["authorizedGrantType"] == "CLIENT-CREDENTIALS"));
+    // WHEN switched on THEN no item has authorizedGrantType; every other field is there
+    on(true);
+    let v = listed(&h).await;
+    let entities = v["entities"].as_array().unwrap();
+    assert_eq!(entities.len(), 2);
+    for e in entities {
+        assert!(e.get("authorizedGrantType").is_none(), "{e}");
+        for field in [
+            "id",
+            "name",
+            "state",
+            "dateCreated",
+            "dateModified",
+            "selfUri",
+            "accessTokenValiditySeconds",
+        ] {
+            assert!(e.get(field).is_some(), "{field} in {e}");
+        }
+    }
+    assert_eq!((v["total"].as_u64(), v["pageCount"].as_u64()), (Some(2), Some(1)));
+    // AND GET by id still answers the whole OAuthClient
+    let got: Value = h.client_json(&token, &made.id).await.json().await.unwrap();
+    assert_eq!(got["authorizedGrantType"], "CLIENT-CREDENTIALS");
+    on(false);
+    let _: OAuthClientEntityListing = serde_json::from_value(listed(&h).await).unwrap();
+}
+
+#[tokio::test]
+async fn a_credential_get_hides_the_client_id_when_set() {
+    let h = Harness::default().await;
+    let caller = h
+        .emu
+        .seed_client(SeedClient::new("integrator", &["integrations:integration:view"]));
+    let token = h.token(&caller).await;
+    let id = h
+        .emu
+        .seed_credential(genesys_emulator::SeedCredential::oauth_client(
+            "crm", "client-1", "s3cret",
+        ))
+        .id;
+    let path = format!("/api/v2/integrations/credentials/{id}");
+    let fields = |v: Value| v["credentialFields"].clone();
+    assert_eq!(
+        fields(h.get(&token, &path).await.json().await.unwrap()),
+        json!({"clientId": "client-1"})
+    );
+    h.emu.set_credential_get_hides_client_id(true);
+    let got: Value = h.get(&token, &path).await.json().await.unwrap();
+    assert_eq!(fields(got.clone()), json!({}));
+    assert_eq!(got["type"]["name"], "pureCloudOAuthClient");
+    // The stored credential is unchanged.
+    assert_eq!(h.emu.credentials()[0].fields["clientId"], "client-1");
+    let resp = h
+        .http
+        .post(h.url("/__admin/config"))
+        .json(&json!({"credentialGetHidesClientId": false}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    assert_eq!(
+        fields(h.get(&token, &path).await.json().await.unwrap()),
+        json!({"clientId": "client-1"})
+    );
 }

@@ -18,6 +18,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/clients", get(clients).post(seed_client))
         .route("/credentials", get(credentials).post(seed_credential))
         .route("/deleted", get(deleted))
+        .route("/purged", get(purged))
         .route("/roles", post(seed_role))
         .route("/faults", post(add_fault).delete(clear_faults))
         .route("/calls", get(call_counts))
@@ -41,6 +42,10 @@ async fn seed_credential(State(state): State<AppState>, Json(seed): Json<SeedCre
 
 async fn deleted(State(state): State<AppState>) -> Json<Vec<String>> {
     Json(state.store().deleted_ids())
+}
+
+async fn purged(State(state): State<AppState>) -> Json<Vec<String>> {
+    Json(state.store().purged_ids())
 }
 
 async fn seed_client(State(state): State<AppState>, Json(seed): Json<SeedClient>) -> Json<SeededClient> {
@@ -96,6 +101,27 @@ async fn patch_config(State(state): State<AppState>, Json(patch): Json<ConfigPat
     }
     if let Some(fields) = patch.required_client_fields {
         store.config.required_client_fields = fields;
+    }
+    if let Some(on) = patch.soft_delete {
+        store.config.soft_delete = on;
+    }
+    if let Some(counted) = patch.soft_deleted_count_against_limit {
+        store.config.soft_deleted_count_against_limit = counted;
+    }
+    if let Some(answer) = patch.repeat_delete {
+        store.config.repeat_delete = answer;
+    }
+    if let Some(after) = patch.auto_delete_inactive_after_seconds {
+        store.config.auto_delete_inactive_after = after.map(Duration::from_secs);
+    }
+    if let Some(on) = patch.role_rule {
+        store.config.role_rule = on;
+    }
+    if let Some(on) = patch.listing_without_grant_type {
+        store.config.listing_without_grant_type = on;
+    }
+    if let Some(on) = patch.credential_get_hides_client_id {
+        store.config.credential_get_hides_client_id = on;
     }
     StatusCode::NO_CONTENT
 }

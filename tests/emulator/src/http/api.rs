@@ -30,7 +30,20 @@ pub(crate) async fn list_clients(
 ) -> ApiResult {
     let mut store = state.store();
     store.authorize(bearer_token(&headers), Some(permissions::VIEW))?;
-    Ok(Json(store.list_clients(short.is_some())).into_response())
+    let listing = store.list_clients(short.is_some());
+    if !store.config.listing_without_grant_type {
+        return Ok(Json(listing).into_response());
+    }
+    // The pre-v250 `OAuthClientListing` items: the same fields but `authorizedGrantType`.
+    let mut body = serde_json::to_value(listing).expect("a listing serializes");
+    if let Some(entities) = body["entities"].as_array_mut() {
+        for entity in entities {
+            if let Some(item) = entity.as_object_mut() {
+                item.remove("authorizedGrantType");
+            }
+        }
+    }
+    Ok(Json(body).into_response())
 }
 
 pub(crate) async fn create_client(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> ApiResult {

@@ -36,7 +36,8 @@ pub(crate) async fn create(State(state): State<AppState>, headers: HeaderMap, bo
 pub(crate) async fn get(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> ApiResult {
     let mut store = state.store();
     store.authorize(bearer_token(&headers), Some(permissions::INTEGRATION_VIEW))?;
-    Ok(Json(store.credentials.get(&id)?).into_response())
+    let hide_client_id = store.config.credential_get_hides_client_id;
+    Ok(Json(store.credentials.get(&id, hide_client_id)?).into_response())
 }
 
 pub(crate) async fn update(

@@ -33,10 +33,15 @@ impl Shared {
         }
     }
 
-    /// Locks the store. A panic elsewhere while holding the lock leaves the data usable (every
-    /// store method leaves it consistent before it can panic), so poisoning is ignored.
+    /// Locks the store, first removing the clients Genesys would have removed by now (soft
+    /// deletes past their `dateToDelete`, auto-deleted inactive clients): every access sees the
+    /// org as of the emulator's clock. A panic elsewhere while holding the lock leaves the data
+    /// usable (every store method leaves it consistent before it can panic), so poisoning is
+    /// ignored.
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
+        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        store.purge_expired();
+        store
     }
 }
 
