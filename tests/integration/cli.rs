@@ -225,7 +225,7 @@ async fn check_names_the_role_divisions_the_master_does_not_hold() {
     // WHEN it is checked
     let out = cli.run(&["check", "--secret", &arn]).await;
     // THEN the check fails naming the missing pair (and only it), and nothing changed
-    assert!(!out.status.success());
+    assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("reports-admin/division-2"), "{err}");
     assert!(!err.contains(&format!("{ROLE}/")), "{err}");
@@ -705,4 +705,165 @@ async fn enroll_takes_a_prefix_another_organization_already_uses() {
     assert!(!out.status.success());
     assert!(text(&out).contains("region"), "{}", text(&out));
     assert_eq!(everything(&w).await, before);
+}
+
+/// `conformance` against the emulator, as an operator runs it against a real org.
+mod conformance {
+    use super::*;
+    use std::time::Duration;
+
+    /// The verdict of check `key` in a `--json` report, and its detail.
+    fn verdict<'a>(report: &'a Value, key: &str) -> (&'a str, &'a str) {
+        let check = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["key"] == key)
+            .unwrap_or_else(|| panic!("no check {key}: {report}"));
+        (check["verdict"].as_str().unwrap(), check["detail"].as_str().unwrap())
+    }
+
+    async fn run(cli: &Cli<'_>, args: &[&str]) -> (bool, Value) {
+        let mut all = vec!["--json", "conformance"];
+        all.extend_from_slice(args);
+        let out = cli.run(&all).await;
+        let report: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.success(), report)
+    }
+
+    #[tokio::test]
+    async fn on_a_faithful_org_every_assumption_holds_and_nothing_else_is_touched() {
+        // GIVEN an org and an integration secret
+        let w = World::new().await;
+        let cli = cli(&w).await;
+        let arn = w.integration_secret().await;
+        let before: Vec<_> = w.org().emulator.clients();
+        // WHEN conformance runs with the secret's master
+        let (ok, report) = run(&cli, &["--secret", &arn]).await;
+        // THEN every assumption holds, its one client is gone, and nothing else changed
+        assert!(ok, "{report}");
+        for key in [
+            "create",
+            "fields",
+            "token",
+            "drain",
+            "no-new-token",
+            "date-modified",
+            "listing",
+            "delete",
+        ] {
+            assert_eq!(verdict(&report, key).0, "holds", "{key}: {report}");
+        }
+        assert_eq!(report["cleanedUp"], true);
+        let id = report["clientId"].as_str().unwrap();
+        assert!(w.org().client(id).is_none());
+        assert_eq!(w.org().emulator.clients(), before, "no other client changed");
+        // AND nothing it printed holds a secret or a token the emulator issued
+        let text = report.to_string();
+        for value in w
+            .org()
+            .emulator
+            .issued_secrets()
+            .iter()
+            .chain(&w.org().emulator.issued_tokens())
+        {
+            assert!(!text.contains(value.as_str()), "a secret or token was printed");
+        }
+    }
+
+    #[tokio::test]
+    async fn each_switched_behaviour_is_reported() {
+        let w = World::new().await;
+        let cli = cli(&w).await;
+        let arn = w.integration_secret().await;
+        let emulator = &w.org().emulator;
+        emulator.seed_role("reports-admin", &["analytics:report:edit"]);
+
+        // Soft delete of the client it made (the age threshold lowered so a new one qualifies).
+        emulator.set_soft_delete_after_age(Duration::ZERO);
+        let (ok, report) = run(&cli, &["--secret", &arn]).await;
+        let (v, detail) = verdict(&report, "delete");
+        assert_eq!(v, "note", "{report}");
+        assert!(
+            detail.contains("soft-deleted") && detail.contains("dateToDelete"),
+            "{detail}"
+        );
+        assert!(
+            ok && report["cleanedUp"] == true,
+            "a soft-deleted client counts as cleaned up"
+        );
+        emulator.set_soft_delete_after_age(genesys_emulator::SOFT_DELETE_AFTER_AGE);
+
+        // The role rule: a role-division the master lacks, refused or accepted.
+        let (_, report) = run(&cli, &["--secret", &arn, "--probe-role", "reports-admin:d2"]).await;
+        assert!(verdict(&report, "role-rule").1.contains("accepted"), "{report}");
+        emulator.set_role_rule(true);
+        let (_, report) = run(&cli, &["--secret", &arn, "--probe-role", "reports-admin:d2"]).await;
+        assert!(verdict(&report, "role-rule").1.contains("refused"), "{report}");
+        emulator.set_role_rule(false);
+
+        // Listing items without authorizedGrantType.
+        emulator.set_listing_without_grant_type(true);
+        let (ok, report) = run(&cli, &["--secret", &arn]).await;
+        assert!(!ok);
+        assert_eq!(verdict(&report, "listing").0, "broken", "{report}");
+        emulator.set_listing_without_grant_type(false);
+
+        // A credential whose GET hides clientId.
+        let legacy = w.org().legacy_id.clone();
+        let credential = emulator
+            .seed_credential(genesys_emulator::SeedCredential::oauth_client(
+                "crm-da",
+                &legacy,
+                &w.org().legacy_secret,
+            ))
+            .id;
+        let (_, report) = run(&cli, &["--secret", &arn, "--credential", &credential]).await;
+        assert_eq!(verdict(&report, "credential").0, "holds", "{report}");
+        emulator.set_credential_get_hides_client_id(true);
+        let (ok, report) = run(&cli, &["--secret", &arn, "--credential", &credential]).await;
+        assert!(!ok);
+        assert_eq!(verdict(&report, "credential").0, "broken", "{report}");
+        emulator.set_credential_get_hides_client_id(false);
+
+        // Genesys removing an inactive client on its own.
+        emulator.set_auto_delete_inactive_after(Some(Duration::ZERO));
+        let (ok, report) = run(&cli, &["--secret", &arn]).await;
+        assert!(!ok);
+        assert_eq!(verdict(&report, "inactive-kept").0, "broken", "{report}");
+        emulator.set_auto_delete_inactive_after(None);
+
+        // Every run cleaned up after itself: only the org's own clients are left.
+        let left: Vec<String> = emulator
+            .clients()
+            .into_iter()
+            .filter(|c| c.name.starts_with("genesys-rotator-conformance-") && !c.soft_deleted)
+            .map(|c| c.name)
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[tokio::test]
+    async fn the_openbao_engines_master_is_checked_from_a_file() {
+        // GIVEN a master credential in a file (no Secrets Manager involved)
+        let w = World::new().await;
+        let cli = cli(&w).await;
+        let dir = std::env::temp_dir().join(format!("conformance-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("master.json");
+        let org = w.org();
+        std::fs::write(
+            &file,
+            serde_json::json!({"clientId": org.master_id, "clientSecret": org.master_secret, "region": org.domain})
+                .to_string(),
+        )
+        .unwrap();
+        // WHEN conformance runs from it
+        let (ok, report) = run(&cli, &["--master-file", file.to_str().unwrap()]).await;
+        std::fs::remove_dir_all(&dir).ok();
+        // THEN it runs the same checks
+        assert!(ok, "{report}");
+        assert_eq!(verdict(&report, "token").0, "holds");
+    }
 }

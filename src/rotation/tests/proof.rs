@@ -241,3 +241,15 @@ async fn a_secret_this_deployment_rotates_still_holds_its_client() {
     assert_eq!(f.client(&f.legacy_id).unwrap().state, ClientState::Active);
     assert!(f.queue.sent().is_empty());
 }
+
+#[tokio::test]
+async fn check_roles_names_what_the_master_does_not_hold() {
+    // GIVEN a master holding no role, and a secret whose clients get one
+    let f = Fixture::new().await;
+    let arn = f.integration_secret();
+    // WHEN the role rule is checked
+    let e = f.rotator.check_roles(&arn).await.unwrap_err();
+    // THEN it names the missing pair
+    assert!(matches!(e, RotationError::MasterLacksRoles { .. }), "{e:?}");
+    assert!(e.to_string().contains(&format!("{}/*", super::ROLE)), "{e}");
+}

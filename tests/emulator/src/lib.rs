@@ -291,6 +291,11 @@ impl Emulator {
         self.state.store().config.soft_delete = on;
     }
 
+    /// The age past which a DELETE soft-deletes (default [`SOFT_DELETE_AFTER_AGE`], 30 days).
+    pub fn set_soft_delete_after_age(&self, age: Duration) {
+        self.state.store().config.soft_delete_after_age = age;
+    }
+
     /// Whether soft-deleted clients count against the client limit (default: they do).
     pub fn set_soft_deleted_count_against_limit(&self, counted: bool) {
         self.state.store().config.soft_deleted_count_against_limit = counted;

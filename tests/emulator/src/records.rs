@@ -45,6 +45,9 @@ pub struct EmulatorConfig {
     /// it. Once `dateToDelete` has passed it is gone (404, not listed). A younger client is
     /// removed at once. Default `true`; `false` removes every deleted client at once.
     pub soft_delete: bool,
+    /// The age past which a DELETE soft-deletes ([`SOFT_DELETE_AFTER_AGE`], documented); a test
+    /// may lower it to see a soft delete of a client it just made.
+    pub soft_delete_after_age: Duration,
     /// Whether a soft-deleted client still counts against `client_limit` (unconfirmed).
     /// Default `true`.
     pub soft_deleted_count_against_limit: bool,
@@ -104,6 +107,7 @@ impl Default for EmulatorConfig {
             revoke_tokens_on_new_secret: false,
             required_client_fields: Vec::new(),
             soft_delete: true,
+            soft_delete_after_age: SOFT_DELETE_AFTER_AGE,
             soft_deleted_count_against_limit: true,
             repeat_delete: RepeatDelete::NoContent,
             auto_delete_inactive_after: None,

@@ -34,8 +34,7 @@ use crate::models::{
     READ_ONLY_FIELDS,
 };
 use crate::records::{
-    CallRecord, ClientRecord, EmulatorConfig, RepeatDelete, SeedClient, SeededClient, ORG_NAME, SOFT_DELETE_AFTER_AGE,
-    SOFT_DELETE_GRACE,
+    CallRecord, ClientRecord, EmulatorConfig, RepeatDelete, SeedClient, SeededClient, ORG_NAME, SOFT_DELETE_GRACE,
 };
 use crate::Fault;
 
@@ -822,7 +821,7 @@ impl Store {
             )));
         }
         let client = &mut self.clients[pos];
-        if self.config.soft_delete && client.date_created + SOFT_DELETE_AFTER_AGE < now {
+        if self.config.soft_delete && client.date_created + self.config.soft_delete_after_age < now {
             client.soft_deleted = true;
             client.date_to_delete = Some(now + SOFT_DELETE_GRACE);
         } else {
