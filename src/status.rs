@@ -108,8 +108,42 @@ pub struct SecretStatus {
     pub last_failure: Option<Failure>,
     /// Every client the secret has held, newest first.
     pub clients: Vec<ClientStatus>,
+    /// Its organization's clients against the client limit, when they could be listed.
+    pub organization: Option<OrgClients>,
     /// What could not be read, if anything.
     pub error: Option<String>,
+}
+
+/// An organization's clients against the configured client limit (`CLIENT_LIMIT`): every
+/// listed item counts, soft-deleted clients (listed until Genesys removes them) and items not
+/// readable as clients included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgClients {
+    /// Every listed item.
+    pub listed: usize,
+    /// Of which soft-deleted (deleted, still listed).
+    pub soft_deleted: usize,
+    /// `CLIENT_LIMIT`.
+    pub limit: usize,
+    /// Creates left before createSecret refuses (`CLIENT_LIMIT - CLIENT_LIMIT_MARGIN - listed`).
+    pub creates_left: usize,
+}
+
+impl OrgClients {
+    /// From a listing, with the reconciliation settings' limit and margin.
+    pub fn of(listing: &genesys_core::genesys::ClientListing, config: &crate::config::ReconcileConfig) -> Self {
+        let listed = listing.len();
+        OrgClients {
+            listed,
+            soft_deleted: listing.clients.iter().filter(|c| c.is_soft_deleted()).count(),
+            limit: config.client_limit,
+            creates_left: config
+                .client_limit
+                .saturating_sub(config.limit_margin)
+                .saturating_sub(listed),
+        }
+    }
 }
 
 /// The recorded failure in a secret's tags, if any.
@@ -256,7 +290,10 @@ async fn one<S: SecretStore, R: Retirement>(
         ..SecretStatus::default()
     };
     match clients_of(rotator, sm, &arn, now).await {
-        Ok(clients) => status.clients = clients,
+        Ok((clients, organization)) => {
+            status.clients = clients;
+            status.organization = organization;
+        }
         Err((clients, e)) => {
             status.clients = clients;
             status.error = Some(e);
@@ -272,10 +309,10 @@ async fn clients_of<S: SecretStore, R: Retirement>(
     sm: &aws_sdk_secretsmanager::Client,
     arn: &str,
     now: OffsetDateTime,
-) -> Result<Vec<ClientStatus>, (Vec<ClientStatus>, String)> {
+) -> Result<(Vec<ClientStatus>, Option<OrgClients>), (Vec<ClientStatus>, String)> {
     if rotator.config().master_allowed(arn) {
         // A master secret holds the one master client, renewed in place: no client history.
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     let mut held = Vec::new();
     let mut next: Option<String> = None;
@@ -315,15 +352,18 @@ async fn clients_of<S: SecretStore, R: Retirement>(
         let desc = rotator.store().describe(arn).await?;
         let current = rotator.read_current(&desc).await?;
         let master = rotator.master(&current).await?;
-        let clients = master.list_clients().await?;
+        let listing = master.list_all_clients().await?;
         let drain = rotator
             .reconcile_config()
             .longest_drain(current.settings.token_lifetime);
-        Ok::<_, crate::rotation::RotationError>((clients, drain))
+        Ok::<_, crate::rotation::RotationError>((listing, drain))
     }
     .await;
     match listed {
-        Ok((clients, drain)) => Ok(place(&held, Some(&clients), drain, now)),
+        Ok((listing, drain)) => Ok((
+            place(&held, Some(&listing.clients), drain, now),
+            Some(OrgClients::of(&listing, rotator.reconcile_config())),
+        )),
         Err(e) => Err((
             place(&held, None, std::time::Duration::ZERO, now),
             format!("the clients could not be listed: {e}"),

@@ -404,6 +404,12 @@ fn print_status(secrets: &[SecretStatus], now: OffsetDateTime) {
             ),
             (false, _) => println!("  rotation       off"),
         }
+        if let Some(o) = &s.organization {
+            println!(
+                "  org clients    {} of {} ({} soft-deleted, still counted): {} create(s) left before createSecret refuses",
+                o.listed, o.limit, o.soft_deleted, o.creates_left
+            );
+        }
         println!("  last rotated   {}", when(&s.last_rotated));
         println!("  next rotation  {}", when(&s.next_rotation));
         match &s.last_failure {

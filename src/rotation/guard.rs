@@ -238,7 +238,24 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             ));
         }
         let master = self.master(&current).await?;
-        let clients = master.list_clients().await?;
+        let listing = master.list_all_clients().await?;
+        let config = self.reconcile_config();
+        let soft_deleted = listing.clients.iter().filter(|c| c.is_soft_deleted()).count();
+        let left = config
+            .client_limit
+            .saturating_sub(config.limit_margin)
+            .saturating_sub(listing.len());
+        if left <= config.limit_margin {
+            warnings.push(format!(
+                "the organization lists {} clients ({soft_deleted} of them soft-deleted, which still count) of its limit of \
+                 {} (CLIENT_LIMIT): {left} create(s) left before createSecret refuses (CLIENT_LIMIT_MARGIN {}); delete \
+                 unused clients or raise the limit",
+                listing.len(),
+                config.client_limit,
+                config.limit_margin
+            ));
+        }
+        let clients = listing.clients;
         let versions = self.store.version_ids(&desc.arn).await?;
         if let Standing::Unproven { foreign, not_proven } = self
             .standing_of_current(&desc.arn, &current, &versions, &clients)

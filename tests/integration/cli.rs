@@ -16,6 +16,8 @@ use genesys_rotator::store::{AWSCURRENT, LAST_FAILURE_TAGS, SERVED_TAG};
 pub(crate) struct Cli<'a> {
     w: &'a World,
     queue_url: String,
+    /// More environment for every run (settings such as `CLIENT_LIMIT`).
+    env: Vec<(String, String)>,
 }
 
 impl Cli<'_> {
@@ -40,6 +42,7 @@ impl Cli<'_> {
             .env("GENESYS_ENDPOINT_OVERRIDES", overrides)
             .env("DRAIN_QUEUE_URL", &self.queue_url)
             .env("RUST_LOG", "debug")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -67,6 +70,7 @@ pub(crate) async fn cli(w: &World) -> Cli<'_> {
     Cli {
         w,
         queue_url: player.queue_url,
+        env: Vec::new(),
     }
 }
 
@@ -233,6 +237,55 @@ async fn check_names_the_role_divisions_the_master_does_not_hold() {
     // AND an operator whose org does not apply the role rule can skip it
     let out = cli.run(&["check", "--secret", &arn, "--no-role-rule"]).await;
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn a_client_limit_near_full_with_soft_deleted_clients_is_reported_by_check_and_status() {
+    // GIVEN an org holding three clients created 40 days ago and then deleted: Genesys
+    // soft-deletes them (inactive, dateToDelete set, still listed)
+    let w = World::new().await;
+    let arn = w.integration_secret().await;
+    let org = w.org();
+    let long_ago = OffsetDateTime::now_utc() - time::Duration::days(40);
+    let master = genesys_rotator::rotation::Rotator::new(w.store.clone(), w.rotator_config());
+    let (master, _) = master.master_for(&arn, None).await.unwrap();
+    for i in 0..3 {
+        let old = org.emulator.seed_client(SeedClient {
+            date_created: Some(long_ago),
+            state: genesys_emulator::ClientState::Inactive,
+            ..SeedClient::new(format!("old-{i}"), &[])
+        });
+        master.delete_client(&old.id).await.unwrap();
+    }
+    let listed = org.emulator.clients().len();
+    assert_eq!(org.emulator.clients().iter().filter(|c| c.soft_deleted).count(), 3);
+    // AND a limit that leaves one create before the margin
+    let mut cli = cli(&w).await;
+    cli.env = vec![
+        ("CLIENT_LIMIT".into(), (listed + 10 + 1).to_string()),
+        ("CLIENT_LIMIT_MARGIN".into(), "10".into()),
+    ];
+    // WHEN check and status run
+    let checked = cli.json(&["--json", "check", "--secret", &arn]).await;
+    let status = cli.json(&["--json", "status", "--secret", &arn]).await;
+    // THEN check warns with the count, the soft-deleted ones among it, and what is left
+    let warning = checked["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .find(|w| w.contains("CLIENT_LIMIT"))
+        .unwrap_or_else(|| panic!("{checked}"));
+    assert!(
+        warning.contains(&format!("lists {listed} clients (3 of them soft-deleted")),
+        "{warning}"
+    );
+    assert!(warning.contains("1 create(s) left"), "{warning}");
+    // AND status counts the same
+    let o = &status[0]["organization"];
+    assert_eq!(o["listed"], listed, "{status}");
+    assert_eq!(o["softDeleted"], 3);
+    assert_eq!(o["createsLeft"], 1);
 }
 
 #[tokio::test]
