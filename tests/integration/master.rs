@@ -226,9 +226,9 @@ async fn a_crash_at_every_store_call_of_every_master_step_is_recovered() {
     }
     w.clear_pending(&arn, &token).await;
     assert_master_rotated(&w, &token).await;
-    // createSecret: describe, current, pending, recovery put, pending put; finishSecret:
-    // describe, pending, promote, recovery label.
-    assert_eq!(calls[0].1, 5, "{:?}", w.store.log());
+    // createSecret: describe, current, pending, the newest lock (by its label: none), recovery
+    // put, pending put; finishSecret: describe, pending, promote, recovery label.
+    assert_eq!(calls[0].1, 6, "{:?}", w.store.log());
     assert_eq!(calls[3].1, 4, "{:?}", w.store.log());
 
     for (step, n_calls) in calls {
@@ -374,10 +374,11 @@ async fn the_recovering_create_secret_crashing_at_each_store_call_is_recovered()
 }
 
 /// A createSecret stopped right after its lock was stored (the put landed, its answer did not:
-/// store call 3 of describe, current, pending, lock), then the wait for its lease to end.
+/// store call 4 of describe, current, pending, the newest lock (none), lock), then the wait for
+/// its lease to end.
 async fn stop_a_holder_after_its_lock(w: &World, token: &str) {
     let arn = &w.master_arns[0];
-    w.store.fail_call(3, When::After);
+    w.store.fail_call(4, When::After);
     let err = w.step(arn, token, Step::CreateSecret).await.unwrap_err();
     assert!(err.is_retryable(), "{err:?}");
     assert_eq!(w.master_lock(arn).await["generation"], json!(0));
