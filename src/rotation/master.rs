@@ -63,8 +63,8 @@ pub fn newest_generation_among(ids: &HashSet<String>, rotation: &str) -> Option<
         return None;
     }
     (0..GENERATION_SCAN)
-        .filter(|g| ids.contains(&lock_version(rotation, *g)))
-        .last()
+        .rev()
+        .find(|g| ids.contains(&lock_version(rotation, *g)))
 }
 
 /// When a lock taken at `now` ends: [`LEASE_GRACE`] after the step's deadline (`step_left`
