@@ -162,6 +162,7 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
         would_deactivate = report.would_deactivate.len(),
         kept_referenced = report.kept_referenced,
         kept_young = report.kept_young,
+        kept_unproven = report.kept_unproven,
         errors = report.errors.len(),
         dry_run = config.dry_run,
         "reconciliation done"

@@ -468,13 +468,14 @@ fn print_report(report: &ReconcileReport) {
         );
     }
     println!(
-        "examined {}, managed {}, deleted {}, would delete {}, kept: {} referenced, {} young",
+        "examined {}, managed {}, deleted {}, would delete {}, kept: {} referenced, {} young, {} unproven",
         report.examined,
         report.managed,
         report.deleted.len(),
         report.would_delete.len(),
         report.kept_referenced,
-        report.kept_young
+        report.kept_young,
+        report.kept_unproven
     );
     for e in &report.errors {
         println!("error: {} {}: {}", e.secret_arn, e.kind, e.message);
