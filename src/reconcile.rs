@@ -28,7 +28,7 @@ use crate::secret_format::{IntegrationSecret, NamePrefix};
 use crate::store::{SecretDescription, SecretStore, StoreError, Version};
 use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, OAuthClient};
 use genesys_core::guard::{Holders, Refusal as GuardRefusal, Standing};
-use genesys_core::ownership::{retired_since, Owner};
+use genesys_core::ownership::{marker, retired_since, Foreign, Owner};
 
 /// Why a client is (or, in dry run, would be) deleted or deactivated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -162,6 +162,11 @@ pub struct ReconcileReport {
     /// Owned clients already deleted but still listed (a soft delete: inactive, `dateToDelete`
     /// set): left alone, never deleted again; they still count against the client limit.
     pub soft_deleted: usize,
+    /// Clients that carry a secret's marker and name prefix but whose name does not end in one
+    /// of the secret's version ids: unproven, so never touched. Secrets Manager may delete a
+    /// version without a label, and a client made for a deleted version is then no longer
+    /// provably the secret's: a possible orphan, for the operator to delete by hand.
+    pub kept_unproven: usize,
     /// What went wrong, per secret.
     pub errors: Vec<ReconcileFailure>,
 }
@@ -437,6 +442,10 @@ pub(crate) fn plan(
             .iter()
             .find_map(|s| s.owner().and_then(|o| o.judge(client).ok()).map(|v| (s, v)))
         else {
+            if let Some(scope) = scopes.iter().find(|s| marked_but_unproven(s, client)) {
+                report.kept_unproven += 1;
+                warn!(client_id = %client.id, client_name = %client.name, secret = %scope.arn, "kept: the client carries the secret's marker and name prefix, but its name does not end in one of the secret's version ids (Secrets Manager deletes versions without a label), so nothing proves the secret owns it; delete it by hand if it is the secret's");
+            }
             continue;
         };
         report.managed += 1;
@@ -496,6 +505,19 @@ pub(crate) fn plan(
         }
     }
     steps
+}
+
+/// Whether `client` carries `scope`'s marker and name prefix while its name's version id is not
+/// one of the scope's versions ([`Foreign::NotAVersion`]): a client the secret may have made for
+/// a version Secrets Manager has since deleted, which the ownership rule can no longer prove.
+fn marked_but_unproven(scope: &Scope, client: &OAuthClient) -> bool {
+    scope
+        .owner()
+        .is_some_and(|o| o.judge(client) == Err(Foreign::NotAVersion))
+        && client
+            .description
+            .as_deref()
+            .is_some_and(|d| d.contains(&marker(&scope.arn)))
 }
 
 /// Carries out the plan (or only logs it in dry run). `retire`: whether active clients a

@@ -167,6 +167,7 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
         kept_referenced = report.kept_referenced,
         kept_young = report.kept_young,
         soft_deleted = report.soft_deleted,
+        kept_unproven = report.kept_unproven,
         errors = report.errors.len(),
         dry_run = config.dry_run,
         "reconciliation done"

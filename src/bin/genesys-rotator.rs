@@ -620,14 +620,15 @@ fn print_report(report: &ReconcileReport) {
         );
     }
     println!(
-        "examined {}, managed {}, deleted {}, would delete {}, kept: {} referenced, {} young, {} soft-deleted",
+        "examined {}, managed {}, deleted {}, would delete {}, kept: {} referenced, {} young, {} soft-deleted, {} unproven",
         report.examined,
         report.managed,
         report.deleted.len(),
         report.would_delete.len(),
         report.kept_referenced,
         report.kept_young,
-        report.soft_deleted
+        report.soft_deleted,
+        report.kept_unproven
     );
     for e in &report.errors {
         println!("error: {} {}: {}", e.secret_arn, e.kind, e.message);

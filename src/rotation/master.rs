@@ -10,6 +10,7 @@
 //! ([`RotationError::MasterRotationBusy`]). No usable token: [`RotationError::MasterLocked`],
 //! naming the operator's fix. The protocol, step by step: docs/operators/master-recovery.md.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret, SecretString};
@@ -49,12 +50,21 @@ pub fn lock_version(rotation: &str, generation: u32) -> String {
     Uuid::new_v5(&LOCK_NAMESPACE, format!("{rotation}/{generation}").as_bytes()).to_string()
 }
 
-/// The newest generation of `rotation`'s lock that `desc` lists (generations are put in order,
-/// each only after the one before it exists).
-pub fn newest_listed_generation(desc: &SecretDescription, rotation: &str) -> Option<u32> {
-    (0..=desc.versions.len() as u32)
-        .take_while(|g| desc.versions.contains_key(&lock_version(rotation, *g)))
-        .last()
+/// How far [`newest_generation_among`] looks: far more generations than any rotation takes (an
+/// attempt takes at most [`MAX_TAKEOVERS`] + 2).
+const GENERATION_SCAN: u32 = 1 << 14;
+
+/// The newest generation of `rotation`'s lock among `ids`, every version id of the secret
+/// (ListSecretVersionIds with deprecated versions). Older generations may be missing (Secrets
+/// Manager may delete versions without a label), so this is the highest present, not the end of
+/// a chain from 0.
+pub fn newest_generation_among(ids: &HashSet<String>, rotation: &str) -> Option<u32> {
+    if ids.is_empty() {
+        return None;
+    }
+    (0..GENERATION_SCAN)
+        .rev()
+        .find(|g| ids.contains(&lock_version(rotation, *g)))
 }
 
 /// When a lock taken at `now` ends: [`LEASE_GRACE`] after the step's deadline (`step_left`
@@ -262,15 +272,14 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             Ok((access, lifetime)) => {
                 // The current secret works: no holder of this rotation's lock has changed it yet
                 // (or the token would be refused). Take the lock with this token as the recovery
-                // token, after the newest generation listed if its holder is stopped.
-                let generation = match newest_listed_generation(desc, token) {
+                // token, after the newest generation if its holder is stopped.
+                let generation = match self.newest_generation(arn, token, &client_id).await? {
                     None => 0,
-                    Some(newest) => {
-                        let record = self.read_lock(arn, token, &client_id, newest).await?;
+                    Some(record) => {
                         if !record.lease_ended(OffsetDateTime::now_utc()) {
                             return Err(busy(arn, &record));
                         }
-                        newest + 1
+                        record.generation + 1
                     }
                 };
                 let recovery = SecretString::from(access.bearer().to_owned());
@@ -462,7 +471,9 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     }
 
     /// Lock record `generation` of rotation `token`, which exists (a put of it was refused, or
-    /// DescribeSecret lists it).
+    /// ListSecretVersionIds lists it). If it cannot be read (Secrets Manager may have deleted
+    /// it since, once a newer generation took the label), the step fails as retryable and its
+    /// retry starts again from the newest generation.
     async fn read_lock(
         &self,
         arn: &str,
@@ -491,6 +502,42 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 client_id,
                 format!("the lock version {version} is unreadable: {e}"),
             )),
+        }
+    }
+
+    /// The newest lock record of rotation `token`, if it has one, read now (not from the
+    /// step's DescribeSecret, which AWS answers with labelled versions only, and which may be
+    /// older than a generation put since).
+    ///
+    /// Every lock put moves [`RECOVERY_STAGE`] onto its own version, and generation `g + 1` is
+    /// put only after `g` exists, so the version under the label is the newest generation of
+    /// the rotation that put last; it carries a label, so Secrets Manager never deletes it. Only
+    /// the newest generation matters: one with a successor has no live holder (its holder gave
+    /// the lock up, or the successor's writer found its lease ended), so older generations,
+    /// which Secrets Manager may delete once unlabelled, are never needed. When the label is on
+    /// another rotation's record (or on none that parses), this rotation's generations are looked
+    /// for among every version id, deprecated ones included ([`newest_generation_among`]).
+    async fn newest_generation(
+        &self,
+        arn: &str,
+        token: &str,
+        client_id: &str,
+    ) -> Result<Option<LockRecord>, RotationError> {
+        let Some(value) = self.store.get_value(arn, Version::Stage(RECOVERY_STAGE)).await? else {
+            // No lock record at all: this rotation took no lock (a put of generation 0 by an
+            // attempt running now is refused to this one's, which then reads it).
+            return Ok(None);
+        };
+        match LockRecord::parse(value.value.expose_secret()) {
+            Ok(record) if record.rotation == token && record.version_id() == value.version_id => {
+                return Ok(Some(record))
+            }
+            _ => {}
+        }
+        let ids = self.store.version_ids(arn).await?;
+        match newest_generation_among(&ids, token) {
+            None => Ok(None),
+            Some(newest) => self.read_lock(arn, token, client_id, newest).await.map(Some),
         }
     }
 
@@ -678,8 +725,6 @@ fn master_region(arn: &str, master: &MasterSecret) -> Result<Region, RotationErr
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
     const ROTATION: &str = "5a1b3c4d-0000-4000-8000-00000000abcd";
@@ -799,23 +844,22 @@ mod tests {
     }
 
     #[test]
-    fn the_newest_listed_generation_is_the_end_of_the_chain() {
-        let desc = |generations: &[u32]| SecretDescription {
-            arn: "arn".into(),
-            rotation_enabled: true,
-            versions: generations
+    fn the_newest_generation_is_the_highest_present_even_with_older_ones_deleted() {
+        let ids = |generations: &[u32]| {
+            generations
                 .iter()
-                .map(|g| (lock_version(ROTATION, *g), vec![]))
-                .chain([(ROTATION.to_owned(), vec![AWSPENDING.to_owned()])])
-                .chain([("cur".to_owned(), vec![AWSCURRENT.to_owned()])])
-                .collect::<HashMap<_, _>>(),
-            tags: HashMap::new(),
-            rotation_lambda_arn: None,
+                .map(|g| lock_version(ROTATION, *g))
+                .chain([ROTATION.to_owned(), "cur".to_owned()])
+                .collect::<HashSet<_>>()
         };
-        assert_eq!(newest_listed_generation(&desc(&[]), ROTATION), None);
-        assert_eq!(newest_listed_generation(&desc(&[0]), ROTATION), Some(0));
-        assert_eq!(newest_listed_generation(&desc(&[0, 1, 2]), ROTATION), Some(2));
+        assert_eq!(newest_generation_among(&HashSet::new(), ROTATION), None);
+        assert_eq!(newest_generation_among(&ids(&[]), ROTATION), None);
+        assert_eq!(newest_generation_among(&ids(&[0]), ROTATION), Some(0));
+        assert_eq!(newest_generation_among(&ids(&[0, 1, 2]), ROTATION), Some(2));
+        // Older generations deleted as deprecated versions: the newest is still found.
+        assert_eq!(newest_generation_among(&ids(&[41]), ROTATION), Some(41));
+        assert_eq!(newest_generation_among(&ids(&[7, 300]), ROTATION), Some(300));
         // Another rotation's generations are not this one's.
-        assert_eq!(newest_listed_generation(&desc(&[0, 1]), "other"), None);
+        assert_eq!(newest_generation_among(&ids(&[0, 1]), "other"), None);
     }
 }

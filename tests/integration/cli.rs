@@ -34,6 +34,8 @@ impl Cli<'_> {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("AWS_ENDPOINT_URL", &self.w._moto.url)
+            // Secrets Manager through the layer that answers as AWS does; SQS straight to moto.
+            .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &self.w._moto.sm.url)
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")

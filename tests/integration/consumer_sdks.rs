@@ -322,7 +322,7 @@ fn emulator_counts(org: &Org, from: usize) -> (usize, usize, usize) {
 }
 
 /// The caller program's environment: the secret, the org's region pointed at its emulator,
-/// Secrets Manager at moto with test credentials, `callers` callers, and `extra`.
+/// Secrets Manager at moto (through the layer that answers as AWS does) with test credentials, `callers` callers, and `extra`.
 /// `CONSUMER_LOG_LEVEL=DEBUG` shows the helper's refreshes (client ids only) in a failure's stderr.
 fn child_env(w: &World, arn: &str, callers: u64, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let log_level = std::env::var("CONSUMER_LOG_LEVEL").unwrap_or_else(|_| "WARNING".to_owned());
@@ -332,7 +332,7 @@ fn child_env(w: &World, arn: &str, callers: u64, extra: &[(&str, &str)]) -> Vec<
         ("CALLERS", callers.to_string()),
         ("PAUSE_MS", PAUSE_MS.to_owned()),
         ("MAX_SECONDS", CHILD_MAX_SECONDS.to_owned()),
-        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", w._moto.url.clone()),
+        ("AWS_ENDPOINT_URL_SECRETS_MANAGER", w._moto.sm.url.clone()),
         ("AWS_REGION", "us-east-1".to_owned()),
         ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
         ("AWS_ACCESS_KEY_ID", "test".to_owned()),

@@ -12,7 +12,7 @@ use genesys_emulator::{routes, ClientState, Fault, FaultAction};
 use genesys_rotator::cleanup::{Disposition, Refusal};
 use genesys_rotator::drain::{DrainMessage, DRAIN_MESSAGE_VERSION};
 use genesys_rotator::rotation::{RotationError, Step};
-use genesys_rotator::store::AWSCURRENT;
+use genesys_rotator::store::{SecretStore, AWSCURRENT};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -738,4 +738,38 @@ async fn a_batch_not_from_the_drain_queue_is_refused_unread_and_nothing_is_re_se
         Disposition::Malformed(_)
     ));
     assert_eq!(dw.queue.sent().len(), sent_before);
+}
+
+#[tokio::test]
+async fn a_drain_message_whose_version_was_deleted_deletes_nothing() {
+    let dw = DrainWorld::new(&[]).await;
+    let org = dw.w.org();
+    let arn = dw.w.integration_secret().await;
+    // Secrets Manager deletes every deprecated version at once.
+    dw.w._moto.sm.purge_deprecated(true);
+    let r1 = dw.rotate(&arn, 1).await;
+    let client1 = dw.w.client_id(&arn, AWSCURRENT).await;
+    dw.rotate(&arn, 1).await;
+    let client2 = dw.w.client_id(&arn, AWSCURRENT).await;
+    // The third rotation retires client2; client1's version loses AWSPREVIOUS and is deleted
+    // before client1's drain message comes due.
+    dw.rotate(&arn, 1).await;
+    let sent: Vec<DrainMessage> = dw.queue.sent().into_iter().map(|(m, _)| m).collect();
+    assert_eq!(
+        sent.iter().map(|m| m.client_id.as_str()).collect::<Vec<_>>(),
+        [org.legacy_id.as_str(), &client1, &client2]
+    );
+    assert_eq!(sent[1].secret_version_id, r1.token);
+    assert!(dw.w.store.version_ids(&arn).await.unwrap().len() >= 2);
+    assert!(dw.w._moto.sm.is_purged(&r1.token), "client1's version is deleted");
+
+    let due = later(Duration::from_secs(26 * 3600));
+    // Nothing proves the secret's version held client1 any more: refused, and logged as such.
+    assert!(matches!(
+        dw.process(&sent[1], due).await,
+        Disposition::Refused(Refusal::VersionMismatch)
+    ));
+    assert!(matches!(dw.process(&sent[2], due).await, Disposition::Deleted));
+    assert!(org.client(&client1).is_some(), "client1 is kept: nothing proves it");
+    assert!(org.client(&client2).is_none());
 }

@@ -15,4 +15,5 @@ mod master;
 mod proof;
 mod reconcile;
 mod rotation;
+mod secrets_manager;
 mod shared_org;

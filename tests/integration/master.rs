@@ -226,9 +226,9 @@ async fn a_crash_at_every_store_call_of_every_master_step_is_recovered() {
     }
     w.clear_pending(&arn, &token).await;
     assert_master_rotated(&w, &token).await;
-    // createSecret: describe, current, pending, recovery put, pending put; finishSecret:
-    // describe, pending, promote, recovery label.
-    assert_eq!(calls[0].1, 5, "{:?}", w.store.log());
+    // createSecret: describe, current, pending, the newest lock (by its label: none), recovery
+    // put, pending put; finishSecret: describe, pending, promote, recovery label.
+    assert_eq!(calls[0].1, 6, "{:?}", w.store.log());
     assert_eq!(calls[3].1, 4, "{:?}", w.store.log());
 
     for (step, n_calls) in calls {
@@ -374,10 +374,11 @@ async fn the_recovering_create_secret_crashing_at_each_store_call_is_recovered()
 }
 
 /// A createSecret stopped right after its lock was stored (the put landed, its answer did not:
-/// store call 3 of describe, current, pending, lock), then the wait for its lease to end.
+/// store call 4 of describe, current, pending, the newest lock (none), lock), then the wait for
+/// its lease to end.
 async fn stop_a_holder_after_its_lock(w: &World, token: &str) {
     let arn = &w.master_arns[0];
-    w.store.fail_call(3, When::After);
+    w.store.fail_call(4, When::After);
     let err = w.step(arn, token, Step::CreateSecret).await.unwrap_err();
     assert!(err.is_retryable(), "{err:?}");
     assert_eq!(w.master_lock(arn).await["generation"], json!(0));
@@ -676,7 +677,19 @@ fn parse_time(v: &Value) -> OffsetDateTime {
 
 #[tokio::test]
 async fn two_create_secrets_at_once_never_lock_the_master_out() {
+    two_create_secrets_at_once(false).await;
+}
+
+#[tokio::test]
+async fn two_create_secrets_at_once_never_lock_the_master_out_with_deprecated_versions_purged() {
+    two_create_secrets_at_once(true).await;
+}
+
+/// Two invocations of createSecret at once, twelve times; `purge`: Secrets Manager deletes every
+/// deprecated version (older lock generations) at once.
+async fn two_create_secrets_at_once(purge: bool) {
     let w = world(EmulatorConfig::default()).await;
+    w._moto.sm.purge_deprecated(purge);
     let org = w.org();
     let integration = w.integration_secret().await;
     let arn = w.master_arns[0].clone();
@@ -881,9 +894,21 @@ async fn an_answered_failure_releases_the_lock_and_an_unanswered_one_keeps_it() 
     let outcome = w.step(&arn, &token, Step::CreateSecret).await.unwrap();
     assert!(matches!(outcome, StepOutcome::SecretRenewed { recovered: false, .. }));
     assert_eq!(w.master_lock(&arn).await["generation"], json!(2));
+    // As AWS answers: DescribeSecret lists the labelled generation only; the older ones are
+    // deprecated versions, found by id or with ListSecretVersionIds(IncludeDeprecated).
     let desc = w.describe(&arn).await;
+    let ids = w.store.version_ids(&arn).await.unwrap();
     for g in 0..=2 {
-        assert!(desc.versions.contains_key(&lock_version(&token, g)), "generation {g}");
+        assert_eq!(
+            desc.versions.contains_key(&lock_version(&token, g)),
+            g == 2,
+            "generation {g} listed by DescribeSecret: {:?}",
+            desc.versions
+        );
+        assert!(
+            ids.contains(&lock_version(&token, g)),
+            "generation {g} among the version ids"
+        );
     }
     retry_and_check(&w, &arn, &token, &integration, "after a release").await;
 
@@ -998,4 +1023,128 @@ async fn the_harness_refuses_to_change_a_stored_version_as_aws_does() {
         );
         assert!(a.is_ok() != b.is_ok(), "round {n}: {a:?} / {b:?}");
     }
+}
+
+/// Secrets Manager's retries of a rotation whose new-secret request is answered with an error
+/// `failures` times: each retry comes at once (within the failed holder's lease, which is long
+/// here), as Secrets Manager's own retries do. The holder that got the answer released the lock,
+/// so each retry takes the next generation and asks again; none is refused as busy.
+async fn retries_after_answered_failures_go_on(w: &World, failures: u32, label: &str) {
+    let org = w.org();
+    let arn = w.master_arns[0].clone();
+    let function = another_invocation(w, 600);
+    let token = w.begin_rotation(&arn, true).await;
+    let answered = FaultAction::Status {
+        status: 500,
+        retry_after: None,
+    };
+    org.emulator.inject_fault(
+        Fault::new(routes::NEW_SECRET, answered)
+            .for_client(&org.master_id)
+            .times(failures),
+    );
+    let before = new_secret_requests(org);
+    let mut seen = Vec::new();
+    let outcome = loop {
+        match step_with(&function, &arn, &token, Step::CreateSecret).await {
+            Ok(outcome) => break outcome,
+            Err(e) => {
+                assert!(
+                    !matches!(e, RotationError::MasterRotationBusy { .. }),
+                    "{label}: retry {} after {} answered failures refused as busy: {e}",
+                    seen.len(),
+                    seen.len()
+                );
+                assert!(e.is_retryable(), "{label}: {e:?}");
+                seen.push(e);
+                assert!(
+                    seen.len() <= failures as usize,
+                    "{label}: more failures than injected: {seen:?}"
+                );
+            }
+        }
+    };
+    assert!(
+        matches!(outcome, StepOutcome::SecretRenewed { recovered: false, .. }),
+        "{label}: {outcome:?}"
+    );
+    assert_eq!(seen.len(), failures as usize, "{label}");
+    assert_eq!(new_secret_requests(org), before + u64::from(failures) + 1, "{label}");
+    // Each answered attempt took a generation and released it with the next: the holder that
+    // renewed the secret took generation 2 * failures.
+    assert_eq!(w.master_lock(&arn).await["generation"], json!(2 * failures), "{label}");
+    for step in [Step::SetSecret, Step::TestSecret, Step::FinishSecret] {
+        step_with(&function, &arn, &token, step)
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {step:?}: {e}"));
+    }
+    w.clear_pending(&arn, &token).await;
+    assert_master_rotated(w, &token).await;
+}
+
+#[tokio::test]
+async fn retries_after_answered_new_secret_failures_are_never_refused_as_busy() {
+    // Measured against Secrets Manager that lists only labelled versions (issue 21): after one
+    // answered failure, every retry was refused as busy until the first holder's lease ended,
+    // since generation 0, whose lease still ran, was the newest generation listed.
+    let w = world(EmulatorConfig::default()).await;
+    let integration = w.integration_secret().await;
+    retries_after_answered_failures_go_on(&w, 1, "one failure").await;
+    retries_after_answered_failures_go_on(&w, 30, "30 failures").await;
+    // And with Secrets Manager deleting every deprecated version at once: the older generations
+    // are gone, the newest (labelled) one is enough.
+    w._moto.sm.purge_deprecated(true);
+    retries_after_answered_failures_go_on(&w, 1, "one failure, purged").await;
+    retries_after_answered_failures_go_on(&w, 30, "30 failures, purged").await;
+    assert_integration_rotates(&w, &integration).await;
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_recovered_when_older_lock_generations_were_deleted() {
+    let w = world(EmulatorConfig::default()).await;
+    let org = w.org();
+    let integration = w.integration_secret().await;
+    let arn = w.master_arns[0].clone();
+    w._moto.sm.purge_deprecated(true);
+    let token = w.begin_rotation(&arn, true).await;
+    // An answered failure (generation 0 taken, released with 1), then a lost answer (generation 2,
+    // kept until its lease ends): generations 0 and 1 lose the label and are deleted.
+    org.emulator.inject_fault(
+        Fault::new(
+            routes::NEW_SECRET,
+            FaultAction::Status {
+                status: 500,
+                retry_after: None,
+            },
+        )
+        .for_client(&org.master_id),
+    );
+    assert!(w.step(&arn, &token, Step::CreateSecret).await.is_err());
+    org.emulator
+        .inject_fault(Fault::new(routes::NEW_SECRET, FaultAction::DropAfterApply));
+    assert!(w.step(&arn, &token, Step::CreateSecret).await.is_err());
+    assert_eq!(w.master_lock(&arn).await["generation"], json!(2));
+    assert!(matches!(
+        w.step(&arn, &token, Step::CreateSecret).await,
+        Err(RotationError::MasterRotationBusy { generation: 2, .. })
+    ));
+    let ids = w.store.version_ids(&arn).await.unwrap();
+    for g in 0..2 {
+        assert!(w._moto.sm.is_purged(&lock_version(&token, g)), "generation {g} deleted");
+        assert!(!ids.contains(&lock_version(&token, g)), "generation {g} deleted");
+    }
+
+    // The retry after the lease: the secret is refused, the newest record's token recovers it.
+    let outcomes = w.run_steps_after_lease(&arn, &token).await.unwrap();
+    assert_eq!(
+        outcomes[0],
+        StepOutcome::SecretRenewed {
+            client_id: org.master_id.clone(),
+            recovered: true
+        }
+    );
+    w.clear_pending(&arn, &token).await;
+    assert_master_rotated(&w, &token).await;
+    assert_eq!(new_secret_requests(org), 3);
+    assert_integration_rotates(&w, &integration).await;
 }

@@ -614,3 +614,51 @@ async fn two_hundred_crashed_rotations_leave_only_current_and_previous_after_one
         "the legacy client is not managed"
     );
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_retired_client_whose_version_was_deleted_is_kept_and_reported() {
+    let logs = LogCapture::default();
+    let _guard = logs.install();
+    let w = World::new().await;
+    let org = w.org();
+    let now = OffsetDateTime::now_utc();
+    let ago = |h: u32| now - h * HOUR;
+    let arn = w.integration_secret().await;
+    // Secrets Manager deletes deprecated versions: two long-retired clients of the secret, the
+    // version of one deleted, the other's kept (as AWS keeps recent or few versions).
+    w._moto.sm.purge_deprecated(true);
+    let (unproven, gone) = w
+        .seed_owned(0, &arn, PREFIX, ago(100), Seeded::RetiredAt(ago(49)))
+        .await;
+    let (owned, kept) = w
+        .seed_owned(0, &arn, PREFIX, ago(100), Seeded::RetiredAt(ago(49)))
+        .await;
+    w._moto.sm.keep(&kept);
+    let arns = vec![arn.clone()];
+
+    let dry = w.reconcile(&arns, now, true).await;
+    assert!(dry.errors.is_empty(), "{:?}", dry.errors);
+    assert!(w._moto.sm.is_purged(&gone) && !w._moto.sm.is_purged(&kept));
+    assert_eq!(ids(&dry.would_delete), set(&[&owned]));
+    assert_eq!((dry.managed, dry.kept_unproven), (1, 1));
+
+    // For real: the client whose version is gone is no longer provably the secret's: kept, and
+    // said so (a possible orphan, for the operator).
+    let real = w.reconcile(&arns, now, false).await;
+    assert!(real.errors.is_empty(), "{:?}", real.errors);
+    assert_eq!(ids(&real.deleted), set(&[&owned]));
+    assert_eq!(real.kept_unproven, 1);
+    assert!(org.client(&owned).is_none());
+    assert!(org.client(&unproven).is_some(), "the unproven client is kept");
+    let text = logs.text();
+    assert!(
+        text.lines()
+            .any(|l| l.contains(&unproven) && l.contains("nothing proves the secret owns it")),
+        "the kept client is logged: {text}"
+    );
+
+    // createSecret's own pass keeps it too, and the rotation goes on.
+    let r = w.rotate(&arn, 1).await;
+    assert!(r.failures.is_empty(), "{:?}", r.failures);
+    assert!(org.client(&unproven).is_some(), "createSecret's pass keeps it");
+}

@@ -79,6 +79,8 @@ impl Function {
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_ENDPOINT_URL", &w._moto.url)
+            // Secrets Manager through the layer that answers as AWS does; SQS straight to moto.
+            .env("AWS_ENDPOINT_URL_SECRETS_MANAGER", &w._moto.sm.url)
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")

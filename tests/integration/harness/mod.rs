@@ -2,6 +2,7 @@
 //! that fails chosen calls, and a player that does what Secrets Manager does around a rotation
 //! function (moto cannot run Lambdas). One file per role; this one re-exports what the tests use.
 
+mod fidelity;
 mod lambda;
 mod logs;
 mod moto;

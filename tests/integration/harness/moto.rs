@@ -1,4 +1,5 @@
-//! The moto server each test starts on a port chosen at run time, and its Secrets Manager and
+//! The moto server each test starts on a port chosen at run time, the Secrets Manager layer in
+//! front of it that answers as AWS does ([`SecretsManagerLayer`]), and the Secrets Manager and
 //! SQS clients.
 
 use std::net::TcpListener;
@@ -8,10 +9,17 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::config::{BehaviorVersion, Credentials, Region as AwsRegion};
 
-/// A moto server on a loopback port chosen at run time, killed on drop.
+use super::fidelity::SecretsManagerLayer;
+
+/// A moto server on a loopback port chosen at run time, killed on drop, with the Secrets
+/// Manager layer in front of it.
 pub struct Moto {
     child: Child,
+    /// moto itself: SQS, and the services the harness sets up by hand.
     pub url: String,
+    /// Secrets Manager as AWS answers it: every Secrets Manager client of the harness (the SDK
+    /// clients here, `AWS_ENDPOINT_URL_SECRETS_MANAGER` of the binaries) talks to this.
+    pub sm: SecretsManagerLayer,
 }
 
 impl Moto {
@@ -41,7 +49,8 @@ impl Moto {
                     break;
                 }
                 if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Moto { child, url };
+                    let sm = SecretsManagerLayer::start(&url);
+                    return Moto { child, url, sm };
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -51,12 +60,13 @@ impl Moto {
         panic!("moto_server did not start");
     }
 
+    /// A Secrets Manager client that talks to moto through the layer.
     pub fn secrets_manager(&self) -> aws_sdk_secretsmanager::Client {
         let conf = aws_sdk_secretsmanager::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(AwsRegion::new("us-east-1"))
             .credentials_provider(Credentials::new("test", "test", None, None, "static"))
-            .endpoint_url(&self.url)
+            .endpoint_url(&self.sm.url)
             .timeout_config(genesys_rotator::config::aws_timeouts())
             .build();
         aws_sdk_secretsmanager::Client::from_conf(conf)
