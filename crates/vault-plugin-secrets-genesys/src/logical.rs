@@ -304,6 +304,11 @@ impl MemoryStorage {
     pub fn keys(&self) -> Vec<String> {
         self.entries.lock().unwrap().keys().cloned().collect()
     }
+
+    /// Every entry, keys and values (for assertions that nothing changed).
+    pub fn snapshot(&self) -> BTreeMap<String, Vec<u8>> {
+        self.entries.lock().unwrap().clone()
+    }
 }
 
 const SERVER_DEFAULT_TTL: Duration = Duration::from_secs(768 * 3600);

@@ -58,8 +58,15 @@ impl Env {
                 .expect("the Genesys emulator"),
         );
         emu.seed_role(ROLE_ID, &["conversation:communication:view"]);
-        // The four oauth:client permissions, and the role view static roles need.
-        let master = emu.seed_client(SeedClient::new("vault-master", &MASTER_PERMISSIONS));
+        // The four oauth:client permissions, and the role view static roles need; it holds the
+        // role its mount's roles assign, in every division (the role rule).
+        let master = emu.seed_client(SeedClient {
+            role_divisions: vec![RoleDivision {
+                role_id: ROLE_ID.to_owned(),
+                division_id: "*".to_owned(),
+            }],
+            ..SeedClient::new("vault-master", &MASTER_PERMISSIONS)
+        });
         // Named as the engine names its clients, but made by hand: never the engine's.
         let look_alike = emu.seed_client(SeedClient::new(
             format!("{PREFIX}{}", uuid::Uuid::new_v4()),
@@ -197,6 +204,50 @@ impl Env {
 
 fn error_of(body: &Value) -> String {
     body["errors"].to_string()
+}
+
+/// Gives `client` these `(role, division)` pairs besides those it holds, as an administrator
+/// does in Genesys Cloud: a PUT of the client over the API by another client allowed to edit
+/// clients. A client's permissions then come from its roles, so it also gets a role holding
+/// the master's permissions (seeded ones would be lost). Needs the emulator's role rule off.
+async fn grant(env: &Env, client: &SeededClient, pairs: &[(&str, &str)]) {
+    let admin = env.emu.seed_client(SeedClient::new(
+        "org-admin",
+        &["oauth:client:view", "oauth:client:edit"],
+    ));
+    let (token, _) = env.token(&admin.id, &admin.secret).await.expect("the admin's token");
+    let url = format!("{}/api/v2/oauth/clients/{}", env.emu.base_url(), client.id);
+    let current: Value = env
+        .http
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .expect("GET the client")
+        .json()
+        .await
+        .expect("the client");
+    env.emu.seed_role("vault-master-role", &MASTER_PERMISSIONS);
+    let mut roles = current["roleDivisions"].as_array().cloned().unwrap_or_default();
+    roles.push(json!({"roleId": "vault-master-role", "divisionId": "*"}));
+    roles.extend(pairs.iter().map(|(r, d)| json!({"roleId": r, "divisionId": d})));
+    let body = json!({
+        "name": current["name"],
+        "description": current["description"],
+        "authorizedGrantType": current["authorizedGrantType"],
+        "accessTokenValiditySeconds": current["accessTokenValiditySeconds"],
+        "state": current["state"],
+        "roleDivisions": roles,
+    });
+    env.http
+        .put(&url)
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .expect("PUT the client");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -468,6 +519,93 @@ async fn tokens_static_roles_and_root_rotation() {
     // never be logged.
     env.check_bystanders_and_logs().await;
     env.master.secret = new_secret;
+    env.check_bystanders_and_logs().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_master_must_hold_what_its_roles_assign() {
+    let env = Env::start().await;
+    let bao = &env.bao;
+    env.emu.seed_role("reports", &["analytics:report:view"]);
+    env.configure("genesys", json!({})).await;
+    let (status, body) = bao.read("genesys/config").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["role_rule"], json!(true), "on by default");
+
+    // A role whose role-divisions the master lacks: refused, naming the missing pairs (only
+    // those: crm-integration-role is held in every division) and what to do; nothing stored.
+    let (status, body) = bao
+        .write(
+            "genesys/roles/reports",
+            json!({"role_divisions": format!("{ROLE_ID}:d1,reports:d1,reports:d2")}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let error = error_of(&body);
+    for part in [
+        "role_divisions",
+        "reports/d1, reports/d2",
+        env.master.id.as_str(),
+        "narrow the role",
+        "role_rule=false",
+    ] {
+        assert!(error.contains(part), "{part}: {error}");
+    }
+    assert!(!error.contains(&format!("{ROLE_ID}/d1")), "{error}");
+    let (status, _) = bao.read("genesys/roles/reports").await;
+    assert_eq!(status, 404, "a refused role is not stored");
+
+    // Once the master holds them (reports in every division), accepted.
+    grant(&env, &env.master, &[("reports", "*")]).await;
+    let (status, body) = bao
+        .write(
+            "genesys/roles/reports",
+            json!({"role_divisions": format!("{ROLE_ID}:d1,reports:d1,reports:d2"), "ttl": "1h"}),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+
+    // With role_rule=false in config, a role the master lacks is accepted; turning the rule
+    // back on is refused, naming the role and its pairs, and changes nothing.
+    env.emu.seed_role("billing", &["billing:invoice:view"]);
+    let (status, body) = bao.write("genesys/config", json!({"role_rule": false})).await;
+    assert_eq!(status, 204, "{body}");
+    let (_, body) = bao.read("genesys/config").await;
+    assert_eq!(body["data"]["role_rule"], json!(false));
+    let (status, body) = bao
+        .write("genesys/roles/billing", json!({"role_divisions": "billing:*"}))
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = bao.write("genesys/config", json!({"role_rule": true})).await;
+    assert_eq!(status, 400, "{body}");
+    let error = error_of(&body);
+    assert!(
+        error.contains("role billing: billing/*") && !error.contains("role reports"),
+        "{error}"
+    );
+    let (_, body) = bao.read("genesys/config").await;
+    assert_eq!(
+        body["data"]["role_rule"],
+        json!(false),
+        "a refused write changes nothing"
+    );
+    let (status, body) = bao.delete("genesys/roles/billing").await;
+    assert!(status < 300, "{status} {body}");
+    let (status, body) = bao.write("genesys/config", json!({"role_rule": true})).await;
+    assert_eq!(status, 204, "{body}");
+
+    // Genesys applying the role rule: a role the master holds works end to end.
+    env.emu.set_role_rule(true);
+    let (lease_id, data, _) = env.creds("genesys/creds/reports").await;
+    let id = data["client_id"].as_str().unwrap();
+    let secret = data["client_secret"].as_str().unwrap();
+    env.token(id, secret).await.expect("the leased credential works");
+    let record = env.client(id).expect("the client exists");
+    assert_eq!(record.role_divisions.len(), 3, "{:?}", record.role_divisions);
+    let (status, body) = bao.put("sys/leases/revoke", json!({"lease_id": lease_id})).await;
+    assert_eq!(status, 204, "{body}");
+    assert!(env.client(id).is_none(), "the revoked lease's client is gone");
+
     env.check_bystanders_and_logs().await;
 }
 

@@ -1,12 +1,16 @@
 //! `config`: the master credential (`client_id`, write-only `client_secret`), its `region`, and
-//! the mount's settings (`name_prefix`, `rollback_min_age`, `token_rotation_period`). A write is
-//! checked in full before anything is stored: fields, then the credential against Genesys Cloud
-//! (token, `tokens/me`, the four permissions); a refused write changes nothing. The prefix and the
-//! organization cannot change while the mount holds clients, whose cleanup depends on both.
+//! the mount's settings (`name_prefix`, `rollback_min_age`, `token_rotation_period`,
+//! `role_rule`). A write is checked in full before anything is stored: fields, then the
+//! credential against Genesys Cloud (token, `tokens/me`, the four permissions), then, unless
+//! `role_rule` is false, the role rule ([`genesys_core::role_rule`]): the master's own client
+//! must hold every role-division of every role of the mount. A refused write changes nothing.
+//! The prefix and the organization cannot change while the mount holds clients, whose cleanup
+//! depends on both.
 use std::time::Duration;
 
 use genesys_core::domain::NamePrefix;
 use genesys_core::region::Region;
+use genesys_core::role_rule;
 use genesys_core::secret::{ClientCredentials, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -15,6 +19,7 @@ use tracing::info;
 
 use super::fields::{bad, Fields};
 use super::identity::Identity;
+use super::roles::Role;
 use super::root::RootRotation;
 use super::store::{self, StoredSecret};
 use super::{rfc3339, GenesysBackend, SETTLE};
@@ -31,13 +36,14 @@ pub const DEFAULT_TOKEN_ROTATION: Duration = Duration::from_secs(86_400);
 /// Bounds of `token_rotation_period`.
 pub const TOKEN_ROTATION_RANGE: std::ops::RangeInclusive<u64> = 3600..=90 * 86_400;
 
-const FIELDS: [&str; 6] = [
+const FIELDS: [&str; 7] = [
     "client_id",
     "client_secret",
     "region",
     "name_prefix",
     "rollback_min_age",
     "token_rotation_period",
+    "role_rule",
 ];
 
 /// The stored configuration.
@@ -55,6 +61,11 @@ pub struct Config {
     pub rollback_min_age_s: u64,
     /// How often a `token/` role's client gets a new secret.
     pub token_rotation_period_s: u64,
+    /// Whether the `config` and `roles/` writes check that the master holds every
+    /// role-division the roles assign ([`genesys_core::role_rule`]). On unless the operator
+    /// turned it off (configs stored before the field existed read as on).
+    #[serde(default = "role_rule_default")]
+    pub role_rule: bool,
     /// The organization the master acts in (from `tokens/me`).
     pub org_id: Option<String>,
     /// Counts changes of the stored master secret (writes and root rotations): which cached
@@ -63,6 +74,10 @@ pub struct Config {
     /// When `rotate-root` last gave the master a new secret.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub root_rotated_at: Option<OffsetDateTime>,
+}
+
+fn role_rule_default() -> bool {
+    true
 }
 
 impl Config {
@@ -217,6 +232,10 @@ pub async fn write(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<O
             .map(|c| c.token_rotation_period_s)
             .unwrap_or(DEFAULT_TOKEN_ROTATION.as_secs()),
     };
+    let role_rule = match f.bool("role_rule")? {
+        Some(on) => on,
+        None => existing.as_ref().is_none_or(|c| c.role_rule),
+    };
 
     let holdings = Holdings::of(storage).await?;
     if let Some(old) = &existing {
@@ -234,7 +253,7 @@ pub async fn write(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<O
 
     // The credential is checked on every write, so a stored config always held a working one.
     let credentials = super::genesys::stored_credentials(&client_id, client_secret.secret())?;
-    let info = b.connector.check_master(region, credentials).await?;
+    let info = b.connector.check_master(region, credentials.clone()).await?;
     let org_id = info.organization.as_ref().map(|o| o.id.clone());
     if let Some(old) = &existing {
         if holdings.any() && old.org_id.is_some() && old.org_id != org_id {
@@ -250,6 +269,10 @@ pub async fn write(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<O
         }
     }
 
+    if role_rule {
+        check_roles_held(b, storage, region, credentials).await?;
+    }
+
     let credential_changed = match &existing {
         None => true,
         Some(old) => {
@@ -263,6 +286,7 @@ pub async fn write(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<O
         name_prefix,
         rollback_min_age_s: rollback_min_age,
         token_rotation_period_s: token_rotation,
+        role_rule,
         org_id,
         generation: existing
             .as_ref()
@@ -282,6 +306,43 @@ pub async fn write(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<O
     }
     info!(client_id = %config.client_id, region = %config.region, name_prefix = %config.name_prefix, generation = config.generation, "config stored");
     Ok(None)
+}
+
+/// The role rule on a `config` write: the master `credentials` name must hold every
+/// role-division of every role of the mount, or the write is refused naming each role and the
+/// pairs it lacks. Reads only (one GET of the master's own client, none without roles).
+async fn check_roles_held(
+    b: &GenesysBackend,
+    storage: &dyn Storage,
+    region: Region,
+    credentials: ClientCredentials,
+) -> Result<(), LogicalError> {
+    let roles = store::all::<Role>(storage, store::ROLES).await?;
+    if roles.is_empty() {
+        return Ok(());
+    }
+    let client_id = credentials.client_id.as_str().to_owned();
+    let master = b.connector.client(region, credentials);
+    let held = super::genesys::held_by_master(&master).await?;
+    let lacking: Vec<String> = roles
+        .iter()
+        .filter_map(|(name, role)| {
+            let missing = role_rule::missing(&held, &role.role_divisions);
+            (!missing.is_empty()).then(|| format!("role {name}: {}", role_rule::describe(&missing)))
+        })
+        .collect();
+    if lacking.is_empty() {
+        return Ok(());
+    }
+    Err(bad(
+        "client_id",
+        format!(
+            "the master client {client_id} does not hold every role-division the mount's roles assign, so Genesys \
+             Cloud's role rule would refuse their clients ({}): {}",
+            lacking.join("; "),
+            super::genesys::ROLE_RULE_REMEDY
+        ),
+    ))
 }
 
 /// `config` read: everything but the secret.
@@ -305,6 +366,7 @@ pub async fn read(_b: &GenesysBackend, ctx: &Context) -> Result<Option<Response>
         "name_prefix": config.name_prefix,
         "rollback_min_age": config.rollback_min_age_s,
         "token_rotation_period": config.token_rotation_period_s,
+        "role_rule": config.role_rule,
         "organization_id": config.org_id,
         "owner": identity.map(|i| i.owner),
         "root_rotated_at": config.root_rotated_at.map(rfc3339),
@@ -345,7 +407,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::engine::testing::{Fixture, REGION};
+    use crate::engine::testing::{Fixture, REGION, ROLE_ID};
     use crate::logical::Operation;
 
     fn is_bad_request_naming(r: &Result<Option<Response>, LogicalError>, field: &str) -> bool {
@@ -488,5 +550,71 @@ mod tests {
         f.write("config", json!({"name_prefix": "other-"})).await.unwrap();
         f.call(Operation::Delete, "config", json!({})).await.unwrap();
         assert_eq!(f.read("config").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn the_master_must_hold_every_role_division_of_every_role() {
+        // GIVEN a mount with roles crm (held by the master) and reports (not held), stored with
+        // the rule off
+        let f = Fixture::with_role().await;
+        f.emu.seed_role("reports", &["analytics:report:view"]);
+        f.write("config", json!({"role_rule": false})).await.unwrap();
+        assert_eq!(f.read("config").await.unwrap().unwrap().data["role_rule"], json!(false));
+        f.write("roles/reports", json!({"role_divisions": "reports:d1,reports:d2"}))
+            .await
+            .unwrap();
+        let before = f.storage.inner.snapshot();
+        // WHEN the rule is turned on, or another master is written (the rule is still off in
+        // the stored config, but a write naming role_rule=true checks the new master)
+        let other = f.emu.seed_client(SeedClient::new(
+            "other-master",
+            &crate::engine::testing::MASTER_PERMISSIONS,
+        ));
+        for data in [
+            json!({"role_rule": true}),
+            json!({"role_rule": "true", "client_id": other.id, "client_secret": other.secret}),
+        ] {
+            let r = f.write("config", data.clone()).await;
+            // THEN it is refused naming each role and the pairs its master lacks, and nothing
+            // changes
+            let text = format!("{r:?}");
+            assert!(is_bad_request_naming(&r, "client_id"), "{data}: {text}");
+            assert!(text.contains("role reports: reports/d1, reports/d2"), "{text}");
+            assert!(text.contains("role_rule=false") && text.contains("narrow"), "{text}");
+            assert_eq!(f.storage.inner.snapshot(), before, "{data}");
+        }
+        // AND the other master, lacking crm's role too, is named for both roles
+        let r = f
+            .write(
+                "config",
+                json!({"role_rule": true, "client_id": other.id, "client_secret": other.secret}),
+            )
+            .await;
+        let text = format!("{r:?}");
+        assert!(
+            text.contains(&format!("role crm: {ROLE_ID}/*; role reports: reports/d1, reports/d2")),
+            "{text}"
+        );
+        // WHEN the master is given the roles: the rule can be turned on
+        f.grant_master(&["reports:*"]).await;
+        f.write("config", json!({"role_rule": true})).await.unwrap();
+        let read = f.read("config").await.unwrap().unwrap();
+        assert_eq!(read.data["role_rule"], json!(true));
+        // AND a write that leaves role_rule out keeps it (and still checks)
+        f.write("config", json!({"rollback_min_age": "15m"})).await.unwrap();
+        assert_eq!(f.read("config").await.unwrap().unwrap().data["role_rule"], json!(true));
+        let r = f.write("config", json!({"role_rule": "maybe"})).await;
+        assert!(is_bad_request_naming(&r, "role_rule"), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn a_config_stored_before_the_role_rule_existed_reads_as_on() {
+        let f = Fixture::new().await;
+        f.configure().await;
+        let mut stored: serde_json::Value = store::get(f.storage.as_ref(), store::CONFIG).await.unwrap().unwrap();
+        stored.as_object_mut().unwrap().remove("role_rule");
+        store::put(f.storage.as_ref(), store::CONFIG, &stored).await.unwrap();
+        let config = Config::load(f.storage.as_ref()).await.unwrap().unwrap();
+        assert!(config.role_rule);
     }
 }

@@ -344,7 +344,10 @@ mod tests {
             "{r:?}"
         );
         assert!(short.managed_clients().is_empty());
-        // A role whose Genesys role does not exist: Genesys refuses the create, nothing remains.
+        // A role whose Genesys role does not exist (written with the role rule off, which would
+        // refuse it: the master cannot hold a role that does not exist): Genesys refuses the
+        // create, nothing remains.
+        f.write("config", json!({"role_rule": false})).await.unwrap();
         f.write("roles/ghost", json!({"role_divisions": "no-such-role:*"}))
             .await
             .unwrap();

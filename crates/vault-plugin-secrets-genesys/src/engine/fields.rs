@@ -63,6 +63,22 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A boolean: JSON `true`/`false`, or a string as the server's own framework reads one
+    /// (`true`, `false`, `t`, `f`, `1`, `0`, any case).
+    pub fn bool(&self, field: &str) -> Result<Option<bool>, LogicalError> {
+        let expected = "expected true or false";
+        match self.value(field) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "t" | "1" => Ok(Some(true)),
+                "false" | "f" | "0" => Ok(Some(false)),
+                _ => Err(bad(field, expected)),
+            },
+            Some(other) => Err(bad(field, format!("{expected}, got {}", type_name(other)))),
+        }
+    }
+
     /// A duration: whole seconds (number or string), or a string such as `90s`, `10m`, `1h30m`,
     /// `2d`.
     pub fn duration(&self, field: &str) -> Result<Option<Duration>, LogicalError> {
@@ -249,6 +265,24 @@ mod tests {
             .to_string()
             .contains("expected a string, got a number"));
         assert!(f.int("g").is_err());
+    }
+
+    #[test]
+    fn booleans_come_as_json_or_strings() {
+        let data = map(json!({"a": true, "b": "false", "c": "T", "d": "0", "e": "yes", "f": 1, "g": null}));
+        let f = Fields::parse(&data, "p", &["a", "b", "c", "d", "e", "f", "g"]).unwrap();
+        assert_eq!(f.bool("a").unwrap(), Some(true));
+        assert_eq!(f.bool("b").unwrap(), Some(false));
+        assert_eq!(f.bool("c").unwrap(), Some(true));
+        assert_eq!(f.bool("d").unwrap(), Some(false));
+        assert_eq!(f.bool("g").unwrap(), None, "null reads as absent");
+        for field in ["e", "f"] {
+            let err = f.bool(field).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("\"{field}\"")) && err.contains("true or false"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

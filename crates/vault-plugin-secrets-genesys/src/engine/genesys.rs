@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use genesys_core::backoff::Backoff;
 use genesys_core::classify::Classify;
-use genesys_core::genesys::{request_token, GenesysClient, GenesysError, HttpSettings, OAuthClientRequest, TokenInfo};
+use genesys_core::genesys::{
+    request_token, GenesysCall, GenesysClient, GenesysError, HttpSettings, OAuthClientRequest, RoleDivision, TokenInfo,
+};
 use genesys_core::region::{EndpointOverrides, Endpoints, Region};
 use genesys_core::secret::ClientCredentials;
 use tracing::{debug, info};
@@ -240,7 +242,7 @@ async fn probe_permissions(master: &GenesysClient) -> Result<(), LogicalError> {
     let add = match master.create_client(&refused).await {
         Err(GenesysError::Http { status: 400, .. }) => Ok(()),
         Ok(created) => Err(GenesysError::Decode {
-            call: genesys_core::genesys::GenesysCall::CreateClient,
+            call: GenesysCall::CreateClient,
             message: format!(
                 "the create probe was accepted (client {}); it must be refused",
                 created.id
@@ -271,15 +273,52 @@ async fn probe_permissions(master: &GenesysClient) -> Result<(), LogicalError> {
     }
 }
 
+/// What an operator does when the master lacks role-divisions a role assigns (the role rule,
+/// [`genesys_core::role_rule`]), for messages.
+pub const ROLE_RULE_REMEDY: &str = "give the master's client these role-divisions in Genesys Cloud (the role in that \
+     division, or in every division), or narrow the role's role_divisions; only if `genesys-rotator conformance \
+     --probe-role` showed that this organization lets a master assign roles it does not hold, write config with \
+     role_rule=false";
+
+/// The role-divisions the master's own client holds ([`genesys_core::role_rule::held_by`]: a
+/// GET of its own client, which `oauth:client:view` allows).
+pub async fn held_by_master(master: &GenesysClient) -> Result<Vec<RoleDivision>, LogicalError> {
+    genesys_core::role_rule::held_by(master)
+        .await
+        .map_err(|e| genesys_error("reading the role-divisions the master's own client holds", e))
+}
+
 /// A Genesys failure of `what`, for the caller: the error's own message (ids, statuses, codes;
-/// never a secret) and whether trying again later may help.
+/// never a secret) and whether trying again later may help. A create or edit of a client
+/// refused 403 also says what that may mean: a missing permission, or the role rule.
 pub fn genesys_error(what: &str, e: GenesysError) -> LogicalError {
     let retry = if e.is_retryable() {
         " (temporary: try again later)"
     } else {
         ""
     };
-    LogicalError::Internal(format!("{what}: {e}{retry}"))
+    let hint = if may_be_the_role_rule(&e) {
+        " (a create or edit of a client refused as forbidden: the master lacks oauth:client:add or \
+         oauth:client:edit, or, under Genesys Cloud's role rule, a role-division the client gets or already has; \
+         the config and roles/ writes check the master's role-divisions against every role's unless config has \
+         role_rule=false: give the master's client the role-divisions the error names, or narrow the role)"
+    } else {
+        ""
+    };
+    LogicalError::Internal(format!("{what}: {e}{retry}{hint}"))
+}
+
+/// Whether `e` is a 403 to a create or an edit of a client: what the role rule answers when
+/// the master does not hold a role-division the client gets or has.
+fn may_be_the_role_rule(e: &GenesysError) -> bool {
+    matches!(
+        e,
+        GenesysError::Http {
+            status: 403,
+            call: GenesysCall::CreateClient | GenesysCall::UpdateClient,
+            ..
+        }
+    )
 }
 
 /// Whether a failed call that would change a client provably changed nothing: Genesys refused
@@ -303,7 +342,6 @@ mod tests {
 
     #[test]
     fn only_refusals_prove_nothing_changed() {
-        use genesys_core::genesys::GenesysCall;
         let http = |status| GenesysError::Http {
             call: GenesysCall::UpdateClient,
             status,
@@ -328,5 +366,40 @@ mod tests {
             call: GenesysCall::UpdateClient,
             message: "x".into()
         }));
+    }
+
+    #[test]
+    fn a_forbidden_create_or_edit_mentions_the_role_rule() {
+        let forbidden = |call| GenesysError::Http {
+            call,
+            status: 403,
+            code: Some("missing.permissions".into()),
+            message: "you are missing: [role crm in division d1]".into(),
+        };
+        for call in [GenesysCall::CreateClient, GenesysCall::UpdateClient] {
+            let text = genesys_error("creating a client", forbidden(call)).to_string();
+            assert!(
+                text.contains("role rule") && text.contains("role crm in division d1"),
+                "{text}"
+            );
+            assert!(
+                text.contains("role_rule=false") && text.contains("narrow the role"),
+                "{text}"
+            );
+        }
+        // Other calls' 403s, and other statuses of a create, are no role rule.
+        let text = genesys_error("listing clients", forbidden(GenesysCall::ListClients)).to_string();
+        assert!(!text.contains("role rule"), "{text}");
+        let text = genesys_error(
+            "creating a client",
+            GenesysError::Http {
+                call: GenesysCall::CreateClient,
+                status: 400,
+                code: None,
+                message: String::new(),
+            },
+        )
+        .to_string();
+        assert!(!text.contains("role rule"), "{text}");
     }
 }

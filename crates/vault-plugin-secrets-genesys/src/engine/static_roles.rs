@@ -637,8 +637,15 @@ mod tests {
             "{r:?}"
         );
         f.emu.clear_faults();
-        // AND a master that may not read roles is refused, and told which permission it lacks
-        let plain_master = f.emu.seed_client(SeedClient::admin("plain-master"));
+        // AND a master that may not read roles (holding what the mount's role assigns) is
+        // refused, and told which permission it lacks
+        let plain_master = f.emu.seed_client(SeedClient {
+            role_divisions: vec![genesys_emulator::RoleDivision {
+                role_id: crate::engine::testing::ROLE_ID.to_string(),
+                division_id: "*".to_string(),
+            }],
+            ..SeedClient::admin("plain-master")
+        });
         f.write(
             "config",
             json!({"client_id": plain_master.id, "client_secret": plain_master.secret, "region": crate::engine::testing::REGION}),

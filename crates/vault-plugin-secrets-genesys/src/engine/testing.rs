@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use genesys_core::genesys::HttpSettings;
 use genesys_core::region::{EndpointOverrides, Region};
-use genesys_emulator::{ClientRecord, Emulator, EmulatorConfig, SeedClient, SeededClient};
+use genesys_emulator::{ClientRecord, Emulator, EmulatorConfig, RoleDivision, SeedClient, SeededClient};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -35,6 +35,8 @@ pub const MASTER_PERMISSIONS: [&str; 5] = [
     "oauth:client:delete",
     super::static_guard::ROLE_VIEW_PERMISSION,
 ];
+/// A role holding [`MASTER_PERMISSIONS`], which [`Fixture::grant_master`] gives the master.
+pub const MASTER_ROLE_ID: &str = "vault-master-role";
 /// The default name prefix.
 pub const PREFIX: &str = super::config::DEFAULT_PREFIX;
 
@@ -154,7 +156,14 @@ impl Fixture {
             .await
             .expect("start emulator");
         emu.seed_role(ROLE_ID, &["conversation:communication:view"]);
-        let master = emu.seed_client(SeedClient::new("vault-master", &MASTER_PERMISSIONS));
+        // The master holds the role its roles assign, in every division (the role rule).
+        let master = emu.seed_client(SeedClient {
+            role_divisions: vec![RoleDivision {
+                role_id: ROLE_ID.into(),
+                division_id: "*".into(),
+            }],
+            ..SeedClient::new("vault-master", &MASTER_PERMISSIONS)
+        });
         Self::on(Arc::new(emu), master)
     }
 
@@ -278,6 +287,43 @@ impl Fixture {
         .await
         .expect("role write");
         f
+    }
+
+    /// Gives the master's client these `role:division` pairs besides those it holds, as an
+    /// administrator does in Genesys Cloud: a PUT of the master's client by another client
+    /// allowed to edit clients. A client's permissions then come from its roles, so the master
+    /// also gets a role holding its own permissions (seeded ones would be lost). The emulator's
+    /// role rule must be off (the administrator holds no roles).
+    pub async fn grant_master(&self, pairs: &[&str]) {
+        let admin = self.emu.seed_client(SeedClient::new(
+            "org-admin",
+            &["oauth:client:view", "oauth:client:edit"],
+        ));
+        let credentials = super::genesys::stored_credentials(&admin.id, admin.secret.clone().into()).unwrap();
+        let admin = self
+            .engine
+            .connector
+            .client(Region::parse(REGION).unwrap(), credentials);
+        let mut client = admin
+            .get_client(&self.master.id)
+            .await
+            .expect("the master's client")
+            .expect("the master exists");
+        self.emu.seed_role(MASTER_ROLE_ID, &MASTER_PERMISSIONS);
+        let own = genesys_core::genesys::RoleDivision::new(MASTER_ROLE_ID, "*");
+        if !client.role_divisions.contains(&own) {
+            client.role_divisions.push(own);
+        }
+        for pair in pairs {
+            let (role, division) = pair.split_once(':').expect("role:division");
+            client
+                .role_divisions
+                .push(genesys_core::genesys::RoleDivision::new(role, division));
+        }
+        admin
+            .update_client(&self.master.id, &client.to_request())
+            .await
+            .expect("the master's client updated (with the emulator's role rule off)");
     }
 
     /// Clients whose name starts with the default prefix.
