@@ -71,6 +71,7 @@
 
 mod campaign;
 mod crash;
+mod guard;
 mod invariants;
 mod plan;
 mod queue;
@@ -95,7 +96,26 @@ async fn fault_campaign_keeps_every_invariant() {
 
     let mut c = Campaign::new(seed).await;
     let (mut r, mut printed) = (0, 0);
+    // Planned moments (and, at 1,000 rotations, random ones too): a managed client pasted into
+    // each org's second-master secret, and a served secret unreadable for a while.
+    let (mut pasted, mut made_unreadable) = ([false; 2], false);
     while r < rotations {
+        for (o, done) in pasted.iter_mut().enumerate() {
+            if !*done && r >= rotations * (o + 1) / 3 {
+                *done = true;
+                c.paste(o).await;
+            }
+        }
+        if c.rng.random_bool(0.01) {
+            let o = c.rng.random_range(0..c.w.orgs.len());
+            c.paste(o).await;
+        }
+        if c.unreadable.is_none() && ((!made_unreadable && r >= rotations / 2) || c.rng.random_bool(0.02)) {
+            made_unreadable = true;
+            let s = c.rng.random_range(0..c.secrets.len());
+            let invocations = c.rng.random_range(8..=24);
+            c.open_unreadable(s, invocations).await;
+        }
         let s = c.rng.random_range(0..c.secrets.len());
         c.rotate(s).await;
         r += 1;
@@ -125,6 +145,11 @@ async fn fault_campaign_keeps_every_invariant() {
     }
     c.finish().await;
     let text = logs.text();
+    // CHAOS_LOG: where to keep the run's captured log (every line, debug and up), to read a
+    // violation's sequence after the run.
+    if let Ok(path) = std::env::var("CHAOS_LOG") {
+        std::fs::write(&path, &text).unwrap_or_else(|e| panic!("CHAOS_LOG={path}: {e}"));
+    }
     c.search_logs(&text);
     let table = c.table(seed, started.elapsed());
     println!("\n| fault campaign | |\n|---|---|\n{table}");
