@@ -133,8 +133,10 @@ test-unit:
 	fi
 
 ## chaos: the full fault campaign (tests/integration/chaos/): CHAOS_ROTATIONS rotations (default
-## 1000) of four secrets in two orgs under faults, crashes and concurrent invocations, invariants
-## checked after every step; prints the table the README shows. CHAOS_SEED picks another plan.
+## 1000) of eight secrets in two orgs (two masters each) under faults, crashes, concurrent
+## invocations, pasted clients and unreadable secrets, invariants checked after every step; prints
+## the table docs/testing/fault-campaign.md shows. CHAOS_SEED picks another plan, CHAOS_LOG=<path>
+## keeps the run's log.
 ## (`make test` runs the same campaign at 16 rotations.)
 CHAOS_ROTATIONS ?= 1000
 CHAOS_SEED ?= 0xc4a05e2025

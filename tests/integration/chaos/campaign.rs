@@ -18,10 +18,11 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use super::crash::{ChaosStore, Crash};
+use super::guard::{strangers, Unreadable, ROTATION_FUNCTION};
 use super::invariants::{client_of, labels, value_of, Seen};
 use super::plan::{Kind, MAX_ATTEMPTS, REQUEST_TIMEOUT};
 use super::queue::{ChaosQueue, Forged};
-use crate::harness::{FaultyStore, SqsPlayer, World, ROLE};
+use crate::harness::{FaultyStore, SqsPlayer, World, MASTER_PERMISSIONS, ROLE};
 
 #[derive(Default)]
 pub(super) struct Stats {
@@ -55,6 +56,17 @@ pub(super) struct Stats {
     pub(super) forged_returned: u64,
     /// Forged messages dead-lettered after faults returned them maxReceiveCount times.
     forged_dlq: u64,
+    /// Rotations of a liar, and those whose replaced client (the named one, never proven)
+    /// was left active.
+    pub(super) liar_rotations: u64,
+    pub(super) unproven_kept: u64,
+    /// Managed clients pasted into a secret that goes through the second master.
+    pub(super) pasted: u64,
+    /// Unreadable windows opened, step invocations made while one was open, sweeps run in one
+    /// that retired nothing and said why (GuardUnreadable).
+    pub(super) windows: u64,
+    pub(super) window_invocations: u64,
+    pub(super) sweeps_refused: u64,
     /// Clients deleted after their drain, the shortest time from deactivation to deletion, and
     /// clients of lost createSecret attempts deleted without a drain (no version held them).
     pub(super) drained_deleted: u64,
@@ -122,20 +134,61 @@ pub(super) struct Campaign {
     /// The master secrets' versions and labels at the start (invariant 8).
     pub(super) masters: Vec<(String, BTreeMap<String, Vec<String>>)>,
     /// Hand-made clients held by several secrets at the start: client id -> those secrets.
-    shared: std::collections::HashMap<String, Vec<usize>>,
+    pub(super) shared: std::collections::HashMap<String, Vec<usize>>,
     /// Forged drain messages not yet acknowledged, by body.
     pub(super) forged: std::collections::HashMap<String, Forged>,
+    /// The liars (secret indices): their first version names another team's client.
+    pub(super) liars: Vec<usize>,
+    /// Per org, the secret that goes through its second master (paste target).
+    pub(super) via_second: Vec<usize>,
+    /// (secret, version) of each lie: AWSCURRENT there gets no token, by design (invariant 1
+    /// does not apply to it).
+    pub(super) lies: HashSet<(String, String)>,
+    /// Clients that must keep working whatever happens (invariant 11): (org, id, secret, what):
+    /// the masters, the second masters, the clients the liars name.
+    pub(super) protected: Vec<(usize, String, String, &'static str)>,
+    /// The strangers' tagged secrets (never rotated by the campaign).
+    pub(super) strangers: Vec<String>,
+    /// The served secret made unreadable just now, if any (invariant 13).
+    pub(super) unreadable: Option<Unreadable>,
 }
 
 impl Campaign {
-    /// Two orgs, each with three secrets: two sharing the prefix `chaos-<org>-` and the hand-made
-    /// client they both start with, one with the nested prefix `chaos-<org>-eu-`.
+    /// Two orgs, each with two master secrets and four secrets: two sharing the prefix
+    /// `chaos-<org>-` and the hand-made client they both start with (the second through the
+    /// org's second master), one with the nested prefix `chaos-<org>-eu-`, and a liar
+    /// (`chaos-<org>-liar-`) whose `clientId` names another team's client with a made-up
+    /// secret. Two strangers' tagged secrets sit beside them (see [`Campaign::strangers`]).
     pub(super) async fn new(seed: u64) -> Campaign {
-        let w = World::with_orgs(&[
+        let mut w = World::with_orgs(&[
             ("mypurecloud.ie", EmulatorConfig::default()),
             ("usw2.pure.cloud", EmulatorConfig::default()),
         ])
         .await;
+        // A second master client and master secret per org (untagged: a master is not
+        // served), allowed like the first.
+        let mut second_masters = Vec::new();
+        let mut protected = Vec::new();
+        for (o, org) in w.orgs.iter().enumerate() {
+            let m = org
+                .emulator
+                .seed_client(SeedClient::new("genesys-rotator-master-2", &MASTER_PERMISSIONS));
+            let arn = w
+                .sm
+                .create_secret()
+                .name(format!("genesys/master-2/{}", org.domain))
+                .secret_string(json!({"clientId": m.id, "clientSecret": m.secret, "region": org.domain}).to_string())
+                .send()
+                .await
+                .expect("create the second master secret")
+                .arn()
+                .unwrap()
+                .to_owned();
+            protected.push((o, org.master_id.clone(), org.master_secret.clone(), "master"));
+            protected.push((o, m.id, m.secret, "second master"));
+            second_masters.push(arn);
+        }
+        w.master_arns.extend(second_masters.iter().cloned());
         let mut rng = StdRng::seed_from_u64(seed);
         let player = SqsPlayer::create(w._moto.sqs(), "chaos-drain", 5).await;
         let crash = Crash::new();
@@ -156,6 +209,8 @@ impl Campaign {
         };
         let mut config = w.rotator_config();
         config.request_timeout = REQUEST_TIMEOUT;
+        // As deployed: a tagged secret is served only if it names this rotation function.
+        config.rotation_function = Some(ROTATION_FUNCTION.to_owned());
         let reconcile = ReconcileConfig::default();
         let horizon = reconcile.horizon;
         let rotator = Rotator::with_retirement(
@@ -171,46 +226,75 @@ impl Campaign {
         let long_ago = OffsetDateTime::now_utc() - time::Duration::days(90);
         let mut secrets = Vec::new();
         let mut shared: std::collections::HashMap<String, Vec<usize>> = Default::default();
+        let mut liars = Vec::new();
+        let mut via_second = Vec::new();
         for (o, org) in w.orgs.iter().enumerate() {
+            // The liar's victim: another team's client, which no secret holds.
+            let team_b = org.emulator.seed_client(SeedClient {
+                date_created: Some(long_ago),
+                ..SeedClient::new("team-b-integration", &["conversation:communication:view"])
+            });
+            protected.push((o, team_b.id.clone(), team_b.secret.clone(), "named by a liar"));
             let mut planted = HashSet::new();
             let mut shared_legacy = None;
-            for (k, prefix) in [format!("chaos-{o}-"), format!("chaos-{o}-"), format!("chaos-{o}-eu-")]
-                .into_iter()
-                .enumerate()
+            for (k, prefix) in [
+                format!("chaos-{o}-"),
+                format!("chaos-{o}-"),
+                format!("chaos-{o}-eu-"),
+                format!("chaos-{o}-liar-"),
+            ]
+            .into_iter()
+            .enumerate()
             {
-                // Secrets 0 and 1 of the org start with the same hand-made client.
-                let legacy = match (k, &shared_legacy) {
-                    (1, Some(l)) => Clone::clone(l),
-                    _ => org.emulator.seed_client(SeedClient::new(
-                        format!("legacy-{o}{k}"),
-                        &["conversation:communication:view"],
-                    )),
-                };
-                if k == 0 {
-                    shared_legacy = Some(legacy.clone());
-                }
-                if k <= 1 {
-                    shared.entry(legacy.id.clone()).or_default().push(secrets.len());
-                }
                 let mut value = w.integration_json_with_prefix(o, &prefix);
-                value["clientId"] = json!(legacy.id);
-                value["clientSecret"] = json!(legacy.secret);
                 value["roleDivisions"] = json!([{"roleId": ROLE, "divisionId": "*"}]);
-                // The nested-prefix secret, which holds its own client, keeps a Data Actions
-                // credential in step.
-                let credential = (k == 2).then(|| {
-                    org.emulator
-                        .seed_credential(genesys_emulator::SeedCredential::oauth_client(
-                            format!("data-actions-{o}{k}"),
-                            &legacy.id,
-                            &legacy.secret,
-                        ))
-                        .id
-                });
-                if let Some(id) = &credential {
-                    value["integrationCredentials"] = json!([id]);
+                let mut credential = None;
+                if k == 3 {
+                    // The liar: another team's client, with a secret its writer made up.
+                    value["clientId"] = json!(team_b.id);
+                    value["clientSecret"] = json!(format!("made-up-secret-{o}"));
+                } else {
+                    // Secrets 0 and 1 of the org start with the same hand-made client.
+                    let legacy = match (k, &shared_legacy) {
+                        (1, Some(l)) => Clone::clone(l),
+                        _ => org.emulator.seed_client(SeedClient::new(
+                            format!("legacy-{o}{k}"),
+                            &["conversation:communication:view"],
+                        )),
+                    };
+                    if k == 0 {
+                        shared_legacy = Some(legacy.clone());
+                    }
+                    if k <= 1 {
+                        shared.entry(legacy.id.clone()).or_default().push(secrets.len());
+                    }
+                    value["clientId"] = json!(legacy.id);
+                    value["clientSecret"] = json!(legacy.secret);
+                    // The nested-prefix secret, which holds its own client, keeps a Data
+                    // Actions credential in step.
+                    credential = (k == 2).then(|| {
+                        org.emulator
+                            .seed_credential(genesys_emulator::SeedCredential::oauth_client(
+                                format!("data-actions-{o}{k}"),
+                                &legacy.id,
+                                &legacy.secret,
+                            ))
+                            .id
+                    });
+                    if let Some(id) = &credential {
+                        value["integrationCredentials"] = json!([id]);
+                    }
+                }
+                // The second secret of the org goes through the org's second master.
+                if k == 1 {
+                    value["masterSecretArn"] = json!(second_masters[o]);
                 }
                 let arn = w.create_secret(&format!("genesys/chaos-{o}{k}"), &value).await;
+                match k {
+                    1 => via_second.push(secrets.len()),
+                    3 => liars.push(secrets.len()),
+                    _ => {}
+                }
                 let uuid = uuid::Uuid::new_v4();
                 let names = if planted.insert(prefix.clone()) {
                     vec![
@@ -219,7 +303,7 @@ impl Campaign {
                         format!("x{prefix}{uuid}"),
                         format!("{prefix}not-a-version-id"),
                         // Shaped like a managed client of this prefix (and, for `chaos-<org>-`,
-                        // of the nested one), but hand-made: no version, no marker.
+                        // of the nested ones), but hand-made: no version, no marker.
                         format!("{prefix}{uuid}"),
                     ]
                 } else {
@@ -238,14 +322,29 @@ impl Campaign {
                     credential,
                 });
             }
-            org.emulator.seed_client(SeedClient {
-                date_created: Some(long_ago),
-                ..SeedClient::new("team-b-integration", &["conversation:communication:view"])
-            });
         }
+        // Served from the start: rotation set up with the deployment's function (moto records
+        // it, then fails to find the Lambda), no rotation left pending.
+        for m in &secrets {
+            let token = w.begin_rotation(&m.arn, false).await;
+            w.clear_pending(&m.arn, &token).await;
+        }
+        let mut lies = HashSet::new();
+        for &l in &liars {
+            let desc = plain.describe(&secrets[l].arn).await.expect("describe the liar");
+            let version = desc.version_with(AWSCURRENT).expect("the lie is current").to_owned();
+            lies.insert((secrets[l].arn.clone(), version));
+        }
+        let strangers = strangers(&w, &store).await;
+        // The clients the secrets start with, the liars' victims excepted: those are foreign.
         let legacy: HashSet<String> = {
             let mut ids = HashSet::new();
-            for s in &secrets {
+            for s in secrets
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !liars.contains(i))
+                .map(|(_, s)| s)
+            {
                 let v = value_of(&plain, &s.arn, AWSCURRENT).await.expect("current value");
                 ids.insert(v["clientId"].as_str().unwrap().to_owned());
             }
@@ -297,6 +396,12 @@ impl Campaign {
             masters,
             shared,
             forged: Default::default(),
+            liars,
+            via_second,
+            lies,
+            protected,
+            strangers,
+            unreadable: None,
         }
     }
 
@@ -315,7 +420,12 @@ impl Campaign {
         let token = self.w.begin_rotation(&arn, true).await;
         let mut attempts = 0;
         'rotation: loop {
-            attempts += 1;
+            // An attempt made while a served secret is unreadable may fail for that alone
+            // (GuardUnreadable, fail closed): it does not count against liveness; the window
+            // closes after a bounded number of invocations.
+            if self.unreadable.is_none() {
+                attempts += 1;
+            }
             if attempts > MAX_ATTEMPTS {
                 self.violation(format!(
                     "rotation {token} of {arn} did not finish in {MAX_ATTEMPTS} attempts"
@@ -340,6 +450,28 @@ impl Campaign {
         }
         self.w.clear_pending(&arn, &token).await;
         self.stats.rotations += 1;
+        // A liar's replaced client, named but never proven, must have stayed active (invariant
+        // 11 checks it after every step; this counts the rotations that met it).
+        if self.liars.contains(&s) {
+            self.stats.liar_rotations += 1;
+            let org = self.secrets[s].org;
+            if let Some(old) = replaced.as_deref() {
+                if self.protected.iter().any(|(o, id, _, _)| *o == org && id == old) {
+                    let active = self.w.orgs[org]
+                        .emulator
+                        .clients()
+                        .iter()
+                        .any(|c| c.id == old && c.state == ClientState::Active);
+                    if active {
+                        self.stats.unproven_kept += 1;
+                    } else {
+                        self.violation(format!(
+                            "(11) {arn}: rotation {token} retired client {old}, which it named but never held"
+                        ));
+                    }
+                }
+            }
+        }
         // The replaced client, if another secret still holds it, must have stayed active
         // (invariant 6 checks every holder; this counts the rotations that met the guard).
         if let Some(old) = replaced.filter(|id| self.shared.contains_key(id)) {
@@ -389,6 +521,7 @@ impl Campaign {
     /// The end: every copy delivered past every drain, then a reconciliation pass past the
     /// horizon; invariant 4's last clause is that no orphan is left.
     pub(super) async fn finish(&mut self) {
+        self.close_unreadable();
         for _ in 0..40 {
             self.advance(Duration::from_secs(8 * 24 * 3600));
             self.sqs_round(true, 10).await;
@@ -397,19 +530,28 @@ impl Campaign {
                 break;
             }
         }
+        // Scheduled passes past the horizon: one deactivates what a version once held and was
+        // never retired (a secret's own client left behind when another client was pasted over
+        // it), the next, past the horizon again, deletes it.
         let past = self.horizon + Duration::from_secs(3600);
-        self.advance(past);
         let arns: Vec<String> = self.secrets.iter().map(|s| s.arn.clone()).collect();
-        let report = genesys_rotator::sweep::reconcile_all_with(
-            &self.rotator,
-            self.rotator.reconcile_config(),
-            &arns,
-            OffsetDateTime::now_utc() + self.sim,
-        )
-        .await;
-        self.check_all("after the final reconciliation").await;
-        if !report.errors.is_empty() {
-            self.violation(format!("final reconciliation failed: {:?}", report.errors));
+        for pass in 0..3 {
+            self.advance(past);
+            let report = genesys_rotator::sweep::reconcile_all_with(
+                &self.rotator,
+                self.rotator.reconcile_config(),
+                &arns,
+                OffsetDateTime::now_utc() + self.sim,
+            )
+            .await;
+            self.check_all(&format!("after final reconciliation pass {pass}")).await;
+            if !report.errors.is_empty() {
+                self.violation(format!("final reconciliation failed: {:?}", report.errors));
+            }
+            if report.deactivated.is_empty() {
+                break;
+            }
+            self.sqs_round(true, 10).await;
         }
         for s in 0..self.secrets.len() {
             let (arn, org, prefix) = {
@@ -459,6 +601,7 @@ impl Campaign {
             self.violation(format!("clients left that no secret holds: {unheld:?}"));
         }
         self.check_foreign();
+        self.check_protected("at the end");
         // Invariant 9: every forged message was acknowledged (or, after faults, dead-lettered).
         let dlq = self.player.dlq_bodies().await;
         let mut stuck = Vec::new();
@@ -483,8 +626,14 @@ impl Campaign {
         let mut row = |k: &str, v: String| out.push_str(&format!("| {k} | {v} |\n"));
         row("seed", format!("{seed:#x}"));
         row(
-            "secrets (orgs)",
-            format!("{} ({})", self.secrets.len(), self.w.orgs.len()),
+            "secrets (orgs), master secrets, strangers' tagged secrets",
+            format!(
+                "{} ({}), {}, {}",
+                self.secrets.len(),
+                self.w.orgs.len(),
+                self.masters.len(),
+                self.strangers.len()
+            ),
         );
         row("rotations", s.rotations.to_string());
         row("step invocations", s.invocations.to_string());
@@ -521,6 +670,27 @@ impl Campaign {
         row(
             "shared clients kept active (replaced, but another secret holds them)",
             s.shared_kept.to_string(),
+        );
+        row(
+            "liars' rotations, named clients kept active (neither owned nor proven)",
+            format!("{}, {}", s.liar_rotations, s.unproven_kept),
+        );
+        row(
+            "managed clients pasted into a second-master secret",
+            s.pasted.to_string(),
+        );
+        let guard_unreadable: u64 = s
+            .errors
+            .iter()
+            .filter(|(k, _)| k.starts_with("GuardUnreadable"))
+            .map(|(_, n)| n)
+            .sum();
+        row(
+            "unreadable windows: opened, step invocations in them, GuardUnreadable step errors, sweeps that retired nothing",
+            format!(
+                "{}, {}, {}, {}",
+                s.windows, s.window_invocations, guard_unreadable, s.sweeps_refused
+            ),
         );
         row(
             "forged drain messages: sent, refused, returned after faults, dead-lettered",

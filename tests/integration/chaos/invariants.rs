@@ -14,6 +14,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::campaign::Campaign;
+use super::guard::ROTATION_FUNCTION;
 
 /// What the campaign knows of one client (invariant 7).
 pub(super) struct Seen {
@@ -51,8 +52,148 @@ impl Campaign {
             self.check_secret(s, when).await;
         }
         self.check_foreign();
+        self.check_protected(when);
         self.check_masters(when).await;
+        self.check_served(when).await;
         self.observe(when);
+        self.check_unreadable(when);
+    }
+
+    /// Invariant 11, the clients that must keep working: the masters, the second masters and
+    /// the clients the liars name stay active, and their original secret still gets a token.
+    pub(super) fn check_protected(&mut self, when: &str) {
+        let mut violations = Vec::new();
+        for (o, id, secret, what) in &self.protected {
+            if let Err(e) = self.w.orgs[*o].emulator.token_grantable(id, secret) {
+                violations.push(format!("(11) {when}: {what} client {id} no longer works: {e}"));
+            }
+        }
+        for v in violations {
+            self.violation(v);
+        }
+    }
+
+    /// Invariant 12: every client that a served secret (as the deployment finds them: tagged,
+    /// rotated by its function, ListSecrets) holds in AWSCURRENT or AWSPENDING is active, in
+    /// whichever org it lives, whatever master the secret goes through.
+    async fn check_served(&mut self, when: &str) {
+        let served = match self.plain.served_secrets().await {
+            Ok(served) => served,
+            Err(e) => {
+                self.violation(format!("(12) {when}: the served secrets could not be listed: {e}"));
+                return;
+            }
+        };
+        let mut held = Vec::new();
+        for d in served.iter().filter(|d| {
+            d.rotation_lambda_arn
+                .as_deref()
+                .is_some_and(|arn| genesys_rotator::config::function_name(arn) == ROTATION_FUNCTION)
+        }) {
+            let current = d.version_with(AWSCURRENT);
+            for stage in [AWSCURRENT, AWSPENDING] {
+                let Some(version) = d.version_with(stage) else {
+                    continue;
+                };
+                if stage == AWSPENDING && Some(version) == current {
+                    continue;
+                }
+                let key = (d.arn.clone(), version.to_owned());
+                if !self.values.contains_key(&key) {
+                    let read = self
+                        .plain
+                        .get_value(&d.arn, Version::IdAndStage(version, stage))
+                        .await
+                        .expect("get value");
+                    let Some(read) = read else { continue };
+                    // A served value need not be a credential (a stranger's note): it holds none.
+                    let pair = serde_json::from_str::<Value>(read.value.expose_secret())
+                        .ok()
+                        .map(|v| {
+                            (
+                                v["clientId"].as_str().unwrap_or_default().to_owned(),
+                                v["clientSecret"].as_str().unwrap_or_default().to_owned(),
+                            )
+                        })
+                        .unwrap_or_default();
+                    self.values.insert(key.clone(), pair);
+                }
+                let id = self.values[&key].0.clone();
+                if !id.is_empty() {
+                    held.push((d.arn.clone(), stage, id));
+                }
+            }
+        }
+        let states: std::collections::HashMap<String, ClientState> = self
+            .w
+            .orgs
+            .iter()
+            .flat_map(|o| o.emulator.clients())
+            .map(|c| (c.id, c.state))
+            .collect();
+        let mut violations = Vec::new();
+        for (arn, stage, id) in held {
+            match states.get(&id) {
+                Some(ClientState::Active) => {}
+                Some(state) => violations.push(format!(
+                    "(12) {when}: client {id}, held by {stage} of {arn}, is {state:?}"
+                )),
+                None if self.seen.contains_key(&id) => violations.push(format!(
+                    "(12) {when}: client {id}, held by {stage} of {arn}, was deleted"
+                )),
+                None => {}
+            }
+        }
+        for v in violations {
+            self.violation(v);
+        }
+    }
+
+    /// Invariant 13: while a served secret is unreadable, no client that a stored version ever
+    /// held is deactivated or deleted, by any path (the rotation's retirement, the cleanup, a
+    /// reconciliation). Clients no version ever held (a createSecret attempt's lost client) may
+    /// go: no holder can exist.
+    fn check_unreadable(&mut self, when: &str) {
+        let Some(u) = self.unreadable.as_mut() else {
+            return;
+        };
+        let held_ever: HashSet<&String> = self.values.values().map(|(id, _)| id).collect();
+        let mut now_active = HashSet::new();
+        let mut exists = HashSet::new();
+        for o in &self.w.orgs {
+            for c in o.emulator.clients() {
+                if c.state == ClientState::Active {
+                    now_active.insert(c.id.clone());
+                }
+                exists.insert(c.id);
+            }
+        }
+        let mut violations = Vec::new();
+        for id in &u.active {
+            if held_ever.contains(id) && !now_active.contains(id) {
+                let what = if exists.contains(id) { "deactivated" } else { "deleted" };
+                violations.push(format!(
+                    "(13) {when}: client {id} was {what} while {} was unreadable",
+                    u.arn
+                ));
+            }
+        }
+        for (o, org) in self.w.orgs.iter().enumerate() {
+            let deleted = org.emulator.deleted_client_ids();
+            for id in &deleted[u.deleted_base[o]..] {
+                if held_ever.contains(id) && !u.active.contains(id) {
+                    violations.push(format!(
+                        "(13) {when}: client {id} was deleted while {} was unreadable",
+                        u.arn
+                    ));
+                }
+            }
+            u.deleted_base[o] = deleted.len();
+        }
+        u.active = now_active;
+        for v in violations {
+            self.violation(v);
+        }
     }
 
     /// Invariant 8: the master secrets' versions and labels are as they were.
@@ -88,6 +229,22 @@ impl Campaign {
                 seen.lifetime = c.access_token_validity_seconds;
                 if c.state != ClientState::Active && seen.inactive_since.is_none() {
                     seen.inactive_since = Some(c.date_modified);
+                    // Invariant 11: a client deactivated is owned by a secret (the ownership
+                    // rule) or was held by a stored version with its real secret (provable).
+                    let owned = self
+                        .secrets
+                        .iter()
+                        .any(|m| m.org == o && client_of(&m.arn, &m.prefix, &c));
+                    let provable = self
+                        .values
+                        .values()
+                        .any(|(id, secret)| *id == c.id && *secret == c.secret);
+                    if !owned && !provable {
+                        violations.push(format!(
+                            "(11) {when}: client {} ({}) was deactivated, though no secret owns it or ever held its secret",
+                            c.id, c.name
+                        ));
+                    }
                 }
             }
             let deleted = emulator.deleted_client_ids();
@@ -213,13 +370,16 @@ impl Campaign {
                 );
             }
             let (id, secret) = self.values[&key].clone();
-            held.push((stage, id, secret));
+            let lie = self.lies.contains(&key);
+            held.push((stage, id, secret, lie));
         }
         let emulator = &self.w.orgs[org].emulator;
         let clients = emulator.clients();
         let mut violations = Vec::new();
-        for (stage, id, secret) in &held {
-            if *stage == AWSCURRENT {
+        for (stage, id, secret, lie) in &held {
+            // A lie (a liar's first version) names a client with a made-up secret: it never got
+            // a token, by design; invariant 11 keeps the client it names working.
+            if *stage == AWSCURRENT && !lie {
                 if let Err(e) = emulator.token_grantable(id, secret) {
                     violations.push(format!("{when}: {arn}: AWSCURRENT client {id} gets no token: {e}"));
                 }
@@ -246,10 +406,10 @@ impl Campaign {
                     );
                     let holder = held
                         .iter()
-                        .find(|(stage, held_id, held_secret)| {
+                        .find(|(stage, held_id, held_secret, _)| {
                             (*stage == AWSCURRENT || *stage == AWSPENDING) && *held_id == id && *held_secret == secret
                         })
-                        .map(|(stage, _, _)| *stage);
+                        .map(|(stage, _, _, _)| *stage);
                     match holder {
                         None => violations.push(format!(
                             "{when}: {arn}: credential {credential_id} holds client {id}, which neither AWSCURRENT \
@@ -271,7 +431,7 @@ impl Campaign {
         let managed: Vec<&ClientRecord> = clients.iter().filter(|c| client_of(&arn, &prefix, c)).collect();
         let mut orphans = 0;
         for c in &managed {
-            if held.iter().any(|(_, id, _)| *id == c.id) {
+            if held.iter().any(|(_, id, _, _)| *id == c.id) {
                 continue;
             }
             if c.state == ClientState::Inactive && self.queue.queued(&c.id) {
@@ -297,7 +457,9 @@ impl Campaign {
         }
     }
 
-    /// Invariant 3: every foreign client is exactly as it was.
+    /// Invariants 3 and 11: every foreign client (the masters, the second masters, other teams'
+    /// clients, the clients the liars name, look-alikes) is exactly as it was: never
+    /// deactivated, re-keyed or deleted.
     pub(super) fn check_foreign(&mut self) {
         let mut violations = Vec::new();
         let clients: Vec<Vec<ClientRecord>> = self.w.orgs.iter().map(|o| o.emulator.clients()).collect();

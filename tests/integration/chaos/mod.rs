@@ -3,11 +3,25 @@
 //! same step, and duplicated, delayed, reordered and forged drain-queue deliveries; the
 //! invariants are checked after every step and every delivery.
 //!
-//! The orgs are shared, as real ones are: each holds three secrets, two with the same name
-//! prefix (`chaos-<org>-`) and one with a nested one (`chaos-<org>-eu-`); the two with the same
-//! prefix start out holding the same hand-made client (one client pasted into two secrets);
-//! other teams' clients and hand-made clients shaped like managed ones (a prefix and a uuid, no
-//! marker) sit next to them. A secret is sometimes rotated several times in a row, faster than
+//! The orgs are shared, as real ones are: each has two master secrets, both allowed, and holds
+//! four secrets, two with the same name prefix (`chaos-<org>-`), one with a nested one
+//! (`chaos-<org>-eu-`) and a liar (`chaos-<org>-liar-`); the two with the same prefix start out
+//! holding the same hand-made client (one client pasted into two secrets), and the second of
+//! them goes through the org's second master; the liar's `clientId` names another team's client
+//! (`team-b-integration`) with a made-up `clientSecret`, as whoever may write one secret could
+//! set it, and it is rotated like the others. Other teams' clients and hand-made clients shaped
+//! like managed ones (a prefix and a uuid, no marker) sit next to them. At a third of the run
+//! (org 0), two thirds (org 1) and now and then at random, the current managed client of one
+//! secret (id and secret) is pasted into the org's second-master secret, so it is held twice,
+//! through two masters. At half the run, and now and then at random, a served secret becomes
+//! unreadable to the functions (GetSecretValue refused) for 8 to 24 step invocations, and the
+//! scheduled sweep runs inside that window; attempts made while a window is open do not count
+//! against the rotation's attempt limit. Two strangers' tagged secrets sit beside them: one
+//! rotated by another team's function that the deployment may not read, one rotated by this
+//! deployment's function whose value is not a credential; neither may block a rotation. The
+//! configuration names the deployment's rotation function (`genesys-rotation`), as deployed, so
+//! a tagged secret is served only if it names that function; each campaign secret is set up
+//! with it before its first rotation. A secret is sometimes rotated several times in a row, faster than
 //! its drain, so its retired clients are passed over again while they drain. Forged drain
 //! messages are sent straight to the queue at random rounds: one whose `notBefore` is past but
 //! earlier than `retiredAt` plus the drain, one naming another secret's version and client, one
@@ -62,15 +76,33 @@
 //! 8. the masters change only by their own rotation, which is not part of the campaign: their
 //!    clients are never changed (invariant 3) and their secrets' versions and labels never move;
 //! 9. forged drain messages delete nothing, are never re-queued (accepted as plausible), and are
+//!    acknowledged (or, after faults returned them too often, dead-lettered);
 //! 10. the integration credential one secret per org lists (`integrationCredentials`) always
 //!     holds its AWSCURRENT or AWSPENDING client with that client's secret, and that client can
-//!     get a token: a Data Action is never left holding a client that does not work.
+//!     get a token: a Data Action is never left holding a client that does not work;
+//! 11. no client that is neither owned (the ownership rule) nor proven is ever deactivated,
+//!     re-keyed or deleted: every client foreign at the start (other teams' clients, the
+//!     clients the liars name, the masters and second masters, look-alikes) stays exactly as it
+//!     was, the masters and the liars' victims still get a token with their original secret,
+//!     and every client first seen inactive is owned by a secret or was held by a stored
+//!     version with its real secret (provable); the liar's own first version (a made-up
+//!     secret) is exempt from invariant 1;
+//! 12. no client that any served secret, as the deployment finds them (ListSecrets: tagged and
+//!     rotated by its function), holds in AWSCURRENT or AWSPENDING is ever inactive or deleted,
+//!     in any org, through whichever master (the pasted client and the second-master secrets
+//!     included);
+//! 13. while a served secret is unreadable, no client a stored version ever held is deactivated
+//!     or deleted by any path (finishSecret, the cleanup, a reconciliation), and the sweep run
+//!     in the window retires nothing and reports `GuardUnreadable`.
 //!
 //! One file per role: `plan` (the seeded plan), `crash` (crash points, ChaosStore), `queue` (the
-//! drain queue and forged messages), `invariants`, `campaign` (the driver and its table).
+//! drain queue and forged messages), `guard` (strangers, pastes, unreadable windows),
+//! `invariants`, `campaign` (the driver and its table). `CHAOS_LOG=<path>` keeps the run's
+//! captured log there, to read a violation's sequence.
 
 mod campaign;
 mod crash;
+mod guard;
 mod invariants;
 mod plan;
 mod queue;
@@ -95,7 +127,26 @@ async fn fault_campaign_keeps_every_invariant() {
 
     let mut c = Campaign::new(seed).await;
     let (mut r, mut printed) = (0, 0);
+    // Planned moments (and, at 1,000 rotations, random ones too): a managed client pasted into
+    // each org's second-master secret, and a served secret unreadable for a while.
+    let (mut pasted, mut made_unreadable) = ([false; 2], false);
     while r < rotations {
+        for (o, done) in pasted.iter_mut().enumerate() {
+            if !*done && r >= rotations * (o + 1) / 3 {
+                *done = true;
+                c.paste(o).await;
+            }
+        }
+        if c.rng.random_bool(0.01) {
+            let o = c.rng.random_range(0..c.w.orgs.len());
+            c.paste(o).await;
+        }
+        if c.unreadable.is_none() && ((!made_unreadable && r >= rotations / 2) || c.rng.random_bool(0.02)) {
+            made_unreadable = true;
+            let s = c.rng.random_range(0..c.secrets.len());
+            let invocations = c.rng.random_range(8..=24);
+            c.open_unreadable(s, invocations).await;
+        }
         let s = c.rng.random_range(0..c.secrets.len());
         c.rotate(s).await;
         r += 1;
@@ -125,6 +176,11 @@ async fn fault_campaign_keeps_every_invariant() {
     }
     c.finish().await;
     let text = logs.text();
+    // CHAOS_LOG: where to keep the run's captured log (every line, debug and up), to read a
+    // violation's sequence after the run.
+    if let Ok(path) = std::env::var("CHAOS_LOG") {
+        std::fs::write(&path, &text).unwrap_or_else(|e| panic!("CHAOS_LOG={path}: {e}"));
+    }
     c.search_logs(&text);
     let table = c.table(seed, started.elapsed());
     println!("\n| fault campaign | |\n|---|---|\n{table}");

@@ -136,6 +136,7 @@ impl Campaign {
     /// then removes what was not used. Returns whether the step succeeded.
     pub(super) async fn invoke(&mut self, s: usize, token: &str, step: Step) -> bool {
         self.stats.invocations += 1;
+        self.tick_unreadable();
         let org = self.secrets[s].org;
         let arn = self.secrets[s].arn.clone();
         let emulator_fault = self.rng.random_bool(0.35).then(|| {

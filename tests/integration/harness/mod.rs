@@ -13,7 +13,7 @@ mod world;
 
 pub use lambda::Function;
 pub use logs::LogCapture;
-pub use org::{endpoint_overrides, tokens_me_status, Org, ROLE};
+pub use org::{endpoint_overrides, tokens_me_status, Org, MASTER_PERMISSIONS, ROLE};
 pub use sqs::SqsPlayer;
 pub use store::{put_as_aws, FaultyStore, When};
 pub use world::{event, step_with, DrainWorld, Seeded, TestRotator, World, PREFIX};

@@ -61,6 +61,9 @@ pub struct FaultyStore<S> {
     puts: Option<Arc<tokio::sync::Mutex<()>>>,
     /// How long the next `put_pending` waits before it is made.
     slow_put_pending: Arc<Mutex<Option<Duration>>>,
+    /// Secrets whose values cannot be read (GetSecretValue refused, as for a secret whose key
+    /// policy denies the function): by the id the caller passes, its ARN in the campaign.
+    unreadable: Arc<Mutex<HashSet<String>>>,
 }
 
 impl<S: SecretStore> FaultyStore<S> {
@@ -81,6 +84,18 @@ impl<S: SecretStore> FaultyStore<S> {
             log: Arc::default(),
             puts: None,
             slow_put_pending: Arc::default(),
+            unreadable: Arc::default(),
+        }
+    }
+
+    /// Makes every GetSecretValue of `secret_id` fail (AccessDeniedException, as when the
+    /// function may not decrypt it), or readable again.
+    pub fn set_unreadable(&self, secret_id: &str, unreadable: bool) {
+        let mut set = self.unreadable.lock().unwrap();
+        if unreadable {
+            set.insert(secret_id.to_owned());
+        } else {
+            set.remove(secret_id);
         }
     }
 
@@ -159,6 +174,16 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
         .await
     }
     async fn get_value(&self, secret_id: &str, version: Version<'_>) -> Result<Option<SecretValue>, StoreError> {
+        if self.unreadable.lock().unwrap().contains(secret_id) {
+            let denied = async {
+                Err(StoreError::Refused {
+                    call: SecretsManagerCall::GetSecretValue,
+                    code: "AccessDeniedException".into(),
+                    message: format!("not allowed to read {secret_id} (test)"),
+                })
+            };
+            return self.wrap(SecretsManagerCall::GetSecretValue, denied).await;
+        }
         self.wrap(
             SecretsManagerCall::GetSecretValue,
             Box::pin(self.inner.get_value(secret_id, version)),
