@@ -223,7 +223,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             Ok(exit_for(report.errors.is_empty()))
         }
         Command::Check { secret, no_role_rule } => {
-            let rotator = Rotator::new(store, config);
+            let rotator = Rotator::new(store, config).with_reconcile(reconcile);
             let outcome = rotator.check(&secret).await?;
             if !no_role_rule {
                 rotator.check_roles(&secret).await?;
