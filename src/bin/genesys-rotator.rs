@@ -292,7 +292,6 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
 /// is not part of it). Nothing here quotes the secret.
 fn enroll_request(f: EnrollArgs) -> Result<EnrollRequest, Error> {
     use genesys_rotator::domain::{ClientId, NamePrefix};
-    use genesys_rotator::genesys::RoleDivision;
     use genesys_rotator::secret_format::TokenLifetime;
     genesys_rotator::enroll::validate_secret_name(&f.name)?;
     let client_id = ClientId::parse(&f.client_id).map_err(|e| format!("--client-id: {e}"))?;
@@ -301,13 +300,7 @@ fn enroll_request(f: EnrollArgs) -> Result<EnrollRequest, Error> {
     let role_divisions = f
         .roles
         .iter()
-        .map(|r| {
-            let (role, division) = r.split_once(':').unwrap_or((r, "*"));
-            if role.trim().is_empty() || division.trim().is_empty() {
-                return Err(format!("--role {r:?}: expected ROLE_ID[:DIVISION_ID]"));
-            }
-            Ok(RoleDivision::new(role.trim(), division.trim()))
-        })
+        .map(|r| role_division("--role", r))
         .collect::<Result<Vec<_>, _>>()?;
     let token_lifetime = f
         .token_lifetime_seconds
