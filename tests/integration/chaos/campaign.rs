@@ -39,6 +39,8 @@ pub(super) struct Stats {
     pub(super) max_managed: Vec<usize>,
     pub(super) max_orphans: Vec<usize>,
     pub(super) orphans_left: usize,
+    /// Clients soft-deleted and still listed at the end (Genesys removes them a week later).
+    pub(super) soft_deleted_left: usize,
     pub(super) log_bytes: usize,
     pub(super) log_lines: usize,
     time_steps: Duration,
@@ -568,7 +570,10 @@ impl Campaign {
                 .emulator
                 .clients()
                 .into_iter()
-                .filter(|c| client_of(&arn, &prefix, c) && !referenced.contains(&c.id))
+                // A soft-deleted client (DELETE of one over 30 days old in the emulator's clock,
+                // which the final drain and passes advance by weeks) is deleted: Genesys lists it
+                // until its dateToDelete.
+                .filter(|c| client_of(&arn, &prefix, c) && !referenced.contains(&c.id) && !c.soft_deleted)
                 .map(|c| c.id)
                 .collect();
             self.stats.orphans_left += left.len();
@@ -593,9 +598,21 @@ impl Campaign {
             .orgs
             .iter()
             .flat_map(|o| o.emulator.clients())
-            .filter(|c| !planted.contains(&c.id) && !referenced.contains(&c.id) && !c.name.starts_with("legacy-"))
+            .filter(|c| {
+                !planted.contains(&c.id)
+                    && !referenced.contains(&c.id)
+                    && !c.name.starts_with("legacy-")
+                    && !c.soft_deleted
+            })
             .map(|c| format!("{} ({})", c.id, c.name))
             .collect();
+        self.stats.soft_deleted_left = self
+            .w
+            .orgs
+            .iter()
+            .flat_map(|o| o.emulator.clients())
+            .filter(|c| c.soft_deleted)
+            .count();
         self.stats.orphans_left += unheld.len();
         if !unheld.is_empty() {
             self.violation(format!("clients left that no secret holds: {unheld:?}"));
@@ -713,6 +730,10 @@ impl Campaign {
         row("max managed clients seen per secret", format!("{:?}", s.max_managed));
         row("max orphans seen per secret", format!("{:?}", s.max_orphans));
         row("orphans left after reconciliation", s.orphans_left.to_string());
+        row(
+            "soft-deleted clients still listed at the end (deleted; Genesys removes them a week later)",
+            s.soft_deleted_left.to_string(),
+        );
         row(
             "log lines searched (bytes) for secrets and tokens",
             format!("{} ({}) for {} values", s.log_lines, s.log_bytes, s.searched_values),
