@@ -14,6 +14,8 @@
 //! - [`guard`]: the one decision of whether a client may be deactivated, re-keyed, deleted or
 //!   written into a credential (holders org-wide, fail closed, owned or proven); every such
 //!   path asks it.
+//! - [`lifecycle`]: the life of a managed client, stage by stage (made, waited for until it
+//!   works, proven, retired), the code both front ends run.
 //! - [`genesys`]: the one HTTP client for Genesys Cloud: typed models, errors, retries, tokens.
 //! - [`role_rule`]: a client's roles must be held by its creator (unconfirmed for masters):
 //!   which role-divisions a master lacks.
@@ -33,6 +35,7 @@ pub mod domain;
 pub mod drain;
 pub mod genesys;
 pub mod guard;
+pub mod lifecycle;
 pub mod ownership;
 pub mod region;
 pub mod role_rule;
