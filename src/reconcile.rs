@@ -28,7 +28,8 @@ use crate::secret_format::{IntegrationSecret, NamePrefix};
 use crate::store::{SecretDescription, SecretStore, StoreError, Version};
 use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, OAuthClient};
 use genesys_core::guard::{Holders, Refusal as GuardRefusal, Standing};
-use genesys_core::ownership::{marker, retired_since, Foreign, Owner};
+use genesys_core::lifecycle::orphans::{self, Claim, Verdict};
+use genesys_core::ownership::{marker, Foreign, Owner};
 
 /// Why a client is (or, in dry run, would be) deleted or deactivated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -431,7 +432,6 @@ pub(crate) fn plan(
             .iter()
             .any(|s| s.known.as_ref().is_some_and(|k| k.referenced.contains(id)))
     };
-    let seconds = |d: time::Duration| d.whole_seconds().max(0) as u64;
     let mut steps = Vec::new();
     for client in clients {
         if client.id == master_id {
@@ -483,25 +483,34 @@ pub(crate) fn plan(
             reason,
         };
         let horizon_seconds = horizon.as_secs();
-        if client.effective_state() != ClientState::Active {
-            match retired_since(client).map(|at| now - at) {
-                Some(age) if age > horizon => steps.push(Step::Delete(candidate(Reason::Retired {
-                    retired_seconds: seconds(age),
-                    horizon_seconds,
-                }))),
-                _ => report.kept_young += 1,
+        // An active client nothing holds lost its secret (or a version once held it): it ages
+        // from its creation. A retired one ages from its retirement.
+        let active = client.effective_state() == ClientState::Active;
+        let claim = if active {
+            Claim::Unclaimed {
+                since: client.date_created,
+                after: horizon,
             }
-            continue;
-        }
-        match client.date_created.map(|at| now - at) {
-            Some(age) if age > horizon => steps.push(Step::Active {
+        } else {
+            Claim::Released {
+                recorded: None,
+                drain: horizon,
+            }
+        };
+        match orphans::judge(client, claim, now) {
+            Verdict::Delete { age } if active => steps.push(Step::Active {
                 candidate: candidate(Reason::LostSecret {
-                    age_seconds: seconds(age),
+                    age_seconds: age.as_secs(),
                     horizon_seconds,
                 }),
                 version_id,
             }),
-            _ => report.kept_young += 1,
+            Verdict::Delete { age } => steps.push(Step::Delete(candidate(Reason::Retired {
+                retired_seconds: age.as_secs(),
+                horizon_seconds,
+            }))),
+            Verdict::Gone => report.soft_deleted += 1,
+            Verdict::Keep(_) | Verdict::Deactivate => report.kept_young += 1,
         }
     }
     steps

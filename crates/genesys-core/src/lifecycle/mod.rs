@@ -9,8 +9,11 @@
 //! 4. **Retired**: deactivated, then deleted after the drain ([`crate::drain`],
 //!    [`crate::genesys::GenesysClient::deactivate`], `retire_and_delete`), a soft-deleted client
 //!    counting as gone ([`crate::genesys::OAuthClient::is_soft_deleted`]).
+//! 5. **Judged** when a pass lists the org: which of a front end's clients that nothing holds
+//!    may be deactivated or deleted now ([`orphans`]).
 //!
 //! Whether a client may be touched at all is the guard's decision ([`crate::guard::decide`]),
 //! asked before every deactivate, re-key, delete and credential write.
 
+pub mod orphans;
 pub mod propagation;
