@@ -242,8 +242,9 @@ pub struct Edge {
 pub const ROOT: &str = "(root)";
 
 /// The imports between the modules of one folder. `src` is the crate's `src`; `folder` the
-/// module path of the folder (`&[]` for the crate root, `&["engine"]`); `skip` names child
-/// modules not read (a binary's own crate). Returns the child modules found and the edges.
+/// module path of the folder (`&[]` for the crate root, `&["engine"]`); `skip` names what is
+/// neither read nor counted: a binary's own crate (`bin`), another crate's modules the root
+/// re-exports. Returns the child modules found and the edges.
 pub fn module_edges(src: &Path, folder: &[&str], skip: &[&str]) -> (BTreeSet<String>, BTreeSet<Edge>) {
     let dir = folder.iter().fold(src.to_path_buf(), |p, m| p.join(m));
     let mut files = Vec::new();
@@ -266,7 +267,7 @@ pub fn module_edges(src: &Path, folder: &[&str], skip: &[&str]) -> (BTreeSet<Str
                 continue; // outside the folder (or the folder itself, named whole)
             }
             let target = &path[folder.len()];
-            if target == child {
+            if target == child || skip.contains(&target.as_str()) {
                 continue;
             }
             // A child module of the folder, or an item of its root file.
@@ -331,11 +332,8 @@ pub fn circles(edges: &BTreeSet<Edge>) -> Vec<Vec<String>> {
 /// Also returns the edges, so a test can see the check saw the graph at all.
 pub fn check_layers(src: &Path, folder: &[&str], skip: &[&str], layers: &[&[&str]]) -> (Vec<String>, BTreeSet<Edge>) {
     let (modules, edges) = module_edges(src, folder, skip);
-    let where_ = if folder.is_empty() {
-        "the crate root".to_owned()
-    } else {
-        folder.join("/")
-    };
+    let where_ = ["src"].iter().chain(folder).copied().collect::<Vec<_>>().join("/");
+    let root_file = if folder.is_empty() { "lib.rs" } else { "mod.rs" };
     let layer_of: BTreeMap<&str, usize> = layers
         .iter()
         .enumerate()
@@ -358,7 +356,7 @@ pub fn check_layers(src: &Path, folder: &[&str], skip: &[&str], layers: &[&[&str
         };
         match to {
             None if e.to == ROOT => breaches.push(format!(
-                "{where_}/{} names {}: an item of {where_}'s root file, which names every module; move it down into a module",
+                "{where_}/{} names {}: an item of {where_}/{root_file}, which names every module; move it down into a module",
                 e.file, e.path
             )),
             None => {}
@@ -395,4 +393,47 @@ pub fn assert_layered(src: &Path, folder: &[&str], skip: &[&str], layers: &[&[&s
 /// Whether `edges` holds `from -> to`.
 pub fn has_edge(edges: &BTreeSet<Edge>, from: &str, to: &str) -> bool {
     edges.iter().any(|e| e.from == from && e.to == to)
+}
+
+/// Every folder of modules below `src` (the crate root, `&[]`, first), but for `skip`.
+pub fn folders(src: &Path, skip: &[&str]) -> Vec<Vec<String>> {
+    let mut out = vec![Vec::new()];
+    let mut i = 0;
+    while i < out.len() {
+        let dir = out[i].iter().fold(src.to_path_buf(), |p, m| p.join(m));
+        let mut subs: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
+            .map(|p| p.file_name().unwrap().to_str().unwrap().to_owned())
+            .filter(|n| !skip.contains(&n.as_str()))
+            .collect();
+        subs.sort();
+        for sub in subs {
+            let mut f = out[i].clone();
+            f.push(sub);
+            out.push(f);
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Panics naming every circle among sibling modules, in every folder of the crate (see
+/// [`folders`]). Returns how many folders were read. A folder's root file (`lib.rs`, `mod.rs`)
+/// is not read here, so a module naming an item of its folder's root is no circle to this
+/// check; [`check_layers`] forbids that in the folders that have layers.
+pub fn assert_no_circles(src: &Path, skip: &[&str]) -> usize {
+    let all = folders(src, skip);
+    let mut found = Vec::new();
+    for folder in &all {
+        let folder: Vec<&str> = folder.iter().map(String::as_str).collect();
+        let (_, edges) = module_edges(src, &folder, skip);
+        for circle in circles(&edges) {
+            let at = ["src"].iter().chain(&folder).copied().collect::<Vec<_>>().join("/");
+            found.push(format!("{at}: circle {}", circle.join(" -> ")));
+        }
+    }
+    assert!(found.is_empty(), "circles between modules:\n{}", found.join("\n"));
+    all.len()
 }

@@ -11,7 +11,7 @@ use std::path::Path;
 
 #[path = "../../../tests/source_scan/mod.rs"]
 mod source_scan;
-use source_scan::{assert_layered, check_layers, crate_paths, has_edge};
+use source_scan::{assert_layered, assert_no_circles, check_layers, crate_paths, has_edge};
 
 /// The crate's top-level modules, bottom to top.
 const CRATE_LAYERS: &[&[&str]] = &[&["logical"], &["engine", "protocol"]];
@@ -69,6 +69,12 @@ fn the_engines_modules_import_only_downwards() {
 }
 
 #[test]
+fn no_module_of_the_plugin_names_a_sibling_that_names_it_back() {
+    // The crate root, `engine/` and `protocol/`.
+    assert_eq!(assert_no_circles(&src(), &[]), 3);
+}
+
+#[test]
 fn every_form_of_naming_a_module_is_read() {
     let text = r#"
         use super::wal::Wal;
@@ -110,28 +116,29 @@ fn every_form_of_naming_a_module_is_read() {
 #[test]
 fn an_upward_import_or_a_circle_is_named_with_its_file_and_edge() {
     let dir = std::env::temp_dir().join(format!("layers-check-{}", std::process::id()));
-    let engine = dir.join("engine");
+    let src = dir.join("src");
+    let engine = src.join("engine");
     std::fs::create_dir_all(&engine).unwrap();
     let write = |name: &str, text: &str| std::fs::write(engine.join(name), text).unwrap();
     write("mod.rs", "pub mod low; pub mod high; pub struct Root;");
     write("low.rs", "use super::high::H; pub struct L;");
     write("high.rs", "use crate::engine::low::L; pub struct H;");
-    let (breaches, _) = check_layers(&dir, &["engine"], &[], &[&["low"], &["high"]]);
+    let (breaches, _) = check_layers(&src, &["engine"], &[], &[&["low"], &["high"]]);
     write("low.rs", "pub fn f() -> super::Root { super::Root }");
-    let (root_breaches, _) = check_layers(&dir, &["engine"], &[], &[&["low"], &["high"]]);
+    let (root_breaches, _) = check_layers(&src, &["engine"], &[], &[&["low"], &["high"]]);
     write("low.rs", "pub struct L;");
-    let (clean, edges) = check_layers(&dir, &["engine"], &[], &[&["low"], &["high"]]);
+    let (clean, edges) = check_layers(&src, &["engine"], &[], &[&["low"], &["high"]]);
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(
         breaches,
         [
-            "engine/low.rs names engine::high::H: low -> high points up (layer 1 is not below low's layer 0)",
-            "engine: circle high -> low -> high",
+            "src/engine/low.rs names engine::high::H: low -> high points up (layer 1 is not below low's layer 0)",
+            "src/engine: circle high -> low -> high",
         ]
     );
     assert_eq!(
         root_breaches,
-        ["engine/low.rs names engine::Root: an item of engine's root file, which names every module; move it down into a module"]
+        ["src/engine/low.rs names engine::Root: an item of src/engine/mod.rs, which names every module; move it down into a module"]
     );
     assert!(clean.is_empty(), "{clean:?}");
     assert!(has_edge(&edges, "high", "low"), "{edges:?}");
