@@ -133,8 +133,7 @@ fn tokens(text: &str) -> Vec<String> {
 /// `i` is left after it.
 fn path_tree(toks: &[String], i: &mut usize, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
     let mut path = prefix;
-    loop {
-        let Some(t) = toks.get(*i) else { break };
+    while let Some(t) = toks.get(*i) {
         if t == "{" {
             *i += 1;
             loop {
