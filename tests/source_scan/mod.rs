@@ -73,7 +73,7 @@ fn tokens(text: &str) -> Vec<String> {
             i += 1;
         } else if ch == '\'' {
             if c.get(i + 1) == Some(&'\\') {
-                i += 2;
+                i += 3; // the quote, the backslash, the escaped character
                 while i < c.len() && c[i] != '\'' {
                     i += 1;
                 }

@@ -76,7 +76,7 @@ fn no_module_of_the_plugin_names_a_sibling_that_names_it_back() {
 
 #[test]
 fn every_form_of_naming_a_module_is_read() {
-    let text = r#"
+    let text = r##"
         use super::wal::Wal;
         use crate::engine::config::Config;
         use super::{age, store::{self, StoredSecret}, GenesysBackend};
@@ -84,6 +84,8 @@ fn every_form_of_naming_a_module_is_read() {
         /* use super::blocked::Out; */
         const S: &str = "super::quoted::Out {";
         const C: char = '{';
+        const Q: char = '\'';
+        const B: &[u8] = br#"super::raw::Out {"#;
         fn f<'a>(x: &'a str) { let _ = super::genesys::call(x); }
         #[cfg(test)]
         mod tests {
@@ -92,7 +94,7 @@ fn every_form_of_naming_a_module_is_read() {
             use crate::engine::testing::Fixture;
         }
         fn g() { super::limits::SETTLE; }
-    "#;
+    "##;
     let module: Vec<String> = ["engine", "creds"].map(String::from).to_vec();
     let paths: Vec<String> = crate_paths(text, &module).into_iter().map(|p| p.join("::")).collect();
     assert_eq!(
