@@ -61,7 +61,7 @@ impl KeyedLocks {
     }
 }
 
-/// The engine, as the server sees it through [`Backend`].
+/// The engine, as the server sees it through [`Backend`](crate::logical::Backend) (implemented in [`super`]).
 pub struct GenesysBackend {
     pub(super) connector: Connector,
     pub(super) clock: Clock,
