@@ -9,12 +9,13 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
+use super::backend::GenesysBackend;
 use super::config::Config;
 use super::identity::Identity;
 use super::lease::{self, MIN_LEASE};
-use super::managed::{self, ManagedClient, NewClient, NotDeleted, Phase, Purpose};
-use super::roles::Role;
-use super::GenesysBackend;
+use super::managed::{self, ManagedClient, NewClient, NotDeleted, Phase};
+use super::purpose::Purpose;
+use super::role::Role;
 use crate::logical::{Context, LeaseOptions, LeaseSecret, LogicalError, Response};
 
 /// `secret_type` in a lease's internal data.
@@ -227,9 +228,9 @@ mod tests {
     use super::*;
     use crate::engine::config::Config;
     use crate::engine::identity::Identity;
+    use crate::engine::limits::SETTLE;
     use crate::engine::testing::{crash_points, Fixture, Run, WriteFault, PREFIX, ROLE_ID};
     use crate::engine::wal::Wal;
-    use crate::engine::SETTLE;
     use crate::logical::{Operation, Request};
 
     #[tokio::test]

@@ -9,14 +9,18 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use super::backend::GenesysBackend;
+use super::clock::age;
 use super::config::Config;
 use super::identity::Identity;
-use super::managed::{self, ManagedClient, NotDeleted, Phase, Purpose};
+use super::limits::SETTLE;
+use super::managed::{self, ManagedClient, NotDeleted, Phase};
+use super::purpose::Purpose;
 use super::reconcile::{self, Known, Step};
+use super::static_roles;
 use super::store;
 use super::token::{self, TokenPointer};
 use super::wal::{SecretTarget, Wal, WalKind};
-use super::{age, static_roles, GenesysBackend, SETTLE};
 use crate::logical::{Context, LogicalError, Response, Storage};
 
 /// How often the pass lists the org's clients when nothing is due: to report clients carrying

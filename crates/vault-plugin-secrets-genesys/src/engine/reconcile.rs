@@ -18,9 +18,10 @@ use genesys_core::genesys::OAuthClient;
 use genesys_core::lifecycle::orphans::{self, Claim, Verdict};
 use time::OffsetDateTime;
 
-use super::age;
+use super::clock::{age, rfc3339};
 use super::identity::Identity;
-use super::managed::{self, ManagedClient, Phase, Purpose};
+use super::managed::{self, ManagedClient, Phase};
+use super::purpose::Purpose;
 use super::wal::{Wal, WalKind};
 
 /// How long past its expiry a lease's client waits for the server's revocation before the
@@ -204,7 +205,7 @@ pub fn plan(
                     },
                     format!(
                         "its lease expired at {} and was never revoked",
-                        super::rfc3339(*expires_at)
+                        rfc3339(*expires_at)
                     ),
                 ),
                 (Phase::Live, Purpose::Token { role }) if !known.pointed(record) && !client.is_soft_deleted() => {
@@ -271,7 +272,7 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::managed::Purpose;
+    use crate::engine::purpose::Purpose;
     use serde_json::json;
 
     const H: u64 = 3600;
@@ -300,7 +301,7 @@ mod tests {
         serde_json::from_value(json!({
             "id": id, "name": name, "description": description,
             "authorizedGrantType": "CLIENT-CREDENTIALS", "state": state,
-            "dateCreated": super::super::rfc3339(t(0)), "dateModified": super::super::rfc3339(modified),
+            "dateCreated": crate::engine::clock::rfc3339(t(0)), "dateModified": crate::engine::clock::rfc3339(modified),
         }))
         .unwrap()
     }

@@ -1,0 +1,40 @@
+//! The core's import graph, checked by the one rule of `tests/source_scan`: its modules are laid
+//! out in [`LAYERS`], each naming only modules of lower layers (`crate::x`, `super::x`, test code
+//! included, comments not), so there is no circle and no upward import.
+
+use std::path::Path;
+
+#[path = "../../../tests/source_scan/mod.rs"]
+mod source_scan;
+use source_scan::{assert_layered, assert_no_circles, has_edge};
+
+/// Bottom to top. A module names only modules of layers below its own.
+const LAYERS: &[&[&str]] = &[
+    // Validated ids and names, regions, the deadline, the backoff policy, the one error
+    // classification.
+    &["domain", "region", "deadline", "backoff", "classify"],
+    // Credentials and tokens that cannot be printed; how long a retired client drains.
+    &["secret", "drain"],
+    // The one HTTP client for Genesys Cloud.
+    &["genesys"],
+    // Whose a client is; which role-divisions a master lacks.
+    &["ownership", "role_rule"],
+    // Whether a client may be touched; the live check against a real org.
+    &["guard", "conformance"],
+];
+
+#[test]
+fn the_cores_modules_import_only_downwards() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let edges = assert_layered(&src, &[], &[], LAYERS);
+    // The check saw the graph at all.
+    assert!(has_edge(&edges, "guard", "ownership"), "{edges:?}");
+    assert!(has_edge(&edges, "genesys", "classify"), "{edges:?}");
+}
+
+#[test]
+fn no_module_of_the_core_names_a_sibling_that_names_it_back() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    // The crate root and `genesys/`.
+    assert_eq!(assert_no_circles(&src, &[]), 2);
+}
