@@ -3,7 +3,7 @@
 //! (always for real, and it only deletes); the scheduled pass over every served secret is
 //! [`crate::sweep`]'s, above this module.
 //!
-//! In short: a client is touched only if its secret owns it ([`genesys_core::ownership`]), no
+//! In short: a client is touched only if its secret owns it ([`genesys_core::guard::ownership`]), no
 //! staged version of any secret in the org pass holds it (every version read, else nothing is
 //! touched), and its age, counted from its retirement (`dateModified` of an inactive client),
 //! exceeds a horizon longer than any drain; an active client whose secret was never stored ages
@@ -27,9 +27,9 @@ use crate::config::ReconcileConfig;
 use crate::secret_format::{IntegrationSecret, NamePrefix};
 use crate::store::{SecretDescription, SecretStore, StoreError, Version};
 use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, OAuthClient};
+use genesys_core::guard::orphans::{self, Claim, Verdict};
+use genesys_core::guard::ownership::{marker, Foreign, Owner};
 use genesys_core::guard::{Holders, Refusal as GuardRefusal, Standing};
-use genesys_core::lifecycle::orphans::{self, Claim, Verdict};
-use genesys_core::ownership::{marker, Foreign, Owner};
 
 /// Why a client is (or, in dry run, would be) deleted or deactivated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -142,7 +142,7 @@ impl ReconcileFailure {
 pub struct ReconcileReport {
     /// Clients listed in the organizations concerned.
     pub examined: usize,
-    /// Those owned by a secret taking part ([`genesys_core::ownership`]).
+    /// Those owned by a secret taking part ([`genesys_core::guard::ownership`]).
     pub managed: usize,
     /// Clients deleted.
     pub deleted: Vec<Candidate>,
@@ -740,7 +740,7 @@ pub(crate) fn check_client_limit(count: usize, master: &str, config: &ReconcileC
 mod tests {
     use super::*;
     use genesys_core::domain::TokenLifetime;
-    use genesys_core::ownership::description;
+    use genesys_core::guard::ownership::description;
 
     const H: i64 = 3600;
     const A: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:a-AbCdEf";

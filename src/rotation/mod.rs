@@ -48,9 +48,9 @@ use crate::drain::{KeepOldClient, Retirement, RetiringClient};
 use crate::secret_format::{ClientId, IntegrationSecret, MasterSecret};
 use crate::store::{SecretDescription, SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, OAuthClient, TokenInfo};
+use genesys_core::guard::ownership::Owner;
 use genesys_core::guard::{Grant, Refusal, Standing};
 use genesys_core::lifecycle::propagation::{self, NotUsable};
-use genesys_core::ownership::Owner;
 use genesys_core::region::Region;
 
 /// What a step did. Returned to the caller (and shown by the demo); holds no secrets.
@@ -668,7 +668,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             None
         };
         // The marker naming this secret is the ownership rule's second, independent proof.
-        let description = genesys_core::ownership::description(&desc.arn, settings.description.as_deref());
+        let description = genesys_core::guard::ownership::description(&desc.arn, settings.description.as_deref());
         let request = carry::new_client_request(&name, description, settings, carried.as_ref()).map_err(|source| {
             RotationError::Secret {
                 secret_id: desc.arn.clone(),

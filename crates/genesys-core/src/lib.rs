@@ -7,15 +7,11 @@
 //!   throwaway client (`genesys-rotator conformance`).
 //! - [`domain`]: validated domain types (the managed-name prefix, version and client ids, token
 //!   lifetimes), each valid by construction.
-//! - [`drain`]: how long a retired client drains before it may be deleted (token lifetime plus a
-//!   margin).
-//! - [`ownership`]: the one rule saying whether a client belongs to an owner, and since when it
-//!   is retired; every deactivate and delete asks it first.
-//! - [`guard`]: the one decision of whether a client may be deactivated, re-keyed, deleted or
-//!   written into a credential (holders org-wide, fail closed, owned or proven); every such
-//!   path asks it.
+//! - [`guard`]: the one room for the rules deciding whether a client may be deactivated,
+//!   re-keyed, deleted or written into a credential: ownership, proof of possession, holders
+//!   org-wide (fail closed), the drain, when an unheld client may go; every such path asks it.
 //! - [`lifecycle`]: the life of a managed client, stage by stage (made, waited for until it
-//!   works, proven, retired), the code both front ends run.
+//!   works, proven, retired, judged), the code both front ends run.
 //! - [`genesys`]: the one HTTP client for Genesys Cloud: typed models, errors, retries, tokens.
 //! - [`role_rule`]: a client's roles must be held by its creator (unconfirmed for masters):
 //!   which role-divisions a master lacks.
@@ -32,11 +28,9 @@ pub mod classify;
 pub mod conformance;
 pub mod deadline;
 pub mod domain;
-pub mod drain;
 pub mod genesys;
 pub mod guard;
 pub mod lifecycle;
-pub mod ownership;
 pub mod region;
 pub mod role_rule;
 pub mod secret;

@@ -2,13 +2,13 @@
 //! (`clients/<uuid>`, kept until the client is deleted), their creation behind a write-ahead
 //! record, and their deletion, which asks the ownership rule first. A client is the mount's only
 //! if its name is `<prefix><uuid>`, that uuid is one the mount recorded, and its description
-//! carries the mount's marker ([`genesys_core::ownership`]); nothing else is ever deactivated or
+//! carries the mount's marker ([`genesys_core::guard::ownership`]); nothing else is ever deactivated or
 //! deleted.
 use std::collections::HashSet;
 
 use genesys_core::domain::{NamePrefix, TokenLifetime};
 use genesys_core::genesys::{GenesysClient, GenesysError, OAuthClientRequest, RoleDivision};
-use genesys_core::ownership::{self, Foreign, Owner};
+use genesys_core::guard::ownership::{self, Foreign, Owner};
 use genesys_core::secret::{ClientCredentials, SecretString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

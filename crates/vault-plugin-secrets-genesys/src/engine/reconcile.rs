@@ -4,7 +4,7 @@
 //! recorded, the mount's marker); everything else (the master, other mounts' and secrets'
 //! clients, hand-made look-alikes) is foreign and never touched, only reported if it carries this
 //! mount's marker. What the mount knows of a client becomes a claim, and the core judges it
-//! ([`genesys_core::lifecycle::orphans`], as the Lambdas' pass does): age counts from
+//! ([`genesys_core::guard::orphans`], as the Lambdas' pass does): age counts from
 //! deactivation (`dateModified` of an inactive client and the record's own retirement time,
 //! both past the drain), except for a client whose create never committed: its secret was never
 //! handed out, and it goes once its write-ahead record is `rollback_min_age` old. A soft-deleted
@@ -13,9 +13,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use genesys_core::domain::NamePrefix;
-use genesys_core::drain::DrainSettings;
 use genesys_core::genesys::OAuthClient;
-use genesys_core::lifecycle::orphans::{self, Claim, Verdict};
+use genesys_core::guard::drain::DrainSettings;
+use genesys_core::guard::orphans::{self, Claim, Verdict};
 use time::OffsetDateTime;
 
 use super::clock::{age, rfc3339};
@@ -134,7 +134,7 @@ pub fn drain(record: &ManagedClient) -> Duration {
         Purpose::Lease { .. } => Duration::ZERO,
         Purpose::Token { .. } => DrainSettings::default()
             .drain_for(Some(record.token_lifetime))
-            .unwrap_or(genesys_core::drain::MAX_DRAIN),
+            .unwrap_or(genesys_core::guard::drain::MAX_DRAIN),
     }
 }
 
@@ -203,10 +203,7 @@ pub fn plan(
                         recorded: None,
                         drain: Duration::ZERO,
                     },
-                    format!(
-                        "its lease expired at {} and was never revoked",
-                        rfc3339(*expires_at)
-                    ),
+                    format!("its lease expired at {} and was never revoked", rfc3339(*expires_at)),
                 ),
                 (Phase::Live, Purpose::Token { role }) if !known.pointed(record) && !client.is_soft_deleted() => {
                     // Deactivated now and marked retiring, whatever its state: the record's
@@ -297,7 +294,8 @@ mod tests {
     }
 
     fn client(id: &str, name: &str, owner: Option<&Identity>, state: &str, modified: OffsetDateTime) -> OAuthClient {
-        let description = owner.map(|o| genesys_core::ownership::description(&o.owner, Some("Lease of role crm")));
+        let description =
+            owner.map(|o| genesys_core::guard::ownership::description(&o.owner, Some("Lease of role crm")));
         serde_json::from_value(json!({
             "id": id, "name": name, "description": description,
             "authorizedGrantType": "CLIENT-CREDENTIALS", "state": state,

@@ -107,7 +107,7 @@ pub fn judge(
 /// marker before the owner's id).
 pub fn carries_any_marker(description: &str) -> bool {
     const PROBE: &str = "\u{0}";
-    let marker = genesys_core::ownership::marker(PROBE);
+    let marker = genesys_core::guard::ownership::marker(PROBE);
     let head = &marker[..marker.find(PROBE).unwrap_or(marker.len())];
     description.contains(head)
 }
@@ -241,9 +241,9 @@ mod tests {
 
     #[test]
     fn the_master_marked_clients_and_client_managers_are_refused_by_their_rule() {
-        let own = genesys_core::ownership::marker("vault-plugin-secrets-genesys/me");
-        let other_mount = genesys_core::ownership::description("vault-plugin-secrets-genesys/them", Some("x"));
-        let lambda = genesys_core::ownership::marker("arn:aws:secretsmanager:eu-west-1:1:secret:s");
+        let own = genesys_core::guard::ownership::marker("vault-plugin-secrets-genesys/me");
+        let other_mount = genesys_core::guard::ownership::description("vault-plugin-secrets-genesys/them", Some("x"));
+        let lambda = genesys_core::guard::ownership::marker("arn:aws:secretsmanager:eu-west-1:1:secret:s");
         let crm = grants("crm", &["conversation:communication:view"]);
         let admin = grants("admin", &["directory:user:view", "oauth:client:edit"]);
         let cases: Vec<(OAuthClient, Vec<RoleGrants>, Result<(), Refusal>)> = vec![

@@ -560,7 +560,7 @@ mod tests {
         let f = Fixture::with_role().await;
         let master = other_master(&f);
         let marked = f.emu.seed_client(SeedClient {
-            description: Some(genesys_core::ownership::description(
+            description: Some(genesys_core::guard::ownership::description(
                 "arn:aws:secretsmanager:eu-west-1:111122223333:secret:crm-AbCdEf",
                 Some("CRM"),
             )),

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::ownership::retired_since;
 use crate::genesys::{ClientState, OAuthClient};
-use crate::ownership::retired_since;
 
 /// What the front end knows of one of its clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
