@@ -38,8 +38,9 @@ fn the_cores_modules_import_only_downwards() {
 const GUARD_LAYERS: &[&[&str]] = &[
     // Whose a client is; how long retired tokens live; who else holds what.
     &["ownership", "drain", "holders"],
-    // A credential that proves possession; when an unheld client may go (by its retirement).
-    &["proof", "orphans"],
+    // A credential that proves possession; when an unheld client may go (by its retirement);
+    // which clients are someone's master (by marker or roles).
+    &["proof", "orphans", "masters"],
 ];
 
 #[test]

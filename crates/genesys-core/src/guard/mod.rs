@@ -8,6 +8,7 @@
 //! - [`Holders`]: who else in the org holds which client, and who could not be read;
 //! - [`drain`]: how long a retired client's tokens live on;
 //! - [`orphans`]: when an unheld client of the actor's may be deactivated or deleted;
+//! - [`masters`]: which clients are someone's master, never to be re-keyed by a bystander;
 //! - [`decide`] (here): the decision over all of them.
 //!
 //! Nothing is taken on its word: what a secret, a queue message or a tag claims is a claim. A
@@ -26,6 +27,7 @@ use std::fmt;
 
 pub mod drain;
 mod holders;
+pub mod masters;
 pub mod orphans;
 pub mod ownership;
 mod proof;
