@@ -1,14 +1,16 @@
 //! A real OpenBao HA cluster, the way production runs it: N servers (not dev mode) on loopback
 //! ports chosen at run time, each with its own integrated (Raft) storage and plugin directory;
 //! the first initialised (one Shamir key share) and unsealed, the others joining it
-//! (`retry_join`) and unsealed with the same key, until every node is a Raft voter. Each server leads its own process group, with
-//! its plugins: [`Cluster::kill`] ends a node as a machine dies (SIGKILL to the group, plugins
-//! included); drop stops every node left (SIGTERM, then SIGKILL).
+//! (`retry_join`) and unsealed with the same key, until every node is a Raft voter. Each server
+//! leads its own process group, with its plugins: [`Cluster::kill`] ends a node as a machine dies
+//! (SIGKILL to the group, plugins included), [`Cluster::restart`] brings it back on its Raft
+//! data; drop stops every node left (SIGTERM, then SIGKILL).
+//! The run directory is removed on drop, unless the test failed or `KEEP_BAO_DIR` is set.
 //!
 //! ```ignore
 //! let mut cluster = support::cluster::Cluster::start(3).await;
 //! let active = cluster.active(Duration::from_secs(30)).await;
-//! cluster.register_plugin("genesys", binary, &[("K", "V")]).await; // every node's directory
+//! let sha256 = cluster.register_plugin("genesys", binary, &[("K", "V")]).await; // every node
 //! cluster.api(active).write("sys/mounts/genesys", json!({"type": "genesys"})).await;
 //! cluster.kill(active);
 //! ```
@@ -58,6 +60,8 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     /// The cluster's root token (from `operator init`).
     pub root_token: String,
+    /// Its one unseal key.
+    unseal_key: String,
     dir: PathBuf,
 }
 
@@ -70,6 +74,7 @@ impl Cluster {
         let mut cluster = Cluster {
             nodes: Vec::new(),
             root_token: String::new(),
+            unseal_key: String::new(),
             dir: dir.clone(),
         };
         let leader = cluster.start_node(&bin, None);
@@ -80,6 +85,7 @@ impl Cluster {
         assert_eq!(status, 200, "operator init: {init}");
         let key = init["keys_base64"][0].as_str().expect("an unseal key").to_owned();
         cluster.root_token = init["root_token"].as_str().expect("a root token").to_owned();
+        cluster.unseal_key = key.clone();
         unseal(&api, &key).await;
         cluster.wait_health(0, 200, "active").await;
         // Autopilot adds a joining node as a non-voter and promotes it once it has been healthy
@@ -182,19 +188,7 @@ log_level = "debug"
                 plugins = dir.join("plugins").display(),
             );
             std::fs::write(dir.join("config.hcl"), config).expect("the node's config");
-            let log = std::fs::File::create(dir.join("server.log")).expect("server.log");
-            let mut child = Command::new(bin)
-                .args(["server", &format!("-config={}", dir.join("config.hcl").display())])
-                .env_clear()
-                .env("HOME", &dir)
-                .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("server.log"))
-                .stderr(log)
-                // Its own process group, which its plugins join: `kill` ends them together.
-                .process_group(0)
-                .spawn()
-                .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()));
+            let mut child = spawn(bin, &dir);
             if listening(&addr, &mut child) {
                 self.nodes.push(Node {
                     name,
@@ -258,6 +252,37 @@ log_level = "debug"
         let _ = child.wait();
     }
 
+    /// Whether node `i`'s server has exited by itself (it is then no longer running).
+    pub fn exited(&mut self, i: usize) -> bool {
+        let node = &mut self.nodes[i];
+        let Some(child) = node.child.as_mut() else {
+            return false;
+        };
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            // Its plugins may outlive it.
+            kill_group(child);
+            node.child = None;
+            return true;
+        }
+        false
+    }
+
+    /// Starts node `i` again, after it died or was killed, on its configuration and Raft data,
+    /// unseals it and waits until it is a standby.
+    pub async fn restart(&mut self, i: usize) {
+        assert!(!self.nodes[i].is_running(), "{} is running", self.nodes[i].name);
+        let mut child = spawn(&bao_bin(), &self.nodes[i].dir);
+        assert!(
+            listening(&self.nodes[i].addr, &mut child),
+            "{} did not start again:\n{}",
+            self.nodes[i].name,
+            self.nodes[i].server_log()
+        );
+        self.nodes[i].child = Some(child);
+        unseal(&Api::new(&self.nodes[i].addr, ""), &self.unseal_key).await;
+        self.wait_health(i, 429, "standby").await;
+    }
+
     async fn wait_health(&self, i: usize, want: u16, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while health(&self.nodes[i].addr).await != Some(want) {
@@ -304,6 +329,27 @@ impl Drop for Cluster {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Starts the server of the node in `dir` (its config.hcl), its output appended to its
+/// server.log, in its own process group, which its plugins join: `kill` ends them together.
+fn spawn(bin: &Path, dir: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .expect("server.log");
+    Command::new(bin)
+        .args(["server", &format!("-config={}", dir.join("config.hcl").display())])
+        .env_clear()
+        .env("HOME", dir)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("server.log"))
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", bin.display()))
 }
 
 /// SIGKILL to the process group `child` leads (it was spawned with `process_group(0)`).
