@@ -43,14 +43,16 @@ fn plugin_binary() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_vault-plugin-secrets-genesys"))
 }
 
-/// A `creds/crm` read: the lease id and the client id.
-async fn creds(api: &Api) -> (String, String) {
+/// A `creds/crm` read whose credential works: the lease id and the client id.
+async fn creds(api: &Api, emu: &Emulator) -> (String, String) {
     let (status, body) = api.read("genesys/creds/crm").await;
     assert_eq!(status, 200, "creds through {}: {body}", api.addr);
-    (
-        body["lease_id"].as_str().expect("a lease id").to_owned(),
-        body["data"]["client_id"].as_str().expect("a client id").to_owned(),
-    )
+    let client_id = body["data"]["client_id"].as_str().expect("a client id").to_owned();
+    let secret = body["data"]["client_secret"].as_str().expect("a client secret");
+    if let Err(e) = emu.token_grantable(&client_id, secret) {
+        panic!("the leased credential of {client_id} gets no token: {e}");
+    }
+    (body["lease_id"].as_str().expect("a lease id").to_owned(), client_id)
 }
 
 async fn renew(api: &Api, lease_id: &str, increment: u64) {
@@ -137,8 +139,8 @@ async fn the_active_node_dies_mid_create_and_the_new_one_leaves_no_client_behind
     let owner = body["data"]["owner"].as_str().expect("the mount's owner id").to_owned();
 
     // Two leases before the failover; the first renewed to end 20 s from now.
-    let (lease1, client1) = creds(&api).await;
-    let (lease2, client2) = creds(&api).await;
+    let (lease1, client1) = creds(&api, &emu).await;
+    let (lease2, client2) = creds(&api, &emu).await;
     renew(&api, &lease1, 20).await;
 
     // The catalog entry changes (same file, same SHA-256): the running plugin keeps its
@@ -184,13 +186,10 @@ async fn the_active_node_dies_mid_create_and_the_new_one_leaves_no_client_behind
     let standby = (0..cluster.nodes.len())
         .find(|&i| i != first && i != second)
         .expect("the other standby");
-    let (lease3, client3) = creds(&cluster.api(second)).await;
+    let (lease3, client3) = creds(&cluster.api(second), &emu).await;
     let before = creates();
-    let (lease4, client4) = creds(&cluster.api(standby)).await;
+    let (lease4, client4) = creds(&cluster.api(standby), &emu).await;
     assert_eq!(creates() - before, 1, "one client for the forwarded creds");
-    for id in [&client3, &client4] {
-        assert!(emu.clients().iter().any(|c| c.id == *id), "{id} exists");
-    }
 
     // Leases issued before the failover are the new active node's: it renews the second one
     // (to 2 s), and revokes both at their expiry, deleting their clients.
@@ -241,8 +240,9 @@ async fn the_active_node_dies_mid_create_and_the_new_one_leaves_no_client_behind
     // The leases issued after the failover end; no client of the mount is left.
     let (status, body) = new_active.put("sys/leases/revoke-prefix/genesys", json!({})).await;
     assert_eq!(status, 204, "{body}");
-    for lease in [&lease3, &lease4] {
+    for (lease, client) in [(&lease3, &client3), (&lease4, &client4)] {
         lease_gone(&new_active, lease).await;
+        assert!(emu.deleted_client_ids().contains(client), "{client} deleted");
     }
     assert_eq!(
         clients_of(&emu, &owner),
