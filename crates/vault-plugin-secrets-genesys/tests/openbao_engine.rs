@@ -17,19 +17,9 @@ use genesys_emulator::{
     routes, ClientRecord, Emulator, EmulatorConfig, Fault, FaultAction, RoleDivision, SeedClient, SeededClient,
 };
 use serde_json::{json, Value};
-use support::Bao;
+use support::{Bao, MASTER_PERMISSIONS, PLUGIN, REGION, ROLE_ID};
 
-const PLUGIN: &str = "genesys";
-const REGION: &str = "mypurecloud.ie";
-const ROLE_ID: &str = "crm-integration-role";
 const PREFIX: &str = "vault-genesys-";
-const MASTER_PERMISSIONS: [&str; 5] = [
-    "oauth:client:view",
-    "oauth:client:add",
-    "oauth:client:edit",
-    "oauth:client:delete",
-    "authorization:role:view",
-];
 
 /// A server with the plugin mounted at `genesys/`, an org in the emulator with a master and two
 /// hand-made clients (one named like the engine's own).

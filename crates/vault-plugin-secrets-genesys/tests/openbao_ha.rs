@@ -22,18 +22,8 @@ use std::time::{Duration, Instant};
 use genesys_emulator::{routes, Emulator, EmulatorConfig, RoleDivision, SeedClient, SeededClient};
 use serde_json::json;
 use support::cluster::Cluster;
-use support::Api;
+use support::{Api, MASTER_PERMISSIONS, PLUGIN, REGION, ROLE_ID};
 
-const PLUGIN: &str = "genesys";
-const REGION: &str = "mypurecloud.ie";
-const ROLE_ID: &str = "crm-integration-role";
-const MASTER_PERMISSIONS: [&str; 5] = [
-    "oauth:client:view",
-    "oauth:client:add",
-    "oauth:client:edit",
-    "oauth:client:delete",
-    "authorization:role:view",
-];
 /// How far ahead the plugin's clock runs once the catalog entry changes (a test build only):
 /// beyond `rollback_min_age` (3 min), so the new active node's first periodic pass acts on the
 /// dead node's create record instead of the test waiting 3 minutes.

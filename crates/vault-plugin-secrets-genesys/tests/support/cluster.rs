@@ -38,14 +38,12 @@ pub struct Node {
 impl Node {
     /// Its log so far (its own lines and its plugins' stderr).
     pub fn server_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+        super::server_log(&self.dir)
     }
 
     /// Whether one line of its log holds every part.
     pub fn log_has_line(&self, parts: &[&str]) -> bool {
-        self.server_log()
-            .lines()
-            .any(|line| parts.iter().all(|part| line.contains(part)))
+        super::log_has_line(&self.server_log(), parts)
     }
 
     /// Whether it has not been killed.

@@ -29,6 +29,21 @@ use sha2::{Digest, Sha256};
 
 /// The dev server's root token.
 pub const ROOT_TOKEN: &str = "root";
+/// The plugin's name in the catalog.
+pub const PLUGIN: &str = "genesys";
+/// The org's region.
+pub const REGION: &str = "mypurecloud.ie";
+/// The role the tests' clients get.
+pub const ROLE_ID: &str = "crm-integration-role";
+/// What the tests' masters may do: the four `oauth:client:*` permissions, and reading roles
+/// (static roles refuse a client whose roles cannot be read).
+pub const MASTER_PERMISSIONS: [&str; 5] = [
+    "oauth:client:view",
+    "oauth:client:add",
+    "oauth:client:edit",
+    "oauth:client:delete",
+    "authorization:role:view",
+];
 
 /// A running OpenBao dev server. Its API (read, write, ...) is [`Api`]'s, with the root token.
 pub struct Bao {
@@ -194,15 +209,12 @@ impl Bao {
 
     /// The server's log so far (its own lines and its plugins' stderr).
     pub fn server_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+        server_log(&self.dir)
     }
 
-    /// Whether one line of the server log holds every part. A plugin's fields come out as
-    /// `key=value` in random order (go-plugin reads them into a Go map), so assert on parts.
+    /// Whether one line of the server log holds every part (see [`log_has_line`]).
     pub fn log_has_line(&self, parts: &[&str]) -> bool {
-        self.server_log()
-            .lines()
-            .any(|line| parts.iter().all(|part| line.contains(part)))
+        log_has_line(&self.server_log(), parts)
     }
 
     /// The audit log so far (one JSON object a line; values HMAC'd by the server).
@@ -353,4 +365,15 @@ pub fn stop(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// The log of the server whose directory is `dir` (its own lines and its plugins' stderr).
+pub fn server_log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("server.log")).unwrap_or_default()
+}
+
+/// Whether one line of `log` holds every part. A plugin's fields come out as `key=value` in
+/// random order (go-plugin reads them into a Go map), so tests assert on parts.
+pub fn log_has_line(log: &str, parts: &[&str]) -> bool {
+    log.lines().any(|line| parts.iter().all(|part| line.contains(part)))
 }
