@@ -7,6 +7,8 @@
 //!   throwaway client (`genesys-rotator conformance`).
 //! - [`domain`]: validated domain types (the managed-name prefix, version and client ids, token
 //!   lifetimes), each valid by construction.
+//! - [`client_limit`]: the org's OAuth client limit: what counts against it, and the margin kept
+//!   free under it (the one rule both front ends refuse a create by).
 //! - [`drain`]: how long a retired client drains before it may be deleted (token lifetime plus a
 //!   margin).
 //! - [`ownership`]: the one rule saying whether a client belongs to an owner, and since when it
@@ -27,6 +29,7 @@
 
 pub mod backoff;
 pub mod classify;
+pub mod client_limit;
 pub mod conformance;
 pub mod deadline;
 pub mod domain;

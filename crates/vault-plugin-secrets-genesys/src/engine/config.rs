@@ -1,6 +1,6 @@
 //! `config`: the master credential (`client_id`, write-only `client_secret`), its `region`, and
 //! the mount's settings (`name_prefix`, `rollback_min_age`, `token_rotation_period`,
-//! `role_rule`). A write is checked in full before anything is stored: fields, then the
+//! `role_rule`, `client_limit` and `client_limit_margin`). A write is checked in full before anything is stored: fields, then the
 //! credential against Genesys Cloud (token, `tokens/me`, the four permissions), then, unless
 //! `role_rule` is false, the role rule ([`genesys_core::role_rule`]): the master's own client
 //! must hold every role-division of every role of the mount. A refused write changes nothing.
@@ -8,6 +8,7 @@
 //! depends on both.
 use std::time::Duration;
 
+use genesys_core::client_limit::{ClientLimit, DEFAULT_CLIENT_LIMIT, DEFAULT_LIMIT_MARGIN};
 use genesys_core::domain::NamePrefix;
 use genesys_core::region::Region;
 use genesys_core::role_rule;
@@ -36,7 +37,10 @@ pub const DEFAULT_TOKEN_ROTATION: Duration = Duration::from_secs(86_400);
 /// Bounds of `token_rotation_period`.
 pub const TOKEN_ROTATION_RANGE: std::ops::RangeInclusive<u64> = 3600..=90 * 86_400;
 
-const FIELDS: [&str; 7] = [
+/// Largest `client_limit`, as the Lambdas' `CLIENT_LIMIT`.
+pub const MAX_CLIENT_LIMIT: u64 = 1_000_000;
+
+const FIELDS: [&str; 9] = [
     "client_id",
     "client_secret",
     "region",
@@ -44,6 +48,8 @@ const FIELDS: [&str; 7] = [
     "rollback_min_age",
     "token_rotation_period",
     "role_rule",
+    "client_limit",
+    "client_limit_margin",
 ];
 
 /// The stored configuration.
@@ -66,6 +72,14 @@ pub struct Config {
     /// turned it off (configs stored before the field existed read as on).
     #[serde(default = "role_rule_default")]
     pub role_rule: bool,
+    /// The org's OAuth client limit ([`genesys_core::client_limit`]); configs stored before the
+    /// field existed read the Lambdas' default.
+    #[serde(default = "client_limit_default")]
+    pub client_limit: usize,
+    /// Places kept free under `client_limit`: a new client is refused once the org holds
+    /// `client_limit - client_limit_margin`.
+    #[serde(default = "client_limit_margin_default")]
+    pub client_limit_margin: usize,
     /// The organization the master acts in (from `tokens/me`).
     pub org_id: Option<String>,
     /// Counts changes of the stored master secret (writes and root rotations): which cached
@@ -78,6 +92,14 @@ pub struct Config {
 
 fn role_rule_default() -> bool {
     true
+}
+
+fn client_limit_default() -> usize {
+    DEFAULT_CLIENT_LIMIT
+}
+
+fn client_limit_margin_default() -> usize {
+    DEFAULT_LIMIT_MARGIN
 }
 
 impl Config {
@@ -117,6 +139,14 @@ impl Config {
     /// `token_rotation_period`.
     pub fn token_rotation_period(&self) -> Duration {
         Duration::from_secs(self.token_rotation_period_s)
+    }
+
+    /// `client_limit` and `client_limit_margin` as the core's rule.
+    pub fn client_limit(&self) -> ClientLimit {
+        ClientLimit {
+            limit: self.client_limit,
+            margin: self.client_limit_margin,
+        }
     }
 }
 
@@ -236,6 +266,18 @@ pub async fn write(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<O
         Some(on) => on,
         None => existing.as_ref().is_none_or(|c| c.role_rule),
     };
+    let client_limit = match f.int("client_limit")? {
+        Some(n) if n == 0 || n > MAX_CLIENT_LIMIT => {
+            return Err(bad("client_limit", format!("must be from 1 to {MAX_CLIENT_LIMIT}")))
+        }
+        Some(n) => n as usize,
+        None => existing.as_ref().map_or(DEFAULT_CLIENT_LIMIT, |c| c.client_limit),
+    };
+    let client_limit_margin = match f.int("client_limit_margin")? {
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        None => existing.as_ref().map_or(DEFAULT_LIMIT_MARGIN, |c| c.client_limit_margin),
+    };
+    ClientLimit::new(client_limit, client_limit_margin).map_err(|e| bad("client_limit_margin", e))?;
 
     let holdings = Holdings::of(storage).await?;
     if let Some(old) = &existing {
@@ -287,6 +329,8 @@ pub async fn write(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<O
         rollback_min_age_s: rollback_min_age,
         token_rotation_period_s: token_rotation,
         role_rule,
+        client_limit,
+        client_limit_margin,
         org_id,
         generation: existing
             .as_ref()
@@ -367,6 +411,8 @@ pub async fn read(_b: &GenesysBackend, ctx: &Context) -> Result<Option<Response>
         "rollback_min_age": config.rollback_min_age_s,
         "token_rotation_period": config.token_rotation_period_s,
         "role_rule": config.role_rule,
+        "client_limit": config.client_limit,
+        "client_limit_margin": config.client_limit_margin,
         "organization_id": config.org_id,
         "owner": identity.map(|i| i.owner),
         "root_rotated_at": config.root_rotated_at.map(rfc3339),

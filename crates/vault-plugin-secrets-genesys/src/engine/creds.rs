@@ -53,6 +53,7 @@ pub async fn issue(b: &GenesysBackend, ctx: &Context, role_name: &str) -> Result
     let mount_max = ctx.system.max_lease_ttl().await?;
     let terms = lease::issue(role.ttl(), role.max_ttl(), mount_default, mount_max).map_err(LogicalError::BadRequest)?;
     let lifetime = lease::token_lifetime(role.token_lifetime(), terms.ttl);
+    b.org_room.reserve(b, &config).await?;
     let now = b.now();
     let created = managed::create(
         b,

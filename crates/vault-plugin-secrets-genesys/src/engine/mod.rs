@@ -11,6 +11,7 @@
 //! - [`genesys`]: the way to Genesys Cloud (the core's client, the master, propagation).
 //! - [`config`], [`root`] (`rotate-root` and its recovery), [`roles`], [`lease`] (ttl rules),
 //!   [`creds`] (leases), [`token`] (bearer tokens), [`static_roles`].
+//! - [`org_room`]: room under the org's client limit before a create (a cached count).
 //! - [`managed`]: the clients the engine creates; [`wal`]: write-ahead records; [`rekey`]: new
 //!   secrets behind them; [`reconcile`]: which of the mount's clients go, and when;
 //!   [`periodic`]: the `rollback` operation that runs it all.
@@ -33,6 +34,7 @@ pub mod genesys;
 pub mod identity;
 pub mod lease;
 pub mod managed;
+pub mod org_room;
 pub mod paths;
 pub mod periodic;
 pub mod reconcile;
@@ -164,6 +166,8 @@ pub struct GenesysBackend {
     /// Per role (`role/<name>`) and static role (`static/<name>`).
     locks: KeyedLocks,
     tokens: token::TokenCache,
+    /// The org's client count, for the client limit.
+    org_room: org_room::OrgRoom,
     last_reconcile: Mutex<Option<OffsetDateTime>>,
     /// Why the engine cannot work (a bad `GENESYS_ENDPOINT_OVERRIDES`), answered to every call.
     broken: Option<String>,
@@ -219,6 +223,7 @@ impl GenesysBackend {
             root_lock: tokio::sync::RwLock::new(()),
             locks: KeyedLocks::default(),
             tokens: token::TokenCache::default(),
+            org_room: org_room::OrgRoom::default(),
             last_reconcile: Mutex::new(None),
             broken: None,
         }
