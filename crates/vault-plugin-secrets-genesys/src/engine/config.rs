@@ -275,7 +275,9 @@ pub async fn write(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<O
     };
     let client_limit_margin = match f.int("client_limit_margin")? {
         Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
-        None => existing.as_ref().map_or(DEFAULT_LIMIT_MARGIN, |c| c.client_limit_margin),
+        None => existing
+            .as_ref()
+            .map_or(DEFAULT_LIMIT_MARGIN, |c| c.client_limit_margin),
     };
     ClientLimit::new(client_limit, client_limit_margin).map_err(|e| bad("client_limit_margin", e))?;
 

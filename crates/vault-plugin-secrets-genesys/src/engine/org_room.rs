@@ -145,10 +145,7 @@ mod tests {
         assert!(!must_list(Some(&c), &key(), rule, t + Duration::from_secs(59)));
         // Old, or another master's (or generation's): listed again.
         assert!(must_list(Some(&c), &key(), rule, t + RECOUNT_AFTER));
-        let other = CountKey {
-            generation: 2,
-            ..key()
-        };
+        let other = CountKey { generation: 2, ..key() };
         assert!(must_list(Some(&c), &other, rule, t));
         // A clock that went back: listed again.
         assert!(must_list(Some(&c), &key(), rule, t - Duration::from_secs(1)));
@@ -265,7 +262,10 @@ mod engine_tests {
         assert_eq!(read.data["client_limit"], json!(500));
         assert_eq!(read.data["client_limit_margin"], json!(10));
         for (body, field) in [
-            (json!({"client_limit": 10, "client_limit_margin": 10}), "client_limit_margin"),
+            (
+                json!({"client_limit": 10, "client_limit_margin": 10}),
+                "client_limit_margin",
+            ),
             (json!({"client_limit_margin": 500}), "client_limit_margin"),
             (json!({"client_limit": 0}), "client_limit"),
             (json!({"client_limit": "many"}), "client_limit"),
