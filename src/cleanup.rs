@@ -24,8 +24,8 @@ use crate::drain::{DrainMessage, DrainQueue, DrainSettings, MessageError, QueueE
 use crate::rotation::{RotationError, Rotator};
 use crate::store::{SecretStore, StoreError, Version, AWSCURRENT, AWSPENDING};
 use genesys_core::genesys::{ClientState, Deleted, GenesysError};
+use genesys_core::guard::ownership::{retired_since, Owner};
 use genesys_core::guard::{Refusal as GuardRefusal, Standing};
-use genesys_core::ownership::{retired_since, Owner};
 use secrecy::ExposeSecret;
 
 /// How far past [`MAX_DRAIN`] a `notBefore` may lie before the message is taken as forged: a

@@ -272,7 +272,7 @@ pub struct DrainConfig {
     /// URL of the SQS queue that holds pending deletions.
     pub queue_url: String,
     /// How long a retired client drains.
-    pub settings: genesys_core::drain::DrainSettings,
+    pub settings: genesys_core::guard::drain::DrainSettings,
 }
 
 impl DrainConfig {
@@ -301,17 +301,18 @@ impl DrainConfig {
         // Any size here: DrainSettings::new checks the bounds, with reasons that name them.
         let margin = env
             .seconds(Self::ENV_MARGIN, 0..=u64::MAX)?
-            .unwrap_or(genesys_core::drain::DEFAULT_MARGIN);
+            .unwrap_or(genesys_core::guard::drain::DEFAULT_MARGIN);
         let drain = env.seconds(Self::ENV_DRAIN, 0..=u64::MAX)?;
-        let settings =
-            genesys_core::drain::DrainSettings::new(margin, drain).map_err(|reason| ConfigError::InvalidEnv {
+        let settings = genesys_core::guard::drain::DrainSettings::new(margin, drain).map_err(|reason| {
+            ConfigError::InvalidEnv {
                 name: if drain.is_some() {
                     Self::ENV_DRAIN
                 } else {
                     Self::ENV_MARGIN
                 },
                 reason,
-            })?;
+            }
+        })?;
         Ok(Self { queue_url, settings })
     }
 }
@@ -344,7 +345,7 @@ impl Default for ReconcileConfig {
             limit_margin: genesys_core::client_limit::DEFAULT_LIMIT_MARGIN,
             dry_run: false,
             configured_drain: None,
-            drain_margin: genesys_core::drain::DEFAULT_MARGIN,
+            drain_margin: genesys_core::guard::drain::DEFAULT_MARGIN,
         }
     }
 }
@@ -553,7 +554,7 @@ mod tests {
 
     #[test]
     fn the_drain_environment_is_checked_once() {
-        use genesys_core::drain::DrainSettings;
+        use genesys_core::guard::drain::DrainSettings;
         let env = |pairs: &'static [(&'static str, &'static str)]| {
             move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
         };

@@ -22,7 +22,7 @@ use crate::secret_format::{IntegrationSecret, TokenLifetime};
 use crate::store::{error_chain, SecretStore, StoreError, Version, AWSCURRENT, SERVED_TAG};
 use genesys_core::domain::NamePrefix;
 use genesys_core::genesys::{GrantType, RoleDivision, TokenInfo};
-use genesys_core::ownership::prefixes_overlap;
+use genesys_core::guard::ownership::prefixes_overlap;
 use genesys_core::region::Region;
 use genesys_core::secret::ClientCredentials;
 

@@ -3,7 +3,7 @@
 //! with the count against the organization's client limit. Read-only: it lists, it never acts.
 //!
 //! A client is placed by the secret versions that hold it, not by its name alone; a client a
-//! secret owns ([`genesys_core::ownership`]) that no labelled version holds is an orphan, which the
+//! secret owns ([`genesys_core::guard::ownership`]) that no labelled version holds is an orphan, which the
 //! reconciliation deletes a horizon after its retirement.
 
 use std::collections::{HashMap, HashSet};
@@ -16,7 +16,7 @@ use crate::reconcile::version_refs;
 use crate::rotation::Rotator;
 use crate::store::{SecretStore, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use genesys_core::genesys::{ClientState, OAuthClient};
-use genesys_core::ownership::{retired_since, Owner};
+use genesys_core::guard::ownership::{retired_since, Owner};
 
 /// Where a client stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -29,8 +29,8 @@
 //! - `consumer` (cargo feature `consumer`): for programs that *use* the rotated secret: cached
 //!   credential and token, authorized requests, recovery from 401 after a rotation.
 //! - From the core, re-exported for this crate's users: [`genesys`], [`region`], [`secret`],
-//!   [`deadline`], [`ownership`], [`domain`], [`classify`] (the one error classification, whose
-//!   trait [`Classify`] every error here implements).
+//!   [`deadline`], [`guard`] (with the ownership rule), [`lifecycle`], [`domain`], [`classify`]
+//!   (the one error classification, whose trait [`Classify`] every error here implements).
 #![warn(missing_docs)]
 
 pub mod cleanup;
@@ -51,4 +51,4 @@ pub mod store;
 pub mod sweep;
 
 pub use genesys_core::classify::Classify;
-pub use genesys_core::{classify, conformance, deadline, domain, genesys, guard, ownership, region, role_rule, secret};
+pub use genesys_core::{classify, conformance, deadline, domain, genesys, guard, lifecycle, region, role_rule, secret};

@@ -3,7 +3,7 @@
 //! (always for real, and it only deletes); the scheduled pass over every served secret is
 //! [`crate::sweep`]'s, above this module.
 //!
-//! In short: a client is touched only if its secret owns it ([`genesys_core::ownership`]), no
+//! In short: a client is touched only if its secret owns it ([`genesys_core::guard::ownership`]), no
 //! staged version of any secret in the org pass holds it (every version read, else nothing is
 //! touched), and its age, counted from its retirement (`dateModified` of an inactive client),
 //! exceeds a horizon longer than any drain; an active client whose secret was never stored ages
@@ -27,8 +27,9 @@ use crate::config::ReconcileConfig;
 use crate::secret_format::{IntegrationSecret, NamePrefix};
 use crate::store::{SecretDescription, SecretStore, StoreError, Version};
 use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, OAuthClient};
+use genesys_core::guard::orphans::{self, Claim, Verdict};
+use genesys_core::guard::ownership::{marker, Foreign, Owner};
 use genesys_core::guard::{Holders, Refusal as GuardRefusal, Standing};
-use genesys_core::ownership::{marker, retired_since, Foreign, Owner};
 
 /// Why a client is (or, in dry run, would be) deleted or deactivated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -141,7 +142,7 @@ impl ReconcileFailure {
 pub struct ReconcileReport {
     /// Clients listed in the organizations concerned.
     pub examined: usize,
-    /// Those owned by a secret taking part ([`genesys_core::ownership`]).
+    /// Those owned by a secret taking part ([`genesys_core::guard::ownership`]).
     pub managed: usize,
     /// Clients deleted.
     pub deleted: Vec<Candidate>,
@@ -431,7 +432,6 @@ pub(crate) fn plan(
             .iter()
             .any(|s| s.known.as_ref().is_some_and(|k| k.referenced.contains(id)))
     };
-    let seconds = |d: time::Duration| d.whole_seconds().max(0) as u64;
     let mut steps = Vec::new();
     for client in clients {
         if client.id == master_id {
@@ -483,25 +483,34 @@ pub(crate) fn plan(
             reason,
         };
         let horizon_seconds = horizon.as_secs();
-        if client.effective_state() != ClientState::Active {
-            match retired_since(client).map(|at| now - at) {
-                Some(age) if age > horizon => steps.push(Step::Delete(candidate(Reason::Retired {
-                    retired_seconds: seconds(age),
-                    horizon_seconds,
-                }))),
-                _ => report.kept_young += 1,
+        // An active client nothing holds lost its secret (or a version once held it): it ages
+        // from its creation. A retired one ages from its retirement.
+        let active = client.effective_state() == ClientState::Active;
+        let claim = if active {
+            Claim::Unclaimed {
+                since: client.date_created,
+                after: horizon,
             }
-            continue;
-        }
-        match client.date_created.map(|at| now - at) {
-            Some(age) if age > horizon => steps.push(Step::Active {
+        } else {
+            Claim::Released {
+                recorded: None,
+                drain: horizon,
+            }
+        };
+        match orphans::judge(client, claim, now) {
+            Verdict::Delete { age } if active => steps.push(Step::Active {
                 candidate: candidate(Reason::LostSecret {
-                    age_seconds: seconds(age),
+                    age_seconds: age.as_secs(),
                     horizon_seconds,
                 }),
                 version_id,
             }),
-            _ => report.kept_young += 1,
+            Verdict::Delete { age } => steps.push(Step::Delete(candidate(Reason::Retired {
+                retired_seconds: age.as_secs(),
+                horizon_seconds,
+            }))),
+            Verdict::Gone => report.soft_deleted += 1,
+            Verdict::Keep(_) | Verdict::Deactivate => report.kept_young += 1,
         }
     }
     steps
@@ -731,7 +740,7 @@ pub(crate) fn check_client_limit(count: usize, master: &str, config: &ReconcileC
 mod tests {
     use super::*;
     use genesys_core::domain::TokenLifetime;
-    use genesys_core::ownership::description;
+    use genesys_core::guard::ownership::description;
 
     const H: i64 = 3600;
     const A: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:a-AbCdEf";

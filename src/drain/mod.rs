@@ -26,7 +26,7 @@ use thiserror::Error;
 use time::OffsetDateTime;
 use tracing::info;
 
-pub use genesys_core::drain::{DrainSettings, DrainTooShort, MAX_DRAIN};
+pub use genesys_core::guard::drain::{DrainSettings, DrainTooShort, MAX_DRAIN};
 pub use message::{DrainMessage, MessageError, DRAIN_MESSAGE_VERSION};
 pub use queue::{DrainQueue, QueueError, SqsDrainQueue, MAX_SQS_DELAY};
 

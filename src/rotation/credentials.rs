@@ -5,14 +5,14 @@
 //! - createSecret (and `check`) reads each one before any client is made: it must exist, be an
 //!   OAuth client credential and hold the secret's current client, which the secret owns or
 //!   proved it holds ([`genesys_core::guard`]; the rule is
-//!   [`genesys_core::ownership::judge_credential`]). Bad input fails there and changes nothing.
+//!   [`genesys_core::guard::ownership::judge_credential`]). Bad input fails there and changes nothing.
 //! - finishSecret, once testSecret has passed and before AWSCURRENT moves and the old client is
 //!   retired, reads each one again and writes the new client's id and secret into it. A PUT is
 //!   idempotent, so a retry redoes them all; a credential already holding the new client counts
 //!   as ours. Any failure fails the step before the old client is touched.
 
 use genesys_core::genesys::{GenesysClient, GenesysError};
-use genesys_core::ownership::{judge_credential, CredentialHolds, CredentialRefusal, CredentialRefused};
+use genesys_core::guard::ownership::{judge_credential, CredentialHolds, CredentialRefusal, CredentialRefused};
 use secrecy::SecretString;
 use tracing::info;
 

@@ -11,7 +11,7 @@ use crate::reconcile::ReconcileError;
 use crate::secret_format::SecretFormatError;
 use crate::store::StoreError;
 use genesys_core::genesys::GenesysError;
-use genesys_core::ownership::CredentialRefused;
+use genesys_core::guard::ownership::CredentialRefused;
 
 /// Why a rotation step failed. Messages carry ids and labels, never secret values.
 #[derive(Debug, Error)]

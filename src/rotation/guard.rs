@@ -22,8 +22,8 @@ use crate::drain::Retirement;
 use crate::secret_format::IntegrationSecret;
 use crate::store::{SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use genesys_core::genesys::{ClientState, OAuthClient};
+use genesys_core::guard::ownership::{Foreign, Owner};
 use genesys_core::guard::{prove_possession, Holders, Proof, Standing};
-use genesys_core::ownership::{Foreign, Owner};
 
 /// Whether a recorded proof alone stands for a client that is no longer active.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,7 +214,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             };
             let same_org = theirs.settings.region == current.settings.region
                 && theirs.settings.master_secret_arn == current.settings.master_secret_arn;
-            if same_org && genesys_core::ownership::prefixes_overlap(prefix, &theirs.settings.name_prefix) {
+            if same_org && genesys_core::guard::ownership::prefixes_overlap(prefix, &theirs.settings.name_prefix) {
                 warnings.push(format!(
                     "namePrefix {:?} overlaps {:?} of {} in the same organization: harmless (clients are told apart \
                  by version and marker), but a reader of the client list may confuse them; prefer distinct prefixes",

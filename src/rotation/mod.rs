@@ -33,7 +33,7 @@ mod tests;
 use genesys_core::classify::Classify;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use secrecy::ExposeSecret;
 use serde::Serialize;
@@ -47,10 +47,10 @@ use crate::config::{ReconcileConfig, RotatorConfig};
 use crate::drain::{KeepOldClient, Retirement, RetiringClient};
 use crate::secret_format::{ClientId, IntegrationSecret, MasterSecret};
 use crate::store::{SecretDescription, SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
-use genesys_core::backoff::Backoff;
 use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, OAuthClient, TokenInfo};
+use genesys_core::guard::ownership::Owner;
 use genesys_core::guard::{Grant, Refusal, Standing};
-use genesys_core::ownership::Owner;
+use genesys_core::lifecycle::propagation::{self, NotUsable};
 use genesys_core::region::Region;
 
 /// What a step did. Returned to the caller (and shown by the demo); holds no secrets.
@@ -130,10 +130,6 @@ impl StepOutcome {
     }
 }
 
-/// How testSecret waits for a new client to work: never less than the ceiling (a client
-/// propagates in seconds), from 250 ms up to 5 s.
-const PROPAGATION_BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
-
 /// Runs rotation steps. Build one per process and share it: it caches master clients (and so
 /// their tokens) across invocations.
 pub struct Rotator<S, R = KeepOldClient> {
@@ -166,7 +162,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     pub fn with_retirement(store: S, config: RotatorConfig, retirement: R) -> Self {
         Self {
             store,
-            http: http_client(&config),
+            http: config.http_settings().http_client(),
             config,
             retirement,
             reconcile: ReconcileConfig::default(),
@@ -672,7 +668,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             None
         };
         // The marker naming this secret is the ownership rule's second, independent proof.
-        let description = genesys_core::ownership::description(&desc.arn, settings.description.as_deref());
+        let description = genesys_core::guard::ownership::description(&desc.arn, settings.description.as_deref());
         let request = carry::new_client_request(&name, description, settings, carried.as_ref()).map_err(|source| {
             RotationError::Secret {
                 secret_id: desc.arn.clone(),
@@ -818,39 +814,23 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         })
     }
 
-    /// Retries `call` while a fresh client may still be propagating (its token requests fail
-    /// as invalid_client) or the failure is transient, with bounded jittered backoff.
-    ///
-    /// The wait also ends before the step's deadline ([`genesys_core::deadline`]): then the step fails
-    /// as retryable [`RotationError::DeadlineExceeded`], since the client may yet propagate.
-    async fn until_propagated<T, F, Fut>(&self, step: Step, mut call: F) -> Result<(T, u32), RotationError>
+    /// Waits until a fresh client works ([`genesys_core::lifecycle::propagation`]). A wait
+    /// that would pass the step's deadline fails as retryable [`RotationError::DeadlineExceeded`],
+    /// since the client may yet propagate.
+    async fn until_propagated<T, F, Fut>(&self, step: Step, call: F) -> Result<(T, u32), RotationError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, GenesysError>>,
     {
-        let give_up_at = Instant::now() + self.config.propagation_timeout;
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            match call().await {
-                Ok(v) => return Ok((v, attempts)),
-                Err(e)
-                    if (matches!(e, GenesysError::InvalidClient { .. }) || e.is_retryable())
-                        && Instant::now() + PROPAGATION_BACKOFF.ceiling(attempts) < give_up_at =>
-                {
-                    let wait = PROPAGATION_BACKOFF.at_least_ceiling(attempts, genesys_core::backoff::random_unit());
-                    if !genesys_core::deadline::allows(wait, self.config.request_timeout) {
-                        return Err(RotationError::DeadlineExceeded {
-                            step: step.as_str(),
-                            detail: format!("waiting for the new client to work after {attempts} attempts: {e}"),
-                        });
-                    }
-                    info!(attempts, error = %e, "pending client not usable yet; waiting");
-                    tokio::time::sleep(wait).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        propagation::until_usable(self.config.propagation_timeout, self.config.request_timeout, call)
+            .await
+            .map_err(|e| match e {
+                NotUsable::Failed(e) => e.into(),
+                deadline @ NotUsable::Deadline { .. } => RotationError::DeadlineExceeded {
+                    step: step.as_str(),
+                    detail: deadline.to_string(),
+                },
+            })
     }
 
     /// Reads only: the master can list clients, the credentials the secret lists hold its current
@@ -1055,15 +1035,6 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     }
 }
 
-/// The HTTP client every Genesys client of a process shares, with the configured timeouts.
-fn http_client(config: &RotatorConfig) -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(config.request_timeout)
-        .connect_timeout(config.request_timeout.min(Duration::from_secs(5)))
-        .build()
-        .expect("the TLS backend is compiled in")
-}
-
 /// A Genesys client for `credentials` in `region`, configured as a rotator's are, for a command
 /// that reads no secret from Secrets Manager (`conformance --master-file`).
 pub fn standalone_client(
@@ -1072,7 +1043,7 @@ pub fn standalone_client(
     credentials: genesys_core::secret::ClientCredentials,
 ) -> GenesysClient {
     GenesysClient::new(
-        http_client(config),
+        config.http_settings().http_client(),
         config.endpoint_overrides.resolve(region),
         credentials,
         config.http_settings(),

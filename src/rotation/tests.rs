@@ -152,7 +152,7 @@ impl Fixture {
     /// ownership marker), whose secret the test knows.
     fn seed_attempt_client(&self, arn: &str, token: &str) -> genesys_emulator::SeededClient {
         self.emulator.seed_client(SeedClient {
-            description: Some(genesys_core::ownership::description(arn, None)),
+            description: Some(genesys_core::guard::ownership::description(arn, None)),
             access_token_validity_seconds: 3600,
             ..SeedClient::new(format!("{PREFIX}{token}"), &["conversation:communication:view"])
         })
@@ -284,7 +284,7 @@ async fn create_secret_makes_a_new_client_and_stores_it_as_pending() {
     assert!(client
         .description
         .as_deref()
-        .is_some_and(|d| d.contains(&genesys_core::ownership::description(&arn, None))));
+        .is_some_and(|d| d.contains(&genesys_core::guard::ownership::description(&arn, None))));
     assert_eq!(f.store.version_with(&arn, AWSPENDING).as_deref(), Some(token.as_str()));
     let pending = f.value(&arn, AWSPENDING);
     assert_eq!(pending["clientId"], client_id.as_str());

@@ -101,7 +101,7 @@ const NAME_PREFIX: &str = "genesys-rotator-conformance-";
 
 /// The marker the throwaway client carries: an ownership marker naming this run.
 pub fn marker(run: &str) -> String {
-    crate::ownership::marker(&format!("conformance run {run}"))
+    crate::guard::ownership::marker(&format!("conformance run {run}"))
 }
 
 /// Runs every check with `master` (the master client, from its secret) and deletes what it made.

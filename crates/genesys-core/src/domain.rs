@@ -11,7 +11,7 @@ pub const DEFAULT_TOKEN_LIFETIME_SECONDS: u32 = 86_400;
 pub const MAX_PREFIX_LEN: usize = 40;
 
 /// The prefix every managed client's name starts with; the name alone proves nothing (see
-/// [`crate::ownership`]).
+/// [`crate::guard::ownership`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamePrefix(String);
 

@@ -9,13 +9,11 @@
 //!   lifetimes), each valid by construction.
 //! - [`client_limit`]: the org's OAuth client limit: what counts against it, and the margin kept
 //!   free under it (the one rule both front ends refuse a create by).
-//! - [`drain`]: how long a retired client drains before it may be deleted (token lifetime plus a
-//!   margin).
-//! - [`ownership`]: the one rule saying whether a client belongs to an owner, and since when it
-//!   is retired; every deactivate and delete asks it first.
-//! - [`guard`]: the one decision of whether a client may be deactivated, re-keyed, deleted or
-//!   written into a credential (holders org-wide, fail closed, owned or proven); every such
-//!   path asks it.
+//! - [`guard`]: the one room for the rules deciding whether a client may be deactivated,
+//!   re-keyed, deleted or written into a credential: ownership, proof of possession, holders
+//!   org-wide (fail closed), the drain, when an unheld client may go; every such path asks it.
+//! - [`lifecycle`]: the life of a managed client, stage by stage (made, waited for until it
+//!   works, proven, retired, judged), the code both front ends run.
 //! - [`genesys`]: the one HTTP client for Genesys Cloud: typed models, errors, retries, tokens.
 //! - [`role_rule`]: a client's roles must be held by its creator (unconfirmed for masters):
 //!   which role-divisions a master lacks.
@@ -33,10 +31,9 @@ pub mod client_limit;
 pub mod conformance;
 pub mod deadline;
 pub mod domain;
-pub mod drain;
 pub mod genesys;
 pub mod guard;
-pub mod ownership;
+pub mod lifecycle;
 pub mod region;
 pub mod role_rule;
 pub mod secret;

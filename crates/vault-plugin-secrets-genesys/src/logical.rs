@@ -231,6 +231,10 @@ pub trait SystemView: Send + Sync {
     async fn default_lease_ttl(&self) -> Result<Duration, StorageError>;
     /// The mount's maximum lease TTL.
     async fn max_lease_ttl(&self) -> Result<Duration, StorageError>;
+    /// Whether this node is a standby of an HA cluster: OpenBao's standbys run the mount too
+    /// (they serve reads and the periodic call), over a read-only replica of the storage, and
+    /// forward a request that writes to the active node.
+    async fn standby(&self) -> Result<bool, StorageError>;
 }
 
 /// What each call to the backend may use: the server's storage and system view for this mount.
@@ -297,9 +301,19 @@ pub struct MemoryStorage {
     pub default_ttl: Duration,
     /// Maximum lease TTL the system view reports (zero: 768 h).
     pub max_ttl: Duration,
+    /// Whether the system view reports an HA standby.
+    pub standby: bool,
 }
 
 impl MemoryStorage {
+    /// An empty one whose system view reports an HA standby.
+    pub fn standby() -> MemoryStorage {
+        MemoryStorage {
+            standby: true,
+            ..MemoryStorage::default()
+        }
+    }
+
     /// All keys held, in order (for assertions).
     pub fn keys(&self) -> Vec<String> {
         self.entries.lock().unwrap().keys().cloned().collect()
@@ -362,6 +376,10 @@ impl SystemView for MemoryStorage {
         } else {
             self.max_ttl
         })
+    }
+
+    async fn standby(&self) -> Result<bool, StorageError> {
+        Ok(self.standby)
     }
 }
 

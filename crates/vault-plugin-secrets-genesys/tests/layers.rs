@@ -1,49 +1,151 @@
-//! The plugin's import graph, checked: [`protocol`] (the server's wire protocol) and [`engine`]
-//! (the Genesys engine) never name each other; both name only [`logical`], the model they share,
-//! and `logical` names neither. So the engine can be tested without gRPC and the protocol
-//! without Genesys. Comments are not read.
+//! The plugin's import graph, checked by the one rule of `tests/source_scan` (modules in layers,
+//! each naming only modules of lower layers, nothing of its folder's root file; comments and
+//! strings not read, `#[cfg(test)]` code read):
+//! - [`protocol`] (the server's wire protocol) and [`engine`] (the Genesys engine) never name
+//!   each other; both name only [`logical`], the model they share, and `logical` names neither.
+//!   So the engine can be tested without gRPC and the protocol without Genesys.
+//! - Inside the engine, its modules are laid out in [`ENGINE_LAYERS`]: no circle, no upward
+//!   import.
 
 use std::path::Path;
 
 #[path = "../../../tests/source_scan/mod.rs"]
 mod source_scan;
-use source_scan::{code, rust_files};
+use source_scan::{assert_layered, assert_no_circles, check_layers, crate_paths, has_edge};
 
-/// Files under `src/<module>` (a folder or a single file) that name `crate::<forbidden>`.
-fn offenders(module: &str, forbidden: &[&str]) -> Vec<String> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    let dir = src.join(module);
-    if dir.is_dir() {
-        rust_files(&dir, &mut files);
-    }
-    let file = src.join(format!("{module}.rs"));
-    if file.is_file() {
-        files.push(file);
-    }
-    assert!(!files.is_empty(), "no source for module {module}");
-    let mut found = Vec::new();
-    for f in files {
-        let text = code(&f);
-        for name in forbidden {
-            if text.contains(&format!("crate::{name}")) || text.contains(&format!("super::super::{name}")) {
-                found.push(format!("{} names {name}", f.display()));
-            }
-        }
-    }
-    found
+/// The crate's top-level modules, bottom to top.
+const CRATE_LAYERS: &[&[&str]] = &[&["logical"], &["engine", "protocol"]];
+
+/// The engine's modules, bottom to top. A module names only modules of layers below its own,
+/// and nothing of `engine/mod.rs` (the `Backend` face, which names them all and routes each
+/// request to its path's module).
+const ENGINE_LAYERS: &[&[&str]] = &[
+    // Time, limits, paths, fields, the storage layout, lease terms, the way to Genesys, what a
+    // created client is for.
+    &[
+        "clock", "limits", "paths", "fields", "store", "lease", "genesys", "purpose",
+    ],
+    // The stored records; which clients a static role may rotate; `token/` clients and the
+    // org's client count in memory.
+    &[
+        "config",
+        "role",
+        "root_rotation",
+        "identity",
+        "wal",
+        "static_guard",
+        "token_cache",
+        "org_room",
+    ],
+    // The engine's state every request shares.
+    &["backend"],
+    // The test fixture (an engine over an emulator), below every module whose tests use it.
+    &["testing"],
+    // The clients the engine creates; new secrets behind a write-ahead record; the `config`
+    // and `rotate-root` paths.
+    &["managed", "rekey", "configure", "root"],
+    // Which clients go; leases; bearer tokens; static roles.
+    &["reconcile", "creds", "token", "static_roles"],
+    // Roles (a delete retires the role's `token/` client); the periodic pass.
+    &["roles", "periodic"],
+];
+
+fn src() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
 #[test]
 fn protocol_and_engine_meet_only_in_logical() {
-    let mut found = offenders("protocol", &["engine"]);
-    found.extend(offenders("engine", &["protocol"]));
-    found.extend(offenders("logical", &["engine", "protocol"]));
-    assert!(
-        found.is_empty(),
-        "imports that break the plugin's layering:\n{}",
-        found.join("\n")
+    let edges = assert_layered(&src(), &[], &[], CRATE_LAYERS);
+    assert!(has_edge(&edges, "engine", "logical"), "{edges:?}");
+    assert!(has_edge(&edges, "protocol", "logical"), "{edges:?}");
+}
+
+#[test]
+fn the_engines_modules_import_only_downwards() {
+    let edges = assert_layered(&src(), &["engine"], &[], ENGINE_LAYERS);
+    // The check saw the graph at all, test code included.
+    assert!(has_edge(&edges, "periodic", "reconcile"), "{edges:?}");
+    assert!(has_edge(&edges, "creds", "managed"), "{edges:?}");
+    assert!(has_edge(&edges, "configure", "testing"), "{edges:?}");
+}
+
+#[test]
+fn no_module_of_the_plugin_names_a_sibling_that_names_it_back() {
+    // The crate root, `engine/` and `protocol/`.
+    assert_eq!(assert_no_circles(&src(), &[]), 3);
+}
+
+#[test]
+fn every_form_of_naming_a_module_is_read() {
+    let text = r##"
+        use super::wal::Wal;
+        use crate::engine::config::Config;
+        use super::{age, store::{self, StoredSecret}, GenesysBackend};
+        // use super::commented::Out;
+        /* use super::blocked::Out; */
+        const S: &str = "super::quoted::Out {";
+        const C: char = '{';
+        const Q: char = '\'';
+        const B: &[u8] = br#"super::raw::Out {"#;
+        fn f<'a>(x: &'a str) { let _ = super::genesys::call(x); }
+        #[cfg(test)]
+        mod tests {
+            use super::*;
+            use super::super::rfc3339;
+            use crate::engine::testing::Fixture;
+        }
+        fn g() { super::limits::SETTLE; }
+    "##;
+    let module: Vec<String> = ["engine", "creds"].map(String::from).to_vec();
+    let paths: Vec<String> = crate_paths(text, &module).into_iter().map(|p| p.join("::")).collect();
+    assert_eq!(
+        paths,
+        [
+            "engine::wal::Wal",
+            "engine::config::Config",
+            "engine::age",
+            "engine::store::self",
+            "engine::store::StoredSecret",
+            "engine::GenesysBackend",
+            "engine::genesys::call",
+            "engine::creds::*",
+            "engine::rfc3339",
+            "engine::testing::Fixture",
+            "engine::limits::SETTLE",
+        ]
     );
+}
+
+#[test]
+fn an_upward_import_or_a_circle_is_named_with_its_file_and_edge() {
+    let dir = std::env::temp_dir().join(format!("layers-check-{}", std::process::id()));
+    let src = dir.join("src");
+    let engine = src.join("engine");
+    std::fs::create_dir_all(&engine).unwrap();
+    let write = |name: &str, text: &str| std::fs::write(engine.join(name), text).unwrap();
+    write("mod.rs", "pub mod low; pub mod high; pub struct Root;");
+    write("low.rs", "use super::high::H; pub struct L;");
+    write("high.rs", "use crate::engine::low::L; pub struct H;");
+    let (breaches, _) = check_layers(&src, &["engine"], &[], &[&["low"], &["high"]]);
+    write("low.rs", "pub fn f() -> super::Root { super::Root }");
+    let (root_breaches, _) = check_layers(&src, &["engine"], &[], &[&["low"], &["high"]]);
+    write("low.rs", "pub struct L;");
+    let (clean, edges) = check_layers(&src, &["engine"], &[], &[&["low"], &["high"]]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        breaches,
+        [
+            "src/engine/low.rs names engine::high::H: low -> high points up (layer 1 is not below low's layer 0)",
+            "src/engine: circle high -> low -> high",
+        ]
+    );
+    assert_eq!(
+        root_breaches,
+        ["src/engine/low.rs names engine::Root: an item of src/engine/mod.rs, which names every module; move it down into a module"]
+    );
+    assert!(clean.is_empty(), "{clean:?}");
+    assert!(has_edge(&edges, "high", "low"), "{edges:?}");
 }
 
 #[test]

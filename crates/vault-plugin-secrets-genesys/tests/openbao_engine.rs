@@ -684,7 +684,7 @@ async fn static_roles_refuse_masters_and_other_owners_clients() {
     let (status, body) = env.bao.write("mountb/config", config_b).await;
     assert_eq!(status, 204, "{body}");
     let marked = env.emu.seed_client(SeedClient {
-        description: Some(genesys_core::ownership::description(
+        description: Some(genesys_core::guard::ownership::description(
             "arn:aws:secretsmanager:eu-west-1:111122223333:secret:crm-AbCdEf",
             Some("CRM data actions"),
         )),

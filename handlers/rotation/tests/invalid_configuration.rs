@@ -7,11 +7,11 @@ mod runtime_api;
 
 use std::time::Duration;
 
-use runtime_api::{Answer, RuntimeApi, REQUEST_ID};
+use runtime_api::{Answer, REQUEST_ID};
 
 #[tokio::test]
 async fn a_bad_environment_answers_every_invocation_with_invalid_configuration() {
-    let mut api = RuntimeApi::start(serde_json::json!({
+    let mut api = runtime_api::start(serde_json::json!({
         "Step": "createSecret",
         "SecretId": "arn:aws:secretsmanager:us-east-1:123456789012:secret:genesys/crm-AbCdEf",
         "ClientRequestToken": "0b8c5a5e-4f4e-4b8e-9a3f-3c1d2e4f5a6b"

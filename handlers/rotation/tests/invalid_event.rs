@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use runtime_api::{Answer, RuntimeApi, REQUEST_ID};
+use runtime_api::{Answer, REQUEST_ID};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
@@ -41,7 +41,7 @@ fn invalid_event_count(lines: &[String]) -> Option<Value> {
 #[tokio::test]
 async fn a_malformed_event_on_the_lambda_path_is_refused_logged_and_counted() {
     // GIVEN an event without a ClientRequestToken, whose SecretId carries the marker
-    let mut api = RuntimeApi::start(json!({"Step": "createSecret", "SecretId": MARKER})).await;
+    let mut api = runtime_api::start(json!({"Step": "createSecret", "SecretId": MARKER})).await;
 
     // AND the function with a valid environment; AWS is an address where nothing listens (a
     // malformed event must not reach it), with static credentials (no metadata lookups)

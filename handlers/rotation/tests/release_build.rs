@@ -18,7 +18,7 @@ mod runtime_api;
 
 use std::time::Duration;
 
-use runtime_api::{Answer, RuntimeApi, REQUEST_ID};
+use runtime_api::{Answer, REQUEST_ID};
 
 /// Part of `EndpointOverrideError::NotLoopback`'s message (crates/genesys-core/src/region.rs), which only the
 /// parser's code carries. The Makefile's `package` check uses the same text.
@@ -63,7 +63,7 @@ fn a_build_with_the_feature_carries_the_parser_the_fingerprint_finds() {
 /// malformed event, and returns its answer. A function whose environment was refused answers
 /// `NonRetryable.InvalidConfiguration` to anything; one that took it refuses the event.
 async fn answer_with_overrides() -> serde_json::Value {
-    let mut api = RuntimeApi::start(serde_json::json!({"Step": "createSecret"})).await;
+    let mut api = runtime_api::start(serde_json::json!({"Step": "createSecret"})).await;
     let mut child = runtime_api::function(&api, true)
         .env("ALLOWED_MASTER_SECRET_ARNS", runtime_api::MASTER_ARN)
         .env("DRAIN_QUEUE_URL", runtime_api::QUEUE_URL)

@@ -5,7 +5,7 @@
 //! Each test says what it starts from (GIVEN), what it does (WHEN) and what must hold (THEN).
 
 use genesys_core::classify::Classify;
-use genesys_core::ownership::CredentialRefusal;
+use genesys_core::guard::ownership::CredentialRefusal;
 use genesys_emulator::{routes, ClientState, CredentialRecord, Fault, FaultAction, SeedClient, SeedCredential};
 use serde_json::{json, Value};
 

@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 
 use crate::clock::Clock;
 use crate::error::{ApiError, TokenError};
-use crate::faults::{FaultAction, FaultQueue};
+use crate::faults::{Fault, FaultAction, FaultQueue};
 use crate::models::{
     ClientState, DomainOrganizationRole, DomainPermissionPolicy, GrantType, NamedEntity, OAuthClient,
     OAuthClientEntityListing, OAuthClientRequest, OrgOAuthClient, RoleDivision, TokenInfo, TokenResponse, UriReference,
@@ -36,7 +36,6 @@ use crate::models::{
 use crate::records::{
     CallRecord, ClientRecord, EmulatorConfig, RepeatDelete, SeedClient, SeededClient, ORG_NAME, SOFT_DELETE_GRACE,
 };
-use crate::Fault;
 
 const CLIENTS_URI: &str = "/api/v2/oauth/clients";
 const VALIDITY_RANGE: std::ops::RangeInclusive<i64> = 300..=172_800;

@@ -42,7 +42,7 @@ pub(super) fn client_of(arn: &str, prefix: &str, c: &ClientRecord) -> bool {
     managed_by(prefix, &c.name)
         && c.description
             .as_deref()
-            .is_some_and(|d| d.contains(&genesys_rotator::ownership::marker(arn)))
+            .is_some_and(|d| d.contains(&genesys_rotator::guard::ownership::marker(arn)))
 }
 
 impl Campaign {

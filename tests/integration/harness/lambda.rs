@@ -3,33 +3,23 @@
 //! a time, and returns what it answered: the functions exactly as Lambda runs them, against moto
 //! and the emulators.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue};
-use axum::routing::{get, post};
-use axum::Router;
 use serde_json::Value;
-use tokio::sync::{mpsc, Mutex};
 
 use super::{endpoint_overrides, World};
+
+#[path = "../../runtime_api/mod.rs"]
+mod runtime_api;
+use runtime_api::{Answer, RuntimeApi};
 
 /// What the function answered to one invocation.
 pub type Answered = Result<Value, Value>;
 
-#[derive(Clone)]
-struct Shared {
-    events: Arc<Mutex<mpsc::UnboundedReceiver<Value>>>,
-    answers: mpsc::UnboundedSender<Answered>,
-}
-
 /// One of the workspace's Lambda binaries, running.
 pub struct Function {
-    events: mpsc::UnboundedSender<Value>,
-    answers: mpsc::UnboundedReceiver<Answered>,
+    api: RuntimeApi,
     child: tokio::process::Child,
 }
 
@@ -54,24 +44,15 @@ impl Function {
     /// Starts binary `name` (`rotation` or `cleanup`) with the world's environment: moto, the
     /// emulators, its masters, `queue_url` as the drain queue, plus `extra`.
     pub async fn start(name: &str, w: &World, queue_url: &str, extra: &[(&str, &str)]) -> Function {
-        let (event_tx, event_rx) = mpsc::unbounded_channel();
-        let (answer_tx, answer_rx) = mpsc::unbounded_channel();
-        let shared = Shared {
-            events: Arc::new(Mutex::new(event_rx)),
-            answers: answer_tx,
-        };
-        let app = Router::new()
-            .route("/2018-06-01/runtime/invocation/next", get(next))
-            .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
-            .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
-            .with_state(shared);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let api = RuntimeApi::start(
+            "arn:aws:lambda:us-east-1:123456789012:function:genesys-rotation",
+            Duration::from_secs(300),
+        )
+        .await;
         let mut command = tokio::process::Command::new(binary(name));
         command
             .env_clear()
-            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+            .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
             // Named as the harness's secrets name their rotation function (ROTATION_LAMBDA_ARN),
             // which the cleanup is told too: a tagged secret is served only if it names it.
             .env("AWS_LAMBDA_FUNCTION_NAME", format!("genesys-{name}"))
@@ -95,55 +76,19 @@ impl Function {
             command.env(k, v);
         }
         let child = command.spawn().unwrap_or_else(|e| panic!("start {name}: {e}"));
-        Function {
-            events: event_tx,
-            answers: answer_rx,
-            child,
-        }
+        Function { api, child }
     }
 
     /// Invokes the function with `event`; its answer (a response, or an error body).
     pub async fn invoke(&mut self, event: Value) -> Answered {
-        self.events.send(event).expect("the runtime API is up");
-        match tokio::time::timeout(Duration::from_secs(120), self.answers.recv()).await {
-            Ok(Some(answer)) => answer,
-            _ => {
+        self.api.invoke(&uuid::Uuid::new_v4().to_string(), event);
+        match self.api.answer(Duration::from_secs(120)).await {
+            Some(Answer::Response { body, .. }) => Ok(body),
+            Some(Answer::Error { body, .. }) => Err(body),
+            None => {
                 let exited = self.child.try_wait().ok().flatten();
                 panic!("the function did not answer within 120 s (exited: {exited:?})")
             }
         }
     }
-}
-
-async fn next(State(shared): State<Shared>) -> (HeaderMap, String) {
-    let event = shared.events.lock().await.recv().await;
-    let Some(event) = event else {
-        std::future::pending::<()>().await;
-        unreachable!()
-    };
-    let deadline = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(300);
-    let id = uuid::Uuid::new_v4().to_string();
-    let mut h = HeaderMap::new();
-    h.insert("lambda-runtime-aws-request-id", HeaderValue::from_str(&id).unwrap());
-    h.insert(
-        "lambda-runtime-deadline-ms",
-        HeaderValue::from_str(&deadline.as_millis().to_string()).unwrap(),
-    );
-    h.insert(
-        "lambda-runtime-invoked-function-arn",
-        HeaderValue::from_static("arn:aws:lambda:us-east-1:123456789012:function:genesys-rotation"),
-    );
-    (h, event.to_string())
-}
-
-fn parse(body: String) -> Value {
-    serde_json::from_str(&body).unwrap_or(Value::String(body))
-}
-
-async fn response(State(shared): State<Shared>, Path(_id): Path<String>, body: String) {
-    let _ = shared.answers.send(Ok(parse(body)));
-}
-
-async fn error(State(shared): State<Shared>, Path(_id): Path<String>, body: String) {
-    let _ = shared.answers.send(Err(parse(body)));
 }

@@ -551,7 +551,7 @@ impl World {
                 date_created: Some(created),
                 date_modified: modified,
                 state,
-                description: Some(genesys_rotator::ownership::description(arn, None)),
+                description: Some(genesys_rotator::guard::ownership::description(arn, None)),
                 ..SeedClient::new(format!("{prefix}{version}"), &["conversation:communication:view"])
             })
             .id;

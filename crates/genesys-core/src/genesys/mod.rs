@@ -587,7 +587,7 @@ impl GenesysClient {
 
     /// Puts `client` `inactive` (full body, as Genesys replaces the whole client) unless it
     /// already is: it mints no new tokens, and those it issued run out. `Ok(false)`: the client
-    /// is gone. Callers have checked it is theirs to touch ([`crate::ownership`]).
+    /// is gone. Callers have checked it is theirs to touch ([`crate::guard::ownership`]).
     pub async fn deactivate(&self, client: &OAuthClient) -> Result<bool, GenesysError> {
         if client.effective_state() == ClientState::Inactive {
             return Ok(true);

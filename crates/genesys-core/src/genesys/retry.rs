@@ -48,6 +48,17 @@ pub struct HttpSettings {
 }
 
 impl HttpSettings {
+    /// The HTTP client a process's Genesys clients share, with these settings' timeouts (the
+    /// connect timeout at most 5 s: a host that does not answer a SYN in 5 s will not). The
+    /// TLS provider is the front end's choice (see this crate's manifest).
+    pub fn http_client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .timeout(self.request_timeout)
+            .connect_timeout(self.request_timeout.min(Duration::from_secs(5)))
+            .build()
+            .expect("the TLS backend is compiled in")
+    }
+
     /// The backoff of retried calls: from `base_backoff` up to `max_backoff`, full jitter.
     pub fn backoff(&self) -> Backoff {
         Backoff::new(self.base_backoff, self.max_backoff)

@@ -1,19 +1,19 @@
 //! How the engine reaches Genesys Cloud, through the core's one client: the endpoints of a
 //! region (with the test-only loopback overrides), the master client (cached in memory with its
 //! token, rebuilt when the stored credential changes), clients for credentials the engine holds,
-//! the wait until a fresh client can get a token, the check of a master credential, and which
+//! the wait until a fresh client can get a token (the core's [`propagation`]), the check of a master credential, and which
 //! failures prove a call changed nothing.
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use genesys_core::backoff::Backoff;
 use genesys_core::classify::Classify;
 use genesys_core::genesys::{
     request_token, GenesysCall, GenesysClient, GenesysError, HttpSettings, OAuthClientRequest, RoleDivision, TokenInfo,
 };
+use genesys_core::lifecycle::propagation;
 use genesys_core::region::{EndpointOverrides, Endpoints, Region};
 use genesys_core::secret::ClientCredentials;
-use tracing::{debug, info};
+use tracing::debug;
 
 use crate::logical::LogicalError;
 
@@ -30,10 +30,6 @@ pub fn stored_credentials(
         client_secret,
     })
 }
-
-/// How a fresh client's first token is waited for: never less than the ceiling (a client
-/// propagates in seconds), from 250 ms up to 5 s. The Lambdas' testSecret waits the same way.
-const PROPAGATION_BACKOFF: Backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(5));
 
 /// The four permissions the master needs: list and read clients, create them, deactivate them
 /// and give them new secrets, delete them.
@@ -73,13 +69,8 @@ impl std::fmt::Debug for Connector {
 impl Connector {
     /// A connector with these endpoint overrides, retry settings and propagation budget.
     pub fn new(overrides: EndpointOverrides, settings: HttpSettings, propagation_timeout: Duration) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(settings.request_timeout)
-            .connect_timeout(settings.request_timeout.min(Duration::from_secs(5)))
-            .build()
-            .expect("the TLS backend is compiled in");
         Self {
-            http,
+            http: settings.http_client(),
             overrides,
             settings,
             propagation_timeout,
@@ -147,30 +138,18 @@ impl Connector {
     /// past the operation's deadline. The token got is dropped at once. Returns the attempts.
     pub async fn wait_usable(&self, region: Region, credentials: &ClientCredentials) -> Result<u32, GenesysError> {
         let login = self.endpoints(region).login_base;
-        let give_up_at = Instant::now() + self.propagation_timeout;
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let timeout = genesys_core::deadline::clamp(self.settings.request_timeout);
-            match request_token(&self.http, &login, credentials, timeout).await {
-                Ok(_) => {
-                    debug!(client_id = %credentials.client_id, attempts, "new client gets tokens");
-                    return Ok(attempts);
-                }
-                Err(e)
-                    if (matches!(e, GenesysError::InvalidClient { .. }) || e.is_retryable())
-                        && Instant::now() + PROPAGATION_BACKOFF.ceiling(attempts) < give_up_at =>
-                {
-                    let wait = PROPAGATION_BACKOFF.at_least_ceiling(attempts, genesys_core::backoff::random_unit());
-                    if !genesys_core::deadline::allows(wait, self.settings.request_timeout) {
-                        return Err(e);
-                    }
-                    info!(client_id = %credentials.client_id, attempts, error = %e, "new client cannot get a token yet; waiting");
-                    tokio::time::sleep(wait).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        let (_, attempts) = propagation::until_usable(self.propagation_timeout, self.settings.request_timeout, || {
+            request_token(
+                &self.http,
+                &login,
+                credentials,
+                genesys_core::deadline::clamp(self.settings.request_timeout),
+            )
+        })
+        .await
+        .map_err(propagation::NotUsable::into_last)?;
+        debug!(client_id = %credentials.client_id, attempts, "new client gets tokens");
+        Ok(attempts)
     }
 
     /// One token request with `credentials` (no retry, no wait, the token dropped at once): does

@@ -11,7 +11,7 @@ use crate::logical::{LogicalError, Storage};
 /// What the marker of this mount's clients names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
-    /// `vault-plugin-secrets-genesys/<uuid>`: the owner id of [`genesys_core::ownership`].
+    /// `vault-plugin-secrets-genesys/<uuid>`: the owner id of [`genesys_core::guard::ownership`].
     pub owner: String,
     /// When it was made.
     #[serde(with = "time::serde::rfc3339")]
@@ -43,7 +43,7 @@ impl Identity {
 
     /// The marker every client of this mount carries in its description.
     pub fn marker(&self) -> String {
-        genesys_core::ownership::marker(&self.owner)
+        genesys_core::guard::ownership::marker(&self.owner)
     }
 }
 

@@ -2,54 +2,26 @@
 //! (`clients/<uuid>`, kept until the client is deleted), their creation behind a write-ahead
 //! record, and their deletion, which asks the ownership rule first. A client is the mount's only
 //! if its name is `<prefix><uuid>`, that uuid is one the mount recorded, and its description
-//! carries the mount's marker ([`genesys_core::ownership`]); nothing else is ever deactivated or
+//! carries the mount's marker ([`genesys_core::guard::ownership`]); nothing else is ever deactivated or
 //! deleted.
 use std::collections::HashSet;
 
 use genesys_core::domain::{NamePrefix, TokenLifetime};
 use genesys_core::genesys::{GenesysClient, GenesysError, OAuthClientRequest, RoleDivision};
-use genesys_core::ownership::{self, Foreign, Owner};
+use genesys_core::guard::ownership::{self, Foreign, Owner};
 use genesys_core::secret::{ClientCredentials, SecretString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
+use super::backend::GenesysBackend;
 use super::config::Config;
 use super::genesys::{genesys_error, provably_unapplied};
 use super::identity::Identity;
+use super::purpose::Purpose;
 use super::store::{self, StoredSecret};
 use super::wal::{Wal, WalKind};
-use super::GenesysBackend;
 use crate::logical::{LogicalError, Storage};
-
-/// What a client is for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Purpose {
-    /// The client of one `creds/<role>` lease.
-    Lease {
-        /// The role it was issued for.
-        role: String,
-        /// When the lease ends unless renewed (updated by renewals). Past it (plus a grace), the
-        /// periodic pass retires the client even if the server never revokes the lease.
-        #[serde(with = "time::serde::rfc3339")]
-        expires_at: OffsetDateTime,
-    },
-    /// The client `token/<role>` mints from.
-    Token {
-        /// The role.
-        role: String,
-    },
-}
-
-impl Purpose {
-    /// The role it serves.
-    pub fn role(&self) -> &str {
-        match self {
-            Purpose::Lease { role, .. } | Purpose::Token { role } => role,
-        }
-    }
-}
 
 /// Whether a client is in use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

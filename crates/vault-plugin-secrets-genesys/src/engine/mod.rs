@@ -5,243 +5,71 @@
 //! docs/design/openbao-engine.md.
 //!
 //! # Layout
-//! - [`paths`]: which path a request names and which operations it takes; [`fields`]: a write's
-//!   fields, checked before anything changes.
-//! - [`store`]: the storage layout and typed JSON records; [`identity`]: the mount's owner id.
-//! - [`genesys`]: the way to Genesys Cloud (the core's client, the master, propagation).
-//! - [`config`], [`root`] (`rotate-root` and its recovery), [`roles`], [`lease`] (ttl rules),
-//!   [`creds`] (leases), [`token`] (bearer tokens), [`static_roles`].
-//! - [`org_room`]: room under the org's client limit before a create (a cached count).
-//! - [`managed`]: the clients the engine creates; [`wal`]: write-ahead records; [`rekey`]: new
-//!   secrets behind them; [`reconcile`]: which of the mount's clients go, and when;
-//!   [`periodic`]: the `rollback` operation that runs it all.
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+//! Modules are laid out in layers, each naming only modules of lower layers, so there is no
+//! circle (checked by `tests/layers.rs`); this file, the [`Backend`] face that routes each
+//! request to its path's module, is the top. Bottom to top:
+//! - [`clock`] (the clock, how long ago), [`limits`] (how long things may take), [`paths`]
+//!   (which path a request names), [`fields`] (a write's fields, checked before anything
+//!   changes), [`store`] (the storage layout, typed JSON records), [`lease`] (ttl rules),
+//!   [`genesys`] (the way to Genesys Cloud: the core's client, the master, propagation),
+//!   [`purpose`] (what a created client is for).
+//! - The stored records: [`config`] (the mount's configuration), [`role`] (a role),
+//!   [`root_rotation`] (a root rotation's write-ahead record), [`identity`] (the mount's owner
+//!   id), [`wal`] (write-ahead records); [`static_guard`] (which clients a static role may
+//!   rotate); [`token_cache`] (the `token/` clients in memory); [`org_room`] (the org's client
+//!   count in memory, for the client limit).
+//! - [`backend`]: the engine's state every request shares.
+//! - [`managed`]: the clients the engine creates; [`rekey`]: new secrets behind a write-ahead
+//!   record; the paths `config` ([`configure`]) and `rotate-root` ([`root`], with its recovery).
+//! - [`reconcile`]: which of the mount's clients go, and when; [`creds`] (leases), [`token`]
+//!   (bearer tokens), [`static_roles`].
+//! - [`roles`] (a role's delete retires its `token/` client); [`periodic`]: the `rollback`
+//!   operation that runs it all.
+use std::time::Instant;
 
 use async_trait::async_trait;
-use genesys_core::genesys::{GenesysClient, HttpSettings};
-use genesys_core::region::EndpointOverrides;
-use time::OffsetDateTime;
 use tracing::debug;
 
 use crate::logical::{Backend, Context, LogicalError, Operation, Request, Response, SpecialPaths};
 
+pub mod backend;
+pub mod clock;
 pub mod config;
+pub mod configure;
 pub mod creds;
 pub mod fields;
 pub mod genesys;
 pub mod identity;
 pub mod lease;
+pub mod limits;
 pub mod managed;
 pub mod org_room;
 pub mod paths;
 pub mod periodic;
+pub mod purpose;
 pub mod reconcile;
 pub mod rekey;
+pub mod role;
 pub mod roles;
 pub mod root;
+pub mod root_rotation;
 pub mod static_guard;
 pub mod static_roles;
 pub mod store;
 pub mod token;
+pub mod token_cache;
 pub mod wal;
 
 #[cfg(all(test, feature = "endpoint-overrides"))]
 mod testing;
 
+pub use backend::{EngineSettings, GenesysBackend, KeyedLocks};
+pub use clock::{age, rfc3339, Clock, CLOCK_SKEW_ENV};
+pub use limits::{OP_DEADLINE, PASS_DEADLINE, PROPAGATION_TIMEOUT, SETTLE};
+
 use paths::Route;
 
-/// The longest any request runs: every Genesys wait and request inside it is cut to it, and what
-/// is still running then is dropped (as a crash would, which every step survives).
-pub const OP_DEADLINE: Duration = Duration::from_secs(120);
-/// The longest one periodic pass runs (the server calls about once a minute).
-pub const PASS_DEADLINE: Duration = Duration::from_secs(50);
-/// How old a record of an external change must be before anyone acts on it as abandoned: longer
-/// than any request runs ([`OP_DEADLINE`]), plus a minute for a request sent just before a crash
-/// to reach Genesys. Also the shortest `rollback_min_age`.
-pub const SETTLE: Duration = Duration::from_secs(OP_DEADLINE.as_secs() + 60);
-/// How long a fresh client may take to get its first token before it is given up.
-pub const PROPAGATION_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The engine's wall clock: the system's, or a test's.
-#[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> OffsetDateTime + Send + Sync>);
-
-impl Clock {
-    /// The system clock.
-    pub fn system() -> Clock {
-        Clock(Arc::new(OffsetDateTime::now_utc))
-    }
-
-    /// A clock that reads `now`.
-    pub fn from_fn(now: impl Fn() -> OffsetDateTime + Send + Sync + 'static) -> Clock {
-        Clock(Arc::new(now))
-    }
-
-    /// Now.
-    pub fn now(&self) -> OffsetDateTime {
-        (self.0)()
-    }
-}
-
-/// Test and demo builds only (cargo feature `endpoint-overrides`): whole seconds added to the
-/// engine's clock, so a test against a real server can make a write-ahead record look settled
-/// without waiting minutes (the plugin is registered again with it and reloaded). A build without
-/// the feature refuses it, as it refuses endpoint overrides.
-pub const CLOCK_SKEW_ENV: &str = "GENESYS_PLUGIN_CLOCK_SKEW_SECS";
-
-/// The engine's clock given [`CLOCK_SKEW_ENV`]'s value (`None`: unset).
-fn clock_from_env(skew: Option<&str>) -> Result<Clock, String> {
-    let Some(skew) = skew else {
-        return Ok(Clock::system());
-    };
-    if !cfg!(feature = "endpoint-overrides") {
-        return Err(format!(
-            "{CLOCK_SKEW_ENV} is set, but this build does not take it: it is compiled only into test and demo \
-             builds (cargo feature `endpoint-overrides`); unset it"
-        ));
-    }
-    let secs: i64 = skew
-        .trim()
-        .parse()
-        .map_err(|_| format!("{CLOCK_SKEW_ENV} must be whole seconds, got {skew:?}"))?;
-    Ok(Clock::from_fn(move || {
-        OffsetDateTime::now_utc() + time::Duration::seconds(secs)
-    }))
-}
-
-/// What the engine is built with.
-#[derive(Clone)]
-pub struct EngineSettings {
-    /// Regions redirected to loopback emulators (test builds only; empty otherwise).
-    pub overrides: EndpointOverrides,
-    /// Timeouts and retries of every Genesys call.
-    pub http: HttpSettings,
-    /// The wall clock.
-    pub clock: Clock,
-    /// How long a fresh client may take to get its first token.
-    pub propagation_timeout: Duration,
-}
-
-impl Default for EngineSettings {
-    fn default() -> Self {
-        Self {
-            overrides: EndpointOverrides::none(),
-            http: HttpSettings::default(),
-            clock: Clock::system(),
-            propagation_timeout: PROPAGATION_TIMEOUT,
-        }
-    }
-}
-
-/// One async lock per name (a role, a static role), made on first use.
-#[derive(Default)]
-pub struct KeyedLocks {
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-impl KeyedLocks {
-    /// Waits for and takes the lock of `name`.
-    pub async fn lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = self
-            .locks
-            .lock()
-            .expect("lock table")
-            .entry(name.to_owned())
-            .or_default()
-            .clone();
-        lock.lock_owned().await
-    }
-}
-
-/// The engine, as the server sees it through [`Backend`].
-pub struct GenesysBackend {
-    connector: genesys::Connector,
-    clock: Clock,
-    /// Held exclusively by `config` writes and deletes, `rotate-root` and its recovery; shared by
-    /// whatever creates clients (`creds/`, `token/`), so config cannot go (or the master's
-    /// secret change) under a create in flight.
-    root_lock: tokio::sync::RwLock<()>,
-    /// Per role (`role/<name>`) and static role (`static/<name>`).
-    locks: KeyedLocks,
-    tokens: token::TokenCache,
-    /// The org's client count, for the client limit.
-    org_room: org_room::OrgRoom,
-    last_reconcile: Mutex<Option<OffsetDateTime>>,
-    /// Why the engine cannot work (a bad `GENESYS_ENDPOINT_OVERRIDES`), answered to every call.
-    broken: Option<String>,
-}
-
-impl std::fmt::Debug for GenesysBackend {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GenesysBackend")
-            .field("connector", &self.connector)
-            .field("broken", &self.broken)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for GenesysBackend {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl GenesysBackend {
-    /// A new engine; its state lives in the server's storage, reached through each call's
-    /// context. Reads `GENESYS_ENDPOINT_OVERRIDES` (test builds only; a release build refuses
-    /// it): a bad value is logged and answered to every call.
-    pub fn new() -> Self {
-        match EndpointOverrides::from_env()
-            .map_err(|e| e.to_string())
-            .and_then(|overrides| {
-                Ok((
-                    overrides,
-                    clock_from_env(std::env::var(CLOCK_SKEW_ENV).ok().as_deref())?,
-                ))
-            }) {
-            Ok((overrides, clock)) => Self::with_settings(EngineSettings {
-                overrides,
-                clock,
-                ..EngineSettings::default()
-            }),
-            Err(e) => {
-                tracing::error!(error = %e, "the engine cannot start");
-                let mut engine = Self::with_settings(EngineSettings::default());
-                engine.broken = Some(e);
-                engine
-            }
-        }
-    }
-
-    /// An engine with these settings (tests: an emulator's endpoints, a clock).
-    pub fn with_settings(settings: EngineSettings) -> Self {
-        Self {
-            connector: genesys::Connector::new(settings.overrides, settings.http, settings.propagation_timeout),
-            clock: settings.clock,
-            root_lock: tokio::sync::RwLock::new(()),
-            locks: KeyedLocks::default(),
-            tokens: token::TokenCache::default(),
-            org_room: org_room::OrgRoom::default(),
-            last_reconcile: Mutex::new(None),
-            broken: None,
-        }
-    }
-
-    /// Now, by the engine's clock.
-    pub fn now(&self) -> OffsetDateTime {
-        self.clock.now()
-    }
-
-    /// The master client of `config` (cached with its token while the credential is the same).
-    pub async fn master(&self, config: &config::Config) -> Result<Arc<GenesysClient>, LogicalError> {
-        Ok(self
-            .connector
-            .master(config.region, config.generation, config.credentials()?)
-            .await)
-    }
-
     async fn dispatch(&self, ctx: &Context, req: Request) -> Result<Option<Response>, LogicalError> {
         match req.operation {
             Operation::Rollback => return periodic::run(self, ctx).await,
@@ -267,9 +95,9 @@ impl GenesysBackend {
         }
         let write = matches!(req.operation, Operation::Create | Operation::Update);
         match (route, req.operation) {
-            (Route::Config, Operation::Read) => config::read(self, ctx).await,
-            (Route::Config, Operation::Delete) => config::delete(self, ctx).await,
-            (Route::Config, _) if write => config::write(self, ctx, &req).await,
+            (Route::Config, Operation::Read) => configure::read(self, ctx).await,
+            (Route::Config, Operation::Delete) => configure::delete(self, ctx).await,
+            (Route::Config, _) if write => configure::write(self, ctx, &req).await,
             (Route::RotateRoot, _) => root::rotate(self, ctx, &req).await,
             (Route::Roles, _) => roles::list(ctx).await,
             (Route::Role(name), Operation::Read) => roles::read(ctx, name).await,
@@ -338,17 +166,6 @@ impl Backend for GenesysBackend {
             self.connector.forget_master().await;
         }
     }
-}
-
-/// How long ago `then` was, at `now` (zero if in the future).
-pub fn age(then: OffsetDateTime, now: OffsetDateTime) -> Duration {
-    Duration::try_from(now - then).unwrap_or(Duration::ZERO)
-}
-
-/// `t` as RFC 3339.
-pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| t.to_string())
 }
 
 #[cfg(all(test, feature = "endpoint-overrides"))]
@@ -460,15 +277,6 @@ mod tests {
         }
         assert!(!text.contains("wrong-secret-value-xyz"));
         assert!(leaked.is_empty(), "{} secret(s) or token(s) logged", leaked.len());
-    }
-
-    #[test]
-    fn a_clock_skew_moves_the_engines_clock_in_test_builds_only() {
-        let now = OffsetDateTime::now_utc();
-        assert!(clock_from_env(None).unwrap().now() - now < time::Duration::seconds(5));
-        let skewed = clock_from_env(Some("600")).unwrap().now() - now;
-        assert!(skewed >= time::Duration::seconds(600) && skewed < time::Duration::seconds(605));
-        assert!(clock_from_env(Some("10m")).is_err_and(|e| e.contains(CLOCK_SKEW_ENV)));
     }
 
     #[test]

@@ -4,19 +4,27 @@
 //! clients that are due, by [`super::reconcile`]'s rules); give due `token/` clients and static
 //! roles their new secret. Each part stands alone: a failure is logged and the next part runs;
 //! whatever is left is tried again on the next pass. Nothing here fails the operation.
+//!
+//! Only the active node runs it: an OpenBao HA standby also mounts the plugin and sends it the
+//! periodic call, but its storage is a read-only replica, so a pass there would change Genesys
+//! (delete a client, give one a new secret) and then fail to store the outcome.
 use std::collections::HashMap;
 use std::time::Duration;
 
 use tracing::{info, warn};
 
+use super::backend::GenesysBackend;
+use super::clock::age;
 use super::config::Config;
 use super::identity::Identity;
-use super::managed::{self, ManagedClient, NotDeleted, Phase, Purpose};
+use super::limits::SETTLE;
+use super::managed::{self, ManagedClient, NotDeleted, Phase};
+use super::purpose::Purpose;
 use super::reconcile::{self, Known, Step};
+use super::static_roles;
 use super::store;
 use super::token::{self, TokenPointer};
 use super::wal::{SecretTarget, Wal, WalKind};
-use super::{age, static_roles, GenesysBackend, SETTLE};
 use crate::logical::{Context, LogicalError, Response, Storage};
 
 /// How often the pass lists the org's clients when nothing is due: to report clients carrying
@@ -40,12 +48,16 @@ pub struct PassReport {
     pub rotated: usize,
     /// Parts that failed (messages; never secrets).
     pub errors: Vec<String>,
+    /// This node is an HA standby: the pass did nothing (the active node runs it).
+    pub standby: bool,
 }
 
 /// The `rollback` operation.
 pub async fn run(b: &GenesysBackend, ctx: &Context) -> Result<Option<Response>, LogicalError> {
     let report = pass(b, ctx).await;
-    if report.errors.is_empty() {
+    if report.standby {
+        tracing::debug!("periodic pass skipped: this node is a standby, the active node runs it");
+    } else if report.errors.is_empty() {
         tracing::debug!(?report, "periodic pass done");
     } else {
         warn!(?report, "periodic pass done with errors; the next pass tries again");
@@ -56,6 +68,19 @@ pub async fn run(b: &GenesysBackend, ctx: &Context) -> Result<Option<Response>, 
 /// One pass; what it did.
 pub async fn pass(b: &GenesysBackend, ctx: &Context) -> PassReport {
     let mut report = PassReport::default();
+    match ctx.system.standby().await {
+        Ok(false) => {}
+        Ok(true) => {
+            report.standby = true;
+            return report;
+        }
+        Err(e) => {
+            report
+                .errors
+                .push(format!("asking the server whether this node is a standby: {e}"));
+            return report;
+        }
+    }
     let storage = ctx.storage.as_ref();
     match super::root::recover_if_due(b, ctx).await {
         Ok(Some(_)) => report.root_recovered = true,
@@ -271,8 +296,11 @@ mod tests {
     use genesys_emulator::{routes, Fault, FaultAction, SeedClient};
     use serde_json::json;
 
+    use std::sync::Arc;
+
     use super::*;
     use crate::engine::testing::{Fixture, PREFIX, ROLE_ID};
+    use crate::logical::MemoryStorage;
 
     const LONG: Duration = Duration::from_secs(400 * 86_400);
 
@@ -357,6 +385,33 @@ mod tests {
         assert_eq!(report, PassReport::default());
         f.rollback().await;
         assert_eq!(f.genesys_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_standby_leaves_the_pass_to_the_active_node() {
+        // GIVEN a lease long expired and never revoked: its client is due for deletion
+        let f = Fixture::with_role().await;
+        f.read("creds/crm").await.unwrap();
+        f.advance(LONG);
+        let calls = f.genesys_calls();
+        // WHEN the pass runs on an HA standby
+        let standby = Context {
+            storage: f.ctx().storage,
+            system: Arc::new(MemoryStorage::standby()),
+        };
+        let report = pass(&f.engine, &standby).await;
+        // THEN it does nothing: no Genesys call, the client and its record stay
+        assert_eq!(
+            report,
+            PassReport {
+                standby: true,
+                ..PassReport::default()
+            }
+        );
+        assert_eq!(f.genesys_calls(), calls);
+        assert_eq!(f.managed_clients().len(), 1);
+        // AND the active node's pass does the work
+        assert_eq!(pass(&f.engine, &f.ctx()).await.deleted, 1);
     }
 
     #[tokio::test]

@@ -3,22 +3,25 @@
 //! only if the ownership rule says it is the mount's (name `<prefix><uuid>`, a uuid the mount
 //! recorded, the mount's marker); everything else (the master, other mounts' and secrets'
 //! clients, hand-made look-alikes) is foreign and never touched, only reported if it carries this
-//! mount's marker. Age counts from deactivation (`dateModified` of an inactive client and the
-//! record's own retirement time, both past the drain), except for a client whose create never
-//! committed: its secret was never handed out, and it goes once its write-ahead record is older
-//! than `rollback_min_age`.
+//! mount's marker. What the mount knows of a client becomes a claim, and the core judges it
+//! ([`genesys_core::guard::orphans`], as the Lambdas' pass does): age counts from
+//! deactivation (`dateModified` of an inactive client and the record's own retirement time,
+//! both past the drain), except for a client whose create never committed: its secret was never
+//! handed out, and it goes once its write-ahead record is `rollback_min_age` old. A soft-deleted
+//! client counts as absent from the listing.
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use genesys_core::domain::NamePrefix;
-use genesys_core::drain::DrainSettings;
-use genesys_core::genesys::{ClientState, OAuthClient};
-use genesys_core::ownership::retired_since;
+use genesys_core::genesys::OAuthClient;
+use genesys_core::guard::drain::DrainSettings;
+use genesys_core::guard::orphans::{self, Claim, Verdict};
 use time::OffsetDateTime;
 
-use super::age;
+use super::clock::{age, rfc3339};
 use super::identity::Identity;
-use super::managed::{self, ManagedClient, Phase, Purpose};
+use super::managed::{self, ManagedClient, Phase};
+use super::purpose::Purpose;
 use super::wal::{Wal, WalKind};
 
 /// How long past its expiry a lease's client waits for the server's revocation before the
@@ -131,7 +134,7 @@ pub fn drain(record: &ManagedClient) -> Duration {
         Purpose::Lease { .. } => Duration::ZERO,
         Purpose::Token { .. } => DrainSettings::default()
             .drain_for(Some(record.token_lifetime))
-            .unwrap_or(genesys_core::drain::MAX_DRAIN),
+            .unwrap_or(genesys_core::guard::drain::MAX_DRAIN),
     }
 }
 
@@ -162,8 +165,6 @@ pub fn plan(
                 continue;
             }
         };
-        listed.insert(uuid.clone());
-        let active = client.effective_state() == ClientState::Active;
         let step = |delete: bool, reason: String| {
             if delete {
                 Step::Delete {
@@ -179,58 +180,60 @@ pub fn plan(
                 }
             }
         };
-        if let Some(wal) = creates.get(uuid.as_str()) {
+        // What the mount knows of the client, for the core's judgement; `why` says it in the
+        // words of a record.
+        let (claim, why) = if let Some(wal) = creates.get(uuid.as_str()) {
             // The create never committed: the secret was never handed out.
             let wal_age = age(wal.created_at, now);
-            if wal_age >= min_age {
-                out.steps.push(step(
-                    true,
-                    format!(
-                        "its create never finished: write-ahead record {} s old (rollback_min_age {} s)",
-                        wal_age.as_secs(),
-                        min_age.as_secs()
-                    ),
-                ));
-            } else {
-                out.kept += 1;
-            }
-            continue;
-        }
-        let Some(record) = records.get(uuid.as_str()) else {
-            out.kept += 1;
-            continue;
-        };
-        let drain = drain(record);
-        match (&record.phase, &record.purpose) {
-            (Phase::Live, Purpose::Lease { expires_at, .. }) if now > *expires_at + LEASE_GRACE => {
-                out.steps.push(step(
-                    true,
-                    format!(
-                        "its lease expired at {} and was never revoked",
-                        super::rfc3339(*expires_at)
-                    ),
-                ));
-            }
-            (Phase::Live, Purpose::Token { role }) if !known.pointed(record) => {
-                out.steps
-                    .push(step(false, format!("role {role:?} no longer mints from it")));
-            }
-            (Phase::Live, _) => out.kept += 1,
-            (Phase::Retiring { since }, _) => {
-                if active && !drain.is_zero() {
-                    out.steps.push(step(false, "retired but still active".into()));
+            let claim = Claim::Unclaimed {
+                since: Some(wal.created_at),
+                after: min_age,
+            };
+            let why = format!(
+                "its create never finished: write-ahead record {} s old (rollback_min_age {} s)",
+                wal_age.as_secs(),
+                min_age.as_secs()
+            );
+            (claim, why)
+        } else if let Some(record) = records.get(uuid.as_str()) {
+            let drain = drain(record);
+            match (&record.phase, &record.purpose) {
+                (Phase::Live, Purpose::Lease { expires_at, .. }) if now > *expires_at + LEASE_GRACE => (
+                    Claim::Released {
+                        recorded: None,
+                        drain: Duration::ZERO,
+                    },
+                    format!("its lease expired at {} and was never revoked", rfc3339(*expires_at)),
+                ),
+                (Phase::Live, Purpose::Token { role }) if !known.pointed(record) && !client.is_soft_deleted() => {
+                    // Deactivated now and marked retiring, whatever its state: the record's
+                    // retirement then counts its drain.
+                    out.steps
+                        .push(step(false, format!("role {role:?} no longer mints from it")));
+                    listed.insert(uuid.clone());
                     continue;
                 }
-                let drained = |t: OffsetDateTime| age(t, now) >= drain;
-                let proven = drain.is_zero() || (drained(*since) && retired_since(client).is_some_and(drained));
-                if proven {
-                    out.steps
-                        .push(step(true, format!("retired, and drained for {} s", drain.as_secs())));
-                } else {
-                    out.kept += 1;
-                }
+                (Phase::Live, _) => (Claim::Held, String::new()),
+                (Phase::Retiring { since }, _) => (
+                    Claim::Released {
+                        recorded: Some(*since),
+                        drain,
+                    },
+                    format!("retired, and drained for {} s", drain.as_secs()),
+                ),
             }
+        } else {
+            (Claim::Held, String::new())
+        };
+        match orphans::judge(client, claim, now) {
+            // Deleted already, only still listed: as good as absent from the listing (its
+            // record is forgotten, its create record ended, below).
+            Verdict::Gone => continue,
+            Verdict::Keep(_) => out.kept += 1,
+            Verdict::Deactivate => out.steps.push(step(false, "retired but still active".into())),
+            Verdict::Delete { .. } => out.steps.push(step(true, why)),
         }
+        listed.insert(uuid.clone());
     }
 
     for record in known.records {
@@ -266,7 +269,7 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::managed::Purpose;
+    use crate::engine::purpose::Purpose;
     use serde_json::json;
 
     const H: u64 = 3600;
@@ -291,11 +294,12 @@ mod tests {
     }
 
     fn client(id: &str, name: &str, owner: Option<&Identity>, state: &str, modified: OffsetDateTime) -> OAuthClient {
-        let description = owner.map(|o| genesys_core::ownership::description(&o.owner, Some("Lease of role crm")));
+        let description =
+            owner.map(|o| genesys_core::guard::ownership::description(&o.owner, Some("Lease of role crm")));
         serde_json::from_value(json!({
             "id": id, "name": name, "description": description,
             "authorizedGrantType": "CLIENT-CREDENTIALS", "state": state,
-            "dateCreated": super::super::rfc3339(t(0)), "dateModified": super::super::rfc3339(modified),
+            "dateCreated": crate::engine::clock::rfc3339(t(0)), "dateModified": crate::engine::clock::rfc3339(modified),
         }))
         .unwrap()
     }
@@ -440,6 +444,48 @@ mod tests {
         let late = vec![client("c5", &name, Some(&a), "inactive", t(11 * H as i64))];
         let p = plan(&late, known, &a, &prefix(), t(12 * H as i64), Duration::from_secs(600));
         assert!(p.steps.is_empty());
+    }
+
+    #[test]
+    fn a_soft_deleted_client_is_gone_never_deleted_again_and_its_record_forgotten() {
+        // GIVEN a retired token client that Genesys soft-deleted (inactive, dateToDelete set;
+        // it still lists), long drained, and a create record whose client was soft-deleted
+        let a = identity(1);
+        let token = Purpose::Token { role: "crm".into() };
+        let records = vec![record(7, token, Phase::Retiring { since: t(0) })];
+        let wals = vec![create_wal(8, 0)];
+        let pointers = HashMap::new();
+        let known = Known {
+            records: &records,
+            wals: &wals,
+            pointers: &pointers,
+        };
+        let soft_deleted = |id: &str, n: u8| {
+            let mut c = client(id, &prefix().client_name(&uuid(n)), Some(&a), "inactive", t(0));
+            c.date_to_delete = Some(t(40 * 24 * H as i64));
+            c
+        };
+        let listing = vec![soft_deleted("c7", 7), soft_deleted("c8", 8)];
+        // WHEN the pass plans, long after
+        let p = plan(
+            &listing,
+            known,
+            &a,
+            &prefix(),
+            t(100 * H as i64),
+            Duration::from_secs(600),
+        );
+        // THEN neither is deleted again: the record is forgotten, the create record ends
+        assert_eq!(
+            p.steps,
+            vec![
+                Step::Forget { uuid: uuid(7) },
+                Step::EndWal {
+                    id: "w8".into(),
+                    uuid: uuid(8)
+                }
+            ]
+        );
     }
 
     #[test]

@@ -11,10 +11,12 @@ use genesys_core::secret::{ClientCredentials, SecretString};
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
+use super::backend::GenesysBackend;
+use super::clock::age;
 use super::config::Config;
 use super::genesys::{genesys_error, provably_unapplied};
+use super::limits::SETTLE;
 use super::wal::{SecretTarget, Wal, WalKind};
-use super::{age, GenesysBackend, SETTLE};
 use crate::logical::{LogicalError, Storage};
 
 /// A record that keeps a client's secret.

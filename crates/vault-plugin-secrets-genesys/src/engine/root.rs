@@ -5,71 +5,25 @@
 //! every instant either the stored secret works or the record holds a token that can replace it
 //! (the argument, step by step: docs/design/openbao-engine.md#rotate-root). Recovery waits until
 //! the record has settled ([`SETTLE`]): a request of a crashed process can no longer land.
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use genesys_core::genesys::GenesysError;
-use genesys_core::secret::AccessToken;
-use serde::{Deserialize, Serialize};
 use serde_json::json;
-use time::OffsetDateTime;
 use tracing::{error, info, warn};
 
+use super::backend::GenesysBackend;
+use super::clock::{age, rfc3339};
 use super::config::Config;
 use super::genesys::{genesys_error, provably_unapplied};
+use super::limits::SETTLE;
+use super::root_rotation::RootRotation;
 use super::store::{self, StoredSecret};
-use super::{age, rfc3339, GenesysBackend, SETTLE};
 use crate::logical::{Context, LogicalError, Request, Response, Storage};
 
 /// A recovery token must have this long left when the rotation starts: the record settles, then
 /// the next periodic pass (about a minute later) uses it. Genesys' shortest token lifetime, 300
 /// s, leaves room.
 const RECOVERY_LIFE: Duration = Duration::from_secs(SETTLE.as_secs() + 90);
-/// A recovery token with less than this left is not used.
-const RECOVERY_MIN_LEFT: Duration = Duration::from_secs(30);
-
-/// The write-ahead record of a root rotation: stored before the POST, deleted once the new
-/// secret is stored (or once it is proven the POST never landed).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RootRotation {
-    /// The master client.
-    pub client_id: String,
-    /// The config generation the rotation started from.
-    pub generation: u64,
-    /// A token of the secret that was current before the POST.
-    pub recovery_token: StoredSecret,
-    /// When that token expires.
-    #[serde(with = "time::serde::rfc3339")]
-    pub token_expires_at: OffsetDateTime,
-    /// When the rotation (or the last recovery attempt that may still land) started.
-    #[serde(with = "time::serde::rfc3339")]
-    pub started_at: OffsetDateTime,
-    /// Why recovery is impossible, once it is: an operator must write config with a secret
-    /// reset in Genesys Cloud.
-    #[serde(default)]
-    pub locked: Option<String>,
-}
-
-impl RootRotation {
-    /// The record, if a rotation is in progress.
-    pub async fn load(storage: &dyn Storage) -> Result<Option<RootRotation>, LogicalError> {
-        store::get(storage, store::ROOT_ROTATION).await
-    }
-
-    async fn save(&self, storage: &dyn Storage) -> Result<(), LogicalError> {
-        store::put(storage, store::ROOT_ROTATION, self).await
-    }
-
-    fn token(&self, now: OffsetDateTime) -> Option<AccessToken> {
-        let left = Duration::try_from(self.token_expires_at - now).ok()?;
-        (left >= RECOVERY_MIN_LEFT).then(|| {
-            AccessToken::new(
-                genesys_core::secret::SecretString::from(self.recovery_token.expose().to_owned()),
-                Instant::now() + left,
-            )
-        })
-    }
-}
-
 /// What a recovery found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recovery {

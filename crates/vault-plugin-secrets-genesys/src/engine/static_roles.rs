@@ -17,6 +17,8 @@ use serde_json::json;
 use time::OffsetDateTime;
 use tracing::info;
 
+use super::backend::GenesysBackend;
+use super::clock::{age, rfc3339};
 use super::config::Config;
 use super::fields::{bad, Fields};
 use super::genesys::genesys_error;
@@ -25,7 +27,6 @@ use super::rekey::{self, Holder};
 use super::static_guard;
 use super::store::{self, StoredSecret};
 use super::wal::{SecretTarget, Wal};
-use super::{age, rfc3339, GenesysBackend};
 use crate::logical::{Context, LogicalError, Request, Response, Storage};
 
 /// `rotation_period` when a role names none: a day.
@@ -417,8 +418,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::engine::limits::SETTLE;
     use crate::engine::testing::{crash_points, Fixture, Run, ROLE_ID};
-    use crate::engine::SETTLE;
     use crate::logical::{Operation, Request};
 
     fn crm_client(f: &Fixture) -> SeededClient {
@@ -559,7 +560,7 @@ mod tests {
         let f = Fixture::with_role().await;
         let master = other_master(&f);
         let marked = f.emu.seed_client(SeedClient {
-            description: Some(genesys_core::ownership::description(
+            description: Some(genesys_core::guard::ownership::description(
                 "arn:aws:secretsmanager:eu-west-1:111122223333:secret:crm-AbCdEf",
                 Some("CRM"),
             )),

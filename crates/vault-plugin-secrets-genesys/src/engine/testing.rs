@@ -17,7 +17,8 @@ use genesys_emulator::{ClientRecord, Emulator, EmulatorConfig, RoleDivision, See
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use super::{Clock, EngineSettings, GenesysBackend};
+use super::backend::{EngineSettings, GenesysBackend};
+use super::clock::Clock;
 use crate::logical::{
     Backend, Context, LeaseSecret, LogicalError, MemoryStorage, Operation, Request, Response, Storage, StorageError,
 };

@@ -4,8 +4,8 @@
 //! cached in memory (in the client's own token cache) until near expiry, never stored. When the
 //! role's grants or token lifetime change, the client is updated in place; when the role is
 //! deleted, the client is deactivated and deleted once its tokens have run out.
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -16,15 +16,18 @@ use serde_json::json;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
+use super::backend::GenesysBackend;
+use super::clock::age;
 use super::config::Config;
 use super::genesys::genesys_error;
 use super::identity::Identity;
-use super::managed::{self, ManagedClient, NewClient, Phase, Purpose};
+use super::managed::{self, ManagedClient, NewClient, Phase};
+use super::purpose::Purpose;
 use super::rekey::{self, Holder};
-use super::roles::Role;
+use super::role::Role;
 use super::store::{self, StoredSecret};
+use super::token_cache::TokenCache;
 use super::wal::{SecretTarget, Wal};
-use super::GenesysBackend;
 use crate::logical::{Context, LogicalError, Response, Storage};
 
 /// `token-clients/<role>`: which client the role's tokens come from.
@@ -43,44 +46,19 @@ pub async fn pointer(storage: &dyn Storage, role: &str) -> Result<Option<TokenPo
     store::get(storage, &pointer_key(role)).await
 }
 
-/// In-memory clients of the `token/` roles (each with its token cache), by record uuid and
-/// secret generation. Never stored.
-#[derive(Default)]
-pub struct TokenCache {
-    clients: Mutex<HashMap<String, (u64, Arc<GenesysClient>)>>,
-}
-
-impl std::fmt::Debug for TokenCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenCache").finish_non_exhaustive()
-    }
-}
-
-impl TokenCache {
-    fn client(
-        &self,
-        b: &GenesysBackend,
-        config: &Config,
-        record: &ManagedClient,
-    ) -> Result<Arc<GenesysClient>, LogicalError> {
-        let mut clients = self.clients.lock().expect("token cache lock");
-        if let Some((generation, client)) = clients.get(&record.uuid) {
-            if *generation == record.generation {
-                return Ok(client.clone());
-            }
-        }
+/// The role's client, from the token cache while its record's secret generation is the same
+/// (so its token is reused until near expiry).
+fn cached_client(
+    b: &GenesysBackend,
+    config: &Config,
+    record: &ManagedClient,
+) -> Result<Arc<GenesysClient>, LogicalError> {
+    b.tokens.client(&record.uuid, record.generation, || {
         let credentials = record.credentials().ok_or_else(|| {
             LogicalError::Internal(format!("the token client {} has no stored secret", record.client_id))
         })?;
-        let client = Arc::new(b.connector.client(config.region, credentials));
-        clients.insert(record.uuid.clone(), (record.generation, client.clone()));
-        Ok(client)
-    }
-
-    /// Drops the cached client (and token) of record `uuid`.
-    pub fn forget(&self, uuid: &str) {
-        self.clients.lock().expect("token cache lock").remove(uuid);
-    }
+        Ok(b.connector.client(config.region, credentials))
+    })
 }
 
 /// `token/<role>` read.
@@ -97,7 +75,7 @@ pub async fn read(b: &GenesysBackend, ctx: &Context, role_name: &str) -> Result<
         Some(record) => sync_with_role(b, storage, &config, &identity, record, &role).await?,
         None => create(b, storage, &config, &identity, role_name, &role).await?,
     };
-    let client = b.tokens.client(b, &config, &record)?;
+    let client = cached_client(b, &config, &record)?;
     let token = match client.token().await {
         Ok(token) => token,
         Err(e @ GenesysError::InvalidClient { .. }) => {
@@ -145,7 +123,7 @@ async fn create(
 ) -> Result<ManagedClient, LogicalError> {
     // A pointer to a retired or missing record is replaced; its client (if any) is the
     // periodic pass's to clean up.
-    b.org_room.reserve(b, config).await?;
+    b.reserve_client(config).await?;
     let created = managed::create(
         b,
         storage,
@@ -321,7 +299,7 @@ pub async fn rotate_if_due(
     config: &Config,
     record: &ManagedClient,
 ) -> Result<bool, LogicalError> {
-    if !record.is_live() || super::age(record.rotated_at, b.now()) < config.token_rotation_period() {
+    if !record.is_live() || age(record.rotated_at, b.now()) < config.token_rotation_period() {
         return Ok(false);
     }
     let role = record.purpose.role().to_owned();
@@ -333,7 +311,7 @@ pub async fn rotate_if_due(
     else {
         return Ok(false);
     };
-    if super::age(record.rotated_at, b.now()) < config.token_rotation_period() {
+    if age(record.rotated_at, b.now()) < config.token_rotation_period() {
         return Ok(false);
     }
     let mut holder = TokenHolder {
@@ -379,8 +357,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::engine::limits::SETTLE;
     use crate::engine::testing::{crash_points, Fixture, Run};
-    use crate::engine::SETTLE;
     use crate::logical::{Operation, Request};
 
     fn token_client(f: &Fixture) -> genesys_emulator::ClientRecord {

@@ -10,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::managed::Purpose;
+use super::purpose::Purpose;
 use super::store;
 use crate::logical::{LogicalError, Storage};
 

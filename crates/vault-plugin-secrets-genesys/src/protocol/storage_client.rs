@@ -134,4 +134,18 @@ impl SystemView for BrokeredServer {
             .map_err(|s| transport("max lease TTL", s))?;
         Ok(duration_from_nanos(reply.into_inner().ttl))
     }
+
+    async fn standby(&self) -> Result<bool, StorageError> {
+        let reply = self
+            .system
+            .clone()
+            .replication_state(pb::Empty {})
+            .await
+            .map_err(|s| transport("replication state", s))?;
+        Ok(reply.into_inner().state & REPLICATION_PERFORMANCE_STANDBY != 0)
+    }
 }
+
+/// sdk/helper/consts' `ReplicationPerformanceStandby`: set on an HA standby (OpenBao's standbys
+/// serve reads; Vault Enterprise's performance standbys likewise).
+const REPLICATION_PERFORMANCE_STANDBY: i32 = 1 << 14;

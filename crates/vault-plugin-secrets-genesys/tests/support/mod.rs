@@ -10,10 +10,14 @@
 //! let (status, body) = bao.write("genesys/data/a", json!({"x": 1})).await;
 //! ```
 //!
+//! [`cluster`] starts an HA cluster of real servers (Raft storage) with the same helpers.
+//!
 //! The `bao` binary comes from `BAO_BIN` (the Makefile sets it to the venv's OpenBao 2.7.2). The
 //! run directory (server.log, audit.log) is removed on drop, unless the test failed or
 //! `KEEP_BAO_DIR` is set.
 #![allow(dead_code)] // each test binary uses part of the harness
+
+pub mod cluster;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -26,13 +30,28 @@ use sha2::{Digest, Sha256};
 /// The dev server's root token.
 pub const ROOT_TOKEN: &str = "root";
 
-/// A running OpenBao dev server.
+/// A running OpenBao dev server. Its API (read, write, ...) is [`Api`]'s, with the root token.
 pub struct Bao {
     child: Child,
-    /// `http://127.0.0.1:PORT`.
-    pub addr: String,
+    api: Api,
     /// The run directory: config, plugins/, server.log, audit.log.
     pub dir: PathBuf,
+}
+
+impl std::ops::Deref for Bao {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+/// One server's HTTP API, called with one token.
+#[derive(Clone)]
+pub struct Api {
+    /// `http://127.0.0.1:PORT`.
+    pub addr: String,
+    token: String,
     http: reqwest::Client,
 }
 
@@ -50,7 +69,7 @@ pub fn example_binary(name: &str) -> PathBuf {
     path
 }
 
-fn bao_bin() -> PathBuf {
+pub fn bao_bin() -> PathBuf {
     let path = std::env::var_os("BAO_BIN").unwrap_or_else(|| {
         panic!(
             "BAO_BIN is not set: it must name the OpenBao server binary (`make test` sets it to the venv's \
@@ -62,14 +81,14 @@ fn bao_bin() -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free loopback port")
         .port()
 }
 
-fn run_dir() -> PathBuf {
+pub fn run_dir() -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "genesys-bao-{}-{}",
@@ -98,10 +117,7 @@ impl Bao {
             ),
         )
         .expect("the server config");
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("an HTTP client");
+        let http = http_client();
         // A port freed just before may be taken again; try a few.
         for _ in 0..3 {
             let port = free_port();
@@ -127,9 +143,8 @@ impl Bao {
             if healthy(&http, &addr, &mut child, Duration::from_secs(20)).await {
                 return Bao {
                     child,
-                    addr,
+                    api: Api::new(&addr, ROOT_TOKEN),
                     dir: dir.clone(),
-                    http,
                 };
             }
             stop(&mut child);
@@ -144,25 +159,9 @@ impl Bao {
     /// with `env` (`K=V` pairs: the plugin process inherits nothing else). Registering a name
     /// again replaces its entry; running processes keep the old one until reloaded.
     pub async fn register_plugin(&self, name: &str, binary: &Path, env: &[(&str, &str)]) {
-        let target = self.dir.join("plugins").join(name);
-        // Copied beside it, then renamed over it: registering again (new env) while the old
-        // binary runs must not write into a running executable.
-        let staged = self.dir.join(format!("{name}.staged"));
-        std::fs::copy(binary, &staged).unwrap_or_else(|e| panic!("copying {}: {e}", binary.display()));
-        std::fs::rename(&staged, &target).unwrap_or_else(|e| panic!("placing {}: {e}", target.display()));
-        let sha256 = format!(
-            "{:x}",
-            Sha256::digest(std::fs::read(&target).expect("the plugin binary"))
-        );
-        let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let (status, body) = self
-            .request(
-                reqwest::Method::PUT,
-                &format!("sys/plugins/catalog/secret/{name}"),
-                Some(json!({"sha256": sha256, "command": name, "env": env})),
-            )
-            .await;
-        assert!(status < 300, "registering plugin {name}: {status} {body}");
+        place_plugin(&self.dir, name, binary);
+        let sha256 = sha256_of(&self.dir.join("plugins").join(name));
+        self.catalog(name, &sha256, env).await;
     }
 
     /// Mounts plugin `plugin` at `path`.
@@ -191,47 +190,6 @@ impl Bao {
     pub async fn unmount(&self, path: &str) {
         let (status, body) = self.delete(&format!("sys/mounts/{path}")).await;
         assert!(status < 300, "unmounting {path}: {status} {body}");
-    }
-
-    /// `GET /v1/<path>`.
-    pub async fn read(&self, path: &str) -> (u16, Value) {
-        self.request(reqwest::Method::GET, path, None).await
-    }
-
-    /// `POST /v1/<path>` with `body`.
-    pub async fn write(&self, path: &str, body: Value) -> (u16, Value) {
-        self.request(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    /// `PUT /v1/<path>` with `body` (the `sys/` endpoints that take PUT).
-    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
-        self.request(reqwest::Method::PUT, path, Some(body)).await
-    }
-
-    /// `LIST /v1/<path>`.
-    pub async fn list(&self, path: &str) -> (u16, Value) {
-        self.request(reqwest::Method::from_bytes(b"LIST").expect("LIST"), path, None)
-            .await
-    }
-
-    /// `DELETE /v1/<path>`.
-    pub async fn delete(&self, path: &str) -> (u16, Value) {
-        self.request(reqwest::Method::DELETE, path, None).await
-    }
-
-    /// Any request with the root token; the status and the JSON body (`null` if none).
-    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}/v1/{}", self.addr, path.trim_start_matches('/')))
-            .header("X-Vault-Token", ROOT_TOKEN);
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     /// The server's log so far (its own lines and its plugins' stderr).
@@ -266,6 +224,96 @@ impl Bao {
     }
 }
 
+impl Api {
+    /// The API at `addr` (`http://127.0.0.1:PORT`), called with `token`.
+    pub fn new(addr: &str, token: &str) -> Api {
+        Api {
+            addr: addr.to_owned(),
+            token: token.to_owned(),
+            http: http_client(),
+        }
+    }
+
+    /// `GET /v1/<path>`.
+    pub async fn read(&self, path: &str) -> (u16, Value) {
+        self.request(reqwest::Method::GET, path, None).await
+    }
+
+    /// `POST /v1/<path>` with `body`.
+    pub async fn write(&self, path: &str, body: Value) -> (u16, Value) {
+        self.request(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// `PUT /v1/<path>` with `body` (the `sys/` endpoints that take PUT).
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.request(reqwest::Method::PUT, path, Some(body)).await
+    }
+
+    /// `LIST /v1/<path>`.
+    pub async fn list(&self, path: &str) -> (u16, Value) {
+        self.request(reqwest::Method::from_bytes(b"LIST").expect("LIST"), path, None)
+            .await
+    }
+
+    /// `DELETE /v1/<path>`.
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.request(reqwest::Method::DELETE, path, None).await
+    }
+
+    /// Registers secrets plugin `name` in the catalog: the binary `name` in the plugin directory,
+    /// with this SHA-256 and `env` (`K=V` pairs: the plugin process inherits nothing else).
+    pub async fn catalog(&self, name: &str, sha256: &str, env: &[(&str, &str)]) {
+        let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let (status, body) = self
+            .put(
+                &format!("sys/plugins/catalog/secret/{name}"),
+                json!({"sha256": sha256, "command": name, "env": env}),
+            )
+            .await;
+        assert!(status < 300, "registering plugin {name}: {status} {body}");
+    }
+
+    /// Any request with this API's token; the status and the JSON body (`null` if none).
+    pub async fn request(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}/v1/{}", self.addr, path.trim_start_matches('/')))
+            .header("X-Vault-Token", &self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+/// Copies `binary` into `dir`/plugins as `name`.
+pub fn place_plugin(dir: &Path, name: &str, binary: &Path) {
+    let target = dir.join("plugins").join(name);
+    // Copied beside it, then renamed over it: registering again (new env) while the old binary
+    // runs must not write into a running executable.
+    let staged = dir.join(format!("{name}.staged"));
+    std::fs::copy(binary, &staged).unwrap_or_else(|e| panic!("copying {}: {e}", binary.display()));
+    std::fs::rename(&staged, &target).unwrap_or_else(|e| panic!("placing {}: {e}", target.display()));
+}
+
+/// The SHA-256 (hex) of the file at `path`.
+pub fn sha256_of(path: &Path) -> String {
+    format!(
+        "{:x}",
+        Sha256::digest(std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())))
+    )
+}
+
+fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("an HTTP client")
+}
+
 impl Drop for Bao {
     fn drop(&mut self) {
         stop(&mut self.child);
@@ -277,7 +325,7 @@ impl Drop for Bao {
     }
 }
 
-async fn healthy(http: &reqwest::Client, addr: &str, child: &mut Child, within: Duration) -> bool {
+pub async fn healthy(http: &reqwest::Client, addr: &str, child: &mut Child, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         if let Ok(Some(_)) = child.try_wait() {
@@ -294,7 +342,7 @@ async fn healthy(http: &reqwest::Client, addr: &str, child: &mut Child, within: 
 }
 
 /// SIGTERM first: the server shuts its plugins down before exiting; SIGKILL after 10 s.
-fn stop(child: &mut Child) {
+pub fn stop(child: &mut Child) {
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use super::AppState;
+use super::state::AppState;
 use crate::credentials::{CredentialRecord, SeedCredential};
 use crate::faults::Fault;
 use crate::records::{CallRecord, ClientRecord, ClockAdvance, ConfigPatch, RoleSeed, SeedClient, SeededClient};

@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
-use super::pipeline::bearer_token;
-use super::AppState;
+use super::pipeline::{bearer_token, ShortListing};
+use super::state::AppState;
 use crate::error::ApiError;
 use crate::models::OAuthClientRequest;
 use crate::store::permissions;
@@ -18,10 +18,6 @@ type ApiResult = Result<Response, ApiError>;
 fn parse_request(body: &Bytes) -> Result<OAuthClientRequest, ApiError> {
     serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Unable to parse the request body: {e}")))
 }
-
-/// Marks a listing request hit by the `shortListing` fault (set by the pipeline).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct ShortListing;
 
 pub(crate) async fn list_clients(
     State(state): State<AppState>,

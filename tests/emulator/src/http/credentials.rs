@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::pipeline::bearer_token;
-use super::AppState;
+use super::state::AppState;
 use crate::credentials::Credential;
 use crate::error::ApiError;
 use crate::store::permissions;

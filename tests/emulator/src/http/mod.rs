@@ -2,48 +2,21 @@
 //! pipeline (call log, faults) and our own connection loop.
 //!
 //! Layout: `/__admin/*` goes to [`admin`]; everything else goes through [`pipeline`] (count,
-//! fault, log) and then to the real API's handlers in [`api`] and [`token`].
+//! fault, log) and then to the real API's handlers in [`api`], [`credentials`] and [`token`];
+//! [`state`] is what they all share with the [`crate::Emulator`] handle.
 
 pub(crate) mod admin;
 pub(crate) mod api;
 pub(crate) mod credentials;
 pub(crate) mod pipeline;
 pub(crate) mod server;
+pub(crate) mod state;
 pub(crate) mod token;
-
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::store::Store;
-
-/// State shared by the server and the [`crate::Emulator`] handle.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    store: Mutex<Store>,
-}
-
-pub(crate) type AppState = Arc<Shared>;
-
-impl Shared {
-    pub(crate) fn new(store: Store) -> Self {
-        Shared {
-            store: Mutex::new(store),
-        }
-    }
-
-    /// Locks the store, first removing the clients Genesys would have removed by now (soft
-    /// deletes past their `dateToDelete`, auto-deleted inactive clients): every access sees the
-    /// org as of the emulator's clock. A panic elsewhere while holding the lock leaves the data
-    /// usable (every store method leaves it consistent before it can panic), so poisoning is
-    /// ignored.
-    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
-        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
-        store.purge_expired();
-        store
-    }
-}
+pub(crate) use state::{AppState, Shared};
 
 /// The whole application.
 pub(crate) fn router(state: AppState) -> Router {

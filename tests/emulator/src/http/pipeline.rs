@@ -14,10 +14,14 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
 use super::server::ConnectionHandle;
-use super::AppState;
+use super::state::AppState;
 use crate::error::{ApiError, TokenError};
 use crate::faults::{routes, FaultAction};
 use crate::records::CallRecord;
+
+/// Marks a listing request hit by the `shortListing` fault (read by the listing's handler).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ShortListing;
 
 /// Route key and `{id}` path parameter of a request. Unknown paths get `"METHOD /path"`.
 pub(crate) fn classify(method: &Method, path: &str) -> (String, Option<String>) {
@@ -116,7 +120,7 @@ pub(crate) async fn pipeline(State(state): State<AppState>, req: Request, next: 
             // Only ever queued on the listing route (`Fault::check`); the handler drops a client.
             tracing::info!(route = %route, "fault: listing without its last client");
             let mut req = req;
-            req.extensions_mut().insert(super::api::ShortListing);
+            req.extensions_mut().insert(ShortListing);
             let resp = next.run(req).await;
             record(Some(resp.status().as_u16()));
             resp

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::pipeline::basic_credentials;
-use super::AppState;
+use super::state::AppState;
 use crate::error::TokenError;
 use crate::models::TokenRequest;
 

@@ -1,129 +1,40 @@
 //! The guard: the one room for the rules that decide whether an actor (an AWS secret, an OpenBao
 //! mount) may deactivate, re-key, delete or write into an integration credential a Genesys OAuth
 //! client. Every such path asks [`decide`] first; a new rule about which clients may be touched
-//! belongs here.
+//! belongs here, in this folder:
+//!
+//! - [`ownership`]: whose a client is (name, version, marker), and since when it is retired;
+//! - [`proof`](prove_possession): a stored credential that authenticates as the client it names;
+//! - [`Holders`]: who else in the org holds which client, and who could not be read;
+//! - [`drain`]: how long a retired client's tokens live on;
+//! - [`orphans`]: when an unheld client of the actor's may be deactivated or deleted;
+//! - [`masters`]: which clients are someone's master, never to be re-keyed by a bystander;
+//! - [`decide`] (here): the decision over all of them.
 //!
 //! Nothing is taken on its word: what a secret, a queue message or a tag claims is a claim. A
 //! client may be touched only if
 //! 1. nothing else in the org holds it: no master, no other served secret's current or pending
 //!    version ([`Holders`]), and every possible holder could be read (fail closed); and
 //! 2. it provably belongs to the actor: owned by the ownership rule
-//!    ([`crate::ownership::Owner::judge`]), or **proven**: the actor's stored credential got a
+//!    ([`ownership::Owner::judge`]), or **proven**: the actor's stored credential got a
 //!    token and `tokens/me` named that very client ([`prove_possession`], [`Proof`]).
 //!
 //! A client that fails either is kept as it is, and the caller says so (logs, metrics, `status`).
-//! The decision is pure; building the holders and running the proof are the front ends' and
+//! The decisions are pure; building the holders and running the proof are the front ends' and
 //! [`prove_possession`]'s.
 
-use std::collections::HashMap;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
+pub mod drain;
+mod holders;
+pub mod masters;
+pub mod orphans;
+pub mod ownership;
+mod proof;
 
-use crate::classify::Classify;
-use crate::genesys::{GenesysClient, GenesysError};
-use crate::ownership::Foreign;
-
-/// Who holds which client, org-wide: the masters of every allowed master secret and what every
-/// other served secret holds in its current and pending versions, plus the possible holders that
-/// could not be read. An incomplete view refuses every touch ([`Refusal::Unreadable`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Holders {
-    held: HashMap<String, String>,
-    unreadable: Vec<(String, String)>,
-}
-
-impl Holders {
-    /// Records that `holder` (for example `AWSCURRENT of <arn>`) holds client `client_id`.
-    pub fn hold(&mut self, client_id: impl Into<String>, holder: impl Into<String>) {
-        self.held.entry(client_id.into()).or_insert_with(|| holder.into());
-    }
-
-    /// Records that possible holder `secret` (a served secret, a master secret; `*` for the
-    /// list of them) could not be read, and why: it may hold any client.
-    pub fn unreadable(&mut self, secret: impl Into<String>, why: impl Into<String>) {
-        self.unreadable.push((secret.into(), why.into()));
-    }
-
-    /// Who holds `client_id`, if anyone.
-    pub fn holder(&self, client_id: &str) -> Option<&str> {
-        self.held.get(client_id).map(String::as_str)
-    }
-
-    /// The first possible holder that could not be read, if any: the secret, and why.
-    pub fn first_unreadable(&self) -> Option<(&str, &str)> {
-        self.unreadable.first().map(|(s, why)| (s.as_str(), why.as_str()))
-    }
-
-    /// Whether every possible holder was read.
-    pub fn is_complete(&self) -> bool {
-        self.unreadable.is_empty()
-    }
-}
-
-/// A proof of possession: the actor's stored credential got a token, and `tokens/me` named
-/// `client_id`. Recorded where the actor keeps its state (for the Lambdas, on the pending
-/// version's value as `possessionProof`), so later steps act on a proof, not on a claim.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Proof {
-    /// The client the credential authenticated as.
-    pub client_id: String,
-    /// When.
-    #[serde(with = "time::serde::rfc3339")]
-    pub proven_at: OffsetDateTime,
-}
-
-/// Why a credential did not prove that it holds the client it names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NotProven {
-    /// Genesys refused the credential (wrong secret, or the client is inactive, disabled or gone).
-    Refused,
-    /// The credential works, but `tokens/me` names another client (or none).
-    NamesOther(Option<String>),
-}
-
-impl fmt::Display for NotProven {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NotProven::Refused => f.write_str("Genesys Cloud refused the stored credential"),
-            NotProven::NamesOther(Some(id)) => write!(f, "the stored credential authenticates as client {id}"),
-            NotProven::NamesOther(None) => f.write_str("tokens/me names no client for the stored credential"),
-        }
-    }
-}
-
-/// Runs the proof: `client` is built from the actor's *stored* credential (id and secret), and
-/// `claimed` is the client id the actor's record names. Transient failures are errors (retry);
-/// a refused credential or another client is a definite [`NotProven`].
-pub async fn prove_possession(
-    client: &GenesysClient,
-    claimed: &str,
-    now: OffsetDateTime,
-) -> Result<Result<Proof, NotProven>, GenesysError> {
-    match client.token_info().await {
-        Ok(info) => {
-            let seen = info.o_auth_client.map(|c| c.id);
-            Ok(judge_proof(claimed, seen.as_deref(), now))
-        }
-        Err(GenesysError::InvalidClient { .. }) => Ok(Err(NotProven::Refused)),
-        Err(e) if e.is_retryable() => Err(e),
-        // A definite refusal of another kind (403 on tokens/me, say) proves nothing either.
-        Err(_) => Ok(Err(NotProven::Refused)),
-    }
-}
-
-/// The pure half of [`prove_possession`]: `seen` is the client `tokens/me` named.
-pub fn judge_proof(claimed: &str, seen: Option<&str>, now: OffsetDateTime) -> Result<Proof, NotProven> {
-    match seen {
-        Some(id) if id == claimed => Ok(Proof {
-            client_id: claimed.to_owned(),
-            proven_at: now,
-        }),
-        other => Err(NotProven::NamesOther(other.map(str::to_owned))),
-    }
-}
+pub use holders::Holders;
+use ownership::Foreign;
+pub use proof::{judge_proof, prove_possession, NotProven, Proof};
 
 /// What the actor can show for a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,6 +129,7 @@ pub fn decide(client_id: &str, standing: &Standing, holders: &Holders) -> Result
 mod tests {
     use super::*;
     use time::macros::datetime;
+    use time::OffsetDateTime;
 
     const NOW: OffsetDateTime = datetime!(2026-12-06 08:00 UTC);
 
