@@ -250,7 +250,9 @@ bench-orphans: venv
 
 ## bench-openbao: the OpenBao secrets engine (benches/openbao.py), run by `make bench`: read
 ## latency of creds/ (to a working client) and token/ beside a kv read through the same OpenBao
-## 2.7.2 dev server, the plugin's cold start (reload, new mount, handshake) and peak RSS; the
+## 2.7.2 dev server, below the rate limit; 1,000 live leases (creds/ per minute at the limit, the
+## time to revoke them all; about 20 min, BENCH_LEASES); the plugin's cold start (reload, new
+## mount, handshake) and peak RSS; the
 ## plugin's release build with the endpoint overrides (copied to $(BENCH_PLUGIN_DIR), apart from
 ## any release build) against the release emulator, all on 127.0.0.1
 bench-openbao: venv

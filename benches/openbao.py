@@ -20,6 +20,21 @@ Genesys emulator (release build), everything on 127.0.0.1 with ports chosen at r
         client.
     Runs are interleaved (kv, creds, cached token, first token) so all meet the same machine
     state; one warm-up round is not counted; figures are medians of BENCH_RUNS (default 10).
+    These are latencies **below the rate limit**: a round makes 5 calls with the master's token
+    (a create for creds/, a read, a deactivation and a delete for its revocation, a create for
+    the new role's client), so the bench pauses between rounds for the master's pacer to give
+    those slots back (61 s / 290 each); without the pause every call of a round waits for the
+    next slot, which is what a caller above the limit sees.
+  * **volume**: BENCH_LEASES (default 1,000) live leases on one mount, read back to back with no
+    pause: the **sustained creds/ per minute at the rate limit** (the master's one create per
+    lease is paced); creds/ latency below the limit on the empty mount and again with them all
+    live (BENCH_RUNS each, paced apart); the time for the server to revoke them all
+    (`sys/leases/revoke-prefix`, asynchronous: the server's expiration manager fans the
+    revocations out to the plugin, each a read, a deactivation and a delete with the master's
+    token) until the server lists no lease and the emulator no client of the mount; the
+    revocations the server had to retry (its log); the calls made with the master's token per
+    lease, and the 429s met (the emulator's call log; it limits each token to 300 requests a
+    minute, as Genesys Cloud does).
   * **cold start** of the plugin process (one process per mount: the plugin does not offer
     multiplexing), three ways:
       - `sys/plugins/reload/backend` of the `genesys/` mount (the server stops its process and
@@ -33,7 +48,8 @@ Genesys emulator (release build), everything on 127.0.0.1 with ports chosen at r
     Medians of BENCH_COLD_RUNS (default BENCH_RUNS) after one warm-up.
   * **peak RSS** (VmHWM in /proc/PID/status) of the plugin process that served all the reads
     above, and of a freshly mounted one that served one request; plugin processes are found by
-    their binary's path (/proc/PID/exe is the copy in the server's plugin directory).
+    their binary's path (/proc/PID/exe is the copy in the server's plugin directory), and of the
+    process that served the volume part.
 
 Prints tables; asserts nothing about speed. It fails (exit 1) only if a read does not do its
 job (no answer, no working credential), since a figure from a broken run would mean nothing.
@@ -67,6 +83,13 @@ from demo import DemoFailure, Proc  # noqa: E402
 RUN_DIR = ROOT / ".run" / "bench-openbao"
 PLUGIN_BIN = Path(os.environ.get("BENCH_PLUGIN_BIN", ROOT / "target" / "release" / "vault-plugin-secrets-genesys"))
 RUNS = int(os.environ.get("BENCH_RUNS", "10"))
+LEASES = int(os.environ.get("BENCH_LEASES", "1000"))
+# The master's pacer at Genesys Cloud's 300 requests a minute per token: a burst of 10, then a
+# slot every 61 s / 290 (crates/genesys-core/src/genesys/pace.rs).
+RATE_LIMIT = 300
+PACE_SLOT = 61 / 290
+MASTER_CALLS_PER_ROUND = 5
+REVOKE_STALL = 300  # seconds without a lease or client going: the server gave up on the rest
 COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", str(RUNS)))
 
 PLUGIN = "genesys"
@@ -189,11 +212,27 @@ def wait_for_new_process(binary: Path, old: set[int]) -> int:
     raise DemoFailure("no new plugin process after the reload")
 
 
+def master_calls(url: str, master_id: str) -> tuple[int, int]:
+    """Calls the emulator logged with the master's token (token requests left out), and the
+    429s it answered anyone."""
+    log = demo.admin(url, "GET", "calls/log") or []
+    mine = sum(1 for c in log if c.get("clientId") == master_id and "/oauth/token" not in c.get("route", ""))
+    limited = sum(1 for c in log if c.get("status") == 429)
+    return mine, limited
+
+
+def mount_clients(url: str) -> int:
+    """Clients the emulator holds that the plugin made (named with its default prefix)."""
+    return sum(1 for c in demo.admin(url, "GET", "clients") if c["name"].startswith("vault-genesys-"))
+
+
 def seed_emulator(url: str) -> dict:
     demo.admin(url, "POST", "roles", {"roleId": GENESYS_ROLE_ID, "permissions": ["analytics:*:view"]})
     master = demo.admin(url, "POST", "clients", {
         "name": "bench-openbao-master", "state": "active", "accessTokenValiditySeconds": 86400,
         "permissions": demo.MASTER_PERMISSIONS,
+        # It holds the role its roles assign (the role rule, checked on the role's write).
+        "roleDivisions": [{"roleId": GENESYS_ROLE_ID, "divisionId": "*"}],
     })
     if not master or not master.get("id") or not master.get("secret"):
         raise DemoFailure("emulator: POST /__admin/clients did not answer {id, secret}")
@@ -226,6 +265,80 @@ def log_handshakes(log: str, binary: Path) -> list[float]:
     return out
 
 
+def run_volume(bao: Bao, emu_url: str, master_id: str) -> dict:
+    """LEASES live leases on one mount: latency below the limit before and after, the sustained
+    rate at the limit, and the time to revoke them all (see the docstring)."""
+    def paced_creds(label: str) -> list[float]:
+        time.sleep(10 * PACE_SLOT + 0.5)  # the pacer's burst back
+        out = []
+        for _ in range(RUNS):
+            t, status, answer = bao.timed("GET", f"{MOUNT}/creds/{ROLE}")
+            if status != 200:
+                raise DemoFailure(f"volume creds ({label}): HTTP {status} {json.dumps(answer)[:300]}")
+            out.append(t)
+            time.sleep(2 * PACE_SLOT)
+        return out
+
+    say(f"   volume: {LEASES} leases")
+    base = mount_clients(emu_url)  # the token/ roles' clients, which stay
+    start = paced_creds("start")
+    time.sleep(10 * PACE_SLOT + 0.5)
+    calls_before, _ = master_calls(emu_url, master_id)
+    times = []
+    began = time.perf_counter()
+    for n in range(LEASES):
+        t, status, answer = bao.timed("GET", f"{MOUNT}/creds/{ROLE}")
+        if status != 200:
+            raise DemoFailure(f"volume creds {n}: HTTP {status} {json.dumps(answer)[:300]}")
+        times.append(time.perf_counter() - began)
+        if n % 100 == 99:
+            say(f"   volume: {n + 1} leases in {times[-1]:.1f} s")
+    fill = times[-1]
+    calls_after, _ = master_calls(emu_url, master_id)
+    skip = min(20, LEASES // 2)  # the pacer's burst of 10, and then some
+    per_minute = 60 * (LEASES - skip) / (times[-1] - times[skip - 1])
+    at_limit = median([b - a for a, b in zip(times[skip - 1:], times[skip:])])
+    end = paced_creds("end")
+    live = mount_clients(emu_url) - base
+    if live != LEASES + 2 * RUNS:
+        raise DemoFailure(f"{live} new clients of the mount for {LEASES + 2 * RUNS} leases")
+
+    log_mark = bao.log_path.stat().st_size
+    revoke_before, _ = master_calls(emu_url, master_id)
+    began = time.perf_counter()
+    bao.ok("PUT", f"sys/leases/revoke-prefix/{MOUNT}/creds/{ROLE}", {"sync": False})
+    last, progressed, reported, left = None, began, began, None
+    while True:
+        status, answer = bao.request("LIST", f"sys/leases/lookup/{MOUNT}/creds/{ROLE}/")
+        leases_left = len(answer["data"]["keys"]) if status == 200 and answer and answer.get("data") else 0
+        clients_left = mount_clients(emu_url) - base
+        now = time.perf_counter()
+        if leases_left == 0 and clients_left == 0:
+            break
+        if (leases_left, clients_left) != last:
+            last, progressed = (leases_left, clients_left), now
+        if now - reported > 60:
+            say(f"   volume: revoking, {leases_left} leases and {clients_left} clients left after {now - began:.0f} s")
+            reported = now
+        if now - progressed > REVOKE_STALL:
+            # Leases the server gave up on (irrevocable) stay listed: a figure, not a crash.
+            say(f"   volume: revocation stalled with {leases_left} leases and {clients_left} clients left")
+            left = (leases_left, clients_left)
+            break
+        time.sleep(0.5)
+    revoke = time.perf_counter() - began
+    revoke_after, limited = master_calls(emu_url, master_id)
+    with open(bao.log_path, encoding="utf-8", errors="replace") as f:
+        f.seek(log_mark)
+        retried = sum(1 for line in f if "failed to revoke lease" in line)
+    return {
+        "start": start, "end": end, "live": live, "fill": fill, "per_minute": per_minute, "at_limit": at_limit,
+        "issue_calls": (calls_after - calls_before) / LEASES, "revoke": revoke,
+        "revoked_per_minute": 60 * live / revoke, "revoke_calls": (revoke_after - revoke_before) / live,
+        "retried": retried, "limited": limited, "left": left,
+    }
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:9.1f} ms"
 
@@ -251,11 +364,14 @@ def main() -> int:
         emu, emu_url = lambdas.start_emulator("openbao")
         procs.append(emu)
         master = seed_emulator(emu_url)
+        # Room for the volume part; each token limited as Genesys Cloud limits it.
+        demo.admin(emu_url, "POST", "config", {"clientLimit": 10 * LEASES + 100, "rateLimitPerMinute": RATE_LIMIT})
         bao = Bao(bao_bin)
         plugin_path = bao.register(PLUGIN, PLUGIN_BIN, {"GENESYS_ENDPOINT_OVERRIDES": f"{REGION_DOMAIN}={emu_url}"})
         bao.ok("POST", f"sys/mounts/{MOUNT}", {"type": PLUGIN})
         bao.ok("POST", f"{MOUNT}/config", {
             "client_id": master["id"], "client_secret": master["secret"], "region": REGION_DOMAIN,
+            "client_limit": 10 * LEASES + 100,
         })
         bao.ok("POST", f"{MOUNT}/roles/{ROLE}", {"role_divisions": f"{GENESYS_ROLE_ID}:*"})
         bao.ok("POST", "secret/data/bench", {"data": {"value": "not a secret"}})
@@ -295,9 +411,12 @@ def main() -> int:
                 for k, v in round_.items():
                     reads[k].append(v)
             say(f"   reads: round {n} of {RUNS}{' (warm-up, not counted)' if n == 0 else ''} done")
+            time.sleep(MASTER_CALLS_PER_ROUND * PACE_SLOT + 0.2)  # below the limit: see the docstring
 
         served_pid = the_plugin_pid(plugin_path, 1)
         served_rss = vm_hwm(served_pid)
+        volume = run_volume(bao, emu_url, master["id"])
+        volume_rss = vm_hwm(served_pid)
 
         # Cold starts, with the server's log at debug for go-plugin's lines.
         status, _ = bao.request("POST", "sys/loggers", {"level": "debug"})
@@ -354,6 +473,24 @@ def main() -> int:
         for key, label in rows:
             v = reads[key]
             say(f"   {label:<50}{ms(median(v)):>14}   ({min(v) * 1000:.1f} .. {max(v) * 1000:.1f} ms)")
+        say()
+        say(f"== Volume: {LEASES} live leases on one mount (the emulator limits each token to {RATE_LIMIT}/min)")
+        say(f"   creds/<role> below the limit, empty mount, median of {RUNS}       {ms(median(volume['start']))}"
+            f"   ({min(volume['start']) * 1000:.1f} .. {max(volume['start']) * 1000:.1f} ms)")
+        say(f"   creds/<role> below the limit, {volume['live']} leases live, median of {RUNS}  "
+            f"{ms(median(volume['end']))}   ({min(volume['end']) * 1000:.1f} .. {max(volume['end']) * 1000:.1f} ms)")
+        say(f"   {LEASES} creds/ back to back (at the limit)                  {volume['fill']:9.1f} s")
+        say(f"   sustained creds/ per minute at the limit (after the burst)  {volume['per_minute']:9.1f} /min")
+        say(f"   creds/ latency at the limit, median                         {ms(volume['at_limit'])}")
+        say(f"   calls with the master's token per lease (issue)             {volume['issue_calls']:9.2f}")
+        say(f"   revoke-prefix of {volume['live']} leases until none is left            {volume['revoke']:9.1f} s"
+            f"   ({volume['revoked_per_minute']:.1f} /min)")
+        say(f"   calls with the master's token per lease (revocation)        {volume['revoke_calls']:9.2f}")
+        say(f"   revocations the server retried (its log)                    {volume['retried']:9d}")
+        if volume["left"]:
+            say(f"   NOT REVOKED: {volume['left'][0]} leases, {volume['left'][1]} clients (the time above is to the stall)")
+        say(f"   429s the emulator answered, whole run                       {volume['limited']:9d}")
+        say(f"   plugin peak RSS (VmHWM) after the volume part             {lambdas.mib(volume_rss)}")
         say()
         say(f"== Plugin cold start, median of {COLD_RUNS}")
         say(f"   reload of {MOUNT}/ (sys/plugins/reload/backend)          {ms(median(reload_only))}")

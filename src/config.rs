@@ -341,8 +341,8 @@ impl Default for ReconcileConfig {
     fn default() -> Self {
         Self {
             horizon: Self::DEFAULT_HORIZON,
-            client_limit: 500,
-            limit_margin: 10,
+            client_limit: genesys_core::client_limit::DEFAULT_CLIENT_LIMIT,
+            limit_margin: genesys_core::client_limit::DEFAULT_LIMIT_MARGIN,
             dry_run: false,
             configured_drain: None,
             drain_margin: genesys_core::guard::drain::DEFAULT_MARGIN,
@@ -351,6 +351,15 @@ impl Default for ReconcileConfig {
 }
 
 impl ReconcileConfig {
+    /// `CLIENT_LIMIT` and `CLIENT_LIMIT_MARGIN` as the core's one rule of when a create is
+    /// refused ([`genesys_core::client_limit`]), which the OpenBao engine applies too.
+    pub fn client_limit_rule(&self) -> genesys_core::client_limit::ClientLimit {
+        genesys_core::client_limit::ClientLimit {
+            limit: self.client_limit,
+            margin: self.limit_margin,
+        }
+    }
+
     /// Environment variable: the horizon in seconds (default 172800 = 48 h, at most 90 days).
     pub const ENV_HORIZON: &'static str = "RECONCILE_HORIZON_SECONDS";
     /// Environment variable: the org's client limit (default 500).

@@ -720,7 +720,7 @@ pub(crate) async fn before_create<S: SecretStore, H: Future<Output = Holders>>(
 /// its client limit.
 pub(crate) fn check_client_limit(count: usize, master: &str, config: &ReconcileConfig) -> Result<(), ReconcileError> {
     crate::metrics::client_limit_headroom(config.client_limit, count, master);
-    if count + config.limit_margin >= config.client_limit {
+    if config.client_limit_rule().refuses(count) {
         warn!(
             count,
             limit = config.client_limit,

@@ -133,15 +133,12 @@ pub struct OrgClients {
 impl OrgClients {
     /// From a listing, with the reconciliation settings' limit and margin.
     pub fn of(listing: &genesys_core::genesys::ClientListing, config: &crate::config::ReconcileConfig) -> Self {
-        let listed = listing.len();
+        let listed = genesys_core::client_limit::ClientLimit::counted(listing);
         OrgClients {
             listed,
             soft_deleted: listing.clients.iter().filter(|c| c.is_soft_deleted()).count(),
             limit: config.client_limit,
-            creates_left: config
-                .client_limit
-                .saturating_sub(config.limit_margin)
-                .saturating_sub(listed),
+            creates_left: config.client_limit_rule().creates_left(listed),
         }
     }
 }

@@ -7,6 +7,8 @@
 //!   throwaway client (`genesys-rotator conformance`).
 //! - [`domain`]: validated domain types (the managed-name prefix, version and client ids, token
 //!   lifetimes), each valid by construction.
+//! - [`client_limit`]: the org's OAuth client limit: what counts against it, and the margin kept
+//!   free under it (the one rule both front ends refuse a create by).
 //! - [`guard`]: the one room for the rules deciding whether a client may be deactivated,
 //!   re-keyed, deleted or written into a credential: ownership, proof of possession, holders
 //!   org-wide (fail closed), the drain, when an unheld client may go; every such path asks it.
@@ -25,6 +27,7 @@
 
 pub mod backoff;
 pub mod classify;
+pub mod client_limit;
 pub mod conformance;
 pub mod deadline;
 pub mod domain;

@@ -17,8 +17,9 @@ const LAYERS: &[&[&str]] = &[
     &["secret"],
     // The one HTTP client for Genesys Cloud.
     &["genesys"],
-    // Whether a client may be touched (every rule of it); which role-divisions a master lacks.
-    &["guard", "role_rule"],
+    // Whether a client may be touched (every rule of it); which role-divisions a master lacks;
+    // what counts against the org's client limit.
+    &["guard", "role_rule", "client_limit"],
     // The live check against a real org.
     &["conformance"],
     // The life of a managed client, stage by stage, over all of the above.

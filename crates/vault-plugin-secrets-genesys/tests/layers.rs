@@ -25,7 +25,8 @@ const ENGINE_LAYERS: &[&[&str]] = &[
     &[
         "clock", "limits", "paths", "fields", "store", "lease", "genesys", "purpose",
     ],
-    // The stored records; which clients a static role may rotate; `token/` clients in memory.
+    // The stored records; which clients a static role may rotate; `token/` clients and the
+    // org's client count in memory.
     &[
         "config",
         "role",
@@ -34,6 +35,7 @@ const ENGINE_LAYERS: &[&[&str]] = &[
         "wal",
         "static_guard",
         "token_cache",
+        "org_room",
     ],
     // The engine's state every request shares.
     &["backend"],

@@ -431,6 +431,58 @@ async fn leased_clients_work_renew_and_are_deleted_on_revocation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leases_stop_at_the_client_limit_margin_before_genesys_refuses() {
+    // GIVEN an org whose client limit is 8, and the mount keeping 2 places free
+    let env = Env::configured().await;
+    let bao = &env.bao;
+    env.emu.set_client_limit(8);
+    let (status, body) = bao
+        .write("genesys/config", json!({"client_limit": 8, "client_limit_margin": 2}))
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (_, config) = bao.read("genesys/config").await;
+    assert_eq!(config["data"]["client_limit"], 8, "{config}");
+    assert_eq!(config["data"]["client_limit_margin"], 2, "{config}");
+    let held = env.emu.clients().len();
+    assert!(held < 6, "the org already holds {held} clients");
+
+    // WHEN leases are read until the engine refuses
+    let mut leases = Vec::new();
+    let (status, body) = loop {
+        let (status, body) = bao.read("genesys/creds/crm").await;
+        if status != 200 || leases.len() > 8 {
+            break (status, body);
+        }
+        leases.push(body["data"]["client_id"].as_str().unwrap().to_owned());
+    };
+
+    // THEN the refusal is the engine's, a 400 that names the count, the limit and the margin,
+    // with 2 places still free in the org
+    assert_eq!(status, 400, "{body}");
+    let error = error_of(&body);
+    assert!(
+        error.contains("holds 6 OAuth clients")
+            && error.contains("limit of 8 (client_limit)")
+            && error.contains("keeps 2 of them free (client_limit_margin)"),
+        "{error}"
+    );
+    assert_eq!(leases.len(), 6 - held);
+    assert_eq!(env.emu.clients().len(), 6);
+    // AND nothing is created past the refusal
+    let creates = env.emu.call_counts()[routes::CREATE_CLIENT];
+    let (status, _) = bao.read("genesys/creds/crm").await;
+    assert_eq!(status, 400);
+    assert_eq!(env.emu.call_counts()[routes::CREATE_CLIENT], creates);
+    assert_eq!(env.clients_of("genesys").await.len(), leases.len());
+    // AND the leases issued are revoked whole
+    let (status, body) = bao.put("sys/leases/revoke-prefix/genesys/creds/crm", json!({})).await;
+    assert_eq!(status, 204, "{body}");
+    assert!(env.clients_of("genesys").await.is_empty());
+
+    env.check_bystanders_and_logs().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_static_roles_and_root_rotation() {
     let mut env = Env::configured().await;
 

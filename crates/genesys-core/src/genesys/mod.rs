@@ -918,6 +918,44 @@ mod tests {
         );
     }
 
+    /// Which calls wait for whose pace. The rate limit is per token, so a client's API calls
+    /// take slots of its own pacer only: another client (a new client checking its own token,
+    /// a client acting with a token it was handed) has its own and never waits for the
+    /// master's, and token requests, made with a credential rather than a token, take none.
+    #[tokio::test]
+    async fn only_calls_made_with_the_same_token_share_a_pace() {
+        // Nothing listens on port 9: every request fails below HTTP, after taking its slot.
+        let endpoints = Endpoints::single(Url::parse("http://127.0.0.1:9").unwrap());
+        let settings = HttpSettings {
+            max_attempts: 1,
+            requests_per_minute: std::num::NonZeroU32::new(1),
+            ..HttpSettings::default()
+        };
+        let token = |v: &str| AccessToken::expiring_in(SecretString::from(v.to_owned()), Duration::from_secs(600));
+        let master =
+            GenesysClient::with_access_token(reqwest::Client::new(), endpoints, "master", token("m"), settings);
+        let transport = |r: Result<_, GenesysError>| matches!(r, Err(GenesysError::Transport { .. }));
+        let paced = |r: Result<_, GenesysError>| matches!(r, Err(GenesysError::Paced { .. }));
+        // Under a deadline 30 s away, a call whose slot is 61 s away fails at once as Paced.
+        crate::deadline::run_until(Some(Instant::now() + Duration::from_secs(30)), async {
+            // The master's one slot goes to its first call; its second has none.
+            assert!(transport(master.get_client("x").await.map(|_| ())));
+            assert!(paced(master.get_client("x").await.map(|_| ())));
+            // A new client's own calls are not held by the master's pace.
+            let handed = master.sibling_with_token("new", token("n"));
+            assert!(transport(handed.token_info().await.map(|_| ())));
+            let fresh = master.sibling(ClientCredentials::new(ClientId::parse("fresh").unwrap(), "s"));
+            // Its token requests take no slot of anyone's: each one is made.
+            assert!(transport(fresh.token_info().await.map(|_| ())));
+            assert!(transport(fresh.fresh_token().await.map(|_| ())));
+            assert!(transport(fresh.token_info().await.map(|_| ())));
+            // And the master's pace is unchanged by theirs: still no slot.
+            assert!(paced(master.list_clients().await.map(|_| ())));
+        })
+        .await
+        .expect("nothing waits for a slot");
+    }
+
     #[tokio::test]
     async fn a_token_only_client_uses_its_token_and_cannot_get_another() {
         let endpoints = Endpoints::single(Url::parse("http://127.0.0.1:9").unwrap());

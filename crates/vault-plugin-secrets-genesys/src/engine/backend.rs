@@ -1,5 +1,5 @@
 //! The engine's state, shared by every request: the way to Genesys Cloud, the clock, the locks,
-//! the `token/` clients' cache, when the mount was last reconciled. What the engine is built
+//! the `token/` clients' cache, the org's client count, when the mount was last reconciled. What the engine is built
 //! with ([`EngineSettings`]). The server reaches it through [`Backend`](crate::logical::Backend),
 //! implemented at the engine's root, which routes each request to its path's module.
 use std::collections::HashMap;
@@ -14,6 +14,7 @@ use super::clock::{clock_from_env, Clock, CLOCK_SKEW_ENV};
 use super::config::Config;
 use super::genesys::Connector;
 use super::limits::PROPAGATION_TIMEOUT;
+use super::org_room::OrgRoom;
 use super::token_cache::TokenCache;
 use crate::logical::LogicalError;
 
@@ -72,6 +73,8 @@ pub struct GenesysBackend {
     /// Per role (`role/<name>`) and static role (`static/<name>`).
     pub(super) locks: KeyedLocks,
     pub(super) tokens: TokenCache,
+    /// The org's client count, for the client limit.
+    pub(super) org_room: OrgRoom,
     pub(super) last_reconcile: Mutex<Option<OffsetDateTime>>,
     /// Why the engine cannot work (a bad `GENESYS_ENDPOINT_OVERRIDES`), answered to every call.
     pub(super) broken: Option<String>,
@@ -127,6 +130,7 @@ impl GenesysBackend {
             root_lock: tokio::sync::RwLock::new(()),
             locks: KeyedLocks::default(),
             tokens: TokenCache::default(),
+            org_room: OrgRoom::default(),
             last_reconcile: Mutex::new(None),
             broken: None,
         }
@@ -143,5 +147,15 @@ impl GenesysBackend {
             .connector
             .master(config.region, config.generation, config.credentials()?)
             .await)
+    }
+
+    /// Takes a place under the org's client limit (`config`'s `client_limit` and
+    /// `client_limit_margin`) for one new client, or refuses with a bad request: see
+    /// [`OrgRoom`]. Every create of a client calls it first.
+    pub async fn reserve_client(&self, config: &Config) -> Result<(), LogicalError> {
+        let master = self.master(config).await?;
+        self.org_room
+            .reserve(&master, config.generation, config.client_limit(), self.now())
+            .await
     }
 }

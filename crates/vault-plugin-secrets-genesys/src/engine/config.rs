@@ -1,9 +1,11 @@
 //! The mount's stored configuration (`config`): the master credential, its region, and the
-//! mount's settings (`name_prefix`, `rollback_min_age`, `token_rotation_period`, `role_rule`),
+//! mount's settings (`name_prefix`, `rollback_min_age`, `token_rotation_period`, `role_rule`,
+//! `client_limit`, `client_limit_margin`),
 //! with their defaults and bounds. The path that writes, reads and deletes it is
 //! [`super::configure`].
 use std::time::Duration;
 
+use genesys_core::client_limit::{ClientLimit, DEFAULT_CLIENT_LIMIT, DEFAULT_LIMIT_MARGIN};
 use genesys_core::domain::NamePrefix;
 use genesys_core::region::Region;
 use genesys_core::secret::ClientCredentials;
@@ -24,6 +26,8 @@ pub const MAX_ROLLBACK_MIN_AGE: Duration = Duration::from_secs(86_400);
 pub const DEFAULT_TOKEN_ROTATION: Duration = Duration::from_secs(86_400);
 /// Bounds of `token_rotation_period`.
 pub const TOKEN_ROTATION_RANGE: std::ops::RangeInclusive<u64> = 3600..=90 * 86_400;
+/// Largest `client_limit`, as the Lambdas' `CLIENT_LIMIT`.
+pub const MAX_CLIENT_LIMIT: u64 = 1_000_000;
 
 /// The stored configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -45,6 +49,14 @@ pub struct Config {
     /// turned it off (configs stored before the field existed read as on).
     #[serde(default = "role_rule_default")]
     pub role_rule: bool,
+    /// The org's OAuth client limit ([`genesys_core::client_limit`]); configs stored before the
+    /// field existed read the Lambdas' default.
+    #[serde(default = "client_limit_default")]
+    pub client_limit: usize,
+    /// Places kept free under `client_limit`: a new client is refused once the org holds
+    /// `client_limit - client_limit_margin`.
+    #[serde(default = "client_limit_margin_default")]
+    pub client_limit_margin: usize,
     /// The organization the master acts in (from `tokens/me`).
     pub org_id: Option<String>,
     /// Counts changes of the stored master secret (writes and root rotations): which cached
@@ -57,6 +69,14 @@ pub struct Config {
 
 fn role_rule_default() -> bool {
     true
+}
+
+fn client_limit_default() -> usize {
+    DEFAULT_CLIENT_LIMIT
+}
+
+fn client_limit_margin_default() -> usize {
+    DEFAULT_LIMIT_MARGIN
 }
 
 impl Config {
@@ -96,5 +116,13 @@ impl Config {
     /// `token_rotation_period`.
     pub fn token_rotation_period(&self) -> Duration {
         Duration::from_secs(self.token_rotation_period_s)
+    }
+
+    /// `client_limit` and `client_limit_margin` as the core's rule.
+    pub fn client_limit(&self) -> ClientLimit {
+        ClientLimit {
+            limit: self.client_limit,
+            margin: self.client_limit_margin,
+        }
     }
 }

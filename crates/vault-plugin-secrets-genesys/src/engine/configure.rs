@@ -1,11 +1,12 @@
 //! `config`: the master credential (`client_id`, write-only `client_secret`), its `region`, and
 //! the mount's settings (`name_prefix`, `rollback_min_age`, `token_rotation_period`,
-//! `role_rule`). A write is checked in full before anything is stored: fields, then the
+//! `role_rule`, `client_limit`, `client_limit_margin`). A write is checked in full before anything is stored: fields, then the
 //! credential against Genesys Cloud (token, `tokens/me`, the four permissions), then, unless
 //! `role_rule` is false, the role rule ([`genesys_core::role_rule`]): the master's own client
 //! must hold every role-division of every role of the mount. A refused write changes nothing.
 //! The prefix and the organization cannot change while the mount holds clients, whose cleanup
 //! depends on both.
+use genesys_core::client_limit::{ClientLimit, DEFAULT_CLIENT_LIMIT, DEFAULT_LIMIT_MARGIN};
 use genesys_core::domain::NamePrefix;
 use genesys_core::region::Region;
 use genesys_core::role_rule;
@@ -16,7 +17,7 @@ use tracing::info;
 use super::backend::GenesysBackend;
 use super::clock::rfc3339;
 use super::config::{
-    Config, DEFAULT_PREFIX, DEFAULT_ROLLBACK_MIN_AGE, DEFAULT_TOKEN_ROTATION, MAX_ROLLBACK_MIN_AGE,
+    Config, DEFAULT_PREFIX, DEFAULT_ROLLBACK_MIN_AGE, DEFAULT_TOKEN_ROTATION, MAX_CLIENT_LIMIT, MAX_ROLLBACK_MIN_AGE,
     TOKEN_ROTATION_RANGE,
 };
 use super::fields::{bad, Fields};
@@ -27,7 +28,7 @@ use super::root_rotation::RootRotation;
 use super::store::{self, StoredSecret};
 use crate::logical::{Context, LogicalError, Request, Response, Storage};
 
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 9] = [
     "client_id",
     "client_secret",
     "region",
@@ -35,6 +36,8 @@ const FIELDS: [&str; 7] = [
     "rollback_min_age",
     "token_rotation_period",
     "role_rule",
+    "client_limit",
+    "client_limit_margin",
 ];
 
 /// What the mount holds that needs the master and the prefix to clean up.
@@ -153,6 +156,20 @@ pub async fn write(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<O
         Some(on) => on,
         None => existing.as_ref().is_none_or(|c| c.role_rule),
     };
+    let client_limit = match f.int("client_limit")? {
+        Some(n) if n == 0 || n > MAX_CLIENT_LIMIT => {
+            return Err(bad("client_limit", format!("must be from 1 to {MAX_CLIENT_LIMIT}")))
+        }
+        Some(n) => n as usize,
+        None => existing.as_ref().map_or(DEFAULT_CLIENT_LIMIT, |c| c.client_limit),
+    };
+    let client_limit_margin = match f.int("client_limit_margin")? {
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        None => existing
+            .as_ref()
+            .map_or(DEFAULT_LIMIT_MARGIN, |c| c.client_limit_margin),
+    };
+    ClientLimit::new(client_limit, client_limit_margin).map_err(|e| bad("client_limit_margin", e))?;
 
     let holdings = Holdings::of(storage).await?;
     if let Some(old) = &existing {
@@ -204,6 +221,8 @@ pub async fn write(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<O
         rollback_min_age_s: rollback_min_age,
         token_rotation_period_s: token_rotation,
         role_rule,
+        client_limit,
+        client_limit_margin,
         org_id,
         generation: existing
             .as_ref()
@@ -284,6 +303,8 @@ pub async fn read(_b: &GenesysBackend, ctx: &Context) -> Result<Option<Response>
         "rollback_min_age": config.rollback_min_age_s,
         "token_rotation_period": config.token_rotation_period_s,
         "role_rule": config.role_rule,
+        "client_limit": config.client_limit,
+        "client_limit_margin": config.client_limit_margin,
         "organization_id": config.org_id,
         "owner": identity.map(|i| i.owner),
         "root_rotated_at": config.root_rotated_at.map(rfc3339),

@@ -54,6 +54,7 @@ pub async fn issue(b: &GenesysBackend, ctx: &Context, role_name: &str) -> Result
     let mount_max = ctx.system.max_lease_ttl().await?;
     let terms = lease::issue(role.ttl(), role.max_ttl(), mount_default, mount_max).map_err(LogicalError::BadRequest)?;
     let lifetime = lease::token_lifetime(role.token_lifetime(), terms.ttl);
+    b.reserve_client(&config).await?;
     let now = b.now();
     let created = managed::create(
         b,
@@ -535,5 +536,123 @@ mod tests {
         f.rollback().await;
         assert!(f.managed_clients().is_empty());
         let _ = ROLE_ID;
+    }
+}
+
+/// Leases near the org's client limit ([`super::org_room`]).
+#[cfg(all(test, feature = "endpoint-overrides"))]
+mod client_limit_tests {
+    use std::time::Duration;
+
+    use genesys_emulator::routes;
+    use serde_json::json;
+
+    use crate::engine::managed::ManagedClient;
+    use crate::engine::testing::Fixture;
+    use crate::engine::wal::Wal;
+    use crate::logical::{LogicalError, Response};
+
+    fn calls(f: &Fixture, route: &str) -> u64 {
+        f.emu.call_counts().get(route).copied().unwrap_or(0)
+    }
+
+    fn is_limit_refusal(r: &Result<Option<Response>, LogicalError>) -> bool {
+        matches!(r, Err(LogicalError::BadRequest(m))
+            if m.contains("client_limit") && m.contains("client_limit_margin") && m.contains("of its limit of"))
+    }
+
+    #[tokio::test]
+    async fn leases_are_refused_while_the_margin_is_still_free() {
+        // GIVEN an org whose limit is 10, and a mount that keeps 3 places free
+        let f = Fixture::with_role().await;
+        f.emu.set_client_limit(10);
+        f.write("config", json!({"client_limit": 10, "client_limit_margin": 3}))
+            .await
+            .unwrap();
+        let before = f.emu.clients().len();
+        let creates_before = calls(&f, routes::CREATE_CLIENT);
+        assert!(before < 7, "the fixture's org holds {before} clients");
+        // WHEN creds are read until the engine refuses
+        let mut issued = 0;
+        let refusal = loop {
+            let r = f.read("creds/crm").await;
+            if r.is_err() || issued > 10 {
+                break r;
+            }
+            issued += 1;
+        };
+        // THEN the refusal is the engine's own, naming the limit and the margin, with 3 places
+        // still free: Genesys never refused anything
+        assert!(is_limit_refusal(&refusal), "{refusal:?}");
+        assert_eq!(f.emu.clients().len(), 7);
+        assert_eq!(issued, 7 - before);
+        assert_eq!(calls(&f, routes::CREATE_CLIENT) - creates_before, issued as u64);
+        // AND a refused read creates nothing and leaves no record
+        let creates = calls(&f, routes::CREATE_CLIENT);
+        assert!(is_limit_refusal(&f.read("creds/crm").await));
+        assert!(is_limit_refusal(&f.read("token/crm").await));
+        assert_eq!(calls(&f, routes::CREATE_CLIENT), creates);
+        assert!(Wal::all(f.storage.as_ref()).await.unwrap().is_empty());
+        assert_eq!(ManagedClient::all(f.storage.as_ref()).await.unwrap().len(), issued);
+        // AND once the operator raises the limit, leases are issued again
+        f.write("config", json!({"client_limit": 11})).await.unwrap();
+        f.emu.set_client_limit(11);
+        f.read("creds/crm").await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn far_from_the_limit_the_org_is_listed_once_a_minute_not_per_lease() {
+        let f = Fixture::with_role().await;
+        let lists = calls(&f, routes::LIST_CLIENTS);
+        for _ in 0..3 {
+            f.read("creds/crm").await.unwrap();
+        }
+        assert_eq!(calls(&f, routes::LIST_CLIENTS), lists + 1);
+        f.advance(crate::engine::org_room::RECOUNT_AFTER + Duration::from_secs(1));
+        f.read("creds/crm").await.unwrap();
+        assert_eq!(calls(&f, routes::LIST_CLIENTS), lists + 2);
+    }
+
+    #[tokio::test]
+    async fn a_lower_limit_applies_to_the_next_lease_on_a_fresh_count() {
+        // GIVEN a count taken far from the default limit
+        let f = Fixture::with_role().await;
+        f.read("creds/crm").await.unwrap();
+        let lists = calls(&f, routes::LIST_CLIENTS);
+        // WHEN the operator lowers client_limit to what the org holds plus the margin
+        let held = f.emu.clients().len();
+        f.write("config", json!({"client_limit": held + 2, "client_limit_margin": 2}))
+            .await
+            .unwrap();
+        // THEN the next lease is refused, after a new listing
+        assert!(is_limit_refusal(&f.read("creds/crm").await));
+        assert_eq!(calls(&f, routes::LIST_CLIENTS), lists + 1);
+        assert_eq!(f.emu.clients().len(), held);
+    }
+
+    #[tokio::test]
+    async fn the_limit_settings_default_to_the_lambdas_and_bad_ones_change_nothing() {
+        let f = Fixture::with_role().await;
+        let read = f.read("config").await.unwrap().unwrap();
+        assert_eq!(read.data["client_limit"], json!(500));
+        assert_eq!(read.data["client_limit_margin"], json!(10));
+        for (body, field) in [
+            (
+                json!({"client_limit": 10, "client_limit_margin": 10}),
+                "client_limit_margin",
+            ),
+            (json!({"client_limit_margin": 500}), "client_limit_margin"),
+            (json!({"client_limit": 0}), "client_limit"),
+            (json!({"client_limit": "many"}), "client_limit"),
+            (json!({"client_limit_margin": -1}), "client_limit_margin"),
+        ] {
+            let r = f.write("config", body.clone()).await;
+            assert!(
+                matches!(&r, Err(LogicalError::BadRequest(m)) if m.contains(field)),
+                "{body}: {r:?}"
+            );
+        }
+        let after = f.read("config").await.unwrap().unwrap();
+        assert_eq!(after.data, read.data);
     }
 }

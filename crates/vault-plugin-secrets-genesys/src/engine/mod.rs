@@ -16,7 +16,8 @@
 //! - The stored records: [`config`] (the mount's configuration), [`role`] (a role),
 //!   [`root_rotation`] (a root rotation's write-ahead record), [`identity`] (the mount's owner
 //!   id), [`wal`] (write-ahead records); [`static_guard`] (which clients a static role may
-//!   rotate); [`token_cache`] (the `token/` clients in memory).
+//!   rotate); [`token_cache`] (the `token/` clients in memory); [`org_room`] (the org's client
+//!   count in memory, for the client limit).
 //! - [`backend`]: the engine's state every request shares.
 //! - [`managed`]: the clients the engine creates; [`rekey`]: new secrets behind a write-ahead
 //!   record; the paths `config` ([`configure`]) and `rotate-root` ([`root`], with its recovery).
@@ -42,6 +43,7 @@ pub mod identity;
 pub mod lease;
 pub mod limits;
 pub mod managed;
+pub mod org_room;
 pub mod paths;
 pub mod periodic;
 pub mod purpose;

@@ -123,6 +123,7 @@ async fn create(
 ) -> Result<ManagedClient, LogicalError> {
     // A pointer to a retired or missing record is replaced; its client (if any) is the
     // periodic pass's to clean up.
+    b.reserve_client(config).await?;
     let created = managed::create(
         b,
         storage,
