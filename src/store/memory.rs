@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
-    answer_to_put_over, SecretDescription, SecretStore, SecretValue, SecretsManagerCall, StoreError, Version,
-    AWSCURRENT, AWSPENDING, AWSPREVIOUS, SERVED_TAG,
+    answer_to_put_over, BatchValues, SecretDescription, SecretStore, SecretValue, SecretsManagerCall, StoreError, Version,
+    AWSCURRENT, AWSPENDING, AWSPREVIOUS, BATCH_LIMIT, SERVED_TAG,
 };
 
 /// Account and region of the ARNs the store makes.
@@ -95,6 +95,9 @@ struct State {
     secrets: Vec<StoredSecret>,
     planned: Vec<(SecretsManagerCall, Planned)>,
     calls: Vec<SecretsManagerCall>,
+    /// Secrets whose values BatchGetSecretValue answers with an AccessDeniedException entry (a
+    /// resource policy or key that denies this reader).
+    batch_denied: HashSet<String>,
 }
 
 impl State {
@@ -314,6 +317,13 @@ impl MemorySecretStore {
         self.lock().planned.push((operation, Planned::Hook(Box::new(hook))));
     }
 
+    /// Makes BatchGetSecretValue answer secret `secret_id` (ARN or name) with an
+    /// AccessDeniedException entry in `Errors` from now on, as AWS does for a secret the caller
+    /// may not read; the other secrets of the call are still answered.
+    pub fn deny_batch_read(&self, secret_id: &str) {
+        self.lock().batch_denied.insert(secret_id.to_owned());
+    }
+
     /// Whether a planned failure or hook is still waiting for its call.
     pub fn armed(&self) -> bool {
         !self.lock().planned.is_empty()
@@ -506,6 +516,57 @@ impl SecretStore for MemorySecretStore {
                 .keys()
                 .cloned()
                 .collect())
+        })
+    }
+
+    async fn current_values(&self, secret_ids: &[&str]) -> Result<BatchValues, StoreError> {
+        const OP: SecretsManagerCall = SecretsManagerCall::BatchGetSecretValue;
+        self.call(OP, |state| {
+            if secret_ids.is_empty() || secret_ids.len() > BATCH_LIMIT {
+                return Err(refused(
+                    OP,
+                    "ValidationException",
+                    format!(
+                        "1 validation error detected: Value at 'secretIdList' failed to satisfy constraint: Member \
+                         must have length less than or equal to {BATCH_LIMIT} and greater than or equal to 1 (got {})",
+                        secret_ids.len()
+                    ),
+                ));
+            }
+            let mut batch = BatchValues::default();
+            for &id in secret_ids {
+                let error = |code: &str, message: String| (id.to_owned(), (code.to_owned(), message));
+                let Some(i) = state.find(id) else {
+                    let (k, v) = error(
+                        "ResourceNotFoundException",
+                        format!("Secrets Manager can't find the specified secret: {id}"),
+                    );
+                    batch.errors.insert(k, v);
+                    continue;
+                };
+                let secret = &state.secrets[i];
+                if state.batch_denied.contains(id) || state.batch_denied.contains(&secret.arn) {
+                    let (k, v) = error("AccessDeniedException", format!("not authorized to read {id}"));
+                    batch.errors.insert(k, v);
+                    continue;
+                }
+                let current = secret
+                    .holder_of(AWSCURRENT)
+                    .and_then(|v| Some((v.clone(), secret.versions[&v].value.clone()?)));
+                match current {
+                    Some((version_id, value)) => {
+                        batch.values.insert(secret.arn.clone(), SecretValue { version_id, value });
+                    }
+                    None => {
+                        let (k, v) = error(
+                            "ResourceNotFoundException",
+                            format!("Secrets Manager can't find the specified secret value for staging label: {AWSCURRENT}"),
+                        );
+                        batch.errors.insert(k, v);
+                    }
+                }
+            }
+            Ok(batch)
         })
     }
 
