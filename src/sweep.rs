@@ -38,7 +38,7 @@ pub async fn reconcile_served<S: SecretStore, R: Retirement>(
     rotator: &Rotator<S, R>,
     now: OffsetDateTime,
 ) -> ReconcileReport {
-    let census = rotator.census("").await;
+    let census = Box::pin(rotator.census("")).await;
     let Some(served) = &census.served else {
         let e = census.listing_error.as_ref().expect("a census without a listing says why");
         warn!(error = %e, "reconciliation could not list the served secrets; nothing changed");
@@ -56,7 +56,7 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
     secret_arns: &[String],
     now: OffsetDateTime,
 ) -> ReconcileReport {
-    let census = rotator.census("").await;
+    let census = Box::pin(rotator.census("")).await;
     reconcile_census(rotator, config, &census, secret_arns, now).await
 }
 

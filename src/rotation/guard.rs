@@ -78,7 +78,8 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// The clients that the masters and the served secrets other than `except` hold, and which
     /// of them could not be read. See [`census`](Self::census).
     pub(crate) async fn holders(&self, except: &str) -> Holders {
-        self.census(except).await.holders
+        // Boxed: the census is a long chain of calls, awaited deep inside a step.
+        Box::pin(self.census(except)).await.holders
     }
 
     /// One reading of every possible holder: the [`Holders`] of the masters and of the served
@@ -122,7 +123,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         }
         for chunk in readable.chunks(BATCH_LIMIT) {
             let ids: Vec<&str> = chunk.iter().map(|(arn, _)| *arn).collect();
-            let batch = self.store.current_values(&ids).await;
+            let batch = Box::pin(self.store.current_values(&ids)).await;
             for &(arn, listed) in chunk {
                 let who = format!("secret {arn}");
                 let answer = match &batch {

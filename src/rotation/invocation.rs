@@ -24,7 +24,11 @@ tokio::task_local! {
 
 /// Runs `invocation` with its own, empty cache of master reads.
 pub(crate) async fn scope<F: Future>(invocation: F) -> F::Output {
-    MASTER_READS.scope(RefCell::new(HashMap::new()), invocation).await
+    // Boxed: a whole step's future is large, and a debug build keeps copies of it in each
+    // caller's stack frame.
+    MASTER_READS
+        .scope(RefCell::new(HashMap::new()), Box::pin(invocation))
+        .await
 }
 
 fn cached(arn: &str, stage: &'static str) -> Option<Option<SecretValue>> {
