@@ -311,7 +311,8 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
                 serde_json::to_value(crate::rotation::invocation::scope(self.handle_batch(event, now)).await)
             }
             Trigger::Schedule => {
-                let report = crate::rotation::invocation::scope(crate::sweep::reconcile_served(&self.rotator, now)).await;
+                let report =
+                    crate::rotation::invocation::scope(crate::sweep::reconcile_served(&self.rotator, now)).await;
                 serde_json::to_value(report)
             }
         }

@@ -40,7 +40,10 @@ pub async fn reconcile_served<S: SecretStore, R: Retirement>(
 ) -> ReconcileReport {
     let census = Box::pin(rotator.census("")).await;
     let Some(served) = &census.served else {
-        let e = census.listing_error.as_ref().expect("a census without a listing says why");
+        let e = census
+            .listing_error
+            .as_ref()
+            .expect("a census without a listing says why");
         warn!(error = %e, "reconciliation could not list the served secrets; nothing changed");
         crate::metrics::cleanup_failures(crate::metrics::CleanupFailure::Reconcile, 1);
         return ReconcileReport::listing_failed(e);

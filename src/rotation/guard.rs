@@ -169,7 +169,13 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 .store
                 .get_value(&secret.arn, Version::IdAndStage(pending, AWSPENDING))
                 .await;
-            record(holders, &secret.arn, AWSPENDING, read, &format!("secret {}", secret.arn));
+            record(
+                holders,
+                &secret.arn,
+                AWSPENDING,
+                read,
+                &format!("secret {}", secret.arn),
+            );
         }
         census.served = Some(served);
         census

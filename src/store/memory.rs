@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
-    answer_to_put_over, BatchValues, SecretDescription, SecretStore, SecretValue, SecretsManagerCall, StoreError, Version,
-    AWSCURRENT, AWSPENDING, AWSPREVIOUS, BATCH_LIMIT, SERVED_TAG,
+    answer_to_put_over, BatchValues, SecretDescription, SecretStore, SecretValue, SecretsManagerCall, StoreError,
+    Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS, BATCH_LIMIT, SERVED_TAG,
 };
 
 /// Account and region of the ARNs the store makes.
@@ -555,12 +555,16 @@ impl SecretStore for MemorySecretStore {
                     .and_then(|v| Some((v.clone(), secret.versions[&v].value.clone()?)));
                 match current {
                     Some((version_id, value)) => {
-                        batch.values.insert(secret.arn.clone(), SecretValue { version_id, value });
+                        batch
+                            .values
+                            .insert(secret.arn.clone(), SecretValue { version_id, value });
                     }
                     None => {
                         let (k, v) = error(
                             "ResourceNotFoundException",
-                            format!("Secrets Manager can't find the specified secret value for staging label: {AWSCURRENT}"),
+                            format!(
+                                "Secrets Manager can't find the specified secret value for staging label: {AWSCURRENT}"
+                            ),
                         );
                         batch.errors.insert(k, v);
                     }

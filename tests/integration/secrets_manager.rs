@@ -151,7 +151,10 @@ async fn batch_get_secret_value_reads_awscurrent_twenty_at_most_with_an_error_pe
     let batch = store.current_values(&[&arn, &gone, &scheduled]).await.unwrap();
     let value = batch.answer_for(&arn).expect("answered").expect("read");
     assert_eq!(value.version_id, current);
-    assert_eq!(secrecy::ExposeSecret::expose_secret(&value.value), json!({"v": 0}).to_string());
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(&value.value),
+        json!({"v": 0}).to_string()
+    );
     for unreadable in [&gone, &scheduled] {
         let why = batch.answer_for(unreadable).expect("answered").unwrap_err();
         assert!(why.contains("Exception"), "{why}");

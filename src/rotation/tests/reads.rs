@@ -21,11 +21,14 @@ impl Fixture {
         (0..n)
             .map(|i| {
                 let value = self.integration_json(&format!("held-{i}"), "x", &format!("team{i}-"));
-                let arn = self.store.create_served_secret(&format!("genesys/other-{i}"), &value.to_string());
+                let arn = self
+                    .store
+                    .create_served_secret(&format!("genesys/other-{i}"), &value.to_string());
                 if i < pending {
                     let token = self.store.begin_rotation(&arn);
                     let next = self.integration_json(&format!("pending-{i}"), "y", &format!("team{i}-"));
-                    self.store.insert_version(&arn, &token, Some(&next.to_string()), &[AWSPENDING]);
+                    self.store
+                        .insert_version(&arn, &token, Some(&next.to_string()), &[AWSPENDING]);
                 }
                 arn
             })
@@ -33,7 +36,11 @@ impl Fixture {
     }
 
     /// The calls of `operation` made while `f` runs.
-    async fn calls_during<T>(&self, operation: SecretsManagerCall, f: impl std::future::Future<Output = T>) -> (T, usize) {
+    async fn calls_during<T>(
+        &self,
+        operation: SecretsManagerCall,
+        f: impl std::future::Future<Output = T>,
+    ) -> (T, usize) {
         let before = self.store.call_count(operation);
         let out = f.await;
         (out, self.store.call_count(operation) - before)
@@ -83,7 +90,10 @@ async fn a_finish_secret_reads_no_more_single_values_with_more_served_secrets() 
         }
         // WHEN finishSecret runs
         let (finished, gets) = f
-            .calls_during(SecretsManagerCall::GetSecretValue, f.step(&arn, &token, Step::FinishSecret))
+            .calls_during(
+                SecretsManagerCall::GetSecretValue,
+                f.step(&arn, &token, Step::FinishSecret),
+            )
             .await;
         finished.unwrap();
         assert_eq!(f.client(&f.legacy_id).unwrap().state, ClientState::Inactive);
@@ -92,7 +102,10 @@ async fn a_finish_secret_reads_no_more_single_values_with_more_served_secrets() 
     }
     // THEN its single reads are the same, and only its batch reads grow, one per 20 secrets
     assert_eq!(single_reads[0], single_reads[1], "{single_reads:?}");
-    assert_eq!(batch_reads, vec![5usize.div_ceil(BATCH_LIMIT), 60usize.div_ceil(BATCH_LIMIT)]);
+    assert_eq!(
+        batch_reads,
+        vec![5usize.div_ceil(BATCH_LIMIT), 60usize.div_ceil(BATCH_LIMIT)]
+    );
 }
 
 #[tokio::test]
@@ -111,7 +124,10 @@ async fn an_error_entry_in_a_batch_keeps_the_replaced_client_and_names_the_secre
     assert!(matches!(e, RotationError::GuardUnreadable { .. }), "{e:?}");
     assert!(genesys_core::classify::Classify::is_retryable(&e));
     let text = e.to_string();
-    assert!(text.contains(&others[22]) && text.contains("AccessDeniedException"), "{text}");
+    assert!(
+        text.contains(&others[22]) && text.contains("AccessDeniedException"),
+        "{text}"
+    );
     assert_eq!(f.client(&f.legacy_id).unwrap().state, ClientState::Active);
     assert!(f.queue.sent().is_empty());
 }
@@ -125,9 +141,10 @@ async fn a_secret_missing_from_the_batch_answer_fails_closed() {
     let token = f.created(&arn).await;
     let others = f.other_served(3, 0);
     let gone = others[1].clone();
-    f.store.before_next(SecretsManagerCall::BatchGetSecretValue, move |store| {
-        store.deny_batch_read(&gone);
-    });
+    f.store
+        .before_next(SecretsManagerCall::BatchGetSecretValue, move |store| {
+            store.deny_batch_read(&gone);
+        });
     // WHEN finishSecret runs
     let e = f.step(&arn, &token, Step::FinishSecret).await.unwrap_err();
     // THEN the guard refuses to retire anything
@@ -180,7 +197,10 @@ async fn each_master_is_read_once_per_invocation_and_again_in_the_next() {
     assert_eq!(first, 2);
     // AND the next invocation reads them again (a rotated master is seen at once)
     let (_, second) = f
-        .calls_during(SecretsManagerCall::GetSecretValue, invocation::scope(f.rotator.holders("")))
+        .calls_during(
+            SecretsManagerCall::GetSecretValue,
+            invocation::scope(f.rotator.holders("")),
+        )
         .await;
     assert_eq!(second, 2);
     // AND outside an invocation nothing is remembered

@@ -329,7 +329,15 @@ async fn batch_get(shared: &Shared, http: &reqwest::Client, headers: &HeaderMap,
         let body: Value = answer.json().await.unwrap_or(Value::Null);
         if ok {
             let mut entry = json!({});
-            for key in ["ARN", "Name", "VersionId", "SecretString", "SecretBinary", "VersionStages", "CreatedDate"] {
+            for key in [
+                "ARN",
+                "Name",
+                "VersionId",
+                "SecretString",
+                "SecretBinary",
+                "VersionStages",
+                "CreatedDate",
+            ] {
                 if let Some(v) = body.get(key) {
                     entry[key] = v.clone();
                 }
@@ -364,7 +372,10 @@ fn error(code: &'static str, message: &str) -> Response {
     let mut response = Response::new(Body::from(json!({"__type": code, "message": message}).to_string()));
     *response.status_mut() = StatusCode::BAD_REQUEST;
     let headers = response.headers_mut();
-    headers.insert(HeaderName::from_static("x-amzn-errortype"), HeaderValue::from_static(code));
+    headers.insert(
+        HeaderName::from_static("x-amzn-errortype"),
+        HeaderValue::from_static(code),
+    );
     headers.insert(
         HeaderName::from_static("content-type"),
         HeaderValue::from_static("application/x-amz-json-1.1"),

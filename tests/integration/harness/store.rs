@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use genesys_rotator::store::{
-    answer_to_put_over, BatchValues, SecretDescription, SecretStore, SecretValue, SecretsManagerCall, StoreError, Version,
-    AWSPENDING,
+    answer_to_put_over, BatchValues, SecretDescription, SecretStore, SecretValue, SecretsManagerCall, StoreError,
+    Version, AWSPENDING,
 };
 use secrecy::SecretString;
 
