@@ -127,6 +127,9 @@ DESIGN_MINIMUM = {
                                                "every version of the secret, deprecated ones included"),
     "secretsmanager.ListSecrets": (1, "finishSecret: the retirement guard finds the other served secrets by their "
                                       "tag (never retire a client another secret holds)"),
+    "secretsmanager.BatchGetSecretValue": (1, "finishSecret: the retirement guard reads the other served secrets' "
+                                              "AWSCURRENT, 20 to a call (one call while the account serves at most "
+                                              "21 secrets)"),
     "secretsmanager.PutSecretValue": (1, "createSecret stores AWSPENDING"),
     "secretsmanager.UpdateSecretVersionStage": (1, "finishSecret moves AWSCURRENT"),
     "AmazonSQS.SendMessage": (1, "finishSecret queues the old client's deletion"),
@@ -139,8 +142,8 @@ EXTRA_WHY = {
                                      "testSecret reads AWSCURRENT (to tell a testSecret run alone by "
                                      "--no-rotate-immediately from a real one); finishSecret reads AWSPENDING "
                                      "before promoting it and re-reads AWSCURRENT to never retire what it holds; "
-                                     "the retirement guard reads AWSCURRENT (and AWSPENDING while one is pending) of "
-                                     "every other served secret: one read per other secret the account serves",
+                                     "the retirement guard reads AWSPENDING of each other served secret whose "
+                                     "listing shows a rotation pending (its AWSCURRENT comes in the batch read)",
     "POST /oauth/token": "a token per step that calls Genesys (the baseline caches nothing)",
     "GET /api/v2/oauth/clients/{id}": "an extra read of a client",
 }
@@ -645,7 +648,7 @@ class SecretsManagerProxy:
 
 
 def served_run(n: int, moto_url: str, bins: dict[str, Path], procs: list[Proc]) -> dict:
-    """N served secrets in one account and one org: one rotation of one of them (a fresh
+    """N served secrets in one account (moto at `moto_url`, holding nothing else) and one org: one rotation of one of them (a fresh
     process), then one scheduled pass of the cleanup function (a fresh process). Answers the
     calls (by operation) and times of each."""
     emu, emu_url = start_emulator(f"served-{n}")
@@ -654,16 +657,27 @@ def served_run(n: int, moto_url: str, bins: dict[str, Path], procs: list[Proc]) 
     label = f"served-{n}-{uuid.uuid4().hex[:6]}"
     org = Org(emu_url, sm, label)
     subject = org.integration_secret(sm, label)
-    stub = register_stub_lambda_once(moto_url)
+    stub = register_stub_lambda(moto_url)
     created = time.monotonic()
 
     def other(i: int) -> None:
-        # Each holds a client of its own (the guard reads its id; the pass finds it unlisted).
-        aws("secretsmanager", moto_url).create_secret(Name=f"bench/{label}/other-{i}", SecretString=json.dumps({
+        # Each holds a client of its own (the guard reads its id; the pass finds it unlisted), and
+        # is rotated by the same function (RotationLambdaARN), as the deployment's secrets are:
+        # the functions count only those as served.
+        client = aws("secretsmanager", moto_url)
+        arn = client.create_secret(Name=f"bench/{label}/other-{i}", SecretString=json.dumps({
             "clientId": str(uuid.uuid4()), "clientSecret": "not-used", "region": REGION_DOMAIN,
             "masterSecretArn": org.master_arn, "namePrefix": f"bench-other-{i}-",
             "roleDivisions": [{"roleId": ROLE_ID, "divisionId": "*"}], "tokenLifetimeSeconds": 300,
-        }), Tags=[{"Key": "genesys-rotator", "Value": "integration"}])
+        }), Tags=[{"Key": "genesys-rotator", "Value": "integration"}])["ARN"]
+        client.rotate_secret(SecretId=arn, RotationLambdaARN=stub, RotationRules={"AutomaticallyAfterDays": 7},
+                             RotateImmediately=False)
+        # moto labels a new version AWSPENDING even without rotating now; AWS does not.
+        stages = client.describe_secret(SecretId=arn)["VersionIdsToStages"]
+        for version, labels in stages.items():
+            if "AWSPENDING" in labels and "AWSCURRENT" not in labels:
+                client.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING",
+                                                   RemoveFromVersionId=version)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(other, range(n - 1)))
@@ -675,6 +689,9 @@ def served_run(n: int, moto_url: str, bins: dict[str, Path], procs: list[Proc]) 
         "GENESYS_ENDPOINT_OVERRIDES": f"{REGION_DOMAIN}={emu_url}",
         "ALLOWED_MASTER_SECRET_ARNS": org.master_arn,
         "DRAIN_QUEUE_URL": queue_url,
+        # The deployment's rotation function, as the template sets it for both functions: the
+        # secrets it rotates (RotationLambdaARN) are the served ones.
+        "ROTATION_FUNCTION_NAME": stub.rsplit(":", 1)[1],
         "RUST_LOG": "warn",
     }
     try:
@@ -702,11 +719,32 @@ def served_run(n: int, moto_url: str, bins: dict[str, Path], procs: list[Proc]) 
             if sm.get_secret_value(SecretId=subject, VersionStage="AWSCURRENT")["VersionId"] != token:
                 raise DemoFailure(f"served N={n}: AWSCURRENT is not on the new version")
             figures = {"steps": steps, "by_step": by_step, "genesys": genesys}
-        # One scheduled pass over all N.
+        # The drain message of the client the rotation retired, made due (as in Rotations.cleanup),
+        # then one scheduled pass over all N, by one fresh cleanup process.
+        stages = sm.describe_secret(SecretId=subject)["VersionIdsToStages"]
+        previous = next(v for v, s in stages.items() if "AWSPREVIOUS" in s)
+        client_id = json.loads(sm.get_secret_value(SecretId=subject, VersionId=previous,
+                                                   VersionStage="AWSPREVIOUS")["SecretString"])["clientId"]
+        now = datetime.now(timezone.utc)
+        body = json.dumps({
+            "version": 1, "secretArn": subject, "clientId": client_id, "clientName": f"{NAME_PREFIX}{previous}",
+            "secretVersionId": previous, "retiredAt": (now - timedelta(seconds=400)).isoformat(),
+            "notBefore": (now - timedelta(seconds=1)).isoformat(),
+        })
+        records = [{
+            "messageId": str(uuid.uuid4()), "receiptHandle": "bench", "body": body,
+            "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+            "md5OfBody": hashlib.md5(body.encode()).hexdigest(), "eventSource": "aws:sqs",
+            "eventSourceARN": f"arn:aws:sqs:{AWS_REGION}:123456789012:bench-{label}", "awsRegion": AWS_REGION,
+        }]
         fn = Function(f"cleanup-served-{n}", [str(bins["cleanup"])], env, RUN_DIR / f"cleanup-served-{n}.log")
-        genesys_before = len(emulator_calls(emu_url))
-        proxy.take()
         try:
+            proxy.take()
+            ok, answer, drain_s = fn.invoke({"Records": records}, timeout=RECONCILE_TIMEOUT)
+            drain_calls = proxy.take()
+            if not ok or answer.get("batchItemFailures"):
+                raise DemoFailure(f"served N={n}: the drain batch failed: {json.dumps(answer)[:300]}")
+            genesys_before = len(emulator_calls(emu_url))
             ok, report, sweep_s = fn.invoke({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}},
                                             timeout=RECONCILE_TIMEOUT)
         finally:
@@ -722,16 +760,8 @@ def served_run(n: int, moto_url: str, bins: dict[str, Path], procs: list[Proc]) 
         proxy.close()
         emu.stop()
     return {**figures, "n": n, "setup": setup_s, "sweep": sweep_s, "sweep_calls": sweep_calls,
+            "drain": drain_s, "drain_calls": drain_calls,
             "sweep_genesys": sweep_genesys, "examined": report.get("examined")}
-
-
-_STUB: dict[str, str] = {}
-
-
-def register_stub_lambda_once(moto_url: str) -> str:
-    if moto_url not in _STUB:
-        _STUB[moto_url] = register_stub_lambda(moto_url)
-    return _STUB[moto_url]
 
 
 SHORT = {"GetSecretValue": "Get", "BatchGetSecretValue": "Batch", "ListSecrets": "List",
@@ -768,6 +798,8 @@ def report_served(runs: list[dict]) -> None:
         for step in STEPS[:3]:
             say(f"   {'':<7} {step}: {sm_calls(r['by_step'][step])[1]}")
         say(f"   {'':<7} scheduled pass: {sm_calls(r['sweep_calls'])[1]}")
+        say(f"   {'':<7} drain message (the retired client's deletion, {ms(r['drain']).strip()}): "
+            f"{sm_calls(r['drain_calls'])[1]}")
         say(f"   {'':<7} Genesys, rotation: {', '.join(f'{k} {v}' for k, v in sorted(r['genesys'].items()))}")
         say(f"   {'':<7} Genesys, pass: {', '.join(f'{k} {v}' for k, v in sorted(r['sweep_genesys'].items()))}")
         say(f"   {'':<7} ({r['n'] - 1} other secrets created in {r['setup']:.1f} s)")
@@ -935,7 +967,13 @@ def main() -> int:
         procs.append(moto)
         if ONLY in ("", "served"):
             say(f"bench: served-secret sweep at N = {', '.join(map(str, SERVED_SIZES))}")
-            served = [served_run(n, moto_url, bins, procs) for n in SERVED_SIZES]
+            served = []
+            for n in SERVED_SIZES:
+                # Its own moto each: the account holds exactly the N secrets of the run.
+                served_moto, served_url = demo.start_moto()
+                procs.append(served_moto)
+                served.append(served_run(n, served_url, bins, procs))
+                served_moto.stop()
             report_served(served)
             if ONLY == "served":
                 return 0
