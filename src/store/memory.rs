@@ -778,6 +778,44 @@ mod tests {
     }
 
     #[test]
+    fn batch_get_reads_awscurrent_of_at_most_twenty_and_answers_each_unreadable_secret_with_an_error() {
+        let store = MemorySecretStore::new();
+        let a = store.create_secret("a", "A0", &[]);
+        let current = store.version_with(&a, AWSCURRENT).unwrap();
+        store.insert_version(&a, "v-lock", Some("A-LOCK"), &["LOCK"]);
+        let denied = store.create_secret("denied", "D", &[]);
+        store.deny_batch_read(&denied);
+        let empty = store.create_secret("empty", "E", &[]);
+        store.insert_version(&empty, "v-none", None, &[AWSCURRENT]);
+        let missing = format!("{ARN_PREFIX}missing-abcdef");
+
+        let batch = block_on(store.current_values(&[&a, &denied, &empty, &missing])).unwrap();
+        let value = batch.answer_for(&a).unwrap().unwrap();
+        assert_eq!(
+            (value.version_id.as_str(), value.value.expose_secret()),
+            (current.as_str(), "A0")
+        );
+        for (id, code) in [
+            (&denied, "AccessDeniedException"),
+            (&empty, "ResourceNotFoundException"),
+            (&missing, "ResourceNotFoundException"),
+        ] {
+            let why = batch.answer_for(id).unwrap().unwrap_err();
+            assert!(why.contains(code), "{id}: {why}");
+        }
+
+        let many: Vec<&str> = std::iter::repeat_n(a.as_str(), BATCH_LIMIT + 1).collect();
+        let refused = block_on(store.current_values(&many)).unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::Refused { code, .. } if code == "ValidationException"),
+            "{refused}"
+        );
+        assert!(block_on(store.current_values(&[])).is_err());
+        assert!(block_on(store.current_values(&many[..BATCH_LIMIT])).is_ok());
+        assert_eq!(store.call_count(SecretsManagerCall::BatchGetSecretValue), 4);
+    }
+
+    #[test]
     fn an_injected_failure_hits_the_next_call_of_its_operation_once() {
         block_on(async {
             // GIVEN a failure planned for the next PutSecretValue, and one after the next promote
