@@ -60,7 +60,7 @@ ARCH ?= arm64
 AARCH64_TARGET := aarch64-unknown-linux-gnu
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: venv consumers build test test-unit chaos demo demo-openbao lint bench bench-orphans bench-openbao clean package sam-build
+.PHONY: venv consumers build test test-unit chaos demo demo-openbao lint bench bench-orphans bench-served bench-openbao clean package sam-build
 
 ## venv: .venv with the pinned Python tooling (reinstalled only when the requirement files change)
 venv: $(STAMP)
@@ -247,6 +247,16 @@ bench-orphans: venv
 		--lambda-dir $(BENCH_LAMBDA_DIR)/x86_64 --package rotation --package cleanup $(OVERRIDE_FEATURES)
 	$(CARGO) build --release -p genesys-emulator --bin genesys-emulator
 	BENCH_ONLY=orphans BENCH_LAMBDA_DIR=$(BENCH_LAMBDA_DIR) $(VENV)/bin/python benches/lambdas.py
+
+## bench-served: only the served-secret sweep of `make bench` (BENCH_ONLY=served): N = 1, 10,
+## 100, 1000 tagged secrets (BENCH_SERVED), a rotation's and a scheduled pass's Secrets Manager
+## and Genesys calls and times, the release Lambdas against moto (behind a counting proxy that
+## answers BatchGetSecretValue as AWS does) and the release emulator
+bench-served: venv
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --output-format zip \
+		--lambda-dir $(BENCH_LAMBDA_DIR)/x86_64 --package rotation --package cleanup $(OVERRIDE_FEATURES)
+	$(CARGO) build --release -p genesys-emulator --bin genesys-emulator
+	BENCH_ONLY=served BENCH_LAMBDA_DIR=$(BENCH_LAMBDA_DIR) $(VENV)/bin/python benches/lambdas.py
 
 ## bench-openbao: the OpenBao secrets engine (benches/openbao.py), run by `make bench`: read
 ## latency of creds/ (to a working client) and token/ beside a kv read through the same OpenBao

@@ -20,7 +20,7 @@ use genesys_rotator::domain::ClientId;
 use genesys_rotator::genesys::{ClientState, GenesysClient, HttpSettings};
 use genesys_rotator::region::{EndpointOverrides, Endpoints, Region};
 use genesys_rotator::secret::ClientCredentials;
-use genesys_rotator::store::{SecretDescription, SecretStore, SecretValue, StoreError, Version};
+use genesys_rotator::store::{BatchValues, SecretDescription, SecretStore, SecretValue, StoreError, Version};
 use reqwest::Url;
 use secrecy::SecretString;
 
@@ -67,6 +67,9 @@ impl SecretStore for MemoryStore {
     }
     async fn tag(&self, _: &str, _: &[(&str, String)]) -> Result<(), StoreError> {
         unimplemented!("the consumer only reads values")
+    }
+    async fn current_values(&self, _: &[&str]) -> Result<BatchValues, StoreError> {
+        unimplemented!("the consumer only reads one value")
     }
 }
 

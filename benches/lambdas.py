@@ -21,6 +21,11 @@ Runs, side by side in one run (`make bench` runs it after `make package`):
     the 429 answers the Genesys client met. The client paces itself (GENESYS_REQUESTS_PER_MINUTE,
     default 300): a run that meets any 429, or takes more than 10% over the floor, fails the
     bench. `BENCH_ONLY=orphans` (`make bench-orphans`) runs this part alone.
+  * **the served-secret sweep**: N = 1, 10, 100, 1000 (BENCH_SERVED) tagged secrets in one
+    account and one org; per rotation the Secrets Manager calls by operation (counted at a proxy
+    in front of moto that also answers BatchGetSecretValue as AWS does), the Genesys calls and
+    finishSecret's time; per scheduled pass of the cleanup function the same.
+    `BENCH_ONLY=served` (`make bench-served`) runs this part alone.
   * **the Python baseline** (benches/python_baseline/rotation.py, boto3 + requests) doing the
     same rotation under the same Runtime API, for the cold-start and memory ratios.
 
@@ -83,8 +88,11 @@ ORPHANS = int(os.environ.get("BENCH_ORPHANS", "480"))
 RATE_LIMIT_PER_MINUTE = 300
 # How far over the floor (requests / rate) the paced reconciliation may take.
 FLOOR_TOLERANCE = 0.10
-# `orphans`: only the 480-orphan reconciliation (make bench-orphans).
+# `orphans`: only the 480-orphan reconciliation (make bench-orphans); `served`: only the
+# served-secret sweep (make bench-served).
 ONLY = os.environ.get("BENCH_ONLY", "")
+# The served-secret sweep's sizes: tagged secrets in one account and one org.
+SERVED_SIZES = [int(n) for n in os.environ.get("BENCH_SERVED", "1,10,100,1000").split(",")]
 
 REGION_DOMAIN = "mypurecloud.ie"
 AWS_REGION = "us-east-1"
@@ -119,6 +127,9 @@ DESIGN_MINIMUM = {
                                                "every version of the secret, deprecated ones included"),
     "secretsmanager.ListSecrets": (1, "finishSecret: the retirement guard finds the other served secrets by their "
                                       "tag (never retire a client another secret holds)"),
+    "secretsmanager.BatchGetSecretValue": (1, "finishSecret: the retirement guard reads the other served secrets' "
+                                              "AWSCURRENT, 20 to a call (one call while the account serves at most "
+                                              "21 secrets)"),
     "secretsmanager.PutSecretValue": (1, "createSecret stores AWSPENDING"),
     "secretsmanager.UpdateSecretVersionStage": (1, "finishSecret moves AWSCURRENT"),
     "AmazonSQS.SendMessage": (1, "finishSecret queues the old client's deletion"),
@@ -131,8 +142,8 @@ EXTRA_WHY = {
                                      "testSecret reads AWSCURRENT (to tell a testSecret run alone by "
                                      "--no-rotate-immediately from a real one); finishSecret reads AWSPENDING "
                                      "before promoting it and re-reads AWSCURRENT to never retire what it holds; "
-                                     "the retirement guard reads AWSCURRENT (and AWSPENDING while one is pending) of "
-                                     "every other served secret: one read per other secret the account serves",
+                                     "the retirement guard reads AWSPENDING of each other served secret whose "
+                                     "listing shows a rotation pending (its AWSCURRENT comes in the batch read)",
     "POST /oauth/token": "a token per step that calls Genesys (the baseline caches nothing)",
     "GET /api/v2/oauth/clients/{id}": "an extra read of a client",
 }
@@ -533,6 +544,268 @@ def orphan_run(i: int, moto_url: str, cleanup_bin: Path, procs: list[Proc]) -> d
 
 
 # ---------------------------------------------------------------------------------------------
+# The served-secret sweep: a rotation's and a scheduled pass's calls as the deployment grows
+# ---------------------------------------------------------------------------------------------
+
+
+class SecretsManagerProxy:
+    """A layer in front of moto that the functions talk to: it counts each AWS call by its
+    X-Amz-Target (`secretsmanager.GetSecretValue`, `AmazonSQS.SendMessage`), and answers
+    BatchGetSecretValue as AWS does, not as moto 5.2.5 does (which reads each secret without a
+    stage, so not necessarily AWSCURRENT, and takes any number of ids): the AWSCURRENT version of
+    each id, at most 20 ids (else a ValidationException), an `Errors` entry for a secret it
+    cannot read. Everything else is forwarded to moto as it is. The counts are the functions'
+    own calls, exactly: the driver talks to moto directly."""
+
+    BATCH_LIMIT = 20
+
+    def __init__(self, moto_url: str):
+        self.moto_url = moto_url
+        self.lock = threading.Lock()
+        self.calls: collections.Counter = collections.Counter()
+        self.local = threading.local()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_args) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self.forward(b"")
+
+            def do_POST(self) -> None:
+                self.forward(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+            def forward(self, body: bytes) -> None:
+                target = self.headers.get("X-Amz-Target")
+                if target:
+                    with proxy.lock:
+                        proxy.calls[target] += 1
+                if target == "secretsmanager.BatchGetSecretValue":
+                    status, headers, out = proxy.batch_get(self.headers, body)
+                else:
+                    answer = proxy.session().request(
+                        self.command, f"{proxy.moto_url}{self.path}", data=body,
+                        headers={k: v for k, v in self.headers.items()
+                                 if k.lower() not in ("host", "content-length", "connection")})
+                    status, headers, out = answer.status_code, answer.headers, answer.content
+                self.send_response(status)
+                for k, v in headers.items():
+                    if k.lower() not in ("content-length", "connection", "transfer-encoding", "content-encoding",
+                                         "date", "server"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def session(self) -> requests.Session:
+        if not hasattr(self.local, "session"):
+            self.local.session = requests.Session()
+        return self.local.session
+
+    def batch_get(self, headers, body: bytes) -> tuple[int, dict, bytes]:
+        request = json.loads(body or b"{}")
+        json_headers = {"Content-Type": "application/x-amz-json-1.1"}
+        ids = request.get("SecretIdList") or []
+        if "Filters" in request or not 1 <= len(ids) <= self.BATCH_LIMIT:
+            message = (f"1 validation error detected: Value at 'secretIdList' failed to satisfy constraint: "
+                       f"Member must have length less than or equal to {self.BATCH_LIMIT} (the bench models "
+                       f"SecretIdList only; got {len(ids)})")
+            return 400, {**json_headers, "x-amzn-ErrorType": "ValidationException"}, json.dumps(
+                {"__type": "ValidationException", "message": message}).encode()
+        values, errors = [], []
+        for secret_id in ids:
+            answer = self.session().post(f"{self.moto_url}/", data=json.dumps(
+                {"SecretId": secret_id, "VersionStage": "AWSCURRENT"}), headers={
+                **json_headers, "X-Amz-Target": "secretsmanager.GetSecretValue",
+                # moto routes by the service its Authorization header names.
+                "Authorization": headers.get("Authorization", "")})
+            out = answer.json()
+            if answer.ok:
+                values.append({k: out[k] for k in ("ARN", "Name", "VersionId", "SecretString", "VersionStages",
+                                                   "CreatedDate") if k in out})
+            else:
+                errors.append({"SecretId": secret_id, "ErrorCode": out.get("__type", "InternalServiceError"),
+                               "Message": out.get("message", "")})
+        return 200, json_headers, json.dumps({"SecretValues": values, "Errors": errors}).encode()
+
+    def take(self) -> collections.Counter:
+        """The calls counted since the last take."""
+        with self.lock:
+            calls, self.calls = self.calls, collections.Counter()
+        return calls
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def served_run(n: int, moto_url: str, bins: dict[str, Path], procs: list[Proc]) -> dict:
+    """N served secrets in one account (moto at `moto_url`, holding nothing else) and one org: one rotation of one of them (a fresh
+    process), then one scheduled pass of the cleanup function (a fresh process). Answers the
+    calls (by operation) and times of each."""
+    emu, emu_url = start_emulator(f"served-{n}")
+    procs.append(emu)
+    sm = aws("secretsmanager", moto_url)
+    label = f"served-{n}-{uuid.uuid4().hex[:6]}"
+    org = Org(emu_url, sm, label)
+    subject = org.integration_secret(sm, label)
+    stub = register_stub_lambda(moto_url)
+    created = time.monotonic()
+
+    def other(i: int) -> None:
+        # Each holds a client of its own (the guard reads its id; the pass finds it unlisted), and
+        # is rotated by the same function (RotationLambdaARN), as the deployment's secrets are:
+        # the functions count only those as served.
+        client = aws("secretsmanager", moto_url)
+        arn = client.create_secret(Name=f"bench/{label}/other-{i}", SecretString=json.dumps({
+            "clientId": str(uuid.uuid4()), "clientSecret": "not-used", "region": REGION_DOMAIN,
+            "masterSecretArn": org.master_arn, "namePrefix": f"bench-other-{i}-",
+            "roleDivisions": [{"roleId": ROLE_ID, "divisionId": "*"}], "tokenLifetimeSeconds": 300,
+        }), Tags=[{"Key": "genesys-rotator", "Value": "integration"}])["ARN"]
+        client.rotate_secret(SecretId=arn, RotationLambdaARN=stub, RotationRules={"AutomaticallyAfterDays": 7},
+                             RotateImmediately=False)
+        # moto labels a new version AWSPENDING even without rotating now; AWS does not.
+        stages = client.describe_secret(SecretId=arn)["VersionIdsToStages"]
+        for version, labels in stages.items():
+            if "AWSPENDING" in labels and "AWSCURRENT" not in labels:
+                client.update_secret_version_stage(SecretId=arn, VersionStage="AWSPENDING",
+                                                   RemoveFromVersionId=version)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(other, range(n - 1)))
+    setup_s = time.monotonic() - created
+    proxy = SecretsManagerProxy(moto_url)
+    queue_url = aws("sqs", moto_url).create_queue(QueueName=f"bench-{label}")["QueueUrl"]
+    env = {
+        "AWS_ENDPOINT_URL": proxy.url,
+        "GENESYS_ENDPOINT_OVERRIDES": f"{REGION_DOMAIN}={emu_url}",
+        "ALLOWED_MASTER_SECRET_ARNS": org.master_arn,
+        "DRAIN_QUEUE_URL": queue_url,
+        # The deployment's rotation function, as the template sets it for both functions: the
+        # secrets it rotates (RotationLambdaARN) are the served ones.
+        "ROTATION_FUNCTION_NAME": stub.rsplit(":", 1)[1],
+        "RUST_LOG": "warn",
+    }
+    try:
+        # A rotation of the subject, as in steady state (rotated once before, not counted).
+        figures = {}
+        for rotation in range(2):
+            sm.rotate_secret(SecretId=subject, RotationLambdaARN=stub, RotationRules={"AutomaticallyAfterDays": 7})
+            stages = sm.describe_secret(SecretId=subject)["VersionIdsToStages"]
+            token = next(v for v, s in stages.items() if "AWSPENDING" in s and "AWSCURRENT" not in s)
+            fn = Function(f"rotation-served-{n}", [str(bins["rotation"])], env, RUN_DIR / f"rotation-served-{n}.log")
+            genesys_before = len(emulator_calls(emu_url))
+            proxy.take()
+            steps, by_step = {}, {}
+            try:
+                for step in STEPS:
+                    ok, body, elapsed = fn.invoke({"Step": step, "SecretId": subject, "ClientRequestToken": token},
+                                                  timeout=RECONCILE_TIMEOUT)
+                    if not ok:
+                        raise DemoFailure(f"served N={n}: {step} failed: {json.dumps(body)[:300]}")
+                    steps[step], by_step[step] = elapsed, proxy.take()
+            finally:
+                fn.stop()
+            genesys = collections.Counter(c["route"] for c in emulator_calls(emu_url)[genesys_before:])
+            sm.update_secret_version_stage(SecretId=subject, VersionStage="AWSPENDING", RemoveFromVersionId=token)
+            if sm.get_secret_value(SecretId=subject, VersionStage="AWSCURRENT")["VersionId"] != token:
+                raise DemoFailure(f"served N={n}: AWSCURRENT is not on the new version")
+            figures = {"steps": steps, "by_step": by_step, "genesys": genesys}
+        # The drain message of the client the rotation retired, made due (as in Rotations.cleanup),
+        # then one scheduled pass over all N, by one fresh cleanup process.
+        stages = sm.describe_secret(SecretId=subject)["VersionIdsToStages"]
+        previous = next(v for v, s in stages.items() if "AWSPREVIOUS" in s)
+        client_id = json.loads(sm.get_secret_value(SecretId=subject, VersionId=previous,
+                                                   VersionStage="AWSPREVIOUS")["SecretString"])["clientId"]
+        now = datetime.now(timezone.utc)
+        body = json.dumps({
+            "version": 1, "secretArn": subject, "clientId": client_id, "clientName": f"{NAME_PREFIX}{previous}",
+            "secretVersionId": previous, "retiredAt": (now - timedelta(seconds=400)).isoformat(),
+            "notBefore": (now - timedelta(seconds=1)).isoformat(),
+        })
+        records = [{
+            "messageId": str(uuid.uuid4()), "receiptHandle": "bench", "body": body,
+            "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+            "md5OfBody": hashlib.md5(body.encode()).hexdigest(), "eventSource": "aws:sqs",
+            "eventSourceARN": f"arn:aws:sqs:{AWS_REGION}:123456789012:bench-{label}", "awsRegion": AWS_REGION,
+        }]
+        fn = Function(f"cleanup-served-{n}", [str(bins["cleanup"])], env, RUN_DIR / f"cleanup-served-{n}.log")
+        try:
+            proxy.take()
+            ok, answer, drain_s = fn.invoke({"Records": records}, timeout=RECONCILE_TIMEOUT)
+            drain_calls = proxy.take()
+            if not ok or answer.get("batchItemFailures"):
+                raise DemoFailure(f"served N={n}: the drain batch failed: {json.dumps(answer)[:300]}")
+            genesys_before = len(emulator_calls(emu_url))
+            ok, report, sweep_s = fn.invoke({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {}},
+                                            timeout=RECONCILE_TIMEOUT)
+        finally:
+            fn.stop()
+        sweep_calls = proxy.take()
+        if not ok:
+            raise DemoFailure(f"served N={n}: the scheduled pass failed: {json.dumps(report)[:300]}")
+        ours = [e for e in report.get("errors", []) if label in json.dumps(e)]
+        if ours:
+            raise DemoFailure(f"served N={n}: the scheduled pass reported errors: {json.dumps(ours)[:300]}")
+        sweep_genesys = collections.Counter(c["route"] for c in emulator_calls(emu_url)[genesys_before:])
+    finally:
+        proxy.close()
+        emu.stop()
+    return {**figures, "n": n, "setup": setup_s, "sweep": sweep_s, "sweep_calls": sweep_calls,
+            "drain": drain_s, "drain_calls": drain_calls,
+            "sweep_genesys": sweep_genesys, "examined": report.get("examined")}
+
+
+SHORT = {"GetSecretValue": "Get", "BatchGetSecretValue": "Batch", "ListSecrets": "List",
+         "DescribeSecret": "Describe", "ListSecretVersionIds": "Versions", "PutSecretValue": "Put",
+         "UpdateSecretVersionStage": "Stage", "TagResource": "Tag"}
+
+
+def sm_calls(calls: collections.Counter) -> tuple[int, str]:
+    sm = {k.split(".", 1)[1]: v for k, v in calls.items() if k.startswith("secretsmanager.")}
+    return sum(sm.values()), " ".join(f"{SHORT.get(k, k)} {v}" for k, v in sorted(sm.items()))
+
+
+def report_served(runs: list[dict]) -> None:
+    say()
+    say("== Served-secret sweep: N tagged secrets in one account and one org (moto behind a proxy that counts the "
+        "functions' calls")
+    say("   and answers BatchGetSecretValue as AWS does; release emulator). One rotation (fresh process, the four "
+        "steps) and one")
+    say("   scheduled pass of the cleanup function (fresh process) per N. Call counts are exact; times are wall "
+        "clock on this machine.")
+    say(f"   {'N':>5} {'rotation SM':>11} {'finishSecret SM':>15} {'Genesys':>8} {'finishSecret':>13} "
+        f"{'pass SM':>8} {'pass Genesys':>12} {'pass time':>11}")
+    for r in runs:
+        rot = sum((c for c in r["by_step"].values()), collections.Counter())
+        rot_n, _ = sm_calls(rot)
+        fin_n, _ = sm_calls(r["by_step"]["finishSecret"])
+        pass_n, _ = sm_calls(r["sweep_calls"])
+        say(f"   {r['n']:>5} {rot_n:>11} {fin_n:>15} {sum(r['genesys'].values()):>8} "
+            f"{ms(r['steps']['finishSecret']):>13} {pass_n:>8} {sum(r['sweep_genesys'].values()):>12} "
+            f"{ms(r['sweep']):>11}")
+    say("   by operation:")
+    for r in runs:
+        say(f"   N={r['n']:<5} finishSecret: {sm_calls(r['by_step']['finishSecret'])[1]}")
+        for step in STEPS[:3]:
+            say(f"   {'':<7} {step}: {sm_calls(r['by_step'][step])[1]}")
+        say(f"   {'':<7} scheduled pass: {sm_calls(r['sweep_calls'])[1]}")
+        say(f"   {'':<7} drain message (the retired client's deletion, {ms(r['drain']).strip()}): "
+            f"{sm_calls(r['drain_calls'])[1]}")
+        say(f"   {'':<7} Genesys, rotation: {', '.join(f'{k} {v}' for k, v in sorted(r['genesys'].items()))}")
+        say(f"   {'':<7} Genesys, pass: {', '.join(f'{k} {v}' for k, v in sorted(r['sweep_genesys'].items()))}")
+        say(f"   {'':<7} ({r['n'] - 1} other secrets created in {r['setup']:.1f} s)")
+
+
+# ---------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------
 
@@ -692,6 +965,18 @@ def main() -> int:
         say(f"bench: {RUNS} runs per function (+1 warm-up), {ORPHAN_RUNS} orphan runs; logs in {RUN_DIR}")
         moto, moto_url = demo.start_moto()
         procs.append(moto)
+        if ONLY in ("", "served"):
+            say(f"bench: served-secret sweep at N = {', '.join(map(str, SERVED_SIZES))}")
+            served = []
+            for n in SERVED_SIZES:
+                # Its own moto each: the account holds exactly the N secrets of the run.
+                served_moto, served_url = demo.start_moto()
+                procs.append(served_moto)
+                served.append(served_run(n, served_url, bins, procs))
+                served_moto.stop()
+            report_served(served)
+            if ONLY == "served":
+                return 0
         if ONLY != "orphans":
             emu, emu_url = start_emulator("rotations")
             procs.append(emu)

@@ -307,19 +307,12 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
     /// secrets. Answers the batch response or the reconciliation report.
     pub async fn handle(&self, trigger: Trigger, now: OffsetDateTime) -> serde_json::Value {
         match trigger {
-            Trigger::Queue(event) => serde_json::to_value(self.handle_batch(event, now).await),
+            Trigger::Queue(event) => {
+                serde_json::to_value(crate::rotation::invocation::scope(self.handle_batch(event, now)).await)
+            }
             Trigger::Schedule => {
-                let report = match self.rotator.served_secrets().await {
-                    Ok(served) => {
-                        let arns: Vec<String> = served.into_iter().map(|s| s.arn).collect();
-                        crate::sweep::reconcile_all(&self.rotator, &arns, now).await
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "reconciliation could not list the served secrets; nothing changed");
-                        crate::metrics::cleanup_failures(crate::metrics::CleanupFailure::Reconcile, 1);
-                        crate::reconcile::ReconcileReport::listing_failed(&e)
-                    }
-                };
+                let report =
+                    crate::rotation::invocation::scope(crate::sweep::reconcile_served(&self.rotator, now)).await;
                 serde_json::to_value(report)
             }
         }

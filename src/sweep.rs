@@ -17,8 +17,9 @@ use crate::reconcile::{
     check_horizon, execute, plan, referenced_clients, Known, ReconcileError, ReconcileFailure, ReconcileReport, Scope,
     STOP_BEFORE_DEADLINE,
 };
+use crate::rotation::guard::Census;
 use crate::rotation::{RotationError, Rotator};
-use crate::store::SecretStore;
+use crate::store::{SecretStore, AWSCURRENT};
 
 /// Reconciles every secret in `secret_arns` with the rotator's [`ReconcileConfig`] (its
 /// `dry_run` included). See [`reconcile_all_with`].
@@ -30,24 +31,58 @@ pub async fn reconcile_all<S: SecretStore, R: Retirement>(
     reconcile_all_with(rotator, rotator.reconcile_config(), secret_arns, now).await
 }
 
-/// The scheduled pass with explicit settings.
-///
-/// For each secret: DescribeSecret, read AWSCURRENT (prefix, master, token lifetime), check the
-/// horizon, read every staged version. Secrets sharing a master are reconciled together over one
-/// listing of their org, so that overlapping prefixes resolve to the longest and a client
-/// referenced by any of them is kept. The rotator's master cache and allow-list apply. Never
-/// fails as a whole: each secret's failure goes into [`ReconcileReport::errors`] and only that
-/// secret's clients are spared.
+/// The scheduled pass: every secret the deployment serves, over one listing and one reading
+/// of them ([`Rotator::census`]) that serves both the guard's holders and each secret's current
+/// value. A listing that fails changes nothing.
+pub async fn reconcile_served<S: SecretStore, R: Retirement>(
+    rotator: &Rotator<S, R>,
+    now: OffsetDateTime,
+) -> ReconcileReport {
+    let census = Box::pin(rotator.census("")).await;
+    let Some(served) = &census.served else {
+        let e = census
+            .listing_error
+            .as_ref()
+            .expect("a census without a listing says why");
+        warn!(error = %e, "reconciliation could not list the served secrets; nothing changed");
+        crate::metrics::cleanup_failures(crate::metrics::CleanupFailure::Reconcile, 1);
+        return ReconcileReport::listing_failed(e);
+    };
+    let arns: Vec<String> = served.iter().map(|s| s.arn.clone()).collect();
+    reconcile_census(rotator, rotator.reconcile_config(), &census, &arns, now).await
+}
+
+/// The scheduled pass with explicit settings, for the secrets `secret_arns`.
 pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
     rotator: &Rotator<S, R>,
     config: &ReconcileConfig,
     secret_arns: &[String],
     now: OffsetDateTime,
 ) -> ReconcileReport {
+    let census = Box::pin(rotator.census("")).await;
+    reconcile_census(rotator, config, &census, secret_arns, now).await
+}
+
+/// One pass over `secret_arns` with the holders and values of `census`.
+///
+/// For each secret: its listed description and the AWSCURRENT value the census read (a secret
+/// the census did not read is described and read on its own), check the horizon, read every
+/// other staged version and its version ids. Secrets sharing a master are reconciled together
+/// over one listing of their org, so that overlapping prefixes resolve to the longest and a
+/// client referenced by any of them is kept. The rotator's master cache and allow-list apply.
+/// Never fails as a whole: each secret's failure goes into [`ReconcileReport::errors`] and only
+/// that secret's clients are spared.
+async fn reconcile_census<S: SecretStore, R: Retirement>(
+    rotator: &Rotator<S, R>,
+    config: &ReconcileConfig,
+    census: &Census,
+    secret_arns: &[String],
+    now: OffsetDateTime,
+) -> ReconcileReport {
     let mut report = ReconcileReport::default();
     // The one guard's holders, read once for the pass: every served secret and master, whatever
     // master it goes through; a holder that cannot be read keeps every client (fail closed).
-    let holders = rotator.holders("").await;
+    let holders = &census.holders;
     if let Some((secret, why)) = holders.first_unreadable() {
         let e = ReconcileError::HoldersUnreadable {
             holder: format!("{secret} ({why})"),
@@ -62,14 +97,24 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
             info!("reconciliation stopped before its deadline; the next pass goes on");
             break;
         }
+        let listed = census.served.iter().flatten().find(|s| &s.arn == arn);
         let prepared = async {
-            let desc = rotator.store().describe(arn).await?;
-            let current = rotator.read_current(&desc).await?;
+            let (desc, current, read) = match listed.and_then(|d| Some((d, census.current.get(&d.arn)?))) {
+                Some((desc, value)) => {
+                    let current = rotator.integration_from(&desc.arn, AWSCURRENT, value)?;
+                    (desc.clone(), current, Some(value.version_id.clone()))
+                }
+                None => {
+                    let desc = rotator.store().describe(arn).await?;
+                    let current = rotator.read_current(&desc).await?;
+                    (desc, current, None)
+                }
+            };
             let master = rotator.master(&current).await?;
-            Ok::<_, RotationError>((desc, current, master))
+            Ok::<_, RotationError>((desc, current, read, master))
         }
         .await;
-        let (desc, current, master) = match prepared {
+        let (desc, current, read, master) = match prepared {
             Ok(p) => p,
             Err(e) => {
                 warn!(secret_arn = %arn, error = %e, "reconciliation skipped a secret");
@@ -83,7 +128,12 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
         let known =
             async {
                 check_horizon(config, &desc.arn, &current)?;
-                let referenced = referenced_clients(rotator.store(), &desc, &[]).await?;
+                // The current version the census read is not read again.
+                let known: Vec<(&str, Option<&str>)> = read
+                    .iter()
+                    .map(|v| (v.as_str(), Some(current.credentials.client_id.as_str())))
+                    .collect();
+                let referenced = referenced_clients(rotator.store(), &desc, &known).await?;
                 let versions = rotator.store().version_ids(&desc.arn).await.map_err(|source| {
                     ReconcileError::VersionUnreadable {
                         secret_arn: desc.arn.clone(),
@@ -127,7 +177,7 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
         let steps = plan(
             &clients,
             &scopes,
-            &holders,
+            holders,
             master.client_id(),
             config.horizon,
             now,

@@ -24,8 +24,10 @@ const TEMPLATE: &str = include_str!("../infra/template.yaml");
 const REQUIRED_ENV: &[&str] = &["ALLOWED_MASTER_SECRET_ARNS", "DRAIN_QUEUE_URL"];
 /// Actions AWS cannot narrow to a resource, so `Resource: "*"` is the only valid form:
 /// `secretsmanager:ListSecrets` (discovery of the served secrets by tag; it returns metadata,
-/// never values). (Add e.g. `xray:PutTraceSegments` here, with the reason, if ever granted.)
-const UNNARROWABLE_ACTIONS: &[&str] = &["secretsmanager:ListSecrets"];
+/// never values) and `secretsmanager:BatchGetSecretValue` (the guard's reads, 20 secrets a call;
+/// AWS also requires `secretsmanager:GetSecretValue` on each secret named, which stays narrowed).
+/// (Add e.g. `xray:PutTraceSegments` here, with the reason, if ever granted.)
+const UNNARROWABLE_ACTIONS: &[&str] = &["secretsmanager:ListSecrets", "secretsmanager:BatchGetSecretValue"];
 
 fn template() -> Value {
     serde_norway::from_str(TEMPLATE).expect("infra/template.yaml is valid YAML")

@@ -5,13 +5,15 @@
 //!
 //! Holders: the clients held by the masters of every allowed master secret and by every *other*
 //! served secret's AWSCURRENT and AWSPENDING, found by the served tag
-//! ([`crate::store::SERVED_TAG`], secrets scheduled for deletion included). Client ids are
+//! ([`crate::store::SERVED_TAG`], secrets scheduled for deletion included), their AWSCURRENT
+//! values read 20 to a call (BatchGetSecretValue), so a rotation's reads grow by one call per
+//! 20 served secrets, not one per secret. Client ids are
 //! unique across Genesys Cloud, so one view over every served secret covers every org the
 //! deployment reaches. What cannot be read is recorded, never skipped: the decision then refuses
 //! every touch (fail closed) and names it. A value that is read but holds no `clientId` holds no
 //! client.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use secrecy::ExposeSecret;
 use time::OffsetDateTime;
@@ -20,10 +22,46 @@ use tracing::warn;
 use super::{RotationError, Rotator};
 use crate::drain::Retirement;
 use crate::secret_format::IntegrationSecret;
-use crate::store::{SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
+use crate::store::{
+    SecretDescription, SecretStore, SecretValue, StoreError, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS, BATCH_LIMIT,
+};
 use genesys_core::genesys::{ClientState, OAuthClient};
 use genesys_core::guard::ownership::{Foreign, Owner};
 use genesys_core::guard::{prove_possession, Holders, Proof, Standing};
+
+/// What one reading of every possible holder found ([`Rotator::census`]).
+#[derive(Default)]
+pub(crate) struct Census {
+    /// Who holds which client, and what could not be read.
+    pub(crate) holders: Holders,
+    /// The served secrets as listed; `None` if the listing failed (see `listing_error`).
+    pub(crate) served: Option<Vec<SecretDescription>>,
+    /// Why the listing failed.
+    pub(crate) listing_error: Option<RotationError>,
+    /// The AWSCURRENT value read of each served secret (by ARN) whose version is the one the
+    /// listing showed.
+    pub(crate) current: HashMap<String, SecretValue>,
+}
+
+/// Records what one version holds. AWSCURRENT must have a value (a listed secret that reads as
+/// missing is unreadable, not empty); AWSPENDING may have none yet (a rotation before its
+/// createSecret).
+fn record(holders: &mut Holders, arn: &str, stage: &str, read: Result<Option<SecretValue>, StoreError>, who: &str) {
+    match read {
+        Ok(Some(value)) => match crate::secret_format::client_id_in(value.value.expose_secret()) {
+            Some(id) => holders.hold(id, format!("{stage} of {who}")),
+            None => {
+                warn!(secret_arn = %arn, stage, "a served version holds no readable clientId: it holds no client")
+            }
+        },
+        Ok(None) if stage == AWSPENDING => {}
+        Ok(None) => holders.unreadable(arn, format!("{stage} of {who} has no value")),
+        Err(e) => {
+            warn!(secret_arn = %arn, stage, error = %e, "a possible holder could not be read: no client is retired");
+            holders.unreadable(arn, format!("{stage} of {who}: {e}"));
+        }
+    }
+}
 
 /// Whether a recorded proof alone stands for a client that is no longer active.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,22 +76,32 @@ pub(crate) enum Recorded {
 
 impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// The clients that the masters and the served secrets other than `except` hold, and which
-    /// of them could not be read.
-    ///
-    /// Calls: one ListSecrets, one GetSecretValue per other served secret (two while it has a
-    /// rotation pending), two per allowed master secret.
+    /// of them could not be read. See [`census`](Self::census).
     pub(crate) async fn holders(&self, except: &str) -> Holders {
-        let mut holders = Holders::default();
+        // Boxed: the census is a long chain of calls, awaited deep inside a step.
+        Box::pin(self.census(except)).await.holders
+    }
+
+    /// One reading of every possible holder: the [`Holders`] of the masters and of the served
+    /// secrets other than `except` (`""`: all of them), with the listing and the AWSCURRENT
+    /// values read, for a caller that goes on to use them (the scheduled pass).
+    ///
+    /// Calls: ListSecrets (one per 100 served secrets); BatchGetSecretValue of the AWSCURRENT
+    /// values, one per [`BATCH_LIMIT`] other served secrets; GetSecretValue of AWSPENDING only
+    /// for a secret whose listed stages show a rotation pending; each allowed master's AWSCURRENT
+    /// and AWSPENDING, once per invocation ([`super::invocation`]).
+    ///
+    /// As strict as one read per secret: a secret the batch answers with an error, does not
+    /// answer, answers without a value, or answers with another AWSCURRENT version than the
+    /// listing showed (it moved in between), is unreadable, and the decision fails closed.
+    pub(crate) async fn census(&self, except: &str) -> Census {
+        let mut census = Census::default();
+        let holders = &mut census.holders;
         for arn in &self.config.allowed_master_arns {
             for stage in [AWSCURRENT, AWSPENDING] {
-                self.hold(
-                    &mut holders,
-                    arn,
-                    Version::Stage(stage),
-                    stage,
-                    &format!("master secret {arn}"),
-                )
-                .await;
+                let who = format!("master secret {arn}");
+                let read = self.master_value(arn, stage).await;
+                record(holders, arn, stage, read, &who);
             }
         }
         let served = match self.served_secrets().await {
@@ -61,56 +109,76 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             Err(e) => {
                 warn!(error = %e, "the served secrets could not be listed: no client is retired");
                 holders.unreadable("*", format!("the list of served secrets: {e}"));
-                return holders;
+                census.listing_error = Some(e);
+                return census;
             }
         };
-        for secret in served {
-            if secret.arn == except {
-                continue;
+        let others: Vec<&SecretDescription> = served.iter().filter(|s| s.arn != except).collect();
+        let mut readable = Vec::with_capacity(others.len());
+        for secret in &others {
+            match secret.version_with(AWSCURRENT) {
+                Some(current) => readable.push((secret.arn.as_str(), current)),
+                None => holders.unreadable(&secret.arn, "no AWSCURRENT version listed"),
             }
-            let current = secret.version_with(AWSCURRENT);
-            if current.is_none() {
-                holders.unreadable(&secret.arn, "no AWSCURRENT version listed");
-                continue;
-            }
-            for stage in [AWSCURRENT, AWSPENDING] {
-                let Some(version) = secret.version_with(stage) else {
-                    continue;
+        }
+        for chunk in readable.chunks(BATCH_LIMIT) {
+            let ids: Vec<&str> = chunk.iter().map(|(arn, _)| *arn).collect();
+            let batch = Box::pin(self.store.current_values(&ids)).await;
+            for &(arn, listed) in chunk {
+                let who = format!("secret {arn}");
+                let answer = match &batch {
+                    Err(e) => Err(e.to_string()),
+                    Ok(batch) => batch
+                        .answer_for(arn)
+                        .unwrap_or_else(|| Err("BatchGetSecretValue answered nothing for it".into())),
                 };
-                if stage == AWSPENDING && Some(version) == current {
-                    continue;
+                match answer {
+                    Ok(value) if value.version_id == listed => {
+                        record(holders, arn, AWSCURRENT, Ok(Some(value.clone())), &who);
+                        census.current.insert(arn.to_owned(), value.clone());
+                    }
+                    Ok(value) => {
+                        // It moved since the listing: the version the listing named is no
+                        // longer readable as AWSCURRENT, so the view is incomplete (as a read of
+                        // the listed version by id and label would find it).
+                        record(holders, arn, AWSCURRENT, Ok(Some(value.clone())), &who);
+                        holders.unreadable(
+                            arn,
+                            format!(
+                                "{AWSCURRENT} of {who} moved from version {listed} to {} after the listing",
+                                value.version_id
+                            ),
+                        );
+                    }
+                    Err(why) => {
+                        warn!(secret_arn = %arn, stage = AWSCURRENT, error = %why, "a possible holder could not be read: no client is retired");
+                        holders.unreadable(arn, format!("{AWSCURRENT} of {who}: {why}"));
+                    }
                 }
-                self.hold(
-                    &mut holders,
-                    &secret.arn,
-                    Version::IdAndStage(version, stage),
-                    stage,
-                    &format!("secret {}", secret.arn),
-                )
+            }
+        }
+        for secret in &others {
+            let current = secret.version_with(AWSCURRENT);
+            let Some(pending) = secret
+                .version_with(AWSPENDING)
+                .filter(|p| current.is_some() && Some(*p) != current)
+            else {
+                continue;
+            };
+            let read = self
+                .store
+                .get_value(&secret.arn, Version::IdAndStage(pending, AWSPENDING))
                 .await;
-            }
+            record(
+                holders,
+                &secret.arn,
+                AWSPENDING,
+                read,
+                &format!("secret {}", secret.arn),
+            );
         }
-        holders
-    }
-
-    /// Records what one version holds. AWSCURRENT must have a value (a listed secret that reads
-    /// as missing is unreadable, not empty); AWSPENDING may have none yet (a rotation before
-    /// its createSecret).
-    async fn hold(&self, holders: &mut Holders, arn: &str, version: Version<'_>, stage: &str, who: &str) {
-        match self.store.get_value(arn, version).await {
-            Ok(Some(value)) => match crate::secret_format::client_id_in(value.value.expose_secret()) {
-                Some(id) => holders.hold(id, format!("{stage} of {who}")),
-                None => {
-                    warn!(secret_arn = %arn, stage, "a served version holds no readable clientId: it holds no client")
-                }
-            },
-            Ok(None) if stage == AWSPENDING => {}
-            Ok(None) => holders.unreadable(arn, format!("{stage} of {who} has no value")),
-            Err(e) => {
-                warn!(secret_arn = %arn, stage, error = %e, "a possible holder could not be read: no client is retired");
-                holders.unreadable(arn, format!("{stage} of {who}: {e}"));
-            }
-        }
+        census.served = Some(served);
+        census
     }
 
     /// What the secret `arn` can show for its current client, before createSecret changes

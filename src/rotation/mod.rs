@@ -23,7 +23,8 @@ mod credentials;
 mod error;
 mod event;
 mod failure;
-mod guard;
+pub(crate) mod guard;
+pub(crate) mod invocation;
 pub mod master;
 // The steps' unit tests reach the in-process emulator through `RotatorConfig::endpoint_overrides`,
 // which only a build with the feature can fill; `make test-unit` enables it.
@@ -397,7 +398,11 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
 
     async fn run_step(&self, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
         let desc = self.store.describe(&event.secret_id).await?;
-        self.guarded_step(&desc, event).await
+        if self.is_master(&desc) {
+            // A master's own rotation writes the values the cache would hold.
+            return self.guarded_step(&desc, event).await;
+        }
+        invocation::scope(self.guarded_step(&desc, event)).await
     }
 
     /// The template's checks, then the step.
@@ -463,15 +468,25 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         let Some(value) = self.store.get_value(arn, version).await? else {
             return Ok(None);
         };
+        self.integration_from(arn, &label, &value).map(Some)
+    }
+
+    /// Validates `value`, read as version or stage `label` of integration secret `arn`.
+    pub(crate) fn integration_from(
+        &self,
+        arn: &str,
+        label: &str,
+        value: &crate::store::SecretValue,
+    ) -> Result<IntegrationSecret, RotationError> {
         let secret = IntegrationSecret::parse(value.value.expose_secret()).map_err(|source| RotationError::Secret {
             secret_id: arn.to_owned(),
-            version: label,
+            version: label.to_owned(),
             source,
         })?;
         if !self.config.master_allowed(&secret.settings.master_secret_arn) {
             return Err(RotationError::MasterNotAllowed(secret.settings.master_secret_arn));
         }
-        Ok(Some(secret))
+        Ok(secret)
     }
 
     pub(crate) async fn read_current(&self, desc: &SecretDescription) -> Result<IntegrationSecret, RotationError> {
@@ -495,8 +510,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// integration secret names them (enrollment).
     pub async fn master_of(&self, arn: &str, region: Region) -> Result<Arc<GenesysClient>, RotationError> {
         let current = self
-            .store
-            .get_value(arn, Version::Stage(AWSCURRENT))
+            .master_value(arn, AWSCURRENT)
             .await?
             .ok_or_else(|| RotationError::MissingValue {
                 secret_id: arn.to_owned(),
@@ -508,7 +522,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             Err(e @ GenesysError::InvalidClient { .. }) => e,
             Err(e) => return Err(e.into()),
         };
-        let pending = match self.store.get_value(arn, Version::Stage(AWSPENDING)).await? {
+        let pending = match self.master_value(arn, AWSPENDING).await? {
             Some(p) if p.version_id != current.version_id => p,
             _ => return Err(refused.into()),
         };

@@ -39,6 +39,8 @@ const MASTER_PERMISSIONS: [&str; 6] = [
 mod credentials;
 // Proof before retirement and the org-wide guard, over the same fixture.
 mod proof;
+// What the guard reads, and how often: in batches, masters once per invocation.
+mod reads;
 
 type TestRotator = Rotator<MemorySecretStore, DrainRetirement<MemoryDrainQueue>>;
 

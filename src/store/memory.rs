@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{
-    answer_to_put_over, SecretDescription, SecretStore, SecretValue, SecretsManagerCall, StoreError, Version,
-    AWSCURRENT, AWSPENDING, AWSPREVIOUS, SERVED_TAG,
+    answer_to_put_over, BatchValues, SecretDescription, SecretStore, SecretValue, SecretsManagerCall, StoreError,
+    Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS, BATCH_LIMIT, SERVED_TAG,
 };
 
 /// Account and region of the ARNs the store makes.
@@ -95,6 +95,9 @@ struct State {
     secrets: Vec<StoredSecret>,
     planned: Vec<(SecretsManagerCall, Planned)>,
     calls: Vec<SecretsManagerCall>,
+    /// Secrets whose values BatchGetSecretValue answers with an AccessDeniedException entry (a
+    /// resource policy or key that denies this reader).
+    batch_denied: HashSet<String>,
 }
 
 impl State {
@@ -314,6 +317,13 @@ impl MemorySecretStore {
         self.lock().planned.push((operation, Planned::Hook(Box::new(hook))));
     }
 
+    /// Makes BatchGetSecretValue answer secret `secret_id` (ARN or name) with an
+    /// AccessDeniedException entry in `Errors` from now on, as AWS does for a secret the caller
+    /// may not read; the other secrets of the call are still answered.
+    pub fn deny_batch_read(&self, secret_id: &str) {
+        self.lock().batch_denied.insert(secret_id.to_owned());
+    }
+
     /// Whether a planned failure or hook is still waiting for its call.
     pub fn armed(&self) -> bool {
         !self.lock().planned.is_empty()
@@ -506,6 +516,61 @@ impl SecretStore for MemorySecretStore {
                 .keys()
                 .cloned()
                 .collect())
+        })
+    }
+
+    async fn current_values(&self, secret_ids: &[&str]) -> Result<BatchValues, StoreError> {
+        const OP: SecretsManagerCall = SecretsManagerCall::BatchGetSecretValue;
+        self.call(OP, |state| {
+            if secret_ids.is_empty() || secret_ids.len() > BATCH_LIMIT {
+                return Err(refused(
+                    OP,
+                    "ValidationException",
+                    format!(
+                        "1 validation error detected: Value at 'secretIdList' failed to satisfy constraint: Member \
+                         must have length less than or equal to {BATCH_LIMIT} and greater than or equal to 1 (got {})",
+                        secret_ids.len()
+                    ),
+                ));
+            }
+            let mut batch = BatchValues::default();
+            for &id in secret_ids {
+                let error = |code: &str, message: String| (id.to_owned(), (code.to_owned(), message));
+                let Some(i) = state.find(id) else {
+                    let (k, v) = error(
+                        "ResourceNotFoundException",
+                        format!("Secrets Manager can't find the specified secret: {id}"),
+                    );
+                    batch.errors.insert(k, v);
+                    continue;
+                };
+                let secret = &state.secrets[i];
+                if state.batch_denied.contains(id) || state.batch_denied.contains(&secret.arn) {
+                    let (k, v) = error("AccessDeniedException", format!("not authorized to read {id}"));
+                    batch.errors.insert(k, v);
+                    continue;
+                }
+                let current = secret
+                    .holder_of(AWSCURRENT)
+                    .and_then(|v| Some((v.clone(), secret.versions[&v].value.clone()?)));
+                match current {
+                    Some((version_id, value)) => {
+                        batch
+                            .values
+                            .insert(secret.arn.clone(), SecretValue { version_id, value });
+                    }
+                    None => {
+                        let (k, v) = error(
+                            "ResourceNotFoundException",
+                            format!(
+                                "Secrets Manager can't find the specified secret value for staging label: {AWSCURRENT}"
+                            ),
+                        );
+                        batch.errors.insert(k, v);
+                    }
+                }
+            }
+            Ok(batch)
         })
     }
 
@@ -710,6 +775,44 @@ mod tests {
             assert!(listed[0].is_served());
             assert!(listed[0].version_with(AWSCURRENT).is_some());
         });
+    }
+
+    #[test]
+    fn batch_get_reads_awscurrent_of_at_most_twenty_and_answers_each_unreadable_secret_with_an_error() {
+        let store = MemorySecretStore::new();
+        let a = store.create_secret("a", "A0", &[]);
+        let current = store.version_with(&a, AWSCURRENT).unwrap();
+        store.insert_version(&a, "v-lock", Some("A-LOCK"), &["LOCK"]);
+        let denied = store.create_secret("denied", "D", &[]);
+        store.deny_batch_read(&denied);
+        let empty = store.create_secret("empty", "E", &[]);
+        store.insert_version(&empty, "v-none", None, &[AWSCURRENT]);
+        let missing = format!("{ARN_PREFIX}missing-abcdef");
+
+        let batch = block_on(store.current_values(&[&a, &denied, &empty, &missing])).unwrap();
+        let value = batch.answer_for(&a).unwrap().unwrap();
+        assert_eq!(
+            (value.version_id.as_str(), value.value.expose_secret()),
+            (current.as_str(), "A0")
+        );
+        for (id, code) in [
+            (&denied, "AccessDeniedException"),
+            (&empty, "ResourceNotFoundException"),
+            (&missing, "ResourceNotFoundException"),
+        ] {
+            let why = batch.answer_for(id).unwrap().unwrap_err();
+            assert!(why.contains(code), "{id}: {why}");
+        }
+
+        let many: Vec<&str> = std::iter::repeat_n(a.as_str(), BATCH_LIMIT + 1).collect();
+        let refused = block_on(store.current_values(&many)).unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::Refused { code, .. } if code == "ValidationException"),
+            "{refused}"
+        );
+        assert!(block_on(store.current_values(&[])).is_err());
+        assert!(block_on(store.current_values(&many[..BATCH_LIMIT])).is_ok());
+        assert_eq!(store.call_count(SecretsManagerCall::BatchGetSecretValue), 4);
     }
 
     #[test]

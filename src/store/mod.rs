@@ -45,11 +45,13 @@ pub enum SecretsManagerCall {
     ListSecrets,
     /// [`SecretStore::tag`].
     TagResource,
+    /// [`SecretStore::current_values`].
+    BatchGetSecretValue,
 }
 
 impl SecretsManagerCall {
     /// Every call.
-    pub const ALL: [SecretsManagerCall; 7] = [
+    pub const ALL: [SecretsManagerCall; 8] = [
         SecretsManagerCall::DescribeSecret,
         SecretsManagerCall::GetSecretValue,
         SecretsManagerCall::PutSecretValue,
@@ -57,6 +59,7 @@ impl SecretsManagerCall {
         SecretsManagerCall::ListSecretVersionIds,
         SecretsManagerCall::ListSecrets,
         SecretsManagerCall::TagResource,
+        SecretsManagerCall::BatchGetSecretValue,
     ];
 
     /// The AWS operation's name, the last part of an `errorType`
@@ -70,6 +73,7 @@ impl SecretsManagerCall {
             SecretsManagerCall::ListSecretVersionIds => "ListSecretVersionIds",
             SecretsManagerCall::ListSecrets => "ListSecrets",
             SecretsManagerCall::TagResource => "TagResource",
+            SecretsManagerCall::BatchGetSecretValue => "BatchGetSecretValue",
         }
     }
 }
@@ -236,6 +240,35 @@ pub struct SecretValue {
     pub value: SecretString,
 }
 
+/// Most secrets one BatchGetSecretValue may name (`SecretIdList`); Secrets Manager refuses a
+/// longer list as a whole.
+pub const BATCH_LIMIT: usize = 20;
+
+/// What one BatchGetSecretValue answered: the AWSCURRENT value of each secret it could read,
+/// and an error for each it could not. Secrets Manager answers a secret it cannot read (gone,
+/// access denied, not decryptable) with an entry in `Errors`, not by failing the call.
+#[derive(Debug, Default)]
+pub struct BatchValues {
+    /// The AWSCURRENT versions read, by the secret's ARN.
+    pub values: HashMap<String, SecretValue>,
+    /// The secrets not read, by the id as requested: the error code and message.
+    pub errors: HashMap<String, (String, String)>,
+}
+
+impl BatchValues {
+    /// What was answered for `arn` (requested by its ARN): its value, or why there is none. A
+    /// secret missing from both lists was not answered for at all: the caller must count it as
+    /// unreadable.
+    pub fn answer_for(&self, arn: &str) -> Option<Result<&SecretValue, String>> {
+        if let Some(value) = self.values.get(arn) {
+            return Some(Ok(value));
+        }
+        self.errors
+            .get(arn)
+            .map(|(code, message)| Err(format!("BatchGetSecretValue: {code}: {message}")))
+    }
+}
+
 /// The Secrets Manager calls a rotation makes.
 pub trait SecretStore: Send + Sync {
     /// DescribeSecret.
@@ -308,6 +341,11 @@ pub trait SecretStore: Send + Sync {
     /// TagResource: sets `tags` (key, value) on the secret, leaving its other tags. Only the
     /// failure record ([`LAST_FAILURE_TAGS`]) uses it.
     fn tag(&self, secret_id: &str, tags: &[(&str, String)]) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// BatchGetSecretValue by `SecretIdList`: the AWSCURRENT value of each of `secret_ids` (at
+    /// most [`BATCH_LIMIT`], else Secrets Manager refuses the call), and an error entry for each
+    /// it could not read. The guard reads the served secrets through it, 20 to a call.
+    fn current_values(&self, secret_ids: &[&str]) -> impl Future<Output = Result<BatchValues, StoreError>> + Send;
 }
 
 /// [`SecretStore`] over the AWS SDK client.
@@ -515,6 +553,54 @@ impl SecretStore for AwsSecretStore {
             }
         })
         .await
+    }
+
+    async fn current_values(&self, secret_ids: &[&str]) -> Result<BatchValues, StoreError> {
+        const CALL: SecretsManagerCall = SecretsManagerCall::BatchGetSecretValue;
+        let ids: Vec<String> = secret_ids.iter().map(|id| (*id).to_owned()).collect();
+        // With a SecretIdList the answer fits one page; a NextToken is followed all the same.
+        let pages = all_pages(CALL, |next| {
+            let request = self
+                .client
+                .batch_get_secret_value()
+                .set_secret_id_list(Some(ids.clone()))
+                .set_next_token(next);
+            async move {
+                let out = request.send().await.map_err(|e| classify(CALL, e))?;
+                let next = out.next_token().map(str::to_owned);
+                Ok((vec![out], next))
+            }
+        })
+        .await?;
+        let mut batch = BatchValues::default();
+        for out in pages {
+            for entry in out.secret_values() {
+                let (Some(arn), Some(value)) = (entry.arn(), entry.secret_string()) else {
+                    // A binary secret, or an entry without its ARN: not a value this code reads;
+                    // left unanswered, so the caller counts it unreadable.
+                    continue;
+                };
+                batch.values.insert(
+                    arn.to_owned(),
+                    SecretValue {
+                        version_id: entry.version_id().unwrap_or_default().to_owned(),
+                        value: SecretString::from(value.to_owned()),
+                    },
+                );
+            }
+            for error in out.errors() {
+                if let Some(id) = error.secret_id() {
+                    batch.errors.insert(
+                        id.to_owned(),
+                        (
+                            error.error_code().unwrap_or("Unknown").to_owned(),
+                            error.message().unwrap_or_default().to_owned(),
+                        ),
+                    );
+                }
+            }
+        }
+        Ok(batch)
     }
 
     async fn tag(&self, secret_id: &str, tags: &[(&str, String)]) -> Result<(), StoreError> {

@@ -124,3 +124,44 @@ async fn purged_deprecated_versions_are_gone_except_those_kept() {
     );
     assert!(store.get_value(&arn, Version::Id(&first)).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn batch_get_secret_value_reads_awscurrent_twenty_at_most_with_an_error_per_unreadable_secret() {
+    let w = World::new().await;
+    let store = AwsSecretStore::new(w.sm.clone());
+    let arn = w.create_secret("fidelity/batch", &json!({"v": 0})).await;
+    let current = w.describe(&arn).await.version_with(AWSCURRENT).unwrap().to_owned();
+    // A newer version under another label: moto's own default version, not AWSCURRENT.
+    put(&w, &arn, &new_id(), "other", "LOCK").await;
+    let gone = w.create_secret("fidelity/batch-gone", &json!({"v": 1})).await;
+    w.sm.delete_secret()
+        .secret_id(&gone)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .expect("delete a secret");
+    let scheduled = w.create_secret("fidelity/batch-scheduled", &json!({"v": 2})).await;
+    w.sm.delete_secret()
+        .secret_id(&scheduled)
+        .recovery_window_in_days(7)
+        .send()
+        .await
+        .expect("schedule a deletion");
+
+    let batch = store.current_values(&[&arn, &gone, &scheduled]).await.unwrap();
+    let value = batch.answer_for(&arn).expect("answered").expect("read");
+    assert_eq!(value.version_id, current);
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(&value.value),
+        json!({"v": 0}).to_string()
+    );
+    for unreadable in [&gone, &scheduled] {
+        let why = batch.answer_for(unreadable).expect("answered").unwrap_err();
+        assert!(why.contains("Exception"), "{why}");
+    }
+
+    let many: Vec<&str> = std::iter::repeat_n(arn.as_str(), 21).collect();
+    let refused = store.current_values(&many).await.unwrap_err();
+    assert!(refused.to_string().contains("ValidationException"), "{refused}");
+    assert!(store.current_values(&many[..20]).await.is_ok());
+}

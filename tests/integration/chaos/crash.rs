@@ -5,7 +5,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use genesys_rotator::store::{AwsSecretStore, SecretDescription, SecretStore, SecretValue, StoreError, Version};
+use genesys_rotator::store::{
+    AwsSecretStore, BatchValues, SecretDescription, SecretStore, SecretValue, StoreError, Version,
+};
 use secrecy::SecretString;
 use tokio::sync::watch;
 
@@ -137,6 +139,11 @@ impl SecretStore for ChaosStore {
     async fn tag(&self, secret_id: &str, tags: &[(&str, String)]) -> Result<(), StoreError> {
         self.crash.point().await;
         self.inner.tag(secret_id, tags).await
+    }
+
+    async fn current_values(&self, secret_ids: &[&str]) -> Result<BatchValues, StoreError> {
+        self.crash.point().await;
+        self.inner.current_values(secret_ids).await
     }
 }
 

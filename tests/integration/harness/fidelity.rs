@@ -11,6 +11,12 @@
 //!   A PutSecretValue with a purged version's id makes a new version (the worst case for a
 //!   writer that relies on the refusal of an existing id).
 //!
+//! - BatchGetSecretValue by `SecretIdList` answers as AWS does: the AWSCURRENT version of each
+//!   secret (moto 5.2.5 reads each one without a stage, which gives its own default version), at
+//!   most 20 ids (else a ValidationException for the whole call; moto takes any number), and a
+//!   secret it cannot read (missing, scheduled for deletion) as an entry of `Errors` with the
+//!   code GetSecretValue would have given. Always on; `Filters` are not modelled (refused).
+//!
 //! Everything else is forwarded to moto and answered byte for byte (hop-by-hop headers and the
 //! length aside). It runs on its own thread with its own runtime, so a test that blocks its
 //! thread or drops its runtime first does not stall the SDK clients that talk to it.
@@ -145,6 +151,10 @@ async fn forward(State((shared, http)): State<LayerState>, request: Request) -> 
     }
     let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
 
+    if target.as_deref() == Some("BatchGetSecretValue") {
+        return batch_get(&shared, &http, &parts.headers, &input).await;
+    }
+
     if let (Some(op), true) = (target.as_deref(), shared.purge.load(Ordering::SeqCst)) {
         if let Some(secret_id) = input["SecretId"].as_str() {
             sweep(&shared, &http, &parts.headers, secret_id).await;
@@ -274,16 +284,97 @@ fn rewrite(shared: &Shared, op: &str, bytes: Bytes) -> Bytes {
     Bytes::from(answer.to_string())
 }
 
+/// Most ids one BatchGetSecretValue may name.
+const BATCH_LIMIT: usize = 20;
+
+/// BatchGetSecretValue as AWS answers it, from one GetSecretValue of AWSCURRENT per id.
+async fn batch_get(shared: &Shared, http: &reqwest::Client, headers: &HeaderMap, input: &Value) -> Response {
+    if input.get("Filters").is_some() {
+        return error(
+            "ValidationException",
+            "the Secrets Manager layer models BatchGetSecretValue by SecretIdList only",
+        );
+    }
+    let ids: Vec<&str> = input["SecretIdList"]
+        .as_array()
+        .map(|ids| ids.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if ids.is_empty() || ids.len() > BATCH_LIMIT {
+        return error(
+            "ValidationException",
+            &format!(
+                "1 validation error detected: Value at 'secretIdList' failed to satisfy constraint: Member must have \
+                 length less than or equal to {BATCH_LIMIT} and greater than or equal to 1 (got {})",
+                ids.len()
+            ),
+        );
+    }
+    let mut values = Vec::new();
+    let mut errors = Vec::new();
+    for id in ids {
+        let mut request = http
+            .post(format!("{}/", shared.moto))
+            .header("x-amz-target", "secretsmanager.GetSecretValue")
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(json!({"SecretId": id, "VersionStage": "AWSCURRENT"}).to_string());
+        // moto routes by the service its Authorization header names.
+        if let Some(auth) = headers.get("authorization") {
+            request = request.header("authorization", auth);
+        }
+        let answer = match request.send().await {
+            Ok(answer) => answer,
+            Err(e) => return error("InternalServiceError", &format!("the layer could not reach moto: {e}")),
+        };
+        let ok = answer.status().is_success();
+        let body: Value = answer.json().await.unwrap_or(Value::Null);
+        if ok {
+            let mut entry = json!({});
+            for key in [
+                "ARN",
+                "Name",
+                "VersionId",
+                "SecretString",
+                "SecretBinary",
+                "VersionStages",
+                "CreatedDate",
+            ] {
+                if let Some(v) = body.get(key) {
+                    entry[key] = v.clone();
+                }
+            }
+            values.push(entry);
+        } else {
+            let code = body["__type"].as_str().unwrap_or("InternalServiceError");
+            errors.push(json!({
+                "SecretId": id,
+                "ErrorCode": code.rsplit('#').next().unwrap_or(code),
+                "Message": body["message"].as_str().or(body["Message"].as_str()).unwrap_or_default(),
+            }));
+        }
+    }
+    let mut response = Response::new(Body::from(
+        json!({"SecretValues": values, "Errors": errors}).to_string(),
+    ));
+    response.headers_mut().insert(
+        HeaderName::from_static("content-type"),
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    response
+}
+
 /// Secrets Manager's ResourceNotFoundException, as the SDK reads it.
 fn not_found(message: &str) -> Response {
-    let mut response = Response::new(Body::from(
-        json!({"__type": "ResourceNotFoundException", "message": message}).to_string(),
-    ));
+    error("ResourceNotFoundException", message)
+}
+
+/// A refusal of the whole call with error `code`, as the SDK reads it.
+fn error(code: &'static str, message: &str) -> Response {
+    let mut response = Response::new(Body::from(json!({"__type": code, "message": message}).to_string()));
     *response.status_mut() = StatusCode::BAD_REQUEST;
     let headers = response.headers_mut();
     headers.insert(
         HeaderName::from_static("x-amzn-errortype"),
-        HeaderValue::from_static("ResourceNotFoundException"),
+        HeaderValue::from_static(code),
     );
     headers.insert(
         HeaderName::from_static("content-type"),

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use genesys_rotator::store::{
-    answer_to_put_over, SecretDescription, SecretStore, SecretValue, SecretsManagerCall, StoreError, Version,
-    AWSPENDING,
+    answer_to_put_over, BatchValues, SecretDescription, SecretStore, SecretValue, SecretsManagerCall, StoreError,
+    Version, AWSPENDING,
 };
 use secrecy::SecretString;
 
@@ -246,5 +246,26 @@ impl<S: SecretStore> SecretStore for FaultyStore<S> {
             Box::pin(self.inner.tag(secret_id, tags)),
         )
         .await
+    }
+    async fn current_values(&self, secret_ids: &[&str]) -> Result<BatchValues, StoreError> {
+        // A secret this reader may not read is an AccessDeniedException entry of the answer, as
+        // AWS gives it; the others are read as usual.
+        let unreadable = self.unreadable.lock().unwrap().clone();
+        let batch = async {
+            let mut batch = self.inner.current_values(secret_ids).await?;
+            for id in secret_ids.iter().filter(|id| unreadable.contains(**id)) {
+                batch.values.remove(*id);
+                batch.errors.insert(
+                    (*id).to_owned(),
+                    (
+                        "AccessDeniedException".into(),
+                        format!("not allowed to read {id} (test)"),
+                    ),
+                );
+            }
+            Ok(batch)
+        };
+        self.wrap(SecretsManagerCall::BatchGetSecretValue, Box::pin(batch))
+            .await
     }
 }
