@@ -63,6 +63,15 @@ pub enum Reason {
     },
 }
 
+impl Step {
+    /// The secret whose client it touches.
+    pub(crate) fn secret_arn(&self) -> &str {
+        match self {
+            Step::Delete(c) | Step::Active { candidate: c, .. } => &c.secret_arn,
+        }
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -419,7 +428,7 @@ pub(crate) fn plan(
     clients: &[OAuthClient],
     scopes: &[Scope],
     holders: &Holders,
-    master_id: &str,
+    master_ids: &[&str],
     horizon: Duration,
     now: OffsetDateTime,
     report: &mut ReconcileReport,
@@ -434,7 +443,7 @@ pub(crate) fn plan(
     };
     let mut steps = Vec::new();
     for client in clients {
-        if client.id == master_id {
+        if master_ids.contains(&client.id.as_str()) {
             continue;
         }
         // The marker names one secret: at most one scope owns a client.
@@ -684,7 +693,7 @@ pub(crate) async fn before_create<S: SecretStore, H: Future<Output = Holders>>(
         clients,
         &scopes,
         &Holders::default(),
-        master.client_id(),
+        &[master.client_id()],
         config.horizon,
         now,
         &mut report,
@@ -701,7 +710,7 @@ pub(crate) async fn before_create<S: SecretStore, H: Future<Output = Holders>>(
             clients,
             &scopes,
             &holders,
-            master.client_id(),
+            &[master.client_id()],
             config.horizon,
             now,
             &mut report,
@@ -830,7 +839,7 @@ mod tests {
             &clients,
             &scopes,
             &Holders::default(),
-            "master",
+            &["master"],
             Duration::from_secs(48 * 3600),
             now,
             &mut report,
@@ -872,7 +881,7 @@ mod tests {
             &clients,
             &scopes,
             &Holders::default(),
-            "master",
+            &["master"],
             Duration::from_secs(48 * 3600),
             now,
             &mut report,
@@ -895,7 +904,7 @@ mod tests {
         let horizon = Duration::from_secs(48 * 3600);
         // WHEN planned with the org-wide holders
         let mut report = ReconcileReport::default();
-        let steps = plan(&clients, &scopes, &holders, "master", horizon, now, &mut report);
+        let steps = plan(&clients, &scopes, &holders, &["master"], horizon, now, &mut report);
         // THEN the held client stays, the free one goes
         assert_eq!(planned(&steps), [("free", "delete")]);
         assert_eq!(report.kept_referenced, 1);
@@ -905,7 +914,7 @@ mod tests {
             &clients,
             &scopes,
             &holders,
-            "master",
+            &["master"],
             horizon,
             now,
             &mut ReconcileReport::default(),
@@ -925,7 +934,7 @@ mod tests {
             &[c],
             &[scope(A, "crm-", &[V_A1], &[])],
             &Holders::default(),
-            "m",
+            &["m"],
             Duration::from_secs(48 * 3600),
             now,
             &mut report,
@@ -945,7 +954,7 @@ mod tests {
             &[c],
             &[scope(A, "crm-", &[V_A1], &[])],
             &Holders::default(),
-            "m",
+            &["m"],
             Duration::from_secs(3600),
             now,
             &mut report,

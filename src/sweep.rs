@@ -15,7 +15,7 @@ use crate::config::ReconcileConfig;
 use crate::drain::Retirement;
 use crate::reconcile::{
     check_horizon, execute, plan, referenced_clients, Known, ReconcileError, ReconcileFailure, ReconcileReport, Scope,
-    STOP_BEFORE_DEADLINE,
+    Step, STOP_BEFORE_DEADLINE,
 };
 use crate::rotation::guard::Census;
 use crate::rotation::{RotationError, Rotator};
@@ -67,9 +67,10 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
 ///
 /// For each secret: its listed description and the AWSCURRENT value the census read (a secret
 /// the census did not read is described and read on its own), check the horizon, read every
-/// other staged version and its version ids. Secrets sharing a master are reconciled together
-/// over one listing of their org, so that overlapping prefixes resolve to the longest and a
-/// client referenced by any of them is kept. The rotator's master cache and allow-list apply.
+/// other staged version and its version ids. The secrets of one org are reconciled together
+/// over one listing of it, whatever master each goes through (the org `tokens/me` names for
+/// the master), so that overlapping prefixes resolve to the longest and a client referenced by
+/// any of them is kept; each client is then retired by its own secret's master. The rotator's master cache and allow-list apply.
 /// Never fails as a whole: each secret's failure goes into [`ReconcileReport::errors`] and only
 /// that secret's clients are spared.
 async fn reconcile_census<S: SecretStore, R: Retirement>(
@@ -90,7 +91,8 @@ async fn reconcile_census<S: SecretStore, R: Retirement>(
         warn!(error = %e, "reconciliation touches no client");
         report.errors.push(ReconcileFailure::of(secret, &e));
     }
-    let mut groups: Vec<(Arc<GenesysClient>, Vec<Scope>)> = Vec::new();
+    let mut orgs: Vec<OrgPass> = Vec::new();
+    let mut org_of_master: Vec<(Arc<GenesysClient>, Option<String>)> = Vec::new();
     let mut seen = HashSet::new();
     for arn in secret_arns {
         if genesys_core::deadline::remaining().is_some_and(|left| left < STOP_BEFORE_DEADLINE) {
@@ -157,12 +159,50 @@ async fn reconcile_census<S: SecretStore, R: Retirement>(
             prefix: current.settings.name_prefix.clone(),
             known,
         };
-        match groups.iter_mut().find(|(m, _)| Arc::ptr_eq(m, &master)) {
-            Some((_, scopes)) => scopes.push(scope),
-            None => groups.push((master, vec![scope])),
-        }
+        let org = match org_of_master.iter().find(|(m, _)| Arc::ptr_eq(m, &master)) {
+            Some((_, org)) => org.clone(),
+            None => {
+                let org = org_of(&master).await;
+                org_of_master.push((master.clone(), org.clone()));
+                org
+            }
+        };
+        // One listing per org: secrets of several masters in one org share it. A master whose
+        // org is unknown lists on its own.
+        let pass = orgs.iter_mut().find(|p| match (&p.org, &org) {
+            (Some(a), Some(b)) => a == b,
+            _ => Arc::ptr_eq(&p.masters[0], &master),
+        });
+        let pass = match pass {
+            Some(p) => p,
+            None => {
+                orgs.push(OrgPass {
+                    org,
+                    masters: Vec::new(),
+                    scopes: Vec::new(),
+                    master_of: Vec::new(),
+                });
+                orgs.last_mut().expect("just pushed")
+            }
+        };
+        let index = match pass.masters.iter().position(|m| Arc::ptr_eq(m, &master)) {
+            Some(i) => i,
+            None => {
+                pass.masters.push(master);
+                pass.masters.len() - 1
+            }
+        };
+        pass.master_of.push((scope.arn.clone(), index));
+        pass.scopes.push(scope);
     }
-    for (master, scopes) in groups {
+    for OrgPass {
+        masters,
+        scopes,
+        master_of,
+        ..
+    } in orgs
+    {
+        let master = &masters[0];
         let (clients, undecoded) = match master.list_all_clients().await {
             Ok(listing) => (listing.clients, listing.undecoded.len()),
             Err(e) => {
@@ -174,27 +214,46 @@ async fn reconcile_census<S: SecretStore, R: Retirement>(
                 continue;
             }
         };
+        let master_ids: Vec<&str> = masters.iter().map(|m| m.client_id()).collect();
         let steps = plan(
             &clients,
             &scopes,
             holders,
-            master.client_id(),
+            &master_ids,
             config.horizon,
             now,
             &mut report,
         );
         crate::metrics::orphans_found(steps.len());
         let deleted_before = report.deleted.len();
-        let failures = execute(
-            rotator.store(),
-            &master,
-            &clients,
-            steps,
-            config.dry_run,
-            true,
-            &mut report,
-        )
-        .await;
+        // Each client is retired by its own secret's master (the one that made it, and whose
+        // roles cover its divisions), whichever master listed the org.
+        let mut by_master: Vec<Vec<Step>> = masters.iter().map(|_| Vec::new()).collect();
+        for step in steps {
+            let index = master_of
+                .iter()
+                .find(|(arn, _)| arn == step.secret_arn())
+                .map_or(0, |(_, i)| *i);
+            by_master[index].push(step);
+        }
+        let mut failures = Vec::new();
+        for (master, steps) in masters.iter().zip(by_master) {
+            if steps.is_empty() {
+                continue;
+            }
+            failures.extend(
+                execute(
+                    rotator.store(),
+                    master,
+                    &clients,
+                    steps,
+                    config.dry_run,
+                    true,
+                    &mut report,
+                )
+                .await,
+            );
+        }
         let deleted = report.deleted.len() - deleted_before;
         crate::metrics::clients_deleted(crate::metrics::DeleteReason::Orphaned, deleted);
         crate::metrics::client_limit_headroom(
@@ -223,4 +282,27 @@ async fn reconcile_census<S: SecretStore, R: Retirement>(
         "reconciliation done"
     );
     report
+}
+
+/// The secrets of one org in a pass: the masters they go through (the first lists the org) and
+/// which master each secret's clients are retired by.
+struct OrgPass {
+    org: Option<String>,
+    masters: Vec<Arc<GenesysClient>>,
+    scopes: Vec<Scope>,
+    master_of: Vec<(String, usize)>,
+}
+
+/// Which org `master` acts in, as `tokens/me` names it, with the API host (an org id is unique
+/// only within its region); `None` if that cannot be told now.
+async fn org_of(master: &GenesysClient) -> Option<String> {
+    match master.token_info().await {
+        Ok(info) => info
+            .organization
+            .map(|org| format!("{} {}", master.endpoints().api_base, org.id)),
+        Err(e) => {
+            warn!(master_client_id = %master.client_id(), error = %e, "could not tell the master's organization; its clients are listed on their own");
+            None
+        }
+    }
 }

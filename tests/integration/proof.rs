@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use genesys_emulator::{ClientState, SeedClient};
+use genesys_emulator::{routes, ClientState, SeedClient};
 use genesys_rotator::store::{AWSCURRENT, AWSPREVIOUS};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -142,6 +142,15 @@ async fn the_scheduled_pass_keeps_a_managed_client_another_masters_secret_holds(
     // WHEN the real cleanup function runs its scheduled pass
     let queue = SqsPlayer::create(w._moto.sqs(), "proof-drain", 3).await;
     let mut cleanup = Function::start("cleanup", &w, &queue.queue_url, &[]).await;
+    let listings = || {
+        w.org()
+            .emulator
+            .call_counts()
+            .get(routes::LIST_CLIENTS)
+            .copied()
+            .unwrap_or(0)
+    };
+    let listed_before = listings();
     let report = cleanup
         .invoke(json!({
             "version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.events",
@@ -158,4 +167,7 @@ async fn the_scheduled_pass_keeps_a_managed_client_another_masters_secret_holds(
         .expect("H's credential still works");
     assert_eq!(w.client_id(&h, AWSCURRENT).await, c);
     assert!(report["deactivated"].as_array().unwrap().is_empty(), "{report}");
+    // AND the org, whose secrets go through two masters, was listed once (the emulator answers
+    // a listing in one page), not once per master
+    assert_eq!(listings() - listed_before, 1, "{report}");
 }
