@@ -294,7 +294,8 @@ impl<S: SecretStore> Consumer<S> {
     /// for each retry (after a 401 or a 429), so it must be cheap and repeatable. The request
     /// must target the API host; any other host is refused before the token is attached.
     ///
-    /// Returns Genesys' answer, whatever its status, once a 401 has been retried (once) with a
+    /// Returns Genesys' answer, whatever its status, once a 401 has been retried (once; again
+    /// only after the new token was accepted with a 429 waited out) with a
     /// credential read again past the cache and a new token, and 429s waited out within the
     /// [`ConsumerSettings`]; other answers and transport errors are the caller's, who alone
     /// knows whether the request is safe to repeat.
@@ -346,6 +347,9 @@ impl<S: SecretStore> Consumer<S> {
                 if wait <= self.inner.settings.max_retry_after {
                     rate_limited += 1;
                     bump(&counters.rate_limit_waits);
+                    // The refreshed token was accepted: a 401 after the wait (the client
+                    // replaced meanwhile) is a new one, recovered like the first.
+                    reauthenticated = false;
                     debug!(wait_ms = wait.as_millis() as u64, "Genesys Cloud rate limit; waiting");
                     drop(response);
                     tokio::time::sleep(wait).await;

@@ -188,6 +188,9 @@ class Consumer {
           if (wait <= this.maxRetryAfterMs) {
             rateLimited += 1;
             this._counters.rateLimitWaits += 1;
+            // The refreshed token was accepted: a 401 after the wait (the client replaced
+            // meanwhile) is a new one, recovered like the first.
+            reauthenticated = false;
             await sleep(wait);
             continue;
           }

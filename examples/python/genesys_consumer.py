@@ -252,6 +252,9 @@ class Consumer:
                     if wait <= self.max_retry_after:
                         rate_limited += 1
                         self._bump("rate_limit_waits")
+                        # The refreshed token was accepted: a 401 after the wait (the client
+                        # replaced meanwhile) is a new one, recovered like the first.
+                        reauthenticated = False
                         log.debug("Genesys Cloud rate limit; waiting %.1f s", wait)
                         self._sleep(wait)
                         continue

@@ -255,6 +255,33 @@ async fn rate_limits_are_waited_out_within_the_bound() {
 }
 
 #[tokio::test]
+async fn a_401_after_a_refreshed_token_was_accepted_is_recovered_again() {
+    // GIVEN a consumer that has its token
+    let w = World::new().await;
+    let org = w.org();
+    let arn = w.integration_secret().await;
+    let consumer = consumer_for(&w, &arn);
+    assert_eq!(consumer.get(TOKENS_ME).await.unwrap().status(), 200);
+    let before = consumer.stats();
+    // WHEN one call meets a 401 (its client deleted), the refreshed token's first answer is a
+    // 429 with Retry-After: 1, and during that wait the new client goes too (another 401)
+    let status = |status, retry_after| FaultAction::Status { status, retry_after };
+    org.emulator
+        .inject_fault(Fault::new(routes::TOKENS_ME, status(401, None)));
+    org.emulator
+        .inject_fault(Fault::new(routes::TOKENS_ME, status(429, Some(1))));
+    org.emulator
+        .inject_fault(Fault::new(routes::TOKENS_ME, status(401, None)));
+    // THEN the call succeeds: the refreshed token was accepted (the 429), so the second 401 is
+    // a new one and is recovered as the first was, with one more secret read
+    assert_eq!(consumer.get(TOKENS_ME).await.unwrap().status(), 200);
+    let stats = consumer.stats();
+    assert_eq!(stats.unauthorized - before.unauthorized, 2, "{stats:?}");
+    assert_eq!(stats.rate_limit_waits - before.rate_limit_waits, 1, "{stats:?}");
+    assert_eq!(stats.secret_reads - before.secret_reads, 2, "{stats:?}");
+}
+
+#[tokio::test]
 async fn a_cached_credential_refused_by_the_token_endpoint_is_read_again() {
     let dw = DrainWorld::new(&[]).await;
     let w = &dw.w;
