@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::secret_format::{IntegrationSettings, SecretFormatError, ROTATOR_OWNED_FIELDS};
 use genesys_core::genesys::{GrantType, OAuthClient, OAuthClientRequest};
+use genesys_core::lifecycle::make::{mark_managed, Managed};
 
 /// Why the current client's definition is not carried (logged; the new client is then built
 /// from the secret alone).
@@ -29,12 +30,12 @@ pub(crate) fn not_carried_reason(current: &OAuthClient) -> Option<String> {
     })
 }
 
-/// The request that creates the new client named `name` with description `description` (the
-/// marker included), from `carried` (the current client, when it could be read and may be
-/// carried) and `settings`.
+/// The request that creates the new client named `name` for secret `owner` (its marker in the
+/// description, [`genesys_core::lifecycle::make`]), from `carried` (the current client, when it
+/// could be read and may be carried) and `settings`.
 pub(crate) fn new_client_request(
     name: &str,
-    description: String,
+    owner: &str,
     settings: &IntegrationSettings,
     carried: Option<&OAuthClient>,
 ) -> Result<OAuthClientRequest, SecretFormatError> {
@@ -69,13 +70,16 @@ pub(crate) fn new_client_request(
             field: "clientFields",
             reason: "a field does not have the type Genesys Cloud expects for it".into(),
         })?;
-    request.name = name.to_owned();
-    request.authorized_grant_type = GrantType::ClientCredentials;
-    request.description = Some(description);
-    request.access_token_validity_seconds = Some(settings.token_lifetime.seconds());
-    request.role_divisions = settings.role_divisions.clone();
-    request.state = None;
-    request.date_to_delete = None;
+    mark_managed(
+        &mut request,
+        Managed {
+            name,
+            owner,
+            note: settings.description.as_deref(),
+            token_lifetime_seconds: settings.token_lifetime.seconds(),
+            role_divisions: settings.role_divisions.clone(),
+        },
+    );
     Ok(request)
 }
 
@@ -126,7 +130,7 @@ mod tests {
     fn the_new_client_carries_the_current_clients_unknown_fields_and_the_rotator_sets_its_own() {
         // GIVEN a current client with fields this code does not know, and a secret without
         // clientFields
-        let req = new_client_request("crm-rot-tok", "marked".into(), &settings(None), Some(&current())).unwrap();
+        let req = new_client_request("crm-rot-tok", "arn:owner", &settings(None), Some(&current())).unwrap();
         let body = serde_json::to_value(&req).unwrap();
         // THEN the request is the current client's, unknown fields included, with the owned
         // fields from the secret and nothing read-only
@@ -135,7 +139,7 @@ mod tests {
             json!({
                 "name": "crm-rot-tok",
                 "authorizedGrantType": "CLIENT-CREDENTIALS",
-                "description": "marked",
+                "description": genesys_core::guard::ownership::marker("arn:owner"),
                 "accessTokenValiditySeconds": 3600,
                 "roleDivisions": [{"roleId": "r-new", "divisionId": "*"}],
                 "allowedIpAddresses": ["10.0.0.0/8"],
@@ -151,7 +155,7 @@ mod tests {
             "futureSetting": null,
             "scope": ["extra:scope"]
         })));
-        let body = serde_json::to_value(new_client_request("n", "d".into(), &s, Some(&current())).unwrap()).unwrap();
+        let body = serde_json::to_value(new_client_request("n", "arn:owner", &s, Some(&current())).unwrap()).unwrap();
         assert_eq!(body["allowedIpAddresses"], json!(["192.0.2.1"]));
         assert!(body.get("futureSetting").is_none());
         assert_eq!(body["scope"], json!(["extra:scope"]));
@@ -161,19 +165,19 @@ mod tests {
     #[test]
     fn without_a_current_client_the_request_is_the_secrets_alone() {
         let s = settings(Some(json!({"allowedIpAddresses": ["192.0.2.1"]})));
-        let body = serde_json::to_value(new_client_request("n", "d".into(), &s, None).unwrap()).unwrap();
+        let body = serde_json::to_value(new_client_request("n", "arn:owner", &s, None).unwrap()).unwrap();
         assert_eq!(
             body,
             json!({
                 "name": "n",
                 "authorizedGrantType": "CLIENT-CREDENTIALS",
-                "description": "d",
+                "description": genesys_core::guard::ownership::marker("arn:owner"),
                 "accessTokenValiditySeconds": 3600,
                 "roleDivisions": [{"roleId": "r-new", "divisionId": "*"}],
                 "allowedIpAddresses": ["192.0.2.1"]
             })
         );
-        let plain = serde_json::to_value(new_client_request("n", "d".into(), &settings(None), None).unwrap()).unwrap();
+        let plain = serde_json::to_value(new_client_request("n", "arn:owner", &settings(None), None).unwrap()).unwrap();
         assert_eq!(plain.as_object().unwrap().len(), 5);
     }
 

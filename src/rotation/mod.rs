@@ -682,8 +682,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             None
         };
         // The marker naming this secret is the ownership rule's second, independent proof.
-        let description = genesys_core::guard::ownership::description(&desc.arn, settings.description.as_deref());
-        let request = carry::new_client_request(&name, description, settings, carried.as_ref()).map_err(|source| {
+        let request = carry::new_client_request(&name, &desc.arn, settings, carried.as_ref()).map_err(|source| {
             RotationError::Secret {
                 secret_id: desc.arn.clone(),
                 version: AWSCURRENT.to_owned(),

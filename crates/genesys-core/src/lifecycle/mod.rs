@@ -2,7 +2,7 @@
 //! OpenBao engine), each supplying only its storage and its view of who holds what:
 //!
 //! 1. **Made** by a master, named and marked so the ownership rule can tell it is ours
-//!    ([`crate::guard::ownership::marker`], [`crate::genesys::GenesysClient::create_client`]).
+//!    ([`make`], then [`crate::genesys::GenesysClient::create_client`]).
 //! 2. **Waited for** until it works ([`propagation`]): a new client takes seconds to propagate.
 //! 3. **Proven**: a stored credential names the client it authenticates as
 //!    ([`crate::guard::prove_possession`]).
@@ -15,4 +15,5 @@
 //! Whether a client may be touched at all is the guard's decision ([`crate::guard::decide`]),
 //! asked before every deactivate, re-key, delete and credential write.
 
+pub mod make;
 pub mod propagation;

@@ -7,8 +7,9 @@
 use std::collections::HashSet;
 
 use genesys_core::domain::{NamePrefix, TokenLifetime};
-use genesys_core::genesys::{GenesysClient, GenesysError, OAuthClientRequest, RoleDivision};
-use genesys_core::guard::ownership::{self, Foreign, Owner};
+use genesys_core::genesys::{GenesysClient, GenesysError, RoleDivision};
+use genesys_core::guard::ownership::{Foreign, Owner};
+use genesys_core::lifecycle::make::{managed_request, Managed};
 use genesys_core::secret::{ClientCredentials, SecretString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -177,9 +178,13 @@ pub async fn create(
     )
     .await?;
     let master = b.master(config).await?;
-    let mut request = OAuthClientRequest::client_credentials(name.clone(), spec.role_divisions.clone());
-    request.description = Some(ownership::description(&identity.owner, Some(&spec.note)));
-    request.access_token_validity_seconds = Some(spec.token_lifetime.seconds());
+    let request = managed_request(Managed {
+        name: &name,
+        owner: &identity.owner,
+        note: Some(&spec.note),
+        token_lifetime_seconds: spec.token_lifetime.seconds(),
+        role_divisions: spec.role_divisions.clone(),
+    });
     let client = match master.create_client(&request).await {
         Ok(client) => client,
         Err(e) if provably_unapplied(&e) => {
