@@ -20,8 +20,8 @@ use time::OffsetDateTime;
 use tracing::{error, info, warn};
 
 use crate::config::{ReconcileConfig, RotatorConfig};
+use crate::deployment::{self, Deployment, DeploymentError};
 use crate::drain::{DrainMessage, DrainQueue, DrainSettings, MessageError, QueueError, MAX_DRAIN, MAX_SQS_DELAY};
-use crate::rotation::{RotationError, Rotator};
 use crate::store::{SecretStore, StoreError, Version, AWSCURRENT, AWSPENDING};
 use genesys_core::genesys::{ClientState, Deleted, GenesysError};
 use genesys_core::guard::ownership::{retired_since, Owner};
@@ -100,7 +100,14 @@ impl fmt::Display for Refusal {
 pub enum CleanupError {
     /// Reading the secret or the master failed.
     #[error(transparent)]
-    Secret(#[from] RotationError),
+    Deployment(#[from] DeploymentError),
+    /// A possible holder (a served secret, a master) could not be read, so nothing proves the
+    /// client is free: it is not deleted (fail closed). Retryable: the read may pass later.
+    #[error("{holder} could not be read, so nothing proves the client is free: it is not deleted (fail closed)")]
+    GuardUnreadable {
+        /// Who could not be read, and why.
+        holder: String,
+    },
     /// A Genesys call failed.
     #[error("Genesys Cloud: {0}")]
     Genesys(#[from] GenesysError),
@@ -114,7 +121,8 @@ pub enum CleanupError {
 impl Classify for CleanupError {
     fn is_retryable(&self) -> bool {
         match self {
-            CleanupError::Secret(e) => e.is_retryable(),
+            CleanupError::Deployment(e) => e.is_retryable(),
+            CleanupError::GuardUnreadable { .. } => true,
             CleanupError::Genesys(e) => e.is_retryable(),
             CleanupError::Queue(e) => e.is_retryable(),
         }
@@ -122,7 +130,8 @@ impl Classify for CleanupError {
 
     fn kind(&self) -> &'static str {
         match self {
-            CleanupError::Secret(e) => e.kind(),
+            CleanupError::Deployment(e) => e.kind(),
+            CleanupError::GuardUnreadable { .. } => "GuardUnreadable",
             CleanupError::Genesys(e) => e.kind(),
             CleanupError::Queue(e) => e.kind(),
         }
@@ -130,7 +139,8 @@ impl Classify for CleanupError {
 
     fn call_name(&self) -> Option<&'static str> {
         match self {
-            CleanupError::Secret(e) => e.call_name(),
+            CleanupError::Deployment(e) => e.call_name(),
+            CleanupError::GuardUnreadable { .. } => None,
             CleanupError::Genesys(e) => e.call_name(),
             CleanupError::Queue(e) => e.call_name(),
         }
@@ -139,7 +149,7 @@ impl Classify for CleanupError {
 
 impl From<StoreError> for CleanupError {
     fn from(e: StoreError) -> Self {
-        CleanupError::Secret(RotationError::Store(e))
+        CleanupError::Deployment(DeploymentError::Store(e))
     }
 }
 
@@ -240,7 +250,7 @@ impl Trigger {
 
 /// Processes drain messages. Build one per process: it caches master clients and their tokens.
 pub struct Cleanup<S, Q> {
-    rotator: Rotator<S>,
+    deployment: Deployment<S>,
     queue: Q,
     drain: DrainSettings,
     source: Option<QueueSource>,
@@ -279,10 +289,10 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
     /// A cleanup reading secrets from `store` (allowed masters and endpoints from `config`),
     /// re-sending not-yet-due messages to `queue`, and holding every delete to `drain`.
     pub fn new(store: S, config: RotatorConfig, queue: Q, drain: DrainSettings) -> Self {
-        // The rotator supplies the checked secret reads, the cached master clients and the
-        // retirement guard; no rotation step is ever run through it.
+        // The deployment supplies the checked secret reads, the cached master clients and the
+        // guard's holders; the cleanup runs no rotation step.
         Self {
-            rotator: Rotator::new(store, config),
+            deployment: Deployment::new(store, config),
             queue,
             drain,
             source: None,
@@ -299,7 +309,7 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
 
     /// Uses `reconcile` for the scheduled pass (horizon, dry run).
     pub fn with_reconcile(mut self, reconcile: ReconcileConfig) -> Self {
-        self.rotator = self.rotator.with_reconcile(reconcile);
+        self.deployment = self.deployment.with_reconcile(reconcile);
         self
     }
 
@@ -307,12 +317,9 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
     /// secrets. Answers the batch response or the reconciliation report.
     pub async fn handle(&self, trigger: Trigger, now: OffsetDateTime) -> serde_json::Value {
         match trigger {
-            Trigger::Queue(event) => {
-                serde_json::to_value(crate::rotation::invocation::scope(self.handle_batch(event, now)).await)
-            }
+            Trigger::Queue(event) => serde_json::to_value(deployment::scope(self.handle_batch(event, now)).await),
             Trigger::Schedule => {
-                let report =
-                    crate::rotation::invocation::scope(crate::sweep::reconcile_served(&self.rotator, now)).await;
+                let report = deployment::scope(crate::sweep::reconcile_served(&self.deployment, now)).await;
                 serde_json::to_value(report)
             }
         }
@@ -367,20 +374,20 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
     /// send to the queue could forge one).
     async fn delete_if_safe(&self, m: &DrainMessage, now: OffsetDateTime) -> Result<Due, CleanupError> {
         let refused = |r| Ok(Due::Now(Disposition::Refused(r)));
-        let store = self.rotator.store();
+        let store = self.deployment.store();
         let desc = match store.describe(&m.secret_arn).await {
             Ok(d) => d,
             Err(StoreError::NotFound { .. }) => return refused(Refusal::SecretGone),
             Err(e) => return Err(e.into()),
         };
-        let current = self.rotator.read_current(&desc).await?;
+        let current = self.deployment.read_current(&desc).await?;
         if current.credentials.client_id == m.client_id {
             return refused(Refusal::Current);
         }
         if let Some(v) = desc.version_with(AWSPENDING) {
             if Some(v) != desc.version_with(AWSCURRENT) {
                 let pending = self
-                    .rotator
+                    .deployment
                     .read_integration(&desc.arn, Version::IdAndStage(v, AWSPENDING))
                     .await?;
                 if pending.is_some_and(|p| p.credentials.client_id == m.client_id) {
@@ -397,7 +404,7 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
             return refused(Refusal::VersionMismatch);
         }
         let prefix = &current.settings.name_prefix;
-        let master = self.rotator.master(&current).await?;
+        let master = self.deployment.master(&current).await?;
         let Some(client) = master.get_client(&m.client_id).await? else {
             return Ok(Due::Now(Disposition::AlreadyGone));
         };
@@ -428,12 +435,10 @@ impl<S: SecretStore, Q: DrainQueue> Cleanup<S, Q> {
             }
         };
         // The one guard: nobody else holds it, and every possible holder was read.
-        match genesys_core::guard::decide(&client.id, &standing, &self.rotator.holders(&desc.arn).await) {
+        match genesys_core::guard::decide(&client.id, &standing, &self.deployment.holders(&desc.arn).await) {
             Ok(_) => {}
             Err(GuardRefusal::Held { holder }) => return refused(Refusal::Held { holder }),
-            Err(GuardRefusal::Unreadable { holder }) => {
-                return Err(CleanupError::Secret(RotationError::GuardUnreadable { holder }))
-            }
+            Err(GuardRefusal::Unreadable { holder }) => return Err(CleanupError::GuardUnreadable { holder }),
             Err(GuardRefusal::Unproven { reason }) => return refused(Refusal::NotManaged { reason }),
         }
         // The drain the secret implies: its own token lifetime or the client's, whichever is

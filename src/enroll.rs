@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use thiserror::Error;
 use tracing::info;
 
+use crate::deployment::{Deployment, DeploymentError};
 use crate::drain::Retirement;
 use crate::rotation::{RotationError, Rotator, StepOutcome};
 use crate::secret_format::{IntegrationSecret, TokenLifetime};
@@ -196,7 +197,7 @@ pub enum EnrollError {
         /// The master secret.
         arn: String,
         /// Why.
-        source: Box<RotationError>,
+        source: Box<DeploymentError>,
     },
     /// A secret with this name exists (perhaps scheduled for deletion).
     #[error("a secret named {0:?} already exists ({1}); nothing was written")]
@@ -298,11 +299,11 @@ pub async fn enroll<S: SecretStore, R: Retirement>(
     sm: &aws_sdk_secretsmanager::Client,
     req: &EnrollRequest,
 ) -> Result<EnrollReport, EnrollError> {
-    let checked = check_before_writing(rotator, req).await?;
+    let checked = check_before_writing(rotator.deployment(), req).await?;
     let value = secret_json(req, &checked.role_divisions, checked.token_lifetime);
     // The rotation's own validation, on exactly what will be written.
     IntegrationSecret::parse(value.expose_secret()).map_err(|e| EnrollError::Invalid(e.to_string()))?;
-    check_prefix(rotator, req, checked.organization_id.as_deref()).await?;
+    check_prefix(rotator.deployment(), req, checked.organization_id.as_deref()).await?;
 
     let created = sm
         .create_secret()
@@ -362,11 +363,12 @@ pub async fn enroll<S: SecretStore, R: Retirement>(
         source: Box::new(source),
     })?;
     let warnings = rotator
+        .deployment()
         .sharing_warnings(&arn)
         .await
         .map_err(|source| EnrollError::Check {
             arn: arn.clone(),
-            source: Box::new(source),
+            source: Box::new(source.into()),
         })?;
     Ok(EnrollReport {
         secret_arn: arn,
@@ -385,26 +387,26 @@ pub async fn enroll<S: SecretStore, R: Retirement>(
 }
 
 /// The master, the name and the client, in the order that fails cheapest first.
-async fn check_before_writing<S: SecretStore, R: Retirement>(
-    rotator: &Rotator<S, R>,
+async fn check_before_writing<S: SecretStore>(
+    deployment: &Deployment<S>,
     req: &EnrollRequest,
 ) -> Result<Checked, EnrollError> {
     let client_id = req.credentials.client_id.as_str();
-    if !rotator.config().master_allowed(&req.master_secret_arn) {
+    if !deployment.config().master_allowed(&req.master_secret_arn) {
         return Err(EnrollError::MasterNotAllowed(req.master_secret_arn.clone()));
     }
-    match rotator.store().describe(&req.name).await {
+    match deployment.store().describe(&req.name).await {
         Ok(existing) => return Err(EnrollError::NameTaken(req.name.clone(), existing.arn)),
         Err(StoreError::NotFound { .. }) => {}
         Err(e) => return Err(e.into()),
     }
-    let client = rotator.genesys_client(req.region, req.credentials.clone());
+    let client = deployment.genesys_client(req.region, req.credentials.clone());
     let me = client
         .token_info()
         .await
         .map_err(|e| EnrollError::Credential(e.to_string()))?;
     let organization_id = named_client(&me, client_id)?;
-    let master = rotator
+    let master = deployment
         .master_of(&req.master_secret_arn, req.region)
         .await
         .map_err(|source| EnrollError::Master {
@@ -461,7 +463,7 @@ async fn check_before_writing<S: SecretStore, R: Retirement>(
         if !missing.is_empty() {
             return Err(EnrollError::Master {
                 arn: req.master_secret_arn.clone(),
-                source: Box::new(RotationError::MasterLacksRoles {
+                source: Box::new(DeploymentError::MasterLacksRoles {
                     master_client_id: master.client_id().to_owned(),
                     missing: genesys_core::role_rule::describe(&missing),
                 }),
@@ -557,15 +559,15 @@ fn served_prefix(arn: &str, json: &str) -> Option<ServedPrefix> {
 /// Refuses a prefix that overlaps another served secret's in the same organization: same
 /// region, and the same master secret or a master whose `tokens/me` names the same
 /// organization. One whose organization cannot be told is refused too.
-async fn check_prefix<S: SecretStore, R: Retirement>(
-    rotator: &Rotator<S, R>,
+async fn check_prefix<S: SecretStore>(
+    deployment: &Deployment<S>,
     req: &EnrollRequest,
     organization_id: Option<&str>,
 ) -> Result<(), EnrollError> {
     let mut served = Vec::new();
-    for secret in rotator.store().served_secrets().await? {
+    for secret in deployment.store().served_secrets().await? {
         // A master secret carries no prefix; an unreadable or foreign value is no prefix either.
-        let Some(value) = rotator
+        let Some(value) = deployment
             .store()
             .get_value(&secret.arn, Version::Stage(AWSCURRENT))
             .await?
@@ -599,7 +601,10 @@ async fn check_prefix<S: SecretStore, R: Retirement>(
         }
         if !orgs.contains_key(master) {
             let org = async {
-                let client = rotator.master_of(master, req.region).await.map_err(|e| e.to_string())?;
+                let client = deployment
+                    .master_of(master, req.region)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let me = client.token_info().await.map_err(|e| e.to_string())?;
                 Ok(me.organization.or(me.home_organization).map(|o| o.id))
             }

@@ -11,9 +11,8 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::drain::Retirement;
+use crate::deployment::Deployment;
 use crate::reconcile::version_refs;
-use crate::rotation::Rotator;
 use crate::store::{SecretStore, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use genesys_core::genesys::{ClientState, OAuthClient};
 use genesys_core::guard::ownership::{retired_since, Owner};
@@ -113,31 +112,31 @@ impl Inventory {
 }
 
 /// Builds the inventory of the organizations behind `secret_arns`, at time `now`.
-pub async fn inventory<S: SecretStore, R: Retirement>(
-    rotator: &Rotator<S, R>,
+pub async fn inventory<S: SecretStore>(
+    deployment: &Deployment<S>,
     secret_arns: &[String],
     now: OffsetDateTime,
 ) -> Inventory {
     let mut inv = Inventory {
-        client_limit: rotator.reconcile_config().client_limit,
+        client_limit: deployment.reconcile_config().client_limit,
         ..Inventory::default()
     };
     // Per org (master client), the clients and what each secret says of them.
     let mut orgs: Vec<(std::sync::Arc<genesys_core::genesys::GenesysClient>, Vec<SecretView>)> = Vec::new();
     for arn in secret_arns {
         let view = async {
-            let desc = rotator.store().describe(arn).await.map_err(|e| e.to_string())?;
-            let current = rotator.read_current(&desc).await.map_err(|e| e.to_string())?;
-            let master = rotator.master(&current).await.map_err(|e| e.to_string())?;
-            let refs = version_refs(rotator.store(), &desc, &[])
+            let desc = deployment.store().describe(arn).await.map_err(|e| e.to_string())?;
+            let current = deployment.read_current(&desc).await.map_err(|e| e.to_string())?;
+            let master = deployment.master(&current).await.map_err(|e| e.to_string())?;
+            let refs = version_refs(deployment.store(), &desc, &[])
                 .await
                 .map_err(|e| e.to_string())?;
-            let versions = rotator
+            let versions = deployment
                 .store()
                 .version_ids(&desc.arn)
                 .await
                 .map_err(|e| e.to_string())?;
-            let drain = rotator
+            let drain = deployment
                 .reconcile_config()
                 .longest_drain(current.settings.token_lifetime);
             Ok::<_, String>((

@@ -11,9 +11,12 @@
 //! - [`config`]: the functions' environment, checked once.
 //! - [`secret_format`]: the JSON the integration and master secrets hold, validated.
 //! - [`store`]: the Secrets Manager calls, behind a narrow trait.
-//! - [`rotation`]: the four rotation steps, idempotent under Secrets Manager's retries; for a
-//!   master secret, the master's own rotation (a new secret for the same client); the
-//!   retirement guard (no client another served secret holds is retired).
+//! - [`deployment`]: the deployment context every part below reads through: the store, the
+//!   configuration, the masters (cached), the served secrets, and the guard's inputs (who holds
+//!   what, what a secret can show for a client); its own error, [`deployment::DeploymentError`].
+//! - [`rotation`]: the four rotation steps over a deployment, idempotent under Secrets Manager's
+//!   retries; for a master secret, the master's own rotation (a new secret for the same client);
+//!   retirement, after the guard's decision.
 //! - [`drain`]: what happens to the client a rotation replaced: deactivate, queue its deletion.
 //! - [`cleanup`]: deletes drained clients from the drain queue, verifying every message.
 //! - [`reconcile`]: deletes owned clients no version references, a horizon after their retirement;
@@ -37,6 +40,7 @@ pub mod cleanup;
 pub mod config;
 #[cfg(feature = "consumer")]
 pub mod consumer;
+pub mod deployment;
 pub mod drain;
 pub mod enroll;
 pub mod error_type;

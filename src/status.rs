@@ -13,9 +13,8 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::drain::Retirement;
+use crate::deployment::Deployment;
 use crate::inventory::drain_seconds_left;
-use crate::rotation::Rotator;
 use crate::secret_format::client_id_in;
 use crate::store::{error_chain, SecretStore, Version, AWSCURRENT, AWSPENDING, LAST_FAILURE_TAGS};
 use genesys_core::genesys::{ClientState, OAuthClient};
@@ -221,14 +220,14 @@ fn to_time(t: Option<&aws_sdk_secretsmanager::primitives::DateTime>) -> Option<O
 }
 
 /// The status of each of `secret_ids`, or of every served secret if none is given.
-pub async fn status<S: SecretStore, R: Retirement>(
-    rotator: &Rotator<S, R>,
+pub async fn status<S: SecretStore>(
+    deployment: &Deployment<S>,
     sm: &aws_sdk_secretsmanager::Client,
     secret_ids: &[String],
     now: OffsetDateTime,
 ) -> Result<Vec<SecretStatus>, crate::store::StoreError> {
     let ids: Vec<String> = if secret_ids.is_empty() {
-        let mut arns: Vec<String> = rotator
+        let mut arns: Vec<String> = deployment
             .store()
             .served_secrets()
             .await?
@@ -242,13 +241,13 @@ pub async fn status<S: SecretStore, R: Retirement>(
     };
     let mut out = Vec::with_capacity(ids.len());
     for id in &ids {
-        out.push(one(rotator, sm, id, now).await);
+        out.push(one(deployment, sm, id, now).await);
     }
     Ok(out)
 }
 
-async fn one<S: SecretStore, R: Retirement>(
-    rotator: &Rotator<S, R>,
+async fn one<S: SecretStore>(
+    deployment: &Deployment<S>,
     sm: &aws_sdk_secretsmanager::Client,
     id: &str,
     now: OffsetDateTime,
@@ -286,7 +285,7 @@ async fn one<S: SecretStore, R: Retirement>(
         last_failure: last_failure(&tags),
         ..SecretStatus::default()
     };
-    match clients_of(rotator, sm, &arn, now).await {
+    match clients_of(deployment, sm, &arn, now).await {
         Ok((clients, organization)) => {
             status.clients = clients;
             status.organization = organization;
@@ -301,13 +300,13 @@ async fn one<S: SecretStore, R: Retirement>(
 
 /// Every client the secret's versions hold, placed; on a failure, what could be placed and why
 /// the rest could not.
-async fn clients_of<S: SecretStore, R: Retirement>(
-    rotator: &Rotator<S, R>,
+async fn clients_of<S: SecretStore>(
+    deployment: &Deployment<S>,
     sm: &aws_sdk_secretsmanager::Client,
     arn: &str,
     now: OffsetDateTime,
 ) -> Result<(Vec<ClientStatus>, Option<OrgClients>), (Vec<ClientStatus>, String)> {
-    if rotator.config().master_allowed(arn) {
+    if deployment.config().master_allowed(arn) {
         // A master secret holds the one master client, renewed in place: no client history.
         return Ok((Vec::new(), None));
     }
@@ -325,7 +324,7 @@ async fn clients_of<S: SecretStore, R: Retirement>(
             .map_err(|e| (Vec::new(), format!("ListSecretVersionIds: {}", error_chain(&e))))?;
         for v in page.versions() {
             let Some(version_id) = v.version_id() else { continue };
-            let value = rotator
+            let value = deployment
                 .store()
                 .get_value(arn, Version::Id(version_id))
                 .await
@@ -346,20 +345,20 @@ async fn clients_of<S: SecretStore, R: Retirement>(
         }
     }
     let listed = async {
-        let desc = rotator.store().describe(arn).await?;
-        let current = rotator.read_current(&desc).await?;
-        let master = rotator.master(&current).await?;
+        let desc = deployment.store().describe(arn).await?;
+        let current = deployment.read_current(&desc).await?;
+        let master = deployment.master(&current).await?;
         let listing = master.list_all_clients().await?;
-        let drain = rotator
+        let drain = deployment
             .reconcile_config()
             .longest_drain(current.settings.token_lifetime);
-        Ok::<_, crate::rotation::RotationError>((listing, drain))
+        Ok::<_, crate::deployment::DeploymentError>((listing, drain))
     }
     .await;
     match listed {
         Ok((listing, drain)) => Ok((
             place(&held, Some(&listing.clients), drain, now),
-            Some(OrgClients::of(&listing, rotator.reconcile_config())),
+            Some(OrgClients::of(&listing, deployment.reconcile_config())),
         )),
         Err(e) => Err((
             place(&held, None, std::time::Duration::ZERO, now),

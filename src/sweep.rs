@@ -1,6 +1,6 @@
 //! The scheduled reconciliation: one pass over every secret the deployment serves (the cleanup
 //! function runs it on its EventBridge schedule; operators with `genesys-rotator reconcile`).
-//! Secrets are read through the rotator (its allow-list and master cache); the rules, what may
+//! Secrets are read through the deployment context (its allow-list and master cache); the rules, what may
 //! be deleted or deactivated and when, are [`crate::reconcile`]'s. See
 //! docs/design/reconciliation.md.
 
@@ -12,33 +12,29 @@ use time::OffsetDateTime;
 use tracing::{info, warn};
 
 use crate::config::ReconcileConfig;
-use crate::drain::Retirement;
+use crate::deployment::guard::Census;
+use crate::deployment::{Deployment, DeploymentError};
 use crate::reconcile::{
     check_horizon, execute, plan, referenced_clients, Known, ReconcileError, ReconcileFailure, ReconcileReport, Scope,
     Step, STOP_BEFORE_DEADLINE,
 };
-use crate::rotation::guard::Census;
-use crate::rotation::{RotationError, Rotator};
 use crate::store::{SecretStore, AWSCURRENT};
 
-/// Reconciles every secret in `secret_arns` with the rotator's [`ReconcileConfig`] (its
+/// Reconciles every secret in `secret_arns` with the deployment's [`ReconcileConfig`] (its
 /// `dry_run` included). See [`reconcile_all_with`].
-pub async fn reconcile_all<S: SecretStore, R: Retirement>(
-    rotator: &Rotator<S, R>,
+pub async fn reconcile_all<S: SecretStore>(
+    deployment: &Deployment<S>,
     secret_arns: &[String],
     now: OffsetDateTime,
 ) -> ReconcileReport {
-    reconcile_all_with(rotator, rotator.reconcile_config(), secret_arns, now).await
+    reconcile_all_with(deployment, deployment.reconcile_config(), secret_arns, now).await
 }
 
 /// The scheduled pass: every secret the deployment serves, over one listing and one reading
-/// of them ([`Rotator::census`]) that serves both the guard's holders and each secret's current
+/// of them ([`Deployment::census`]) that serves both the guard's holders and each secret's current
 /// value. A listing that fails changes nothing.
-pub async fn reconcile_served<S: SecretStore, R: Retirement>(
-    rotator: &Rotator<S, R>,
-    now: OffsetDateTime,
-) -> ReconcileReport {
-    let census = Box::pin(rotator.census("")).await;
+pub async fn reconcile_served<S: SecretStore>(deployment: &Deployment<S>, now: OffsetDateTime) -> ReconcileReport {
+    let census = Box::pin(deployment.census("")).await;
     let Some(served) = &census.served else {
         let e = census
             .listing_error
@@ -49,18 +45,18 @@ pub async fn reconcile_served<S: SecretStore, R: Retirement>(
         return ReconcileReport::listing_failed(e);
     };
     let arns: Vec<String> = served.iter().map(|s| s.arn.clone()).collect();
-    reconcile_census(rotator, rotator.reconcile_config(), &census, &arns, now).await
+    reconcile_census(deployment, deployment.reconcile_config(), &census, &arns, now).await
 }
 
 /// The scheduled pass with explicit settings, for the secrets `secret_arns`.
-pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
-    rotator: &Rotator<S, R>,
+pub async fn reconcile_all_with<S: SecretStore>(
+    deployment: &Deployment<S>,
     config: &ReconcileConfig,
     secret_arns: &[String],
     now: OffsetDateTime,
 ) -> ReconcileReport {
-    let census = Box::pin(rotator.census("")).await;
-    reconcile_census(rotator, config, &census, secret_arns, now).await
+    let census = Box::pin(deployment.census("")).await;
+    reconcile_census(deployment, config, &census, secret_arns, now).await
 }
 
 /// One pass over `secret_arns` with the holders and values of `census`.
@@ -70,11 +66,11 @@ pub async fn reconcile_all_with<S: SecretStore, R: Retirement>(
 /// other staged version and its version ids. The secrets of one org are reconciled together
 /// over one listing of it, whatever master each goes through (the org `tokens/me` names for
 /// the master), so that overlapping prefixes resolve to the longest and a client referenced by
-/// any of them is kept; each client is then retired by its own secret's master. The rotator's master cache and allow-list apply.
+/// any of them is kept; each client is then retired by its own secret's master. The deployment's master cache and allow-list apply.
 /// Never fails as a whole: each secret's failure goes into [`ReconcileReport::errors`] and only
 /// that secret's clients are spared.
-async fn reconcile_census<S: SecretStore, R: Retirement>(
-    rotator: &Rotator<S, R>,
+async fn reconcile_census<S: SecretStore>(
+    deployment: &Deployment<S>,
     config: &ReconcileConfig,
     census: &Census,
     secret_arns: &[String],
@@ -103,17 +99,17 @@ async fn reconcile_census<S: SecretStore, R: Retirement>(
         let prepared = async {
             let (desc, current, read) = match listed.and_then(|d| Some((d, census.current.get(&d.arn)?))) {
                 Some((desc, value)) => {
-                    let current = rotator.integration_from(&desc.arn, AWSCURRENT, value)?;
+                    let current = deployment.integration_from(&desc.arn, AWSCURRENT, value)?;
                     (desc.clone(), current, Some(value.version_id.clone()))
                 }
                 None => {
-                    let desc = rotator.store().describe(arn).await?;
-                    let current = rotator.read_current(&desc).await?;
+                    let desc = deployment.store().describe(arn).await?;
+                    let current = deployment.read_current(&desc).await?;
                     (desc, current, None)
                 }
             };
-            let master = rotator.master(&current).await?;
-            Ok::<_, RotationError>((desc, current, read, master))
+            let master = deployment.master(&current).await?;
+            Ok::<_, DeploymentError>((desc, current, read, master))
         }
         .await;
         let (desc, current, read, master) = match prepared {
@@ -127,25 +123,24 @@ async fn reconcile_census<S: SecretStore, R: Retirement>(
         if !seen.insert(desc.arn.clone()) {
             continue;
         }
-        let known =
-            async {
-                check_horizon(config, &desc.arn, &current)?;
-                // The current version the census read is not read again.
-                let known: Vec<(&str, Option<&str>)> = read
-                    .iter()
-                    .map(|v| (v.as_str(), Some(current.credentials.client_id.as_str())))
-                    .collect();
-                let referenced = referenced_clients(rotator.store(), &desc, &known).await?;
-                let versions = rotator.store().version_ids(&desc.arn).await.map_err(|source| {
-                    ReconcileError::VersionUnreadable {
-                        secret_arn: desc.arn.clone(),
-                        version_id: "(ListSecretVersionIds)".into(),
-                        source,
-                    }
-                })?;
-                Ok::<_, ReconcileError>(Known { versions, referenced })
-            }
-            .await;
+        let known = async {
+            check_horizon(config, &desc.arn, &current)?;
+            // The current version the census read is not read again.
+            let known: Vec<(&str, Option<&str>)> = read
+                .iter()
+                .map(|v| (v.as_str(), Some(current.credentials.client_id.as_str())))
+                .collect();
+            let referenced = referenced_clients(deployment.store(), &desc, &known).await?;
+            let versions = deployment.store().version_ids(&desc.arn).await.map_err(|source| {
+                ReconcileError::VersionUnreadable {
+                    secret_arn: desc.arn.clone(),
+                    version_id: "(ListSecretVersionIds)".into(),
+                    source,
+                }
+            })?;
+            Ok::<_, ReconcileError>(Known { versions, referenced })
+        }
+        .await;
         let known = match known {
             Ok(k) => Some(k),
             Err(e) => {
@@ -243,7 +238,7 @@ async fn reconcile_census<S: SecretStore, R: Retirement>(
             }
             failures.extend(
                 execute(
-                    rotator.store(),
+                    deployment.store(),
                     master,
                     &clients,
                     steps,

@@ -19,10 +19,11 @@ const LAYERS: &[&[&str]] = &[
     &["secret_format", "drain"],
     // The reconciliation rules (which clients go, and when), createSecret's pass; the consumer API.
     &["reconcile", "consumer"],
-    // The four steps, master rotation, the retirement guard.
-    &["rotation"],
-    // The scheduled pass and the read-only inventory, over the rotator's secret reads.
-    &["sweep", "inventory"],
+    // The deployment context: the store, the masters, the served secrets, the guard's inputs.
+    &["deployment"],
+    // Over the deployment: the four steps and master rotation; the scheduled pass and the
+    // read-only inventory, which need no step.
+    &["rotation", "sweep", "inventory"],
     // The operator's enrollment and status (status counts drains as the inventory does).
     &["enroll", "status"],
     // The cleanup function's logic.
@@ -53,7 +54,41 @@ fn the_librarys_modules_import_only_downwards() {
     let edges = assert_layered(&src, &[], OUTSIDE, LAYERS);
     // The check saw the graph at all.
     assert!(has_edge(&edges, "rotation", "reconcile"), "{edges:?}");
-    assert!(has_edge(&edges, "cleanup", "rotation"), "{edges:?}");
+    assert!(has_edge(&edges, "cleanup", "deployment"), "{edges:?}");
+}
+
+/// The deployment context's own folder, bottom to top.
+const DEPLOYMENT_LAYERS: &[&[&str]] = &[
+    // Its error, the per-invocation reads, the master cache.
+    &["error", "invocation", "master_cache"],
+    // The context and its checked reads.
+    &["context"],
+    // The master clients.
+    &["masters"],
+    // The guard's inputs: holders, standing.
+    &["guard"],
+];
+
+#[test]
+fn the_deployment_context_is_layered_and_names_nothing_above_it() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let edges = assert_layered(&src, &["deployment"], &[], DEPLOYMENT_LAYERS);
+    assert!(has_edge(&edges, "guard", "context"), "{edges:?}");
+}
+
+/// Narrow contexts: what only reads the deployment's secrets (the scheduled pass, the
+/// inventory, `status`, the cleanup) takes the deployment, not the rotation steps.
+#[test]
+fn the_readers_of_the_deployment_do_not_depend_on_the_rotation_steps() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let (_, edges) = source_scan::module_edges(&src, &[], OUTSIDE);
+    for reader in ["sweep", "inventory", "status", "cleanup"] {
+        assert!(has_edge(&edges, reader, "deployment"), "{reader}: {edges:?}");
+        assert!(
+            !has_edge(&edges, reader, "rotation"),
+            "{reader} names the rotation steps: {edges:?}"
+        );
+    }
 }
 
 #[test]
@@ -96,4 +131,31 @@ fn the_genesys_core_knows_nothing_of_the_front_end_or_aws() {
             "genesys-core depends on {line:?}"
         );
     }
+}
+
+/// The circle check reads a folder's root file too: a root that names a child's item while the
+/// child names an item of the root is a circle (here a root re-exporting a child's type, the
+/// child naming a type the root defines); the same folder without the re-export is none.
+#[test]
+fn a_root_file_and_a_child_that_name_each_other_are_a_circle() {
+    let src = std::env::temp_dir().join(format!("layers-root-circle-{}", std::process::id()));
+    let folder = src.join("room");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(src.join("lib.rs"), "pub mod room;\n").unwrap();
+    std::fs::write(folder.join("child.rs"), "use super::Root;\npub struct Thing(Root);\n").unwrap();
+    std::fs::write(folder.join("other.rs"), "pub struct Other;\n").unwrap();
+    let root = |reexport: &str| {
+        std::fs::write(
+            folder.join("mod.rs"),
+            format!("mod child;\nmod other;\n{reexport}\npub struct Root;\n// child::Thing in a comment\n"),
+        )
+        .unwrap();
+        source_scan::circles(&source_scan::module_edges(&src, &["room"], &[]).1)
+    };
+    let found = root("pub use child::Thing;");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains(&"child".to_owned()), "{found:?}");
+    assert!(root("pub use other::Other;").is_empty());
+    assert!(root("pub use self::child::Thing;").len() == 1);
+    std::fs::remove_dir_all(&src).unwrap();
 }

@@ -20,6 +20,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use genesys_rotator::config::{DrainConfig, ReconcileConfig, RotatorConfig};
+use genesys_rotator::deployment::Deployment;
 use genesys_rotator::drain::{DrainRetirement, SqsDrainQueue};
 use genesys_rotator::enroll::{enroll, EnrollReport, EnrollRequest, RotationSchedule, Schedule};
 use genesys_rotator::inventory::{inventory, Inventory, Stage};
@@ -205,20 +206,20 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
     };
     match cli.command {
         Command::Inventory { secrets } => {
-            let rotator = Rotator::new(store, config).with_reconcile(reconcile);
+            let deployment = Deployment::new(store, config).with_reconcile(reconcile);
             progress(&format!("reading {} secret(s) and listing clients…", secrets.len()));
-            let inv = inventory(&rotator, &secrets, now).await;
+            let inv = inventory(&deployment, &secrets, now).await;
             print(cli.json, &inv, print_inventory)?;
             Ok(exit_for(inv.unreadable.is_empty()))
         }
         Command::Reconcile { secrets, dry_run } => {
-            let rotator = Rotator::new(store, config).with_reconcile(ReconcileConfig { dry_run, ..reconcile });
+            let deployment = Deployment::new(store, config).with_reconcile(ReconcileConfig { dry_run, ..reconcile });
             progress(&format!(
                 "reconciling {} secret(s){}…",
                 secrets.len(),
                 if dry_run { " (dry run)" } else { "" }
             ));
-            let report = reconcile_all(&rotator, &secrets, now).await;
+            let report = reconcile_all(&deployment, &secrets, now).await;
             print(cli.json, &report, print_report)?;
             Ok(exit_for(report.errors.is_empty()))
         }
@@ -226,9 +227,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             let rotator = Rotator::new(store, config).with_reconcile(reconcile);
             let outcome = rotator.check(&secret).await?;
             if !no_role_rule {
-                rotator.check_roles(&secret).await?;
+                rotator.deployment().check_roles(&secret).await?;
             }
-            let warnings = rotator.sharing_warnings(&secret).await?;
+            let warnings = rotator.deployment().sharing_warnings(&secret).await?;
             // The outcome's own fields, plus the warnings.
             let mut report = serde_json::to_value(&outcome)?;
             report["warnings"] = serde_json::json!(warnings);
@@ -253,8 +254,8 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Conformance(flags) => conformance(cli.json, &flags).await,
         Command::Status { secrets } => {
-            let rotator = Rotator::new(store, config).with_reconcile(reconcile);
-            let report = status(&rotator, &sm, &secrets, now).await?;
+            let deployment = Deployment::new(store, config).with_reconcile(reconcile);
+            let report = status(&deployment, &sm, &secrets, now).await?;
             print(cli.json, &report, |r| print_status(r, now))?;
             Ok(exit_for(report.iter().all(|s| s.error.is_none())))
         }
@@ -491,8 +492,8 @@ async fn conformance(json: bool, f: &ConformanceArgs) -> Result<ExitCode, Error>
         (Some(secret), None) => {
             let aws = genesys_rotator::config::load_aws().await;
             let store = AwsSecretStore::new(aws_sdk_secretsmanager::Client::new(&aws));
-            let rotator = Rotator::new(store, RotatorConfig::from_env()?);
-            rotator.master_for(secret, region).await?
+            let deployment = Deployment::new(store, RotatorConfig::from_env()?);
+            deployment.master_for(secret, region).await?
         }
         (None, None) => return Err("give --secret or --master-file".into()),
     };

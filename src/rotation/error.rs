@@ -6,9 +6,9 @@ use thiserror::Error;
 use time::OffsetDateTime;
 
 use super::event::EventError;
+use crate::deployment::DeploymentError;
 use crate::drain::DrainError;
 use crate::reconcile::ReconcileError;
-use crate::secret_format::SecretFormatError;
 use crate::store::StoreError;
 use genesys_core::genesys::GenesysError;
 use genesys_core::guard::ownership::CredentialRefused;
@@ -19,57 +19,9 @@ pub enum RotationError {
     /// The event itself is malformed.
     #[error(transparent)]
     Event(#[from] EventError),
-    /// The integration secret's value is unusable.
-    #[error("secret {secret_id} version {version}: {source}")]
-    Secret {
-        /// The secret.
-        secret_id: String,
-        /// The version (id or stage) that was read.
-        version: String,
-        /// What is wrong with it.
-        source: SecretFormatError,
-    },
-    /// The master secret is unusable.
-    #[error("master secret {arn}: {source}")]
-    MasterSecret {
-        /// The master secret's ARN.
-        arn: String,
-        /// What is wrong with it.
-        source: SecretFormatError,
-    },
-    /// The secret names a master this function is not configured to use.
-    #[error(
-        "secret names master secret {0}, which this function is not allowed to use (see ALLOWED_MASTER_SECRET_ARNS)"
-    )]
-    MasterNotAllowed(String),
-    /// The master does not hold every role-division it must assign or edit
-    /// ([`genesys_core::role_rule`]): if the role rule binds masters, Genesys refuses the create
-    /// (or the old client's deactivation).
-    #[error(
-        "the master client {master_client_id} does not hold these role-divisions that the secret's clients get or          that its current client has: {missing}. If your organization applies the role rule to client-credentials          clients, rotation will be refused: give the master's roles these role-divisions (see the deploy guide), or          narrow the secret's roleDivisions"
-    )]
-    MasterLacksRoles {
-        /// The master client.
-        master_client_id: String,
-        /// The missing pairs, `role/division`, comma-separated.
-        missing: String,
-    },
-    /// The master secret states a region other than the integration secret's.
-    #[error("master secret is for region {master}, the integration secret for {integration}")]
-    RegionMismatch {
-        /// The master's region domain.
-        master: String,
-        /// The integration's region domain.
-        integration: String,
-    },
-    /// A version the step needs holds no value.
-    #[error("secret {secret_id} has no value at {version}")]
-    MissingValue {
-        /// The secret.
-        secret_id: String,
-        /// The version id or stage.
-        version: String,
-    },
+    /// Reading the deployment's secrets or masters failed ([`crate::deployment`]).
+    #[error(transparent)]
+    Deployment(DeploymentError),
     /// Rotation is not enabled on the secret.
     #[error("secret {0} does not have rotation enabled")]
     RotationNotEnabled(String),
@@ -115,9 +67,6 @@ pub enum RotationError {
         /// Who could not be read, and why.
         holder: String,
     },
-    /// The secret has no AWSCURRENT version.
-    #[error("secret {0} has no AWSCURRENT version")]
-    NoCurrent(String),
     /// The pending credential does not match what Genesys Cloud holds.
     #[error("pending client check failed: {0}")]
     PendingClient(String),
@@ -195,6 +144,7 @@ pub enum RotationError {
 impl Classify for RotationError {
     fn is_retryable(&self) -> bool {
         match self {
+            RotationError::Deployment(e) => e.is_retryable(),
             RotationError::Store(e) => e.is_retryable(),
             RotationError::Genesys(e) => e.is_retryable(),
             RotationError::Retirement(e) => e.is_retryable(),
@@ -213,20 +163,14 @@ impl Classify for RotationError {
     fn kind(&self) -> &'static str {
         match self {
             RotationError::Event(_) => "InvalidEvent",
-            RotationError::Secret { .. } => "InvalidSecret",
-            RotationError::MasterSecret { .. } => "InvalidMasterSecret",
-            RotationError::MasterNotAllowed(_) => "MasterNotAllowed",
-            RotationError::MasterLacksRoles { .. } => "MasterLacksRoles",
-            RotationError::RegionMismatch { .. } => "RegionMismatch",
-            RotationError::MissingValue { .. } => "MissingValue",
             RotationError::RotationNotEnabled(_) => "RotationNotEnabled",
             RotationError::UnknownVersion { .. } => "UnknownVersion",
             RotationError::NotPending { .. } => "NotPending",
-            RotationError::NoCurrent(_) => "NoCurrent",
             RotationError::NotServed(_) => "NotServed",
             RotationError::GuardUnreadable { .. } => "GuardUnreadable",
             RotationError::InProgress { .. } => "InProgress",
             RotationError::PendingClient(_) => "PendingClient",
+            RotationError::Deployment(e) => e.kind(),
             RotationError::Store(e) => e.kind(),
             RotationError::Genesys(e) => e.kind(),
             RotationError::Retirement(e) => e.kind(),
@@ -241,11 +185,24 @@ impl Classify for RotationError {
     /// The call whose failure this is, as the failed call's own error names it.
     fn call_name(&self) -> Option<&'static str> {
         match self {
+            RotationError::Deployment(e) => e.call_name(),
             RotationError::Store(e) => e.call_name(),
             RotationError::Genesys(e) => e.call_name(),
             RotationError::Retirement(e) => e.call_name(),
             RotationError::Reconcile(e) => e.call_name(),
             _ => None,
+        }
+    }
+}
+
+/// A failed read of the deployment's secrets or masters, in a step: a failed call stays the
+/// failure of that call, as when the step makes it itself.
+impl From<DeploymentError> for RotationError {
+    fn from(e: DeploymentError) -> Self {
+        match e {
+            DeploymentError::Store(e) => RotationError::Store(e),
+            DeploymentError::Genesys(e) => RotationError::Genesys(e),
+            e => RotationError::Deployment(e),
         }
     }
 }
@@ -269,6 +226,7 @@ mod tests {
     use super::*;
     use crate::drain::{DrainTooShort, QueueError};
     use crate::error_type::{NON_RETRYABLE, RETRYABLE};
+    use crate::secret_format::SecretFormatError;
     use crate::store::SecretsManagerCall;
     use genesys_core::genesys::GenesysCall;
     use lambda_runtime::Diagnostic;
@@ -437,15 +395,16 @@ mod tests {
                 "Retryable.VersionUnreadable.GetSecretValue",
             ),
             (
-                RotationError::Secret {
+                DeploymentError::Secret {
                     secret_id: "arn".into(),
                     version: "AWSCURRENT".into(),
                     source: SecretFormatError::MissingField("clientId"),
-                },
+                }
+                .into(),
                 "NonRetryable.InvalidSecret",
             ),
             (
-                RotationError::MasterNotAllowed("arn".into()),
+                DeploymentError::MasterNotAllowed("arn".into()).into(),
                 "NonRetryable.MasterNotAllowed",
             ),
             (
@@ -498,11 +457,28 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_read_of_the_deployment_keeps_its_error_type_in_a_step() {
+        // A failed call stays that call's failure, as when the step makes the call itself.
+        let e: RotationError = DeploymentError::Store(unavailable(SecretsManagerCall::GetSecretValue)).into();
+        assert!(matches!(e, RotationError::Store(_)), "{e:?}");
+        assert_eq!(
+            diagnostic(e).error_type,
+            "Retryable.SecretsManagerUnavailable.GetSecretValue"
+        );
+        let e: RotationError = DeploymentError::NoCurrent("arn".into()).into();
+        assert!(
+            matches!(e, RotationError::Deployment(DeploymentError::NoCurrent(_))),
+            "{e:?}"
+        );
+        assert_eq!(diagnostic(e).error_type, "NonRetryable.NoCurrent");
+    }
+
+    #[test]
     fn the_class_always_agrees_with_is_retryable() {
         for (error, retryable) in [
             (http(GenesysCall::DeleteClient, 500), true),
             (http(GenesysCall::GetClient, 404), false),
-            (RotationError::NoCurrent("arn".into()), false),
+            (DeploymentError::NoCurrent("arn".into()).into(), false),
         ] {
             assert_eq!(error.is_retryable(), retryable);
             let d = diagnostic(error);

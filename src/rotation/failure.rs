@@ -36,7 +36,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             return;
         }
         let tags = failure_tags(OffsetDateTime::now_utc(), step, error_type);
-        if let Err(tag_error) = self.store.tag(secret_id, &tags).await {
+        if let Err(tag_error) = self.deployment.store().tag(secret_id, &tags).await {
             warn!(error = %tag_error, "the step's failure could not be recorded on the secret's tags; `status` will not show it");
         }
     }

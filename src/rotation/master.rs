@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use super::error::rfc3339;
 use super::{expect_owner, RotationError, RotationEvent, Rotator, Step, StepOutcome};
+use crate::deployment::DeploymentError;
 use crate::drain::Retirement;
 use crate::secret_format::{MasterSecret, SecretFormatError};
 use crate::store::{SecretDescription, SecretStore, SecretsManagerCall, StoreError, Version, AWSCURRENT, AWSPENDING};
@@ -188,36 +189,36 @@ impl LockRecord {
 }
 
 impl<S: SecretStore, R: Retirement> Rotator<S, R> {
-    /// Whether `desc` is one of the master secrets this function may use: its rotation is a
-    /// master rotation.
-    pub(super) fn is_master(&self, desc: &SecretDescription) -> bool {
-        self.config.master_allowed(&desc.arn)
-    }
-
     async fn read_master(&self, arn: &str, version: Version<'_>) -> Result<Option<MasterSecret>, RotationError> {
-        let Some(value) = self.store.get_value(arn, version).await? else {
+        let Some(value) = self.deployment.store().get_value(arn, version).await? else {
             return Ok(None);
         };
         MasterSecret::parse(value.value.expose_secret())
             .map(Some)
-            .map_err(|source| RotationError::MasterSecret {
-                arn: arn.to_owned(),
-                source,
+            .map_err(|source| {
+                DeploymentError::MasterSecret {
+                    arn: arn.to_owned(),
+                    source,
+                }
+                .into()
             })
     }
 
     async fn read_master_current(&self, arn: &str) -> Result<MasterSecret, RotationError> {
         self.read_master(arn, Version::Stage(AWSCURRENT))
             .await?
-            .ok_or_else(|| RotationError::NoCurrent(arn.to_owned()))
+            .ok_or_else(|| DeploymentError::NoCurrent(arn.to_owned()).into())
     }
 
     async fn read_master_pending(&self, arn: &str, token: &str) -> Result<MasterSecret, RotationError> {
         self.read_master(arn, Version::IdAndStage(token, AWSPENDING))
             .await?
-            .ok_or_else(|| RotationError::MissingValue {
-                secret_id: arn.to_owned(),
-                version: token.to_owned(),
+            .ok_or_else(|| {
+                DeploymentError::MissingValue {
+                    secret_id: arn.to_owned(),
+                    version: token.to_owned(),
+                }
+                .into()
             })
     }
 
@@ -231,7 +232,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         }
         // Without a deadline (the command line, tests), the step gives itself one a grace before
         // the configured lease of any lock it takes ends (a lease starts later than the step).
-        let lease = self.config.master_lock;
+        let lease = self.deployment.config().master_lock;
         let work_until = Instant::now() + lease - LEASE_GRACE.min(lease / 4);
         genesys_core::deadline::run_until(Some(work_until), Box::pin(self.create_master(desc, event, Some(lease))))
             .await
@@ -256,7 +257,8 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         let current = self.read_master_current(arn).await?;
         // Secrets Manager retries with the same token: a value already stored is the answer.
         if self
-            .store
+            .deployment
+            .store()
             .get_value(arn, Version::IdAndStage(token, AWSPENDING))
             .await?
             .is_some()
@@ -265,7 +267,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         }
         let region = master_region(arn, &current)?;
         let client_id = current.credentials.client_id.clone();
-        let with_secret = self.genesys_client(region, current.credentials.clone());
+        let with_secret = self.deployment.genesys_client(region, current.credentials.clone());
         let requested_at = OffsetDateTime::now_utc();
         // The lock record to put first, and whether the current secret was already refused.
         let (first, recovered) = match with_secret.fresh_token().await {
@@ -322,7 +324,12 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         let renewed: Result<SecretString, (RotationError, bool)> = 'holder: {
             if held.generation > 0 {
                 // Every earlier holder is stopped: what they stored is final.
-                match self.store.get_value(arn, Version::IdAndStage(token, AWSPENDING)).await {
+                match self
+                    .deployment
+                    .store()
+                    .get_value(arn, Version::IdAndStage(token, AWSPENDING))
+                    .await
+                {
                     Ok(Some(_)) => return Ok(StepOutcome::AlreadyCreated),
                     Ok(None) => {}
                     Err(e) => break 'holder Err((e.into(), true)),
@@ -333,11 +340,11 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 Err(reason) => break 'holder Err((self.locked_by(arn, token, &client_id, reason), true)),
             };
             let renewer = GenesysClient::with_access_token(
-                self.http.clone(),
-                self.config.endpoint_overrides.resolve(region),
+                self.deployment.http().clone(),
+                self.deployment.config().endpoint_overrides.resolve(region),
                 client_id.clone(),
                 access,
-                self.config.http_settings(),
+                self.deployment.config().http_settings(),
             );
             // From here until the put below lands, the only working secret is in flight.
             match renewer.new_secret(&client_id).await {
@@ -382,7 +389,8 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         info!(client_id = %client_id, recovered, generation = held.generation, "master client has a new secret");
         // On failure nothing is undone and the lock is kept: the put may have landed, and the
         // retry looks once the lease has ended.
-        self.store
+        self.deployment
+            .store()
             .put_pending(
                 arn,
                 token,
@@ -459,7 +467,8 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// Manager refuses it ([`StoreError::is_version_exists`]) when another writer put that
     /// generation first.
     async fn put_lock(&self, arn: &str, event: &RotationEvent, record: &LockRecord) -> Result<(), StoreError> {
-        self.store
+        self.deployment
+            .store()
             .put_staged(
                 arn,
                 &record.version_id(),
@@ -482,7 +491,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         generation: u32,
     ) -> Result<LockRecord, RotationError> {
         let version = lock_version(token, generation);
-        let Some(value) = self.store.get_value(arn, Version::Id(&version)).await? else {
+        let Some(value) = self.deployment.store().get_value(arn, Version::Id(&version)).await? else {
             return Err(RotationError::Store(StoreError::Transient {
                 call: SecretsManagerCall::GetSecretValue,
                 message: format!("master rotation lock version {version} exists but could not be read yet"),
@@ -523,7 +532,12 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         token: &str,
         client_id: &str,
     ) -> Result<Option<LockRecord>, RotationError> {
-        let Some(value) = self.store.get_value(arn, Version::Stage(RECOVERY_STAGE)).await? else {
+        let Some(value) = self
+            .deployment
+            .store()
+            .get_value(arn, Version::Stage(RECOVERY_STAGE))
+            .await?
+        else {
             // No lock record at all: this rotation took no lock (a put of generation 0 by an
             // attempt running now is refused to this one's, which then reads it).
             return Ok(None);
@@ -534,7 +548,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             }
             _ => {}
         }
-        let ids = self.store.version_ids(arn).await?;
+        let ids = self.deployment.store().version_ids(arn).await?;
         match newest_generation_among(&ids, token) {
             None => Ok(None),
             Some(newest) => self.read_lock(arn, token, client_id, newest).await.map(Some),
@@ -551,7 +565,12 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         client_id: &str,
         refused: &GenesysError,
     ) -> Result<LockRecord, RotationError> {
-        let Some(value) = self.store.get_value(arn, Version::Stage(RECOVERY_STAGE)).await? else {
+        let Some(value) = self
+            .deployment
+            .store()
+            .get_value(arn, Version::Stage(RECOVERY_STAGE))
+            .await?
+        else {
             // The POST comes only after a lock record is stored: without one, this rotation
             // never asked for a new secret.
             return Err(self.locked_by(
@@ -612,7 +631,9 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 current.credentials.client_id
             )));
         }
-        let client = self.genesys_client(master_region(arn, &pending)?, pending.credentials);
+        let client = self
+            .deployment
+            .genesys_client(master_region(arn, &pending)?, pending.credentials);
         self.until_propagated(Step::SetSecret, || client.token()).await?;
         let found = client
             .get_client(&id)
@@ -643,7 +664,9 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             _ => return self.check_master(arn, &current).await,
         };
         let id = pending.credentials.client_id.clone();
-        let client = self.genesys_client(master_region(arn, &pending)?, pending.credentials);
+        let client = self
+            .deployment
+            .genesys_client(master_region(arn, &pending)?, pending.credentials);
         let (_, attempts) = self.until_propagated(Step::TestSecret, || client.token()).await?;
         expect_owner(&client.token_info().await?, &id, "pending master")?;
         // What the master is for: it must still be able to see the clients it manages.
@@ -657,7 +680,9 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// The master's current credential gets a token that tokens/me names, and lists clients.
     async fn check_master(&self, arn: &str, current: &MasterSecret) -> Result<StepOutcome, RotationError> {
         let id = current.credentials.client_id.clone();
-        let client = self.genesys_client(master_region(arn, current)?, current.credentials.clone());
+        let client = self
+            .deployment
+            .genesys_client(master_region(arn, current)?, current.credentials.clone());
         expect_owner(&client.token_info().await?, &id, "current master")?;
         client.list_clients().await?;
         info!(master_client_id = %id, "master configuration checked: current credential works and can list clients");
@@ -681,10 +706,10 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         let arn = desc.arn.as_str();
         let current_version = desc
             .version_with(AWSCURRENT)
-            .ok_or_else(|| RotationError::NoCurrent(arn.to_owned()))?
+            .ok_or_else(|| DeploymentError::NoCurrent(arn.to_owned()))?
             .to_owned();
         let pending = self.read_master_pending(arn, token).await?;
-        self.store.promote(arn, token, &current_version).await?;
+        self.deployment.store().promote(arn, token, &current_version).await?;
         info!(previous_version = %current_version, client_id = %pending.credentials.client_id, "master AWSCURRENT moved");
         self.clear_recovery(desc).await?;
         Ok(StepOutcome::Promoted {
@@ -697,7 +722,10 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// Secrets Manager keeps the unlabelled version (and its token, until it expires).
     pub(super) async fn clear_recovery(&self, desc: &SecretDescription) -> Result<(), RotationError> {
         if let Some(version) = desc.version_with(RECOVERY_STAGE) {
-            self.store.remove_stage(&desc.arn, RECOVERY_STAGE, version).await?;
+            self.deployment
+                .store()
+                .remove_stage(&desc.arn, RECOVERY_STAGE, version)
+                .await?;
             info!(recovery_version = %version, "recovery label removed");
         }
         Ok(())
@@ -717,9 +745,12 @@ fn busy(arn: &str, record: &LockRecord) -> RotationError {
 /// The master's region, which its own rotation cannot do without (integration rotations take it
 /// from the integration secret).
 fn master_region(arn: &str, master: &MasterSecret) -> Result<Region, RotationError> {
-    master.region.ok_or_else(|| RotationError::MasterSecret {
-        arn: arn.to_owned(),
-        source: SecretFormatError::MissingField("region"),
+    master.region.ok_or_else(|| {
+        DeploymentError::MasterSecret {
+            arn: arn.to_owned(),
+            source: SecretFormatError::MissingField("region"),
+        }
+        .into()
     })
 }
 

@@ -23,8 +23,6 @@ mod credentials;
 mod error;
 mod event;
 mod failure;
-pub(crate) mod guard;
-pub(crate) mod invocation;
 pub mod master;
 // The steps' unit tests reach the in-process emulator through `RotatorConfig::endpoint_overrides`,
 // which only a build with the feature can fill; `make test-unit` enables it.
@@ -32,21 +30,20 @@ pub mod master;
 mod tests;
 
 use genesys_core::classify::Classify;
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
 use std::time::Instant;
 
-use secrecy::ExposeSecret;
 use serde::Serialize;
 use tracing::{info, warn};
 
 pub use error::RotationError;
 pub use event::{EventError, RotationEvent, Step};
-use guard::Recorded;
 
 use crate::config::{ReconcileConfig, RotatorConfig};
+use crate::deployment::guard::Recorded;
+use crate::deployment::{self, Deployment, DeploymentError};
 use crate::drain::{KeepOldClient, Retirement, RetiringClient};
-use crate::secret_format::{ClientId, IntegrationSecret, MasterSecret};
+use crate::secret_format::{ClientId, IntegrationSecret};
 use crate::store::{SecretDescription, SecretStore, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS};
 use genesys_core::genesys::{ClientState, GenesysClient, GenesysError, OAuthClient, TokenInfo};
 use genesys_core::guard::ownership::Owner;
@@ -131,24 +128,12 @@ impl StepOutcome {
     }
 }
 
-/// Runs rotation steps. Build one per process and share it: it caches master clients (and so
-/// their tokens) across invocations.
+/// Runs rotation steps over a [`Deployment`] (the store, the masters, the guard's reads), with
+/// a retirement policy for the clients a rotation replaces. Build one per process and share it:
+/// its deployment caches master clients (and so their tokens) across invocations.
 pub struct Rotator<S, R = KeepOldClient> {
-    store: S,
-    config: RotatorConfig,
-    http: reqwest::Client,
+    deployment: Deployment<S>,
     retirement: R,
-    reconcile: ReconcileConfig,
-    masters: Mutex<HashMap<MasterKey, Arc<GenesysClient>>>,
-}
-
-/// A master client is reused only for the same secret version and region: a rotated master
-/// secret gets a fresh client.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct MasterKey {
-    arn: String,
-    version_id: String,
-    region: Region,
 }
 
 impl<S: SecretStore> Rotator<S, KeepOldClient> {
@@ -161,55 +146,23 @@ impl<S: SecretStore> Rotator<S, KeepOldClient> {
 impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// A rotator with the given retirement policy for rotated-out clients.
     pub fn with_retirement(store: S, config: RotatorConfig, retirement: R) -> Self {
-        Self {
-            store,
-            http: config.http_settings().http_client(),
-            config,
-            retirement,
-            reconcile: ReconcileConfig::default(),
-            masters: Mutex::new(HashMap::new()),
-        }
+        Self::over(Deployment::new(store, config), retirement)
+    }
+
+    /// A rotator over `deployment`, with the given retirement policy.
+    pub fn over(deployment: Deployment<S>, retirement: R) -> Self {
+        Self { deployment, retirement }
     }
 
     /// The same rotator with these reconciliation settings (default: [`ReconcileConfig::default`]).
     pub fn with_reconcile(mut self, reconcile: ReconcileConfig) -> Self {
-        self.reconcile = reconcile;
+        self.deployment = self.deployment.with_reconcile(reconcile);
         self
     }
 
-    /// The reconciliation settings.
-    pub fn reconcile_config(&self) -> &ReconcileConfig {
-        &self.reconcile
-    }
-
-    /// Drops the cached master clients (and their tokens): the next step authenticates again.
-    pub fn forget_masters(&self) {
-        self.masters.lock().expect("master cache lock").clear();
-    }
-
-    /// The configuration this rotator runs with.
-    pub(crate) fn config(&self) -> &RotatorConfig {
-        &self.config
-    }
-
-    /// The store this rotator uses.
-    pub fn store(&self) -> &S {
-        &self.store
-    }
-
-    /// The secrets this deployment serves: tagged [`crate::store::SERVED_TAG`] and, when the
-    /// deployment names its rotation function ([`RotatorConfig::rotation_function`]), rotated
-    /// by that function. A stranger's tag alone neither makes a holder nor blocks one.
-    pub async fn served_secrets(&self) -> Result<Vec<SecretDescription>, RotationError> {
-        let mut served = self.store.served_secrets().await?;
-        if let Some(function) = &self.config.rotation_function {
-            served.retain(|s| {
-                s.rotation_lambda_arn
-                    .as_deref()
-                    .is_some_and(|arn| crate::config::function_name(arn) == function)
-            });
-        }
-        Ok(served)
+    /// The deployment this rotator reads and serves.
+    pub fn deployment(&self) -> &Deployment<S> {
+        &self.deployment
     }
 
     /// The one entry point for a Lambda payload: parses it and runs the step it names, returning
@@ -284,72 +237,15 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// Checks a secret without changing anything: its JSON validates, its master is allowed and
     /// can list clients, and its current credential gets a token that tokens/me names.
     pub async fn check(&self, secret_id: &str) -> Result<StepOutcome, RotationError> {
-        let desc = self.store.describe(secret_id).await?;
-        if self.is_master(&desc) {
+        let desc = self.deployment.store().describe(secret_id).await?;
+        if self.deployment.is_master(&desc) {
             return self.check_master_secret(&desc).await;
         }
         if !desc.is_served() {
             return Err(RotationError::NotServed(desc.arn.clone()));
         }
-        let current = self.read_current(&desc).await?;
+        let current = self.deployment.read_current(&desc).await?;
         self.check_configuration(&desc.arn, &current).await
-    }
-
-    /// For `conformance`: the master client of secret `secret_id` (an integration secret's
-    /// master, or a master secret's own client, in its stated region or `region`), and the
-    /// role-divisions an integration secret gives its clients (none for a master secret).
-    pub async fn master_for(
-        &self,
-        secret_id: &str,
-        region: Option<Region>,
-    ) -> Result<(Arc<GenesysClient>, Vec<genesys_core::genesys::RoleDivision>), RotationError> {
-        let desc = self.store.describe(secret_id).await?;
-        if self.is_master(&desc) {
-            let value = self
-                .store
-                .get_value(&desc.arn, Version::Stage(AWSCURRENT))
-                .await?
-                .ok_or_else(|| RotationError::NoCurrent(desc.arn.clone()))?;
-            let stated = MasterSecret::parse(value.value.expose_secret())
-                .map_err(|source| RotationError::MasterSecret {
-                    arn: desc.arn.clone(),
-                    source,
-                })?
-                .region;
-            let region = stated.or(region).ok_or_else(|| RotationError::MissingValue {
-                secret_id: desc.arn.clone(),
-                version: "region (the master secret states none: give --region)".into(),
-            })?;
-            return Ok((self.master_of(&desc.arn, region).await?, Vec::new()));
-        }
-        let current = self.read_current(&desc).await?;
-        Ok((self.master(&current).await?, current.settings.role_divisions))
-    }
-
-    /// The role rule, for `check` and `enroll` (never a step: whether it binds masters is
-    /// unconfirmed): fails with [`RotationError::MasterLacksRoles`] unless the master of secret
-    /// `secret_id` holds every role-division its new clients get and every one its current
-    /// client has (deactivating that client edits it). Reads only.
-    pub async fn check_roles(&self, secret_id: &str) -> Result<(), RotationError> {
-        let desc = self.store.describe(secret_id).await?;
-        if self.is_master(&desc) {
-            return Ok(());
-        }
-        let current = self.read_current(&desc).await?;
-        let master = self.master(&current).await?;
-        let mut wanted = current.settings.role_divisions.clone();
-        if let Some(client) = master.get_client(&current.credentials.client_id).await? {
-            wanted.extend(client.role_divisions);
-        }
-        let held = genesys_core::role_rule::held_by(&master).await?;
-        let missing = genesys_core::role_rule::missing(&held, &wanted);
-        if missing.is_empty() {
-            return Ok(());
-        }
-        Err(RotationError::MasterLacksRoles {
-            master_client_id: master.client_id().to_owned(),
-            missing: genesys_core::role_rule::describe(&missing),
-        })
     }
 
     /// Runs a whole rotation here and now, with version id `token`, as Secrets Manager would:
@@ -363,7 +259,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         let event = RotationEvent::from_json(&serde_json::json!({
             "Step": "createSecret", "SecretId": secret_id, "ClientRequestToken": token
         }))?;
-        let desc = self.store.describe(secret_id).await?;
+        let desc = self.deployment.store().describe(secret_id).await?;
         if let Some(pending) = desc.version_with(AWSPENDING) {
             if Some(pending) != desc.version_with(AWSCURRENT) && pending != token {
                 return Err(RotationError::InProgress {
@@ -385,7 +281,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             steps.remove(0);
         }
         for step in steps {
-            let mut desc = self.store.describe(secret_id).await?;
+            let mut desc = self.deployment.store().describe(secret_id).await?;
             // Rotation need not be switched on for a rotation run by hand.
             desc.rotation_enabled = true;
             outcomes.push(
@@ -397,12 +293,12 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     }
 
     async fn run_step(&self, event: &RotationEvent) -> Result<StepOutcome, RotationError> {
-        let desc = self.store.describe(&event.secret_id).await?;
-        if self.is_master(&desc) {
+        let desc = self.deployment.store().describe(&event.secret_id).await?;
+        if self.deployment.is_master(&desc) {
             // A master's own rotation writes the values the cache would hold.
             return self.guarded_step(&desc, event).await;
         }
-        invocation::scope(self.guarded_step(&desc, event)).await
+        deployment::scope(self.guarded_step(&desc, event)).await
     }
 
     /// The template's checks, then the step.
@@ -415,7 +311,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         if !desc.rotation_enabled {
             return Err(RotationError::RotationNotEnabled(desc.arn.clone()));
         }
-        let master = self.is_master(desc);
+        let master = self.deployment.is_master(desc);
         if !master && !desc.is_served() {
             return Err(RotationError::NotServed(desc.arn.clone()));
         }
@@ -455,149 +351,16 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         }
     }
 
-    /// Reads and validates one version of the integration secret; `None` if it has no value.
-    pub(crate) async fn read_integration(
-        &self,
-        arn: &str,
-        version: Version<'_>,
-    ) -> Result<Option<IntegrationSecret>, RotationError> {
-        let label = match version {
-            Version::Stage(s) => s.to_owned(),
-            Version::IdAndStage(id, _) | Version::Id(id) => id.to_owned(),
-        };
-        let Some(value) = self.store.get_value(arn, version).await? else {
-            return Ok(None);
-        };
-        self.integration_from(arn, &label, &value).map(Some)
-    }
-
-    /// Validates `value`, read as version or stage `label` of integration secret `arn`.
-    pub(crate) fn integration_from(
-        &self,
-        arn: &str,
-        label: &str,
-        value: &crate::store::SecretValue,
-    ) -> Result<IntegrationSecret, RotationError> {
-        let secret = IntegrationSecret::parse(value.value.expose_secret()).map_err(|source| RotationError::Secret {
-            secret_id: arn.to_owned(),
-            version: label.to_owned(),
-            source,
-        })?;
-        if !self.config.master_allowed(&secret.settings.master_secret_arn) {
-            return Err(RotationError::MasterNotAllowed(secret.settings.master_secret_arn));
-        }
-        Ok(secret)
-    }
-
-    pub(crate) async fn read_current(&self, desc: &SecretDescription) -> Result<IntegrationSecret, RotationError> {
-        self.read_integration(&desc.arn, Version::Stage(AWSCURRENT))
-            .await?
-            .ok_or_else(|| RotationError::NoCurrent(desc.arn.clone()))
-    }
-
-    /// The Genesys client for the master named by `secret`, with a working token, reused while
-    /// the master secret's version is unchanged so its token is fetched once per lifetime, not
-    /// once per call.
-    ///
-    /// While the master's own rotation is between its new secret and finishSecret, AWSCURRENT
-    /// holds a secret Genesys already refuses: a refused AWSCURRENT falls back to AWSPENDING.
-    pub(crate) async fn master(&self, secret: &IntegrationSecret) -> Result<Arc<GenesysClient>, RotationError> {
-        self.master_of(&secret.settings.master_secret_arn, secret.settings.region)
-            .await
-    }
-
-    /// [`master`](Self::master) by the master secret's ARN and the region, before any
-    /// integration secret names them (enrollment).
-    pub async fn master_of(&self, arn: &str, region: Region) -> Result<Arc<GenesysClient>, RotationError> {
-        let current = self
-            .master_value(arn, AWSCURRENT)
-            .await?
-            .ok_or_else(|| RotationError::MissingValue {
-                secret_id: arn.to_owned(),
-                version: AWSCURRENT.to_owned(),
-            })?;
-        let client = self.master_client(arn, &current, region, None)?;
-        let refused = match client.token().await {
-            Ok(_) => return Ok(client),
-            Err(e @ GenesysError::InvalidClient { .. }) => e,
-            Err(e) => return Err(e.into()),
-        };
-        let pending = match self.master_value(arn, AWSPENDING).await? {
-            Some(p) if p.version_id != current.version_id => p,
-            _ => return Err(refused.into()),
-        };
-        let fallback = self.master_client(arn, &pending, region, Some(&current.version_id))?;
-        match fallback.token().await {
-            Ok(_) => {
-                warn!(master_secret = %arn, pending_version = %pending.version_id, "the master's AWSCURRENT secret is refused; using its AWSPENDING secret (a master rotation is in progress)");
-                Ok(fallback)
-            }
-            Err(e) if e.is_retryable() => Err(e.into()),
-            Err(_) => Err(refused.into()),
-        }
-    }
-
-    /// The cached client for one version of a master secret, or a new one. Caching a version
-    /// evicts the other versions of the same master and region, except `keep`.
-    fn master_client(
-        &self,
-        arn: &str,
-        value: &crate::store::SecretValue,
-        region: Region,
-        keep: Option<&str>,
-    ) -> Result<Arc<GenesysClient>, RotationError> {
-        let key = MasterKey {
-            arn: arn.to_owned(),
-            version_id: value.version_id.clone(),
-            region,
-        };
-        if let Some(client) = self.masters.lock().expect("master cache lock").get(&key) {
-            return Ok(client.clone());
-        }
-        let master =
-            MasterSecret::parse(value.value.expose_secret()).map_err(|source| RotationError::MasterSecret {
-                arn: arn.to_owned(),
-                source,
-            })?;
-        if let Some(master_region) = master.region {
-            if master_region != region {
-                return Err(RotationError::RegionMismatch {
-                    master: master_region.domain().to_owned(),
-                    integration: region.domain().to_owned(),
-                });
-            }
-        }
-        let client = Arc::new(self.genesys_client(region, master.credentials));
-        let mut cache = self.masters.lock().expect("master cache lock");
-        cache.retain(|k, _| k.arn != key.arn || k.region != key.region || Some(k.version_id.as_str()) == keep);
-        cache.insert(key, client.clone());
-        Ok(client)
-    }
-
-    /// A Genesys client for `credentials` in `region` (its endpoints as configured).
-    pub fn genesys_client(
-        &self,
-        region: Region,
-        credentials: genesys_core::secret::ClientCredentials,
-    ) -> GenesysClient {
-        GenesysClient::new(
-            self.http.clone(),
-            self.config.endpoint_overrides.resolve(region),
-            credentials,
-            self.config.http_settings(),
-        )
-    }
-
     async fn create_secret(
         &self,
         desc: &SecretDescription,
         event: &RotationEvent,
     ) -> Result<StepOutcome, RotationError> {
-        if self.is_master(desc) {
+        if self.deployment.is_master(desc) {
             return Box::pin(self.create_master_secret(desc, event)).await;
         }
         let token = event.client_request_token.as_str();
-        let current = self.read_current(desc).await?;
+        let current = self.deployment.read_current(desc).await?;
         let name = current.settings.name_prefix.client_name(token);
         // The token is a version of this secret (the guard checked): the clients made for it
         // are this secret's by the ownership rule, whatever else the org holds.
@@ -612,25 +375,27 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         // Clients other attempts made for this token are then provably unreferenced (a version's
         // value never changes once put) and go.
         if let Some(pending) = self
+            .deployment
             .read_integration(&desc.arn, Version::IdAndStage(token, AWSPENDING))
             .await?
         {
-            let master = self.master(&current).await?;
+            let master = self.deployment.master(&current).await?;
             let clients = master.list_clients().await?;
             delete_lost(&master, &clients, owner, &pending.credentials.client_id, current_id).await?;
             return Ok(StepOutcome::AlreadyCreated);
         }
         let settings = &current.settings;
-        let master = self.master(&current).await?;
+        let master = self.deployment.master(&current).await?;
         let listing = master.list_all_clients().await?;
         // Listed items not readable as clients are foreign to everyone, but take room.
         let unreadable_items = listing.undecoded.len();
         let mut clients = listing.clients;
-        let version_ids = self.store.version_ids(&desc.arn).await?;
+        let version_ids = self.deployment.store().version_ids(&desc.arn).await?;
         // Before anything changes: what this secret can show for the client it names. Owned, or
         // proven now by its stored credential; else the name is only a claim, and the client is
-        // neither carried from, written into a credential, nor retired (see guard.rs).
+        // neither carried from, written into a credential, nor retired (see deployment/guard.rs).
         let standing = self
+            .deployment
             .standing_of_current(&desc.arn, &current, &version_ids, &clients)
             .await?;
         let vouched = !matches!(standing, Standing::Unproven { .. });
@@ -653,15 +418,15 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             (token, None),
         ];
         let report = crate::reconcile::before_create(
-            || self.holders(&desc.arn),
-            &self.store,
+            || self.deployment.holders(&desc.arn),
+            self.deployment.store(),
             &master,
             desc,
             &current,
             &known,
             &version_ids,
             &clients,
-            &self.reconcile,
+            self.deployment.reconcile_config(),
             time::OffsetDateTime::now_utc(),
         )
         .await?;
@@ -670,7 +435,11 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         // or one running alongside this one) still count here: they are deleted only once this
         // attempt's value is stored, since until then another attempt may be about to store one
         // of them.
-        crate::reconcile::check_client_limit(clients.len() + unreadable_items, master.client_id(), &self.reconcile)?;
+        crate::reconcile::check_client_limit(
+            clients.len() + unreadable_items,
+            master.client_id(),
+            self.deployment.reconcile_config(),
+        )?;
 
         // The new client is the current one carried forward (fields this code does not know
         // included), with the rotator's own fields and the secret's clientFields over it.
@@ -683,7 +452,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         };
         // The marker naming this secret is the ownership rule's second, independent proof.
         let request = carry::new_client_request(&name, &desc.arn, settings, carried.as_ref()).map_err(|source| {
-            RotationError::Secret {
+            DeploymentError::Secret {
                 secret_id: desc.arn.clone(),
                 version: AWSCURRENT.to_owned(),
                 source,
@@ -722,7 +491,8 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         };
         let value = current.successor_json(&new_id, &secret, proof);
         if let Err(put_error) = self
-            .store
+            .deployment
+            .store()
             .put_pending(&desc.arn, token, &value, event.rotation_token.as_deref())
             .await
         {
@@ -730,6 +500,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             // its own client first (Secrets Manager refuses to change a stored version). Look:
             // if what is stored is not this client, this client is the lost one.
             match self
+                .deployment
                 .read_integration(&desc.arn, Version::IdAndStage(token, AWSPENDING))
                 .await
             {
@@ -777,17 +548,21 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     }
 
     async fn read_pending(&self, desc: &SecretDescription, token: &str) -> Result<IntegrationSecret, RotationError> {
-        self.read_integration(&desc.arn, Version::IdAndStage(token, AWSPENDING))
+        self.deployment
+            .read_integration(&desc.arn, Version::IdAndStage(token, AWSPENDING))
             .await?
-            .ok_or_else(|| RotationError::MissingValue {
-                secret_id: desc.arn.clone(),
-                version: token.to_owned(),
+            .ok_or_else(|| {
+                DeploymentError::MissingValue {
+                    secret_id: desc.arn.clone(),
+                    version: token.to_owned(),
+                }
+                .into()
             })
     }
 
     async fn set_secret(&self, desc: &SecretDescription, token: &str) -> Result<StepOutcome, RotationError> {
         let pending = self.read_pending(desc, token).await?;
-        let master = self.master(&pending).await?;
+        let master = self.deployment.master(&pending).await?;
         let id = &pending.credentials.client_id;
         let client = master
             .get_client(id)
@@ -807,8 +582,9 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     }
 
     async fn test_secret(&self, desc: &SecretDescription, token: &str) -> Result<StepOutcome, RotationError> {
-        let current = self.read_current(desc).await?;
+        let current = self.deployment.read_current(desc).await?;
         let pending = self
+            .deployment
             .read_integration(&desc.arn, Version::IdAndStage(token, AWSPENDING))
             .await?;
         // `rotate-secret --no-rotate-immediately` runs testSecret alone, on an AWSPENDING that
@@ -818,7 +594,9 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             _ => return self.check_configuration(&desc.arn, &current).await,
         };
         let id = pending.credentials.client_id.clone();
-        let client = self.genesys_client(pending.settings.region, pending.credentials);
+        let client = self
+            .deployment
+            .genesys_client(pending.settings.region, pending.credentials);
         let (info, attempts) = self.until_propagated(Step::TestSecret, || client.token_info()).await?;
         expect_owner(&info, &id, "pending")?;
         Ok(StepOutcome::Tested {
@@ -835,15 +613,19 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, GenesysError>>,
     {
-        propagation::until_usable(self.config.propagation_timeout, self.config.request_timeout, call)
-            .await
-            .map_err(|e| match e {
-                NotUsable::Failed(e) => e.into(),
-                deadline @ NotUsable::Deadline { .. } => RotationError::DeadlineExceeded {
-                    step: step.as_str(),
-                    detail: deadline.to_string(),
-                },
-            })
+        propagation::until_usable(
+            self.deployment.config().propagation_timeout,
+            self.deployment.config().request_timeout,
+            call,
+        )
+        .await
+        .map_err(|e| match e {
+            NotUsable::Failed(e) => e.into(),
+            deadline @ NotUsable::Deadline { .. } => RotationError::DeadlineExceeded {
+                step: step.as_str(),
+                detail: deadline.to_string(),
+            },
+        })
     }
 
     /// Reads only: the master can list clients, the credentials the secret lists hold its current
@@ -853,12 +635,14 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         secret_id: &str,
         current: &IntegrationSecret,
     ) -> Result<StepOutcome, RotationError> {
-        let master = self.master(current).await?;
+        let master = self.deployment.master(current).await?;
         master.list_clients().await?;
         // The current credential proves it holds its client first; the credentials are then
         // judged with that proof.
         let id = current.credentials.client_id.clone();
-        let client = self.genesys_client(current.settings.region, current.credentials.clone());
+        let client = self
+            .deployment
+            .genesys_client(current.settings.region, current.credentials.clone());
         expect_owner(&client.token_info().await?, &id, "current")?;
         self.check_credentials(&master, secret_id, current, true).await?;
         info!(master_client_id = %master.client_id(), current_client_id = %id, "configuration checked: master can list clients, current credential works");
@@ -871,23 +655,26 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     async fn finish_secret(&self, desc: &SecretDescription, token: &str) -> Result<StepOutcome, RotationError> {
         let current_version = desc
             .version_with(AWSCURRENT)
-            .ok_or_else(|| RotationError::NoCurrent(desc.arn.clone()))?
+            .ok_or_else(|| DeploymentError::NoCurrent(desc.arn.clone()))?
             .to_owned();
         let pending = self.read_pending(desc, token).await?;
         if !pending.settings.integration_credentials.is_empty() {
             // testSecret has passed: the credentials get the new client before the old one is
             // retired (and before AWSCURRENT moves, so a failure leaves the rotation to retry).
-            let current = self.read_current(desc).await?;
-            let master = self.master(&pending).await?;
+            let current = self.deployment.read_current(desc).await?;
+            let master = self.deployment.master(&pending).await?;
             let vouched = self
                 .vouched_at_finish(&master, &desc.arn, &current_version, &current, &pending)
                 .await?;
             self.update_credentials(&master, &desc.arn, &pending, &current.credentials.client_id, vouched)
                 .await?;
         }
-        self.store.promote(&desc.arn, token, &current_version).await?;
+        self.deployment
+            .store()
+            .promote(&desc.arn, token, &current_version)
+            .await?;
         info!(previous_version = %current_version, client_id = %pending.credentials.client_id, "AWSCURRENT moved");
-        let desc = self.store.describe(&desc.arn).await?;
+        let desc = self.deployment.store().describe(&desc.arn).await?;
         self.retire_previous(&desc).await?;
         Ok(StepOutcome::Promoted {
             previous_version: current_version,
@@ -899,13 +686,14 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// client again before the previous one can be retired, in case the first attempt stopped
     /// between the two. A credential may still hold the previous client or already the current.
     async fn credentials_after_move(&self, desc: &SecretDescription) -> Result<(), RotationError> {
-        let current = self.read_current(desc).await?;
+        let current = self.deployment.read_current(desc).await?;
         if current.settings.integration_credentials.is_empty() {
             return Ok(());
         }
-        let master = self.master(&current).await?;
+        let master = self.deployment.master(&current).await?;
         let previous = match desc.version_with(AWSPREVIOUS) {
             Some(v) => self
+                .deployment
                 .read_integration(&desc.arn, Version::IdAndStage(v, AWSPREVIOUS))
                 .await?
                 .map(|value| (v, value)),
@@ -940,6 +728,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             return Ok(false);
         };
         let standing = self
+            .deployment
             .standing_at_finish(
                 arn,
                 old_version,
@@ -962,8 +751,9 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         let Some(previous_version) = desc.version_with(AWSPREVIOUS) else {
             return Ok(());
         };
-        let current = self.read_current(desc).await?;
+        let current = self.deployment.read_current(desc).await?;
         let Some(previous) = self
+            .deployment
             .read_integration(&desc.arn, Version::IdAndStage(previous_version, AWSPREVIOUS))
             .await?
         else {
@@ -971,6 +761,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         };
         let pending_id = match desc.version_with(AWSPENDING) {
             Some(v) if Some(v) != desc.version_with(AWSCURRENT) => self
+                .deployment
                 .read_integration(&desc.arn, Version::IdAndStage(v, AWSPENDING))
                 .await?
                 .map(|p| p.credentials.client_id),
@@ -983,13 +774,14 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         // Org-wide, and fail closed: a client another served secret or a master still holds
         // stays active, whoever made it (one hand-made client pasted into several secrets is
         // the usual case); so does every client while a possible holder cannot be read.
-        let holders = self.holders(&desc.arn).await;
-        let master = self.master(&current).await?;
+        let holders = self.deployment.holders(&desc.arn).await;
+        let master = self.deployment.master(&current).await?;
         let Some(client) = master.get_client(&old_id).await? else {
             info!(old_client_id = %old_id, "rotated-out client is already gone; nothing to retire");
             return Ok(());
         };
         let standing = self
+            .deployment
             .standing_at_finish(
                 &desc.arn,
                 previous_version,

@@ -249,7 +249,7 @@ async fn a_client_limit_near_full_with_soft_deleted_clients_is_reported_by_check
     let arn = w.integration_secret().await;
     let org = w.org();
     let long_ago = OffsetDateTime::now_utc() - time::Duration::days(40);
-    let master = genesys_rotator::rotation::Rotator::new(w.store.clone(), w.rotator_config());
+    let master = genesys_rotator::deployment::Deployment::new(w.store.clone(), w.rotator_config());
     let (master, _) = master.master_for(&arn, None).await.unwrap();
     for i in 0..3 {
         let old = org.emulator.seed_client(SeedClient {

@@ -93,7 +93,7 @@ async fn assert_master_rotated(w: &World, token: &str) {
 /// the master authenticates from the stored secret, and AWSPENDING is gone, so nothing else
 /// could stand in.
 async fn assert_integration_rotates(w: &World, integration: &str) {
-    w.rotator.forget_masters();
+    w.rotator.deployment().forget_masters();
     let r = w.rotate(integration, 1).await;
     assert!(r.failures.is_empty(), "{:?}", r.failures);
     w.assert_rotated(integration, &r.token, None, 0).await;
@@ -540,7 +540,7 @@ async fn integration_rotations_in_the_master_window_use_the_pending_master() {
         w.assert_rotated(&integration, &r.token, None, 0).await;
 
         // Without a cache: AWSCURRENT is refused at once, AWSPENDING is used.
-        w.rotator.forget_masters();
+        w.rotator.deployment().forget_masters();
         let r = w.rotate(&integration, 1).await;
         assert!(r.failures.is_empty(), "revoke={revoke}: {:?}", r.failures);
         w.assert_rotated(&integration, &r.token, None, 0).await;
@@ -583,7 +583,7 @@ async fn no_master_secret_or_recovery_token_is_ever_logged() {
     // A rotation with an integration rotation in its window (the fallback logs a warning).
     let token = w.begin_rotation(&arn, true).await;
     w.step(&arn, &token, Step::CreateSecret).await.unwrap();
-    w.rotator.forget_masters();
+    w.rotator.deployment().forget_masters();
     w.rotate(&integration, 1).await;
     w.run_steps(&arn, &token).await.unwrap();
     w.clear_pending(&arn, &token).await;

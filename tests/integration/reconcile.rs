@@ -440,6 +440,7 @@ async fn a_short_listing_fails_create_secret_closed_creating_and_deleting_nothin
     assert_eq!(w.org().emulator.clients(), before);
     let pending = w
         .rotator
+        .deployment()
         .store()
         .get_value(&arn, Version::IdAndStage(&token, AWSPENDING))
         .await

@@ -6,6 +6,7 @@ use genesys_rotator::Classify;
 use std::time::Duration;
 
 use genesys_emulator::{EmulatorConfig, Fault, FaultAction};
+use genesys_rotator::deployment::DeploymentError;
 use genesys_rotator::rotation::{RotationError, Step, StepOutcome};
 use genesys_rotator::store::{AWSCURRENT, AWSPENDING};
 use serde_json::{json, Value};
@@ -185,7 +186,7 @@ async fn a_crash_at_every_genesys_call_of_create_secret_is_recovered() {
                 .await;
             let token = w.begin_rotation(&arn, true).await;
             // A fresh master client each case, so the token call is really made.
-            w.rotator.forget_masters();
+            w.rotator.deployment().forget_masters();
             // Enough failures that the client's own retries give up and the step fails.
             w.org().emulator.inject_fault(fault(route, 0, 10, action.clone()));
             let first = w.step(&arn, &token, Step::CreateSecret).await;
@@ -518,7 +519,10 @@ async fn every_bad_secret_field_is_refused_by_name_and_changes_nothing() {
         assert!(!err.is_retryable(), "{field}: {err:?}");
         let msg = err.to_string();
         if field == "masterSecretArn" && value.is_some() {
-            assert!(matches!(err, RotationError::MasterNotAllowed(_)), "{err:?}");
+            assert!(
+                matches!(err, RotationError::Deployment(DeploymentError::MasterNotAllowed(_))),
+                "{err:?}"
+            );
         } else {
             assert!(msg.contains(&format!("`{field}`")), "error names {field}: {msg}");
         }
@@ -561,7 +565,10 @@ async fn a_master_secret_for_another_region_is_refused() {
     let arn = w.integration_secret().await;
     let token = w.begin_rotation(&arn, true).await;
     let err = w.step(&arn, &token, Step::CreateSecret).await.unwrap_err();
-    assert!(matches!(err, RotationError::RegionMismatch { .. }), "{err:?}");
+    assert!(
+        matches!(err, RotationError::Deployment(DeploymentError::RegionMismatch { .. })),
+        "{err:?}"
+    );
     assert!(w.org().managed(PREFIX).is_empty());
 }
 

@@ -251,10 +251,12 @@ pub fn module_edges(src: &Path, folder: &[&str], skip: &[&str]) -> (BTreeSet<Str
     let folder: Vec<String> = folder.iter().map(|s| s.to_string()).collect();
     let mut modules = BTreeSet::new();
     let mut edges = BTreeSet::new();
+    let mut root_files = Vec::new();
     for file in &files {
         let module = module_of(file.strip_prefix(src).unwrap());
         let Some(child) = module.get(folder.len()) else {
-            continue; // the folder's root file: it names its children, which is downwards
+            root_files.push(file.clone());
+            continue;
         };
         if skip.contains(&child.as_str()) {
             continue;
@@ -279,7 +281,53 @@ pub fn module_edges(src: &Path, folder: &[&str], skip: &[&str]) -> (BTreeSet<Str
             });
         }
     }
+    // The folder's root file names its children: downwards, unless a child names the root
+    // back (an item defined or re-exported there), which makes a circle through the root.
+    for file in root_files
+        .iter()
+        .filter(|f| module_of(f.strip_prefix(src).unwrap()) == folder)
+    {
+        let text = std::fs::read_to_string(file).unwrap();
+        let mut paths = crate_paths(&text, &folder);
+        paths.extend(root_relative_paths(&text, &folder, &modules));
+        for path in paths {
+            if path.len() <= folder.len() + 1 || path[..folder.len()] != folder[..] {
+                continue; // outside the folder, or a child module named whole
+            }
+            let target = &path[folder.len()];
+            if modules.contains(target) {
+                edges.insert(Edge {
+                    file: file.strip_prefix(&dir).unwrap().display().to_string(),
+                    from: ROOT.to_owned(),
+                    to: target.clone(),
+                    path: path.join("::"),
+                });
+            }
+        }
+    }
     (modules, edges)
+}
+
+/// The paths a folder's root file names by a child module's own name (`child::x`,
+/// `self::child::x`, `use child::{x, y}`), resolved from the crate root; `children` are the
+/// folder's modules. A name inside another path's group (`other::{child::x}`) is not one.
+fn root_relative_paths(text: &str, folder: &[String], children: &BTreeSet<String>) -> Vec<Vec<String>> {
+    let toks = tokens(text);
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < toks.len() {
+        let prev = i.checked_sub(1).map(|p| toks[p].as_str()).unwrap_or("");
+        let after_self = prev == "::" && i >= 2 && toks[i - 2] == "self" && (i < 3 || toks[i - 3] != "::");
+        let starts = children.contains(&toks[i])
+            && toks.get(i + 1).map(String::as_str) == Some("::")
+            && (!matches!(prev, "::" | "{" | ",") || after_self);
+        if starts {
+            path_tree(&toks, &mut i, folder.to_vec(), &mut out);
+        } else {
+            i += 1;
+        }
+    }
+    out
 }
 
 /// The circles among `edges`, each as its modules in order (the first repeated at the end).
@@ -419,9 +467,10 @@ pub fn folders(src: &Path, skip: &[&str]) -> Vec<Vec<String>> {
 }
 
 /// Panics naming every circle among sibling modules, in every folder of the crate (see
-/// [`folders`]). Returns how many folders were read. A folder's root file (`lib.rs`, `mod.rs`)
-/// is not read here, so a module naming an item of its folder's root is no circle to this
-/// check; [`check_layers`] forbids that in the folders that have layers.
+/// [`folders`]), the folder's root file (`lib.rs`, `mod.rs`) among them: a root that names a
+/// child's item while that child names an item of the root (defined or re-exported there) is a
+/// circle. Returns how many folders were read. [`check_layers`] goes further in the folders
+/// that have layers: no module names its root at all.
 pub fn assert_no_circles(src: &Path, skip: &[&str]) -> usize {
     let all = folders(src, skip);
     let mut found = Vec::new();

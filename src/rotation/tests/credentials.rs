@@ -172,7 +172,7 @@ async fn a_credential_taken_over_by_another_client_before_finish_stops_the_rotat
     f.step(&arn, &token, Step::TestSecret).await.unwrap();
     let theirs = f.emulator.seed_client(SeedClient::new("other-team", &[]));
     let current = IntegrationSecret::parse(&f.store.value(&arn, AWSCURRENT).unwrap()).unwrap();
-    let master = f.rotator.master(&current).await.unwrap();
+    let master = f.rotator.deployment().master(&current).await.unwrap();
     let b_id = genesys_core::domain::CredentialId::parse(&b).unwrap();
     let held = master.get_credential(&b_id).await.unwrap().unwrap();
     master

@@ -172,7 +172,7 @@ async fn a_served_secret_whose_value_is_no_credential_holds_nothing_and_blocks_n
 /// The fixture's rotator as a deployment whose rotation function is `genesys-rotation`: a tagged
 /// secret is served only if it names that function.
 fn deployment_rotator(f: &Fixture) -> super::TestRotator {
-    let mut config = f.rotator.config().clone();
+    let mut config = f.rotator.deployment().config().clone();
     config.rotation_function = Some(FUNCTION.to_owned());
     crate::rotation::Rotator::with_retirement(
         f.store.clone(),
@@ -248,8 +248,11 @@ async fn check_roles_names_what_the_master_does_not_hold() {
     let f = Fixture::new().await;
     let arn = f.integration_secret();
     // WHEN the role rule is checked
-    let e = f.rotator.check_roles(&arn).await.unwrap_err();
+    let e = f.rotator.deployment().check_roles(&arn).await.unwrap_err();
     // THEN it names the missing pair
-    assert!(matches!(e, RotationError::MasterLacksRoles { .. }), "{e:?}");
+    assert!(
+        matches!(e, crate::deployment::DeploymentError::MasterLacksRoles { .. }),
+        "{e:?}"
+    );
     assert!(e.to_string().contains(&format!("{}/*", super::ROLE)), "{e}");
 }

@@ -9,7 +9,8 @@ use genesys_emulator::ClientState;
 use serde_json::json;
 
 use super::{new_token, Fixture};
-use crate::rotation::{invocation, RotationError, Step};
+use crate::deployment::scope;
+use crate::rotation::{RotationError, Step};
 use crate::store::{SecretsManagerCall, AWSCURRENT, AWSPENDING, BATCH_LIMIT};
 use genesys_core::region::Region;
 
@@ -57,7 +58,7 @@ async fn the_guard_reads_served_secrets_twenty_to_a_call_and_pending_ones_once_m
     // WHEN the guard gathers the holders for `arn`, in one invocation
     let calls = |op| f.store.call_count(op);
     let before: Vec<usize> = SecretsManagerCall::ALL.iter().map(|&op| calls(op)).collect();
-    let holders = invocation::scope(f.rotator.holders(&arn)).await;
+    let holders = scope(f.rotator.deployment().holders(&arn)).await;
     let made = |op: SecretsManagerCall| {
         let i = SecretsManagerCall::ALL.iter().position(|&o| o == op).unwrap();
         calls(op) - before[i]
@@ -186,10 +187,10 @@ async fn each_master_is_read_once_per_invocation_and_again_in_the_next() {
     let ((), first) = f
         .calls_during(
             SecretsManagerCall::GetSecretValue,
-            invocation::scope(async {
-                f.rotator.holders("").await;
-                f.rotator.holders("").await;
-                f.rotator.master_of(&f.master_arn, region).await.unwrap();
+            scope(async {
+                f.rotator.deployment().holders("").await;
+                f.rotator.deployment().holders("").await;
+                f.rotator.deployment().master_of(&f.master_arn, region).await.unwrap();
             }),
         )
         .await;
@@ -199,13 +200,13 @@ async fn each_master_is_read_once_per_invocation_and_again_in_the_next() {
     let (_, second) = f
         .calls_during(
             SecretsManagerCall::GetSecretValue,
-            invocation::scope(f.rotator.holders("")),
+            scope(f.rotator.deployment().holders("")),
         )
         .await;
     assert_eq!(second, 2);
     // AND outside an invocation nothing is remembered
     let (_, bare) = f
-        .calls_during(SecretsManagerCall::GetSecretValue, f.rotator.holders(""))
+        .calls_during(SecretsManagerCall::GetSecretValue, f.rotator.deployment().holders(""))
         .await;
     assert_eq!(bare, 2);
 }
@@ -214,12 +215,12 @@ async fn each_master_is_read_once_per_invocation_and_again_in_the_next() {
 async fn a_master_rotated_between_invocations_is_read_anew() {
     // GIVEN an invocation that read the master
     let f = Fixture::new().await;
-    invocation::scope(f.rotator.holders("")).await;
+    scope(f.rotator.deployment().holders("")).await;
     // WHEN the master secret's AWSCURRENT changes, and the next invocation gathers the holders
     let value = json!({"clientId": "renewed-master", "clientSecret": "s", "region": super::DOMAIN});
     f.store
         .insert_version(&f.master_arn, &new_token(), Some(&value.to_string()), &[AWSCURRENT]);
-    let holders = invocation::scope(f.rotator.holders("")).await;
+    let holders = scope(f.rotator.deployment().holders("")).await;
     // THEN it sees the new value
     assert!(holders.holder("renewed-master").is_some());
 }

@@ -540,8 +540,8 @@ impl Campaign {
         for pass in 0..3 {
             self.advance(past);
             let report = genesys_rotator::sweep::reconcile_all_with(
-                &self.rotator,
-                self.rotator.reconcile_config(),
+                self.rotator.deployment(),
+                self.rotator.deployment().reconcile_config(),
                 &arns,
                 OffsetDateTime::now_utc() + self.sim,
             )

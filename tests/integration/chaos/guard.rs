@@ -211,8 +211,8 @@ impl Campaign {
         });
         let arns: Vec<String> = self.secrets.iter().map(|m| m.arn.clone()).collect();
         let report = genesys_rotator::sweep::reconcile_all_with(
-            &self.rotator,
-            self.rotator.reconcile_config(),
+            self.rotator.deployment(),
+            self.rotator.deployment().reconcile_config(),
             &arns,
             OffsetDateTime::now_utc() + self.sim,
         )

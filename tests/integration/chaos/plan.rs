@@ -191,7 +191,7 @@ impl Campaign {
         }
         if self.rng.random_bool(0.05) {
             // A cold start: the master's token is fetched again (token faults can hit it).
-            self.rotator.forget_masters();
+            self.rotator.deployment().forget_masters();
         }
         let ev = event(&arn, token, step);
         let created_before = self.w.orgs[org].emulator.calls().len();

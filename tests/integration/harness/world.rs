@@ -589,8 +589,8 @@ impl World {
     ) -> genesys_rotator::reconcile::ReconcileReport {
         let config = genesys_rotator::config::ReconcileConfig {
             dry_run,
-            ..self.rotator.reconcile_config().clone()
+            ..self.rotator.deployment().reconcile_config().clone()
         };
-        genesys_rotator::sweep::reconcile_all_with(&self.rotator, &config, arns, now).await
+        genesys_rotator::sweep::reconcile_all_with(self.rotator.deployment(), &config, arns, now).await
     }
 }

@@ -38,11 +38,10 @@ pub use credential::{
 pub use error::{GenesysCall, GenesysError};
 pub use models::{
     ClientState, EntityRef, ErrorBody, GrantType, ListedItem, NamedEntity, OAuthClient, OAuthClientEntityListing,
-    OAuthClientRequest, OAuthErrorBody, RoleDivision, TokenInfo, TokenInfoClient, TokenResponse, READ_ONLY_FIELDS,
-    REQUEST_FIELDS,
+    OAuthClientRequest, OAuthErrorBody, OrganizationRole, PermissionPolicy, RoleDivision, TokenInfo, TokenInfoClient,
+    TokenResponse, READ_ONLY_FIELDS, REQUEST_FIELDS,
 };
 pub use retry::HttpSettings;
-pub use role::{OrganizationRole, PermissionPolicy};
 
 use crate::domain::CredentialId;
 use crate::region::Endpoints;

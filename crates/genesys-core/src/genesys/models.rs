@@ -475,6 +475,61 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// A role's permission policy (`DomainPermissionPolicy`): the actions of `actionSet` on
+/// `domain:entityName`, where `*` stands for every entity or action.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PermissionPolicy {
+    /// e.g. `oauth`.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// e.g. `client`, or `*`.
+    #[serde(default)]
+    pub entity_name: Option<String>,
+    /// e.g. `["add", "edit"]`, or `["*"]`.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub action_set: Vec<String>,
+    /// Every other field (`policyName`, `resourceConditionNode`, ...), as raw JSON.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// An organization role (`DomainOrganizationRole`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrganizationRole {
+    /// The role id.
+    #[serde(default)]
+    pub id: String,
+    /// Its name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Its permissions as `domain:entity:action` strings.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub permissions: Vec<String>,
+    /// Its permission policies.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub permission_policies: Vec<PermissionPolicy>,
+    /// Every other field, as raw JSON.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl OrganizationRole {
+    /// Every permission the role grants, as `domain:entity:action` (segments may be `*`): its
+    /// `permissions` and one per action of each policy.
+    pub fn granted(&self) -> Vec<String> {
+        let from_policies = self.permission_policies.iter().flat_map(|p| {
+            let domain = p.domain.as_deref().unwrap_or("*");
+            let entity = p.entity_name.as_deref().unwrap_or("*");
+            p.action_set
+                .iter()
+                .map(move |action| format!("{domain}:{entity}:{action}"))
+        });
+        self.permissions.iter().cloned().chain(from_policies).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -704,5 +759,34 @@ mod tests {
             serde_json::from_str(r#"{"error":"invalid_client","description":"bad","error_description":"bad client"}"#)
                 .unwrap();
         assert_eq!(o.error.as_deref(), Some("invalid_client"));
+    }
+
+    #[test]
+    fn a_role_reads_as_the_sdk_shapes_it_and_keeps_unknown_fields() {
+        // GIVEN a DomainOrganizationRole as the SDK documents it, with a field it does not name
+        let role: OrganizationRole = serde_json::from_value(serde_json::json!({
+            "id": "r1",
+            "name": "Client admin",
+            "permissions": ["oauth:client:view"],
+            "permissionPolicies": [
+                {"domain": "oauth", "entityName": "client", "actionSet": ["add", "edit"], "policyName": "p"},
+                {"domain": "conversation", "entityName": "*", "actionSet": null}
+            ],
+            "userCount": 0,
+            "somethingNew": {"a": 1}
+        }))
+        .unwrap();
+        // THEN every grant reads as domain:entity:action, unknown fields are kept
+        assert_eq!(
+            role.granted(),
+            ["oauth:client:view", "oauth:client:add", "oauth:client:edit"]
+        );
+        assert_eq!(role.permission_policies[0].extra["policyName"], serde_json::json!("p"));
+        assert!(role.extra.contains_key("somethingNew"));
+        // AND a bare or null-filled role reads as granting nothing
+        let bare: OrganizationRole =
+            serde_json::from_value(serde_json::json!({"id": "r2", "permissions": null, "permissionPolicies": null}))
+                .unwrap();
+        assert!(bare.granted().is_empty());
     }
 }

@@ -19,8 +19,8 @@ use secrecy::ExposeSecret;
 use time::OffsetDateTime;
 use tracing::warn;
 
-use super::{RotationError, Rotator};
-use crate::drain::Retirement;
+use super::context::Deployment;
+use super::error::DeploymentError;
 use crate::secret_format::IntegrationSecret;
 use crate::store::{
     SecretDescription, SecretStore, SecretValue, StoreError, Version, AWSCURRENT, AWSPENDING, AWSPREVIOUS, BATCH_LIMIT,
@@ -29,7 +29,7 @@ use genesys_core::genesys::{ClientState, OAuthClient};
 use genesys_core::guard::ownership::{Foreign, Owner};
 use genesys_core::guard::{prove_possession, Holders, Proof, Standing};
 
-/// What one reading of every possible holder found ([`Rotator::census`]).
+/// What one reading of every possible holder found ([`Deployment::census`]).
 #[derive(Default)]
 pub(crate) struct Census {
     /// Who holds which client, and what could not be read.
@@ -37,7 +37,7 @@ pub(crate) struct Census {
     /// The served secrets as listed; `None` if the listing failed (see `listing_error`).
     pub(crate) served: Option<Vec<SecretDescription>>,
     /// Why the listing failed.
-    pub(crate) listing_error: Option<RotationError>,
+    pub(crate) listing_error: Option<DeploymentError>,
     /// The AWSCURRENT value read of each served secret (by ARN) whose version is the one the
     /// listing showed.
     pub(crate) current: HashMap<String, SecretValue>,
@@ -74,7 +74,7 @@ pub(crate) enum Recorded {
     NeedsLiveProof,
 }
 
-impl<S: SecretStore, R: Retirement> Rotator<S, R> {
+impl<S: SecretStore> Deployment<S> {
     /// The clients that the masters and the served secrets other than `except` hold, and which
     /// of them could not be read. See [`census`](Self::census).
     pub(crate) async fn holders(&self, except: &str) -> Holders {
@@ -97,7 +97,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     pub(crate) async fn census(&self, except: &str) -> Census {
         let mut census = Census::default();
         let holders = &mut census.holders;
-        for arn in &self.config.allowed_master_arns {
+        for arn in &self.config().allowed_master_arns {
             for stage in [AWSCURRENT, AWSPENDING] {
                 let who = format!("master secret {arn}");
                 let read = self.master_value(arn, stage).await;
@@ -123,7 +123,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         }
         for chunk in readable.chunks(BATCH_LIMIT) {
             let ids: Vec<&str> = chunk.iter().map(|(arn, _)| *arn).collect();
-            let batch = Box::pin(self.store.current_values(&ids)).await;
+            let batch = Box::pin(self.store().current_values(&ids)).await;
             for &(arn, listed) in chunk {
                 let who = format!("secret {arn}");
                 let answer = match &batch {
@@ -166,7 +166,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 continue;
             };
             let read = self
-                .store
+                .store()
                 .get_value(&secret.arn, Version::IdAndStage(pending, AWSPENDING))
                 .await;
             record(
@@ -191,7 +191,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         current: &IntegrationSecret,
         version_ids: &HashSet<String>,
         clients: &[OAuthClient],
-    ) -> Result<Standing, RotationError> {
+    ) -> Result<Standing, DeploymentError> {
         let id = current.credentials.client_id.as_str();
         let owner = Owner {
             id: arn,
@@ -221,7 +221,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
         client: &OAuthClient,
         record: Option<&Proof>,
         recorded: Recorded,
-    ) -> Result<Standing, RotationError> {
+    ) -> Result<Standing, DeploymentError> {
         let versions = HashSet::from([old_version.to_owned()]);
         let owner = Owner {
             id: arn,
@@ -245,7 +245,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     }
 
     /// The live proof of possession with `secret`'s stored credential.
-    async fn prove(&self, secret: &IntegrationSecret, foreign: Foreign) -> Result<Standing, RotationError> {
+    async fn prove(&self, secret: &IntegrationSecret, foreign: Foreign) -> Result<Standing, DeploymentError> {
         let client = self.genesys_client(secret.settings.region, secret.credentials.clone());
         let claimed = secret.credentials.client_id.as_str();
         Ok(
@@ -265,8 +265,8 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
     /// holds (the current client, which the next rotation will leave active; the previous one,
     /// left active by the last rotation for that reason), possible holders that cannot be read,
     /// and a current client the secret neither owns nor can prove it holds. Changes nothing.
-    pub async fn sharing_warnings(&self, arn: &str) -> Result<Vec<String>, RotationError> {
-        let desc = self.store.describe(arn).await?;
+    pub async fn sharing_warnings(&self, arn: &str) -> Result<Vec<String>, DeploymentError> {
+        let desc = self.store().describe(arn).await?;
         if self.is_master(&desc) {
             return Ok(Vec::new());
         }
@@ -324,7 +324,7 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
             ));
         }
         let clients = listing.clients;
-        let versions = self.store.version_ids(&desc.arn).await?;
+        let versions = self.store().version_ids(&desc.arn).await?;
         if let Standing::Unproven { foreign, not_proven } = self
             .standing_of_current(&desc.arn, &current, &versions, &clients)
             .await?

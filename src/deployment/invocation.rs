@@ -1,12 +1,12 @@
 //! What one invocation reads once: the master secrets' AWSCURRENT and AWSPENDING values.
 //!
 //! A step of an integration secret reads its master for the master client
-//! ([`Rotator::master_of`]) and every allowed master again for the guard's holders; the values
+//! ([`super::Deployment::master_of`]) and every allowed master again for the guard's holders; the values
 //! cannot differ in ways that matter within one invocation (a master rotation renews the secret
 //! of the same client, and a refused AWSCURRENT falls back to AWSPENDING), so each is read once
 //! per invocation. Never across invocations: the next one must see a rotated master at once.
 //! The cache travels as a task-local value ([`scope`]), like the step deadline, because the
-//! rotator outlives its invocations. Outside a scope (the command line) every read goes to
+//! deployment context outlives its invocations. Outside a scope (the command line) every read goes to
 //! Secrets Manager. A master secret's own rotation runs outside any scope: it writes the values
 //! it would otherwise read from the cache.
 
@@ -14,9 +14,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
 
-use super::Rotator;
-use crate::drain::Retirement;
-use crate::store::{SecretStore, SecretValue, StoreError, Version};
+use crate::store::SecretValue;
 
 tokio::task_local! {
     static MASTER_READS: RefCell<HashMap<(String, &'static str), Option<SecretValue>>>;
@@ -31,28 +29,14 @@ pub(crate) async fn scope<F: Future>(invocation: F) -> F::Output {
         .await
 }
 
-fn cached(arn: &str, stage: &'static str) -> Option<Option<SecretValue>> {
+pub(super) fn cached(arn: &str, stage: &'static str) -> Option<Option<SecretValue>> {
     MASTER_READS
         .try_with(|reads| reads.borrow().get(&(arn.to_owned(), stage)).cloned())
         .ok()
         .flatten()
 }
 
-fn remember(arn: &str, stage: &'static str, value: &Option<SecretValue>) {
+pub(super) fn remember(arn: &str, stage: &'static str, value: &Option<SecretValue>) {
     // Outside a scope there is nothing to remember into.
     let _ = MASTER_READS.try_with(|reads| reads.borrow_mut().insert((arn.to_owned(), stage), value.clone()));
-}
-
-impl<S: SecretStore, R: Retirement> Rotator<S, R> {
-    /// The value of master secret `arn` at `stage` (AWSCURRENT or AWSPENDING), read once per
-    /// invocation; `None` if no version holds the stage or it has no value. A failed read is not
-    /// remembered.
-    pub(crate) async fn master_value(&self, arn: &str, stage: &'static str) -> Result<Option<SecretValue>, StoreError> {
-        if let Some(value) = cached(arn, stage) {
-            return Ok(value);
-        }
-        let value = self.store.get_value(arn, Version::Stage(stage)).await?;
-        remember(arn, stage, &value);
-        Ok(value)
-    }
 }
