@@ -25,8 +25,8 @@ const ENGINE_LAYERS: &[&[&str]] = &[
     &[
         "clock", "limits", "paths", "fields", "store", "lease", "genesys", "purpose",
     ],
-    // The stored records; which clients a static role may rotate; `token/` clients and the
-    // org's client count in memory.
+    // The stored records; which clients a static role may rotate; the org's client count in
+    // memory.
     &[
         "config",
         "role",
@@ -34,10 +34,12 @@ const ENGINE_LAYERS: &[&[&str]] = &[
         "identity",
         "wal",
         "static_guard",
-        "token_cache",
         "org_room",
     ],
-    // The engine's state every request shares.
+    // The engine's state in narrow contexts: the way to the org and the clock, the locks, the
+    // `token/` clients in memory, when the periodic pass last listed the org.
+    &["org", "locks", "token_cache", "last_listing"],
+    // The engine whole, owning the contexts (named only by `mod.rs` and the test fixture).
     &["backend"],
     // The test fixture (an engine over an emulator), below every module whose tests use it.
     &["testing"],
