@@ -6,12 +6,14 @@
 //!   So the engine can be tested without gRPC and the protocol without Genesys.
 //! - Inside the engine, its modules are laid out in [`ENGINE_LAYERS`]: no circle, no upward
 //!   import.
+//! - The engine's path modules and its periodic pass take narrow contexts, never the engine
+//!   whole: none of [`TAKE_CONTEXTS`] names `backend` (where `GenesysBackend` lives).
 
 use std::path::Path;
 
 #[path = "../../../tests/source_scan/mod.rs"]
 mod source_scan;
-use source_scan::{assert_layered, assert_no_circles, check_layers, crate_paths, has_edge};
+use source_scan::{assert_layered, assert_no_circles, check_layers, crate_paths, has_edge, module_edges};
 
 /// The crate's top-level modules, bottom to top.
 const CRATE_LAYERS: &[&[&str]] = &[&["logical"], &["engine", "protocol"]];
@@ -25,8 +27,8 @@ const ENGINE_LAYERS: &[&[&str]] = &[
     &[
         "clock", "limits", "paths", "fields", "store", "lease", "genesys", "purpose",
     ],
-    // The stored records; which clients a static role may rotate; `token/` clients and the
-    // org's client count in memory.
+    // The stored records; which clients a static role may rotate; the org's client count in
+    // memory.
     &[
         "config",
         "role",
@@ -34,10 +36,12 @@ const ENGINE_LAYERS: &[&[&str]] = &[
         "identity",
         "wal",
         "static_guard",
-        "token_cache",
         "org_room",
     ],
-    // The engine's state every request shares.
+    // The engine's state in narrow contexts: the way to the org and the clock, the locks, the
+    // `token/` clients in memory, when the periodic pass last listed the org.
+    &["org", "locks", "token_cache", "last_listing"],
+    // The engine whole, owning the contexts (named only by `mod.rs` and the test fixture).
     &["backend"],
     // The test fixture (an engine over an emulator), below every module whose tests use it.
     &["testing"],
@@ -49,6 +53,32 @@ const ENGINE_LAYERS: &[&[&str]] = &[
     // Roles (a delete retires the role's `token/` client); the periodic pass.
     &["roles", "periodic"],
 ];
+
+/// The engine's path modules and its periodic pass, and what they build on: each takes the
+/// narrow contexts it uses (`org`, `locks`, `token_cache`, `last_listing`), never the engine
+/// whole, so none names anything of `backend`.
+const TAKE_CONTEXTS: &[&str] = &[
+    "configure",
+    "creds",
+    "managed",
+    "periodic",
+    "rekey",
+    "roles",
+    "root",
+    "static_roles",
+    "token",
+];
+
+/// Each naming of module `whole` by one of `modules` (of the folder `folder`), as
+/// `file names path`.
+fn namings_of(src: &Path, folder: &[&str], modules: &[&str], whole: &str) -> Vec<String> {
+    let (_, edges) = module_edges(src, folder, &[]);
+    edges
+        .iter()
+        .filter(|e| modules.contains(&e.from.as_str()) && e.to == whole)
+        .map(|e| format!("{} names {}", e.file, e.path))
+        .collect()
+}
 
 fn src() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
@@ -68,6 +98,76 @@ fn the_engines_modules_import_only_downwards() {
     assert!(has_edge(&edges, "periodic", "reconcile"), "{edges:?}");
     assert!(has_edge(&edges, "creds", "managed"), "{edges:?}");
     assert!(has_edge(&edges, "configure", "testing"), "{edges:?}");
+}
+
+#[test]
+fn the_engines_modules_take_contexts_not_the_whole_backend() {
+    let src = src();
+    for m in TAKE_CONTEXTS {
+        assert!(
+            src.join("engine").join(format!("{m}.rs")).is_file(),
+            "TAKE_CONTEXTS names {m}, which is no module of the engine"
+        );
+    }
+    let namings = namings_of(&src, &["engine"], TAKE_CONTEXTS, "backend");
+    assert!(
+        namings.is_empty(),
+        "modules that take narrow contexts name the whole engine; hand them the contexts they use:\n{}",
+        namings.join("\n")
+    );
+    // Nor does any module added since: only the test fixture builds the engine whole.
+    let (modules, edges) = module_edges(&src, &["engine"], &[]);
+    let others: Vec<&str> = modules.iter().map(String::as_str).filter(|m| *m != "testing").collect();
+    let namings = namings_of(&src, &["engine"], &others, "backend");
+    assert!(namings.is_empty(), "{}", namings.join("\n"));
+    // The check saw the graph: the contexts are named, and the fixture names the whole engine.
+    for (from, to) in [
+        ("token", "org"),
+        ("roles", "locks"),
+        ("periodic", "last_listing"),
+        ("testing", "backend"),
+    ] {
+        assert!(has_edge(&edges, from, to), "{from} -> {to}: {edges:?}");
+    }
+}
+
+#[test]
+fn a_module_naming_the_whole_backend_again_is_named_with_its_file() {
+    let dir = std::env::temp_dir().join(format!("contexts-check-{}", std::process::id()));
+    let engine = dir.join("src").join("engine");
+    std::fs::create_dir_all(&engine).unwrap();
+    let write = |name: &str, text: &str| std::fs::write(engine.join(name), text).unwrap();
+    write(
+        "mod.rs",
+        "pub mod backend; pub mod org; pub mod managed; pub mod rekey; pub mod testing;",
+    );
+    write(
+        "backend.rs",
+        "use super::org::Org; pub struct GenesysBackend { org: Org }",
+    );
+    write("org.rs", "pub struct Org;");
+    write("testing.rs", "use super::backend::GenesysBackend;");
+    write(
+        "managed.rs",
+        "use super::backend::GenesysBackend; pub fn f(b: &GenesysBackend) {}",
+    );
+    write(
+        "rekey.rs",
+        "use super::org::Org; pub fn g(o: &Org, b: &crate::engine::backend::GenesysBackend) {}",
+    );
+    let found = namings_of(&dir.join("src"), &["engine"], &["managed", "rekey"], "backend");
+    write("managed.rs", "use super::org::Org; pub fn f(o: &Org) {}");
+    write("rekey.rs", "use super::org::Org; pub fn g(o: &Org) {}");
+    let clean = namings_of(&dir.join("src"), &["engine"], &["managed", "rekey"], "backend");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        found,
+        [
+            "managed.rs names engine::backend::GenesysBackend",
+            "rekey.rs names engine::backend::GenesysBackend",
+        ]
+    );
+    assert!(clean.is_empty(), "{clean:?}");
 }
 
 #[test]

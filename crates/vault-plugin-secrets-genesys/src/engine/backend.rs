@@ -1,22 +1,21 @@
-//! The engine's state, shared by every request: the way to Genesys Cloud, the clock, the locks,
-//! the `token/` clients' cache, the org's client count, when the mount was last reconciled. What the engine is built
-//! with ([`EngineSettings`]). The server reaches it through [`Backend`](crate::logical::Backend),
-//! implemented at the engine's root, which routes each request to its path's module.
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+//! The engine whole: what it is built with ([`EngineSettings`]) and the state every request
+//! shares, held as narrow contexts: the org context ([`Org`]: the way to Genesys Cloud, the
+//! clock, the org's client count), the [`Locks`], the `token/` clients' [`TokenCache`], the
+//! periodic pass's [`LastListing`]. The server reaches it through
+//! [`Backend`](crate::logical::Backend), implemented at the engine's root, which routes each
+//! request to its path's module with the contexts that module takes; no module takes it whole.
 use std::time::Duration;
 
-use genesys_core::genesys::{GenesysClient, HttpSettings};
+use genesys_core::genesys::HttpSettings;
 use genesys_core::region::EndpointOverrides;
-use time::OffsetDateTime;
 
 use super::clock::{clock_from_env, Clock, CLOCK_SKEW_ENV};
-use super::config::Config;
 use super::genesys::Connector;
+use super::last_listing::LastListing;
 use super::limits::PROPAGATION_TIMEOUT;
-use super::org_room::OrgRoom;
+use super::locks::Locks;
+use super::org::Org;
 use super::token_cache::TokenCache;
-use crate::logical::LogicalError;
 
 /// What the engine is built with.
 #[derive(Clone)]
@@ -42,40 +41,18 @@ impl Default for EngineSettings {
     }
 }
 
-/// One async lock per name (a role, a static role), made on first use.
-#[derive(Default)]
-pub struct KeyedLocks {
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-impl KeyedLocks {
-    /// Waits for and takes the lock of `name`.
-    pub async fn lock(&self, name: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = self
-            .locks
-            .lock()
-            .expect("lock table")
-            .entry(name.to_owned())
-            .or_default()
-            .clone();
-        lock.lock_owned().await
-    }
-}
-
 /// The engine, as the server sees it through [`Backend`](crate::logical::Backend) (implemented in [`super`]).
+/// It owns the engine's state as narrow contexts, and the routing hands each path's module only
+/// the ones it uses.
 pub struct GenesysBackend {
-    pub(super) connector: Connector,
-    pub(super) clock: Clock,
-    /// Held exclusively by `config` writes and deletes, `rotate-root` and its recovery; shared by
-    /// whatever creates clients (`creds/`, `token/`), so config cannot go (or the master's
-    /// secret change) under a create in flight.
-    pub(super) root_lock: tokio::sync::RwLock<()>,
-    /// Per role (`role/<name>`) and static role (`static/<name>`).
-    pub(super) locks: KeyedLocks,
+    /// The way to the org and the clock (every module that talks to Genesys).
+    pub(super) org: Org,
+    /// The root lock and the per-name locks.
+    pub(super) locks: Locks,
+    /// The `token/` clients in memory.
     pub(super) tokens: TokenCache,
-    /// The org's client count, for the client limit.
-    pub(super) org_room: OrgRoom,
-    pub(super) last_reconcile: Mutex<Option<OffsetDateTime>>,
+    /// When the periodic pass last listed the org's clients.
+    pub(super) last_listing: LastListing,
     /// Why the engine cannot work (a bad `GENESYS_ENDPOINT_OVERRIDES`), answered to every call.
     pub(super) broken: Option<String>,
 }
@@ -83,7 +60,7 @@ pub struct GenesysBackend {
 impl std::fmt::Debug for GenesysBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GenesysBackend")
-            .field("connector", &self.connector)
+            .field("org", &self.org)
             .field("broken", &self.broken)
             .finish_non_exhaustive()
     }
@@ -125,37 +102,14 @@ impl GenesysBackend {
     /// An engine with these settings (tests: an emulator's endpoints, a clock).
     pub fn with_settings(settings: EngineSettings) -> Self {
         Self {
-            connector: Connector::new(settings.overrides, settings.http, settings.propagation_timeout),
-            clock: settings.clock,
-            root_lock: tokio::sync::RwLock::new(()),
-            locks: KeyedLocks::default(),
+            org: Org::new(
+                Connector::new(settings.overrides, settings.http, settings.propagation_timeout),
+                settings.clock,
+            ),
+            locks: Locks::default(),
             tokens: TokenCache::default(),
-            org_room: OrgRoom::default(),
-            last_reconcile: Mutex::new(None),
+            last_listing: LastListing::default(),
             broken: None,
         }
-    }
-
-    /// Now, by the engine's clock.
-    pub fn now(&self) -> OffsetDateTime {
-        self.clock.now()
-    }
-
-    /// The master client of `config` (cached with its token while the credential is the same).
-    pub async fn master(&self, config: &Config) -> Result<Arc<GenesysClient>, LogicalError> {
-        Ok(self
-            .connector
-            .master(config.region, config.generation, config.credentials()?)
-            .await)
-    }
-
-    /// Takes a place under the org's client limit (`config`'s `client_limit` and
-    /// `client_limit_margin`) for one new client, or refuses with a bad request: see
-    /// [`OrgRoom`]. Every create of a client calls it first.
-    pub async fn reserve_client(&self, config: &Config) -> Result<(), LogicalError> {
-        let master = self.master(config).await?;
-        self.org_room
-            .reserve(&master, config.generation, config.client_limit(), self.now())
-            .await
     }
 }

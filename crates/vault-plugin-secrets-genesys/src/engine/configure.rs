@@ -14,7 +14,6 @@ use genesys_core::secret::{ClientCredentials, SecretString};
 use serde_json::json;
 use tracing::info;
 
-use super::backend::GenesysBackend;
 use super::clock::rfc3339;
 use super::config::{
     Config, DEFAULT_PREFIX, DEFAULT_ROLLBACK_MIN_AGE, DEFAULT_TOKEN_ROTATION, MAX_CLIENT_LIMIT, MAX_ROLLBACK_MIN_AGE,
@@ -23,6 +22,8 @@ use super::config::{
 use super::fields::{bad, Fields};
 use super::identity::Identity;
 use super::limits::SETTLE;
+use super::locks::Locks;
+use super::org::Org;
 use super::role::Role;
 use super::root_rotation::RootRotation;
 use super::store::{self, StoredSecret};
@@ -79,9 +80,9 @@ impl Holdings {
 }
 
 /// `config` write.
-pub async fn write(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<Option<Response>, LogicalError> {
+pub async fn write(org: &Org, locks: &Locks, ctx: &Context, req: &Request) -> Result<Option<Response>, LogicalError> {
     let f = Fields::parse(&req.data, "config", &FIELDS)?;
-    let _root = b.root_lock.write().await;
+    let _root = locks.root_exclusive().await;
     let storage = ctx.storage.as_ref();
     let existing = Config::load(storage).await?;
 
@@ -187,7 +188,7 @@ pub async fn write(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<O
 
     // The credential is checked on every write, so a stored config always held a working one.
     let credentials = super::genesys::stored_credentials(&client_id, client_secret.secret())?;
-    let info = b.connector.check_master(region, credentials.clone()).await?;
+    let info = org.connector().check_master(region, credentials.clone()).await?;
     let org_id = info.organization.as_ref().map(|o| o.id.clone());
     if let Some(old) = &existing {
         if holdings.any() && old.org_id.is_some() && old.org_id != org_id {
@@ -204,7 +205,7 @@ pub async fn write(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<O
     }
 
     if role_rule {
-        check_roles_held(b, storage, region, credentials).await?;
+        check_roles_held(org, storage, region, credentials).await?;
     }
 
     let credential_changed = match &existing {
@@ -229,7 +230,7 @@ pub async fn write(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<O
             .map_or(1, |c| c.generation + u64::from(credential_changed)),
         root_rotated_at: existing.as_ref().and_then(|c| c.root_rotated_at),
     };
-    Identity::load_or_create(storage, b.now()).await?;
+    Identity::load_or_create(storage, org.now()).await?;
     config.save(storage).await?;
     if credential_changed {
         // A new working master secret from the operator supersedes a root rotation that had
@@ -238,7 +239,7 @@ pub async fn write(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<O
             store::delete(storage, store::ROOT_ROTATION).await?;
             info!(client_id = %config.client_id, "root rotation record dropped: config holds a new master secret");
         }
-        b.connector.forget_master().await;
+        org.connector().forget_master().await;
     }
     info!(client_id = %config.client_id, region = %config.region, name_prefix = %config.name_prefix, generation = config.generation, "config stored");
     Ok(None)
@@ -248,7 +249,7 @@ pub async fn write(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<O
 /// role-division of every role of the mount, or the write is refused naming each role and the
 /// pairs it lacks. Reads only (one GET of the master's own client, none without roles).
 async fn check_roles_held(
-    b: &GenesysBackend,
+    org: &Org,
     storage: &dyn Storage,
     region: Region,
     credentials: ClientCredentials,
@@ -258,7 +259,7 @@ async fn check_roles_held(
         return Ok(());
     }
     let client_id = credentials.client_id.as_str().to_owned();
-    let master = b.connector.client(region, credentials);
+    let master = org.connector().client(region, credentials);
     let held = super::genesys::held_by_master(&master).await?;
     let lacking: Vec<String> = roles
         .iter()
@@ -282,7 +283,7 @@ async fn check_roles_held(
 }
 
 /// `config` read: everything but the secret.
-pub async fn read(_b: &GenesysBackend, ctx: &Context) -> Result<Option<Response>, LogicalError> {
+pub async fn read(ctx: &Context) -> Result<Option<Response>, LogicalError> {
     let storage = ctx.storage.as_ref();
     let Some(config) = Config::load(storage).await? else {
         return Ok(None);
@@ -314,8 +315,8 @@ pub async fn read(_b: &GenesysBackend, ctx: &Context) -> Result<Option<Response>
 
 /// `config` delete: refused while the mount holds clients or write-ahead records (their cleanup
 /// needs the master); static roles stay, and stop rotating until a new config is written.
-pub async fn delete(b: &GenesysBackend, ctx: &Context) -> Result<Option<Response>, LogicalError> {
-    let _root = b.root_lock.write().await;
+pub async fn delete(org: &Org, locks: &Locks, ctx: &Context) -> Result<Option<Response>, LogicalError> {
+    let _root = locks.root_exclusive().await;
     let storage = ctx.storage.as_ref();
     let holdings = Holdings::of(storage).await?;
     if holdings.any() {
@@ -326,7 +327,7 @@ pub async fn delete(b: &GenesysBackend, ctx: &Context) -> Result<Option<Response
         )));
     }
     store::delete(storage, store::CONFIG).await?;
-    b.connector.forget_master().await;
+    org.connector().forget_master().await;
     info!("config deleted");
     let statics = store::list(storage, store::STATIC_ROLES).await?.len();
     if statics > 0 {

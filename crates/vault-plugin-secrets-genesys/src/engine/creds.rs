@@ -9,11 +9,12 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 use tracing::{info, warn};
 
-use super::backend::GenesysBackend;
 use super::config::Config;
 use super::identity::Identity;
 use super::lease::{self, MIN_LEASE};
+use super::locks::Locks;
 use super::managed::{self, ManagedClient, NewClient, NotDeleted, Phase};
+use super::org::Org;
 use super::purpose::Purpose;
 use super::role::Role;
 use crate::logical::{Context, LeaseOptions, LeaseSecret, LogicalError, Response};
@@ -42,8 +43,8 @@ fn internal<'a>(data: &'a Map<String, Value>, field: &str) -> Result<&'a str, Lo
 }
 
 /// `creds/<role>` read: issues a lease.
-pub async fn issue(b: &GenesysBackend, ctx: &Context, role_name: &str) -> Result<Option<Response>, LogicalError> {
-    let _shared = b.root_lock.read().await;
+pub async fn issue(org: &Org, locks: &Locks, ctx: &Context, role_name: &str) -> Result<Option<Response>, LogicalError> {
+    let _shared = locks.root_shared().await;
     let storage = ctx.storage.as_ref();
     let config = Config::require(storage).await?;
     let identity = Identity::load(storage)
@@ -54,10 +55,10 @@ pub async fn issue(b: &GenesysBackend, ctx: &Context, role_name: &str) -> Result
     let mount_max = ctx.system.max_lease_ttl().await?;
     let terms = lease::issue(role.ttl(), role.max_ttl(), mount_default, mount_max).map_err(LogicalError::BadRequest)?;
     let lifetime = lease::token_lifetime(role.token_lifetime(), terms.ttl);
-    b.reserve_client(&config).await?;
-    let now = b.now();
+    org.reserve_client(&config).await?;
+    let now = org.now();
     let created = managed::create(
-        b,
+        org,
         storage,
         &config,
         &identity,
@@ -73,9 +74,9 @@ pub async fn issue(b: &GenesysBackend, ctx: &Context, role_name: &str) -> Result
         },
     )
     .await?;
-    managed::until_usable(b, storage, &config, &identity, &created).await?;
+    managed::until_usable(org, storage, &config, &identity, &created).await?;
     if let Err(e) = managed::commit(storage, &created).await {
-        managed::abandon(b, storage, &config, &identity, &created).await;
+        managed::abandon(org, storage, &config, &identity, &created).await;
         return Err(e);
     }
     info!(client_id = %created.record.client_id, role = %role_name, ttl_s = terms.ttl.as_secs(), token_lifetime_s = lifetime.seconds(), "lease issued");
@@ -101,7 +102,7 @@ pub async fn issue(b: &GenesysBackend, ctx: &Context, role_name: &str) -> Result
 
 /// Revocation (or expiry) of a lease: deactivates and deletes its client. Needs only the lease's
 /// internal data and the config: the role may be gone.
-pub async fn revoke(b: &GenesysBackend, ctx: &Context, secret: &LeaseSecret) -> Result<Option<Response>, LogicalError> {
+pub async fn revoke(org: &Org, ctx: &Context, secret: &LeaseSecret) -> Result<Option<Response>, LogicalError> {
     let storage = ctx.storage.as_ref();
     let data = &secret.internal_data;
     let uuid = internal(data, "uuid")?.to_owned();
@@ -117,13 +118,13 @@ pub async fn revoke(b: &GenesysBackend, ctx: &Context, secret: &LeaseSecret) -> 
     if let Some(mut record) = ManagedClient::load(storage, &uuid).await? {
         if record.is_live() {
             // Recorded first: if the deletion fails, the periodic pass finishes it.
-            record.phase = Phase::Retiring { since: b.now() };
+            record.phase = Phase::Retiring { since: org.now() };
             record.save(storage).await?;
         }
     }
     let prefix = config.prefix()?;
     let known = HashSet::from([uuid.clone()]);
-    let master = b.master(&config).await?;
+    let master = org.master(&config).await?;
     match managed::delete_owned(&master, &managed::owner(&identity, &prefix, &known), &client_id).await {
         Ok(_) => {}
         Err(NotDeleted::Foreign(why)) => {
@@ -137,7 +138,7 @@ pub async fn revoke(b: &GenesysBackend, ctx: &Context, secret: &LeaseSecret) -> 
 }
 
 /// Renewal of a lease: a new ttl up to the lease's max_ttl, from its issue time.
-pub async fn renew(b: &GenesysBackend, ctx: &Context, secret: &LeaseSecret) -> Result<Option<Response>, LogicalError> {
+pub async fn renew(org: &Org, ctx: &Context, secret: &LeaseSecret) -> Result<Option<Response>, LogicalError> {
     let storage = ctx.storage.as_ref();
     let data = &secret.internal_data;
     let uuid = internal(data, "uuid")?;
@@ -154,7 +155,7 @@ pub async fn renew(b: &GenesysBackend, ctx: &Context, secret: &LeaseSecret) -> R
     let mount_default = ctx.system.default_lease_ttl().await?;
     let mount_max = ctx.system.max_lease_ttl().await?;
     let max = lease::max_ttl(role.max_ttl(), mount_max);
-    let now = b.now();
+    let now = org.now();
     let issued = secret.lease.issue_time.unwrap_or(record.created_at);
     let ttl = lease::renew(issued, now, secret.lease.increment, role.ttl(), mount_default, max)
         .map_err(LogicalError::BadRequest)?;
@@ -162,7 +163,7 @@ pub async fn renew(b: &GenesysBackend, ctx: &Context, secret: &LeaseSecret) -> R
         *expires_at = now + ttl;
     }
     record.save(storage).await?;
-    shorten_token_lifetime(b, storage, &mut record, ttl).await;
+    shorten_token_lifetime(org, storage, &mut record, ttl).await;
     info!(client_id = %record.client_id, ttl_s = ttl.as_secs(), "lease renewed");
     Ok(Some(Response {
         secret: Some(LeaseSecret {
@@ -183,7 +184,7 @@ pub async fn renew(b: &GenesysBackend, ctx: &Context, secret: &LeaseSecret) -> R
 /// is left (not below Genesys' minimum), so tokens minted from now on end with the lease. Best
 /// effort: the lease's revocation deletes the client (and its tokens) anyway.
 async fn shorten_token_lifetime(
-    b: &GenesysBackend,
+    org: &Org,
     storage: &dyn crate::logical::Storage,
     record: &mut ManagedClient,
     left: Duration,
@@ -194,7 +195,7 @@ async fn shorten_token_lifetime(
     }
     let outcome = async {
         let config = Config::require(storage).await?;
-        let master = b.master(&config).await?;
+        let master = org.master(&config).await?;
         let Some(client) = master
             .get_client(&record.client_id)
             .await
@@ -297,7 +298,7 @@ mod tests {
         let resp = f.read("creds/crm").await.unwrap();
         let client_id = Fixture::field(&resp, "client_id");
         let mut lease = Fixture::lease(&resp);
-        lease.lease.issue_time = Some(f.engine.now());
+        lease.lease.issue_time = Some(f.engine.org.now());
         // WHEN renewed with no increment: the role's ttl
         let r = f.lease_op(Operation::Renew, &lease).await.unwrap().unwrap();
         assert_eq!(r.secret.unwrap().lease.ttl, Duration::from_secs(3600));

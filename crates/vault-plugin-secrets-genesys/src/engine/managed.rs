@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
-use super::backend::GenesysBackend;
 use super::config::Config;
 use super::genesys::{genesys_error, provably_unapplied};
 use super::identity::Identity;
+use super::org::Org;
 use super::purpose::Purpose;
 use super::store::{self, StoredSecret};
 use super::wal::{Wal, WalKind};
@@ -157,7 +157,7 @@ impl Created {
 /// A crash anywhere leaves the write-ahead record, and the periodic pass deletes whatever the
 /// create made once the record is older than `rollback_min_age`.
 pub async fn create(
-    b: &GenesysBackend,
+    org: &Org,
     storage: &dyn Storage,
     config: &Config,
     identity: &Identity,
@@ -166,7 +166,7 @@ pub async fn create(
     let prefix = config.prefix()?;
     let uuid = uuid::Uuid::new_v4().to_string();
     let name = prefix.client_name(&uuid);
-    let now = b.now();
+    let now = org.now();
     let wal = Wal::begin(
         storage,
         WalKind::CreateClient {
@@ -177,7 +177,7 @@ pub async fn create(
         now,
     )
     .await?;
-    let master = b.master(config).await?;
+    let master = org.master(config).await?;
     let request = managed_request(Managed {
         name: &name,
         owner: &identity.owner,
@@ -259,17 +259,11 @@ pub async fn commit(storage: &dyn Storage, created: &Created) -> Result<(), Logi
 
 /// Deletes a client that will not be handed out, then its records; best effort: whatever
 /// fails is left to the write-ahead record's rollback.
-pub async fn abandon(
-    b: &GenesysBackend,
-    storage: &dyn Storage,
-    config: &Config,
-    identity: &Identity,
-    created: &Created,
-) {
+pub async fn abandon(org: &Org, storage: &dyn Storage, config: &Config, identity: &Identity, created: &Created) {
     let done = async {
         let prefix = config.prefix()?;
         let known = HashSet::from([created.record.uuid.clone()]);
-        let master = b.master(config).await?;
+        let master = org.master(config).await?;
         if delete_owned(&master, &owner(identity, &prefix, &known), &created.record.client_id).await? == Gone::NotShown
         {
             return Err(LogicalError::Internal("the new client does not show yet".into()));
@@ -338,14 +332,18 @@ pub async fn delete_owned(master: &GenesysClient, owner: &Owner<'_>, client_id: 
 
 /// Waits until a created client gets tokens; if it never does, abandons it.
 pub async fn until_usable(
-    b: &GenesysBackend,
+    org: &Org,
     storage: &dyn Storage,
     config: &Config,
     identity: &Identity,
     created: &Created,
 ) -> Result<(), LogicalError> {
-    if let Err(e) = b.connector.wait_usable(config.region, &created.credentials()?).await {
-        abandon(b, storage, config, identity, created).await;
+    if let Err(e) = org
+        .connector()
+        .wait_usable(config.region, &created.credentials()?)
+        .await
+    {
+        abandon(org, storage, config, identity, created).await;
         return Err(genesys_error(
             "the new client never got a token, so it was not handed out",
             e,

@@ -16,9 +16,13 @@
 //! - The stored records: [`config`] (the mount's configuration), [`role`] (a role),
 //!   [`root_rotation`] (a root rotation's write-ahead record), [`identity`] (the mount's owner
 //!   id), [`wal`] (write-ahead records); [`static_guard`] (which clients a static role may
-//!   rotate); [`token_cache`] (the `token/` clients in memory); [`org_room`] (the org's client
-//!   count in memory, for the client limit).
-//! - [`backend`]: the engine's state every request shares.
+//!   rotate); [`org_room`] (the org's client count in memory, for the client limit).
+//! - The engine's state in narrow contexts, each module taking only those it uses: [`org`] (the
+//!   way to the org, the clock, the client count), [`locks`] (the root lock, per-name locks),
+//!   [`token_cache`] (the `token/` clients in memory), [`last_listing`] (when the periodic pass
+//!   last listed the org).
+//! - [`backend`]: the engine whole, owning the contexts; only this file and the test fixture
+//!   name it.
 //! - [`managed`]: the clients the engine creates; [`rekey`]: new secrets behind a write-ahead
 //!   record; the paths `config` ([`configure`]) and `rotate-root` ([`root`], with its recovery).
 //! - [`reconcile`]: which of the mount's clients go, and when; [`creds`] (leases), [`token`]
@@ -40,9 +44,12 @@ pub mod creds;
 pub mod fields;
 pub mod genesys;
 pub mod identity;
+pub mod last_listing;
 pub mod lease;
 pub mod limits;
+pub mod locks;
 pub mod managed;
+pub mod org;
 pub mod org_room;
 pub mod paths;
 pub mod periodic;
@@ -63,16 +70,19 @@ pub mod wal;
 #[cfg(all(test, feature = "endpoint-overrides"))]
 mod testing;
 
-pub use backend::{EngineSettings, GenesysBackend, KeyedLocks};
+pub use backend::{EngineSettings, GenesysBackend};
 pub use clock::{age, rfc3339, Clock, CLOCK_SKEW_ENV};
 pub use limits::{OP_DEADLINE, PASS_DEADLINE, PROPAGATION_TIMEOUT, SETTLE};
+pub use locks::KeyedLocks;
 
 use paths::Route;
 
 impl GenesysBackend {
+    /// Hands the request to its path's module, with the contexts that module takes.
     async fn dispatch(&self, ctx: &Context, req: Request) -> Result<Option<Response>, LogicalError> {
+        let (org, locks, tokens) = (&self.org, &self.locks, &self.tokens);
         match req.operation {
-            Operation::Rollback => return periodic::run(self, ctx).await,
+            Operation::Rollback => return periodic::run(org, locks, tokens, &self.last_listing, ctx).await,
             Operation::Revoke | Operation::Renew => {
                 let secret = req
                     .secret
@@ -80,8 +90,8 @@ impl GenesysBackend {
                     .ok_or_else(|| LogicalError::BadRequest("a revoke or renew names no lease".into()))?;
                 let kind = secret.internal_data.get("secret_type").and_then(|v| v.as_str());
                 return match (kind, req.operation) {
-                    (Some(creds::SECRET_TYPE), Operation::Revoke) => creds::revoke(self, ctx, secret).await,
-                    (Some(creds::SECRET_TYPE), _) => creds::renew(self, ctx, secret).await,
+                    (Some(creds::SECRET_TYPE), Operation::Revoke) => creds::revoke(org, ctx, secret).await,
+                    (Some(creds::SECRET_TYPE), _) => creds::renew(org, ctx, secret).await,
                     _ => Err(LogicalError::BadRequest(format!(
                         "unknown secret type {kind:?} in the lease's internal data"
                     ))),
@@ -95,22 +105,22 @@ impl GenesysBackend {
         }
         let write = matches!(req.operation, Operation::Create | Operation::Update);
         match (route, req.operation) {
-            (Route::Config, Operation::Read) => configure::read(self, ctx).await,
-            (Route::Config, Operation::Delete) => configure::delete(self, ctx).await,
-            (Route::Config, _) if write => configure::write(self, ctx, &req).await,
-            (Route::RotateRoot, _) => root::rotate(self, ctx, &req).await,
+            (Route::Config, Operation::Read) => configure::read(ctx).await,
+            (Route::Config, Operation::Delete) => configure::delete(org, locks, ctx).await,
+            (Route::Config, _) if write => configure::write(org, locks, ctx, &req).await,
+            (Route::RotateRoot, _) => root::rotate(org, locks, ctx, &req).await,
             (Route::Roles, _) => roles::list(ctx).await,
             (Route::Role(name), Operation::Read) => roles::read(ctx, name).await,
-            (Route::Role(name), Operation::Delete) => roles::delete(self, ctx, name).await,
-            (Route::Role(name), _) => roles::write(self, ctx, &req, name).await,
-            (Route::Creds(name), _) => creds::issue(self, ctx, name).await,
-            (Route::Token(name), _) => token::read(self, ctx, name).await,
+            (Route::Role(name), Operation::Delete) => roles::delete(org, locks, tokens, ctx, name).await,
+            (Route::Role(name), _) => roles::write(org, locks, ctx, &req, name).await,
+            (Route::Creds(name), _) => creds::issue(org, locks, ctx, name).await,
+            (Route::Token(name), _) => token::read(org, locks, tokens, ctx, name).await,
             (Route::StaticRoles, _) => static_roles::list(ctx).await,
             (Route::StaticRole(name), Operation::Read) => static_roles::read(ctx, name).await,
-            (Route::StaticRole(name), Operation::Delete) => static_roles::delete(self, ctx, name).await,
-            (Route::StaticRole(name), _) => static_roles::write(self, ctx, &req, name).await,
-            (Route::StaticCreds(name), _) => static_roles::creds(self, ctx, name).await,
-            (Route::RotateRole(name), _) => static_roles::rotate_now(self, ctx, &req, name).await,
+            (Route::StaticRole(name), Operation::Delete) => static_roles::delete(locks, ctx, name).await,
+            (Route::StaticRole(name), _) => static_roles::write(org, locks, ctx, &req, name).await,
+            (Route::StaticCreds(name), _) => static_roles::creds(org, ctx, name).await,
+            (Route::RotateRole(name), _) => static_roles::rotate_now(org, locks, ctx, &req, name).await,
             (Route::Config, _) => Err(LogicalError::UnsupportedOperation),
         }
     }
@@ -163,7 +173,7 @@ impl Backend for GenesysBackend {
     async fn invalidate(&self, key: &str) {
         // Another node changed the config: the cached master client may hold a stale secret.
         if key == store::CONFIG {
-            self.connector.forget_master().await;
+            self.org.connector().forget_master().await;
         }
     }
 }

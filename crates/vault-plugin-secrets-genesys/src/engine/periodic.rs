@@ -13,17 +13,20 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use super::backend::GenesysBackend;
 use super::clock::age;
 use super::config::Config;
 use super::identity::Identity;
+use super::last_listing::LastListing;
 use super::limits::SETTLE;
+use super::locks::Locks;
 use super::managed::{self, ManagedClient, NotDeleted, Phase};
+use super::org::Org;
 use super::purpose::Purpose;
 use super::reconcile::{self, Known, Step};
 use super::static_roles;
 use super::store;
 use super::token::{self, TokenPointer};
+use super::token_cache::TokenCache;
 use super::wal::{SecretTarget, Wal, WalKind};
 use crate::logical::{Context, LogicalError, Response, Storage};
 
@@ -53,8 +56,14 @@ pub struct PassReport {
 }
 
 /// The `rollback` operation.
-pub async fn run(b: &GenesysBackend, ctx: &Context) -> Result<Option<Response>, LogicalError> {
-    let report = pass(b, ctx).await;
+pub async fn run(
+    org: &Org,
+    locks: &Locks,
+    tokens: &TokenCache,
+    last_listing: &LastListing,
+    ctx: &Context,
+) -> Result<Option<Response>, LogicalError> {
+    let report = pass(org, locks, tokens, last_listing, ctx).await;
     if report.standby {
         tracing::debug!("periodic pass skipped: this node is a standby, the active node runs it");
     } else if report.errors.is_empty() {
@@ -66,7 +75,13 @@ pub async fn run(b: &GenesysBackend, ctx: &Context) -> Result<Option<Response>, 
 }
 
 /// One pass; what it did.
-pub async fn pass(b: &GenesysBackend, ctx: &Context) -> PassReport {
+pub async fn pass(
+    org: &Org,
+    locks: &Locks,
+    tokens: &TokenCache,
+    last_listing: &LastListing,
+    ctx: &Context,
+) -> PassReport {
     let mut report = PassReport::default();
     match ctx.system.standby().await {
         Ok(false) => {}
@@ -82,7 +97,7 @@ pub async fn pass(b: &GenesysBackend, ctx: &Context) -> PassReport {
         }
     }
     let storage = ctx.storage.as_ref();
-    match super::root::recover_if_due(b, ctx).await {
+    match super::root::recover_if_due(org, locks, ctx).await {
         Ok(Some(_)) => report.root_recovered = true,
         Ok(None) => {}
         Err(e) => report.errors.push(format!("root rotation recovery: {e}")),
@@ -95,16 +110,16 @@ pub async fn pass(b: &GenesysBackend, ctx: &Context) -> PassReport {
             return report;
         }
     };
-    if let Err(e) = roll_forward(b, storage, &config, &mut report).await {
+    if let Err(e) = roll_forward(org, locks, tokens, storage, &config, &mut report).await {
         report.errors.push(format!("new-secret records: {e}"));
     }
-    if let Err(e) = sweep(b, storage, &config, &identity, &mut report).await {
+    if let Err(e) = sweep(org, tokens, last_listing, storage, &config, &identity, &mut report).await {
         report.errors.push(format!("reconciliation: {e}"));
     }
-    if let Err(e) = rotate_token_clients(b, storage, &config, &mut report).await {
+    if let Err(e) = rotate_token_clients(org, locks, tokens, storage, &config, &mut report).await {
         report.errors.push(format!("token client rotation: {e}"));
     }
-    match static_roles::rotate_due(b, storage, &config).await {
+    match static_roles::rotate_due(org, locks, storage, &config).await {
         Ok(n) => report.rotated += n,
         Err(e) => report.errors.push(format!("static role rotation: {e}")),
     }
@@ -112,7 +127,9 @@ pub async fn pass(b: &GenesysBackend, ctx: &Context) -> PassReport {
 }
 
 async fn roll_forward(
-    b: &GenesysBackend,
+    org: &Org,
+    locks: &Locks,
+    tokens: &TokenCache,
     storage: &dyn Storage,
     config: &Config,
     report: &mut PassReport,
@@ -121,14 +138,16 @@ async fn roll_forward(
         let WalKind::NewSecret { target, .. } = &wal.kind else {
             continue;
         };
-        if age(wal.created_at, b.now()) < SETTLE {
+        if age(wal.created_at, org.now()) < SETTLE {
             continue;
         }
         let done = match target {
             SecretTarget::Static { role, creating } => {
-                static_roles::roll_forward(b, storage, config, &wal, role, *creating).await
+                static_roles::roll_forward(org, locks, storage, config, &wal, role, *creating).await
             }
-            SecretTarget::TokenClient { uuid } => token::roll_forward(b, storage, config, &wal, uuid).await,
+            SecretTarget::TokenClient { uuid } => {
+                token::roll_forward(org, locks, tokens, storage, config, &wal, uuid).await
+            }
         };
         match done {
             Ok(()) => report.rolled_forward += 1,
@@ -139,7 +158,9 @@ async fn roll_forward(
 }
 
 async fn sweep(
-    b: &GenesysBackend,
+    org: &Org,
+    tokens: &TokenCache,
+    last_listing: &LastListing,
     storage: &dyn Storage,
     config: &Config,
     identity: &Identity,
@@ -157,21 +178,17 @@ async fn sweep(
         wals: &wals,
         pointers: &pointers,
     };
-    let now = b.now();
-    let due = b
-        .last_reconcile
-        .lock()
-        .expect("reconcile clock lock")
-        .is_none_or(|last| age(last, now) >= RECONCILE_INTERVAL);
+    let now = org.now();
+    let due = last_listing.older_than(RECONCILE_INTERVAL, now);
     if !due && !reconcile::needs_listing(&known, now, config.rollback_min_age()) {
         return Ok(());
     }
-    let master = b.master(config).await?;
+    let master = org.master(config).await?;
     let listing = master
         .list_clients()
         .await
         .map_err(|e| super::genesys::genesys_error("listing the org's clients", e))?;
-    *b.last_reconcile.lock().expect("reconcile clock lock") = Some(now);
+    last_listing.listed(now);
     report.listed = true;
     let prefix = config.prefix()?;
     let plan = reconcile::plan(&listing, known, identity, &prefix, now, config.rollback_min_age());
@@ -191,15 +208,15 @@ async fn sweep(
                     }
                     info!(client_id = %client_id, reason = %reason, "periodic pass deleted a client of this mount");
                     report.deleted += 1;
-                    forget(b, storage, &records, &wals, &pointers, uuid).await
+                    forget(tokens, storage, &records, &wals, &pointers, uuid).await
                 }
                 Step::Deactivate { client_id, uuid, reason } => {
                     if let Some(mut record) = records.iter().find(|r| r.uuid == *uuid).cloned() {
                         if record.is_live() {
-                            record.phase = Phase::Retiring { since: b.now() };
+                            record.phase = Phase::Retiring { since: org.now() };
                             record.secret = None;
                             record.save(storage).await?;
-                            b.tokens.forget(uuid);
+                            tokens.forget(uuid);
                         }
                     }
                     let Some(client) = listing.iter().find(|c| c.id == *client_id) else {
@@ -215,11 +232,11 @@ async fn sweep(
                     }
                     Ok(())
                 }
-                Step::Forget { uuid } => forget(b, storage, &records, &wals, &pointers, uuid).await,
+                Step::Forget { uuid } => forget(tokens, storage, &records, &wals, &pointers, uuid).await,
                 Step::EndWal { id, uuid } => {
                     info!(uuid = %uuid, "create record ended: the create made no client");
                     store::delete(storage, &format!("{}{id}", store::WAL)).await?;
-                    forget(b, storage, &records, &wals, &pointers, uuid).await
+                    forget(tokens, storage, &records, &wals, &pointers, uuid).await
                 }
             }
         }
@@ -234,7 +251,7 @@ async fn sweep(
 /// Forgets everything that refers to client `uuid`: its record, its create records, the token
 /// pointer that names it.
 async fn forget(
-    b: &GenesysBackend,
+    tokens: &TokenCache,
     storage: &dyn Storage,
     records: &[ManagedClient],
     wals: &[Wal],
@@ -242,7 +259,7 @@ async fn forget(
     uuid: &str,
 ) -> Result<(), LogicalError> {
     ManagedClient::forget(storage, uuid).await?;
-    b.tokens.forget(uuid);
+    tokens.forget(uuid);
     for wal in wals {
         if matches!(&wal.kind, WalKind::CreateClient { uuid: u, .. } if u == uuid) {
             wal.end(storage).await?;
@@ -271,7 +288,9 @@ async fn forget(
 }
 
 async fn rotate_token_clients(
-    b: &GenesysBackend,
+    org: &Org,
+    locks: &Locks,
+    tokens: &TokenCache,
     storage: &dyn Storage,
     config: &Config,
     report: &mut PassReport,
@@ -280,7 +299,7 @@ async fn rotate_token_clients(
         if !matches!(record.purpose, Purpose::Token { .. }) || !record.is_live() {
             continue;
         }
-        match token::rotate_if_due(b, storage, config, &record).await {
+        match token::rotate_if_due(org, locks, tokens, storage, config, &record).await {
             Ok(true) => report.rotated += 1,
             Ok(false) => {}
             Err(e) => report
@@ -303,6 +322,12 @@ mod tests {
     use crate::logical::MemoryStorage;
 
     const LONG: Duration = Duration::from_secs(400 * 86_400);
+
+    /// One pass of `f`'s engine, over `ctx`.
+    async fn pass_of(f: &Fixture, ctx: &Context) -> PassReport {
+        let e = &f.engine;
+        pass(&e.org, &e.locks, &e.tokens, &e.last_listing, ctx).await
+    }
 
     #[tokio::test]
     async fn reconciliation_never_touches_a_foreign_client() {
@@ -355,7 +380,7 @@ mod tests {
         // WHEN the listing misses a client, or fails
         f.emu
             .inject_fault(Fault::new(routes::LIST_CLIENTS, FaultAction::ShortListing).times(5));
-        let report = pass(&f.engine, &f.ctx()).await;
+        let report = pass_of(&f, &f.ctx()).await;
         assert!(!report.errors.is_empty() && report.deleted == 0, "{report:?}");
         f.emu.clear_faults();
         f.emu.inject_fault(
@@ -368,12 +393,12 @@ mod tests {
             )
             .times(5),
         );
-        let report = pass(&f.engine, &f.ctx()).await;
+        let report = pass_of(&f, &f.ctx()).await;
         assert!(!report.errors.is_empty() && report.deleted == 0, "{report:?}");
         assert_eq!(f.managed_clients().len(), 1);
         // THEN the next complete pass does it
         f.emu.clear_faults();
-        let report = pass(&f.engine, &f.ctx()).await;
+        let report = pass_of(&f, &f.ctx()).await;
         assert_eq!((report.deleted, report.errors.len()), (1, 0), "{report:?}");
         assert!(f.managed_clients().is_empty());
     }
@@ -381,7 +406,7 @@ mod tests {
     #[tokio::test]
     async fn an_unconfigured_mount_passes_quietly() {
         let f = Fixture::new().await;
-        let report = pass(&f.engine, &f.ctx()).await;
+        let report = pass_of(&f, &f.ctx()).await;
         assert_eq!(report, PassReport::default());
         f.rollback().await;
         assert_eq!(f.genesys_calls(), 0);
@@ -399,7 +424,7 @@ mod tests {
             storage: f.ctx().storage,
             system: Arc::new(MemoryStorage::standby()),
         };
-        let report = pass(&f.engine, &standby).await;
+        let report = pass_of(&f, &standby).await;
         // THEN it does nothing: no Genesys call, the client and its record stay
         assert_eq!(
             report,
@@ -411,15 +436,15 @@ mod tests {
         assert_eq!(f.genesys_calls(), calls);
         assert_eq!(f.managed_clients().len(), 1);
         // AND the active node's pass does the work
-        assert_eq!(pass(&f.engine, &f.ctx()).await.deleted, 1);
+        assert_eq!(pass_of(&f, &f.ctx()).await.deleted, 1);
     }
 
     #[tokio::test]
     async fn a_quiet_mount_lists_the_org_at_most_hourly() {
         let f = Fixture::with_role().await;
-        assert!(pass(&f.engine, &f.ctx()).await.listed);
-        assert!(!pass(&f.engine, &f.ctx()).await.listed);
+        assert!(pass_of(&f, &f.ctx()).await.listed);
+        assert!(!pass_of(&f, &f.ctx()).await.listed);
         f.advance(RECONCILE_INTERVAL);
-        assert!(pass(&f.engine, &f.ctx()).await.listed);
+        assert!(pass_of(&f, &f.ctx()).await.listed);
     }
 }

@@ -11,11 +11,11 @@ use genesys_core::secret::{ClientCredentials, SecretString};
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
-use super::backend::GenesysBackend;
 use super::clock::age;
 use super::config::Config;
 use super::genesys::{genesys_error, provably_unapplied};
 use super::limits::SETTLE;
+use super::org::Org;
 use super::wal::{SecretTarget, Wal, WalKind};
 use crate::logical::{LogicalError, Storage};
 
@@ -41,7 +41,7 @@ pub trait Holder: Send + Sync {
 
 /// Gives `holder`'s client a new secret now and stores it.
 pub async fn rotate(
-    b: &GenesysBackend,
+    org: &Org,
     storage: &dyn Storage,
     config: &Config,
     holder: &mut dyn Holder,
@@ -53,14 +53,14 @@ pub async fn rotate(
         if !matches!(&earlier.kind, WalKind::NewSecret { client_id: id, .. } if *id == client_id) {
             continue;
         }
-        let wait = SETTLE.saturating_sub(age(earlier.created_at, b.now()));
+        let wait = SETTLE.saturating_sub(age(earlier.created_at, org.now()));
         if !wait.is_zero() {
             return Err(LogicalError::Internal(format!(
                 "an interrupted rotation of client {client_id} is settling; try again in {} s",
                 wait.as_secs()
             )));
         }
-        roll_forward(b, storage, config, &earlier, Some(&mut *holder)).await?;
+        roll_forward(org, storage, config, &earlier, Some(&mut *holder)).await?;
     }
     let wal = Wal::begin(
         storage,
@@ -69,10 +69,10 @@ pub async fn rotate(
             client_id: client_id.clone(),
             generation: holder.generation(),
         },
-        b.now(),
+        org.now(),
     )
     .await?;
-    let master = b.master(config).await?;
+    let master = org.master(config).await?;
     let secret = match master.new_secret(&client_id).await {
         Ok(answer) if answer.id == client_id && answer.secret.is_some() => answer.secret.expect("checked"),
         Ok(_) => {
@@ -99,7 +99,7 @@ pub async fn rotate(
             ));
         }
     };
-    holder.store_secret(storage, secret, b.now()).await?;
+    holder.store_secret(storage, secret, org.now()).await?;
     info!(client_id = %client_id, generation = holder.generation(), "client has a new secret");
     if let Err(e) = wal.end(storage).await {
         // Harmless: the roll-forward sees the newer generation and only drops it.
@@ -110,7 +110,7 @@ pub async fn rotate(
 
 /// Finishes a settled [`WalKind::NewSecret`] record for `holder` (`None`: its record is gone).
 pub async fn roll_forward(
-    b: &GenesysBackend,
+    org: &Org,
     storage: &dyn Storage,
     config: &Config,
     wal: &Wal,
@@ -130,7 +130,7 @@ pub async fn roll_forward(
         return wal.end(storage).await;
     }
     if let Some(credentials) = holder.credentials() {
-        match b.connector.try_token(config.region, &credentials).await {
+        match org.connector().try_token(config.region, &credentials).await {
             Ok(()) => {
                 info!(client_id = %client_id, "rotation record dropped: the stored secret still works, the request never landed");
                 return wal.end(storage).await;
@@ -140,12 +140,12 @@ pub async fn roll_forward(
         }
     }
     warn!(client_id = %client_id, "the stored secret is lost (a rotation's answer never arrived); asking for another");
-    let master = b.master(config).await?;
+    let master = org.master(config).await?;
     let answer = match master.new_secret(client_id).await {
         Ok(answer) => answer,
         Err(e @ GenesysError::Transport { .. }) => {
             // This request may still land: the record settles again before the next attempt.
-            wal.restamp(storage, b.now()).await?;
+            wal.restamp(storage, org.now()).await?;
             return Err(genesys_error(
                 "recovering a rotation (no answer; trying again once settled)",
                 e,
@@ -158,7 +158,7 @@ pub async fn roll_forward(
             "new secret for client {client_id} answered without its secret"
         )));
     };
-    holder.store_secret(storage, secret, b.now()).await?;
+    holder.store_secret(storage, secret, org.now()).await?;
     info!(client_id = %client_id, generation = holder.generation(), "rotation recovered: new secret stored");
     wal.end(storage).await
 }

@@ -13,14 +13,16 @@ use genesys_core::role_rule;
 use serde_json::{json, Value};
 use tracing::info;
 
-use super::backend::GenesysBackend;
 use super::config::Config;
 use super::fields::{bad, Fields};
 use super::lease::MIN_LEASE;
+use super::locks::Locks;
 use super::managed::ManagedClient;
+use super::org::Org;
 use super::purpose::Purpose;
 use super::role::{key, Role, DEFAULT_TOKEN_LIFETIME};
 use super::store;
+use super::token_cache::TokenCache;
 use super::{genesys, token};
 use crate::logical::{Context, LogicalError, Request, Response, Storage};
 
@@ -31,7 +33,8 @@ const FIELDS: [&str; 5] = ["role_divisions", "token_lifetime", "ttl", "max_ttl",
 
 /// `roles/<name>` write: creates or updates (fields not named keep their stored value).
 pub async fn write(
-    b: &GenesysBackend,
+    org: &Org,
+    locks: &Locks,
     ctx: &Context,
     req: &Request,
     name: &str,
@@ -40,8 +43,8 @@ pub async fn write(
     // Shared with creds/ and token/, exclusive with config writes: a config write checks every
     // stored role against its master, so no role may be stored past it against the old one
     // (taken before the role's own lock, in the order token/ takes them).
-    let _shared = b.root_lock.read().await;
-    let _guard = b.locks.lock(&format!("role/{name}")).await;
+    let _shared = locks.root_shared().await;
+    let _guard = locks.role(name).await;
     let storage = ctx.storage.as_ref();
     let existing = Role::load(storage, name).await?;
 
@@ -97,7 +100,7 @@ pub async fn write(
         max_ttl_s: max_ttl,
         description,
     };
-    check_role_rule(b, storage, &role).await?;
+    check_role_rule(org, storage, &role).await?;
     let mut warnings = Vec::new();
     let mount_max = ctx.system.max_lease_ttl().await?;
     if Duration::from_secs(max_ttl.max(ttl)) > mount_max {
@@ -117,14 +120,14 @@ pub async fn write(
 /// The role rule on a `roles/` write: unless the mount is unconfigured or its `role_rule` is
 /// off, the master must hold every role-division `role` assigns, or the write is refused naming
 /// the missing pairs. Reads only (one GET of the master's own client).
-async fn check_role_rule(b: &GenesysBackend, storage: &dyn Storage, role: &Role) -> Result<(), LogicalError> {
+async fn check_role_rule(org: &Org, storage: &dyn Storage, role: &Role) -> Result<(), LogicalError> {
     let Some(config) = Config::load(storage).await? else {
         return Ok(());
     };
     if !config.role_rule {
         return Ok(());
     }
-    let master = b.master(&config).await?;
+    let master = org.master(&config).await?;
     let held = genesys::held_by_master(&master).await?;
     let missing = role_rule::missing(&held, &role.role_divisions);
     if missing.is_empty() {
@@ -164,13 +167,19 @@ pub async fn list(ctx: &Context) -> Result<Option<Response>, LogicalError> {
 
 /// `roles/<name>` delete: retires the role's `token/` client, then removes the role. Its leases
 /// keep their clients until they are revoked or expire, and can no longer be renewed.
-pub async fn delete(b: &GenesysBackend, ctx: &Context, name: &str) -> Result<Option<Response>, LogicalError> {
-    let _guard = b.locks.lock(&format!("role/{name}")).await;
+pub async fn delete(
+    org: &Org,
+    locks: &Locks,
+    tokens: &TokenCache,
+    ctx: &Context,
+    name: &str,
+) -> Result<Option<Response>, LogicalError> {
+    let _guard = locks.role(name).await;
     let storage = ctx.storage.as_ref();
     if Role::load(storage, name).await?.is_none() {
         return Ok(None);
     }
-    token::retire_role_client(b, storage, name).await?;
+    token::retire_role_client(org, tokens, storage, name).await?;
     store::delete(storage, &key(name)).await?;
     let leases = store::all::<ManagedClient>(storage, store::CLIENTS)
         .await?

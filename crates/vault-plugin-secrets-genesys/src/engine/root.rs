@@ -11,11 +11,12 @@ use genesys_core::genesys::GenesysError;
 use serde_json::json;
 use tracing::{error, info, warn};
 
-use super::backend::GenesysBackend;
 use super::clock::{age, rfc3339};
 use super::config::Config;
 use super::genesys::{genesys_error, provably_unapplied};
 use super::limits::SETTLE;
+use super::locks::Locks;
+use super::org::Org;
 use super::root_rotation::RootRotation;
 use super::store::{self, StoredSecret};
 use crate::logical::{Context, LogicalError, Request, Response, Storage};
@@ -40,16 +41,16 @@ pub enum Recovery {
 }
 
 /// `rotate-root` write.
-pub async fn rotate(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<Option<Response>, LogicalError> {
+pub async fn rotate(org: &Org, locks: &Locks, ctx: &Context, req: &Request) -> Result<Option<Response>, LogicalError> {
     super::fields::Fields::parse(&req.data, "rotate-root", &[])?;
-    let _root = b.root_lock.write().await;
+    let _root = locks.root_exclusive().await;
     let storage = ctx.storage.as_ref();
     Config::require(storage).await?;
     if let Some(record) = RootRotation::load(storage).await? {
         if let Some(reason) = &record.locked {
             return Err(locked_error(&record.client_id, reason));
         }
-        let settled_in = SETTLE.saturating_sub(age(record.started_at, b.now()));
+        let settled_in = SETTLE.saturating_sub(age(record.started_at, org.now()));
         if !settled_in.is_zero() {
             return Err(LogicalError::Internal(format!(
                 "a root rotation started at {} has not finished; try again in {} s",
@@ -57,7 +58,7 @@ pub async fn rotate(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<
                 settled_in.as_secs()
             )));
         }
-        match recover(b, storage, record).await? {
+        match recover(org, storage, record).await? {
             Recovery::Renewed => return Ok(Some(rotated(storage).await?)),
             Recovery::Locked(reason) => {
                 let id = Config::require(storage).await?.client_id;
@@ -68,7 +69,7 @@ pub async fn rotate(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<
     }
     let mut config = Config::require(storage).await?;
     let id = config.client_id.clone();
-    let master = b.connector.client(config.region, config.credentials()?);
+    let master = org.connector().client(config.region, config.credentials()?);
     let (token, lifetime) = master.fresh_token().await.map_err(|e| match e {
         e @ GenesysError::InvalidClient { .. } => LogicalError::BadRequest(format!(
             "the stored master secret is refused, and no root rotation of this mount changed it: write config \
@@ -84,7 +85,7 @@ pub async fn rotate(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<
             RECOVERY_LIFE.as_secs()
         )));
     }
-    let now = b.now();
+    let now = org.now();
     let record = RootRotation {
         client_id: id.clone(),
         generation: config.generation,
@@ -96,7 +97,7 @@ pub async fn rotate(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<
     record.save(storage).await?;
     info!(client_id = %id, "root rotation: recovery token stored; asking for a new secret");
 
-    let renewer = b.connector.with_token(config.region, &id, token);
+    let renewer = org.connector().with_token(config.region, &id, token);
     // From here until the config put lands, the only working secret may be in flight.
     let secret = match renewer.new_secret(&id).await {
         Ok(answer) => match answer.secret {
@@ -122,7 +123,7 @@ pub async fn rotate(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<
         Err(e) => {
             // Answered, so nothing is in flight: whether the secret changed shows now.
             warn!(client_id = %id, error = %e, "root rotation: new-secret request failed; checking the stored secret");
-            return match recover(b, storage, record).await? {
+            return match recover(org, storage, record).await? {
                 Recovery::Renewed => Ok(Some(rotated(storage).await?)),
                 Recovery::Locked(reason) => Err(locked_error(&id, &reason)),
                 Recovery::Superseded | Recovery::Unchanged => Err(genesys_error("asking for a new master secret", e)),
@@ -131,9 +132,9 @@ pub async fn rotate(b: &GenesysBackend, ctx: &Context, req: &Request) -> Result<
     };
     config.client_secret = StoredSecret::new(secret);
     config.generation += 1;
-    config.root_rotated_at = Some(b.now());
+    config.root_rotated_at = Some(org.now());
     config.save(storage).await?;
-    b.connector.forget_master().await;
+    org.connector().forget_master().await;
     info!(client_id = %id, generation = config.generation, "root rotation: new master secret stored");
     if let Err(e) = store::delete(storage, store::ROOT_ROTATION).await {
         // Harmless: the next recovery sees a newer config and drops the record.
@@ -159,11 +160,7 @@ fn locked_error(client_id: &str, reason: &str) -> LogicalError {
 
 /// Finishes or drops a settled root rotation record. The caller holds the root lock and has
 /// checked that the record has settled. An error leaves the record for the next attempt.
-pub async fn recover(
-    b: &GenesysBackend,
-    storage: &dyn Storage,
-    mut record: RootRotation,
-) -> Result<Recovery, LogicalError> {
+pub async fn recover(org: &Org, storage: &dyn Storage, mut record: RootRotation) -> Result<Recovery, LogicalError> {
     if let Some(reason) = &record.locked {
         return Ok(Recovery::Locked(reason.clone()));
     }
@@ -176,7 +173,7 @@ pub async fn recover(
         info!(client_id = %record.client_id, "root rotation record dropped: config is newer");
         return Ok(Recovery::Superseded);
     }
-    let current = b.connector.client(config.region, config.credentials()?);
+    let current = org.connector().client(config.region, config.credentials()?);
     match current.fresh_token().await {
         Ok(_) => {
             store::delete(storage, store::ROOT_ROTATION).await?;
@@ -186,7 +183,7 @@ pub async fn recover(
         Err(GenesysError::InvalidClient { .. }) => {}
         Err(e) => return Err(genesys_error("checking the stored master secret", e)),
     }
-    let now = b.now();
+    let now = org.now();
     let Some(token) = record.token(now) else {
         return lock(
             storage,
@@ -196,7 +193,7 @@ pub async fn recover(
         .await;
     };
     warn!(client_id = %record.client_id, "root rotation: the stored secret is refused; asking again with the recovery token");
-    let renewer = b.connector.with_token(config.region, &record.client_id, token);
+    let renewer = org.connector().with_token(config.region, &record.client_id, token);
     match renewer.new_secret(&record.client_id).await {
         Ok(answer) => {
             let Some(secret) = answer.secret.filter(|_| answer.id == record.client_id) else {
@@ -206,9 +203,9 @@ pub async fn recover(
             };
             config.client_secret = StoredSecret::new(secret);
             config.generation += 1;
-            config.root_rotated_at = Some(b.now());
+            config.root_rotated_at = Some(org.now());
             config.save(storage).await?;
-            b.connector.forget_master().await;
+            org.connector().forget_master().await;
             store::delete(storage, store::ROOT_ROTATION).await?;
             info!(client_id = %record.client_id, generation = config.generation, "root rotation recovered: new master secret stored");
             Ok(Recovery::Renewed)
@@ -231,7 +228,7 @@ pub async fn recover(
         }
         Err(e @ GenesysError::Transport { .. }) => {
             // This request may still land: the record settles again before the next attempt.
-            record.started_at = b.now();
+            record.started_at = org.now();
             record.save(storage).await?;
             Err(genesys_error(
                 "recovering the root rotation (no answer; trying again once settled)",
@@ -250,23 +247,23 @@ async fn lock(storage: &dyn Storage, mut record: RootRotation, reason: String) -
 }
 
 /// The periodic pass's part: recovers a settled, unlocked record.
-pub async fn recover_if_due(b: &GenesysBackend, ctx: &Context) -> Result<Option<Recovery>, LogicalError> {
+pub async fn recover_if_due(org: &Org, locks: &Locks, ctx: &Context) -> Result<Option<Recovery>, LogicalError> {
     let storage = ctx.storage.as_ref();
     let Some(record) = RootRotation::load(storage).await? else {
         return Ok(None);
     };
-    if record.locked.is_some() || age(record.started_at, b.now()) < SETTLE {
+    if record.locked.is_some() || age(record.started_at, org.now()) < SETTLE {
         return Ok(None);
     }
-    let _root = b.root_lock.write().await;
+    let _root = locks.root_exclusive().await;
     // Read again under the lock: a rotate-root may have finished meanwhile.
     let Some(record) = RootRotation::load(storage).await? else {
         return Ok(None);
     };
-    if record.locked.is_some() || age(record.started_at, b.now()) < SETTLE {
+    if record.locked.is_some() || age(record.started_at, org.now()) < SETTLE {
         return Ok(None);
     }
-    recover(b, storage, record).await.map(Some)
+    recover(org, storage, record).await.map(Some)
 }
 
 #[cfg(all(test, feature = "endpoint-overrides"))]

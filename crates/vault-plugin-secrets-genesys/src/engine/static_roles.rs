@@ -17,12 +17,13 @@ use serde_json::json;
 use time::OffsetDateTime;
 use tracing::info;
 
-use super::backend::GenesysBackend;
 use super::clock::{age, rfc3339};
 use super::config::Config;
 use super::fields::{bad, Fields};
 use super::genesys::genesys_error;
 use super::identity::Identity;
+use super::locks::Locks;
+use super::org::Org;
 use super::rekey::{self, Holder};
 use super::static_guard;
 use super::store::{self, StoredSecret};
@@ -116,7 +117,7 @@ impl Holder for StaticHolder {
 /// Before a rotation: re-reads `role`'s client and checks a static role may still re-key it (its
 /// roles, or its description, may have changed since the role was written). Changes nothing.
 async fn recheck(
-    b: &GenesysBackend,
+    org: &Org,
     storage: &dyn Storage,
     config: &Config,
     name: &str,
@@ -124,7 +125,7 @@ async fn recheck(
 ) -> Result<(), LogicalError> {
     let prefix = format!("static role \"{name}\" was not rotated: ");
     let result = async {
-        let master = b.master(config).await?;
+        let master = org.master(config).await?;
         let client = master
             .get_client(&role.client_id)
             .await
@@ -151,7 +152,8 @@ async fn recheck(
 /// `static-roles/<name>` write: creates the role (and rotates its client at once) or changes its
 /// `rotation_period`.
 pub async fn write(
-    b: &GenesysBackend,
+    org: &Org,
+    locks: &Locks,
     ctx: &Context,
     req: &Request,
     name: &str,
@@ -175,7 +177,7 @@ pub async fn write(
         .map(|id| ClientId::parse(id.trim()).map_err(|e| bad("client_id", e)))
         .transpose()?;
     let storage = ctx.storage.as_ref();
-    let _guard = b.locks.lock(&format!("static/{name}")).await;
+    let _guard = locks.static_role(name).await;
     if let Some(mut existing) = StaticRole::load(storage, name).await? {
         if client_id.as_ref().is_some_and(|id| *id != existing.client_id.as_str()) {
             return Err(bad(
@@ -203,7 +205,7 @@ pub async fn write(
             ));
         }
     }
-    let master = b.master(&config).await?;
+    let master = org.master(&config).await?;
     let client = master
         .get_client(&client_id)
         .await
@@ -229,12 +231,12 @@ pub async fn write(
             client_name: client.name.clone(),
             secret: None,
             rotation_period_s: period.unwrap_or(DEFAULT_ROTATION_PERIOD).as_secs(),
-            last_rotated: b.now(),
+            last_rotated: org.now(),
             generation: 0,
         },
         creating: true,
     };
-    rekey::rotate(b, storage, &config, &mut holder).await?;
+    rekey::rotate(org, storage, &config, &mut holder).await?;
     info!(role = %name, client_id = %holder.role.client_id, "static role created; its client has a new secret");
     Ok(Some(Response {
         warnings: vec![
@@ -265,15 +267,15 @@ pub async fn list(ctx: &Context) -> Result<Option<Response>, LogicalError> {
 }
 
 /// `static-roles/<name>` delete: forgets the role; the client keeps its current secret.
-pub async fn delete(b: &GenesysBackend, ctx: &Context, name: &str) -> Result<Option<Response>, LogicalError> {
-    let _guard = b.locks.lock(&format!("static/{name}")).await;
+pub async fn delete(locks: &Locks, ctx: &Context, name: &str) -> Result<Option<Response>, LogicalError> {
+    let _guard = locks.static_role(name).await;
     store::delete(ctx.storage.as_ref(), &key(name)).await?;
     info!(role = %name, "static role deleted; its client is left as it is");
     Ok(None)
 }
 
 /// `static-creds/<name>` read: the current secret.
-pub async fn creds(b: &GenesysBackend, ctx: &Context, name: &str) -> Result<Option<Response>, LogicalError> {
+pub async fn creds(org: &Org, ctx: &Context, name: &str) -> Result<Option<Response>, LogicalError> {
     let storage = ctx.storage.as_ref();
     let Some(role) = StaticRole::load(storage, name).await? else {
         return Ok(None);
@@ -283,7 +285,7 @@ pub async fn creds(b: &GenesysBackend, ctx: &Context, name: &str) -> Result<Opti
         .as_ref()
         .ok_or_else(|| LogicalError::Internal("the static role has no secret yet".into()))?;
     let next = role.last_rotated + role.rotation_period();
-    let ttl = Duration::try_from(next - b.now()).unwrap_or(Duration::ZERO);
+    let ttl = Duration::try_from(next - org.now()).unwrap_or(Duration::ZERO);
     let mut response = Response::data(json!({
         "client_id": role.client_id,
         "client_secret": secret.expose(),
@@ -307,7 +309,8 @@ pub async fn creds(b: &GenesysBackend, ctx: &Context, name: &str) -> Result<Opti
 
 /// `rotate-role/<name>` write: rotates now.
 pub async fn rotate_now(
-    b: &GenesysBackend,
+    org: &Org,
+    locks: &Locks,
     ctx: &Context,
     req: &Request,
     name: &str,
@@ -315,17 +318,17 @@ pub async fn rotate_now(
     Fields::parse(&req.data, &format!("rotate-role/{name}"), &[])?;
     let storage = ctx.storage.as_ref();
     let config = Config::require(storage).await?;
-    let _guard = b.locks.lock(&format!("static/{name}")).await;
+    let _guard = locks.static_role(name).await;
     let role = StaticRole::load(storage, name)
         .await?
         .ok_or_else(|| LogicalError::BadRequest(format!("static role \"{name}\" does not exist")))?;
-    recheck(b, storage, &config, name, &role).await?;
+    recheck(org, storage, &config, name, &role).await?;
     let mut holder = StaticHolder {
         name: name.to_owned(),
         role,
         creating: false,
     };
-    rekey::rotate(b, storage, &config, &mut holder).await?;
+    rekey::rotate(org, storage, &config, &mut holder).await?;
     Ok(Some(Response::data(json!({
         "client_id": holder.role.client_id,
         "last_rotated": rfc3339(holder.role.last_rotated),
@@ -333,20 +336,25 @@ pub async fn rotate_now(
 }
 
 /// Rotates every static role whose period has passed (periodic pass); returns how many.
-pub async fn rotate_due(b: &GenesysBackend, storage: &dyn Storage, config: &Config) -> Result<usize, LogicalError> {
+pub async fn rotate_due(
+    org: &Org,
+    locks: &Locks,
+    storage: &dyn Storage,
+    config: &Config,
+) -> Result<usize, LogicalError> {
     let mut rotated = 0;
     for (name, role) in store::all::<StaticRole>(storage, store::STATIC_ROLES).await? {
-        if age(role.last_rotated, b.now()) < role.rotation_period() {
+        if age(role.last_rotated, org.now()) < role.rotation_period() {
             continue;
         }
-        let _guard = b.locks.lock(&format!("static/{name}")).await;
+        let _guard = locks.static_role(&name).await;
         let Some(role) = StaticRole::load(storage, &name).await? else {
             continue;
         };
-        if age(role.last_rotated, b.now()) < role.rotation_period() {
+        if age(role.last_rotated, org.now()) < role.rotation_period() {
             continue;
         }
-        if let Err(e) = recheck(b, storage, config, &name, &role).await {
+        if let Err(e) = recheck(org, storage, config, &name, &role).await {
             tracing::warn!(role = %name, error = %e, "scheduled rotation of a static role refused; the next pass checks again");
             continue;
         }
@@ -355,7 +363,7 @@ pub async fn rotate_due(b: &GenesysBackend, storage: &dyn Storage, config: &Conf
             role,
             creating: false,
         };
-        match rekey::rotate(b, storage, config, &mut holder).await {
+        match rekey::rotate(org, storage, config, &mut holder).await {
             Ok(()) => rotated += 1,
             Err(e) => {
                 tracing::warn!(role = %name, error = %e, "scheduled rotation of a static role failed; the next pass tries again")
@@ -368,14 +376,15 @@ pub async fn rotate_due(b: &GenesysBackend, storage: &dyn Storage, config: &Conf
 /// Rolls forward a settled new-secret record of static role `role` (`creating`: the rotation
 /// period of a role whose creation it was).
 pub async fn roll_forward(
-    b: &GenesysBackend,
+    org: &Org,
+    locks: &Locks,
     storage: &dyn Storage,
     config: &Config,
     wal: &Wal,
     role_name: &str,
     creating: Option<u64>,
 ) -> Result<(), LogicalError> {
-    let _guard = b.locks.lock(&format!("static/{role_name}")).await;
+    let _guard = locks.static_role(role_name).await;
     let client_id = match &wal.kind {
         super::wal::WalKind::NewSecret { client_id, .. } => client_id.clone(),
         _ => return Ok(()),
@@ -390,7 +399,7 @@ pub async fn roll_forward(
         (None, Some(period)) => StaticHolder {
             name: role_name.to_owned(),
             role: StaticRole {
-                client_name: b
+                client_name: org
                     .master(config)
                     .await?
                     .get_client(&client_id)
@@ -402,14 +411,14 @@ pub async fn roll_forward(
                 client_id: client_id.clone(),
                 secret: None,
                 rotation_period_s: period,
-                last_rotated: b.now(),
+                last_rotated: org.now(),
                 generation: 0,
             },
             creating: true,
         },
-        (None, None) => return rekey::roll_forward(b, storage, config, wal, None).await,
+        (None, None) => return rekey::roll_forward(org, storage, config, wal, None).await,
     };
-    rekey::roll_forward(b, storage, config, wal, Some(&mut holder)).await
+    rekey::roll_forward(org, storage, config, wal, Some(&mut holder)).await
 }
 
 #[cfg(all(test, feature = "endpoint-overrides"))]

@@ -303,7 +303,8 @@ impl Fixture {
         let credentials = super::genesys::stored_credentials(&admin.id, admin.secret.clone().into()).unwrap();
         let admin = self
             .engine
-            .connector
+            .org
+            .connector()
             .client(Region::parse(REGION).unwrap(), credentials);
         let mut client = admin
             .get_client(&self.master.id)

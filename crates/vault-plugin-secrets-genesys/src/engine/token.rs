@@ -16,12 +16,13 @@ use serde_json::json;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
-use super::backend::GenesysBackend;
 use super::clock::age;
 use super::config::Config;
 use super::genesys::genesys_error;
 use super::identity::Identity;
+use super::locks::Locks;
 use super::managed::{self, ManagedClient, NewClient, Phase};
+use super::org::Org;
 use super::purpose::Purpose;
 use super::rekey::{self, Holder};
 use super::role::Role;
@@ -49,33 +50,40 @@ pub async fn pointer(storage: &dyn Storage, role: &str) -> Result<Option<TokenPo
 /// The role's client, from the token cache while its record's secret generation is the same
 /// (so its token is reused until near expiry).
 fn cached_client(
-    b: &GenesysBackend,
+    org: &Org,
+    tokens: &TokenCache,
     config: &Config,
     record: &ManagedClient,
 ) -> Result<Arc<GenesysClient>, LogicalError> {
-    b.tokens.client(&record.uuid, record.generation, || {
+    tokens.client(&record.uuid, record.generation, || {
         let credentials = record.credentials().ok_or_else(|| {
             LogicalError::Internal(format!("the token client {} has no stored secret", record.client_id))
         })?;
-        Ok(b.connector.client(config.region, credentials))
+        Ok(org.connector().client(config.region, credentials))
     })
 }
 
 /// `token/<role>` read.
-pub async fn read(b: &GenesysBackend, ctx: &Context, role_name: &str) -> Result<Option<Response>, LogicalError> {
-    let _shared = b.root_lock.read().await;
+pub async fn read(
+    org: &Org,
+    locks: &Locks,
+    tokens: &TokenCache,
+    ctx: &Context,
+    role_name: &str,
+) -> Result<Option<Response>, LogicalError> {
+    let _shared = locks.root_shared().await;
     let storage = ctx.storage.as_ref();
     let config = Config::require(storage).await?;
     let identity = Identity::load(storage)
         .await?
         .ok_or_else(|| LogicalError::Internal("the mount has no owner identity; write config again".into()))?;
-    let _guard = b.locks.lock(&format!("role/{role_name}")).await;
+    let _guard = locks.role(role_name).await;
     let role = Role::require(storage, role_name).await?;
     let record = match current(storage, role_name).await? {
-        Some(record) => sync_with_role(b, storage, &config, &identity, record, &role).await?,
-        None => create(b, storage, &config, &identity, role_name, &role).await?,
+        Some(record) => sync_with_role(org, tokens, storage, &config, &identity, record, &role).await?,
+        None => create(org, storage, &config, &identity, role_name, &role).await?,
     };
-    let client = cached_client(b, &config, &record)?;
+    let client = cached_client(org, tokens, &config, &record)?;
     let token = match client.token().await {
         Ok(token) => token,
         Err(e @ GenesysError::InvalidClient { .. }) => {
@@ -83,7 +91,7 @@ pub async fn read(b: &GenesysBackend, ctx: &Context, role_name: &str) -> Result<
                 uuid: record.uuid.clone(),
             };
             let recovering = Wal::all(storage).await?.iter().any(|w| w.changes(&target));
-            b.tokens.forget(&record.uuid);
+            tokens.forget(&record.uuid);
             return Err(if recovering {
                 LogicalError::Internal(format!(
                     "the role's client {} is getting a new secret after an interrupted rotation; try again in a few \
@@ -114,7 +122,7 @@ async fn current(storage: &dyn Storage, role: &str) -> Result<Option<ManagedClie
 }
 
 async fn create(
-    b: &GenesysBackend,
+    org: &Org,
     storage: &dyn Storage,
     config: &Config,
     identity: &Identity,
@@ -123,9 +131,9 @@ async fn create(
 ) -> Result<ManagedClient, LogicalError> {
     // A pointer to a retired or missing record is replaced; its client (if any) is the
     // periodic pass's to clean up.
-    b.reserve_client(config).await?;
+    org.reserve_client(config).await?;
     let created = managed::create(
-        b,
+        org,
         storage,
         config,
         identity,
@@ -149,12 +157,12 @@ async fn create(
     )
     .await;
     if let Err(e) = stored {
-        managed::abandon(b, storage, config, identity, &created).await;
+        managed::abandon(org, storage, config, identity, &created).await;
         return Err(e);
     }
-    managed::until_usable(b, storage, config, identity, &created).await?;
+    managed::until_usable(org, storage, config, identity, &created).await?;
     if let Err(e) = managed::commit(storage, &created).await {
-        managed::abandon(b, storage, config, identity, &created).await;
+        managed::abandon(org, storage, config, identity, &created).await;
         return Err(e);
     }
     info!(client_id = %created.record.client_id, role = %role_name, "token client created");
@@ -163,7 +171,8 @@ async fn create(
 
 /// Brings the client's grants and token lifetime to the role's, if the role changed.
 async fn sync_with_role(
-    b: &GenesysBackend,
+    org: &Org,
+    tokens: &TokenCache,
     storage: &dyn Storage,
     config: &Config,
     identity: &Identity,
@@ -173,7 +182,7 @@ async fn sync_with_role(
     if record.role_divisions == role.role_divisions && record.token_lifetime == role.token_lifetime {
         return Ok(record);
     }
-    let master = b.master(config).await?;
+    let master = org.master(config).await?;
     let prefix = config.prefix()?;
     let known = HashSet::from([record.uuid.clone()]);
     let client = master
@@ -199,39 +208,44 @@ async fn sync_with_role(
     record.role_divisions = role.role_divisions.clone();
     record.token_lifetime = role.token_lifetime;
     record.save(storage).await?;
-    b.tokens.forget(&record.uuid);
+    tokens.forget(&record.uuid);
     info!(client_id = %record.client_id, "token client updated to its role");
     Ok(record)
 }
 
 /// Retires role `role`'s client (role deleted): deactivated now if possible (it mints no more
 /// tokens), deleted by the periodic pass once its tokens have drained.
-pub async fn retire_role_client(b: &GenesysBackend, storage: &dyn Storage, role: &str) -> Result<(), LogicalError> {
+pub async fn retire_role_client(
+    org: &Org,
+    tokens: &TokenCache,
+    storage: &dyn Storage,
+    role: &str,
+) -> Result<(), LogicalError> {
     let Some(pointer) = pointer(storage, role).await? else {
         return Ok(());
     };
     if let Some(mut record) = ManagedClient::load(storage, &pointer.uuid).await? {
         if record.is_live() {
-            record.phase = Phase::Retiring { since: b.now() };
+            record.phase = Phase::Retiring { since: org.now() };
             record.secret = None;
             record.save(storage).await?;
         }
-        b.tokens.forget(&record.uuid);
-        if let Err(e) = deactivate(b, storage, &record).await {
+        tokens.forget(&record.uuid);
+        if let Err(e) = deactivate(org, storage, &record).await {
             warn!(client_id = %record.client_id, error = %e, "could not deactivate a retired token client now; the periodic pass does");
         }
     }
     store::delete(storage, &pointer_key(role)).await
 }
 
-async fn deactivate(b: &GenesysBackend, storage: &dyn Storage, record: &ManagedClient) -> Result<(), LogicalError> {
+async fn deactivate(org: &Org, storage: &dyn Storage, record: &ManagedClient) -> Result<(), LogicalError> {
     let config = Config::require(storage).await?;
     let identity = Identity::load(storage)
         .await?
         .ok_or_else(|| LogicalError::Internal("no owner identity".into()))?;
     let prefix = config.prefix()?;
     let known = HashSet::from([record.uuid.clone()]);
-    let master = b.master(&config).await?;
+    let master = org.master(&config).await?;
     let Some(client) = master
         .get_client(&record.client_id)
         .await
@@ -294,16 +308,18 @@ impl Holder for TokenHolder<'_> {
 /// Gives the live `token/` client `record` a new secret if its rotation period has passed
 /// (periodic pass).
 pub async fn rotate_if_due(
-    b: &GenesysBackend,
+    org: &Org,
+    locks: &Locks,
+    tokens: &TokenCache,
     storage: &dyn Storage,
     config: &Config,
     record: &ManagedClient,
 ) -> Result<bool, LogicalError> {
-    if !record.is_live() || age(record.rotated_at, b.now()) < config.token_rotation_period() {
+    if !record.is_live() || age(record.rotated_at, org.now()) < config.token_rotation_period() {
         return Ok(false);
     }
     let role = record.purpose.role().to_owned();
-    let _guard = b.locks.lock(&format!("role/{role}")).await;
+    let _guard = locks.role(&role).await;
     // Read again under the lock: a token read may have changed it.
     let Some(record) = ManagedClient::load(storage, &record.uuid)
         .await?
@@ -311,20 +327,19 @@ pub async fn rotate_if_due(
     else {
         return Ok(false);
     };
-    if age(record.rotated_at, b.now()) < config.token_rotation_period() {
+    if age(record.rotated_at, org.now()) < config.token_rotation_period() {
         return Ok(false);
     }
-    let mut holder = TokenHolder {
-        record,
-        cache: &b.tokens,
-    };
-    rekey::rotate(b, storage, config, &mut holder).await?;
+    let mut holder = TokenHolder { record, cache: tokens };
+    rekey::rotate(org, storage, config, &mut holder).await?;
     Ok(true)
 }
 
 /// Rolls forward a settled new-secret record of `token/` client `uuid`.
 pub async fn roll_forward(
-    b: &GenesysBackend,
+    org: &Org,
+    locks: &Locks,
+    tokens: &TokenCache,
     storage: &dyn Storage,
     config: &Config,
     wal: &Wal,
@@ -333,19 +348,16 @@ pub async fn roll_forward(
     let record = ManagedClient::load(storage, uuid).await?.filter(ManagedClient::is_live);
     let role = record.as_ref().map(|r| r.purpose.role().to_owned());
     let _guard = match &role {
-        Some(role) => Some(b.locks.lock(&format!("role/{role}")).await),
+        Some(role) => Some(locks.role(role).await),
         None => None,
     };
     let record = ManagedClient::load(storage, uuid).await?.filter(ManagedClient::is_live);
     match record {
         Some(record) => {
-            let mut holder = TokenHolder {
-                record,
-                cache: &b.tokens,
-            };
-            rekey::roll_forward(b, storage, config, wal, Some(&mut holder)).await
+            let mut holder = TokenHolder { record, cache: tokens };
+            rekey::roll_forward(org, storage, config, wal, Some(&mut holder)).await
         }
-        None => rekey::roll_forward(b, storage, config, wal, None).await,
+        None => rekey::roll_forward(org, storage, config, wal, None).await,
     }
 }
 
