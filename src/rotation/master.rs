@@ -26,6 +26,7 @@ use crate::drain::Retirement;
 use crate::secret_format::{MasterSecret, SecretFormatError};
 use crate::store::{SecretDescription, SecretStore, SecretsManagerCall, StoreError, Version, AWSCURRENT, AWSPENDING};
 use genesys_core::genesys::{ClientState, GenesysClient, GenesysError};
+use genesys_core::lifecycle::renewal::{self, Outcome, RenewalError};
 use genesys_core::region::Region;
 use genesys_core::secret::AccessToken;
 
@@ -320,8 +321,9 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
 
         // The holder. A failure before the request, or one the service answered, releases the
         // lock (nothing of this attempt is on its way any more); one without an answer keeps it
-        // until its lease ends, as the request may still arrive.
-        let renewed: Result<SecretString, (RotationError, bool)> = 'holder: {
+        // until its lease ends, as the request may still arrive. What a failed request may have
+        // done is the core's one rule (`renewal::Outcome`).
+        let renewed: Result<(SecretString, bool), (RotationError, bool)> = 'holder: {
             if held.generation > 0 {
                 // Every earlier holder is stopped: what they stored is final.
                 match self
@@ -346,39 +348,59 @@ impl<S: SecretStore, R: Retirement> Rotator<S, R> {
                 access,
                 self.deployment.config().http_settings(),
             );
+            // A failed renewal as the step reports it: a refused recovery token locks the master.
+            let failure = |e: RenewalError, recovered: bool| match e {
+                RenewalError::Call(e @ GenesysError::InvalidClient { .. }) if recovered => self.locked_by(
+                    arn,
+                    token,
+                    &client_id,
+                    format!(
+                        "the recovery token stored by this rotation was refused ({e}): the service may revoke a \
+                         client's tokens when its secret changes"
+                    ),
+                ),
+                RenewalError::Call(e) => e.into(),
+                e @ RenewalError::Answer { .. } => RotationError::PendingClient(e.to_string()),
+            };
             // From here until the put below lands, the only working secret is in flight.
-            match renewer.new_secret(&client_id).await {
-                // Retryable: the secret changed to one nobody saw, and the retry recovers with
-                // the token.
-                Ok(renewed) => match renewed.secret {
-                    Some(secret) if client_id == renewed.id => Ok(secret),
-                    _ => Err((
-                        RotationError::PendingClient(format!(
-                            "new secret for client {client_id} answered without the client's secret"
-                        )),
-                        true,
-                    )),
-                },
+            let failed = match renewal::renew(&renewer, &client_id).await {
+                Ok(secret) => break 'holder Ok((secret, recovered)),
+                Err(e) => e,
+            };
+            match failed.outcome() {
+                // Nothing changed: the current secret still works, and the retry goes on with it.
+                Outcome::Unapplied => break 'holder Err((failure(failed, recovered), true)),
+                // The request may still land: the retry waits for the lease, then checks.
+                Outcome::InFlight => break 'holder Err((failure(failed, recovered), false)),
+                Outcome::Settled => {}
+            }
+            // Answered, so nothing is in flight, but the secret may have changed (a gateway's
+            // 502 after Genesys issued it): whether it did shows now. If it did, this holder's
+            // recovery token asks again under the same lock, as the retry would, so the master is
+            // not left with a dead AWSCURRENT until Secrets Manager retries. Otherwise, or if the
+            // check fails, the lock is released and the retry checks again.
+            match with_secret.fresh_token().await {
+                Err(GenesysError::InvalidClient { .. }) => {}
+                Ok(_) => {
+                    info!(client_id = %client_id, error = %failed, "the new-secret request failed and the current secret still works");
+                    break 'holder Err((failure(failed, recovered), true));
+                }
+                Err(check) => {
+                    warn!(client_id = %client_id, error = %failed, check = %check, "the new-secret request failed and whether it changed the secret cannot be checked now; the retry checks");
+                    break 'holder Err((failure(failed, recovered), true));
+                }
+            }
+            warn!(client_id = %client_id, error = %failed, "the new-secret request failed after it changed the secret; asking again with the recovery token");
+            match renewal::renew(&renewer, &client_id).await {
+                Ok(secret) => Ok((secret, true)),
                 Err(e) => {
-                    let answered = !matches!(e, GenesysError::Transport { .. });
-                    let e = match e {
-                        e @ GenesysError::InvalidClient { .. } if recovered => self.locked_by(
-                            arn,
-                            token,
-                            &client_id,
-                            format!(
-                                "the recovery token stored by this rotation was refused ({e}): the service may \
-                                 revoke a client's tokens when its secret changes"
-                            ),
-                        ),
-                        e => e.into(),
-                    };
-                    Err((e, answered))
+                    let release = e.outcome() != Outcome::InFlight;
+                    Err((failure(e, true), release))
                 }
             }
         };
-        let secret = match renewed {
-            Ok(secret) => secret,
+        let (secret, recovered) = match renewed {
+            Ok(renewed) => renewed,
             Err((e, release)) => {
                 if release {
                     self.release(arn, event, &held).await;

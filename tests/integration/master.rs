@@ -336,6 +336,117 @@ async fn a_lost_new_secret_answer_is_recovered_with_the_stored_token() {
     assert_integration_rotates(&w, &integration).await;
 }
 
+/// A gateway's 502 to the new-secret request after Genesys issued the secret.
+fn status_after_apply(org: &Org) -> Fault {
+    Fault::new(routes::NEW_SECRET, FaultAction::StatusAfterApply { status: 502 }).for_client(&org.master_id)
+}
+
+/// The rest of the rotation after createSecret, then what it must leave: the master's live
+/// secret current, the old one dead, no client made, integration rotations working.
+async fn finish_and_check(w: &World, arn: &str, token: &str, integration: &str) {
+    let org = w.org();
+    for step in [Step::SetSecret, Step::TestSecret, Step::FinishSecret] {
+        w.step(arn, token, step)
+            .await
+            .unwrap_or_else(|e| panic!("{step:?}: {e}"));
+    }
+    w.clear_pending(arn, token).await;
+    assert_master_rotated(w, token).await;
+    assert_eq!(token_status(org, &org.master_id, &org.master_secret).await, 401);
+    assert!(
+        org.managed(PREFIX).is_empty(),
+        "a master rotation leaves no client behind"
+    );
+    assert_integration_rotates(w, integration).await;
+}
+
+#[tokio::test]
+async fn a_5xx_after_the_new_secret_was_issued_is_recovered_by_the_same_create_secret() {
+    let w = world(EmulatorConfig::default()).await;
+    let org = w.org();
+    let integration = w.integration_secret().await;
+    let arn = w.master_arns[0].clone();
+    let token = w.begin_rotation(&arn, true).await;
+    org.emulator.inject_fault(status_after_apply(org));
+
+    // The 502 proves nothing: the step finds the current secret refused (the secret changed) and
+    // asks again with its recovery token, under the lock it holds.
+    let outcome = w.step(&arn, &token, Step::CreateSecret).await.unwrap();
+    assert_eq!(
+        outcome,
+        StepOutcome::SecretRenewed {
+            client_id: org.master_id.clone(),
+            recovered: true
+        }
+    );
+    assert_eq!(new_secret_requests(org), 2);
+    assert_eq!(
+        w.master_lock(&arn).await["generation"],
+        json!(0),
+        "one holder, no retry"
+    );
+    finish_and_check(&w, &arn, &token, &integration).await;
+}
+
+#[tokio::test]
+async fn a_5xx_after_the_new_secret_was_issued_that_cannot_be_checked_at_once_is_recovered_by_the_retry() {
+    let w = world(EmulatorConfig::default()).await;
+    let org = w.org();
+    let integration = w.integration_secret().await;
+    let arn = w.master_arns[0].clone();
+    let token = w.begin_rotation(&arn, true).await;
+    org.emulator.inject_fault(status_after_apply(org));
+    // The login host fails every token request after the step's first one: the check of the
+    // current secret cannot be made.
+    org.emulator.inject_fault(
+        Fault::new(
+            routes::TOKEN,
+            FaultAction::Status {
+                status: 503,
+                retry_after: None,
+            },
+        )
+        .for_client(&org.master_id)
+        .skip(1)
+        .times(1000),
+    );
+
+    let err = w.step(&arn, &token, Step::CreateSecret).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(err.to_string().contains("502"), "{err}");
+    // The check was tried: a token request of the master after the new-secret request.
+    let calls = org.emulator.calls();
+    let renewal = calls
+        .iter()
+        .position(|c| c.route == routes::NEW_SECRET)
+        .expect("asked once");
+    assert!(
+        calls[renewal..]
+            .iter()
+            .any(|c| c.route == routes::TOKEN && c.status == Some(503)),
+        "{calls:?}"
+    );
+    org.emulator.clear_faults();
+    // The secret changed to one nobody saw; the answered failure released the lock (generation
+    // 0 taken, 1 put with its lease ended), since nothing is in flight.
+    assert_eq!(token_status(org, &org.master_id, &org.master_secret).await, 401);
+    assert_eq!(w.master_lock(&arn).await["generation"], json!(1));
+    assert_eq!(new_secret_requests(org), 1);
+
+    // Secrets Manager's retry goes on at once (not busy): the current secret is refused, and the
+    // lock record's recovery token renews it.
+    let outcome = w.step(&arn, &token, Step::CreateSecret).await.unwrap();
+    assert_eq!(
+        outcome,
+        StepOutcome::SecretRenewed {
+            client_id: org.master_id.clone(),
+            recovered: true
+        }
+    );
+    assert_eq!(new_secret_requests(org), 2);
+    finish_and_check(&w, &arn, &token, &integration).await;
+}
+
 #[tokio::test]
 async fn the_recovering_create_secret_crashing_at_each_store_call_is_recovered() {
     let w = world(EmulatorConfig::default()).await;

@@ -13,7 +13,8 @@
 //!   re-keyed, deleted or written into a credential: ownership, proof of possession, holders
 //!   org-wide (fail closed), the drain, when an unheld client may go; every such path asks it.
 //! - [`lifecycle`]: the life of a managed client, stage by stage (made, waited for until it
-//!   works, proven, retired, judged), the code both front ends run.
+//!   works, proven, renewed, retired, judged), the code both front ends run; among it the one
+//!   classification of what a failed change may have done (`lifecycle::renewal::Outcome`).
 //! - [`genesys`]: the one HTTP client for Genesys Cloud: typed models, errors, retries, tokens.
 //! - [`role_rule`]: a client's roles must be held by its creator (unconfirmed for masters):
 //!   which role-divisions a master lacks.

@@ -565,6 +565,61 @@ async fn tokens_static_roles_and_root_rotation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_5xx_after_genesys_issued_a_new_secret_leaves_working_secrets_and_no_record() {
+    // A gateway's 502 after Genesys issued the new secret: it proves nothing, so the engine
+    // checks at once, finds the stored secret refused, and asks again.
+    let mut env = Env::configured().await;
+    let after_apply =
+        |id: &str| Fault::new(routes::NEW_SECRET, FaultAction::StatusAfterApply { status: 502 }).for_client(id);
+
+    // rotate-root.
+    env.emu.inject_fault(after_apply(&env.master.id));
+    let (status, body) = env.bao.write("genesys/rotate-root", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(env.emu.call_counts().get(routes::NEW_SECRET), Some(&2));
+    let (status, body) = env.bao.read("genesys/config").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["root_rotation_in_progress"], Value::Null, "{body}");
+    assert!(env.token(&env.master.id, &env.master.secret).await.is_err());
+    let new_master_secret = env.client(&env.master.id).unwrap().secret;
+    assert!(env.token(&env.master.id, &new_master_secret).await.is_ok());
+    // The engine works with the master it stored.
+    let (lease_id, data, _) = env.creds("genesys/creds/crm").await;
+    assert!(env
+        .token(
+            data["client_id"].as_str().unwrap(),
+            data["client_secret"].as_str().unwrap()
+        )
+        .await
+        .is_ok());
+    let (status, body) = env.bao.put("sys/leases/revoke", json!({"lease_id": lease_id})).await;
+    assert_eq!(status, 204, "{body}");
+
+    // A static role's rotation.
+    let crm = env
+        .emu
+        .seed_client(SeedClient::new("crm-by-hand", &["conversation:communication:view"]));
+    let (status, body) = env
+        .bao
+        .write("genesys/static-roles/crm", json!({"client_id": crm.id}))
+        .await;
+    assert!(status < 300, "{status} {body}");
+    env.emu.inject_fault(after_apply(&crm.id));
+    let (status, body) = env.bao.write("genesys/rotate-role/crm", json!({})).await;
+    assert!(status < 300, "{status} {body}");
+    let (status, body) = env.bao.read("genesys/static-creds/crm").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["warnings"].is_null(), "no interrupted rotation: {body}");
+    let stored = body["data"]["client_secret"].as_str().unwrap();
+    assert_eq!(stored, env.client(&crm.id).unwrap().secret);
+    assert!(env.token(&crm.id, stored).await.is_ok());
+
+    env.check_bystanders_and_logs().await;
+    env.master.secret = new_master_secret;
+    env.check_bystanders_and_logs().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_master_must_hold_what_its_roles_assign() {
     let env = Env::start().await;
     let bao = &env.bao;

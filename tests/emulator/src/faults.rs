@@ -129,8 +129,9 @@ impl Fault {
 /// What a fault does to the request it hits.
 ///
 /// JSON: `{"type":"status","status":503,"retryAfter":5}` (`retryAfter` optional),
-/// `{"type":"drop"}`, `{"type":"dropAfterApply"}`, `{"type":"delay","ms":1500}`,
-/// `{"type":"shortListing"}` (route `GET /api/v2/oauth/clients` only).
+/// `{"type":"drop"}`, `{"type":"dropAfterApply"}`, `{"type":"statusAfterApply","status":502}`,
+/// `{"type":"delay","ms":1500}`, `{"type":"shortListing"}` (route `GET /api/v2/oauth/clients`
+/// only).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "FaultActionWire", into = "FaultActionWire")]
 pub enum FaultAction {
@@ -142,6 +143,10 @@ pub enum FaultAction {
     /// Act (state changes!) and then close the connection without answering: models a crash or
     /// lost answer after the server acted.
     DropAfterApply,
+    /// Act (state changes!) and then answer this status with an error body instead of the real
+    /// answer: models a gateway or front end that fails the call after the backend committed it
+    /// (a 502 or 500 whose request was applied all the same).
+    StatusAfterApply { status: u16 },
     /// Answer normally, after this delay.
     Delay(Duration),
     /// `GET /api/v2/oauth/clients` only: answer the listing without its last client while
@@ -162,6 +167,9 @@ enum FaultActionWire {
     },
     Drop,
     DropAfterApply,
+    StatusAfterApply {
+        status: u16,
+    },
     Delay {
         ms: u64,
     },
@@ -174,6 +182,7 @@ impl From<FaultActionWire> for FaultAction {
             FaultActionWire::Status { status, retry_after } => FaultAction::Status { status, retry_after },
             FaultActionWire::Drop => FaultAction::Drop,
             FaultActionWire::DropAfterApply => FaultAction::DropAfterApply,
+            FaultActionWire::StatusAfterApply { status } => FaultAction::StatusAfterApply { status },
             FaultActionWire::Delay { ms } => FaultAction::Delay(Duration::from_millis(ms)),
             FaultActionWire::ShortListing => FaultAction::ShortListing,
         }
@@ -186,6 +195,7 @@ impl From<FaultAction> for FaultActionWire {
             FaultAction::Status { status, retry_after } => FaultActionWire::Status { status, retry_after },
             FaultAction::Drop => FaultActionWire::Drop,
             FaultAction::DropAfterApply => FaultActionWire::DropAfterApply,
+            FaultAction::StatusAfterApply { status } => FaultActionWire::StatusAfterApply { status },
             FaultAction::Delay(d) => FaultActionWire::Delay {
                 ms: d.as_millis().try_into().unwrap_or(u64::MAX),
             },
@@ -287,6 +297,18 @@ mod tests {
         let f: Fault =
             serde_json::from_str(r#"{"route":"GET /api/v2/oauth/clients","action":{"type":"shortListing"}}"#).unwrap();
         assert_eq!(f, Fault::new(routes::LIST_CLIENTS, FaultAction::ShortListing));
+        let f: Fault = serde_json::from_str(
+            r#"{"route":"POST /api/v2/oauth/clients/{id}/secret","action":{"type":"statusAfterApply","status":502}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            f,
+            Fault::new(routes::NEW_SECRET, FaultAction::StatusAfterApply { status: 502 })
+        );
+        assert_eq!(
+            serde_json::to_value(&f).unwrap()["action"],
+            serde_json::json!({"type":"statusAfterApply","status":502})
+        );
     }
 
     #[test]
@@ -298,7 +320,11 @@ mod tests {
             .check()
             .unwrap_err();
         assert!(err.contains("GET /api/v2/oauth/clients/{id}"), "{err}");
-        for action in [FaultAction::Drop, FaultAction::DropAfterApply] {
+        for action in [
+            FaultAction::Drop,
+            FaultAction::DropAfterApply,
+            FaultAction::StatusAfterApply { status: 502 },
+        ] {
             assert!(Fault::new(routes::GET_CLIENT, action).check().is_ok());
         }
     }

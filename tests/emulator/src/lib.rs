@@ -95,6 +95,11 @@
 //! - **Status faults** answer an `ErrorBody` whose code follows the status (`internal.server.error`,
 //!   `service.unavailable`, `too.many.requests.retry.after`, ...) with `Retry-After` when
 //!   `retry_after` is set; on `/oauth/token` they answer the OAuth error shape instead.
+//! - **Status after apply** (fault `statusAfterApply`): the call acts (a new secret is issued,
+//!   a client created) and then answers the given status with that same error body instead of
+//!   its answer, as a gateway does when it fails a call the backend has already committed.
+//!   Whether the real service ever does this for a given call is unknown; a caller must not take
+//!   a 5xx as proof that nothing changed.
 //! - Secrets and tokens are never logged: the log shows route keys, statuses and client ids.
 //!
 //! ## Modules

@@ -767,6 +767,62 @@ async fn drop_after_apply_acts_then_closes_the_connection() {
     assert!(r.is_err());
 }
 
+#[tokio::test]
+async fn status_after_apply_acts_then_answers_the_status() {
+    let h = Harness::default().await;
+    let token = h.admin_token().await;
+    let target = h.emu.seed_client(SeedClient::new("t", &[]));
+    h.emu.inject_fault(
+        Fault::new(routes::NEW_SECRET, FaultAction::StatusAfterApply { status: 502 }).for_client(&target.id),
+    );
+    let r = h
+        .http
+        .post(h.url(&format!("/api/v2/oauth/clients/{}/secret", target.id)))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    // The caller sees the gateway's error, with the API's error body and no secret.
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], json!(502));
+    assert_eq!(body["code"], json!("bad.gateway"));
+    assert!(body.get("secret").is_none(), "{body}");
+    // But the secret changed: the old one is refused, the new one is the emulator's.
+    assert_eq!(
+        h.token_response(&target.id, &target.secret).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let live = h.emu.clients().into_iter().find(|c| c.id == target.id).unwrap().secret;
+    assert_ne!(live, target.secret);
+    assert_eq!(h.token_response(&target.id, &live).await.status(), StatusCode::OK);
+    // The call log shows the status the caller got; the fault is used up.
+    let calls = h.emu.calls();
+    let renewals: Vec<_> = calls.iter().filter(|c| c.route == routes::NEW_SECRET).collect();
+    assert_eq!(renewals.len(), 1);
+    assert_eq!(renewals[0].status, Some(502));
+    assert_eq!(h.emu.pending_faults(), 0);
+
+    // On a create too: the client exists though the caller was told 500.
+    h.emu.inject_fault(Fault::new(
+        routes::CREATE_CLIENT,
+        FaultAction::StatusAfterApply { status: 500 },
+    ));
+    let before = h.emu.clients().len();
+    let r = h
+        .http
+        .post(h.url("/api/v2/oauth/clients"))
+        .bearer_auth(&token)
+        .json(&cc_body("made-anyway"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let clients = h.emu.clients();
+    assert_eq!(clients.len(), before + 1);
+    assert!(clients.iter().any(|c| c.name == "made-anyway"));
+}
+
 impl Harness {
     async fn create_raw_err(&self, token: &str, body: Value) -> reqwest::Error {
         self.http

@@ -6,10 +6,14 @@
 //! 2. **Waited for** until it works ([`propagation`]): a new client takes seconds to propagate.
 //! 3. **Proven**: a stored credential names the client it authenticates as
 //!    ([`crate::guard::prove_possession`]).
-//! 4. **Retired**: deactivated, then deleted after the drain ([`crate::guard::drain`],
+//! 4. **Renewed** (the clients whose secret a front end keeps, and the masters themselves): a
+//!    new secret for the same client, asked once through [`renewal::renew`], whose failure says
+//!    what it may have done ([`renewal::Outcome`]: nothing, still in flight, or answered and to
+//!    be checked now). The one classification of a failed change; the creates ask it too.
+//! 5. **Retired**: deactivated, then deleted after the drain ([`crate::guard::drain`],
 //!    [`crate::genesys::GenesysClient::deactivate`], `retire_and_delete`), a soft-deleted client
 //!    counting as gone ([`crate::genesys::OAuthClient::is_soft_deleted`]).
-//! 5. **Judged** when a pass lists the org: which of a front end's clients that nothing holds
+//! 6. **Judged** when a pass lists the org: which of a front end's clients that nothing holds
 //!    may be deactivated or deleted now ([`crate::guard::orphans`]).
 //!
 //! Whether a client may be touched at all is the guard's decision ([`crate::guard::decide`]),
@@ -17,3 +21,4 @@
 
 pub mod make;
 pub mod propagation;
+pub mod renewal;

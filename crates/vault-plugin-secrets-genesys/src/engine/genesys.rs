@@ -1,8 +1,9 @@
 //! How the engine reaches Genesys Cloud, through the core's one client: the endpoints of a
 //! region (with the test-only loopback overrides), the master client (cached in memory with its
 //! token, rebuilt when the stored credential changes), clients for credentials the engine holds,
-//! the wait until a fresh client can get a token (the core's [`propagation`]), the check of a master credential, and which
-//! failures prove a call changed nothing.
+//! the wait until a fresh client can get a token (the core's [`propagation`]), and the check of a
+//! master credential. What a failed change may have done is the core's one rule
+//! ([`genesys_core::lifecycle::renewal::Outcome`]).
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use genesys_core::genesys::{
     request_token, GenesysCall, GenesysClient, GenesysError, HttpSettings, OAuthClientRequest, RoleDivision, TokenInfo,
 };
 use genesys_core::lifecycle::propagation;
+use genesys_core::lifecycle::renewal::RenewalError;
 use genesys_core::region::{EndpointOverrides, Endpoints, Region};
 use genesys_core::secret::ClientCredentials;
 use tracing::debug;
@@ -287,6 +289,15 @@ pub fn genesys_error(what: &str, e: GenesysError) -> LogicalError {
     LogicalError::Internal(format!("{what}: {e}{retry}{hint}"))
 }
 
+/// A failed renewal of a secret (`what`), for the caller, like [`genesys_error`]: a failed call
+/// as that says it, an answer without the client's secret by what was wrong with it.
+pub fn renewal_error(what: &str, e: RenewalError) -> LogicalError {
+    match e {
+        RenewalError::Call(e) => genesys_error(what, e),
+        e @ RenewalError::Answer { .. } => LogicalError::Internal(format!("{what}: {e}")),
+    }
+}
+
 /// Whether `e` is a 403 to a create or an edit of a client: what the role rule answers when
 /// the master does not hold a role-division the client gets or has.
 fn may_be_the_role_rule(e: &GenesysError) -> bool {
@@ -300,52 +311,9 @@ fn may_be_the_role_rule(e: &GenesysError) -> bool {
     )
 }
 
-/// Whether a failed call that would change a client provably changed nothing: Genesys refused
-/// it before acting (429, a 4xx other than 408), our own pacing never sent it, or the token
-/// request before it failed. A
-/// timeout, a dropped connection, a 5xx or an unreadable answer may follow a change.
-pub fn provably_unapplied(e: &GenesysError) -> bool {
-    match e {
-        GenesysError::RateLimited { .. }
-        | GenesysError::Paced { .. }
-        | GenesysError::InvalidClient { .. }
-        | GenesysError::NotFound { .. } => true,
-        GenesysError::Http { status, .. } => (400..500).contains(status) && *status != 408 && *status != 429,
-        GenesysError::Transport { .. } | GenesysError::Decode { .. } | GenesysError::IncompleteListing { .. } => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_refusals_prove_nothing_changed() {
-        let http = |status| GenesysError::Http {
-            call: GenesysCall::UpdateClient,
-            status,
-            code: None,
-            message: String::new(),
-        };
-        assert!(provably_unapplied(&GenesysError::RateLimited {
-            call: GenesysCall::UpdateClient,
-            retry_after: None
-        }));
-        assert!(provably_unapplied(&GenesysError::Paced {
-            call: GenesysCall::UpdateClient,
-            per_minute: 300
-        }));
-        assert!(provably_unapplied(&http(400)) && provably_unapplied(&http(403)));
-        assert!(!provably_unapplied(&http(500)) && !provably_unapplied(&http(408)));
-        assert!(!provably_unapplied(&GenesysError::Transport {
-            call: GenesysCall::UpdateClient,
-            message: "timed out".into()
-        }));
-        assert!(!provably_unapplied(&GenesysError::Decode {
-            call: GenesysCall::UpdateClient,
-            message: "x".into()
-        }));
-    }
 
     #[test]
     fn a_forbidden_create_or_edit_mentions_the_role_rule() {

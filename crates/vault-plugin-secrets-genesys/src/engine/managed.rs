@@ -10,13 +10,14 @@ use genesys_core::domain::{NamePrefix, TokenLifetime};
 use genesys_core::genesys::{GenesysClient, GenesysError, RoleDivision};
 use genesys_core::guard::ownership::{Foreign, Owner};
 use genesys_core::lifecycle::make::{managed_request, Managed};
+use genesys_core::lifecycle::renewal::Outcome;
 use genesys_core::secret::{ClientCredentials, SecretString};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
 use super::config::Config;
-use super::genesys::{genesys_error, provably_unapplied};
+use super::genesys::genesys_error;
 use super::identity::Identity;
 use super::org::Org;
 use super::purpose::Purpose;
@@ -187,7 +188,7 @@ pub async fn create(
     });
     let client = match master.create_client(&request).await {
         Ok(client) => client,
-        Err(e) if provably_unapplied(&e) => {
+        Err(e) if Outcome::of(&e) == Outcome::Unapplied => {
             // Genesys refused before acting: nothing to roll back.
             if let Err(end) = wal.end(storage).await {
                 warn!(error = %end, "could not drop the write-ahead record of a refused create; the periodic pass drops it");

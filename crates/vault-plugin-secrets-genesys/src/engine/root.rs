@@ -8,12 +8,13 @@
 use std::time::Duration;
 
 use genesys_core::genesys::GenesysError;
+use genesys_core::lifecycle::renewal::{self, Outcome, RenewalError};
 use serde_json::json;
 use tracing::{error, info, warn};
 
 use super::clock::{age, rfc3339};
 use super::config::Config;
-use super::genesys::{genesys_error, provably_unapplied};
+use super::genesys::{genesys_error, renewal_error};
 use super::limits::SETTLE;
 use super::locks::Locks;
 use super::org::Org;
@@ -99,36 +100,33 @@ pub async fn rotate(org: &Org, locks: &Locks, ctx: &Context, req: &Request) -> R
 
     let renewer = org.connector().with_token(config.region, &id, token);
     // From here until the config put lands, the only working secret may be in flight.
-    let secret = match renewer.new_secret(&id).await {
-        Ok(answer) => match answer.secret {
-            Some(secret) if answer.id == id => secret,
-            _ => {
-                return Err(LogicalError::Internal(format!(
-                    "new secret for the master {id} answered without the client's secret; the periodic pass \
-                     recovers it"
-                )))
+    let secret = match renewal::renew(&renewer, &id).await {
+        Ok(secret) => secret,
+        Err(e) => match e.outcome() {
+            Outcome::Unapplied => {
+                store::delete(storage, store::ROOT_ROTATION).await?;
+                return Err(renewal_error("asking for a new master secret", e));
+            }
+            Outcome::InFlight => {
+                warn!(client_id = %id, error = %e, "root rotation: no answer to the new-secret request; the periodic pass recovers it once settled");
+                return Err(renewal_error(
+                    "asking for a new master secret (no answer: the periodic pass finishes the rotation once it has settled)",
+                    e,
+                ));
+            }
+            Outcome::Settled => {
+                // Answered, so nothing is in flight (a 5xx may still have changed the secret):
+                // whether it changed shows now.
+                warn!(client_id = %id, error = %e, "root rotation: new-secret request failed after it may have landed; checking the stored secret");
+                return match recover(org, storage, record).await? {
+                    Recovery::Renewed => Ok(Some(rotated(storage).await?)),
+                    Recovery::Locked(reason) => Err(locked_error(&id, &reason)),
+                    Recovery::Superseded | Recovery::Unchanged => {
+                        Err(renewal_error("asking for a new master secret", e))
+                    }
+                };
             }
         },
-        Err(e) if provably_unapplied(&e) => {
-            store::delete(storage, store::ROOT_ROTATION).await?;
-            return Err(genesys_error("asking for a new master secret", e));
-        }
-        Err(e @ GenesysError::Transport { .. }) => {
-            warn!(client_id = %id, error = %e, "root rotation: no answer to the new-secret request; the periodic pass recovers it once settled");
-            return Err(genesys_error(
-                "asking for a new master secret (no answer: the periodic pass finishes the rotation once it has settled)",
-                e,
-            ));
-        }
-        Err(e) => {
-            // Answered, so nothing is in flight: whether the secret changed shows now.
-            warn!(client_id = %id, error = %e, "root rotation: new-secret request failed; checking the stored secret");
-            return match recover(org, storage, record).await? {
-                Recovery::Renewed => Ok(Some(rotated(storage).await?)),
-                Recovery::Locked(reason) => Err(locked_error(&id, &reason)),
-                Recovery::Superseded | Recovery::Unchanged => Err(genesys_error("asking for a new master secret", e)),
-            };
-        }
     };
     config.client_secret = StoredSecret::new(secret);
     config.generation += 1;
@@ -194,13 +192,8 @@ pub async fn recover(org: &Org, storage: &dyn Storage, mut record: RootRotation)
     };
     warn!(client_id = %record.client_id, "root rotation: the stored secret is refused; asking again with the recovery token");
     let renewer = org.connector().with_token(config.region, &record.client_id, token);
-    match renewer.new_secret(&record.client_id).await {
-        Ok(answer) => {
-            let Some(secret) = answer.secret.filter(|_| answer.id == record.client_id) else {
-                return Err(LogicalError::Internal(
-                    "the new-secret answer for the master held no secret; trying again on the next pass".into(),
-                ));
-            };
+    match renewal::renew(&renewer, &record.client_id).await {
+        Ok(secret) => {
             config.client_secret = StoredSecret::new(secret);
             config.generation += 1;
             config.root_rotated_at = Some(org.now());
@@ -210,7 +203,7 @@ pub async fn recover(org: &Org, storage: &dyn Storage, mut record: RootRotation)
             info!(client_id = %record.client_id, generation = config.generation, "root rotation recovered: new master secret stored");
             Ok(Recovery::Renewed)
         }
-        Err(e @ GenesysError::InvalidClient { .. }) => {
+        Err(RenewalError::Call(e @ GenesysError::InvalidClient { .. })) => {
             lock(
                 storage,
                 record,
@@ -218,7 +211,7 @@ pub async fn recover(org: &Org, storage: &dyn Storage, mut record: RootRotation)
             )
             .await
         }
-        Err(GenesysError::Http { status: 401, .. }) => {
+        Err(RenewalError::Call(GenesysError::Http { status: 401, .. })) => {
             lock(
                 storage,
                 record,
@@ -226,16 +219,18 @@ pub async fn recover(org: &Org, storage: &dyn Storage, mut record: RootRotation)
             )
             .await
         }
-        Err(e @ GenesysError::Transport { .. }) => {
+        Err(e) if e.outcome() == Outcome::InFlight => {
             // This request may still land: the record settles again before the next attempt.
             record.started_at = org.now();
             record.save(storage).await?;
-            Err(genesys_error(
+            Err(renewal_error(
                 "recovering the root rotation (no answer; trying again once settled)",
                 e,
             ))
         }
-        Err(e) => Err(genesys_error("recovering the root rotation", e)),
+        // Refused, or answered after it may have landed: the record stays, and the next attempt
+        // checks the stored secret again.
+        Err(e) => Err(renewal_error("recovering the root rotation", e)),
     }
 }
 
@@ -363,6 +358,58 @@ mod tests {
         f.advance(SETTLE);
         f.write("rotate-root", json!({})).await.unwrap();
         f.emu.token_grantable(&f.master.id, &stored_secret(&f).await).unwrap();
+    }
+
+    fn new_secret_calls(f: &Fixture) -> u64 {
+        f.emu.call_counts().get(routes::NEW_SECRET).copied().unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn a_5xx_after_genesys_issued_the_secret_is_recovered_by_the_same_rotate_root() {
+        // GIVEN a gateway that answers 502 after Genesys issued the master's new secret
+        let f = Fixture::with_role().await;
+        f.read("creds/crm").await.unwrap();
+        let before = new_secret_calls(&f);
+        f.emu.inject_fault(Fault::new(
+            routes::NEW_SECRET,
+            FaultAction::StatusAfterApply { status: 502 },
+        ));
+        // WHEN the root is rotated
+        let r = f.write("rotate-root", json!({})).await.unwrap().unwrap();
+        // THEN the same call found the stored secret refused and asked again with the recovery
+        // token (a 502 is no proof that nothing changed)
+        assert_eq!(r.data["client_id"], json!(f.master.id));
+        assert_eq!(new_secret_calls(&f), before + 2);
+        // AND the stored secret is the live one, the old one is dead, no record is left
+        assert!(f.emu.token_grantable(&f.master.id, &f.master.secret).is_err());
+        let stored = stored_secret(&f).await;
+        f.emu.token_grantable(&f.master.id, &stored).unwrap();
+        assert!(RootRotation::load(f.storage.as_ref()).await.unwrap().is_none());
+        // AND the engine goes on with it
+        f.read("creds/crm").await.unwrap();
+
+        // GIVEN a 502 that Genesys did not act on
+        f.emu.inject_fault(Fault::new(
+            routes::NEW_SECRET,
+            FaultAction::Status {
+                status: 502,
+                retry_after: None,
+            },
+        ));
+        // WHEN the root is rotated
+        let r = f.write("rotate-root", json!({})).await;
+        // THEN it fails, the stored secret still works and no record is left
+        assert!(
+            matches!(&r, Err(LogicalError::Internal(m)) if m.contains("502")),
+            "{r:?}"
+        );
+        assert_eq!(stored_secret(&f).await, stored);
+        f.emu.token_grantable(&f.master.id, &stored).unwrap();
+        assert!(RootRotation::load(f.storage.as_ref()).await.unwrap().is_none());
+        // AND the next rotate-root works
+        f.write("rotate-root", json!({})).await.unwrap();
+        f.emu.token_grantable(&f.master.id, &stored_secret(&f).await).unwrap();
+        f.read("creds/crm").await.unwrap();
     }
 
     #[tokio::test]

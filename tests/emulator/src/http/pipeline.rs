@@ -2,7 +2,9 @@
 //! key, applying an injected fault, and writing the call log.
 //!
 //! Faults act before the handler (so a refused or dropped call changes nothing), except
-//! `DropAfterApply`, which runs the handler and then drops the connection instead of answering.
+//! `DropAfterApply`, which runs the handler and then drops the connection instead of answering,
+//! and `StatusAfterApply`, which runs the handler and then answers an error status instead of
+//! its answer.
 
 use std::future;
 
@@ -148,6 +150,17 @@ pub(crate) async fn pipeline(State(state): State<AppState>, req: Request, next: 
                 return resp;
             }
             future::pending().await
+        }
+        Some(FaultAction::StatusAfterApply { status }) => {
+            let applied = next.run(req).await;
+            tracing::info!(route = %route, applied = applied.status().as_u16(), status, "fault: acted, answered an injected status instead");
+            let resp = if is_token_route {
+                TokenError::injected(status, None).into_response()
+            } else {
+                ApiError::injected(status, None).into_response()
+            };
+            record(Some(resp.status().as_u16()));
+            resp
         }
     }
 }
