@@ -32,6 +32,7 @@ pub(super) enum Kind {
     Timeout,
     DropBefore,
     DropAfterApply,
+    Status502AfterApply,
     Propagation,
     ClientLimit,
     AwsError,
@@ -48,6 +49,7 @@ impl Kind {
             Kind::Timeout => "Genesys answer after the request timeout",
             Kind::DropBefore => "Genesys connection dropped before acting",
             Kind::DropAfterApply => "Genesys connection dropped after acting",
+            Kind::Status502AfterApply => "Genesys 502 after acting",
             Kind::Propagation => "new client propagation delay",
             Kind::ClientLimit => "org at its client limit",
             Kind::AwsError => "Secrets Manager error (before or after the call)",
@@ -65,13 +67,14 @@ impl Kind {
             Kind::Timeout => FaultAction::Delay(REQUEST_TIMEOUT + Duration::from_millis(300)),
             Kind::DropBefore => FaultAction::Drop,
             Kind::DropAfterApply => FaultAction::DropAfterApply,
+            Kind::Status502AfterApply => FaultAction::StatusAfterApply { status: 502 },
             _ => return None,
         })
     }
 }
 
 /// The Genesys faults, with their weights (slow ones rarer, so the full size stays quick).
-const GENESYS_FAULTS: [(Kind, u32); 7] = [
+const GENESYS_FAULTS: [(Kind, u32); 8] = [
     (Kind::RateLimited, 1),
     (Kind::RateLimitedLong, 3),
     (Kind::Status500, 3),
@@ -79,6 +82,7 @@ const GENESYS_FAULTS: [(Kind, u32); 7] = [
     (Kind::Timeout, 1),
     (Kind::DropBefore, 3),
     (Kind::DropAfterApply, 3),
+    (Kind::Status502AfterApply, 3),
 ];
 
 /// The Genesys calls each step makes (the master's token only on a cold start; a lost client's
