@@ -727,9 +727,10 @@ class SecretsManagerProxy:
 
 
 def served_run(n: int, moto_url: str, bins: dict[str, Path], procs: list[Proc]) -> dict:
-    """N served secrets in one account (moto at `moto_url`, holding nothing else) and one org: one rotation of one of them (a fresh
-    process), then one scheduled pass of the cleanup function (a fresh process). Answers the
-    calls (by operation) and times of each."""
+    """N served secrets in one account (moto at `moto_url`, holding nothing else) and one org:
+    one rotation of one of them (a fresh process), then, by one fresh cleanup process, the drain
+    message of the client it retired, once due (fails unless the client is deleted), and one
+    scheduled pass. Answers the calls (by operation) and times of each."""
     emu, emu_url = start_emulator(f"served-{n}")
     procs.append(emu)
     sm = aws("secretsmanager", moto_url)
