@@ -249,9 +249,10 @@ bench-orphans: venv
 	BENCH_ONLY=orphans BENCH_LAMBDA_DIR=$(BENCH_LAMBDA_DIR) $(VENV)/bin/python benches/lambdas.py
 
 ## bench-served: only the served-secret sweep of `make bench` (BENCH_ONLY=served): N = 1, 10,
-## 100, 1000 tagged secrets (BENCH_SERVED), a rotation's and a scheduled pass's Secrets Manager
-## and Genesys calls and times, the release Lambdas against moto (behind a counting proxy that
-## answers BatchGetSecretValue as AWS does) and the release emulator
+## 100, 1000 tagged secrets (BENCH_SERVED), a rotation's, a due drain message's (its client
+## deleted, or the bench fails) and a scheduled pass's Secrets Manager and Genesys calls and
+## times, the release Lambdas against moto (behind a counting proxy that answers
+## BatchGetSecretValue as AWS does) and the release emulator
 bench-served: venv
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --output-format zip \
 		--lambda-dir $(BENCH_LAMBDA_DIR)/x86_64 --package rotation --package cleanup $(OVERRIDE_FEATURES)

@@ -1,4 +1,6 @@
-//! What the consumer API costs: `make bench` (`cargo bench --features consumer --bench consumer`).
+//! What the consumer API costs: `make bench` runs it as
+//! `cargo bench --features consumer,endpoint-overrides --bench consumer` (the overrides send the
+//! consumer to the emulator).
 //!
 //! Against the Genesys emulator on loopback, one request at a time:
 //! - **warm**: `GET /api/v2/tokens/me` through a [`Consumer`] with a cached token, against the

@@ -133,8 +133,8 @@ pub use credentials::{CredentialRecord, SeedCredential};
 pub use faults::{routes, Fault, FaultAction};
 pub use models::{ClientState, GrantType, RoleDivision};
 pub use records::{
-    CallRecord, ClientRecord, EmulatorConfig, RepeatDelete, SeedClient, SeededClient, DEFAULT_ORG_ID, ORG_NAME,
-    SOFT_DELETE_AFTER_AGE, SOFT_DELETE_GRACE,
+    CallRecord, ClientDates, ClientRecord, EmulatorConfig, RepeatDelete, SeedClient, SeededClient, DEFAULT_ORG_ID,
+    ORG_NAME, SOFT_DELETE_AFTER_AGE, SOFT_DELETE_GRACE,
 };
 
 use http::{AppState, Shared};
@@ -259,6 +259,12 @@ impl Emulator {
     /// Every call so far, in the order they finished.
     pub fn calls(&self) -> Vec<CallRecord> {
         self.state.store().calls()
+    }
+
+    /// Gives an existing client the dates in `dates` (`POST /__admin/clients/{id}/dates`), as if
+    /// what they record had happened then; false if there is no such client.
+    pub fn set_client_dates(&self, id: &str, dates: ClientDates) -> bool {
+        self.state.store().set_client_dates(id, &dates)
     }
 
     /// Moves the emulator's clock forward (token expiry, dates, propagation, rate-limit window).

@@ -253,6 +253,18 @@ pub struct ClockAdvance {
     pub advance_seconds: u64,
 }
 
+/// Body of `POST /__admin/clients/{id}/dates`: dates to give an existing client, as if what they
+/// record had happened then (e.g. a deactivation a drain ago, without waiting the drain). Absent
+/// fields are left alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ClientDates {
+    #[serde(with = "genesys_time::option", skip_serializing_if = "Option::is_none")]
+    pub date_created: Option<OffsetDateTime>,
+    #[serde(with = "genesys_time::option", skip_serializing_if = "Option::is_none")]
+    pub date_modified: Option<OffsetDateTime>,
+}
+
 /// Body of `POST /__admin/config`: absent fields are left alone; `"rateLimitPerMinute": null`
 /// turns rate limiting off.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -34,7 +34,8 @@ use crate::models::{
     READ_ONLY_FIELDS,
 };
 use crate::records::{
-    CallRecord, ClientRecord, EmulatorConfig, RepeatDelete, SeedClient, SeededClient, ORG_NAME, SOFT_DELETE_GRACE,
+    CallRecord, ClientDates, ClientRecord, EmulatorConfig, RepeatDelete, SeedClient, SeededClient, ORG_NAME,
+    SOFT_DELETE_GRACE,
 };
 
 const CLIENTS_URI: &str = "/api/v2/oauth/clients";
@@ -242,6 +243,21 @@ impl Store {
     }
 
     // ---- test-side operations -------------------------------------------------------------
+
+    /// Gives an existing client (soft-deleted included) the dates in `dates`; false if there is
+    /// no such client.
+    pub(crate) fn set_client_dates(&mut self, id: &str, dates: &ClientDates) -> bool {
+        let Some(client) = self.client_mut(id) else {
+            return false;
+        };
+        if let Some(created) = dates.date_created {
+            client.date_created = created;
+        }
+        if let Some(modified) = dates.date_modified {
+            client.date_modified = modified;
+        }
+        true
+    }
 
     pub(crate) fn seed_role(&mut self, role_id: &str, permissions: Vec<String>) {
         self.roles.insert(role_id.to_string(), permissions);

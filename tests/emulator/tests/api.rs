@@ -985,6 +985,32 @@ async fn admin_http_api() {
     assert_eq!(inventory[1]["permissions"], json!(["oauth:client:view"]));
     assert!(inventory[1]["secret"].is_string());
 
+    // Dates of an existing client: what the API shows from then on; an unknown id is a 404.
+    let id = inventory[1]["id"].as_str().unwrap().to_string();
+    let dates = admin(&format!("/clients/{id}/dates"));
+    ok(h.http
+        .post(&dates)
+        .json(&json!({"dateModified": "2020-01-02T03:04:05.000Z"}))
+        .send()
+        .await
+        .unwrap());
+    let client: Value = h
+        .get(&token, &format!("/api/v2/oauth/clients/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(client["dateModified"], "2020-01-02T03:04:05.000Z");
+    assert_ne!(client["dateCreated"], "2020-01-02T03:04:05.000Z");
+    let unknown = h
+        .http
+        .post(admin("/clients/no-such-client/dates"))
+        .json(&json!({"dateCreated": "2020-01-02T03:04:05.000Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+
     ok(h.http
         .post(admin("/config"))
         .json(&json!({"rateLimitPerMinute": 1, "clientLimit": 2}))

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -11,11 +11,14 @@ use axum::{Json, Router};
 use super::state::AppState;
 use crate::credentials::{CredentialRecord, SeedCredential};
 use crate::faults::Fault;
-use crate::records::{CallRecord, ClientRecord, ClockAdvance, ConfigPatch, RoleSeed, SeedClient, SeededClient};
+use crate::records::{
+    CallRecord, ClientDates, ClientRecord, ClockAdvance, ConfigPatch, RoleSeed, SeedClient, SeededClient,
+};
 
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/clients", get(clients).post(seed_client))
+        .route("/clients/{id}/dates", post(set_client_dates))
         .route("/credentials", get(credentials).post(seed_credential))
         .route("/deleted", get(deleted))
         .route("/purged", get(purged))
@@ -50,6 +53,19 @@ async fn purged(State(state): State<AppState>) -> Json<Vec<String>> {
 
 async fn seed_client(State(state): State<AppState>, Json(seed): Json<SeedClient>) -> Json<SeededClient> {
     Json(state.store().seed_client(seed))
+}
+
+/// 204, or 404 for an unknown client.
+async fn set_client_dates(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(dates): Json<ClientDates>,
+) -> StatusCode {
+    if state.store().set_client_dates(&id, &dates) {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::NOT_FOUND
+    }
 }
 
 async fn seed_role(State(state): State<AppState>, Json(role): Json<RoleSeed>) -> StatusCode {
