@@ -272,12 +272,18 @@ impl<S: SecretStore> Deployment<S> {
         }
         let current = self.read_current(&desc).await?;
         let prefix = &current.settings.name_prefix;
+        // One reading of the other served secrets serves both the prefix check and the holders.
+        let census = Box::pin(self.census(&desc.arn)).await;
+        let Some(served) = &census.served else {
+            return Err(census.listing_error.expect("a census without a listing says why"));
+        };
         let mut warnings = Vec::new();
-        for other in self.served_secrets().await? {
-            if other.arn == desc.arn {
-                continue;
-            }
-            let Ok(Some(theirs)) = self.read_integration(&other.arn, Version::Stage(AWSCURRENT)).await else {
+        for other in served.iter().filter(|s| s.arn != desc.arn) {
+            let Some(theirs) = census
+                .current
+                .get(&other.arn)
+                .and_then(|value| self.integration_from(&other.arn, AWSCURRENT, value).ok())
+            else {
                 continue;
             };
             let same_org = theirs.settings.region == current.settings.region
@@ -292,7 +298,7 @@ impl<S: SecretStore> Deployment<S> {
                 ));
             }
         }
-        let holders = self.holders(&desc.arn).await;
+        let holders = census.holders;
         if let Some((secret, why)) = holders.first_unreadable() {
             warnings.push(format!(
                 "{secret} cannot be read ({why}): until it can, no rotation retires any client (fail closed)"
